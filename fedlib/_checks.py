@@ -1,0 +1,93 @@
+"""Shared argument checks. Messages always say what was expected and what was found."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Mapping
+
+import torch
+
+from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
+
+
+def check_choice(value: str, allowed: Iterable[str], what: str) -> str:
+    """Return ``value`` if it is one of ``allowed``; otherwise raise UnknownNameError with a suggestion."""
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        close = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(f"unknown {what} {value!r}; expected one of {allowed}.{hint}")
+    return value
+
+
+def reject_options(options: Mapping[str, object], rule: str, allowed: Iterable[str] = ()) -> None:
+    """Raise if ``options`` holds keys that ``rule`` does not accept (nothing is silently ignored)."""
+    extra = sorted(set(options) - set(allowed))
+    if extra:
+        raise ConfigError(
+            f"{rule} got unknown option(s) {extra}; it accepts {sorted(allowed) or 'no extra options'}."
+        )
+
+
+def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -> torch.Tensor:
+    """Check that ``updates`` is a floating 2-D tensor with at least ``min_rows`` rows and >= 1 column."""
+    if not isinstance(updates, torch.Tensor):
+        raise InputTypeError(f"{what} must be a torch.Tensor of shape (n, d); found {type(updates).__name__}.")
+    if updates.dim() != 2:
+        raise InputError(f"{what} must be 2-D (n, d); found shape {tuple(updates.shape)}.")
+    if not torch.is_floating_point(updates):
+        raise InputTypeError(
+            f"{what} must have a floating dtype (float32 or float64); found {updates.dtype}."
+        )
+    n, d = updates.shape
+    if n < min_rows:
+        raise InputError(f"{what} must have at least {min_rows} row(s); found {n}.")
+    if d < 1:
+        raise InputError(f"{what} must have at least one column; found shape {tuple(updates.shape)}.")
+    return updates
+
+
+def nonfinite_rows(updates: torch.Tensor) -> torch.Tensor:
+    """Indices (LongTensor, ascending) of rows that hold any NaN or Inf."""
+    return torch.nonzero(~torch.isfinite(updates).all(dim=1)).flatten()
+
+
+def check_finite(updates: torch.Tensor, what: str = "updates") -> torch.Tensor:
+    """Raise NonFiniteError naming the offending rows if any entry is NaN or Inf."""
+    bad = nonfinite_rows(updates)
+    if bad.numel():
+        shown = bad[:10].tolist()
+        more = "" if bad.numel() <= 10 else f" (and {bad.numel() - 10} more)"
+        raise NonFiniteError(
+            f"{what} must be finite; found NaN/Inf in row(s) {shown}{more}. "
+            "Pass nonfinite='drop' to remove such rows explicitly."
+        )
+    return updates
+
+
+def check_int(value: object, what: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Check that ``value`` is an int (bool excluded) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not torch.is_floating_point(value):
+            value = int(value.item())
+        else:
+            raise InputTypeError(f"{what} must be an int; found {type(value).__name__} {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{what} must be >= {minimum}; found {value}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{what} must be <= {maximum}; found {value}.")
+    return value
+
+
+def check_f(f: object, n: int, rule: str, *, min_n: str = "0", need: int | None = None) -> int:
+    """Check the assumed number of malicious inputs ``f`` for ``rule`` with ``n`` inputs.
+
+    ``need`` is the smallest ``n`` the rule accepts for this ``f`` and ``min_n`` its formula as text
+    (e.g. ``"2f+3"``), used in the error message.
+    """
+    f = check_int(f, "f", minimum=0)
+    if need is not None and n < need:
+        raise ConfigError(
+            f"{rule} needs n >= {min_n} inputs; found n={n} with f={f} (needs n >= {need})."
+        )
+    return f

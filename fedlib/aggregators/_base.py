@@ -1,0 +1,105 @@
+"""The Aggregate result type, the rule registry and the shared dispatch of `aggregate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import torch
+
+from .._checks import check_choice, check_finite, check_int, check_matrix, nonfinite_rows
+
+VARIANTS = ("textbook", "ndss21")
+NONFINITE_POLICIES = ("raise", "drop")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """What an aggregation rule returns.
+
+    Attributes:
+        vector: the aggregate, shape (d,), same dtype and device as the input.
+        selected: LongTensor of input row indices in selection order (Krum, Multi-krum, Bulyan), the
+            surviving rows in ascending order (DnC, AFA, Fang), or None for rules that select nothing.
+        dropped: rows removed because they held NaN/Inf (only with ``nonfinite="drop"``), else None.
+        info: rule-specific diagnostics (e.g. Krum scores), never needed to use the result.
+    """
+
+    vector: torch.Tensor
+    selected: Optional[torch.Tensor] = None
+    dropped: Optional[torch.Tensor] = None
+    info: Dict[str, object] = field(default_factory=dict)
+
+
+RuleFn = Callable[..., Aggregate]
+_REGISTRY: Dict[str, RuleFn] = {}
+
+
+def register(name: str) -> Callable[[RuleFn], RuleFn]:
+    """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``."""
+
+    def deco(fn: RuleFn) -> RuleFn:
+        if name in _REGISTRY:
+            raise RuntimeError(f"aggregation rule {name!r} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`aggregate`, in the paper's order."""
+    return list(_REGISTRY)
+
+
+def get(name: str) -> RuleFn:
+    """The rule function registered under ``name`` (raises UnknownNameError otherwise)."""
+    check_choice(name, _REGISTRY, "aggregation rule")
+    return _REGISTRY[name]
+
+
+def aggregate(
+    name: str,
+    updates: torch.Tensor,
+    f: int,
+    *,
+    variant: str = "textbook",
+    nonfinite: str = "raise",
+    **options,
+) -> Aggregate:
+    """Aggregate the rows of ``updates`` with the rule ``name``, assuming ``f`` malicious rows.
+
+    Args:
+        name: one of :func:`names` (``mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc``).
+        updates: floating tensor (n, d) on any device; one row per client.
+        f: number of malicious inputs the server assumes.
+        variant: ``"textbook"`` (original definitions) or ``"ndss21"`` (the authors' released code).
+        nonfinite: ``"raise"`` (default) rejects NaN/Inf rows; ``"drop"`` removes them first and reports
+            them in ``Aggregate.dropped`` (indices always refer to the caller's rows).
+        **options: rule-specific keyword options; unknown ones raise.
+
+    Example:
+        >>> import torch, fedlib.aggregators as agg
+        >>> x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [100.0, 100.0]])
+        >>> agg.aggregate("median", x, f=1).vector
+        tensor([1.5000, 1.5000])
+    """
+    rule = get(name)
+    check_choice(variant, VARIANTS, "variant")
+    check_choice(nonfinite, NONFINITE_POLICIES, "nonfinite policy")
+    updates = check_matrix(updates)
+    f = check_int(f, "f", minimum=0)
+    if nonfinite == "raise":
+        check_finite(updates)
+        return rule(updates, f, variant=variant, **options)
+    bad = nonfinite_rows(updates)
+    if bad.numel() == 0:
+        return rule(updates, f, variant=variant, **options)
+    keep = torch.ones(updates.shape[0], dtype=torch.bool, device=updates.device)
+    keep[bad] = False
+    kept_rows = torch.nonzero(keep).flatten()
+    if kept_rows.numel() == 0:
+        check_finite(updates)  # every row is bad: nothing to aggregate, raise the usual error
+    result = rule(updates[kept_rows], f, variant=variant, **options)
+    selected = None if result.selected is None else kept_rows[result.selected]
+    return Aggregate(result.vector, selected, bad, dict(result.info))

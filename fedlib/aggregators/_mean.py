@@ -1,0 +1,24 @@
+"""FedSGD's plain coordinate-wise mean (the non-robust baseline)."""
+
+from __future__ import annotations
+
+import torch
+
+from .._checks import check_matrix, reject_options
+from ._base import Aggregate, register
+
+
+@register("mean")
+def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **options) -> Aggregate:
+    r"""Coordinate-wise mean :math:`\frac1n\sum_i g_i` (``f`` and ``variant`` are accepted and ignored:
+    the mean assumes nothing about attackers, and both variants agree).
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators import mean
+        >>> mean(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), f=0).vector
+        tensor([2., 3.])
+    """
+    reject_options(options, "mean")
+    updates = check_matrix(updates)
+    return Aggregate(updates.mean(dim=0))

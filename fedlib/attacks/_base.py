@@ -1,0 +1,97 @@
+"""The Crafted result type, the attack registry and the shared dispatch of `craft`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import torch
+
+from .._checks import check_choice, check_finite, check_int, check_matrix
+
+KNOWLEDGE = ("full", "partial")
+VARIANTS = ("textbook", "ndss21")
+
+
+@dataclass(frozen=True)
+class Crafted:
+    """What an attack returns.
+
+    Attributes:
+        updates: the malicious updates, shape (n_malicious, d), same dtype and device as ``benign``.
+        gamma: the scale γ found by the search (∇b + γ·∇p), or None for attacks without one.
+        info: attack-specific diagnostics (perturbation used, number of probes, λ, z, ...).
+    """
+
+    updates: torch.Tensor
+    gamma: Optional[float] = None
+    info: Dict[str, object] = field(default_factory=dict)
+
+
+AttackFn = Callable[..., Crafted]
+_REGISTRY: Dict[str, AttackFn] = {}
+
+
+def register(name: str) -> Callable[[AttackFn], AttackFn]:
+    """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``."""
+
+    def deco(fn: AttackFn) -> AttackFn:
+        if name in _REGISTRY:
+            raise RuntimeError(f"attack {name!r} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    """Names accepted by :func:`craft`."""
+    return list(_REGISTRY)
+
+
+def get(name: str) -> AttackFn:
+    check_choice(name, _REGISTRY, "attack")
+    return _REGISTRY[name]
+
+
+def craft(
+    name: str,
+    benign: torch.Tensor,
+    n_malicious: int,
+    *,
+    aggregator: Optional[str] = None,
+    f: Optional[int] = None,
+    perturbation: str = "std",
+    search: str = "halving",
+    gamma_init: Optional[float] = None,
+    tau: float = 1e-5,
+    knowledge: str = "full",
+    generator: Optional[torch.Generator] = None,
+    variant: str = "textbook",
+    **options,
+) -> Crafted:
+    """Craft ``n_malicious`` malicious updates with the attack ``name`` from what the adversary knows.
+
+    ``benign`` holds every benign update of the round (``knowledge="full"``) or the malicious clients'
+    own honest updates (``knowledge="partial"``); the caller decides which rows to pass.
+    """
+    fn = get(name)
+    check_choice(knowledge, KNOWLEDGE, "knowledge")
+    check_choice(variant, VARIANTS, "variant")
+    benign = check_matrix(benign, "benign")
+    check_finite(benign, "benign")
+    n_malicious = check_int(n_malicious, "n_malicious", minimum=1)
+    return fn(
+        benign,
+        n_malicious,
+        aggregator=aggregator,
+        f=f,
+        perturbation=perturbation,
+        search=search,
+        gamma_init=gamma_init,
+        tau=tau,
+        knowledge=knowledge,
+        generator=generator,
+        variant=variant,
+        **options,
+    )

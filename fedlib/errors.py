@@ -1,0 +1,58 @@
+"""Exceptions raised by fedlib.
+
+Every error fedlib raises on bad input is a subclass of :class:`FedlibError`, so callers (and the fuzz
+tests) can tell the library's own, deliberate failures from bugs. Each also subclasses the built-in
+exception a Python user would expect (``ValueError``, ``TypeError``, ``FileNotFoundError``), so
+``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class FedlibError(Exception):
+    """Base class of every error fedlib raises on purpose."""
+
+
+class InputError(FedlibError, ValueError):
+    """A tensor argument has the wrong shape, dtype, device or content."""
+
+
+class InputTypeError(FedlibError, TypeError):
+    """An argument has the wrong Python type (e.g. an int tensor where a float one is needed)."""
+
+
+class NonFiniteError(InputError):
+    """A tensor holds NaN or Inf values where finite values are required."""
+
+
+class ConfigError(FedlibError, ValueError):
+    """A setting is unknown, out of range, or impossible for the chosen rule/attack/dataset."""
+
+
+class UnknownNameError(ConfigError):
+    """A rule, attack, dataset, model or option name is not registered."""
+
+
+class DatasetNotFoundError(FedlibError, FileNotFoundError):
+    """A dataset's files are not where fedlib looked; the message says where they go and how to get them."""
+
+
+class ResultFileError(FedlibError, ValueError):
+    """A results file is corrupt, truncated, or does not match the expected schema."""
+
+
+class DivergedError(FedlibError, ArithmeticError):
+    """Training produced a non-finite loss and the policy says to stop with an error."""
+
+
+__all__ = [
+    "FedlibError",
+    "InputError",
+    "InputTypeError",
+    "NonFiniteError",
+    "ConfigError",
+    "UnknownNameError",
+    "DatasetNotFoundError",
+    "ResultFileError",
+    "DivergedError",
+]

@@ -1,0 +1,64 @@
+"""Shared fixtures. The whole suite runs in float32 or float64 (FEDLIB_TEST_DTYPE) and on CPU or CUDA
+(FEDLIB_TEST_DEVICE, default: cuda when available for the tensor tests marked ``cuda``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes `helpers` importable
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _dtype_from_env() -> torch.dtype:
+    name = os.environ.get("FEDLIB_TEST_DTYPE", "float64")
+    if name not in _DTYPES:
+        raise pytest.UsageError(f"FEDLIB_TEST_DTYPE must be one of {list(_DTYPES)}; found {name!r}")
+    return _DTYPES[name]
+
+
+DTYPE = _dtype_from_env()
+DEVICE = torch.device(os.environ.get("FEDLIB_TEST_DEVICE", "cpu"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_slow = pytest.mark.skip(reason="slow: pass --runslow to run")
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "slow" in item.keywords and not config.getoption("--runslow"):
+            item.add_marker(skip_slow)
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+
+
+@pytest.fixture
+def dtype() -> torch.dtype:
+    """The floating dtype the suite runs in (FEDLIB_TEST_DTYPE, default float64)."""
+    return DTYPE
+
+
+@pytest.fixture
+def device() -> torch.device:
+    return DEVICE
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def golden_dir() -> Path:
+    return DATA / "golden" / "ndss21"
