@@ -7,7 +7,6 @@ NB     ?=
 PARAMS ?=
 PROFILE ?= quick
 BUILD  := _build
-EXEC   := $(BUILD)/executed
 
 .PHONY: venv test book notebooks notebook html bench clean help
 
@@ -30,14 +29,14 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
-	$(PY) -m fedlib.book execute --profile $(PROFILE) --out $(EXEC)
+	$(PY) -m fedlib.report.notebooks execute --profile $(PROFILE)
 
 notebook: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make notebook NB=notebooks/<name>.py PARAMS='-p profile full'"; exit 2)
-	$(PY) -m fedlib.book execute --out $(EXEC) --only $(NB) -- $(PARAMS)
+	$(PY) -m fedlib.report.notebooks execute --only $(NB) -- $(PARAMS)
 
 html: $(STAMP)
-	$(PY) -m fedlib.book build --out $(EXEC)
+	$(PY) -m fedlib.report.notebooks build
 
 book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"

@@ -30,6 +30,7 @@ DEVICE = torch.device(os.environ.get("FEDLIB_TEST_DEVICE", "cpu"))
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+    parser.addoption("--book-html", default=None, help="built book folder (_build/html) for tests/book")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,3 +63,4 @@ def _seed_and_threads():
 @pytest.fixture
 def golden_dir() -> Path:
     return DATA / "golden" / "ndss21"
+

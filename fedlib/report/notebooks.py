@@ -1,0 +1,146 @@
+"""Execute the book's notebooks with papermill and build the Jupyter Book.
+
+Notebooks live in ``notebooks/`` as Jupytext py:percent files (the only committed form). Executing one
+converts it to ipynb in memory, runs it with papermill (parameters injected after the cell tagged
+``parameters``) and writes the executed notebook to ``executed/<name>.ipynb``, a git-ignored folder that
+``_toc.yml`` points at. The book is then built from those executed notebooks with execution off.
+
+Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call)::
+
+    python -m fedlib.report.notebooks execute [--profile quick] [--only notebooks/x.py ...] [-- -p name value ...]
+    python -m fedlib.report.notebooks build
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+EXECUTED = ROOT / "executed"
+KERNEL = "python3"
+
+
+def notebook_sources(root: Path = ROOT) -> list[Path]:
+    """Every py:percent notebook source under ``notebooks/``, sorted by name."""
+    return sorted((root / "notebooks").glob("*.py"))
+
+
+def parse_papermill_params(args: Sequence[str]) -> dict:
+    """Parse ``-p name value`` pairs (papermill's CLI form) into a dict; values are YAML-parsed."""
+    import yaml
+
+    params: dict = {}
+    args = list(args)
+    if len(args) % 3 or any(a not in ("-p", "--parameters") for a in args[::3]):
+        raise SystemExit(f"expected '-p NAME VALUE' triples after '--'; found {args!r}")
+    for flag, name, raw in zip(args[::3], args[1::3], args[2::3]):
+        params[name] = yaml.safe_load(raw)
+    return params
+
+
+def execute_one(source: Path, out_dir: Path, parameters: dict, *, timeout: int = 1800) -> Path:
+    """Execute one py:percent notebook with papermill; return the executed ipynb path.
+
+    Raises RuntimeError naming the notebook if any cell fails (papermill keeps the partial output
+    in the executed file, so the traceback is readable there).
+    """
+    import jupytext
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(source, fmt="py:percent")
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise RuntimeError(f"{source}: no cell tagged 'parameters' (every book notebook needs one)")
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    staged = out_dir / f".{source.stem}.input.ipynb"
+    jupytext.write(nb, staged, fmt="ipynb")
+    target = out_dir / f"{source.stem}.ipynb"
+    tmp = out_dir / f".{source.stem}.partial.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(staged),
+            str(tmp),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(source.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+        failed = out_dir / f"{source.stem}.FAILED.ipynb"
+        if tmp.exists():
+            os.replace(tmp, failed)
+        raise RuntimeError(f"notebook {source.name} failed (executed copy: {failed}):\n{exc}") from exc
+    finally:
+        staged.unlink(missing_ok=True)
+    os.replace(tmp, target)  # only complete notebooks ever reach the book
+    return target
+
+
+def execute(sources: Iterable[Path], out_dir: Path, parameters: dict) -> int:
+    """Execute every notebook; print one line each; return the number of failures."""
+    failures = []
+    for src in sources:
+        start = time.perf_counter()
+        try:
+            execute_one(src, out_dir, parameters)
+        except RuntimeError as exc:
+            failures.append(src.name)
+            print(f"FAILED {src.name} ({time.perf_counter() - start:.1f} s)\n{exc}", flush=True)
+            continue
+        print(f"ok     {src.name} ({time.perf_counter() - start:.1f} s)", flush=True)
+    if failures:
+        print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", flush=True)
+    return len(failures)
+
+
+def build(root: Path = ROOT) -> int:
+    """Build the HTML book from the executed notebooks (warnings are errors)."""
+    missing = [p for p in notebook_sources(root) if not (EXECUTED / f"{p.stem}.ipynb").exists()]
+    if missing:
+        names = ", ".join(p.name for p in missing)
+        print(f"not executed yet: {names}; run `make notebooks` first", file=sys.stderr)
+        return 2
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe), "build", str(root), "-W", "--keep-going"]
+    print(" ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(prog="python -m fedlib.report.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="execute notebooks with papermill into executed/")
+    ex.add_argument("--profile", default=None, help="quick (default in the notebooks), scale or full")
+    ex.add_argument("--only", nargs="+", type=Path, help="notebook source(s) to execute (default: all)")
+    ex.add_argument("--out", type=Path, default=EXECUTED)
+    sub.add_parser("build", help="build the HTML book from executed notebooks")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        return build()
+    params = parse_papermill_params(extra)
+    if args.profile is not None:
+        params.setdefault("profile", args.profile)
+    sources = [p.resolve() for p in args.only] if args.only else notebook_sources()
+    for p in sources:
+        if not p.exists():
+            parser.error(f"no such notebook source: {p}")
+    return 1 if execute(sources, args.out, params) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
