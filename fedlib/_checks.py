@@ -30,12 +30,12 @@ def reject_options(options: Mapping[str, object], rule: str, allowed: Iterable[s
 
 
 def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -> torch.Tensor:
-    """Check that ``updates`` is a floating 2-D tensor with at least ``min_rows`` rows and >= 1 column."""
+    """Check that ``updates`` is a float32/float64 2-D tensor with at least ``min_rows`` rows and >= 1 column."""
     if not isinstance(updates, torch.Tensor):
         raise InputTypeError(f"{what} must be a torch.Tensor of shape (n, d); found {type(updates).__name__}.")
     if updates.dim() != 2:
         raise InputError(f"{what} must be 2-D (n, d); found shape {tuple(updates.shape)}.")
-    if not torch.is_floating_point(updates):
+    if updates.dtype not in (torch.float32, torch.float64):  # half types: CPU svd/cdist are unimplemented
         raise InputTypeError(
             f"{what} must have a floating dtype (float32 or float64); found {updates.dtype}."
         )
@@ -49,6 +49,12 @@ def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -
 
 def nonfinite_rows(updates: torch.Tensor) -> torch.Tensor:
     """Indices (LongTensor, ascending) of rows that hold any NaN or Inf."""
+    # Fast path: NaN and Inf always propagate into a row sum, so finite row sums prove every entry is
+    # finite with one pass and no (n, d) boolean temporary. A finite row whose sum overflows only sends
+    # us to the exact per-entry check below, which then finds nothing.
+    sums = updates.sum(dim=1)
+    if bool(torch.isfinite(sums).all()):
+        return torch.zeros(0, dtype=torch.long, device=updates.device)
     return torch.nonzero(~torch.isfinite(updates).all(dim=1)).flatten()
 
 
@@ -86,6 +92,10 @@ def check_f(f: object, n: int, rule: str, *, min_n: str = "0", need: int | None 
     (e.g. ``"2f+3"``), used in the error message.
     """
     f = check_int(f, "f", minimum=0)
+    if f >= n:
+        raise ConfigError(
+            f"{rule} needs f smaller than the number of inputs n; found n={n} with f={f}."
+        )
     if need is not None and n < need:
         raise ConfigError(
             f"{rule} needs n >= {min_n} inputs; found n={n} with f={f} (needs n >= {need})."

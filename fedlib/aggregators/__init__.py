@@ -3,9 +3,54 @@
 Every rule is a function ``rule(updates, f, *, variant="textbook", **options) -> Aggregate`` and is
 also reachable by name through :func:`aggregate`. ``variant="ndss21"`` reproduces the authors' released
 code where it differs from the textbook definition; each rule's docstring lists the differences.
+
+Registry order (:func:`names`): mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc.
+
+Example:
+    >>> import torch, fedlib.aggregators as agg
+    >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [10.0], [10.5]])
+    >>> agg.aggregate("krum", x, f=1).selected
+    tensor([1])
+    >>> agg.aggregate("trimmed_mean", x, f=1).vector
+    tensor([4.])
+
+Shared building blocks (used by the attacks to simulate the rules on n×n matrices):
+:func:`pairwise_sq_distances`, :func:`krum_scores`, :func:`krum_selection`, :func:`dnc_iteration`,
+:func:`dnc_outlier_scores`.
 """
 
 from ._base import Aggregate, aggregate, get, names, register
 from ._mean import mean
+from ._krum import krum, krum_scores, krum_selection
+from ._multi_krum import multi_krum
+from ._bulyan import bulyan, closest_to_median_mean
+from ._trimmed_mean import trimmed_mean
+from ._median import median
+from ._afa import AFAReputation, afa
+from ._fang import fang
+from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
+from ._distances import pairwise_sq_distances
 
-__all__ = ["Aggregate", "aggregate", "get", "names", "register", "mean"]
+__all__ = [
+    "Aggregate",
+    "aggregate",
+    "get",
+    "names",
+    "register",
+    "mean",
+    "krum",
+    "multi_krum",
+    "bulyan",
+    "trimmed_mean",
+    "median",
+    "afa",
+    "fang",
+    "dnc",
+    "AFAReputation",
+    "closest_to_median_mean",
+    "dnc_iteration",
+    "dnc_outlier_scores",
+    "krum_scores",
+    "krum_selection",
+    "pairwise_sq_distances",
+]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_matrix, reject_options
+from .._checks import reject_options
 from ._base import Aggregate, register
+from ._common import prepare
 
 
 @register("mean")
 def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **options) -> Aggregate:
-    r"""Coordinate-wise mean :math:`\frac1n\sum_i g_i` (``f`` and ``variant`` are accepted and ignored:
-    the mean assumes nothing about attackers, and both variants agree).
+    r"""Coordinate-wise mean :math:`\frac1n\sum_i g_i`. ``f`` is validated (0 <= f < n) but unused: the
+    mean assumes nothing about attackers, and both variants agree.
 
     Example:
         >>> import torch
@@ -20,5 +21,5 @@ def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **opti
         tensor([2., 3.])
     """
     reject_options(options, "mean")
-    updates = check_matrix(updates)
+    updates, f = prepare(updates, f, variant, "mean")
     return Aggregate(updates.mean(dim=0))

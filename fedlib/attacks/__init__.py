@@ -1,6 +1,50 @@
-"""Model-poisoning attacks of the NDSS'21 paper: Fang, LIE, AGR-tailored, Min-Max and Min-Sum."""
+"""Model-poisoning attacks of the NDSS'21 paper: Fang, LIE, AGR-tailored, Min-Max and Min-Sum.
+
+Every attack is reached through :func:`craft`::
+
+    craft(name, benign, n_malicious, *, aggregator=None, f=None, perturbation="std", search="halving",
+          gamma_init=None, tau=1e-5, knowledge="full", generator=None, variant="textbook", **options)
+
+and returns :class:`Crafted` (``updates`` (n_malicious, d) in the dtype/device of ``benign``, ``gamma``,
+``info``). ``benign`` is what the adversary knows: all benign updates of the round
+(``knowledge="full"``) or its own clients' honest updates (``knowledge="partial"``).
+
+Names (:func:`names`): ``none``, ``lie``, ``fang``, ``tailored``, ``min_max``, ``min_sum``.
+γ-search attacks send ∇b + γ·∇p with ∇p from :func:`perturbation`; ``search="halving"`` is the paper's
+Algorithm 1, ``search="exact"`` the closed-form / n×n search (Min-Max, Min-Sum, tailored Krum family).
+
+Example:
+    >>> import torch
+    >>> import fedlib.attacks as atk
+    >>> benign = torch.randn(40, 100, generator=torch.Generator().manual_seed(0))
+    >>> out = atk.craft("min_max", benign, 10, search="exact")
+    >>> out.updates.shape
+    torch.Size([10, 100])
+"""
 
 from ._base import Crafted, craft, get, names, register
 from . import _none  # noqa: F401  (registers "none")
+from ._lie import Z_TABLE_NDSS21, lie, lie_z
+from ._fang import fang, fang_lambda0
+from ._tailored import tailored
+from ._agnostic import min_max, min_sum
+from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
 
-__all__ = ["Crafted", "craft", "get", "names", "register"]
+__all__ = [
+    "Crafted",
+    "craft",
+    "get",
+    "names",
+    "register",
+    "perturbation",
+    "pick_perturbation",
+    "PERTURBATIONS",
+    "lie",
+    "lie_z",
+    "Z_TABLE_NDSS21",
+    "fang",
+    "fang_lambda0",
+    "tailored",
+    "min_max",
+    "min_sum",
+]

@@ -7,10 +7,15 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+import math
+
 from .._checks import check_choice, check_finite, check_int, check_matrix
+from ..errors import ConfigError
 
 KNOWLEDGE = ("full", "partial")
 VARIANTS = ("textbook", "ndss21")
+SEARCHES = ("halving", "exact")
+PERTURBATION_KINDS = ("unit_vec", "std", "sign")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ def craft(
     benign = check_matrix(benign, "benign")
     check_finite(benign, "benign")
     n_malicious = check_int(n_malicious, "n_malicious", minimum=1)
+    _check_common_settings(aggregator, f, perturbation, search, tau)
     return fn(
         benign,
         n_malicious,
@@ -95,3 +101,18 @@ def craft(
         variant=variant,
         **options,
     )
+
+
+def _check_common_settings(aggregator, f, perturbation, search, tau) -> None:
+    """Validate the shared keyword settings once, for every attack, even those that do not use them:
+    a misspelt setting must never be accepted silently."""
+    from .. import aggregators  # deferred: attacks import aggregators, not the reverse
+
+    if aggregator is not None:
+        check_choice(aggregator, aggregators.names(), "aggregator")
+    if f is not None:
+        check_int(f, "f", minimum=0)
+    check_choice(perturbation, PERTURBATION_KINDS, "perturbation")
+    check_choice(search, SEARCHES, "search")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
+        raise ConfigError(f"tau must be a finite number > 0; found {tau!r}.")

@@ -1,0 +1,142 @@
+"""DnC, "Divide-and-Conquer" (Shejwalkar & Houmansadr, NDSS 2021): SVD-based outlier filtering on random coordinates."""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import torch
+
+from .._checks import check_choice, check_int, reject_options
+from ..errors import ConfigError, InputTypeError
+from ._base import Aggregate, register
+from ._common import prepare
+
+SVD_METHODS = ("exact", "fast")
+COMBINE_RULES = ("intersection", "union")
+
+
+def make_generator(generator: Union[torch.Generator, int, None]) -> torch.Generator:
+    """A CPU ``torch.Generator``: the one given, one seeded with the given int, or one seeded with 0 for None."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    if generator is None:
+        generator = 0
+    seed = check_int(generator, "generator (seed)", minimum=0)
+    return torch.Generator().manual_seed(seed)
+
+
+def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor:
+    r"""DnC outlier scores :math:`s_i = ((x_i - \mu)\cdot v)^2` of the rows of ``sub`` (n, b).
+
+    :math:`\mu` is the row mean and :math:`v` the top right singular vector of the centred matrix
+    :math:`X_c`. ``svd="exact"`` takes :math:`v` from ``torch.linalg.svd`` of :math:`X_c`; ``svd="fast"``
+    uses the n×n Gram matrix instead: with :math:`X_c X_c^\top = \sum_k \lambda_k u_k u_k^\top`,
+    :math:`X_c v = \sqrt{\lambda_1} u_1`, so :math:`s_i = \lambda_1 u_{1,i}^2` (one (n, b) product and an n×n
+    ``eigh``; no (b, b) work). Both are deterministic and agree whenever the top singular value is simple.
+    """
+    check_choice(svd, SVD_METHODS, "DnC svd method")
+    centred = sub - sub.mean(dim=0, keepdim=True)
+    if svd == "exact":
+        top = torch.linalg.svd(centred, full_matrices=False).Vh[0]
+        return (centred @ top) ** 2
+    eigenvalues, eigenvectors = torch.linalg.eigh(centred @ centred.T)
+    return eigenvalues[-1].clamp_min(0) * eigenvectors[:, -1] ** 2
+
+
+def dnc_iteration(
+    updates: torch.Tensor,
+    n_remove: int,
+    *,
+    subsample_dim: int = 10000,
+    svd: str = "exact",
+    generator: Union[torch.Generator, int, None] = None,
+) -> torch.Tensor:
+    """One DnC filtering step: sample coordinates, score the rows, drop the ``n_remove`` highest scores.
+
+    Draws ``subsample_dim`` coordinates uniformly without replacement from ``generator`` (all coordinates
+    and no draw when d <= subsample_dim). Ties in the score drop the lowest index first (stable sort).
+    An attacker can call this with its own generator to simulate the server.
+
+    Returns:
+        LongTensor of the kept row indices, ascending.
+    """
+    n, d = updates.shape
+    if d > subsample_dim:
+        coords = torch.randperm(d, generator=make_generator(generator))[:subsample_dim].sort().values
+        sub = updates.index_select(1, coords.to(updates.device))
+    else:
+        sub = updates
+    scores = dnc_outlier_scores(sub, svd=svd)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    return order[n_remove:].sort().values
+
+
+@register("dnc")
+def dnc(
+    updates: torch.Tensor,
+    f: int,
+    *,
+    variant: str = "textbook",
+    n_iters: int = 5,
+    subsample_dim: int = 10000,
+    filter_frac: float = 1.0,
+    combine: str = "intersection",
+    svd: str = "exact",
+    generator: Union[torch.Generator, int, None] = None,
+    **options,
+) -> Aggregate:
+    r"""DnC: remove rows that stick out along the top principal direction of random coordinate subsets.
+
+    Repeated ``n_iters`` times (spec §3.9): draw ``subsample_dim`` = b coordinates without replacement
+    (all of them when d <= b), centre the (n, b) submatrix, take its top right singular vector v, score
+    :math:`s_i = ((x_i-\mu)\cdot v)^2`, keep the :math:`n - \lfloor c f\rfloor` lowest scores
+    (c = ``filter_frac``). The kept sets are combined by ``combine="intersection"`` (default: a row
+    survives only if never filtered; the paper's pseudocode read with :math:`I_{good}` initialised to all
+    rows) or ``"union"`` (the Blades port). Output: mean of the surviving rows (full dimension);
+    ``selected`` = survivors, ascending.
+
+    Randomness comes only from ``generator`` (a ``torch.Generator`` or int seed). ``None`` means seed 0, so
+    the same coordinates every call: a training loop must pass its own generator. The authors never
+    released DnC (spec §7.1), so ``variant`` is checked but both variants run this algorithm.
+
+    Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` or if the intersection leaves no row.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators import dnc
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(10, 50, generator=g)
+        >>> x[:2] += 8.0 * torch.nn.functional.normalize(torch.randn(50, generator=g), dim=0)
+        >>> dnc(x, f=2, generator=1).selected
+        tensor([2, 3, 4, 5, 6, 7, 8, 9])
+    """
+    reject_options(options, "dnc")
+    updates, f = prepare(updates, f, variant, "dnc")
+    check_choice(combine, COMBINE_RULES, "DnC combine rule")
+    check_choice(svd, SVD_METHODS, "DnC svd method")
+    n_iters = check_int(n_iters, "n_iters", minimum=1)
+    subsample_dim = check_int(subsample_dim, "subsample_dim", minimum=1)
+    if isinstance(filter_frac, bool) or not isinstance(filter_frac, (int, float)):
+        raise InputTypeError(f"filter_frac must be a number; found {type(filter_frac).__name__}.")
+    if not (math.isfinite(filter_frac) and filter_frac >= 0):
+        raise ConfigError(f"filter_frac must be a finite number >= 0; found {filter_frac}.")
+    n = updates.shape[0]
+    n_remove = math.floor(filter_frac * f)
+    if n_remove >= n:
+        raise ConfigError(
+            f"dnc removes floor(filter_frac*f) = {n_remove} rows per iteration; it needs fewer than n={n}."
+        )
+    generator = make_generator(generator)
+    keep = torch.ones(n, dtype=torch.bool) if combine == "intersection" else torch.zeros(n, dtype=torch.bool)
+    for _ in range(n_iters):
+        good = torch.zeros(n, dtype=torch.bool)
+        good[dnc_iteration(updates, n_remove, subsample_dim=subsample_dim, svd=svd, generator=generator).cpu()] = True
+        keep = keep & good if combine == "intersection" else keep | good
+    selected = torch.nonzero(keep).flatten().to(updates.device)
+    if selected.numel() == 0:
+        raise ConfigError(
+            f"dnc filtered out every row (n={n}, {n_remove} per iteration, {n_iters} iterations, "
+            "intersection); use fewer iterations, a smaller filter_frac or combine='union'."
+        )
+    return Aggregate(updates.index_select(0, selected).mean(dim=0), selected, info={"n_remove": n_remove})

@@ -1,0 +1,265 @@
+r"""The paper's AGR-tailored attacks (spec §4.7): n_malicious copies of ∇m = μ + γ·∇p with γ chosen
+against the server's rule ``aggregator``.
+
+What "γ is accepted" means per target (the success test of the search):
+
+* ``krum``: textbook — Krum's selected row is a malicious copy. ``variant="ndss21"`` uses the released
+  test instead (spec §7.15): Multi-krum (ndss21) selects *all* copies.
+* ``multi_krum``, ``bulyan``: every copy is in the rule's selection (Multi-krum's n − 2f − 2 picks, or
+  ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks).
+* ``afa``, ``fang``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
+  this is the adaptive attack: the adversary simulates DnC with its own randomness — one seed drawn
+  from ``generator``, re-used for every probe so that the test is a deterministic function of γ.
+* ``trimmed_mean``, ``median``: no constraint; γ maximises J(γ) = ‖AGR(copies ∪ benign) − μ‖₂.
+  Textbook: J is evaluated on a grid of ``objective_grid`` + 1 points over [0, γ_sat] and refined by
+  golden section (``objective_iters`` steps) around the best grid point, γ_sat being the γ beyond which
+  every copy coordinate lies outside the benign range (J is constant beyond it when the rule trims all
+  copies). ``variant="ndss21"``: the released hill-climb (spec §4.3, §7.10) — Algorithm 1 where a probe
+  succeeds when J is strictly larger than at the previous probe.
+
+Searches for the Krum family (``search=``):
+
+* ``"halving"``: the paper's Algorithm 1; each probe runs the rule on the (n, d) matrix.
+* ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._quadratic`; copy-copy
+  distances are 0), so the rule's selection is evaluated on the (n, n) matrix only, built for any γ from
+  numbers precomputed in one pass. *Definition*: the result is the largest γ found by
+  :func:`._search.largest_feasible` — Γ = twice the largest feasible probe among 2γ_init·2^j
+  (j = 0, 1, …, stopping after 6 consecutive failures), a scan of ``exact_grid`` equally spaced points
+  on (0, Γ) from the top, and bisection of the top feasible→infeasible cell to a relative width of 1e-9.
+  It is feasible and γ·(1 + 1e-9) is not; the feasible set need not be an interval, and islands above
+  it narrower than Γ/``exact_grid`` are not seen.
+  ``"exact"`` is not available for the other targets (they have no quadratic structure to exploit).
+
+Knowledge (spec §2): ``"full"`` simulates n_malicious copies with the server's f (default n_malicious);
+``"partial"`` simulates m' fake attackers with f = m' on the adversary's own rows: ``partial_rule=
+"square"`` (m' = max(1, ⌊m²/n_total⌋), the CIFAR Krum-family and FEMNIST rule; needs ``n_total``) or
+``"table"`` ({4:1, 5:1, 8:2, 10:3, 12:4}, the CIFAR trimmed-mean/median rule); the default is the released
+choice for the target (``"table"`` for trimmed_mean/median, ``"square"`` otherwise).
+
+γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
+trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang/dnc.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .._checks import check_int
+from ..errors import ConfigError
+from ._base import Crafted, register
+from ._common import (
+    check_options,
+    check_positive,
+    check_search,
+    gamma_init_for,
+    malicious_vector,
+    need_generator,
+    repeat_rows,
+    require_aggregator,
+    server_f,
+    simulated_attackers,
+    with_copies,
+)
+from ._perturbation import perturbation as make_perturbation
+from ._quadratic import QuadraticDistances
+from ._search import halving, hill_climb, largest_feasible, maximize
+
+KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
+OBJECTIVE = ("trimmed_mean", "median")
+SURVIVAL = ("afa", "fang", "dnc")
+TARGETS = KRUM_FAMILY + OBJECTIVE + SURVIVAL
+
+
+def _copies_selected(selected: torch.Tensor, n_copies: int, first_only: bool) -> bool:
+    if selected is None or selected.numel() == 0:
+        return False
+    if first_only:
+        return int(selected[0]) < n_copies
+    return int((selected < n_copies).sum()) == n_copies
+
+
+class _Setting:
+    """Everything the success tests share: rows, direction, simulated counts, the rule to run."""
+
+    def __init__(self, benign, mean, direction, target, variant, n_copies, f_sim, agg_opts):
+        self.benign, self.mean, self.direction = benign, mean, direction
+        self.target, self.variant = target, variant
+        self.n_copies, self.f_sim, self.agg_opts = n_copies, f_sim, agg_opts
+        # ndss21 Krum: the released code tests Multi-krum selecting every copy (spec §7.15).
+        self.rule = "multi_krum" if (target == "krum" and variant == "ndss21") else target
+        self.first_only = target == "krum" and variant == "textbook"
+
+    def stacked(self, gamma: float) -> torch.Tensor:
+        return with_copies(malicious_vector(self.mean, gamma, self.direction), self.n_copies, self.benign)
+
+    def run_rule(self, gamma: float, **extra):
+        from ..aggregators import aggregate
+
+        return aggregate(
+            self.rule, self.stacked(gamma), self.f_sim, variant=self.variant, **self.agg_opts, **extra
+        )
+
+
+def _check_krum_family_size(setting: _Setting) -> None:
+    n, f = setting.n_copies + setting.benign.shape[0], setting.f_sim
+    need = 4 * f + 3 if setting.rule == "bulyan" else 2 * f + 3
+    if n < need:
+        raise ConfigError(
+            f"tailored attack on {setting.target!r} simulates {setting.rule} on n={n} rows with f={f}; "
+            f"{setting.rule} needs n >= {need}."
+        )
+
+
+def _n_select(setting: _Setting, n: int) -> int:
+    if setting.first_only:
+        return 1
+    if setting.rule == "bulyan":
+        return n - 2 * setting.f_sim
+    count = setting.agg_opts.get("n_select", n - 2 * setting.f_sim - 2)  # Multi-krum's default count
+    return check_int(count, "n_select", minimum=1, maximum=n)
+
+
+def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int):
+    from ..aggregators._krum import krum_selection
+
+    _check_krum_family_size(setting)
+    n = setting.n_copies + setting.benign.shape[0]
+    n_select = _n_select(setting, n)
+    if n_select < setting.n_copies and not setting.first_only:
+        return 0.0, {"n_tests": 0, "bounded": True, "impossible": True}
+    model = QuadraticDistances.from_rows(setting.benign, setting.mean, setting.direction)
+
+    def test(gamma: float) -> bool:
+        dist = model.matrix(gamma, setting.n_copies)
+        chosen = krum_selection(dist, setting.f_sim, n_select, variant=setting.variant)
+        return _copies_selected(chosen, setting.n_copies, setting.first_only)
+
+    return largest_feasible(test, 2.0 * gamma_init, grid=grid)
+
+
+def _saturation_gamma(benign, mean, direction) -> float:
+    """Smallest γ beyond which μ_j + γp_j lies outside the benign range of every coordinate with p_j ≠ 0."""
+    moving = direction != 0
+    if not bool(moving.any()):
+        return 0.0
+    ratio = (benign[:, moving] - mean[moving]) / direction[moving]
+    return max(float(ratio.max()), 0.0)
+
+
+@register("tailored")
+def tailored(
+    benign: torch.Tensor,
+    n_malicious: int,
+    *,
+    aggregator: Optional[str] = None,
+    f: Optional[int] = None,
+    perturbation: str = "std",
+    search: str = "halving",
+    gamma_init: Optional[float] = None,
+    tau: float = 1e-5,
+    knowledge: str = "full",
+    generator: Optional[torch.Generator] = None,
+    variant: str = "textbook",
+    partial_rule: Optional[str] = None,
+    n_total: Optional[int] = None,
+    aggregator_options: Optional[dict] = None,
+    exact_grid: int = 200,
+    objective_grid: int = 32,
+    objective_iters: int = 30,
+    **options,
+) -> Crafted:
+    """AGR-tailored attack on ``aggregator`` (module docstring for the tests, searches and knowledge).
+
+    Options: ``partial_rule``, ``n_total`` (partial knowledge), ``aggregator_options`` (extra keyword
+    options of the simulated rule, e.g. DnC's ``n_iters``/``subsample_dim``), ``exact_grid``,
+    ``objective_grid``, ``objective_iters``.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.attacks import craft
+        >>> x = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+        >>> out = craft("tailored", x, 4, aggregator="multi_krum", search="exact")
+        >>> out.updates.shape, out.gamma > 0
+        (torch.Size([4, 8]), True)
+    """
+    check_options(options, "tailored")
+    target = require_aggregator(aggregator, "tailored", TARGETS)
+    check_search(search)
+    if search == "exact" and target not in KRUM_FAMILY:
+        raise ConfigError(
+            f"search='exact' is available for tailored attacks on {list(KRUM_FAMILY)} (and for min_max, "
+            f"min_sum); found aggregator={target!r}. Use search='halving'."
+        )
+    g0 = gamma_init_for("tailored", target, gamma_init)
+    exact_grid = check_int(exact_grid, "exact_grid", minimum=2)
+    objective_grid = check_int(objective_grid, "objective_grid", minimum=2)
+    objective_iters = check_int(objective_iters, "objective_iters", minimum=0)
+    check_positive(tau, "tau")
+    agg_opts = dict(aggregator_options or {})
+    clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
+    if clash:
+        raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    if knowledge == "partial":
+        rule = partial_rule or ("table" if target in OBJECTIVE else "square")
+        n_copies = f_sim = simulated_attackers(n_malicious, rule, n_total, "tailored")
+    else:
+        n_copies, f_sim = n_malicious, server_f(f, n_malicious)
+    mean = benign.mean(dim=0)
+    direction = make_perturbation(perturbation, benign)
+    setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
+    info = {
+        "perturbation": perturbation, "search": search, "gamma_init": g0, "target": target,
+        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies,
+    }
+
+    if target in KRUM_FAMILY and search == "exact":
+        gamma, details = _exact_krum_family(setting, g0, exact_grid)
+        info.update(details, n_probes=0)
+    elif target in KRUM_FAMILY:
+        _check_krum_family_size(setting)
+        result = halving(
+            lambda g: _copies_selected(setting.run_rule(g).selected, n_copies, setting.first_only), g0, tau
+        )
+        gamma = result.gamma
+        info["n_probes"] = result.n_probes
+    elif target in OBJECTIVE:
+
+        def objective(g: float) -> float:
+            return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
+
+        if variant == "ndss21":
+            result = hill_climb(objective, g0, tau)
+            gamma = result.gamma
+            info["n_probes"] = result.n_probes
+        else:
+            upper = _saturation_gamma(benign, mean, direction)
+            gamma, evals = (0.0, 0) if upper == 0.0 else maximize(
+                objective, upper, grid=objective_grid, iters=objective_iters
+            )
+            info.update(n_probes=evals, gamma_saturation=upper)
+    else:
+        extra = {}
+        if target == "dnc":
+            if "generator" in agg_opts:
+                raise ConfigError("tailored dnc draws DnC's randomness from `generator`; "
+                                  "do not pass aggregator_options['generator'].")
+            gen = need_generator(generator, "tailored (dnc)")
+            seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+            info["dnc_seed"] = seed
+
+            def fresh() -> dict:
+                return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
+        else:
+
+            def fresh() -> dict:
+                return extra
+
+        result = halving(
+            lambda g: _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False), g0, tau
+        )
+        gamma = result.gamma
+        info["n_probes"] = result.n_probes
+    vector = malicious_vector(mean, gamma, direction)
+    return Crafted(repeat_rows(vector, n_malicious), gamma, info)

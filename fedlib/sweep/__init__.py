@@ -1,0 +1,32 @@
+"""Sweeps: expand a grid of experiments and run it, serially or on Dask, resumably and fault-tolerantly.
+
+* :func:`expand` turns a grid (``base`` settings + ``grid`` lists, from YAML or a dict) into Experiments.
+* :func:`run_experiments` loads every cached result, runs the rest (``n_workers=0``: in this process;
+  otherwise on a local Dask cluster of worker processes, or on ``scheduler="tcp://HOST:8786"``), retries runs
+  that fail or lose their worker, and returns a :class:`SweepReport` with the results in input order.
+* ``python -m fedlib sweep GRID.yaml [--scheduler tcp://HOST:8786] [--workers N] [--results-dir DIR]``.
+
+Example:
+    >>> from fedlib.sweep import expand, run_experiments
+    >>> grid = {"base": {"profile": "quick", "rounds": 3},
+    ...         "grid": {"aggregator": ["mean", "median"], "attack": ["none", "lie"]}}
+    >>> len(expand(grid))
+    4
+    >>> report = run_experiments(expand(grid), "results", n_workers=2)  # doctest: +SKIP
+"""
+
+from ._cli import add_parser, main
+from ._grid import allowed_keys, expand, load_grid
+from ._run import Failure, SweepFailedError, SweepReport, run_experiments
+
+__all__ = [
+    "expand",
+    "load_grid",
+    "allowed_keys",
+    "run_experiments",
+    "SweepReport",
+    "Failure",
+    "SweepFailedError",
+    "add_parser",
+    "main",
+]

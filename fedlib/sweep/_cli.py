@@ -1,0 +1,95 @@
+"""``python -m fedlib sweep GRID.yaml``: expand a grid file and run it (local Dask cluster or existing one)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from ..errors import FedlibError
+
+EXIT_FAILED = 1  # some runs failed after their retries
+EXIT_BAD_INPUT = 2  # the grid or an option is invalid (argparse's convention)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``sweep`` subcommand on an argparse ``subparsers`` object (used by ``fedlib.cli``)."""
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a grid of experiments on Dask (local worker processes or an existing cluster)",
+        description=(
+            "Expand GRID.yaml (a `base` mapping: profile + overrides, and a `grid` mapping of lists) into "
+            "experiments, load those already in --results-dir, and run the rest on a local Dask cluster of "
+            "--workers processes, or on an existing cluster (--scheduler). Interrupt with Ctrl-C and run the "
+            "same command again to continue."
+        ),
+    )
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("grid", metavar="GRID.yaml", help="grid file (see the book's 'Sweeps' page)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:8786", default=None,
+                        help="address of a running `dask scheduler` (default: start a local cluster)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="local worker processes (default 2; 0 = run serially in this process)")
+    parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                        help="torch threads per run (default 1)")
+    parser.add_argument("--retries", type=int, default=2, metavar="R",
+                        help="extra attempts for a run that fails or whose worker dies (default 2)")
+    parser.add_argument("--results-dir", default="results", metavar="DIR",
+                        help="results cache: one <config hash>.json per run (default ./results)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the experiments (hash, cached or not) and exit without running")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed ``sweep`` command; returns the process exit status."""
+    from ._grid import expand
+    from ._run import run_experiments
+    from ._store import load_cached
+
+    try:
+        experiments = expand(args.grid)
+        if args.dry_run:
+            return _dry_run(experiments, args.results_dir, load_cached)
+        report = run_experiments(
+            experiments, args.results_dir, n_workers=args.workers, threads_per_worker=args.threads_per_worker,
+            scheduler=args.scheduler, retries=args.retries, progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except FedlibError as err:
+        print(f"fedlib sweep: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.quiet:
+        print(report.summary())
+    return EXIT_FAILED if report.failures else 0
+
+
+def _dry_run(experiments, results_dir, load_cached) -> int:
+    seen = set()
+    for i, e in enumerate(experiments):
+        if e.config_hash in seen:
+            status = "duplicate"
+        else:
+            cached, problem = load_cached(e, results_dir, move_corrupt=False)
+            status = "cached" if cached is not None else ("corrupt" if problem else "to run")
+        seen.add(e.config_hash)
+        print(f"{i:4d} {e.config_hash[:12]} {status:9s} {e.dataset} {e.aggregator} {e.attack} {e.knowledge} "
+              f"n_malicious={e.n_malicious} rounds={e.rounds} seeds={e.split_seed}/{e.init_seed}/"
+              f"{e.sample_seed}/{e.attack_seed}")
+    print(f"{len(experiments)} experiment(s), {len(seen)} distinct")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m fedlib.sweep GRID.yaml ...`` (the same as ``python -m fedlib sweep GRID.yaml ...``)."""
+    parser = argparse.ArgumentParser(prog="python -m fedlib.sweep", description="run a grid of experiments")
+    configure(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)

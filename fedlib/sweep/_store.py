@@ -1,0 +1,169 @@
+"""The sweep's view of the results directory: cached results, corrupt files, failure records.
+
+Results are JSON files named by config hash (``<results_dir>/<hash>.json``, written by
+:func:`fedlib.experiments.run`). The sweep only ever *reads* them through
+:func:`fedlib.experiments.load_result`, which validates; nothing is unpickled. A file that fails validation is
+moved aside to ``<hash>.json.corrupt`` (kept for inspection, never read as data) and the run is repeated.
+A run that fails after its retries leaves ``<results_dir>/failed/<hash>.json`` with its config and error; the
+record is removed once a later sweep produces the result.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple
+
+from ..errors import ResultFileError
+
+FAILED_DIR = "failed"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a uniquely named temporary file in the same folder, then rename.
+
+    A reader sees either the old file or the complete new one, never a partial write; two writers of the same
+    path each rename a complete file of their own, so the last rename wins and the file is never mixed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def quarantine(path: Path) -> Path:
+    """Move a corrupt result file aside (``<name>.corrupt``, numbered if taken) and return the new path."""
+    path = Path(path)
+    target = path.with_name(path.name + ".corrupt")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.corrupt{n}")
+        n += 1
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:  # another sweep moved or replaced it first: nothing left to quarantine
+        return target
+    return target
+
+
+def load_cached(experiment, results_dir: Path, *, move_corrupt: bool = True) -> Tuple[Optional[object], Optional[str]]:
+    """The cached Result of ``experiment`` if a valid one exists, else None.
+
+    Returns ``(result, problem)``; ``problem`` describes a corrupt or mismatched file, which is moved aside
+    when ``move_corrupt`` (``None`` when the file was valid or absent).
+    """
+    from ..experiments import load_result, result_path
+
+    path = Path(result_path(experiment, results_dir))
+    if not path.exists():
+        return None, None
+    try:
+        result = load_result(path)
+        _check_matches(result, experiment, path)
+    except ResultFileError as err:
+        if not move_corrupt:
+            return None, f"{path}: {err}"
+        moved = quarantine(path)
+        return None, f"{path}: {err} (moved to {moved.name}; the run is repeated)"
+    return result, None
+
+
+ACCURACY_FIELDS = ("best_val_accuracy", "test_accuracy_at_best", "final_accuracy")
+
+
+def _is_percentage(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 100.0)
+
+
+def _check_matches(result, experiment, path: Path) -> None:
+    """Checks beyond :func:`~fedlib.experiments.load_result`'s schema: the file holds the config whose hash
+    names it (guards against copied or renamed files), and its accuracies are finite percentages (``json``
+    parses ``NaN``/``Infinity`` tokens, which fedlib never writes)."""
+    if result.config_hash != experiment.config_hash:
+        raise ResultFileError(
+            f"{path}: expected the result of config {experiment.config_hash[:12]}…; found the result of "
+            f"config {result.config_hash[:12]}… (file renamed or copied?)."
+        )
+    for name in ACCURACY_FIELDS:
+        value = getattr(result, name)
+        if not _is_percentage(value):
+            raise ResultFileError(f"{path}: {name} must be a finite percentage in [0, 100]; found {value!r}.")
+    for i, record in enumerate(result.history["evals"]):
+        for key in ("val_acc", "test_acc"):
+            value = record.get(key) if isinstance(record, dict) else None
+            if not _is_percentage(value):
+                raise ResultFileError(
+                    f"{path}: history.evals[{i}].{key} must be a finite percentage in [0, 100]; found {value!r}.")
+
+
+def failure_path(experiment, results_dir: Path) -> Path:
+    return Path(results_dir) / FAILED_DIR / f"{experiment.config_hash}.json"
+
+
+def write_failure(experiment, results_dir: Path, *, error: str, traceback: str, attempts: int) -> Path:
+    """Record a run that failed after all its attempts (JSON, atomic)."""
+    path = failure_path(experiment, results_dir)
+    record = {
+        "config_hash": experiment.config_hash,
+        "config": experiment.to_dict(),
+        "error": error,
+        "traceback": traceback,
+        "attempts": attempts,
+        "failed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True))
+    return path
+
+
+def clear_failure(experiment, results_dir: Path) -> None:
+    try:
+        failure_path(experiment, results_dir).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def store_text(experiment, results_dir: Path, text: str):
+    """Validate a result's JSON text from a worker and store it as the experiment's result (atomic).
+
+    Used when the worker wrote to its own disk (a remote cluster without a shared filesystem). If a valid
+    result is already there (a shared filesystem, or another writer won), that one is kept.
+    """
+    from ..experiments import load_result, result_path
+
+    cached, _ = load_cached(experiment, results_dir)
+    if cached is not None:
+        return cached
+    path = Path(result_path(experiment, results_dir))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        result = load_result(tmp)  # validate before it can become the cached result
+        _check_matches(result, experiment, path)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return result
