@@ -385,3 +385,17 @@ def test_without_a_policy_choice_a_sweep_records_the_error(nonfinite_attack, tmp
     report = run_experiments([exp], tmp_path, n_workers=0, retries=0, progress=False)
     (failure,) = report.failures
     assert failure.error.startswith("NonFiniteError") and "[0, 1, 2, 3]" in failure.error
+
+
+# ------------------------------------------------------------------------ overflow inside finite inputs
+def test_attack_overflow_raises_instead_of_returning_nan():
+    benign = torch.tensor([[1e30], [-2.9e-7]], dtype=torch.float32)
+    with pytest.raises(NonFiniteError) as err:
+        craft("min_max", benign, 2, search="exact")
+    says(err, "min_max", "overflow")
+
+
+def test_dnc_overflow_raises_input_error():
+    with pytest.raises(InputError) as err:
+        aggregate("dnc", torch.full((10, 3), 1e308, dtype=torch.float64), 2)
+    says(err, "dnc", "overflow")

@@ -8,7 +8,7 @@ from typing import Union
 import torch
 
 from .._checks import check_choice, check_int, reject_options
-from ..errors import ConfigError, InputTypeError
+from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
 from ._common import prepare
 
@@ -37,6 +37,11 @@ def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor
     """
     check_choice(svd, SVD_METHODS, "DnC svd method")
     centred = sub - sub.mean(dim=0, keepdim=True)
+    if not bool(torch.isfinite(centred).all()):
+        raise InputError(
+            f"dnc: centring the sampled coordinates overflowed {sub.dtype} (max |value| "
+            f"{float(sub.abs().max()):.3g}); rescale the updates."
+        )
     if svd == "exact":
         top = torch.linalg.svd(centred, full_matrices=False).Vh[0]
         return (centred @ top) ** 2

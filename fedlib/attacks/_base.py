@@ -10,7 +10,7 @@ import torch
 import math
 
 from .._checks import check_choice, check_finite, check_int, check_matrix
-from ..errors import ConfigError
+from ..errors import ConfigError, NonFiniteError
 
 KNOWLEDGE = ("full", "partial")
 VARIANTS = ("textbook", "ndss21")
@@ -87,7 +87,7 @@ def craft(
     check_finite(benign, "benign")
     n_malicious = check_int(n_malicious, "n_malicious", minimum=1)
     _check_common_settings(aggregator, f, perturbation, search, tau)
-    return fn(
+    crafted = fn(
         benign,
         n_malicious,
         aggregator=aggregator,
@@ -101,6 +101,8 @@ def craft(
         variant=variant,
         **options,
     )
+    _check_output(name, crafted, benign)
+    return crafted
 
 
 def _check_common_settings(aggregator, f, perturbation, search, tau) -> None:
@@ -116,3 +118,17 @@ def _check_common_settings(aggregator, f, perturbation, search, tau) -> None:
     check_choice(search, SEARCHES, "search")
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
         raise ConfigError(f"tau must be a finite number > 0; found {tau!r}.")
+
+
+def _check_output(name: str, crafted: Crafted, benign: torch.Tensor) -> None:
+    """Finite benign rows can still overflow inside an attack (squared distances of values near the
+    dtype's maximum); never hand such NaN/Inf updates or γ to the caller."""
+    gamma_ok = crafted.gamma is None or math.isfinite(crafted.gamma)
+    if not gamma_ok or not bool(torch.isfinite(crafted.updates.sum(dim=1)).all()):
+        if gamma_ok and bool(torch.isfinite(crafted.updates).all()):
+            return  # only the row sums overflowed; every entry is finite
+        raise NonFiniteError(
+            f"attack {name!r} produced non-finite output (gamma={crafted.gamma}) from finite benign "
+            f"updates of dtype {benign.dtype} with max |value| {float(benign.abs().max()):.3g}: "
+            "intermediate squared distances overflowed; rescale the updates or use float64."
+        )
