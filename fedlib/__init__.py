@@ -1,6 +1,25 @@
 """fedlib: robust aggregation, model-poisoning attacks and a FedSGD engine reproducing
-"Manipulating the Byzantine" (Shejwalkar & Houmansadr, NDSS 2021)."""
+"Manipulating the Byzantine" (Shejwalkar & Houmansadr, NDSS 2021).
+
+Subpackages (imported on first use, so ``import fedlib`` stays light):
+``aggregators`` (the AGRs), ``attacks``, ``data``, ``models``, ``fl`` (the FedSGD loop),
+``experiments`` (configs, profiles, results cache), ``sweep`` (Dask grids), ``report`` (book helpers).
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from . import errors  # noqa: F401  (always available, no heavy imports)
+from . import errors  # noqa: F401,E402  (always available, no heavy imports)
+
+_SUBPACKAGES = ("aggregators", "attacks", "data", "models", "fl", "experiments", "sweep", "report")
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fedlib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBPACKAGES))

@@ -345,7 +345,7 @@ def nonfinite_attack():
     """A test-only attack whose malicious updates hold NaN (odd rows) and Inf (even rows)."""
     from fedlib.attacks import _base
 
-    @atk.register(NAN_ATTACK)
+    @atk.register(NAN_ATTACK, finite_output=False)
     def _nonfinite(benign, n_malicious, **kwargs):
         out = benign.mean(dim=0, keepdim=True).expand(n_malicious, -1).clone()
         out[0::2, 0] = float("inf")
@@ -354,6 +354,7 @@ def nonfinite_attack():
 
     yield NAN_ATTACK
     del _base._REGISTRY[NAN_ATTACK]  # the registry has no public unregister; keep other tests' names() clean
+    _base._NONFINITE_ALLOWED.discard(NAN_ATTACK)
 
 
 @pytest.mark.parametrize("aggregator", ["mean", "median", "multi_krum"])

@@ -35,15 +35,23 @@ class Crafted:
 
 AttackFn = Callable[..., Crafted]
 _REGISTRY: Dict[str, AttackFn] = {}
+_NONFINITE_ALLOWED: set = set()
 
 
-def register(name: str) -> Callable[[AttackFn], AttackFn]:
-    """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``."""
+def register(name: str, *, finite_output: bool = True) -> Callable[[AttackFn], AttackFn]:
+    """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
+
+    ``craft`` rejects NaN/Inf in an attack's output (a sign of overflow) unless the attack is registered
+    with ``finite_output=False``: a Byzantine client that sends NaN on purpose, e.g. to test the server's
+    ``nonfinite`` policy.
+    """
 
     def deco(fn: AttackFn) -> AttackFn:
         if name in _REGISTRY:
             raise RuntimeError(f"attack {name!r} registered twice")
         _REGISTRY[name] = fn
+        if not finite_output:
+            _NONFINITE_ALLOWED.add(name)
         return fn
 
     return deco
@@ -101,7 +109,8 @@ def craft(
         variant=variant,
         **options,
     )
-    _check_output(name, crafted, benign)
+    if name not in _NONFINITE_ALLOWED:
+        _check_output(name, crafted, benign)
     return crafted
 
 

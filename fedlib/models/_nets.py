@@ -180,7 +180,7 @@ _INPUTS: Dict[str, Tuple[int, ...]] = {
     "purchase_fc": (600,),
 }
 _DEFAULT_CLASSES = {"alexnet_cifar": 10, "vgg11_cifar": 10, "femnist_cnn": 62, "mnist_fc": 10, "purchase_fc": 100}
-_OPTIONS = {"mnist_fc": ("hidden",), "purchase_fc": ("hidden",)}
+_OPTIONS = {"mnist_fc": ("hidden", "in_features"), "purchase_fc": ("hidden", "in_features")}
 
 
 def names() -> list[str]:
@@ -208,7 +208,8 @@ def build(
         name: one of :func:`names`.
         n_classes: output classes (default: the model's paper dataset, e.g. 62 for ``femnist_cnn``).
         generator / seed: source of the initial weights; exactly one must be given.
-        **options: ``hidden`` (int or list of widths) for ``mnist_fc`` / ``purchase_fc``; nothing else.
+        **options: ``hidden`` (int or list of widths) and ``in_features`` for ``mnist_fc`` / ``purchase_fc``;
+            nothing else.
 
     Example:
         >>> from fedlib.models import build, count_parameters

@@ -21,7 +21,12 @@ CHROMIUM_FLAGS = [
 ]
 
 # Pages whose figures must be present (notebook stem -> minimum number of figure images).
-FIGURE_PAGES = {"robust_aggregation_2d": 1}
+FIGURE_PAGES = {
+    "robust_aggregation_2d": 1,
+    "gamma_search": 3,
+    "main_table": 1,  # the impact heat map beside the main table
+    "malicious_fraction": 1,
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""Datasets for the federated experiments: official on-disk formats, fixed splits, client partitions.
+
+``load(name, root=None, *, split_seed, n_clients=..., partition="iid")`` returns a :class:`Dataset` with the
+training pool, the server's validation and test sets and one index tensor per client. Nothing is ever
+downloaded: a missing dataset raises :class:`~fedlib.errors.DatasetNotFoundError` saying where the files go.
+
+Example:
+    >>> from fedlib.data import load
+    >>> ds = load("mnist5k", split_seed=0, n_clients=20)
+    >>> ds.n_classes, len(ds.clients)
+    (10, 20)
+"""
+
+from ._formats import read_idx
+from ._load import Dataset, default_root, input_shape, load, names, partitions
+from ._partition import dirichlet_partition, iid_partition, writer_partition
+
+__all__ = [
+    "Dataset",
+    "load",
+    "names",
+    "partitions",
+    "input_shape",
+    "default_root",
+    "read_idx",
+    "iid_partition",
+    "dirichlet_partition",
+    "writer_partition",
+]

@@ -1,0 +1,13 @@
+"""Experiments: the :class:`Experiment` config, profiles (quick / scale / full), and the results cache.
+
+Example:
+    >>> from fedlib.experiments import experiment_for, run
+    >>> exp = experiment_for("quick", aggregator="median", attack="min_max", rounds=20)  # doctest: +SKIP
+    >>> result = run(exp, results_dir="results")  # doctest: +SKIP
+"""
+
+from ._config import Experiment
+from ._profiles import PROFILE_NAMES, experiment_for, profile_table
+from ._results import Result, load_result, result_path, run
+
+__all__ = ["Experiment", "experiment_for", "profile_table", "PROFILE_NAMES", "Result", "load_result", "result_path", "run"]

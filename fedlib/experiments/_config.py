@@ -1,0 +1,271 @@
+"""The `Experiment` dataclass: every knob of one federated run, validated, JSON-serialisable, content-hashed."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from .. import data as _data
+from .. import models as _models
+from ..errors import ConfigError, UnknownNameError
+
+PROFILES = ("quick", "scale", "full", "custom")
+SAMPLING = ("all", "with_replacement", "without_replacement")
+F_POLICIES = ("true", "ndss21_femnist")
+KNOWLEDGE = ("full", "partial")
+VARIANTS = ("textbook", "ndss21")
+NONFINITE = ("raise", "drop")
+OPTIMISERS = ("sgd", "adam")
+GRAD_METHODS = ("auto", "vmap", "loop")
+DTYPES = ("float32", "float64")
+# Fields that do not change the result and are left out of the hash.
+UNHASHED = ("device", "data_root")
+
+
+def _fail(name: str, allowed: object, found: object) -> ConfigError:
+    return ConfigError(f"Experiment.{name}: expected {allowed}; found {found!r}.")
+
+
+def _jsonable(value: Any) -> Any:
+    """Canonical JSON form: tuples → lists, dict keys must be str, only JSON scalars."""
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"option dicts need string keys; found {list(value)!r}.")
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigError(f"settings must be JSON values (str, int, float, bool, None, list, dict); found "
+                      f"{type(value).__name__} {value!r}.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, eq=True)
+class Experiment:
+    """One cell of the paper's grid: dataset × model × AGR × attack × knowledge × seeds.
+
+    Every field is a JSON value; :meth:`to_dict` / :meth:`from_dict` round-trip, and :attr:`config_hash` is the
+    sha256 of the canonical JSON (sorted keys) without ``device`` and ``data_root`` (they do not change the
+    result). Construction validates everything and raises :class:`~fedlib.errors.ConfigError` naming the
+    field, the allowed values and the value found.
+
+    Threat model (spec §1, §2): clients ``0..n_malicious-1`` are malicious; their rows come first. With
+    ``attack="none"`` every client is honest but the AGR still assumes ``f`` malicious inputs.
+
+    Client sampling (spec §5.5): ``sampling="all"`` (cross-silo, every client every round) or
+    ``with_replacement`` / ``without_replacement`` drawing ``clients_per_round`` of ``n_clients`` (cross-device).
+    ``attack_target``: the AGR an AGR-aware attack (Fang, tailored) optimises against; None = the server's own
+    (the paper's AGR-tailored setting); e.g. ``"trimmed_mean"`` to run Fang-TrMean against DnC or the mean.
+    ``server_f``: the f the AGR assumes each round: ``"true"`` (the number of malicious clients drawn, m_t, as the
+    released code), an int (fixed), or ``"ndss21_femnist"`` (the released FEMNIST code, spec §5.2: Krum and
+    Multi-krum f = max(2, m_t), Bulyan f = min(14, max(2, m_t)), with f crafted copies injected and surplus
+    attackers honest; other rules f = m_t).
+
+    Example:
+        >>> e = Experiment(dataset="mnist5k", model="mnist_fc", n_clients=20, n_malicious=4, rounds=5)
+        >>> Experiment.from_dict(e.to_dict()) == e, len(e.config_hash)
+        (True, 64)
+    """
+
+    # data and model
+    dataset: str = "mnist5k"
+    dataset_options: Dict[str, Any] = field(default_factory=dict)
+    data_root: Optional[str] = None
+    model: str = "mnist_fc"
+    model_options: Dict[str, Any] = field(default_factory=dict)
+    partition: str = "iid"
+    partition_alpha: Optional[float] = None
+    n_clients: Optional[int] = 20
+    samples_per_client: Optional[int] = None
+    # threat model
+    n_malicious: int = 4
+    clients_per_round: Optional[int] = None
+    sampling: str = "all"
+    server_f: Union[str, int] = "true"
+    aggregator: str = "mean"
+    aggregator_options: Dict[str, Any] = field(default_factory=dict)
+    attack: str = "none"
+    attack_options: Dict[str, Any] = field(default_factory=dict)
+    attack_target: Optional[str] = None
+    knowledge: str = "full"
+    perturbation: str = "std"
+    search: str = "halving"
+    gamma_init: Optional[float] = None
+    variant: str = "textbook"
+    nonfinite: str = "raise"
+    fang_val_samples: int = 500
+    # training
+    rounds: int = 120
+    batch_size: Optional[int] = 50
+    optimiser: str = "sgd"
+    lr: float = 0.5
+    lr_decay_rounds: Tuple[int, ...] = ()
+    lr_decay_factor: float = 1.0
+    eval_every: int = 10
+    grad_method: str = "auto"
+    dtype: str = "float32"
+    device: str = "auto"
+    # seeds
+    split_seed: int = 0
+    init_seed: int = 0
+    sample_seed: int = 0
+    attack_seed: int = 0
+    profile: str = "custom"
+
+    # ------------------------------------------------------------------ construction and validation
+    def __post_init__(self) -> None:
+        for name in ("dataset_options", "model_options", "aggregator_options", "attack_options"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise _fail(name, "a dict of options", value)
+            object.__setattr__(self, name, _jsonable(dict(value)))
+        rounds = self.lr_decay_rounds
+        if not isinstance(rounds, (list, tuple)) or not all(_is_int(r) and r >= 0 for r in rounds):
+            raise _fail("lr_decay_rounds", "a list of round numbers >= 0", rounds)
+        object.__setattr__(self, "lr_decay_rounds", tuple(rounds))
+        for name in ("lr", "lr_decay_factor", "gamma_init", "partition_alpha"):  # 1 and 1.0 hash alike
+            value = getattr(self, name)
+            if _is_number(value):
+                object.__setattr__(self, name, float(value))
+        self._validate()
+
+    def _choice(self, name: str, allowed) -> None:
+        value = getattr(self, name)
+        if value not in allowed:
+            close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownNameError(f"Experiment.{name}: expected one of {list(allowed)}; found {value!r}.{hint}")
+
+    def _int(self, name: str, minimum: int, *, optional: bool = False) -> None:
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        if not _is_int(value) or value < minimum:
+            raise _fail(name, f"an int >= {minimum}" + (" or None" if optional else ""), value)
+
+    def _validate(self) -> None:
+        from .. import aggregators, attacks  # late: the registries fill as rule modules import
+
+        self._choice("dataset", _data.names())
+        self._choice("model", _models.names())
+        self._choice("partition", _data.partitions(self.dataset))
+        for name, allowed in (("sampling", SAMPLING), ("knowledge", KNOWLEDGE), ("variant", VARIANTS),
+                              ("nonfinite", NONFINITE), ("optimiser", OPTIMISERS), ("grad_method", GRAD_METHODS),
+                              ("dtype", DTYPES), ("profile", PROFILES), ("aggregator", aggregators.names()),
+                              ("attack", attacks.names())):
+            self._choice(name, allowed)
+        for name, minimum in (("n_malicious", 0), ("rounds", 1), ("eval_every", 1), ("fang_val_samples", 1),
+                              ("split_seed", 0), ("init_seed", 0), ("sample_seed", 0), ("attack_seed", 0)):
+            self._int(name, minimum)
+        for name in ("n_clients", "samples_per_client", "clients_per_round", "batch_size"):
+            self._int(name, 1, optional=True)
+        if self.attack_target is not None and self.attack_target not in aggregators.names():
+            raise _fail("attack_target", f"None (the server's AGR) or one of {aggregators.names()}", self.attack_target)
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            raise _fail("data_root", "a path string or None", self.data_root)
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+            raise _fail("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+        if not (_is_number(self.lr) and self.lr > 0):
+            raise _fail("lr", "a number > 0", self.lr)
+        if not (_is_number(self.lr_decay_factor) and self.lr_decay_factor > 0):
+            raise _fail("lr_decay_factor", "a number > 0", self.lr_decay_factor)
+        if self.gamma_init is not None and not (_is_number(self.gamma_init) and self.gamma_init > 0):
+            raise _fail("gamma_init", "a number > 0 or None (the attack's default)", self.gamma_init)
+        if not (self.server_f in F_POLICIES or (_is_int(self.server_f) and self.server_f >= 0)):
+            raise _fail("server_f", f"one of {list(F_POLICIES)} or an int >= 0", self.server_f)
+        if self.partition == "dirichlet":
+            if not (_is_number(self.partition_alpha) and self.partition_alpha > 0):
+                raise _fail("partition_alpha", "a number > 0 with partition='dirichlet'", self.partition_alpha)
+        elif self.partition_alpha is not None:
+            raise _fail("partition_alpha", f"None with partition={self.partition!r}", self.partition_alpha)
+        if self.n_clients is None and self.partition != "writer":
+            raise _fail("n_clients", f"an int >= 1 with partition={self.partition!r}", None)
+        self._validate_threat_model()
+        self._validate_model_fits_data()
+
+    def _validate_threat_model(self) -> None:
+        total = self.n_clients
+        if total is not None and self.n_malicious >= total:
+            raise _fail("n_malicious", f"an int in [0, n_clients - 1 = {total - 1}]", self.n_malicious)
+        if self.attack != "none" and self.n_malicious == 0:
+            raise _fail("n_malicious", f">= 1 with attack={self.attack!r}", self.n_malicious)
+        if self.sampling == "all":
+            if self.clients_per_round is not None and self.clients_per_round != total:
+                raise _fail("clients_per_round", f"None or n_clients={total} with sampling='all'", self.clients_per_round)
+        else:
+            if self.clients_per_round is None:
+                raise _fail("clients_per_round", f"an int >= 1 with sampling={self.sampling!r}", None)
+            if self.sampling == "without_replacement" and total is not None and self.clients_per_round > total:
+                raise _fail("clients_per_round", f"<= n_clients={total} without replacement", self.clients_per_round)
+        if self.server_f == "ndss21_femnist" and self.sampling == "all":
+            raise _fail("server_f", "'true' or an int in cross-silo runs ('ndss21_femnist' is cross-device)", self.server_f)
+
+    def _validate_model_fits_data(self) -> None:
+        need = _models.input_shape(self.model)
+        have = _data.input_shape(self.dataset)
+        fits = need == have or (len(need) == 1 and need[0] == _prod(have))
+        if self.model in ("mnist_fc", "purchase_fc") and "in_features" in self.model_options:
+            raise _fail("model_options", "no 'in_features' (it comes from the dataset)", self.model_options)
+        if not fits:
+            raise ConfigError(
+                f"Experiment.model: {self.model!r} takes inputs of shape {need} but dataset {self.dataset!r} gives "
+                f"{have}; choose a model whose input matches."
+            )
+
+    # ------------------------------------------------------------------ serialisation and hashing
+    def to_dict(self) -> Dict[str, Any]:
+        """All fields as JSON values (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Experiment":
+        """Build from a dict; unknown keys raise ConfigError listing the known ones."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"an experiment config must be a dict; found {type(values).__name__}.")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown Experiment field(s) {unknown}; known fields: {known}.")
+        values = dict(values)
+        if "lr_decay_rounds" in values and isinstance(values["lr_decay_rounds"], list):
+            values["lr_decay_rounds"] = tuple(values["lr_decay_rounds"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Experiment":
+        """A copy with ``changes`` applied (validated); unknown names raise ConfigError."""
+        return Experiment.from_dict({**self.to_dict(), **changes})
+
+    def with_seed(self, seed: int) -> "Experiment":
+        """A copy whose four seeds (split, init, sample, attack) all equal ``seed``."""
+        return self.replace(split_seed=seed, init_seed=seed, sample_seed=seed, attack_seed=seed)
+
+    def canonical_json(self) -> str:
+        hashed = {k: v for k, v in self.to_dict().items() if k not in UNHASHED}
+        return json.dumps(hashed, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 hex digest of the canonical JSON (sorted keys, no ``device``/``data_root``)."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def __hash__(self) -> int:
+        return hash(self.config_hash)
+
+
+def _prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out

@@ -1,0 +1,91 @@
+"""The FL-setup table (paper §V layout), generated from fedlib's profiles — nothing typed by hand.
+
+Example:
+    >>> from fedlib.report.setup import setup_table
+    >>> setup_table(["quick"]).loc[0, "clients"]
+    '20 (all every round)'
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+import torch
+
+from .paper import DATASET_LABELS, MODEL_LABELS, RELEASED_SETUP
+
+PROFILE_ORDER = ("quick", "scale", "full")
+
+
+def _parameters(model: str, model_options: dict, dataset: str) -> int:
+    from .. import models
+    from ..data import input_shape
+
+    n_classes = {"femnist": 62, "purchase100": 100}.get(dataset, 10)
+    kwargs = dict(model_options)
+    if model in ("mnist_fc", "purchase_fc"):
+        shape = input_shape(dataset)
+        kwargs["in_features"] = int(torch.tensor(shape).prod())
+    net = models.build(model, n_classes=n_classes, generator=torch.Generator().manual_seed(0), **kwargs)
+    return models.count_parameters(net)
+
+
+def _samples_per_client(exp) -> str:
+    if exp.samples_per_client is not None:
+        return f"{exp.samples_per_client:,}"
+    if exp.partition == "writer":
+        return "one writer's data"
+    try:  # the embedded dataset is always here: count its training pool
+        from ..data import load
+
+        ds = load(exp.dataset, split_seed=exp.split_seed, n_clients=exp.n_clients)
+        sizes = ds.client_sizes()
+        return f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}–{max(sizes):,}"
+    except Exception:  # a dataset that is not on disk: say how it is split instead of guessing a number
+        return f"training pool ÷ {exp.n_clients}"
+
+
+def _optimiser(exp) -> str:
+    text = f"{'SGD' if exp.optimiser == 'sgd' else 'Adam'}, lr {exp.lr:g}"
+    if exp.lr_decay_rounds:
+        text += f", ×{exp.lr_decay_factor:g} at round(s) {', '.join(map(str, exp.lr_decay_rounds))}"
+    return text
+
+
+def setup_table(profiles: Sequence[str] = PROFILE_ORDER) -> pd.DataFrame:
+    """One row per (profile, dataset): data, clients, samples per client, model and parameter count,
+    batch, server optimiser, rounds, malicious clients — read from :func:`fedlib.experiments.experiment_for`."""
+    from ..experiments import experiment_for, profile_table
+    from .grids import DATASETS
+
+    table = profile_table()
+    rows = []
+    for profile in profiles:
+        # The book's (dataset, model) pairs first (CIFAR10 has two models), then any other profile dataset.
+        pairs = list(DATASETS.get(profile, [])) + [(d, None) for d in table[profile]
+                                                   if d not in {p[0] for p in DATASETS.get(profile, [])}]
+        for dataset, model in pairs:
+            exp = experiment_for(profile, dataset, **({} if model is None else {"model": model}))
+            per_round = (f"{exp.clients_per_round} per round, {exp.sampling.replace('_', ' ')}"
+                         if exp.sampling != "all" else "all every round")
+            rows.append({
+                "profile": profile,
+                "dataset": DATASET_LABELS.get(dataset, dataset),
+                "clients": f"{exp.n_clients:,} ({per_round})",
+                "malicious": f"{exp.n_malicious:,} ({100 * exp.n_malicious / exp.n_clients:.0f} %)",
+                "samples per client": _samples_per_client(exp),
+                "partition": exp.partition,
+                "model": f"{MODEL_LABELS.get(exp.model, exp.model)} (`{exp.model}`)",
+                "parameters": f"{_parameters(exp.model, exp.model_options, dataset):,}",
+                "batch": "whole local data" if exp.batch_size is None else str(exp.batch_size),
+                "server optimiser": _optimiser(exp),
+                "rounds": f"{exp.rounds:,}",
+            })
+    return pd.DataFrame(rows)
+
+
+def released_setup_table() -> pd.DataFrame:
+    """The setting of the authors' released notebooks (paper-results.md §B7, code, not the paper's table)."""
+    rows = [{"dataset": DATASET_LABELS[d], **v} for d, v in RELEASED_SETUP.items()]
+    return pd.DataFrame(rows)

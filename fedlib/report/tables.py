@@ -1,0 +1,140 @@
+"""Turn a results frame (one row per run, from :func:`fedlib.report.results.collect`) into the book's tables.
+
+Impact (spec §1): for each seed, accuracy of the no-attack run with the same rule and setting minus the
+accuracy with the attack (percentage points, test accuracy of the best-validation round); reported as the
+mean over seeds, ± the standard deviation when there are several seeds.
+
+Example:
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"aggregator": ["median"] * 4, "attack": ["none", "lie"] * 2,
+    ...                      "seed": [0, 0, 1, 1], "test_accuracy": [90.0, 85.0, 92.0, 86.0]})
+    >>> impacts(runs, by=["aggregator"]).impact.tolist()
+    [5.0, 6.0]
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .paper import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
+
+METRIC = "test_accuracy"
+
+
+def impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) -> pd.DataFrame:
+    """Per-seed impacts: each attacked run joined with the no-attack run of the same ``by`` keys and seed.
+
+    ``by`` are the columns that must match between the two runs (e.g. dataset, aggregator); columns that
+    only the attacked runs have (attack, knowledge, perturbation) are kept. Raises ValueError if an
+    attacked run has no matching no-attack run.
+    """
+    keys = list(by) + ["seed"]
+    clean = runs[runs.attack == "none"][keys + [metric]].rename(columns={metric: "no_attack"})
+    if clean.duplicated(keys).any():
+        raise ValueError(f"several no-attack runs share the keys {keys}; add the distinguishing column to `by`")
+    attacked = runs[runs.attack != "none"]
+    out = attacked.merge(clean, on=keys, how="left", validate="many_to_one")
+    if out.no_attack.isna().any():
+        lost = out[out.no_attack.isna()][keys + ["attack"]].drop_duplicates().to_dict("records")
+        raise ValueError(f"attacked runs without a no-attack run of the same setting: {lost[:5]}")
+    out["impact"] = out.no_attack - out[metric]
+    return out
+
+
+def mean_sd(values: pd.Series) -> str:
+    """``"12.3"`` for one value, ``"12.3 ± 1.0"`` (sample std) for several; NaN → ``"–"``."""
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.1f}"
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def summarise(frame: pd.DataFrame, index: Sequence[str], columns: Sequence[str], value: str) -> pd.DataFrame:
+    """Pivot ``value`` into index × columns cells formatted by :func:`mean_sd` (mean ± std over seeds)."""
+    grouped = frame.groupby(list(index) + list(columns), sort=False)[value].apply(mean_sd)
+    table = grouped.unstack(list(columns)) if columns else grouped.to_frame(value)
+    return table
+
+
+def label(frame: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable names for the dataset, model, aggregator and attack columns."""
+    out = frame.copy()
+    for col, names in (("aggregator", AGR_LABELS), ("attack", ATTACK_LABELS), ("dataset", DATASET_LABELS),
+                       ("model", MODEL_LABELS)):
+        if col in out:
+            out[col] = out[col].map(lambda v, n=names: n.get(v, v))
+    return out
+
+
+def order(frame: pd.DataFrame, column: str, values: Iterable[str]) -> pd.DataFrame:
+    """Sort rows so that ``column`` follows the order of ``values`` (others last)."""
+    rank = {v: i for i, v in enumerate(values)}
+    return frame.sort_values(column, key=lambda s: s.map(lambda v: rank.get(v, len(rank))), kind="stable")
+
+
+def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence[str]) -> pd.DataFrame:
+    """The paper's main-table layout: rows dataset × AGR; columns no-attack accuracy, then impacts per
+    knowledge setting (full, partial) × attack. Cells are mean ± std over seeds (pp)."""
+    imp = impacts(runs, by=["dataset", "model", "aggregator"])
+    clean = runs[runs.attack == "none"]
+    rows = []
+    for (dataset, model, agr), group in imp.groupby(["dataset", "model", "aggregator"], sort=False):
+        row = {("", "dataset"): f"{DATASET_LABELS.get(dataset, dataset)} ({MODEL_LABELS.get(model, model)})",
+               ("", "AGR"): AGR_LABELS.get(agr, agr)}
+        acc = clean[(clean.dataset == dataset) & (clean.model == model) & (clean.aggregator == agr)]
+        row[("", "no-attack acc. (%)")] = mean_sd(acc[METRIC])
+        for know in ("full", "partial"):
+            for attack in attacks:
+                cell = group[(group.knowledge == know) & (group.attack == attack)]
+                if len(cell):
+                    row[(f"{know} knowledge: impact (pp)", ATTACK_LABELS[attack])] = mean_sd(cell.impact)
+        row["_order"] = list(aggregators).index(agr) if agr in aggregators else len(aggregators)
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("_order", kind="stable").drop(columns="_order")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table.reset_index(drop=True).fillna("n/a")  # n/a: a run that does not exist in this grid
+
+
+def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
+    """The provenance line every table and figure carries: profile, dataset(s), seeds, metric."""
+    datasets = list(datasets)
+    names = ", ".join(dict.fromkeys(DATASET_LABELS.get(d, d) for d in datasets))
+    if "mnist5k" in datasets:
+        names += " (the embedded 5,000-image MNIST subset)"
+    quick = (" **Quick profile**: a small, fast stand-in for the paper's setting; compare orderings, not sizes."
+             if profile == "quick" else "")
+    scale = (" **Scale profile**: full Fashion-MNIST in the paper's MNIST setting (the paper used MNIST)."
+             if profile == "scale" else "")
+    seeds_text = ", ".join(str(s) for s in seeds)
+    return (f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
+            f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "
+            f"accuracy, in percentage points.{quick}{scale} {extra}").strip()
+
+
+def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """For each group of ``by``: the largest mean impact over attacks and the attack that causes it."""
+    means = imp.groupby(list(by) + ["attack"], sort=False).impact.mean().reset_index()
+    idx = means.groupby(list(by), sort=False).impact.idxmax()
+    return means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack"}).reset_index(drop=True)
+
+
+def attack_ratio(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = ("fang", "lie")) -> float:
+    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (NaN if the latter ≤ 0)."""
+    means = imp.groupby("attack").impact.mean()
+    top_ours = means.reindex(list(ours)).max()  # skipna: attacks without a run are ignored
+    top_prior = means.reindex(list(prior)).max()
+    if not np.isfinite(top_prior) or top_prior <= 0:
+        return float("nan")
+    return float(top_ours / top_prior)
+
+
+def quick_note(profile: str) -> Optional[str]:
+    if profile == "quick":
+        return ("Quick-profile output: computed on the embedded 5,000-image MNIST subset with a small "
+                "fully-connected network; not comparable in size to the paper's numbers.")
+    return None

@@ -1,0 +1,88 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Summary: every paper number beside ours
+#
+# This page lists every number the available paper text states (abstract and introduction; the results
+# sections were not available to us) and sets ours beside it, with a verdict by the rule below. Quick and
+# scale results are *analogues*: the same quantity measured on other data (the embedded MNIST subset,
+# full Fashion-MNIST). They show whether the paper's pattern appears on those problems, but never decide a
+# verdict, because the size of an attack's impact depends on the dataset, model and training length.
+
+# %% tags=["parameters"]
+profile = "quick"  # the profile whose own grid is computed if missing; committed scale/full results are always read
+device = "auto"
+seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+results_dir = None
+run_missing = None
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from fedlib.report import grids, summary, tables
+from fedlib.report.results import Context, committed
+
+ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
+              notebook="notebooks/paper_vs_ours.py")
+print(ctx.describe())
+display(Markdown(f"**Verdict rule.** {summary.RULE}"))
+
+
+def impacts_by_setting(runs, dnc_runs, profile, into):
+    for (dataset, model), group in runs.groupby(["dataset", "model"], sort=False):
+        imp = tables.impacts(group, by=["dataset", "model", "aggregator"])
+        d = dnc_runs[(dnc_runs.dataset == dataset) & (dnc_runs.model == model)]
+        into[(profile, dataset, model)] = (imp, tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None)
+
+
+results, notes = {}, []
+runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
+dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
+impacts_by_setting(runs, dnc_runs, profile, results)
+for other in ("scale", "full"):
+    if other == profile:
+        continue
+    # These grids belong to the main-table and DnC notebooks: the notes name those to compute them.
+    other_runs, note = committed(other, lambda s, o=other: grids.attack_grid(o, s, device=device),
+                                 notebook="notebooks/main_table.py")
+    other_dnc, note_dnc = committed(other, lambda s, o=other: grids.attack_grid(o, s, device=device, aggregators=("dnc",)),
+                                    notebook="notebooks/dnc_table.py")
+    if other_runs is None:
+        notes.append(f"{other}: {note}")
+        continue
+    if other_dnc is None:
+        notes.append(f"{other} (DnC): {note_dnc}")
+    impacts_by_setting(other_runs, other_dnc if other_dnc is not None else other_runs.iloc[0:0], other, results)
+print("results used:", ", ".join(f"{p}/{d}/{m}" for p, d, m in results))
+for n in notes:
+    display(Markdown(f"*{n}*"))
+
+# %%
+table = summary.summary_table(results)
+counts = table.verdict.value_counts()
+display(Markdown(
+    f"**Table.** Every paper number we know, beside ours. {counts.get('reproduced', 0)} reproduced, "
+    f"{counts.get('not reproduced', 0)} not reproduced. Analogue results: "
+    + "; ".join(f"`{p}` profile on {d} (seeds {sorted(results[(p, d, m)][0].seed.unique().tolist())})"
+                for p, d, m in results if p != "full")
+    + ". " + (tables.quick_note(profile) or "")))
+with pd.option_context("display.max_colwidth", None):
+    display(table.drop(columns=["paper number"]))
+
+# %% [markdown]
+# **What would change a verdict.** Every "not reproduced" with the reason *no full-profile result* needs the
+# paper's dataset on disk and a full-profile run (see *Reproducing*); running
+# `make notebook NB=notebooks/main_table.py PARAMS="-p profile full -p run_missing true -p device cuda"` and
+# `notebooks/dnc_table.py` likewise, then committing `results/full/`, makes this page compare them
+# automatically.

@@ -1,0 +1,81 @@
+"""The command line: `python -m fedlib run` / `list` in a subprocess, flag parsing, and the sweep plug-in hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from fedlib import cli
+from fedlib.experiments import load_result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fedlib(*args, cwd):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "fedlib", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_list():
+    out = _fedlib("list", "--json", cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    items = json.loads(out.stdout)
+    assert "mnist5k" in items["datasets"] and items["models"]["alexnet_cifar"] == 2_472_266
+    assert "median" in items["aggregators"] and "min_max" in items["attacks"]
+    assert items["profiles"] == ["quick", "scale", "full"]
+
+
+def test_cli_run_tiny(tmp_path):
+    args = ["run", "--profile", "quick", "--aggregator", "median", "--attack", "min_max", "--knowledge", "full",
+            "--n-clients", "10", "--n-malicious", "2", "--rounds", "2", "--seed", "3", "--device", "cpu",
+            "--set", "samples_per_client=40", "--set", 'model_options={"hidden": 8}', "--eval-every", "1",
+            "--results-dir", str(tmp_path / "res"), "--output", str(tmp_path / "result.json")]
+    out = _fedlib(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "best val" in out.stdout and "[quick]" in out.stdout
+    result = load_result(tmp_path / "result.json")
+    assert result.config["aggregator"] == "median" and result.config["attack_seed"] == 3
+    assert result.profile == "quick" and len(result.history["rounds"]) == 2
+    cached = list((tmp_path / "res").glob("*.json"))
+    assert [p.name for p in cached] == [f"{result.config_hash}.json"]
+    # a second call is a cache hit with the same numbers
+    again = _fedlib(*args, cwd=tmp_path)
+    assert again.returncode == 0 and load_result(tmp_path / "result.json").to_dict() == result.to_dict()
+
+
+def test_cli_reports_config_errors(tmp_path):
+    out = _fedlib("run", "--aggregator", "krumm", "--no-progress", "--no-cache", cwd=tmp_path)
+    assert out.returncode == 2 and "krumm" in out.stderr and "Did you mean 'krum'" in out.stderr
+
+
+def test_flags_map_onto_experiment():
+    args = cli.build_parser().parse_args(
+        ["run", "--profile", "quick", "--aggregator", "dnc", "--attack", "lie", "--knowledge", "partial",
+         "--server-f", "3", "--aggregator-option", "n_iters=2", "--attack-option", "z=1.5", "--lr", "0.1",
+         "--seed", "4"])
+    exp = cli.experiment_from_args(args)
+    assert (exp.aggregator, exp.attack, exp.knowledge, exp.server_f, exp.lr) == ("dnc", "lie", "partial", 3, 0.1)
+    assert exp.aggregator_options == {"n_iters": 2} and exp.attack_options == {"z": 1.5}
+    assert (exp.split_seed, exp.init_seed, exp.sample_seed, exp.attack_seed) == (4, 4, 4, 4)
+
+
+def test_sweep_plugin_hook(monkeypatch):
+    seen = {}
+
+    def add_parser(subparsers):
+        p = subparsers.add_parser("sweep")
+        p.add_argument("grid")
+        p.set_defaults(func=lambda args: seen.setdefault("grid", args.grid) and 0)
+
+    monkeypatch.setitem(sys.modules, "fedlib.sweep", types.SimpleNamespace(add_parser=add_parser))
+    assert cli.main(["sweep", "grid.yaml"]) == 0 and seen["grid"] == "grid.yaml"
+    monkeypatch.setitem(sys.modules, "fedlib.sweep", types.SimpleNamespace())  # no hook: no subcommand
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["sweep", "grid.yaml"])

@@ -1,0 +1,241 @@
+"""fedlib.fl: per-client gradients (vmap == loop), server optimisers, the round loop's threat-model plumbing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import fedlib.aggregators as aggregators
+import fedlib.attacks as attacks
+from fedlib.attacks import Crafted
+from fedlib.errors import ConfigError, NonFiniteError
+from fedlib.experiments import Experiment
+from fedlib.fl import FlatModel, ServerOptimiser, round_f, train
+from fedlib.models import build
+
+
+def tiny(**changes) -> Experiment:
+    base = dict(dataset="mnist5k", model="mnist_fc", model_options={"hidden": 16}, n_clients=10, n_malicious=2,
+                samples_per_client=40, batch_size=20, rounds=4, eval_every=2, device="cpu")
+    return Experiment(**{**base, **changes})
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.parametrize("model,shape,classes", [("mnist_fc", (1, 28, 28), 10), ("femnist_cnn", (1, 28, 28), 62)])
+def test_vmap_gradients_equal_loop_gradients(model, shape, classes):
+    gen = torch.Generator().manual_seed(0)
+    net = FlatModel(build(model, seed=0, n_classes=classes), dtype=torch.float64)
+    xs = torch.randn(5, 8, *shape, generator=gen, dtype=torch.float64)
+    ys = torch.randint(0, classes, (5, 8), generator=gen)
+    g_vmap, l_vmap = net.client_gradients(net.theta, (xs, ys), method="vmap")
+    g_loop, l_loop = net.client_gradients(net.theta, (xs, ys), method="loop")
+    g_list, _ = net.client_gradients(net.theta, [(xs[i], ys[i]) for i in range(5)], method="auto")
+    assert g_vmap.shape == (5, net.d) and g_vmap.dtype == torch.float64
+    torch.testing.assert_close(g_vmap, g_loop, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_list, g_loop, rtol=0, atol=0)
+    torch.testing.assert_close(l_vmap, l_loop)
+    # and both equal autograd on the module itself (flattening order = model.parameters())
+    module = build(model, seed=0, n_classes=classes).double()
+    loss = torch.nn.functional.cross_entropy(module(xs[3]), ys[3])
+    expect = torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(module.parameters()))])
+    torch.testing.assert_close(g_vmap[3], expect, rtol=1e-10, atol=1e-12)
+
+
+def test_vmap_needs_stacked_batches():
+    net = FlatModel(build("mnist_fc", seed=0, hidden=4))
+    with pytest.raises(ConfigError, match="vmap"):
+        net.client_gradients(net.theta, [(torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))], method="vmap")
+
+
+# ------------------------------------------------------------------ optimisers
+def test_sgd_step_decay():
+    opt = ServerOptimiser("sgd", lr=0.5, decay_rounds=[2, 4], decay_factor=0.5)
+    assert [opt.lr_at(t) for t in range(6)] == [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    theta = opt.step(torch.ones(3), torch.full((3,), 2.0), 3)
+    assert torch.equal(theta, torch.full((3,), 0.5))
+
+
+def test_adam_matches_torch_optim():
+    gen = torch.Generator().manual_seed(0)
+    ours = ServerOptimiser("adam", lr=1e-2)
+    param = torch.nn.Parameter(torch.randn(50, generator=gen, dtype=torch.float64))
+    ref = torch.optim.Adam([param], lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+    theta = param.detach().clone()
+    for t in range(20):
+        g = torch.randn(50, generator=gen, dtype=torch.float64)
+        theta = ours.step(theta, g, t)
+        param.grad = g.clone()
+        ref.step()
+    torch.testing.assert_close(theta, param.detach(), rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------ f policies
+def test_round_f_policies():
+    assert round_f("true", "median", 3) == (3, 3)
+    assert round_f(5, "median", 3) == (5, 3)
+    assert round_f("ndss21_femnist", "krum", 1) == (2, 2)
+    assert round_f("ndss21_femnist", "multi_krum", 7) == (7, 7)
+    assert round_f("ndss21_femnist", "bulyan", 20) == (14, 14)
+    assert round_f("ndss21_femnist", "bulyan", 0) == (2, 0)
+    assert round_f("ndss21_femnist", "trimmed_mean", 4) == (4, 4)
+
+
+# ------------------------------------------------------------------ the round loop
+class Spy:
+    """Records what the engine hands to craft() and aggregate()."""
+
+    def __init__(self, monkeypatch):
+        self.crafts, self.aggs = [], []
+        real_craft, real_agg = attacks.craft, aggregators.aggregate
+
+        def craft(name, benign, n_malicious, **kw):
+            self.crafts.append((benign.clone(), n_malicious, kw))
+            return real_craft(name, benign, n_malicious, **kw)
+
+        def aggregate(name, updates, f, **kw):
+            self.aggs.append((updates.clone(), f, kw))
+            return real_agg(name, updates, f, **kw)
+
+        monkeypatch.setattr(attacks, "craft", craft)
+        monkeypatch.setattr(aggregators, "aggregate", aggregate)
+
+
+def _honest_gradients(exp: Experiment, round_: int = 0):
+    """All clients' honest round-0 gradients, recomputed independently of the engine."""
+    from fedlib.data import load
+
+    ds = load(exp.dataset, split_seed=exp.split_seed, n_clients=exp.n_clients, samples_per_client=exp.samples_per_client)
+    net = FlatModel(build(exp.model, seed=exp.init_seed, in_features=784, **exp.model_options))
+    perm = torch.randperm(exp.samples_per_client, generator=torch.Generator().manual_seed(exp.sample_seed))
+    rows = torch.stack(list(ds.clients))[:, perm][:, :exp.batch_size]
+    return net.client_gradients(net.theta, (ds.train_x[rows], ds.train_y[rows]))[0]
+
+
+def test_no_attack_everyone_honest_and_f_is_n_malicious(monkeypatch):
+    spy = Spy(monkeypatch)
+    exp = tiny(aggregator="median", rounds=1)
+    train(exp)
+    assert spy.crafts == []
+    rows, f, kw = spy.aggs[0]
+    assert rows.shape[0] == 10 and f == 2 and kw["nonfinite"] == "raise"
+    torch.testing.assert_close(rows, _honest_gradients(exp))
+
+
+def test_full_knowledge_adversary_sees_benign_rows_and_goes_first(monkeypatch):
+    spy = Spy(monkeypatch)
+    exp = tiny(aggregator="median", attack="min_max", rounds=1)
+    log = train(exp)
+    honest = _honest_gradients(exp)
+    benign, m, kw = spy.crafts[0]
+    assert m == 2 and kw["knowledge"] == "full" and kw["aggregator"] == "median" and kw["f"] == 2
+    torch.testing.assert_close(benign, honest[2:])  # the 8 benign clients; attackers compute nothing
+    rows, f, _ = spy.aggs[0]
+    assert rows.shape[0] == 10 and f == 2
+    assert torch.equal(rows[0], rows[1]) and not torch.allclose(rows[0], honest[0])  # crafted copies first
+    torch.testing.assert_close(rows[2:], honest[2:])
+    assert log.rounds[0]["gamma"] is not None and log.rounds[0]["n_malicious"] == 2
+
+
+def test_partial_knowledge_adversary_knows_only_its_own_gradients(monkeypatch):
+    spy = Spy(monkeypatch)
+    exp = tiny(aggregator="trimmed_mean", attack="lie", knowledge="partial", rounds=1)
+    train(exp)
+    honest = _honest_gradients(exp)
+    known, m, kw = spy.crafts[0]
+    assert kw["knowledge"] == "partial" and kw["n_total"] == 10
+    torch.testing.assert_close(known, honest[:2])
+    rows, _, _ = spy.aggs[0]
+    torch.testing.assert_close(rows[2:], honest[2:])
+    assert not torch.allclose(rows[:2], honest[:2])
+
+
+def test_cross_device_sampling_records_attackers_and_f(monkeypatch):
+    spy = Spy(monkeypatch)
+    exp = tiny(n_clients=10, n_malicious=3, clients_per_round=5, sampling="with_replacement", aggregator="mean",
+               attack="min_sum", rounds=6, eval_every=6)
+    log = train(exp)
+    for record, (rows, f, _) in zip(log.rounds, spy.aggs):
+        assert record["f"] == f == record["n_malicious"] and rows.shape[0] == 5 == record["n_rows"]
+    assert len({r["n_malicious"] for r in log.rounds}) > 1  # m_t varies
+    fixed = tiny(n_clients=10, n_malicious=3, clients_per_round=5, sampling="without_replacement", server_f=1, rounds=3)
+    assert all(r["f"] == 1 for r in train(fixed).rounds)
+
+
+def test_femnist_f_policy_injects_f_copies(monkeypatch):
+    spy = Spy(monkeypatch)
+    exp = tiny(n_clients=10, n_malicious=1, clients_per_round=8, sampling="with_replacement", aggregator="multi_krum",
+               attack="min_max", server_f="ndss21_femnist", rounds=6, eval_every=6, sample_seed=1)
+    log = train(exp)
+    attacked = [(r, a) for r, a in zip(log.rounds, spy.aggs) if r["n_malicious"] > 0]
+    assert attacked, "seed should draw the attacker at least once"
+    for record, (rows, f, _) in attacked:
+        assert f == 2 and rows.shape[0] == 8 - record["n_malicious"] + 2
+
+
+def test_nonfinite_malicious_rows_raise_or_drop(monkeypatch):
+    def nan_attack(name, benign, n_malicious, **kw):
+        return Crafted(torch.full((n_malicious, benign.shape[1]), float("nan"), dtype=benign.dtype))
+
+    monkeypatch.setattr(attacks, "craft", nan_attack)
+    with pytest.raises(NonFiniteError):
+        train(tiny(aggregator="median", attack="lie", rounds=1))
+    log = train(tiny(aggregator="median", attack="lie", rounds=2, nonfinite="drop"))
+    assert [r["dropped"] for r in log.rounds] == [2, 2] and not log.diverged
+
+
+def test_divergence_is_recorded_not_hidden():
+    log = train(tiny(lr=1e30, rounds=6, eval_every=1))
+    assert log.diverged and log.diverged_round is not None and log.diverged_round < 6
+    assert log.diverged_reason
+    assert log.evals and log.evals[0]["round"] == 0  # the best-so-far output stays available
+    assert len(log.rounds) <= 6
+
+
+def test_equal_and_unequal_client_sizes_train():
+    log = train(tiny(partition="dirichlet", partition_alpha=0.5, samples_per_client=None, rounds=2))
+    assert len(log.rounds) == 2 and not log.diverged
+    assert math.isfinite(log.best()["val_acc"])
+
+
+def test_same_seeds_same_run_and_seeds_matter():
+    a, b = train(tiny(attack="min_max", aggregator="median")), train(tiny(attack="min_max", aggregator="median"))
+    assert a.evals == b.evals and a.rounds == b.rounds
+    c = train(tiny(attack="min_max", aggregator="median", sample_seed=1))
+    assert c.evals != a.evals
+
+
+def test_vmap_and_loop_runs_agree():
+    a = train(tiny(grad_method="vmap", dtype="float64"))
+    b = train(tiny(grad_method="loop", dtype="float64"))
+    for x, y in zip(a.evals, b.evals):
+        assert x["round"] == y["round"] and abs(x["val_loss"] - y["val_loss"]) < 1e-9
+
+
+# ------------------------------------------------------------------ every registered AGR and attack runs in the loop
+@pytest.mark.parametrize("agg", aggregators.names())
+def test_every_aggregator_runs_in_the_engine(agg):
+    log = train(tiny(aggregator=agg, attack="min_max", rounds=2, eval_every=2, n_clients=12))
+    assert len(log.rounds) == 2 and not log.diverged
+    assert all(r["n_rows"] == 12 for r in log.rounds)
+
+
+@pytest.mark.parametrize("attack", [a for a in attacks.names() if a != "none"])
+@pytest.mark.parametrize("knowledge", ["full", "partial"])
+def test_every_attack_runs_in_the_engine(attack, knowledge):
+    exp = tiny(aggregator="multi_krum", attack=attack, knowledge=knowledge, rounds=1, eval_every=1, n_clients=20,
+               n_malicious=4, samples_per_client=20, batch_size=10)
+    log = train(exp)
+    assert len(log.rounds) == 1 and log.rounds[0]["malicious_selected"] is not None
+
+
+def test_attack_target_and_fang_score_fn(monkeypatch):
+    spy = Spy(monkeypatch)
+    train(tiny(aggregator="fang", attack="tailored", rounds=1, eval_every=1, n_clients=12))
+    _, _, kw = spy.crafts[0]
+    assert kw["aggregator"] == "fang" and callable(kw["aggregator_options"]["score_fn"])
+    assert callable(spy.aggs[0][2]["score_fn"])
+    spy.crafts.clear()
+    train(tiny(aggregator="dnc", attack="fang", attack_target="trimmed_mean", rounds=1, eval_every=1))
+    assert spy.crafts[0][2]["aggregator"] == "trimmed_mean" and "generator" in spy.aggs[-1][2]
