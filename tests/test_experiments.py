@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import re
+
 import pytest
 
 import fedlib.experiments._results as results_mod
@@ -178,3 +180,34 @@ def test_quick_profile_trains():
     """The quick profile's no-attack FedSGD must actually learn (the brief asks ≥ 85 % test accuracy)."""
     r = run(experiment_for("quick", rounds=60), None)
     assert r.test_accuracy_at_best >= 85.0 and not r.diverged
+
+
+def test_load_result_rejects_nan_accuracy(tmp_path):
+    """json parses NaN tokens; a result holding one was edited or corrupted and must never be read as data."""
+    import json
+
+    from fedlib.errors import ResultFileError
+    from fedlib.experiments import experiment_for, load_result, run
+
+    result = run(experiment_for("quick", rounds=2, eval_every=1), tmp_path)
+    payload = json.loads(open(result.path).read())
+    payload["best_val_accuracy"] = float("nan")
+    with open(result.path, "w") as fh:
+        json.dump(payload, fh)
+    import pytest
+
+    with pytest.raises(ResultFileError, match="best_val_accuracy must be a finite percentage"):
+        load_result(result.path)
+
+
+@pytest.mark.parametrize("aggregator, n_malicious, needle", [
+    ("bulyan", 5, "bulyan with f=5 needs n_clients >= 4f+3 = 23"),
+    ("multi_krum", 9, "multi_krum with f=9 needs n_clients >= 2f+3 = 21"),
+    ("trimmed_mean", 10, "trimmed_mean with f=10 needs n_clients >= 2f+1 = 21"),
+])
+def test_impossible_rule_for_the_cohort_is_a_config_error(aggregator, n_malicious, needle):
+    from fedlib.errors import ConfigError
+    from fedlib.experiments import experiment_for
+
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        experiment_for("quick", aggregator=aggregator, n_malicious=n_malicious)

@@ -211,6 +211,23 @@ class Experiment:
                 raise _fail("clients_per_round", f"<= n_clients={total} without replacement", self.clients_per_round)
         if self.server_f == "ndss21_femnist" and self.sampling == "all":
             raise _fail("server_f", "'true' or an int in cross-silo runs ('ndss21_femnist' is cross-device)", self.server_f)
+        if self.sampling == "all" and total is not None:
+            self._validate_rule_fits(total)
+
+    def _validate_rule_fits(self, n: int) -> None:
+        """Cross-silo: every round has the same n inputs and f, so a rule that cannot run on them is an
+        impossible config, caught here rather than in round 0 (and retried by sweeps)."""
+        from ..aggregators._bulyan import bulyan_min_n
+        from ..aggregators._krum import krum_min_n
+
+        f = self.n_malicious if self.server_f == "true" else self.server_f
+        minimum = {"krum": (krum_min_n(f), "2f+3"), "multi_krum": (krum_min_n(f), "2f+3"),
+                   "bulyan": (bulyan_min_n(f), "4f+3"),
+                   "trimmed_mean": (2 * f + 1, "2f+1") if self.variant == "textbook" else (2 * f, "2f")}
+        need, formula = minimum.get(self.aggregator, (f + 1, "f+1"))
+        if n < need:
+            raise _fail("n_malicious", f"a count the server's rule can handle: {self.aggregator} with f={f} needs "
+                        f"n_clients >= {formula} = {need}, n_clients is {n}", self.n_malicious)
 
     def _validate_model_fits_data(self) -> None:
         need = _models.input_shape(self.model)

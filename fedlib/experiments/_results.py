@@ -118,7 +118,30 @@ def load_result(path: str | os.PathLike) -> Result:
     if experiment.config_hash != payload["config_hash"]:
         raise ResultFileError(f"{path}: config_hash {payload['config_hash']} does not match its config "
                               f"(recomputed {experiment.config_hash}).")
+    _check_accuracies(payload, path)
     return Result(**payload, path=str(path))
+
+
+ACCURACY_FIELDS = ("best_val_accuracy", "test_accuracy_at_best", "final_accuracy")
+
+
+def _is_percentage(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 100.0)
+
+
+def _check_accuracies(payload: Dict[str, Any], path: Path) -> None:
+    """Accuracies must be finite percentages: ``json`` parses ``NaN``/``Infinity`` tokens, which fedlib never
+    writes, so such a file was edited or corrupted and must not be read as data."""
+    for name in ACCURACY_FIELDS:
+        if not _is_percentage(payload[name]):
+            raise ResultFileError(f"{path}: {name} must be a finite percentage in [0, 100]; found {payload[name]!r}.")
+    for i, record in enumerate(payload["history"]["evals"]):
+        for key in ("val_acc", "test_acc"):
+            value = record.get(key) if isinstance(record, dict) else None
+            if not _is_percentage(value):
+                raise ResultFileError(
+                    f"{path}: history.evals[{i}].{key} must be a finite percentage in [0, 100]; found {value!r}.")
 
 
 def result_path(experiment: Experiment, results_dir: str | os.PathLike = "results") -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -83,33 +82,14 @@ def load_cached(experiment, results_dir: Path, *, move_corrupt: bool = True) -> 
     return result, None
 
 
-ACCURACY_FIELDS = ("best_val_accuracy", "test_accuracy_at_best", "final_accuracy")
-
-
-def _is_percentage(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and 0.0 <= value <= 100.0)
-
-
 def _check_matches(result, experiment, path: Path) -> None:
-    """Checks beyond :func:`~fedlib.experiments.load_result`'s schema: the file holds the config whose hash
-    names it (guards against copied or renamed files), and its accuracies are finite percentages (``json``
-    parses ``NaN``/``Infinity`` tokens, which fedlib never writes)."""
+    """Beyond :func:`~fedlib.experiments.load_result`'s checks (schema, its own hash, finite percentages):
+    the file holds the config whose hash names it (guards against copied or renamed files)."""
     if result.config_hash != experiment.config_hash:
         raise ResultFileError(
             f"{path}: expected the result of config {experiment.config_hash[:12]}…; found the result of "
             f"config {result.config_hash[:12]}… (file renamed or copied?)."
         )
-    for name in ACCURACY_FIELDS:
-        value = getattr(result, name)
-        if not _is_percentage(value):
-            raise ResultFileError(f"{path}: {name} must be a finite percentage in [0, 100]; found {value!r}.")
-    for i, record in enumerate(result.history["evals"]):
-        for key in ("val_acc", "test_acc"):
-            value = record.get(key) if isinstance(record, dict) else None
-            if not _is_percentage(value):
-                raise ResultFileError(
-                    f"{path}: history.evals[{i}].{key} must be a finite percentage in [0, 100]; found {value!r}.")
 
 
 def failure_path(experiment, results_dir: Path) -> Path:
