@@ -48,4 +48,8 @@ def test_quick_benchmark_writes_complete_json(tmp_path):
 
     ids = {t["id"] for t in result["targets"]}
     assert {"byzfl/krum", "gemm/krum", "exact/min_max/None", "vmap/cifar10_alexnet", "memory/krum"} <= ids
-    assert all(t["met"] in (True, False) for t in result["targets"])
+    # A target can only be left undecided (met=None) when its comparison library is missing: ByzFL is an
+    # optional dependency (`pip install -e ".[bench]"`), not installed by `make test`.
+    byzfl_missing = result["config"]["byzfl_unavailable"] is not None
+    for t in result["targets"]:
+        assert t["met"] in (True, False) or (byzfl_missing and t["id"].startswith("byzfl/")), t
