@@ -22,11 +22,13 @@ from ..errors import ResultFileError
 FAILED_DIR = "failed"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, validate=None) -> None:
     """Write ``text`` to ``path`` atomically: a uniquely named temporary file in the same folder, then rename.
 
     A reader sees either the old file or the complete new one, never a partial write; two writers of the same
     path each rename a complete file of their own, so the last rename wins and the file is never mixed.
+    ``validate(tmp_path)``, if given, runs on the complete temporary file before the rename and may raise to
+    keep it from ever becoming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +38,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if validate is not None:
+            validate(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -130,20 +134,13 @@ def store_text(experiment, results_dir: Path, text: str):
     if cached is not None:
         return cached
     path = Path(result_path(experiment, results_dir))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        result = load_result(tmp)  # validate before it can become the cached result
+    checked = []
+
+    def validate(tmp: Path) -> None:  # validate before it can become the cached result
+        result = load_result(tmp)
         _check_matches(result, experiment, path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        checked.append(result)
+
+    atomic_write_text(path, text, validate=validate)
+    result = checked[0]
     return result
