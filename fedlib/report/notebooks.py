@@ -14,6 +14,7 @@ Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -26,6 +27,24 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "executed"
 KERNEL = "python3"
+# Figures reach the executed notebook only through IPython's inline backend. An MPLBACKEND such as "Agg"
+# in the caller's environment (common on headless CI machines) would be inherited by the kernel, and
+# plt.show() / display(fig) would then emit no image at all: the kernel always gets the inline backend.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """Environment the kernel subprocess inherits while a notebook runs (restored afterwards)."""
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
 
 
 def notebook_sources(root: Path = ROOT) -> list[Path]:
@@ -65,15 +84,16 @@ def execute_one(source: Path, out_dir: Path, parameters: dict, *, timeout: int =
     target = out_dir / f"{source.stem}.ipynb"
     tmp = out_dir / f".{source.stem}.partial.ipynb"
     try:
-        papermill.execute_notebook(
-            str(staged),
-            str(tmp),
-            parameters=parameters,
-            kernel_name=KERNEL,
-            cwd=str(source.parent),
-            progress_bar=False,
-            execution_timeout=timeout,
-        )
+        with _kernel_environment():
+            papermill.execute_notebook(
+                str(staged),
+                str(tmp),
+                parameters=parameters,
+                kernel_name=KERNEL,
+                cwd=str(source.parent),
+                progress_bar=False,
+                execution_timeout=timeout,
+            )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         failed = out_dir / f"{source.stem}.FAILED.ipynb"
         if tmp.exists():

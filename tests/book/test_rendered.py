@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.figures import FIGURES
+
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -21,12 +23,7 @@ CHROMIUM_FLAGS = [
 ]
 
 # Pages whose figures must be present (notebook stem -> minimum number of figure images).
-FIGURE_PAGES = {
-    "robust_aggregation_2d": 1,
-    "gamma_search": 3,
-    "main_table": 1,  # the impact heat map beside the main table
-    "malicious_fraction": 1,
-}
+FIGURE_PAGES = FIGURES
 
 
 @pytest.fixture(scope="module")

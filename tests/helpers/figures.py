@@ -1,0 +1,13 @@
+"""Figures each book notebook must produce in the quick profile (notebook stem -> number of images).
+
+Shared by the notebook tests (image/png outputs in the executed notebook) and the rendered-book checks
+(<img> tags in the HTML page), so a figure that silently stops being drawn fails at both stages.
+"""
+
+FIGURES = {
+    "robust_aggregation_2d": 2,
+    "gamma_search": 3,
+    "main_table": 1,  # the impact heat map beside the main table
+    "malicious_fraction": 2,  # the quick figure and the committed scale-profile figure
+    "performance": 1,  # the committed benchmark results
+}
