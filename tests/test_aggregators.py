@@ -383,6 +383,23 @@ def test_pairwise_distances_exact_zero_diagonal_and_clamped(dtype):
     assert_close(dist, direct.to(dtype), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("d", [1000, 70_000])  # one column block, and several (accumulated in float64)
+def test_pairwise_distances_duplicates_tie_exactly_and_stay_accurate(dtype, d):
+    # Duplicated rows away from the shift anchor (row 0) must still be at distance exactly 0: the Krum
+    # family and the tailored attacks rely on identical malicious copies tying exactly.
+    x = gaussian(9, d, dtype, "cpu", seed=5) * 1e-2 + 1e3  # small spread on a large common part
+    x[5] = x[3]
+    x[8] = x[3]
+    dist = agg.pairwise_sq_distances(x)
+    assert dist[3, 5].item() == dist[3, 8].item() == dist[5, 8].item() == 0.0
+    assert torch.equal(dist[3], dist[5]) and torch.equal(dist[3], dist[8])  # identical rows, identical scores
+    direct = ((x.double()[:, None, :] - x.double()[None, :, :]) ** 2).sum(-1)
+    off = ~torch.eye(9, dtype=torch.bool)
+    off[3, 5] = off[5, 3] = off[3, 8] = off[8, 3] = off[5, 8] = off[8, 5] = False
+    rel = ((dist.double() - direct).abs() / direct.clamp_min(1e-300))[off]
+    assert rel.max().item() < (5e-5 if dtype == torch.float32 else 1e-12)  # float32 GEMM: ~1e-5 relative
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("variant", ["textbook", "ndss21"])

@@ -67,6 +67,35 @@ def test_aggregators_reject_non_finite_rows_naming_them(name, bad):
     says(err, "finite", "[3, 7]", "nonfinite='drop'")
 
 
+def test_aggregate_checks_rules_that_do_not_declare_their_own_check():
+    # Built-in rules check inside (one pass); a user rule registered without checks_finite=True gets
+    # aggregate's check before it runs.
+    from fedlib.aggregators import _base, register
+
+    calls = []
+
+    @register("test_unchecked_rule")
+    def _unchecked(updates, f, *, variant="textbook"):
+        calls.append(1)
+        return _base.Aggregate(updates.sum(dim=0))
+
+    try:
+        x = rows()
+        x[2, 0] = float("nan")
+        with pytest.raises(NonFiniteError) as err:
+            aggregate("test_unchecked_rule", x)
+        says(err, "finite", "[2]")
+        assert not calls, "the rule ran on non-finite input"
+    finally:
+        del _base._REGISTRY["test_unchecked_rule"]
+        del _base._CHECKS_FINITE["test_unchecked_rule"]
+
+
+def test_mean_of_finite_rows_whose_sum_overflows_is_not_called_non_finite():
+    x = torch.full((4, 3), 3e38, dtype=torch.float32)  # every entry finite, column sums overflow
+    assert torch.isinf(aggregate("mean", x, f=0).vector).all()
+
+
 @pytest.mark.parametrize("name", AGGREGATORS)
 def test_aggregators_drop_policy_removes_and_reports_the_rows(name):
     x = rows(n=16)

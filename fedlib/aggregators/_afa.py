@@ -86,7 +86,7 @@ def _cosine_to(updates: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return (updates @ reference) / norms.clamp_min(eps)
 
 
-@register("afa")
+@register("afa", checks_finite=True)
 def afa(
     updates: torch.Tensor,
     f: int = 0,

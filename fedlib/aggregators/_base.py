@@ -33,15 +33,22 @@ class Aggregate:
 
 RuleFn = Callable[..., Aggregate]
 _REGISTRY: Dict[str, RuleFn] = {}
+_CHECKS_FINITE: Dict[str, bool] = {}
 
 
-def register(name: str) -> Callable[[RuleFn], RuleFn]:
-    """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``."""
+def register(name: str, *, checks_finite: bool = False) -> Callable[[RuleFn], RuleFn]:
+    """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``.
+
+    ``checks_finite=True`` declares that ``fn`` itself rejects NaN/Inf input with NonFiniteError (every
+    built-in rule does, through ``prepare``), so :func:`aggregate` skips its own pass over the matrix;
+    for other rules :func:`aggregate` checks before calling them.
+    """
 
     def deco(fn: RuleFn) -> RuleFn:
         if name in _REGISTRY:
             raise RuntimeError(f"aggregation rule {name!r} registered twice")
         _REGISTRY[name] = fn
+        _CHECKS_FINITE[name] = checks_finite
         return fn
 
     return deco
@@ -90,7 +97,8 @@ def aggregate(
     updates = check_matrix(updates)
     f = check_int(f, "f", minimum=0)
     if nonfinite == "raise":
-        check_finite(updates)
+        if not _CHECKS_FINITE[name]:  # built-in rules check inside (one pass over the matrix, not two)
+            check_finite(updates)
         return rule(updates, f, variant=variant, **options)
     bad = nonfinite_rows(updates)
     if bad.numel() == 0:

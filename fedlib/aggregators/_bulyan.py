@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
+from . import _order
 from ._base import Aggregate, register
 from ._common import columnwise, middle_value, prepare
 from ._distances import pairwise_sq_distances
@@ -19,10 +20,23 @@ def bulyan_min_n(f: int) -> int:
 def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
     r"""Per coordinate j: the mean of the ``beta`` values of ``rows`` (m, d) closest to the coordinate median.
 
-    Ties in :math:`|x - \operatorname{med}_j|` go to the earlier row (stable sort), so with Bulyan's rows in
-    selection order the result is deterministic. Median per :func:`middle_value` (lower median for
-    ``"ndss21"``).
+    Ties in :math:`|x - \operatorname{med}_j|` go to the earlier row (as a stable sort orders them), so with
+    Bulyan's rows in selection order the result is deterministic. Median per :func:`middle_value` (lower
+    median for ``"ndss21"``). Compiled sorting network on CPU, torch elsewhere.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators import closest_to_median_mean
+        >>> closest_to_median_mean(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
+        tensor([2.])
     """
+    if _order.supported(rows):
+        return _order.closest_to_median_mean(rows, beta, lower_median=variant == "ndss21")
+    return closest_to_median_mean_torch(rows, beta, variant)
+
+
+def closest_to_median_mean_torch(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
+    """Reference implementation with torch's sorts (any device and dtype)."""
 
     def per_block(block: torch.Tensor) -> torch.Tensor:  # block: (c, m), one coordinate per row
         med = middle_value(block.sort(dim=1).values, variant)
@@ -32,7 +46,7 @@ def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch
     return columnwise(rows, per_block)
 
 
-@register("bulyan")
+@register("bulyan", checks_finite=True)
 def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Bulyan: select θ rows by iterative Krum, then average, per coordinate, the β values closest to the median.
 

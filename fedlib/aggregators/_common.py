@@ -18,15 +18,20 @@ def prepare(
     *,
     min_n: str = "1",
     need_fn: Optional[Callable[[int], int]] = None,
+    check_values: bool = True,
 ) -> tuple[torch.Tensor, int]:
     """Validate ``updates`` (floating, 2-D, finite), ``variant`` and ``f`` for ``rule``.
+
+    ``check_values=False`` skips the finiteness pass for a rule that proves finiteness from its own
+    reduction (the mean's column sums) and must then raise NonFiniteError itself.
 
     ``need_fn(f) -> int`` gives the smallest n the rule accepts for this ``f`` and ``min_n`` its formula as
     text (e.g. ``"2f+3"``) for the error message.
     """
     check_choice(variant, VARIANTS, "variant")
     updates = check_matrix(updates)
-    check_finite(updates)  # one row-sum pass; the per-entry check runs only when a sum is not finite
+    if check_values:
+        check_finite(updates)  # one row-sum pass; the per-entry check runs only when a sum is not finite
     f = check_f(f, updates.shape[0], rule)
     if need_fn is not None:
         check_f(f, updates.shape[0], rule, min_n=min_n, need=need_fn(f))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .._blocks import blocked_gram, compute_dtype, distances_from_gram
 from .._checks import check_matrix
-
-
-def _block_columns(n: int, is_cuda: bool) -> int:
-    budget = (1 << 26) if is_cuda else (1 << 20)  # float64 values per block
-    return max(1, budget // max(1, n))
 
 
 def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
@@ -22,8 +18,10 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
 
     - the shift by a data row removes any common offset (distances do not depend on it) and keeps exactly
       representable inputs exact (integers, duplicated rows: exact ties stay exact ties);
-    - the product is accumulated in float64 over column blocks (bounded extra memory), then cast back to
-      ``x``'s dtype;
+    - the products run in ``x``'s dtype (float32 GEMM speed; half types in float32) over column blocks of
+      16,384 columns, and the block results are accumulated in float64 (bounded extra memory; about
+      1e-5 relative accuracy in float32 even at d = 9.2M, against ~1e-4 for one float32 reduction),
+      then cast back to ``x``'s dtype;
     - the result is symmetrised exactly, clamped at 0 and has an exact zero diagonal.
 
     Args:
@@ -41,15 +39,11 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     """
     x = check_matrix(x, "x")
     n, d = x.shape
-    gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
-    step = _block_columns(n, x.is_cuda)
-    for start in range(0, d, step):
-        block = x[:, start : start + step].to(torch.float64)
-        block = block - block[:1]
-        gram.addmm_(block, block.T)
-    sq_norms = gram.diagonal()
-    dist = sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram
-    dist = 0.5 * (dist + dist.T)  # exact symmetry: mutual-neighbour ties must tie exactly
-    dist.clamp_min_(0.0)
-    dist.fill_diagonal_(0.0)
-    return dist.to(x.dtype)
+    work = compute_dtype(x.dtype)
+    anchor = x[:1].to(work)
+
+    def shifted(cols: slice) -> torch.Tensor:
+        return x[:, cols].to(work) - anchor[:, cols]
+
+    gram = blocked_gram(n, d, shifted, device=x.device)
+    return distances_from_gram(gram).to(x.dtype)

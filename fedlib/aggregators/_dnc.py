@@ -77,7 +77,7 @@ def dnc_iteration(
     return order[n_remove:].sort().values
 
 
-@register("dnc")
+@register("dnc", checks_finite=True)
 def dnc(
     updates: torch.Tensor,
     f: int,

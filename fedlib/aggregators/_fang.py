@@ -31,7 +31,7 @@ def _largest(values: torch.Tensor, count: int) -> torch.Tensor:
     return torch.sort(values, descending=True, stable=True).indices[:count]
 
 
-@register("fang")
+@register("fang", checks_finite=True)
 def fang(
     updates: torch.Tensor,
     f: int,

@@ -109,7 +109,7 @@ def krum_min_n(f: int) -> int:
     return 2 * f + 3
 
 
-@register("krum")
+@register("krum", checks_finite=True)
 def krum(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Krum: return the single update with the lowest Krum score (Blanchard et al. 2017).
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import reject_options
+from .._checks import check_finite, reject_options
 from ._base import Aggregate, register
 from ._common import prepare
 
 
-@register("mean")
+@register("mean", checks_finite=True)
 def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Coordinate-wise mean :math:`\frac1n\sum_i g_i`. ``f`` is validated (0 <= f < n) but unused: the
     mean assumes nothing about attackers, and both variants agree.
@@ -21,5 +21,9 @@ def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **opti
         tensor([2., 3.])
     """
     reject_options(options, "mean")
-    updates, f = prepare(updates, f, variant, "mean")
-    return Aggregate(updates.mean(dim=0))
+    updates, f = prepare(updates, f, variant, "mean", check_values=False)
+    total = updates.sum(dim=0)
+    # NaN/Inf entries always reach a column sum, so finite sums prove finite input: one pass, not two.
+    if not bool(torch.isfinite(total).all()):
+        check_finite(updates)  # names the bad rows; finite rows whose sum overflows pass and give ±inf
+    return Aggregate(total / updates.shape[0])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
+from . import _order
 from ._base import Aggregate, register
 from ._common import columnwise, middle_value, prepare
 
 
-@register("median")
+@register("median", checks_finite=True)
 def median(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Coordinate-wise median :math:`\operatorname{med}_i g_{ij}` for every coordinate j.
 
@@ -28,8 +29,20 @@ def median(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **op
     """
     reject_options(options, "median")
     updates, f = prepare(updates, f, variant, "median")
+    return Aggregate(median_values(updates, variant))
+
+
+def median_values(updates: torch.Tensor, variant: str) -> torch.Tensor:
+    """The coordinate-wise median vector: compiled sorting network on CPU, torch on other devices."""
+    n = updates.shape[0]
+    lower = variant == "ndss21" or n % 2 == 1
+    if _order.supported(updates):
+        return _order.sorted_window_mean(updates, (n - 1) // 2, (n - 1) // 2 + 1 if lower else n // 2 + 1)
+    return median_torch(updates, variant)
+
+
+def median_torch(updates: torch.Tensor, variant: str) -> torch.Tensor:
+    """Reference implementation with torch's median/sort (any device and dtype)."""
     if variant == "ndss21" or updates.shape[0] % 2 == 1:
-        vector = columnwise(updates, lambda block: block.median(dim=1).values)
-    else:
-        vector = columnwise(updates, lambda block: middle_value(block.sort(dim=1).values, variant))
-    return Aggregate(vector)
+        return columnwise(updates, lambda block: block.median(dim=1).values)
+    return columnwise(updates, lambda block: middle_value(block.sort(dim=1).values, variant))

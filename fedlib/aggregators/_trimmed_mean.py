@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
+from . import _order
 from ._base import Aggregate, register
 from ._common import columnwise, prepare
 
 
-@register("trimmed_mean")
+@register("trimmed_mean", checks_finite=True)
 def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Coordinate-wise trimmed mean: per coordinate, drop the f largest and f smallest values, average the rest.
 
@@ -37,5 +38,12 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
         return Aggregate(updates.mean(dim=0))
     if n == 2 * f:  # ndss21 only: the mean of an empty slice
         return Aggregate(torch.full_like(updates[0], float("nan")), info={"empty_trim": True})
-    vector = columnwise(updates, lambda block: block.sort(dim=1).values[:, f : n - f].mean(dim=1))
-    return Aggregate(vector)
+    if _order.supported(updates):  # compiled sorting network on CPU
+        return Aggregate(_order.sorted_window_mean(updates, f, n - f))
+    return Aggregate(trimmed_mean_torch(updates, f))
+
+
+def trimmed_mean_torch(updates: torch.Tensor, f: int) -> torch.Tensor:
+    """Reference implementation with torch's sort (any device and dtype); needs n > 2f."""
+    n = updates.shape[0]
+    return columnwise(updates, lambda block: block.sort(dim=1).values[:, f : n - f].mean(dim=1))

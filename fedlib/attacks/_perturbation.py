@@ -23,7 +23,7 @@ KINDS = ("unit_vec", "std", "sign")
 def column_std(rows: torch.Tensor) -> torch.Tensor:
     """Unbiased coordinate-wise std of the rows (k ≥ 2), per column block: same values as
     ``rows.std(dim=0)`` (up to rounding) without its slow strided reduction or a (k, d) temporary."""
-    from ._quadratic import column_blocks
+    from .._blocks import column_blocks
 
     k = rows.shape[0]
     out = torch.empty(rows.shape[1], dtype=rows.dtype, device=rows.device)

@@ -19,15 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-# Columns per block. Per-block sums in float32 stay accurate (~1e-8 relative at d = 2.5M once the block
-# results are accumulated in float64, against ~7e-5 for one float32 reduction over all d columns).
-BLOCK = 1 << 14
-
-
-def column_blocks(d: int):
-    """Column slices of at most BLOCK columns (blocks, never single coordinates)."""
-    return (slice(start, min(start + BLOCK, d)) for start in range(0, d, BLOCK))
-
+from .._blocks import blocked_gram, column_blocks, distances_from_gram
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """(k,) float64 squared distances ‖r_i − vector‖², differences in the input dtype, summed per column
@@ -55,16 +47,15 @@ class QuadraticDistances:
         """One pass over ``benign``: per column block, the Gram matrix of [u_1; …; u_k; ∇p] (one matrix
         product in the input dtype), accumulated in float64."""
         k, d = benign.shape
-        gram = torch.zeros(k + 1, k + 1, dtype=torch.float64, device=benign.device)
-        for cols in column_blocks(d):
-            stacked = torch.cat([benign[:, cols] - mean[cols], direction[cols].unsqueeze(0)], dim=0)
-            gram += (stacked @ stacked.T).to(torch.float64)
+
+        def stacked(cols: slice) -> torch.Tensor:
+            return torch.cat([benign[:, cols] - mean[cols], direction[cols].unsqueeze(0)], dim=0)
+
+        gram = blocked_gram(k + 1, d, stacked, device=benign.device)
         a = gram.diagonal()[:k].clone()
         b = -gram[:k, k].clone()
         c = float(gram[k, k])
-        sq = (a[:, None] + a[None, :] - 2.0 * gram[:k, :k]).clamp_min(0.0)
-        sq = 0.5 * (sq + sq.T)
-        sq.fill_diagonal_(0.0)
+        sq = distances_from_gram(gram[:k, :k].clone())
         return cls(a, b, c, sq)
 
     @property

@@ -1,0 +1,133 @@
+"""The compiled sorting-network kernels (fedlib/aggregators/_order.py) against torch's sorts.
+
+The CPU median, trimmed mean and Bulyan run on these kernels; the torch implementations they replace stay
+as the reference (and as the CUDA path), so each test compares the two on identical inputs, with ties
+(small integers), window boundaries (d around multiples of the 64-coordinate block) and both dtypes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fedlib.aggregators import _order
+from fedlib.aggregators._bulyan import closest_to_median_mean, closest_to_median_mean_torch
+from fedlib.aggregators._median import median_torch, median_values
+from fedlib.aggregators._trimmed_mean import trimmed_mean_torch
+from helpers.asserts import assert_close
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DTYPES = [torch.float32, torch.float64]
+
+
+def apply_network(values: np.ndarray, n: int) -> np.ndarray:
+    """Run the comparators on every row of ``values`` (k, n) with numpy (vectorised over rows)."""
+    out = values.copy()
+    for a, b in zip(*_order.sorting_network(n)):
+        lo, hi = np.minimum(out[:, a], out[:, b]), np.maximum(out[:, a], out[:, b])
+        out[:, a], out[:, b] = lo, hi
+    return out
+
+
+@pytest.mark.parametrize("n", range(1, 15))
+def test_network_sorts_every_zero_one_input(n):
+    # 0-1 principle: a comparator network sorts every input iff it sorts every 0/1 input.
+    bits = np.array(list(itertools.product([0, 1], repeat=n)), dtype=np.int8)
+    assert (np.diff(apply_network(bits, n), axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 31, 33, 50, 64, 65, 100])
+def test_network_sorts_random_inputs(n):
+    values = np.random.default_rng(n).integers(-5, 6, size=(4000, n))
+    np.testing.assert_array_equal(apply_network(values, n), np.sort(values, axis=1))
+
+
+def test_network_rejects_empty():
+    with pytest.raises(ValueError, match="n >= 1"):
+        _order.sorting_network(0)
+
+
+def make(n: int, d: int, kind: str, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if kind == "ties":  # many exact ties in values and in distances to the median
+        return torch.randint(-3, 4, (n, d), generator=g).to(dtype)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    if kind == "offset":
+        x = x * 1e-3 + 50.0
+    return x.to(dtype)
+
+
+shapes = st.tuples(st.integers(1, 70), st.sampled_from([1, 2, 63, 64, 65, 129, 300]))
+kinds = st.sampled_from(["gauss", "ties", "offset"])
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES), data=st.data())
+def test_sorted_window_mean_matches_torch_sort(shape, kind, seed, dtype, data):
+    n, d = shape
+    x = make(n, d, kind, dtype, seed)
+    first = data.draw(st.integers(0, n - 1))
+    stop = data.draw(st.integers(first + 1, n))
+    expected = x.double().sort(dim=0).values[first:stop].mean(dim=0).to(dtype)
+    assert_close(_order.sorted_window_mean(x, first, stop), expected, rtol=1e-6 if dtype == torch.float32 else 1e-12,
+                 atol=1e-6 if dtype == torch.float32 else 1e-12)
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES),
+       variant=st.sampled_from(["textbook", "ndss21"]))
+def test_median_matches_torch(shape, kind, seed, dtype, variant):
+    x = make(*shape, kind, dtype, seed)
+    assert_close(median_values(x, variant), median_torch(x, variant))
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES), data=st.data())
+def test_trimmed_mean_matches_torch(shape, kind, seed, dtype, data):
+    n, d = shape
+    f = data.draw(st.integers(0, (n - 1) // 2))
+    x = make(n, d, kind, dtype, seed)
+    assert_close(_order.sorted_window_mean(x, f, n - f), trimmed_mean_torch(x, f))
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES),
+       variant=st.sampled_from(["textbook", "ndss21"]), data=st.data())
+def test_closest_to_median_mean_matches_torch_including_ties(shape, kind, seed, dtype, variant, data):
+    m, d = shape
+    beta = data.draw(st.integers(1, m))
+    x = make(m, d, kind, dtype, seed)
+    assert_close(closest_to_median_mean(x, beta, variant), closest_to_median_mean_torch(x, beta, variant))
+
+
+def test_distance_tie_goes_to_the_earlier_row():
+    # median 1 (textbook, mean of 0 and 2); 0 and 2 are equally close: beta = 1 takes the earlier row.
+    x = torch.tensor([[2.0], [0.0], [-5.0], [9.0]])
+    assert closest_to_median_mean(x, 1, "textbook").item() == 2.0
+    assert closest_to_median_mean(x.flip(0), 1, "textbook").item() == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_non_contiguous_input_and_dtype(dtype):
+    base = make(129, 40, "gauss", dtype, 3)
+    view = base.T  # (40, 129), not contiguous
+    out = _order.sorted_window_mean(view, 5, 35)
+    assert out.dtype == dtype and out.shape == (129,)
+    assert_close(out, _order.sorted_window_mean(view.contiguous(), 5, 35), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("first,stop", [(-1, 2), (2, 2), (0, 11)])
+def test_window_out_of_range(first, stop):
+    with pytest.raises(ValueError, match="0 <= first < stop <= n=10"):
+        _order.sorted_window_mean(torch.zeros(10, 3), first, stop)
+
+
+def test_only_cpu_float32_and_float64_use_the_kernels():
+    assert _order.supported(torch.zeros(2, 2)) and _order.supported(torch.zeros(2, 2, dtype=torch.float64))
+    assert not _order.supported(torch.zeros(2, 2, dtype=torch.bfloat16))
+    assert not _order.supported(torch.zeros(2, 2, device="meta"))
