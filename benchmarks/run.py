@@ -112,10 +112,15 @@ def too_slow(agr_rows: List[Dict], d: int, device: str, max_call_s: float) -> Di
     return slow
 
 
+# Rule calls one AGR-probing search makes (halving: ~25 probes; the textbook trimmed-mean/median objective
+# search: a grid plus golden-section steps), for predicting a search's time from one call's.
+PROBES_PER_SEARCH = 40
+
+
 def slow_attack_targets(agr_rows: List[Dict], d: int, max_call_s: float) -> Dict[str, str]:
-    """Rules too slow to be probed by a halving search at this d: one fedlib call predicted above a tenth of
-    ``max_call_s`` (a search makes tens of calls)."""
-    slow = too_slow(agr_rows, d, "cpu", max_call_s / 10)
+    """Rules too slow to be probed by a search at this d: PROBES_PER_SEARCH fedlib calls predicted above
+    ``max_call_s``."""
+    slow = too_slow(agr_rows, d, "cpu", max_call_s / PROBES_PER_SEARCH)
     return {rule: f"halving would probe {reason}" for (impl, rule), reason in slow.items() if impl == "fedlib"}
 
 

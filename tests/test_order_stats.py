@@ -131,3 +131,16 @@ def test_only_cpu_float32_and_float64_use_the_kernels():
     assert _order.supported(torch.zeros(2, 2)) and _order.supported(torch.zeros(2, 2, dtype=torch.float64))
     assert not _order.supported(torch.zeros(2, 2, dtype=torch.bfloat16))
     assert not _order.supported(torch.zeros(2, 2, device="meta"))
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES),
+       variant=st.sampled_from(["textbook", "ndss21"]), data=st.data())
+def test_closest_to_median_mean_reads_selected_rows_in_place(shape, kind, seed, dtype, variant, data):
+    # Bulyan passes its selection (in selection order) instead of copying the rows out.
+    n, d = shape
+    x = make(n, d, kind, dtype, seed)
+    rows = torch.tensor(data.draw(st.permutations(range(n)))[: data.draw(st.integers(1, n))])
+    beta = data.draw(st.integers(1, rows.numel()))
+    expected = closest_to_median_mean_torch(x.index_select(0, rows), beta, variant)
+    assert_close(_order.closest_to_median_mean(x, beta, variant == "ndss21", rows=rows), expected)

@@ -31,7 +31,7 @@ def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch
         tensor([2.])
     """
     if _order.supported(rows):
-        return _order.closest_to_median_mean(rows, beta, lower_median=variant == "ndss21")
+        return _order.closest_to_median_mean(rows, beta, variant == "ndss21")
     return closest_to_median_mean_torch(rows, beta, variant)
 
 
@@ -78,5 +78,8 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
     n = updates.shape[0]
     selected = krum_selection(pairwise_sq_distances(updates), f, n - 2 * f, variant=variant)
     beta = selected.numel() - 2 * f
-    vector = closest_to_median_mean(updates.index_select(0, selected), beta, variant)
+    if _order.supported(updates):  # the kernel reads the selected rows in place
+        vector = _order.closest_to_median_mean(updates, beta, variant == "ndss21", rows=selected)
+    else:
+        vector = closest_to_median_mean_torch(updates.index_select(0, selected), beta, variant)
     return Aggregate(vector, selected, info={"beta": beta})

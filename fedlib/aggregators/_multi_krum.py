@@ -61,4 +61,12 @@ def multi_krum(
     n_select = check_int(n_select, "n_select", minimum=1, maximum=n - f - 2 if variant == "ndss21" else n)
     dist = pairwise_sq_distances(updates)
     selected = krum_selection(dist, f, n_select, variant=variant)
-    return Aggregate(updates.index_select(0, selected).mean(dim=0), selected)
+    return Aggregate(mean_of_rows(updates, selected), selected)
+
+
+def mean_of_rows(updates: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mean of ``updates[rows]`` as one matrix-vector product (weights 1/|rows|): one read of the matrix,
+    no copy of the selected rows."""
+    weights = torch.zeros(updates.shape[0], dtype=updates.dtype, device=updates.device)
+    weights.index_fill_(0, rows, 1.0 / rows.numel())
+    return weights @ updates

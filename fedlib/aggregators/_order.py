@@ -8,8 +8,8 @@ sequence of compare-exchange steps (Batcher's odd-even merge sort, pruned to n i
 stays in L1 cache; blocks run in parallel on all cores. ``min``/``max`` are exact, so the sorted values
 (and every statistic built from them) are exactly those of a sort; sums are accumulated in float64.
 
-CUDA tensors and half-precision types keep the torch implementations in the rule modules
-(``*_torch`` functions), which also serve as the reference these kernels are tested against.
+Tensors on other devices (CUDA) keep the torch implementations in the rule modules (``*_torch``
+functions), which also serve as the reference these kernels are tested against.
 
 Inputs must be finite (the rules check this first): a sorting network orders NaN arbitrarily.
 """
@@ -17,6 +17,7 @@ Inputs must be finite (the rules check this first): a sorting network orders NaN
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import numpy as np
 import torch
@@ -61,14 +62,8 @@ def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, inline="always")
-def _load_and_sort(x, j0, width, lo, hi, buf):
-    """Copy coordinates [j0, j0+width) of every row into ``buf`` (n, WIDTH) and sort each column."""
-    n = x.shape[0]
-    for i in range(n):
-        for j in range(width):
-            buf[i, j] = x[i, j0 + j]
-        for j in range(width, WIDTH):  # tail block: pad with copies, their results are never stored
-            buf[i, j] = x[i, j0]
+def _sort_columns(buf, lo, hi):
+    """Sort every column of ``buf`` (m, WIDTH) with the network (lo, hi): SIMD across the columns."""
     for k in range(lo.shape[0]):
         a = lo[k]
         b = hi[k]
@@ -79,16 +74,29 @@ def _load_and_sort(x, j0, width, lo, hi, buf):
             buf[b, j] = max(u, v)
 
 
+@numba.njit(cache=True, inline="always")
+def _load_and_sort(x, rows, j0, width, lo, hi, buf):
+    """Copy coordinates [j0, j0+width) of rows ``rows`` of ``x`` into ``buf`` (m, WIDTH), sort each column."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for j in range(width):
+            buf[i, j] = x[r, j0 + j]
+        for j in range(width, WIDTH):  # tail block: pad with copies, their results are never stored
+            buf[i, j] = x[r, j0]
+    _sort_columns(buf, lo, hi)
+
+
 @numba.njit(parallel=True, cache=True)
-def _sorted_window_mean(x, lo, hi, first, stop, out):
+def _sorted_window_mean(x, rows, lo, hi, first, stop, out):
     """out[j] = mean of the sorted values at positions [first, stop) of coordinate j (float64 sum)."""
-    n, d = x.shape
+    d = x.shape[1]
+    m = rows.shape[0]
     count = stop - first
     for block in numba.prange((d + WIDTH - 1) // WIDTH):
         j0 = block * WIDTH
         width = min(WIDTH, d - j0)
-        buf = np.empty((n, WIDTH), dtype=x.dtype)
-        _load_and_sort(x, j0, width, lo, hi, buf)
+        buf = np.empty((m, WIDTH), dtype=x.dtype)
+        _load_and_sort(x, rows, j0, width, lo, hi, buf)
         for j in range(width):
             acc = 0.0
             for i in range(first, stop):
@@ -97,49 +105,58 @@ def _sorted_window_mean(x, lo, hi, first, stop, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def _closest_to_median_mean(x, lo, hi, beta, lower_median, half, out):
-    """out[j] = mean of the ``beta`` values of coordinate j closest to its median; ties in distance go to
-    the earlier row. Distances and the median are computed in the input dtype, as the torch version does."""
-    n, d = x.shape
+def _closest_to_median_mean(x, rows, lo, hi, beta, lower_median, half, out):
+    """out[j] = mean of the ``beta`` values of coordinate j (over ``rows`` of ``x``) closest to their median;
+    ties in distance go to the earlier entry of ``rows``. The median and the distances are computed in the
+    input dtype, as the torch version does, so both see the same ties."""
+    d = x.shape[1]
+    m = rows.shape[0]
+    inf = np.inf
     for block in numba.prange((d + WIDTH - 1) // WIDTH):
         j0 = block * WIDTH
         width = min(WIDTH, d - j0)
-        buf = np.empty((n, WIDTH), dtype=x.dtype)
-        _load_and_sort(x, j0, width, lo, hi, buf)
-        for j in range(width):
-            if lower_median or n % 2 == 1:
-                med = buf[(n - 1) // 2, j]
+        buf = np.empty((m, WIDTH), dtype=x.dtype)
+        _load_and_sort(x, rows, j0, width, lo, hi, buf)
+        med = np.empty(WIDTH, dtype=x.dtype)
+        for j in range(WIDTH):
+            if lower_median or m % 2 == 1:
+                med[j] = buf[(m - 1) // 2, j]
             else:
-                med = buf[(n - 1) // 2, j] * half[0] + buf[n // 2, j] * half[0]  # input dtype, halves first
-            # The beta smallest distances form a window of the sorted values around the median: grow it
-            # from the split point, one value at a time, from whichever side is closer.
-            right = 0
-            while right < n and buf[right, j] < med:
-                right += 1
-            left = right - 1
-            cutoff = abs(buf[0, j] - med)
-            for _ in range(beta):
-                if right >= n or (left >= 0 and abs(buf[left, j] - med) <= abs(buf[right, j] - med)):
-                    cutoff = abs(buf[left, j] - med)
-                    left -= 1
-                else:
-                    cutoff = abs(buf[right, j] - med)
-                    right += 1
-            # Everything strictly closer than the cutoff is taken; the remaining places go to the earliest
-            # rows at exactly the cutoff distance (a stable sort by distance does the same).
-            acc = 0.0
-            taken = 0
-            for i in range(n):
-                if abs(x[i, j0 + j] - med) < cutoff:
-                    acc += x[i, j0 + j]
-                    taken += 1
-            for i in range(n):
-                if taken == beta:
-                    break
-                if abs(x[i, j0 + j] - med) == cutoff:
-                    acc += x[i, j0 + j]
-                    taken += 1
-            out[j0 + j] = acc / beta
+                med[j] = buf[(m - 1) // 2, j] * half[0] + buf[m // 2, j] * half[0]  # halves first
+        dist = np.empty((m, WIDTH), dtype=x.dtype)
+        for i in range(m):
+            for j in range(WIDTH):
+                dist[i, j] = abs(buf[i, j] - med[j])
+        ranked = dist.copy()
+        _sort_columns(ranked, lo, hi)  # ranked[beta - 1] is the distance of the beta-th closest value
+        acc = np.zeros(WIDTH, dtype=np.float64)
+        taken = np.zeros(WIDTH, dtype=np.int64)
+        tie_low = np.full(WIDTH, inf)
+        tie_high = np.full(WIDTH, -inf)
+        for i in range(m):
+            for j in range(WIDTH):
+                cut = ranked[beta - 1, j]
+                v = buf[i, j]
+                if dist[i, j] < cut:
+                    acc[j] += v
+                    taken[j] += 1
+                elif dist[i, j] == cut:
+                    tie_low[j] = min(tie_low[j], v)
+                    tie_high[j] = max(tie_high[j], v)
+        for j in range(width):
+            rest = beta - taken[j]  # places left for values exactly at the cutoff distance (>= 1)
+            if tie_low[j] == tie_high[j]:  # one value at the cutoff: which rows hold it does not matter
+                acc[j] += rest * tie_low[j]
+            else:  # med - δ and med + δ both at the cutoff: the earlier rows win, as in a stable sort
+                cut = ranked[beta - 1, j]
+                for i in range(m):
+                    if rest == 0:
+                        break
+                    v = x[rows[i], j0 + j]
+                    if abs(v - med[j]) == cut:
+                        acc[j] += v
+                        rest -= 1
+            out[j0 + j] = acc[j] / beta
 
 
 def supported(x: torch.Tensor) -> bool:
@@ -166,21 +183,34 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     if not 0 <= first < stop <= n:
         raise ValueError(f"expected 0 <= first < stop <= n={n}; found first={first}, stop={stop}")
     lo, hi = sorting_network(n)
-    out = np.empty(d, dtype=_as_numpy(x[:, :0]).dtype)
-    _sorted_window_mean(_as_numpy(x), lo, hi, first, stop, out)
+    arr = _as_numpy(x)
+    out = np.empty(d, dtype=arr.dtype)
+    _sorted_window_mean(arr, np.arange(n), lo, hi, first, stop, out)
     return torch.from_numpy(out)
 
 
-def closest_to_median_mean(x: torch.Tensor, beta: int, lower_median: bool) -> torch.Tensor:
-    """Per column j of ``x`` (m, d): the mean of the ``beta`` values closest to the column's median (the
-    lower middle value if ``lower_median``, else the mean of the two middle values for even m); ties in
-    distance go to the earlier row."""
-    m, d = x.shape
+def closest_to_median_mean(
+    x: torch.Tensor, beta: int, lower_median: bool, rows: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Per column j of ``x[rows]`` (m, d): the mean of the ``beta`` values closest to the column's median
+    (the lower middle value if ``lower_median``, else the mean of the two middle values for even m); ties
+    in distance go to the earlier entry of ``rows``. ``rows`` (default: every row, in order) is read in
+    place: Bulyan's selection is never copied out of ``x``.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators._order import closest_to_median_mean
+        >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
+        >>> closest_to_median_mean(x, 2, lower_median=False), closest_to_median_mean(x, 1, True, torch.tensor([3, 2]))
+        (tensor([2.]), tensor([3.]))
+    """
+    index = np.arange(x.shape[0]) if rows is None else rows.detach().cpu().numpy().astype(np.int64)
+    m, d = index.shape[0], x.shape[1]
     if not 1 <= beta <= m:
         raise ValueError(f"expected 1 <= beta <= m={m}; found beta={beta}")
     lo, hi = sorting_network(m)
-    out = np.empty(d, dtype=_as_numpy(x[:, :0]).dtype)
     arr = _as_numpy(x)
+    out = np.empty(d, dtype=arr.dtype)
     half = np.full(1, 0.5, dtype=arr.dtype)  # keeps the median's arithmetic in the input dtype
-    _closest_to_median_mean(arr, lo, hi, beta, lower_median, half, out)
+    _closest_to_median_mean(arr, index, lo, hi, beta, lower_median, half, out)
     return torch.from_numpy(out)
