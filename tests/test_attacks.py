@@ -302,3 +302,53 @@ def test_golden_fang_trmean_partial(case, arr):
         knowledge="partial", uniform_draws=_t(arr["U"].T),
     )
     np.testing.assert_allclose(crafted.updates.numpy(), arr["out"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["std", "sign", "unit_vec"])
+@pytest.mark.parametrize("in_dtype", [torch.float32, torch.float64])
+def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
+    # Min-Max/Min-Sum and the exact Krum-family search build mean, direction and distance model in one
+    # blocked pass; it must agree with computing the three separately (d spans several column blocks).
+    from fedlib.attacks._quadratic import QuadraticDistances
+
+    g = torch.Generator().manual_seed(4)
+    benign = (torch.randn(12, 40_000, generator=g, dtype=torch.float64) + 0.3).to(in_dtype)
+    mean, direction, model = QuadraticDistances.one_pass(benign, kind)
+    ref_mean = benign.mean(dim=0)
+    ref_dir = atk.perturbation(kind, benign)
+    ref = QuadraticDistances.from_rows(benign, ref_mean, ref_dir)
+    tol = dict(rtol=1e-5, atol=1e-6) if in_dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(mean, ref_mean, **tol)
+    torch.testing.assert_close(direction, ref_dir, **tol)
+    torch.testing.assert_close(model.a, ref.a, rtol=tol["rtol"], atol=0.0)
+    torch.testing.assert_close(model.b, ref.b, rtol=tol["rtol"], atol=tol["rtol"] * float(ref.b.abs().max()))
+    assert model.c == pytest.approx(ref.c, rel=tol["rtol"])
+    torch.testing.assert_close(model.benign_sq, ref.benign_sq, rtol=tol["rtol"], atol=0.0)
+
+
+def test_one_pass_model_rejects_what_perturbation_rejects():
+    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.errors import InputError, UnknownNameError
+
+    with pytest.raises(InputError, match="zero vector"):
+        QuadraticDistances.one_pass(torch.tensor([[1.0, -1.0], [-1.0, 1.0]]), "unit_vec")
+    with pytest.raises(InputError, match="at least 2 benign rows"):
+        QuadraticDistances.one_pass(torch.ones(1, 3), "std")
+    with pytest.raises(UnknownNameError):
+        QuadraticDistances.one_pass(torch.ones(3, 3), "gauss")
+
+
+@pytest.mark.parametrize("in_dtype", [torch.float32, torch.float64])
+def test_sums_to_benign_without_the_pairwise_matrix(in_dtype):
+    from fedlib.attacks._quadratic import QuadraticDistances
+
+    g = torch.Generator().manual_seed(6)
+    benign = (torch.randn(15, 30_000, generator=g, dtype=torch.float64) * 0.1 + 2.0).to(in_dtype)
+    _, _, full = QuadraticDistances.one_pass(benign, "std")
+    _, _, light = QuadraticDistances.one_pass(benign, "std", pairwise=False)
+    assert light.benign_sq is None
+    direct = ((benign.double()[:, None] - benign.double()[None]) ** 2).sum(-1).sum(1)
+    rtol = 1e-5 if in_dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(light.sums_to_benign(), direct, rtol=rtol, atol=0.0)
+    torch.testing.assert_close(full.benign_sq.sum(1), direct, rtol=rtol, atol=0.0)
+    torch.testing.assert_close(light.b, full.b, rtol=rtol, atol=rtol * float(full.b.abs().max()))

@@ -11,6 +11,7 @@ from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, names, register
 from ._common import prepare
+from ._leave_one_out import leave_one_out
 
 ScoreFn = Callable[[torch.Tensor], Tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
@@ -63,7 +64,9 @@ def fang(
 
     ``base``: any registered rule except ``fang`` (default ``"trimmed_mean"``, paper: Fang-TrMean), run
     with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
-    the survivors. Not in the authors' code: the variant only reaches the base rule.
+    the survivors. Not in the authors' code: the variant only reaches the base rule. With a trimmed-mean
+    or median base on CPU the n leave-one-out aggregates come from one sorted pass (same values, ~20×
+    faster at d = 2.5M) instead of n calls of the base rule.
 
     Example:
         >>> import torch
@@ -90,9 +93,15 @@ def fang(
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
     rows = torch.arange(n, device=updates.device)
+    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _leave_one_out).
+    shortcut = leave_one_out(updates, f, base, variant, base_options)
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
-        without_i = updates.index_select(0, rows[rows != i])
-        loss_i, err_i = _evaluate(score_fn, base_fn(without_i, f, variant=variant, **base_options).vector)
+        if shortcut is not None:
+            vector_i = shortcut(i)
+        else:
+            without_i = updates.index_select(0, rows[rows != i])
+            vector_i = base_fn(without_i, f, variant=variant, **base_options).vector
+        loss_i, err_i = _evaluate(score_fn, vector_i)
         lrr[i], err[i] = loss_all - loss_i, err_all - err_i
 
     removed = torch.zeros(n, dtype=torch.bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
 
 from .._checks import check_choice, check_int, reject_options
@@ -91,17 +93,52 @@ def krum_selection(
     f = check_int(f, "f", minimum=0)
     n = dist.shape[0]
     n_select = check_int(n_select, "n_select", minimum=0, maximum=n)
-    remaining = torch.arange(n, device=dist.device)
-    chosen = []
+    order = np.argsort(dist.detach().to("cpu", torch.float64).numpy(), axis=1, kind="stable")
+    values = np.take_along_axis(dist.detach().to("cpu", torch.float64).numpy(), order, axis=1)
+    chosen = _iterative_krum(values, order, f, n_select, variant == "ndss21")
+    return torch.from_numpy(chosen).to(dist.device)
+
+
+@numba.njit(cache=True)
+def _iterative_krum(values, order, f, n_select, ndss21):
+    """Iterative Krum on rows pre-sorted once: ``values[i]`` = row i of the distance matrix in ascending
+    order, ``order[i]`` the matching column indices. A step walks each remaining row's sorted list and skips
+    removed columns, so no step sorts or copies the matrix (the search of the tailored attacks runs this
+    hundreds of times per round). Scores are summed in float64; ties go to the lowest index."""
+    n = values.shape[0]
+    removed = np.zeros(n, dtype=np.bool_)
+    chosen = np.empty(n_select, dtype=np.int64)
+    count = 0
     for _ in range(n_select):
-        n_rem = remaining.numel()
-        if variant == "ndss21" and n_rem - f - 2 <= 0:
-            break
-        sub = dist.index_select(0, remaining).index_select(1, remaining)
-        winner = int(torch.argmin(krum_scores(sub, f, variant=variant)))
-        chosen.append(int(remaining[winner]))
-        remaining = torch.cat([remaining[:winner], remaining[winner + 1 :]])
-    return torch.tensor(chosen, dtype=torch.long, device=dist.device)
+        n_rem = n - count
+        if ndss21:
+            if n_rem - f - 2 <= 0:
+                break
+            k = n_rem - f - 2  # sorted row incl. the zero self-distance: self + (k - 1) nearest others
+        else:
+            k = min(max(n_rem - f - 2, 1), n_rem - 1)  # k nearest others
+        best = -1
+        best_score = np.inf
+        for i in range(n):
+            if removed[i]:
+                continue
+            need = k - 1 if ndss21 else k
+            score = 0.0
+            for p in range(n):
+                if need == 0:
+                    break
+                j = order[i, p]
+                if removed[j] or j == i:
+                    continue
+                score += values[i, p]
+                need -= 1
+            if score < best_score or best < 0:
+                best = i
+                best_score = score
+        chosen[count] = best
+        count += 1
+        removed[best] = True
+    return chosen[:count]
 
 
 def krum_min_n(f: int) -> int:

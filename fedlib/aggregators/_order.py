@@ -105,6 +105,26 @@ def _sorted_window_mean(x, rows, lo, hi, first, stop, out):
 
 
 @numba.njit(parallel=True, cache=True)
+def _sorted_rows_and_window_sum(x, rows, lo, hi, positions, first, stop, picked, window_sum):
+    """picked[p, j] = sorted value at ``positions[p]`` of coordinate j; window_sum[j] = float64 sum of the
+    sorted values at positions [first, stop)."""
+    d = x.shape[1]
+    m = rows.shape[0]
+    for block in numba.prange((d + WIDTH - 1) // WIDTH):
+        j0 = block * WIDTH
+        width = min(WIDTH, d - j0)
+        buf = np.empty((m, WIDTH), dtype=x.dtype)
+        _load_and_sort(x, rows, j0, width, lo, hi, buf)
+        for j in range(width):
+            acc = 0.0
+            for i in range(first, stop):
+                acc += buf[i, j]
+            window_sum[j0 + j] = acc
+            for p in range(positions.shape[0]):
+                picked[p, j0 + j] = buf[positions[p], j]
+
+
+@numba.njit(parallel=True, cache=True)
 def _closest_to_median_mean(x, rows, lo, hi, beta, lower_median, half, out):
     """out[j] = mean of the ``beta`` values of coordinate j (over ``rows`` of ``x``) closest to their median;
     ties in distance go to the earlier entry of ``rows``. The median and the distances are computed in the
@@ -187,6 +207,33 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     out = np.empty(d, dtype=arr.dtype)
     _sorted_window_mean(arr, np.arange(n), lo, hi, first, stop, out)
     return torch.from_numpy(out)
+
+
+def sorted_rows_and_window_sum(
+    x: torch.Tensor, positions: list[int], first: int, stop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sorted values of every column of ``x`` (n, d) at ``positions`` ((len(positions), d), x's dtype)
+    and the float64 sum of the sorted values at positions [first, stop) ((d,)); one pass, no sorted copy
+    of the whole matrix.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators._order import sorted_rows_and_window_sum
+        >>> rows, total = sorted_rows_and_window_sum(torch.tensor([[3.0], [1.0], [2.0]]), [0, 2], 0, 2)
+        >>> rows.flatten().tolist(), total.tolist()
+        ([1.0, 3.0], [3.0])
+    """
+    n, d = x.shape
+    if not 0 <= first <= stop <= n or any(not 0 <= p < n for p in positions):
+        raise ValueError(f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
+                         f"found positions={positions}, first={first}, stop={stop}")
+    lo, hi = sorting_network(n)
+    arr = _as_numpy(x)
+    picked = np.empty((len(positions), d), dtype=arr.dtype)
+    window_sum = np.empty(d, dtype=np.float64)
+    _sorted_rows_and_window_sum(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop,
+                                picked, window_sum)
+    return torch.from_numpy(picked), torch.from_numpy(window_sum)
 
 
 def closest_to_median_mean(

@@ -36,7 +36,6 @@ from ._common import (
     malicious_vector,
     repeat_rows,
 )
-from ._perturbation import perturbation as make_perturbation
 from ._quadratic import QuadraticDistances, largest_root, sq_distances_to
 from ._search import halving
 
@@ -45,13 +44,12 @@ def _agnostic(attack, benign, n_malicious, *, perturbation, search, gamma_init, 
     check_search(search)
     check_positive(tau, "tau")
     g0 = gamma_init_for(attack, None, gamma_init)
-    mean = benign.mean(dim=0)
-    direction = make_perturbation(perturbation, benign)
-    model = QuadraticDistances.from_rows(benign, mean, direction)
+    # Min-Sum needs only the sums of distances, which follow from the row norms: no (k, k) Gram product.
+    mean, direction, model = QuadraticDistances.one_pass(benign, perturbation, pairwise=attack == "min_max")
     if attack == "min_max":
         threshold = model.benign_sq.max()
     else:
-        sums = model.benign_sq.sum(dim=1)
+        sums = model.sums_to_benign()
         threshold = sums.min() if reference == "min" else sums.max()
     if search == "exact":
         probes = 0

@@ -16,10 +16,14 @@ float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import torch
 
 from .._blocks import blocked_gram, column_blocks, distances_from_gram
+from .._checks import check_choice
+from ..errors import InputError
+from ._perturbation import KINDS
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """(k,) float64 squared distances ‖r_i − vector‖², differences in the input dtype, summed per column
@@ -38,7 +42,7 @@ class QuadraticDistances:
     a: torch.Tensor  # (k,)
     b: torch.Tensor  # (k,)
     c: float
-    benign_sq: torch.Tensor  # (k, k), zero diagonal
+    benign_sq: Optional[torch.Tensor]  # (k, k), zero diagonal; None when built with pairwise=False
 
     @classmethod
     def from_rows(
@@ -58,9 +62,68 @@ class QuadraticDistances:
         sq = distances_from_gram(gram[:k, :k].clone())
         return cls(a, b, c, sq)
 
+    @classmethod
+    def one_pass(
+        cls, benign: torch.Tensor, kind: str, *, pairwise: bool = True
+    ) -> Tuple[torch.Tensor, torch.Tensor, "QuadraticDistances"]:
+        """The benign mean μ, the perturbation ∇p of ``kind`` and the model, from a single blocked pass.
+
+        Same values as ``benign.mean(0)``, :func:`~fedlib.attacks.perturbation` and :meth:`from_rows`
+        (up to rounding), but each column block is read from memory once and then mean, centring, the std
+        direction and the Gram products run on it in cache (three passes over the (k, d) matrix become one).
+        ``unit_vec``'s global norm is applied after the pass: b and c are rescaled by 1/‖μ‖ and 1/‖μ‖².
+        ``pairwise=False`` skips the (k, k) Gram product (the pass's largest cost) and leaves
+        ``benign_sq`` as None, for callers that need only a, b, c and :meth:`sums_to_benign`.
+        """
+        check_choice(kind, KINDS, "perturbation")
+        k, d = benign.shape
+        if kind == "std" and k < 2:
+            raise InputError(f"perturbation 'std' needs at least 2 benign rows for an unbiased std; found {k}.")
+        mean = torch.empty(d, dtype=benign.dtype, device=benign.device)
+        direction = torch.empty(d, dtype=benign.dtype, device=benign.device)
+        gram = torch.zeros(k, k, dtype=torch.float64, device=benign.device)
+        cross = torch.zeros(k, dtype=torch.float64, device=benign.device)
+        norms = torch.zeros(k, dtype=torch.float64, device=benign.device)
+        c = torch.zeros((), dtype=torch.float64, device=benign.device)
+        for cols in column_blocks(d):
+            block = benign[:, cols]
+            mu = block.mean(dim=0)
+            centred = block - mu
+            squares = centred * centred if (kind == "std" or not pairwise) else None
+            if kind == "std":  # the same operations as column_std: −σ, unbiased
+                step = -(squares.sum(dim=0) / (k - 1)).sqrt()
+            elif kind == "sign":
+                step = -torch.sign(mu)
+            else:  # unit_vec: −μ for now, divided by ‖μ‖ once the whole mean is known
+                step = -mu
+            mean[cols], direction[cols] = mu, step
+            if pairwise:
+                gram += (centred @ centred.T).to(torch.float64)
+            else:
+                norms += squares.sum(dim=1).to(torch.float64)
+            cross += (centred @ step).to(torch.float64)
+            c += (step @ step).to(torch.float64)
+        if kind == "unit_vec":
+            norm = torch.linalg.vector_norm(mean)
+            if not norm > 0:
+                raise InputError("perturbation 'unit_vec' is undefined: the benign mean is the zero vector.")
+            direction /= norm
+            cross /= norm.double()
+            c /= norm.double() ** 2
+        if not pairwise:
+            return mean, direction, cls(norms, -cross, float(c), None)
+        a = gram.diagonal().clone()
+        return mean, direction, cls(a, -cross, float(c), distances_from_gram(gram))
+
     @property
     def k(self) -> int:
         return self.a.shape[0]
+
+    def sums_to_benign(self) -> torch.Tensor:
+        r"""(k,) sums :math:`\sum_j \lVert g_i - g_j\rVert^2` over the benign rows, without the pairwise
+        matrix: with :math:`u_i = g_i - \mu` and :math:`\sum_j u_j = 0` they equal
+        :math:`k\,a_i + \sum_j a_j`."""
+        return self.k * self.a + self.a.sum()
 
     def to_malicious(self, gamma: float) -> torch.Tensor:
         """(k,) squared distances from μ + γ∇p to every benign row."""

@@ -121,7 +121,7 @@ def _n_select(setting: _Setting, n: int) -> int:
     return check_int(count, "n_select", minimum=1, maximum=n)
 
 
-def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int):
+def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: Optional[QuadraticDistances]):
     from ..aggregators._krum import krum_selection
 
     _check_krum_family_size(setting)
@@ -129,7 +129,8 @@ def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int):
     n_select = _n_select(setting, n)
     if n_select < setting.n_copies and not setting.first_only:
         return 0.0, {"n_tests": 0, "bounded": True, "impossible": True}
-    model = QuadraticDistances.from_rows(setting.benign, setting.mean, setting.direction)
+    if model is None:
+        model = QuadraticDistances.from_rows(setting.benign, setting.mean, setting.direction)
 
     def test(gamma: float) -> bool:
         dist = model.matrix(gamma, setting.n_copies)
@@ -206,8 +207,11 @@ def tailored(
         n_copies = f_sim = simulated_attackers(n_malicious, rule, n_total, "tailored")
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
-    mean = benign.mean(dim=0)
-    direction = make_perturbation(perturbation, benign)
+    model = None
+    if target in KRUM_FAMILY and search == "exact":  # mean, direction and distance model in one pass
+        mean, direction, model = QuadraticDistances.one_pass(benign, perturbation)
+    else:
+        mean, direction = benign.mean(dim=0), make_perturbation(perturbation, benign)
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
     info = {
         "perturbation": perturbation, "search": search, "gamma_init": g0, "target": target,
@@ -215,7 +219,7 @@ def tailored(
     }
 
     if target in KRUM_FAMILY and search == "exact":
-        gamma, details = _exact_krum_family(setting, g0, exact_grid)
+        gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
         _check_krum_family_size(setting)

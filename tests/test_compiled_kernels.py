@@ -1,8 +1,10 @@
-"""The compiled sorting-network kernels (fedlib/aggregators/_order.py) against torch's sorts.
+"""The compiled (numba) kernels against the plain torch implementations they replace.
 
-The CPU median, trimmed mean and Bulyan run on these kernels; the torch implementations they replace stay
-as the reference (and as the CUDA path), so each test compares the two on identical inputs, with ties
-(small integers), window boundaries (d around multiples of the 64-coordinate block) and both dtypes.
+The CPU median, trimmed mean and Bulyan run on sorting-network kernels (fedlib/aggregators/_order.py),
+Fang's defense on leave-one-out aggregates from one sorted pass, and the iterative Krum selection on a
+compiled loop. The torch implementations stay as the reference (and as the CUDA path), so each test
+compares the two on identical inputs, with ties (small integers), window boundaries (d around multiples
+of the 64-coordinate block) and both dtypes.
 """
 
 from __future__ import annotations
@@ -144,3 +146,64 @@ def test_closest_to_median_mean_reads_selected_rows_in_place(shape, kind, seed, 
     beta = data.draw(st.integers(1, rows.numel()))
     expected = closest_to_median_mean_torch(x.index_select(0, rows), beta, variant)
     assert_close(_order.closest_to_median_mean(x, beta, variant == "ndss21", rows=rows), expected)
+
+
+@SETTINGS
+@given(shape=shapes, kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES),
+       base=st.sampled_from(["trimmed_mean", "median"]), variant=st.sampled_from(["textbook", "ndss21"]),
+       data=st.data())
+def test_leave_one_out_matches_the_rule_on_the_remaining_rows(shape, kind, seed, dtype, base, variant, data):
+    import fedlib.aggregators as agg
+    from fedlib.aggregators._leave_one_out import leave_one_out
+
+    n, d = shape
+    x = make(n, d, kind, dtype, seed)
+    f = data.draw(st.integers(0, max(0, (n - 2) // 2)))
+    shortcut = leave_one_out(x, f, base, variant, {})
+    if n < 2 or (base == "trimmed_mean" and n - 1 <= 2 * f):
+        assert shortcut is None  # the rule itself runs (and raises where n - 1 rows are too few)
+        return
+    for i in range(n):
+        rest = torch.cat([x[:i], x[i + 1:]])
+        expected = agg.aggregate(base, rest, f, variant=variant).vector
+        assert_close(shortcut(i), expected, rtol=1e-6 if dtype == torch.float32 else 1e-12,
+                     atol=1e-6 if dtype == torch.float32 else 1e-12)
+
+
+def test_leave_one_out_declines_what_it_does_not_cover():
+    from fedlib.aggregators._leave_one_out import leave_one_out
+
+    x = torch.randn(9, 4)
+    assert leave_one_out(x, 2, "krum", "textbook", {}) is None
+    assert leave_one_out(x, 2, "median", "textbook", {"unused": 1}) is None
+    assert leave_one_out(x, 4, "trimmed_mean", "textbook", {}) is None  # 8 rows cannot trim 4 + 4
+
+
+def krum_selection_reference(dist, f, n_select, variant):
+    """The straightforward loop: recompute every score on the remaining rows with krum_scores, argmin."""
+    from fedlib.aggregators import krum_scores
+
+    remaining, chosen = list(range(dist.shape[0])), []
+    for _ in range(n_select):
+        if variant == "ndss21" and len(remaining) - f - 2 <= 0:
+            break
+        idx = torch.tensor(remaining)
+        scores = krum_scores(dist[idx][:, idx].double(), f, variant=variant)
+        chosen.append(remaining.pop(int(torch.argmin(scores))))
+    return chosen
+
+
+@SETTINGS
+@given(n=st.integers(1, 40), kind=kinds, seed=st.integers(0, 2**16), dtype=st.sampled_from(DTYPES),
+       variant=st.sampled_from(["textbook", "ndss21"]), data=st.data())
+def test_krum_selection_matches_the_recomputing_loop(n, kind, seed, dtype, variant, data):
+    from fedlib.aggregators import krum_selection, pairwise_sq_distances
+
+    x = make(n, 5, kind, dtype, seed)
+    if kind == "ties" and n > 3:
+        x[n // 2] = x[0]  # duplicated rows: zero distances besides the diagonal
+    f = data.draw(st.integers(0, n))
+    n_select = data.draw(st.integers(0, n))
+    dist = pairwise_sq_distances(x)
+    assert krum_selection(dist, f, n_select, variant=variant).tolist() == krum_selection_reference(
+        dist, f, n_select, variant)

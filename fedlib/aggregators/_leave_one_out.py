@@ -1,0 +1,75 @@
+r"""Leave-one-out coordinate-wise aggregates from one sorted pass (what Fang's defense needs n times).
+
+Fang's defense evaluates the base rule on the n matrices "all rows but i". For the coordinate-wise rules
+these follow from the sorted columns of the full matrix. Let :math:`s_0 \le \dots \le s_{n-1}` be the
+sorted values of one coordinate and v the removed value. The remaining sorted values are
+:math:`t_k = s_{k+1}` if :math:`v \le s_k` and :math:`t_k = s_k` otherwise, so
+
+* Trimmed mean (trim f of the n − 1 values on each side):
+  :math:`\frac{1}{n-1-2f}\big(\sum_{k=f}^{n-f-1} s_k - \operatorname{clamp}(v, s_f, s_{n-f-1})\big)`;
+* Median of the n − 1 values: :math:`t_k` at the middle position(s).
+
+One pass (the compiled sorting network) gives the few sorted rows and the window sum; each leave-one-out
+vector is then a handful of (d,) operations instead of a copy of n − 1 rows and a sort. Values are exact
+order statistics; sums are float64, as in the rules themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import torch
+
+from . import _order
+
+
+def leave_one_out(
+    updates: torch.Tensor, f: int, base: str, variant: str, base_options: Mapping[str, object]
+) -> Optional[Callable[[int], torch.Tensor]]:
+    """``i -> base(updates without row i, f).vector`` for ``base`` in (trimmed_mean, median) on CPU, or
+    None where no shortcut applies (other rules, options, devices, or n − 1 rows too few for the rule: the
+    caller then runs the rule itself, with its own checks and errors).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [100.0]])
+        >>> loo = leave_one_out(x, 1, "trimmed_mean", "textbook", {})
+        >>> loo(4), loo(0)
+        (tensor([1.5000]), tensor([2.5000]))
+    """
+    n = updates.shape[0]
+    if base_options or not _order.supported(updates) or n < 2:
+        return None
+    if base == "trimmed_mean" and n - 1 > 2 * f:
+        return _trimmed_mean(updates, f)
+    if base == "median":
+        return _median(updates, variant)
+    return None
+
+
+def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor]:
+    n = updates.shape[0]
+    (low, high), total = _order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
+    low, high, count = low.double(), high.double(), n - 1 - 2 * f
+
+    def without(i: int) -> torch.Tensor:
+        removed = torch.minimum(torch.maximum(updates[i].double(), low), high)
+        return ((total - removed) / count).to(updates.dtype)
+
+    return without
+
+
+def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor]:
+    m = updates.shape[0] - 1  # values left after removing one
+    first = (m - 1) // 2
+    middle = [first] if variant == "ndss21" or m % 2 == 1 else [first, first + 1]
+    positions = sorted({k for p in middle for k in (p, p + 1)})
+    picked, _ = _order.sorted_rows_and_window_sum(updates, positions, 0, 0)
+    rows = {p: picked[positions.index(p)] for p in positions}
+
+    def without(i: int) -> torch.Tensor:
+        v = updates[i]
+        values = [torch.where(v <= rows[k], rows[k + 1], rows[k]).double() for k in middle]
+        return (sum(values) / len(values)).to(updates.dtype)
+
+    return without
