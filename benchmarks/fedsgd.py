@@ -7,6 +7,11 @@ random images of the dataset's shape (the speed of a gradient does not depend on
 - CIFAR10-Alexnet (d = 2,472,266): 50 clients × batch 250 of 3×32×32, 10 classes (spec §5.1).
 - FEMNIST-CNN (d = 848,382): 60 clients per round (spec §5.2), each on its whole local set, here 200
   samples of 1×28×28 per client (a typical LEAF writer after the 90/10 split), 62 classes.
+- MNIST-FC (d = 407,050): 100 clients × batch 100 of 784 features, FC 784-512-10 (spec §5.3).
+- Purchase100-FC (d = 717,924): 80 clients × batch 500 of 600 features, FC 600-1024-100 (spec §5.4).
+
+``method="auto"`` (what the engine runs by default) picks the faster of the two per model on CPU
+(``FlatModel.auto_method``): these four cases are the measurements behind that choice.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from ._harness import profile_call, time_call
 CASES = {  # name -> (model, clients, batch per client, input shape, classes)
     "cifar10_alexnet": ("alexnet_cifar", 50, 250, (3, 32, 32), 10),
     "femnist_cnn": ("femnist_cnn", 60, 200, (1, 28, 28), 62),
+    "mnist_fc": ("mnist_fc", 100, 100, (784,), 10),
+    "purchase100_fc": ("purchase_fc", 80, 500, (600,), 100),
 }
-QUICK_SIZES = {"cifar10_alexnet": (2, 4), "femnist_cnn": (2, 4)}
+MODEL_OPTIONS = {"mnist_fc": {"hidden": 512, "in_features": 784}, "purchase_fc": {"in_features": 600}}
+QUICK_SIZES = {"cifar10_alexnet": (2, 4), "femnist_cnn": (2, 4), "mnist_fc": (2, 4), "purchase100_fc": (2, 4)}
 
 
 def _flat_model_class():
@@ -36,7 +44,8 @@ def _setup(case: str, clients: int, batch: int, device: torch.device, seed: int)
     from fedlib.models import build
 
     model_name, _, _, shape, classes = CASES[case]
-    flat = _flat_model_class()(build(model_name, seed=seed), device=device)
+    flat = _flat_model_class()(build(model_name, seed=seed, n_classes=classes, **MODEL_OPTIONS.get(model_name, {})),
+                               device=device)
     gen = torch.Generator().manual_seed(seed)
     xs = torch.randn(clients, batch, *shape, generator=gen).to(device)
     ys = torch.randint(0, classes, (clients, batch), generator=gen).to(device)
@@ -74,7 +83,8 @@ def run_fedsgd(
                     grads[method] = fn()[1]
 
                 base = {"part": "fedsgd", "case": case, "model": model_name, "d": flat.d, "clients": clients,
-                        "batch": batch, "device": device.type, "method": method}
+                        "batch": batch, "device": device.type, "method": method,
+                        "auto_method": flat.auto_method() if hasattr(flat, "auto_method") else None}
                 try:
                     t = time_call(keep, device=device, repeats=repeats, budget_s=budget_s,
                                   warmup_below_s=warmup_below_s)

@@ -11,7 +11,8 @@ Parts (``--parts``, default all but ``book``; ``--book-build`` adds the long boo
                and one GEMM (X Xᵀ);
    ``memory``  peak extra memory of every rule at d = 9,225,610, one fresh process per call;
 2. ``attacks`` every attack per round (40 benign, 10 malicious, d = 2,472,266), halving vs exact γ search;
-3. ``fedsgd``  one FedSGD round at CIFAR10-Alexnet (50 × 250) and FEMNIST-CNN (60 × 200) size, loop vs vmap;
+3. ``fedsgd``  one FedSGD round at CIFAR10-Alexnet (50 × 250), FEMNIST-CNN (60 × 200), MNIST-FC (100 × 100)
+               and Purchase100-FC (80 × 500) size, loop vs vmap (and which one ``method="auto"`` picks);
 4. ``book``    the quick-profile book build: measured with ``--book-build``, else read from
                ``results/book_build.json`` if an earlier run measured it.
 
@@ -233,6 +234,7 @@ def summarize_fedsgd(rows: List[Dict]) -> List[Dict]:
                         "batch": any_row.get("batch"), "d": any_row.get("d"), "loop_s": loop, "vmap_s": vmap,
                         "loop_over_vmap": None if not (loop and vmap) else loop / vmap,
                         "vmap_agrees": runs.get("vmap", {}).get("agrees_with_loop"),
+                        "auto_picks": any_row.get("auto_method"),
                         "error": runs.get("loop", {}).get("error") or runs.get("vmap", {}).get("error")})
     return out
 
@@ -325,7 +327,7 @@ def print_report(result: Dict) -> None:
     show(result.get("attack_summary"), ["device", "attack", "aggregator", "halving_s", "exact_s",
                                         "halving_over_exact", "gamma_halving", "gamma_exact", "error", "skipped"],
          f"Attacks per round, 40 benign + 10 malicious, d={result['config']['attack_d']}: median seconds")
-    show(result.get("fedsgd_summary"), ["case", "device", "clients", "batch", "d", "loop_s", "vmap_s",
+    show(result.get("fedsgd_summary"), ["case", "device", "clients", "batch", "d", "auto_picks", "loop_s", "vmap_s",
                                         "loop_over_vmap", "vmap_agrees", "error"],
          "One FedSGD round (client gradients + mean + server step): median seconds")
     book = result.get("book")

@@ -43,6 +43,21 @@ def test_vmap_gradients_equal_loop_gradients(model, shape, classes):
     torch.testing.assert_close(g_vmap[3], expect, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("model,method", [("mnist_fc", "vmap"), ("purchase_fc", "vmap"), ("femnist_cnn", "loop"),
+                                          ("alexnet_cifar", "loop")])
+def test_auto_method_is_the_loop_for_cnns_on_cpu(model, method, monkeypatch):
+    # benchmarks/ part fedsgd: vmap wins for the fully connected nets, the loop for the CNNs on CPU.
+    net = FlatModel(build(model, seed=0))
+    assert net.auto_method() == method
+    calls = []
+    monkeypatch.setattr("fedlib.fl._grads.vmap", lambda *a, **k: calls.append(1) or (lambda *b: 1 / 0))
+    if method == "loop":  # auto must not go through vmap at all
+        shape = (1, 28, 28) if model == "femnist_cnn" else (3, 32, 32)
+        xs, ys = torch.randn(2, 3, *shape), torch.randint(0, 10, (2, 3))
+        grads, _ = net.client_gradients(net.theta, (xs, ys), method="auto")
+        assert grads.shape == (2, net.d) and not calls
+
+
 def test_vmap_needs_stacked_batches():
     net = FlatModel(build("mnist_fc", seed=0, hidden=4))
     with pytest.raises(ConfigError, match="vmap"):
