@@ -43,7 +43,9 @@ def test_quick_benchmark_writes_complete_json(tmp_path):
     assert ("min_max", None) in attacks and attacks[("min_max", None)]["exact_s"] > 0
     assert attacks[("min_max", None)]["gamma_exact"] >= attacks[("min_max", None)]["gamma_halving"]
     fedsgd = {f["case"]: f for f in result["fedsgd_summary"]}
-    assert set(fedsgd) == {"cifar10_alexnet", "femnist_cnn"}
+    assert set(fedsgd) == {"cifar10_alexnet", "femnist_cnn", "mnist_fc", "purchase100_fc"}
+    assert {f["case"]: f["auto_picks"] for f in fedsgd.values()} == {
+        "cifar10_alexnet": "loop", "femnist_cnn": "loop", "mnist_fc": "vmap", "purchase100_fc": "vmap"}
     assert all(f["vmap_agrees"] is True for f in fedsgd.values())
 
     ids = {t["id"] for t in result["targets"]}
