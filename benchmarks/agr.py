@@ -53,11 +53,13 @@ class SyntheticScore:
 
     def __init__(self, reference: torch.Tensor):
         self.reference = reference
+        self.reference_sq = float(reference.dot(reference))
+        self.reference_sign = torch.sign(reference)
 
     def __call__(self, vector: torch.Tensor):
-        diff = vector - self.reference
-        loss = float(diff.dot(diff)) / vector.numel()
-        error = float((torch.sign(vector) != torch.sign(self.reference)).float().mean())
+        # Dot products only (no (d,) difference vector): the score must stay cheap next to the rule.
+        loss = (float(vector.dot(vector)) - 2.0 * float(vector.dot(self.reference)) + self.reference_sq) / vector.numel()
+        error = float((torch.sign(vector) != self.reference_sign).sum()) / vector.numel()
         return loss, error
 
 

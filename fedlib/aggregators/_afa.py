@@ -80,12 +80,6 @@ def _check_reputation(state: object, n: int) -> AFAReputation:
     return state
 
 
-def _cosine_to(updates: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    eps = torch.finfo(updates.dtype).tiny
-    norms = torch.linalg.vector_norm(updates, dim=1) * torch.linalg.vector_norm(reference)
-    return (updates @ reference) / norms.clamp_min(eps)
-
-
 @register("afa", checks_finite=True)
 def afa(
     updates: torch.Tensor,
@@ -148,22 +142,28 @@ def afa(
         raise ConfigError("afa has no row with positive weight to average (all blocked or zero weight).")
     slack, rounds = float(xi), 0
     w = weights.to(device=updates.device, dtype=updates.dtype)
+    # Each round reads the (n, d) matrix twice (weighted mean, dot products), never copies rows out:
+    # excluded rows get weight 0 and their similarities are ignored; row norms are computed once.
+    row_norms = torch.linalg.vector_norm(updates, dim=1)
+    eps = torch.finfo(updates.dtype).tiny
     while int(good.sum()) > 1:
         rounds += 1
-        rows = torch.nonzero(good).flatten().to(updates.device)
-        sub, sub_w = updates.index_select(0, rows), w.index_select(0, rows)
-        sims = _cosine_to(sub, (sub_w @ sub) / sub_w.sum()).double().cpu()
+        rows = torch.nonzero(good).flatten()
+        kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
+        reference = (kept_w @ updates) / kept_w.sum()
+        norms = (row_norms * torch.linalg.vector_norm(reference)).clamp_min(eps)
+        sims = ((updates @ reference) / norms).double().cpu()[rows]
         med, mu, sigma = sims.median(), sims.mean(), sims.std()
         bad = sims < med - slack * sigma if mu < med else sims > med + slack * sigma
         slack += xi_step
         if not bool(bad.any()):
             break
-        good[rows.cpu()[bad]] = False
+        good[rows[bad]] = False
     if not bool((weights[good] > 0).any()):
         raise ConfigError("afa kept only rows of zero weight; nothing to average.")
     selected = torch.nonzero(good).flatten().to(updates.device)
-    sub_w = w.index_select(0, selected)
-    vector = (sub_w @ updates.index_select(0, selected)) / sub_w.sum()
+    kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
+    vector = (kept_w @ updates) / kept_w.sum()
     info = {"rounds": rounds}
     if reputation is not None:
         info["reputation"] = reputation.updated(good, delta)

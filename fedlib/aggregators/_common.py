@@ -69,3 +69,11 @@ def middle_value(sorted_rows: torch.Tensor, variant: str) -> torch.Tensor:
         return lower
     upper = sorted_rows[:, m // 2]
     return lower * 0.5 + upper * 0.5  # halves first: no overflow near the dtype's max
+
+
+def mean_of_rows(updates: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mean of ``updates[rows]`` as one matrix-vector product (weights 1/|rows|): one read of the matrix,
+    no copy of the selected rows."""
+    weights = torch.zeros(updates.shape[0], dtype=updates.dtype, device=updates.device)
+    weights.index_fill_(0, rows, 1.0 / rows.numel())
+    return weights @ updates

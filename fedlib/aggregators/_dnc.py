@@ -10,7 +10,7 @@ import torch
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
-from ._common import prepare
+from ._common import mean_of_rows, prepare
 
 SVD_METHODS = ("exact", "fast")
 COMBINE_RULES = ("intersection", "union")
@@ -144,4 +144,4 @@ def dnc(
             f"dnc filtered out every row (n={n}, {n_remove} per iteration, {n_iters} iterations, "
             "intersection); use fewer iterations, a smaller filter_frac or combine='union'."
         )
-    return Aggregate(updates.index_select(0, selected).mean(dim=0), selected, info={"n_remove": n_remove})
+    return Aggregate(mean_of_rows(updates, selected), selected, info={"n_remove": n_remove})

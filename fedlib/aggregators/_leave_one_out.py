@@ -10,17 +10,38 @@ sorted values of one coordinate and v the removed value. The remaining sorted va
 * Median of the n − 1 values: :math:`t_k` at the middle position(s).
 
 One pass (the compiled sorting network) gives the few sorted rows and the window sum; each leave-one-out
-vector is then a handful of (d,) operations instead of a copy of n − 1 rows and a sort. Values are exact
-order statistics; sums are float64, as in the rules themselves.
+vector is then one compiled pass over (d,) vectors instead of a copy of n − 1 rows and a sort. Values are
+exact order statistics; sums are float64, as in the rules themselves.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Mapping, Optional
 
+import numba
+import numpy as np
 import torch
 
 from . import _order
+
+
+@numba.njit(parallel=True, cache=True)
+def _trimmed_without(row, low, high, total, count, out):
+    """out[j] = (total[j] − clamp(row[j], low[j], high[j])) / count, in float64, stored in out's dtype."""
+    for j in numba.prange(row.shape[0]):
+        v = min(max(row[j], low[j]), high[j])
+        out[j] = (total[j] - v) / count
+
+
+@numba.njit(parallel=True, cache=True)
+def _median_without(row, picked, middle, out):
+    """out[j] = mean over k in ``middle`` of t_k, with t_k = picked[k + 1, j] if row[j] <= picked[k, j] else
+    picked[k, j] (``picked`` holds consecutive sorted rows, ``middle`` indexes into it)."""
+    for j in numba.prange(row.shape[0]):
+        acc = 0.0
+        for k in middle:
+            acc += picked[k + 1, j] if row[j] <= picked[k, j] else picked[k, j]
+        out[j] = acc / middle.shape[0]
 
 
 def leave_one_out(
@@ -50,11 +71,12 @@ def leave_one_out(
 def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor]:
     n = updates.shape[0]
     (low, high), total = _order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
-    low, high, count = low.double(), high.double(), n - 1 - 2 * f
+    x, low, high, total = _order._as_numpy(updates), low.numpy(), high.numpy(), total.numpy()
 
     def without(i: int) -> torch.Tensor:
-        removed = torch.minimum(torch.maximum(updates[i].double(), low), high)
-        return ((total - removed) / count).to(updates.dtype)
+        out = np.empty(x.shape[1], dtype=x.dtype)
+        _trimmed_without(x[i], low, high, total, float(n - 1 - 2 * f), out)
+        return torch.from_numpy(out)
 
     return without
 
@@ -62,14 +84,14 @@ def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor
 def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor]:
     m = updates.shape[0] - 1  # values left after removing one
     first = (m - 1) // 2
-    middle = [first] if variant == "ndss21" or m % 2 == 1 else [first, first + 1]
-    positions = sorted({k for p in middle for k in (p, p + 1)})
-    picked, _ = _order.sorted_rows_and_window_sum(updates, positions, 0, 0)
-    rows = {p: picked[positions.index(p)] for p in positions}
+    # sorted positions first, first + 1 (and first + 2 for the mean of two middle values)
+    middle = np.array([0] if variant == "ndss21" or m % 2 == 1 else [0, 1], dtype=np.int64)
+    picked, _ = _order.sorted_rows_and_window_sum(updates, list(range(first, first + len(middle) + 1)), 0, 0)
+    x, picked = _order._as_numpy(updates), picked.numpy()
 
     def without(i: int) -> torch.Tensor:
-        v = updates[i]
-        values = [torch.where(v <= rows[k], rows[k + 1], rows[k]).double() for k in middle]
-        return (sum(values) / len(values)).to(updates.dtype)
+        out = np.empty(x.shape[1], dtype=x.dtype)
+        _median_without(x[i], picked, middle, out)
+        return torch.from_numpy(out)
 
     return without

@@ -22,8 +22,8 @@ def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **opti
     """
     reject_options(options, "mean")
     updates, f = prepare(updates, f, variant, "mean", check_values=False)
-    total = updates.sum(dim=0)
-    # NaN/Inf entries always reach a column sum, so finite sums prove finite input: one pass, not two.
-    if not bool(torch.isfinite(total).all()):
+    vector = updates.mean(dim=0)
+    # NaN/Inf entries always reach a column mean, so a finite mean proves finite input: one pass, not two.
+    if not bool(torch.isfinite(vector).all()):
         check_finite(updates)  # names the bad rows; finite rows whose sum overflows pass and give ±inf
-    return Aggregate(total / updates.shape[0])
+    return Aggregate(vector)

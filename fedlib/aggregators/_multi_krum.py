@@ -8,7 +8,7 @@ import torch
 
 from .._checks import check_int, reject_options
 from ._base import Aggregate, register
-from ._common import prepare
+from ._common import mean_of_rows, prepare
 from ._distances import pairwise_sq_distances
 from ._krum import krum_min_n, krum_selection
 
@@ -63,10 +63,3 @@ def multi_krum(
     selected = krum_selection(dist, f, n_select, variant=variant)
     return Aggregate(mean_of_rows(updates, selected), selected)
 
-
-def mean_of_rows(updates: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """Mean of ``updates[rows]`` as one matrix-vector product (weights 1/|rows|): one read of the matrix,
-    no copy of the selected rows."""
-    weights = torch.zeros(updates.shape[0], dtype=updates.dtype, device=updates.device)
-    weights.index_fill_(0, rows, 1.0 / rows.numel())
-    return weights @ updates

@@ -87,27 +87,9 @@ def _load_and_sort(x, rows, j0, width, lo, hi, buf):
 
 
 @numba.njit(parallel=True, cache=True)
-def _sorted_window_mean(x, rows, lo, hi, first, stop, out):
-    """out[j] = mean of the sorted values at positions [first, stop) of coordinate j (float64 sum)."""
-    d = x.shape[1]
-    m = rows.shape[0]
-    count = stop - first
-    for block in numba.prange((d + WIDTH - 1) // WIDTH):
-        j0 = block * WIDTH
-        width = min(WIDTH, d - j0)
-        buf = np.empty((m, WIDTH), dtype=x.dtype)
-        _load_and_sort(x, rows, j0, width, lo, hi, buf)
-        for j in range(width):
-            acc = 0.0
-            for i in range(first, stop):
-                acc += buf[i, j]
-            out[j0 + j] = acc / count
-
-
-@numba.njit(parallel=True, cache=True)
-def _sorted_rows_and_window_sum(x, rows, lo, hi, positions, first, stop, picked, window_sum):
-    """picked[p, j] = sorted value at ``positions[p]`` of coordinate j; window_sum[j] = float64 sum of the
-    sorted values at positions [first, stop)."""
+def _sorted_summary(x, rows, lo, hi, positions, first, stop, divisor, picked, window):
+    """window[j] = (float64 sum of the sorted values of coordinate j at positions [first, stop)) / divisor,
+    stored in ``window``'s dtype; picked[p, j] = the sorted value at ``positions[p]``."""
     d = x.shape[1]
     m = rows.shape[0]
     for block in numba.prange((d + WIDTH - 1) // WIDTH):
@@ -119,7 +101,7 @@ def _sorted_rows_and_window_sum(x, rows, lo, hi, positions, first, stop, picked,
             acc = 0.0
             for i in range(first, stop):
                 acc += buf[i, j]
-            window_sum[j0 + j] = acc
+            window[j0 + j] = acc / divisor
             for p in range(positions.shape[0]):
                 picked[p, j0 + j] = buf[positions[p], j]
 
@@ -205,7 +187,8 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     lo, hi = sorting_network(n)
     arr = _as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
-    _sorted_window_mean(arr, np.arange(n), lo, hi, first, stop, out)
+    _sorted_summary(arr, np.arange(n), lo, hi, np.empty(0, dtype=np.int64), first, stop, float(stop - first),
+                    np.empty((0, d), dtype=arr.dtype), out)
     return torch.from_numpy(out)
 
 
@@ -231,8 +214,8 @@ def sorted_rows_and_window_sum(
     arr = _as_numpy(x)
     picked = np.empty((len(positions), d), dtype=arr.dtype)
     window_sum = np.empty(d, dtype=np.float64)
-    _sorted_rows_and_window_sum(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop,
-                                picked, window_sum)
+    _sorted_summary(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop, 1.0, picked,
+                    window_sum)
     return torch.from_numpy(picked), torch.from_numpy(window_sum)
 
 
