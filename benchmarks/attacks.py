@@ -110,7 +110,9 @@ def run_attacks(
             log(f"attack {fail['attack']}/{fail['aggregator']}: ERROR {fail['error']}")
         benign = make_benign(d, seed=seed, device=device)
         for attack, target in cases:
-            for search in (("halving", "exact") if attack in SEARCHED else ("halving",)):
+            # exact exists for Min-Max, Min-Sum and the tailored Krum family; other targets have halving only
+            exact = attack in SEARCHED and (attack != "tailored" or (attack, target) in EXACT_TARGETS)
+            for search in (("halving", "exact") if exact else ("halving",)):
                 base = {"part": "attacks", "n_benign": N_BENIGN, "n_malicious": N_MALICIOUS, "f": F_ASSUMED,
                         "d": d, "device": device.type, "attack": attack, "aggregator": target,
                         "search": search if attack in SEARCHED else "n/a"}

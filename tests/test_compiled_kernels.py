@@ -49,6 +49,23 @@ def test_network_sorts_random_inputs(n):
     np.testing.assert_array_equal(apply_network(values, n), np.sort(values, axis=1))
 
 
+@pytest.mark.parametrize("n", range(1, 13))
+def test_pruned_network_gets_the_needed_positions_right(n):
+    # 0-1 principle again, on the needed output positions only (the rest may come out in any order).
+    bits = np.array(list(itertools.product([0, 1], repeat=n)), dtype=np.int8)
+    expected = np.sort(bits, axis=1)
+    rng = np.random.default_rng(n)
+    for needed in [((n - 1) // 2, n // 2), (0,), (n - 1,), tuple(range(n // 3, n - n // 3)),
+                   tuple(sorted(set(rng.integers(0, n, size=3).tolist())))]:
+        lo, hi = _order.sorting_network(n, needed)
+        assert len(lo) <= len(_order.sorting_network(n)[0])
+        out = bits.copy()
+        for a, b in zip(lo, hi):
+            out[:, a], out[:, b] = np.minimum(out[:, a], out[:, b]), np.maximum(out[:, a], out[:, b])
+        np.testing.assert_array_equal(out[:, list(needed)], expected[:, list(needed)])
+        np.testing.assert_array_equal(np.sort(out, axis=1), expected)  # still a permutation
+
+
 def test_network_rejects_empty():
     with pytest.raises(ValueError, match="n >= 1"):
         _order.sorting_network(0)

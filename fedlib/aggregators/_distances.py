@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from .._blocks import blocked_gram, compute_dtype, distances_from_gram
+from .._blocks import column_blocks, compute_dtype, distances_from_gram
 from .._checks import check_matrix
+
+
+# Columns per Gram block here: larger than the attacks' blocks (fewer, more efficient GEMMs into one reused
+# buffer; measured ~10 % faster at d = 2.5M), still accurate to ~1e-5 relative in float32.
+DISTANCE_BLOCK = 1 << 15
 
 
 def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
@@ -19,7 +24,7 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     - the shift by a data row removes any common offset (distances do not depend on it) and keeps exactly
       representable inputs exact (integers, duplicated rows: exact ties stay exact ties);
     - the products run in ``x``'s dtype (float32 GEMM speed; half types in float32) over column blocks of
-      16,384 columns, and the block results are accumulated in float64 (bounded extra memory; about
+      32,768 columns, and the block results are accumulated in float64 (bounded extra memory; about
       1e-5 relative accuracy in float32 even at d = 9.2M, against ~1e-4 for one float32 reduction),
       then cast back to ``x``'s dtype;
     - the result is symmetrised exactly, clamped at 0 and has an exact zero diagonal.
@@ -41,9 +46,10 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     n, d = x.shape
     work = compute_dtype(x.dtype)
     anchor = x[:1].to(work)
-
-    def shifted(cols: slice) -> torch.Tensor:
-        return x[:, cols].to(work) - anchor[:, cols]
-
-    gram = blocked_gram(n, d, shifted, device=x.device)
+    block = min(d, DISTANCE_BLOCK)
+    shifted = torch.empty(n, block, dtype=work, device=x.device)  # reused: no allocation per block
+    gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+    for cols in column_blocks(d, block):
+        rows = torch.sub(x[:, cols].to(work), anchor[:, cols], out=shifted[:, : cols.stop - cols.start])
+        gram += (rows @ rows.T).to(torch.float64)
     return distances_from_gram(gram).to(x.dtype)

@@ -34,11 +34,16 @@ WIDTH = 64  # coordinates per SIMD block: 64 float32 = 4 AVX-512 or 8 AVX2 regis
 
 
 @functools.lru_cache(maxsize=None)
-def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
+def sorting_network(n: int, needed: Optional[tuple] = None) -> tuple[np.ndarray, np.ndarray]:
     """Batcher's odd-even merge sort for n inputs: compare-exchange pairs ``(lo[k], hi[k])``, ``lo < hi``.
 
     Built for the next power of two N and pruned to comparators with both ends below n: padding positions
     would hold +inf, which no comparator ever moves, so those comparators are no-ops.
+
+    ``needed`` (sorted output positions): keep only the comparators whose results can reach those
+    positions (walking backwards, a comparator stays if it touches a wire that a kept comparator or a
+    needed output reads). The needed outputs are then exactly those of a full sort, the other wires hold
+    the remaining values in some order (a selection network; ~20 % fewer comparators for a median).
     """
     if n < 1:
         raise ValueError(f"sorting_network needs n >= 1 inputs; found n={n}")
@@ -56,6 +61,13 @@ def sorting_network(n: int) -> tuple[np.ndarray, np.ndarray]:
                         pairs.append((i + j, i + j + k))
             k //= 2
         p *= 2
+    if needed is not None:
+        wires, kept = set(needed), []
+        for a, b in reversed(pairs):
+            if a in wires or b in wires:
+                kept.append((a, b))
+                wires |= {a, b}
+        pairs = kept[::-1]
     lo = np.array([a for a, _ in pairs], dtype=np.int64)
     hi = np.array([b for _, b in pairs], dtype=np.int64)
     return lo, hi
@@ -76,7 +88,8 @@ def _sort_columns(buf, lo, hi):
 
 @numba.njit(cache=True, inline="always")
 def _load_and_sort(x, rows, j0, width, lo, hi, buf):
-    """Copy coordinates [j0, j0+width) of rows ``rows`` of ``x`` into ``buf`` (m, WIDTH), sort each column."""
+    """Copy coordinates [j0, j0+width) of rows ``rows`` of ``x`` into ``buf`` (m, WIDTH) and run the network
+    (lo, hi) on each column (a full sort, or a selection network for the positions it was pruned to)."""
     for i in range(rows.shape[0]):
         r = rows[i]
         for j in range(width):
@@ -107,7 +120,7 @@ def _sorted_summary(x, rows, lo, hi, positions, first, stop, divisor, picked, wi
 
 
 @numba.njit(parallel=True, cache=True)
-def _closest_to_median_mean(x, rows, lo, hi, beta, lower_median, half, out):
+def _closest_to_median_mean(x, rows, lo, hi, dlo, dhi, beta, lower_median, half, out):
     """out[j] = mean of the ``beta`` values of coordinate j (over ``rows`` of ``x``) closest to their median;
     ties in distance go to the earlier entry of ``rows``. The median and the distances are computed in the
     input dtype, as the torch version does, so both see the same ties."""
@@ -130,7 +143,7 @@ def _closest_to_median_mean(x, rows, lo, hi, beta, lower_median, half, out):
             for j in range(WIDTH):
                 dist[i, j] = abs(buf[i, j] - med[j])
         ranked = dist.copy()
-        _sort_columns(ranked, lo, hi)  # ranked[beta - 1] is the distance of the beta-th closest value
+        _sort_columns(ranked, dlo, dhi)  # ranked[beta - 1] is the distance of the beta-th closest value
         acc = np.zeros(WIDTH, dtype=np.float64)
         taken = np.zeros(WIDTH, dtype=np.int64)
         tie_low = np.full(WIDTH, inf)
@@ -184,7 +197,7 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     n, d = x.shape
     if not 0 <= first < stop <= n:
         raise ValueError(f"expected 0 <= first < stop <= n={n}; found first={first}, stop={stop}")
-    lo, hi = sorting_network(n)
+    lo, hi = sorting_network(n, tuple(range(first, stop)))
     arr = _as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     _sorted_summary(arr, np.arange(n), lo, hi, np.empty(0, dtype=np.int64), first, stop, float(stop - first),
@@ -210,7 +223,7 @@ def sorted_rows_and_window_sum(
     if not 0 <= first <= stop <= n or any(not 0 <= p < n for p in positions):
         raise ValueError(f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
                          f"found positions={positions}, first={first}, stop={stop}")
-    lo, hi = sorting_network(n)
+    lo, hi = sorting_network(n, tuple(sorted(set(positions) | set(range(first, stop)))))
     arr = _as_numpy(x)
     picked = np.empty((len(positions), d), dtype=arr.dtype)
     window_sum = np.empty(d, dtype=np.float64)
@@ -238,9 +251,12 @@ def closest_to_median_mean(
     m, d = index.shape[0], x.shape[1]
     if not 1 <= beta <= m:
         raise ValueError(f"expected 1 <= beta <= m={m}; found beta={beta}")
-    lo, hi = sorting_network(m)
+    # Only the median positions of the values and the beta-th smallest distance must come out sorted; the
+    # sums below do not depend on the order of the other values (selection networks suffice).
+    lo, hi = sorting_network(m, ((m - 1) // 2, m // 2))
+    dlo, dhi = sorting_network(m, (beta - 1,))
     arr = _as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     half = np.full(1, 0.5, dtype=arr.dtype)  # keeps the median's arithmetic in the input dtype
-    _closest_to_median_mean(arr, index, lo, hi, beta, lower_median, half, out)
+    _closest_to_median_mean(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
     return torch.from_numpy(out)
