@@ -224,3 +224,18 @@ def test_krum_selection_matches_the_recomputing_loop(n, kind, seed, dtype, varia
     dist = pairwise_sq_distances(x)
     assert krum_selection(dist, f, n_select, variant=variant).tolist() == krum_selection_reference(
         dist, f, n_select, variant)
+
+
+def test_kernels_follow_torch_thread_count():
+    # Sweep workers pin torch to their share of the cores; the compiled kernels must not use more.
+    import numba
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _order.sorted_window_mean(torch.randn(5, 100), 1, 4)
+        assert numba.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    _order.sorted_window_mean(torch.randn(5, 100), 1, 4)
+    assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)

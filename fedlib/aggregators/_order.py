@@ -180,7 +180,14 @@ def supported(x: torch.Tensor) -> bool:
 
 
 def _as_numpy(x: torch.Tensor) -> np.ndarray:
+    match_torch_threads()
     return np.ascontiguousarray(x.detach().numpy())
+
+
+def match_torch_threads() -> None:
+    """Run the compiled kernels on as many threads as torch uses (``torch.set_num_threads``, which the sweep
+    workers pin), so that a worker process never oversubscribes the cores it was given."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
 def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
