@@ -66,7 +66,9 @@ def krum_selection(
 
     Works on the (n, n) distance matrix only (the rows are never re-read). Scores on the remaining set
     :math:`R` use :math:`n := |R|` (see :func:`krum_scores`). Ties go to the lowest original index
-    (``argmin`` on rows kept in ascending order), as the released code does on CPU.
+    (``argmin`` on rows kept in ascending order), as the released code does on CPU. Each row is sorted
+    once; every step then walks the sorted rows skipping removed entries (compiled), with scores summed
+    in float64 — the same selection as recomputing :func:`krum_scores` on the remaining rows (tested).
 
     ``variant="ndss21"`` also reproduces the released code's early stop (spec §3.4): the loop ends as soon
     as :math:`|R| - f - 2 \le 0`, so fewer than ``n_select`` rows can come back (Bulyan with ``f <= 1``).
@@ -93,8 +95,9 @@ def krum_selection(
     f = check_int(f, "f", minimum=0)
     n = dist.shape[0]
     n_select = check_int(n_select, "n_select", minimum=0, maximum=n)
-    order = np.argsort(dist.detach().to("cpu", torch.float64).numpy(), axis=1, kind="stable")
-    values = np.take_along_axis(dist.detach().to("cpu", torch.float64).numpy(), order, axis=1)
+    host = dist.detach().to("cpu", torch.float64).numpy()  # (n, n): tiny, whatever the device
+    order = np.argsort(host, axis=1, kind="stable")
+    values = np.take_along_axis(host, order, axis=1)
     chosen = _iterative_krum(values, order, f, n_select, variant == "ndss21")
     return torch.from_numpy(chosen).to(dist.device)
 
