@@ -65,7 +65,7 @@ def fang(
     ``base``: any registered rule except ``fang`` (default ``"trimmed_mean"``, paper: Fang-TrMean), run
     with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
     the survivors. Not in the authors' code: the variant only reaches the base rule. With a trimmed-mean
-    or median base on CPU the n leave-one-out aggregates come from one sorted pass (same values, ~20×
+    or median base on CPU the n leave-one-out aggregates come from one sorted pass (same values, ~17×
     faster at d = 2.5M) instead of n calls of the base rule.
 
     Example:
