@@ -308,7 +308,8 @@ def test_golden_fang_trmean_partial(case, arr):
 @pytest.mark.parametrize("in_dtype", [torch.float32, torch.float64])
 def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
     # Min-Max/Min-Sum and the exact Krum-family search build mean, direction and distance model in one
-    # blocked pass; it must agree with computing the three separately (d spans several column blocks).
+    # blocked pass; it must agree with the definitions computed directly in float64 (d spans several
+    # column blocks): a_i = ‖u_i‖², b_i = −⟨u_i, ∇p⟩, c = ‖∇p‖², u_i = g_i − μ, and the pairwise distances.
     from fedlib.attacks._quadratic import QuadraticDistances
 
     g = torch.Generator().manual_seed(4)
@@ -316,14 +317,17 @@ def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
     mean, direction, model = QuadraticDistances.one_pass(benign, kind)
     ref_mean = benign.mean(dim=0)
     ref_dir = atk.perturbation(kind, benign)
-    ref = QuadraticDistances.from_rows(benign, ref_mean, ref_dir)
+    rows, p = benign.double(), ref_dir.double()
+    u = rows - rows.mean(dim=0)
+    ref_a, ref_b, ref_c = (u * u).sum(dim=1), -(u @ p), float(p @ p)
+    ref_sq = ((rows[:, None, :] - rows[None, :, :]) ** 2).sum(dim=-1)
     tol = dict(rtol=1e-5, atol=1e-6) if in_dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(mean, ref_mean, **tol)
     torch.testing.assert_close(direction, ref_dir, **tol)
-    torch.testing.assert_close(model.a, ref.a, rtol=tol["rtol"], atol=0.0)
-    torch.testing.assert_close(model.b, ref.b, rtol=tol["rtol"], atol=tol["rtol"] * float(ref.b.abs().max()))
-    assert model.c == pytest.approx(ref.c, rel=tol["rtol"])
-    torch.testing.assert_close(model.benign_sq, ref.benign_sq, rtol=tol["rtol"], atol=0.0)
+    torch.testing.assert_close(model.a, ref_a, rtol=tol["rtol"], atol=0.0)
+    torch.testing.assert_close(model.b, ref_b, rtol=tol["rtol"], atol=tol["rtol"] * float(ref_b.abs().max()))
+    assert model.c == pytest.approx(ref_c, rel=tol["rtol"])
+    torch.testing.assert_close(model.benign_sq, ref_sq, rtol=tol["rtol"], atol=0.0)
 
 
 def test_one_pass_model_rejects_what_perturbation_rejects():

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .._blocks import blocked_gram, column_blocks, distances_from_gram
+from .._blocks import column_blocks, distances_from_gram
 from .._checks import check_choice
 from ..errors import InputError
 from ._perturbation import KINDS
@@ -45,32 +45,14 @@ class QuadraticDistances:
     benign_sq: Optional[torch.Tensor]  # (k, k), zero diagonal; None when built with pairwise=False
 
     @classmethod
-    def from_rows(
-        cls, benign: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor
-    ) -> "QuadraticDistances":
-        """One pass over ``benign``: per column block, the Gram matrix of [u_1; …; u_k; ∇p] (one matrix
-        product in the input dtype), accumulated in float64."""
-        k, d = benign.shape
-
-        def stacked(cols: slice) -> torch.Tensor:
-            return torch.cat([benign[:, cols] - mean[cols], direction[cols].unsqueeze(0)], dim=0)
-
-        gram = blocked_gram(k + 1, d, stacked, device=benign.device)
-        a = gram.diagonal()[:k].clone()
-        b = -gram[:k, k].clone()
-        c = float(gram[k, k])
-        sq = distances_from_gram(gram[:k, :k].clone())
-        return cls(a, b, c, sq)
-
-    @classmethod
     def one_pass(
         cls, benign: torch.Tensor, kind: str, *, pairwise: bool = True
     ) -> Tuple[torch.Tensor, torch.Tensor, "QuadraticDistances"]:
         """The benign mean μ, the perturbation ∇p of ``kind`` and the model, from a single blocked pass.
 
-        Same values as ``benign.mean(0)``, :func:`~fedlib.attacks.perturbation` and :meth:`from_rows`
-        (up to rounding), but each column block is read from memory once and then mean, centring, the std
-        direction and the Gram products run on it in cache (three passes over the (k, d) matrix become one).
+        Same values as ``benign.mean(0)``, :func:`~fedlib.attacks.perturbation` and the definitions of a, b,
+        c above (up to rounding), but each column block is read from memory once and then mean, centring, the
+        std direction and the Gram products run on it in cache (one pass over the (k, d) matrix, not three).
         ``unit_vec``'s global norm is applied after the pass: b and c are rescaled by 1/‖μ‖ and 1/‖μ‖².
         ``pairwise=False`` skips the (k, k) Gram product (the pass's largest cost) and leaves
         ``benign_sq`` as None, for callers that need only a, b, c and :meth:`sums_to_benign`.

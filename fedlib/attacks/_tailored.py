@@ -121,7 +121,7 @@ def _n_select(setting: _Setting, n: int) -> int:
     return check_int(count, "n_select", minimum=1, maximum=n)
 
 
-def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: Optional[QuadraticDistances]):
+def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: QuadraticDistances):
     from ..aggregators._krum import krum_selection
 
     _check_krum_family_size(setting)
@@ -129,8 +129,6 @@ def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: O
     n_select = _n_select(setting, n)
     if n_select < setting.n_copies and not setting.first_only:
         return 0.0, {"n_tests": 0, "bounded": True, "impossible": True}
-    if model is None:
-        model = QuadraticDistances.from_rows(setting.benign, setting.mean, setting.direction)
 
     def test(gamma: float) -> bool:
         dist = model.matrix(gamma, setting.n_copies)
@@ -207,7 +205,7 @@ def tailored(
         n_copies = f_sim = simulated_attackers(n_malicious, rule, n_total, "tailored")
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
-    model = None
+    model = None  # built only for the exact Krum-family search
     if target in KRUM_FAMILY and search == "exact":  # mean, direction and distance model in one pass
         mean, direction, model = QuadraticDistances.one_pass(benign, perturbation)
     else:
