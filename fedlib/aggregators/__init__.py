@@ -19,7 +19,7 @@ Shared building blocks (used by the attacks to simulate the rules on n×n matric
 :func:`dnc_outlier_scores`.
 """
 
-from ._base import Aggregate, aggregate, get, names, register
+from ._base import RULE_NEEDS, Aggregate, aggregate, get, min_inputs, names, needs, register
 from ._mean import mean
 from ._krum import krum, krum_scores, krum_selection
 from ._multi_krum import multi_krum
@@ -35,7 +35,10 @@ __all__ = [
     "Aggregate",
     "aggregate",
     "get",
+    "min_inputs",
     "names",
+    "needs",
+    "RULE_NEEDS",
     "register",
     "mean",
     "krum",

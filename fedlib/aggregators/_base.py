@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 import torch
 
@@ -32,26 +32,83 @@ class Aggregate:
 
 
 RuleFn = Callable[..., Aggregate]
+#: ``min_inputs(f, variant, options) -> n``: the smallest number of input rows the rule accepts.
+MinInputsFn = Callable[[int, str, Mapping[str, object]], int]
+#: What a rule may ask its caller (e.g. the FL engine) to supply as keyword options.
+RULE_NEEDS = ("generator", "score_fn")
 _REGISTRY: Dict[str, RuleFn] = {}
 _CHECKS_FINITE: Dict[str, bool] = {}
+_NEEDS: Dict[str, FrozenSet[str]] = {}
+_MIN_INPUTS: Dict[str, MinInputsFn] = {}
 
 
-def register(name: str, *, checks_finite: bool = False) -> Callable[[RuleFn], RuleFn]:
+def more_than_f(f: int, variant: str, options: Mapping[str, object]) -> int:
+    """The default minimum: any rule needs f < n, i.e. n >= f + 1."""
+    return f + 1
+
+
+def register(
+    name: str,
+    *,
+    checks_finite: bool = False,
+    needs: Tuple[str, ...] = (),
+    min_inputs: Optional[MinInputsFn] = None,
+) -> Callable[[RuleFn], RuleFn]:
     """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``.
 
     ``checks_finite=True`` declares that ``fn`` itself rejects NaN/Inf input with NonFiniteError (every
     built-in rule does, through ``prepare``), so :func:`aggregate` skips its own pass over the matrix;
     for other rules :func:`aggregate` checks before calling them.
+
+    ``needs`` names what the caller must supply as keyword options (from :data:`RULE_NEEDS`:
+    ``"generator"``, a ``torch.Generator`` for the rule's random draws; ``"score_fn"``, a validation
+    scorer); the FL engine reads it instead of inspecting signatures. ``min_inputs(f, variant, options)``
+    is the smallest n the rule accepts (default n >= f + 1); config validation, the attacks' simulations,
+    grids and the dry run all read it through :func:`min_inputs`.
     """
+    unknown = sorted(set(needs) - set(RULE_NEEDS))
+    if unknown:
+        raise ValueError(f"register({name!r}): unknown needs {unknown}; allowed: {list(RULE_NEEDS)}")
 
     def deco(fn: RuleFn) -> RuleFn:
         if name in _REGISTRY:
             raise RuntimeError(f"aggregation rule {name!r} registered twice")
         _REGISTRY[name] = fn
         _CHECKS_FINITE[name] = checks_finite
+        _NEEDS[name] = frozenset(needs)
+        _MIN_INPUTS[name] = min_inputs or more_than_f
         return fn
 
     return deco
+
+
+def needs(name: str) -> FrozenSet[str]:
+    """What rule ``name`` needs from its caller (subset of :data:`RULE_NEEDS`), as declared at registration.
+
+    Example:
+        >>> import fedlib.aggregators as agg
+        >>> sorted(agg.needs("dnc")), sorted(agg.needs("median"))
+        (['generator'], [])
+    """
+    get(name)
+    return _NEEDS[name]
+
+
+def min_inputs(name: str, f: int, *, variant: str = "textbook", **options: object) -> int:
+    """The smallest number of input rows rule ``name`` accepts when it assumes ``f`` malicious rows.
+
+    ``options`` are the rule's own options where they change the answer (Fang's defense: ``base``,
+    ``rule``, ``final_f``).
+
+    Example:
+        >>> import fedlib.aggregators as agg
+        >>> agg.min_inputs("krum", 5), agg.min_inputs("bulyan", 5), agg.min_inputs("median", 5)
+        (13, 23, 6)
+    """
+    get(name)
+    check_choice(variant, VARIANTS, "variant")
+    f = check_int(f, "f", minimum=0)
+    return int(_MIN_INPUTS[name](f, variant, options))
 
 
 def names() -> list[str]:

@@ -46,7 +46,7 @@ def closest_to_median_mean_torch(rows: torch.Tensor, beta: int, variant: str) ->
     return columnwise(rows, per_block)
 
 
-@register("bulyan", checks_finite=True)
+@register("bulyan", checks_finite=True, min_inputs=lambda f, variant, options: bulyan_min_n(f))
 def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Bulyan: select θ rows by iterative Krum, then average, per coordinate, the β values closest to the median.
 

@@ -77,7 +77,14 @@ def dnc_iteration(
     return order[n_remove:].sort().values
 
 
-@register("dnc", checks_finite=True)
+def dnc_min_n(f: int, variant: str = "textbook", options=None) -> int:
+    """n > f, and more rows than the floor(filter_frac * f) that each iteration removes."""
+    filter_frac = (options or {}).get("filter_frac", 1.0)
+    removed = math.floor(filter_frac * f) if isinstance(filter_frac, (int, float)) else 0
+    return max(f + 1, removed + 1)
+
+
+@register("dnc", needs=("generator",), checks_finite=True, min_inputs=dnc_min_n)
 def dnc(
     updates: torch.Tensor,
     f: int,

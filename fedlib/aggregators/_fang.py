@@ -32,7 +32,23 @@ def _largest(values: torch.Tensor, count: int) -> torch.Tensor:
     return torch.sort(values, descending=True, stable=True).indices[:count]
 
 
-@register("fang", checks_finite=True)
+def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
+    """Rows Fang's defense needs: the base rule must run on n - 1 rows (each leave-one-out aggregate) and on
+    the survivors, after up to f (``rule="lrr"``/``"err"``) or 2f (``"union"``) removals, with ``final_f``."""
+    from ._base import min_inputs
+
+    options = dict(options or {})
+    base = options.get("base", "trimmed_mean")
+    base_options = dict(options.get("base_options") or {})
+    final_f = options.get("final_f")
+    final_f = f if final_f is None else final_f
+    removed = 2 * f if options.get("rule", "union") == "union" else f
+    leave_one_out = min_inputs(base, f, variant=variant, **base_options) + 1
+    survivors = min_inputs(base, final_f, variant=variant, **base_options) + removed
+    return max(f + 1, leave_one_out, survivors)
+
+
+@register("fang", checks_finite=True, needs=("score_fn",), min_inputs=fang_min_n)
 def fang(
     updates: torch.Tensor,
     f: int,

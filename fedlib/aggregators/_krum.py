@@ -149,7 +149,7 @@ def krum_min_n(f: int) -> int:
     return 2 * f + 3
 
 
-@register("krum", checks_finite=True)
+@register("krum", checks_finite=True, min_inputs=lambda f, variant, options: krum_min_n(f))
 def krum(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Krum: return the single update with the lowest Krum score (Blanchard et al. 2017).
 

@@ -18,7 +18,7 @@ def default_n_select(n: int, f: int) -> int:
     return n - 2 * f - 2
 
 
-@register("multi_krum", checks_finite=True)
+@register("multi_krum", checks_finite=True, min_inputs=lambda f, variant, options: krum_min_n(f))
 def multi_krum(
     updates: torch.Tensor,
     f: int,

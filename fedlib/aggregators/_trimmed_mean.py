@@ -10,7 +10,12 @@ from ._base import Aggregate, register
 from ._common import columnwise, prepare
 
 
-@register("trimmed_mean", checks_finite=True)
+def trimmed_mean_min_n(f: int, variant: str = "textbook", options=None) -> int:
+    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5)."""
+    return 2 * f if variant == "ndss21" else 2 * f + 1
+
+
+@register("trimmed_mean", checks_finite=True, min_inputs=trimmed_mean_min_n)
 def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options) -> Aggregate:
     r"""Coordinate-wise trimmed mean: per coordinate, drop the f largest and f smallest values, average the rest.
 
@@ -29,10 +34,10 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
         tensor([1.5000])
     """
     reject_options(options, "trimmed_mean")
-    if variant == "ndss21":
-        updates, f = prepare(updates, f, variant, "trimmed_mean", min_n="2f", need_fn=lambda f: 2 * f)
-    else:
-        updates, f = prepare(updates, f, variant, "trimmed_mean", min_n="2f+1", need_fn=lambda f: 2 * f + 1)
+    formula = "2f" if variant == "ndss21" else "2f+1"
+    updates, f = prepare(
+        updates, f, variant, "trimmed_mean", min_n=formula, need_fn=lambda f: trimmed_mean_min_n(f, variant)
+    )
     n = updates.shape[0]
     if f == 0:
         return Aggregate(updates.mean(dim=0))

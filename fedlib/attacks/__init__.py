@@ -22,7 +22,7 @@ Example:
     torch.Size([10, 100])
 """
 
-from ._base import Crafted, craft, get, names, register
+from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
@@ -35,6 +35,8 @@ __all__ = [
     "craft",
     "get",
     "names",
+    "needs",
+    "ATTACK_NEEDS",
     "register",
     "perturbation",
     "pick_perturbation",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, FrozenSet, Optional, Tuple
 
 import torch
 
@@ -34,27 +34,51 @@ class Crafted:
 
 
 AttackFn = Callable[..., Crafted]
+#: What an attack may ask its caller (the FL engine) to supply as options: ``n_total``, the number of rows
+#: the server aggregates this round; ``aggregator_options``, the options of the rule it simulates (with the
+#: server's ``score_fn`` when that rule is Fang's defense).
+ATTACK_NEEDS = ("n_total", "aggregator_options")
 _REGISTRY: Dict[str, AttackFn] = {}
 _NONFINITE_ALLOWED: set = set()
+_NEEDS: Dict[str, FrozenSet[str]] = {}
 
 
-def register(name: str, *, finite_output: bool = True) -> Callable[[AttackFn], AttackFn]:
+def register(
+    name: str, *, finite_output: bool = True, needs: Tuple[str, ...] = ()
+) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
 
     ``craft`` rejects NaN/Inf in an attack's output (a sign of overflow) unless the attack is registered
     with ``finite_output=False``: a Byzantine client that sends NaN on purpose, e.g. to test the server's
-    ``nonfinite`` policy.
+    ``nonfinite`` policy. ``needs`` (from :data:`ATTACK_NEEDS`) declares what the caller supplies; the FL
+    engine reads it instead of inspecting signatures.
     """
+    unknown = sorted(set(needs) - set(ATTACK_NEEDS))
+    if unknown:
+        raise ValueError(f"register({name!r}): unknown needs {unknown}; allowed: {list(ATTACK_NEEDS)}")
 
     def deco(fn: AttackFn) -> AttackFn:
         if name in _REGISTRY:
             raise RuntimeError(f"attack {name!r} registered twice")
         _REGISTRY[name] = fn
+        _NEEDS[name] = frozenset(needs)
         if not finite_output:
             _NONFINITE_ALLOWED.add(name)
         return fn
 
     return deco
+
+
+def needs(name: str) -> FrozenSet[str]:
+    """What attack ``name`` needs from its caller (subset of :data:`ATTACK_NEEDS`).
+
+    Example:
+        >>> import fedlib.attacks as atk
+        >>> sorted(atk.needs("tailored"))
+        ['aggregator_options', 'n_total']
+    """
+    get(name)
+    return _NEEDS[name]
 
 
 def names() -> list[str]:

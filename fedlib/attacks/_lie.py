@@ -47,7 +47,7 @@ def lie_z(n_total: int, n_malicious: int) -> float:
     return float(torch.special.ndtri(torch.tensor((n_total - s) / n_total, dtype=torch.float64)))
 
 
-@register("lie")
+@register("lie", needs=("n_total",))
 def lie(
     benign: torch.Tensor,
     n_malicious: int,

@@ -147,7 +147,7 @@ def _saturation_gamma(benign, mean, direction) -> float:
     return max(float(ratio.max()), 0.0)
 
 
-@register("tailored")
+@register("tailored", needs=("n_total", "aggregator_options"))
 def tailored(
     benign: torch.Tensor,
     n_malicious: int,
