@@ -265,3 +265,16 @@ def test_cli_offline_message(tmp_path):
         _cli(["data", "fetch", "fashion_mnist", "--root", str(tmp_path), "--mirror", mirror, "--no-progress"])
     for f in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         assert f"{mirror}/{f}" in str(info.value) and str(tmp_path / "downloads" / f) in str(info.value)
+
+
+def test_pixels_json_writes_the_text_json_writes_on_and_off_the_k_over_255_grid():
+    from fedlib.data._tff_femnist import pixels_json
+
+    rng = np.random.default_rng(0)
+    on_grid = (rng.integers(0, 256, (5, 784)) / 255).astype(np.float32)
+    off_grid = on_grid.copy()
+    off_grid[2, 7] = np.float32(0.3)
+    for x in (on_grid, off_grid, on_grid[:0]):
+        text = pixels_json(x)
+        assert text == json.dumps(x.tolist(), separators=(",", ":"))
+        np.testing.assert_array_equal(np.asarray(json.loads(text), dtype=np.float32).reshape(x.shape), x)

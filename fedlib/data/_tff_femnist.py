@@ -26,6 +26,26 @@ from ..errors import InputError
 
 SHARD_NAME = "all_data_{k}_niid_0_keep_0_{split}_9.json"
 
+# LEAF's pixel values are gray/255. When a writer's float32 pixels are all float32(k/255), each value is
+# written from this table of its shortest repr, the very text json.dumps(pixels.tolist()) writes, about 6
+# times faster than formatting 784 floats per image one by one.
+_GRID = (np.arange(256, dtype=np.float64) / 255).astype(np.float32)
+_TOKENS = np.array([repr(float(v)) for v in _GRID], dtype=object)
+
+
+def pixels_json(x: np.ndarray) -> str:
+    """``json.dumps(x.tolist(), separators=(",", ":"))`` for a float32 (n, 784) array, fast on the k/255 grid.
+
+    >>> x = np.array([[1.0, 0.5, 2 / 255]], dtype=np.float32)
+    >>> pixels_json(x) == json.dumps(x.tolist(), separators=(",", ":"))
+    True
+    """
+    k = np.rint(x.astype(np.float64) * 255)
+    if x.size and k.min() >= 0 and k.max() <= 255 and np.array_equal(_GRID[k.astype(np.int64)], x):
+        tokens = _TOKENS[k.astype(np.int64)]
+        return "[" + ",".join("[" + ",".join(row) + "]" for row in tokens) + "]"
+    return json.dumps(x.tolist(), separators=(",", ":"))
+
 
 def _writer_arrays(group, writer: str, path: Path):
     pixels = np.asarray(group[writer]["pixels"], dtype=np.float32)
@@ -48,8 +68,8 @@ def write_shard(path: Path, group, writers: Sequence[str], source: Path) -> int:
                  + ', "user_data": {')
         for i, writer in enumerate(writers):
             x, y = _writer_arrays(group, writer, source)
-            fh.write(("," if i else "") + json.dumps(writer) + ": "
-                     + json.dumps({"x": x.tolist(), "y": y.tolist()}, separators=(",", ":")))
+            fh.write(("," if i else "") + json.dumps(writer) + ': {"x":' + pixels_json(x) + ',"y":'
+                     + json.dumps(y.tolist()).replace(" ", "") + "}")
         fh.write("}}")
     return sum(sizes)
 
