@@ -278,3 +278,13 @@ def test_pixels_json_writes_the_text_json_writes_on_and_off_the_k_over_255_grid(
         text = pixels_json(x)
         assert text == json.dumps(x.tolist(), separators=(",", ":"))
         np.testing.assert_array_equal(np.asarray(json.loads(text), dtype=np.float32).reshape(x.shape), x)
+
+
+def test_a_partial_file_that_is_already_whole_is_used_when_the_server_answers_416(tmp_path, cifar):
+    files = {"cifar10": {CIFAR: cifar[0]}}
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / (CIFAR + ".part")).write_bytes(cifar[0])  # e.g. a crash right after the last byte
+    with LoopbackServer(_served(files)) as server:
+        fetch("cifar10", root=tmp_path, progress=False, registry=fixture_registry(server.url, files))
+        assert server.log == [(f"/cifar10/{CIFAR}", f"bytes={len(cifar[0])}-")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar10"]

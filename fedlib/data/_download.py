@@ -95,12 +95,12 @@ class ResumableHTTPDownloader:
             response.raise_for_status()
             resumed = offset > 0 and response.status_code == 206 and \
                 _content_range_start(response.headers.get("Content-Range")) == offset
-            if offset and not resumed:
-                if response.status_code == 206:  # a range we did not ask for: start over without Range
-                    self.partial.unlink()
-                    return self._transfer(url)
-                offset = 0  # the server ignored Range and sends the whole file
-            self._write(response, offset)
+            wrong_range = offset > 0 and response.status_code == 206 and not resumed
+            if not wrong_range:
+                self._write(response, offset if resumed else 0)  # 200 to a Range request: the whole file
+        if wrong_range:  # a range we did not ask for: start over without Range
+            self.partial.unlink()
+            self._transfer(url)
 
     def _write(self, response, offset: int) -> None:
         from tqdm.auto import tqdm
