@@ -11,6 +11,7 @@ Example:
     (10, 20)
 """
 
+from ._fetch import fetch
 from ._formats import read_idx
 from ._load import Dataset, default_root, input_shape, load, names, partitions
 from ._partition import dirichlet_partition, iid_partition, writer_partition
