@@ -280,3 +280,41 @@ def test_attack_settings_are_checked():
         AttackSimulation(inner, "lie2", malicious=1)
     with pytest.raises(ConfigError, match="unknown knowledge"):
         AttackSimulation(inner, "lie", malicious=1, knowledge="some")
+
+
+# -- end to end: a Flower run on mnist5k, in process
+
+
+def test_flower_simulation_on_mnist5k_attack_hurts_the_mean_and_a_robust_rule_runs_through():
+    """10 clients × 400 mnist5k images, mnist_fc, FedSGD-like clients (one SGD step of lr 0.2 on 32 samples),
+    10 rounds; nodes of partitions 0-2 run Fang's attack with partial knowledge (crafted for trimmed mean).
+    Measured (split seeds 0 / 1): clean mean 0.754 / 0.704 test accuracy, attacked mean 0.374 / 0.380,
+    attacked trimmed mean 0.636 / 0.648. The test asks for half the measured drop."""
+    from fedlib.data import load
+    from fedlib.integrations.flower import server_evaluate_fn, sgd_client_app
+    from fedlib.models import build
+
+    data = load("mnist5k", split_seed=0, n_clients=10)
+    model_fn = lambda: build("mnist_fc", seed=0)  # noqa: E731
+    evaluate = server_evaluate_fn(model_fn, data.test_x, data.test_y)
+
+    def run(rule, attack):
+        grid = InProcessGrid(sgd_client_app(data, model_fn, lr=0.2, batch_size=32), num_nodes=10)
+        strategy = FedlibStrategy(rule, f=3, flower_options=_options(10))
+        if attack:
+            strategy = AttackSimulation(strategy, "fang", malicious=[grid.node_id(p) for p in range(3)],
+                                        knowledge="partial", target="trimmed_mean")
+        result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model_fn().state_dict()), num_rounds=10,
+                                evaluate_fn=evaluate)
+        return result, result.evaluate_metrics_serverapp[10]["accuracy"]
+
+    _, clean = run("mean", attack=False)
+    _, attacked = run("mean", attack=True)
+    assert clean > 0.6, clean  # the clean run learns
+    assert attacked < clean - 0.15, (clean, attacked)
+
+    result, robust = run("trimmed_mean", attack=True)
+    assert sorted(result.train_metrics_clientapp) == list(range(1, 11))
+    for metrics in result.train_metrics_clientapp.values():
+        assert metrics["attack-malicious"] == 3 and metrics["fedlib-replies"] == 10 and metrics["fedlib-f"] == 3
+    assert np.isfinite(robust) and result.arrays is not None

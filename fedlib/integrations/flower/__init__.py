@@ -1,7 +1,7 @@
 """fedlib in Flower: every fedlib aggregation rule as a Flower strategy, and the paper's attacks in Flower runs.
 
-Needs Flower (``pip install 'fedlib-ndss21[flower]'``: ``flwr>=1.20``, the Message API with
-``flwr.serverapp.strategy``; tested with 1.42). Flower itself ships Krum, Multi-Krum, Bulyan, FedMedian and
+Needs Flower (``pip install 'fedlib-ndss21[flower]'``: ``flwr>=1.42``, the Message API with
+``flwr.serverapp.strategy``; no Ray). Flower itself ships Krum, Multi-Krum, Bulyan, FedMedian and
 FedTrimmedAvg; this module adds DnC, AFA, Fang's defense, the authors' released-code variants
 (``variant="ndss21"``) and the NDSS'21 attacks.
 
@@ -29,7 +29,7 @@ try:
     import flwr  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without the optional dependency
     raise ImportError(
-        "fedlib.integrations.flower needs Flower: pip install 'fedlib-ndss21[flower]' (flwr>=1.20)."
+        "fedlib.integrations.flower needs Flower: pip install 'fedlib-ndss21[flower]' (flwr>=1.42)."
     ) from exc
 
 from ._layout import ArrayLayout
