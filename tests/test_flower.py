@@ -229,6 +229,20 @@ def test_settings_are_checked_when_the_strategy_is_built():
         FedlibStrategy("krum", f=1, variant="paper")
 
 
+def test_a_misspelt_rule_option_fails_before_any_client_trains():
+    calls = []
+
+    def train(message: Message, context: Context) -> Message:
+        calls.append(context.node_id)
+        return echo_client_app()(message, context)
+
+    grid = InProcessGrid(_app(train), num_nodes=5)
+    strategy = FedlibStrategy("dnc", f=1, n_iter=3, flower_options=_options(5))  # the option is n_iters
+    with pytest.raises(ConfigError, match="n_iter"):
+        grid.send_and_receive(strategy.configure_train(1, _global(), ConfigRecord(), grid))
+    assert calls == []
+
+
 # -- AttackSimulation
 
 

@@ -139,6 +139,17 @@ def simulate(
     The Ray-free counterpart of ``flwr.simulation.run_simulation``: the ServerApp's ``main(grid, context)``
     runs in this process with ``run_config`` in its context. Returns the grid (its contexts hold the
     nodes' state after the run).
+
+    Example:
+        >>> from flwr.serverapp import ServerApp
+        >>> from fedlib.integrations.flower import echo_client_app, simulate
+        >>> app, seen = ServerApp(), []
+        >>> @app.main()
+        ... def main(grid, context):
+        ...     seen.append((len(list(grid.get_node_ids())), context.run_config["rounds"]))
+        >>> _ = simulate(app, echo_client_app(), num_nodes=4, run_config={"rounds": 3})
+        >>> seen
+        [(4, 3)]
     """
     grid = InProcessGrid(client_app, num_nodes, run_config=run_config, seed=seed)
     context = Context(run_id=grid.run.run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(),

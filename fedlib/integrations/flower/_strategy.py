@@ -158,6 +158,7 @@ class FedlibStrategy(FedAvg):
         aggregators.min_inputs(aggregator, 0 if callable(f) else f, variant=variant, **self.rule_options)
         self.global_model: Optional[GlobalModel] = None
         self.last_round: Optional[RoundReport] = None
+        self._tried = False
 
     # -- f and the rule's input-size contract
     def f_for(self, n: int) -> int:
@@ -190,8 +191,23 @@ class FedlibStrategy(FedAvg):
         self.global_model = GlobalModel.of(arrays, self.device)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         if messages:
-            self.check_count(len(messages), f"round {server_round} sampled")
+            f = self.check_count(len(messages), f"round {server_round} sampled")
+            if not self._tried:
+                self._try_rule(len(messages), f)
         return messages
+
+    def _try_rule(self, n: int, f: int) -> None:
+        """Run the rule once on n identical rows before any client works, so that a misspelt or impossible
+        rule option fails now rather than after the first round of training."""
+        extra: Dict[str, object] = {}
+        needs = aggregators.needs(self.aggregator)
+        if "generator" in needs:
+            extra["generator"] = torch.Generator(self.device).manual_seed(0)
+        if "score_fn" in needs:
+            extra["score_fn"] = lambda vector: (0.0, 0.0)  # the user's scorer is not called on dummy rows
+        rows = torch.ones(n, 4, dtype=self.global_model.vector.dtype, device=self.device)
+        aggregators.aggregate(self.aggregator, rows, f, variant=self.variant, **self.rule_options, **extra)
+        self._tried = True
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
