@@ -229,6 +229,32 @@ def test_settings_are_checked_when_the_strategy_is_built():
         FedlibStrategy("krum", f=1, variant="paper")
 
 
+def test_nonfinite_replies_raise_by_default_and_are_dropped_on_request():
+    from fedlib.errors import NonFiniteError
+
+    grid = InProcessGrid(echo_client_app(shift=lambda p: float("nan") if p == 4 else SHIFTS[p]), num_nodes=7)
+    with pytest.raises(NonFiniteError):
+        _run_round(FedlibStrategy("median", f=1, flower_options=_options(7)), grid)
+    strategy = FedlibStrategy("median", f=1, nonfinite="drop", flower_options=_options(7))
+    arrays, metrics = _run_round(strategy, grid)
+    assert metrics["fedlib-nonfinite"] == 1 and strategy.last_round.nonfinite == (grid.node_id(4),)
+    assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([s for i, s in enumerate(SHIFTS) if i != 4]))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("rule", ["median", "dnc"])
+def test_aggregation_on_cuda_writes_back_the_same_arrays_as_on_cpu(rule):
+    grid = InProcessGrid(echo_client_app(shift=lambda p: SHIFTS[p]), num_nodes=7)
+    results = []
+    for device in ("cpu", "cuda"):
+        strategy = FedlibStrategy(rule, f=1, device=device, flower_options=_options(7))
+        arrays, _ = _run_round(strategy, grid)
+        results.append(ArrayLayout.of(arrays).flatten(arrays))
+    if rule == "median":  # DnC draws its coordinates on the device's generator: only the run is compared
+        assert torch.equal(results[0], results[1])
+    assert results[1].device.type == "cpu" and torch.isfinite(results[1]).all()
+
+
 def test_a_misspelt_rule_option_fails_before_any_client_trains():
     calls = []
 
