@@ -13,7 +13,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from ... import aggregators
 from ..._checks import check_choice, check_int
-from ...errors import ConfigError, InputError
+from ...errors import ConfigError
 from ._layout import ArrayLayout, single_array_record
 
 logger = logging.getLogger(__name__)
