@@ -106,7 +106,9 @@ class FedlibStrategy(FedAvg):
         device: where the (n, d) matrix is aggregated.
         flower_options: keyword arguments of Flower's ``FedAvg`` (sampling ``fraction_train``,
             ``min_train_nodes``, record keys, metric aggregation, ...); client metrics are averaged as
-            FedAvg does when every reply carries a MetricRecord with ``weighted_by_key``.
+            FedAvg does when every reply carries a MetricRecord with ``weighted_by_key``. Node sampling
+            is Flower's, drawn from Python's ``random`` module: call ``random.seed`` for reproducible
+            sampling when ``fraction_train < 1``.
         **rule_options: the rule's own options (e.g. ``base="median"`` for Fang's defense).
 
     ``aggregate_train`` returns the rule's bookkeeping in its MetricRecord (``fedlib-replies``,
