@@ -108,6 +108,28 @@ def sgd_client_app(
     run is reproducible), and replies with the new arrays and ``train-loss`` / ``num-examples``. With one
     local step this is FedSGD: the update is :math:`-\eta \nabla \ell`. ``evaluate``: loss and accuracy
     on the client's own samples.
+
+    Example (4 clients of a toy dataset, Fang's defense scored on the server's validation set):
+        >>> import torch
+        >>> from flwr.app import ArrayRecord
+        >>> from fedlib.data import Dataset
+        >>> from fedlib.integrations.flower import (FedlibStrategy, InProcessGrid, fang_score_fn,
+        ...                                         server_evaluate_fn, sgd_client_app)
+        >>> x = torch.randn(48, 4, generator=torch.Generator().manual_seed(0))
+        >>> y = (x[:, 0] > 0).long()
+        >>> toy = Dataset("toy", x[:32], y[:32], x[32:40], y[32:40], x[40:], y[40:],
+        ...               tuple(torch.arange(32).chunk(4)), 2, (4,))
+        >>> from fedlib.models import build
+        >>> model_fn = lambda: build("mnist_fc", seed=0, in_features=4, hidden=8, n_classes=2)
+        >>> grid = InProcessGrid(sgd_client_app(toy, model_fn, lr=0.5, batch_size=8), num_nodes=4)
+        >>> strategy = FedlibStrategy("fang", f=1, base="mean", score_fn=fang_score_fn(model_fn, toy.val_x, toy.val_y),
+        ...                           flower_options={"min_train_nodes": 4, "fraction_evaluate": 0.0})
+        >>> result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model_fn().state_dict()), num_rounds=3,
+        ...                         evaluate_fn=server_evaluate_fn(model_fn, toy.test_x, toy.test_y))
+        >>> sorted(result.evaluate_metrics_serverapp), sorted(result.evaluate_metrics_serverapp[3])
+        ([0, 1, 2, 3], ['accuracy', 'loss'])
+        >>> 2 <= result.train_metrics_clientapp[3]["fedlib-selected"] <= 4
+        True
     """
     lr, local_steps = float(lr), check_int(local_steps, "local_steps", minimum=1)
     batch_size, seed = check_int(batch_size, "batch_size", minimum=1), check_int(seed, "seed", minimum=0)
