@@ -1,0 +1,53 @@
+"""fedlib in Flower: every fedlib aggregation rule as a Flower strategy, and the paper's attacks in Flower runs.
+
+Needs Flower (``pip install 'fedlib-ndss21[flower]'``: ``flwr>=1.42``, the Message API with
+``flwr.serverapp.strategy``; no Ray). Flower itself ships Krum, Multi-Krum, Bulyan, FedMedian and
+FedTrimmedAvg; this module adds DnC, AFA, Fang's defense, the authors' released-code variants
+(``variant="ndss21"``) and the NDSS'21 attacks.
+
+- :class:`FedlibStrategy`: ``FedlibStrategy("dnc", f=2)`` is a Flower strategy (a ``FedAvg`` subclass:
+  same sampling and metric handling) that aggregates the clients' updates with a fedlib rule.
+- :class:`AttackSimulation`: wraps any Flower strategy and replaces the replies of chosen nodes by
+  updates crafted with :func:`fedlib.attacks.craft` (full or partial knowledge), for robustness studies.
+- :class:`InProcessGrid` and :func:`simulate`: run ClientApps in this process (no Ray, no SuperLink).
+- :func:`sgd_client_app`, :func:`server_evaluate_fn`, :func:`fang_score_fn`: fedlib's datasets and
+  PyTorch models as a ClientApp and server-side evaluation; :func:`echo_client_app` for tests.
+- :class:`ArrayLayout`: ArrayRecord ⇄ flat vector, with the shape/dtype checks the strategy relies on.
+
+Example (the median of five clients' updates, one of them an outlier):
+    >>> import numpy as np
+    >>> from flwr.app import ArrayRecord
+    >>> from fedlib.integrations.flower import FedlibStrategy, InProcessGrid, echo_client_app
+    >>> grid = InProcessGrid(echo_client_app(shift=lambda p: [0.0, 1.0, 2.0, 3.0, 100.0][p]), num_nodes=5)
+    >>> strategy = FedlibStrategy("median", f=1, flower_options={"min_train_nodes": 5, "fraction_evaluate": 0.0})
+    >>> result = strategy.start(grid=grid, initial_arrays=ArrayRecord([np.zeros(2, np.float32)]), num_rounds=2)
+    >>> result.arrays["0"].numpy().tolist()
+    [4.0, 4.0]
+"""
+
+try:
+    import flwr  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the optional dependency
+    raise ImportError(
+        "fedlib.integrations.flower needs Flower: pip install 'fedlib-ndss21[flower]' (flwr>=1.42)."
+    ) from exc
+
+from ._layout import ArrayLayout
+from ._strategy import FedlibStrategy, RoundReport
+from ._attack import AttackSimulation
+from ._grid import InProcessGrid, simulate
+from ._apps import echo_client_app, evaluate_model, fang_score_fn, server_evaluate_fn, sgd_client_app
+
+__all__ = [
+    "ArrayLayout",
+    "AttackSimulation",
+    "FedlibStrategy",
+    "InProcessGrid",
+    "RoundReport",
+    "echo_client_app",
+    "evaluate_model",
+    "fang_score_fn",
+    "server_evaluate_fn",
+    "sgd_client_app",
+    "simulate",
+]

@@ -1,0 +1,213 @@
+"""AttackSimulation: the paper's model-poisoning attacks inside a Flower run (a simulation tool)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Collection, Dict, Iterable, List, Optional, Tuple, Union
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from ... import aggregators, attacks
+from ..._checks import check_choice, check_int
+from ...errors import ConfigError
+from ._strategy import FedlibStrategy, GlobalModel, split_replies
+
+logger = logging.getLogger(__name__)
+
+
+KNOWLEDGE = ("full", "partial")
+
+
+class AttackSimulation(Strategy):
+    r"""Wrap a Flower strategy so that the replies of malicious nodes are replaced by fedlib-crafted ones.
+
+    A **simulation tool** for measuring robustness, not a defence: the wrapper sits on the server, where
+    the paper's adversary is given what it knows, and replaces the malicious nodes' replies before the
+    wrapped strategy aggregates. Each training round, with :math:`w_t` the global model sent out:
+
+    1. the replies are split into malicious (nodes in :attr:`malicious_nodes`) and benign ones; failed
+       replies are passed on untouched (the wrapped strategy drops them);
+    2. the adversary's knowledge, as updates :math:`w_i - w_t`: ``knowledge="full"``: every benign reply
+       of the round; ``"partial"``: the malicious nodes' own honest replies;
+    3. :func:`fedlib.attacks.craft` makes one malicious update per malicious reply (``attack`` with
+       ``perturbation``, ``search``, ``attack_options``), and each malicious reply's arrays become
+       :math:`w_t + \text{crafted}_i` (its metrics are kept);
+    4. the wrapped strategy aggregates benign + crafted replies.
+
+    When the wrapped strategy is a :class:`FedlibStrategy`, the adversary knows its rule, variant, f policy
+    and rule options (and, for Fang's defense, its scoring): AGR-tailored attacks target it by default.
+    Around any other Flower strategy (``FedAvg``, Flower's ``Krum``, ...) name the simulated rule with
+    ``target`` and its f with ``f`` where the attack needs them (otherwise f = malicious replies).
+
+    Args:
+        strategy: the Flower strategy under attack.
+        attack: a name from :func:`fedlib.attacks.names` (``lie``, ``fang``, ``tailored``, ``min_max``,
+            ``min_sum``, ``none``).
+        malicious: the malicious nodes: their node IDs, or a count m, in which case m nodes are drawn (with
+            ``seed``) from the grid's nodes at the first round; :attr:`malicious_nodes` holds them.
+        knowledge: ``"full"`` or ``"partial"`` (above).
+        target: the rule an AGR-aware attack simulates (default: the FedlibStrategy's rule).
+        f: the f the attack assumes (default: the FedlibStrategy's f for the round's replies, else m).
+        seed: the attack's random draws in round t use ``seed * 1_000_003 + t``.
+        variant: ``"textbook"`` / ``"ndss21"`` (default: the FedlibStrategy's).
+        **attack_options: the attack's own options (e.g. ``z=`` for LIE).
+
+    ``aggregate_train`` adds ``attack-malicious`` (crafted replies), ``attack-gamma`` (γ, when the attack
+    has one) and, for a FedlibStrategy whose rule selects, ``attack-selected`` (crafted replies it kept)
+    to the wrapped strategy's metrics.
+
+    Example:
+        >>> import numpy as np
+        >>> from flwr.app import ArrayRecord, ConfigRecord
+        >>> from fedlib.integrations.flower import AttackSimulation, FedlibStrategy, InProcessGrid, echo_client_app
+        >>> grid = InProcessGrid(echo_client_app(shift=lambda p: 0.1 * (p % 3)), num_nodes=6)
+        >>> inner = FedlibStrategy("mean", f=2, flower_options={"min_train_nodes": 6})
+        >>> strategy = AttackSimulation(inner, "lie", malicious=2, z=3.0)
+        >>> w = ArrayRecord([np.zeros(3, np.float32)])
+        >>> arrays, metrics = strategy.aggregate_train(
+        ...     1, grid.send_and_receive(strategy.configure_train(1, w, ConfigRecord(), grid)))
+        >>> metrics["attack-malicious"], len(strategy.malicious_nodes)
+        (2, 2)
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        attack: str,
+        *,
+        malicious: Union[int, Collection[int]],
+        knowledge: str = "full",
+        target: Optional[str] = None,
+        f: Optional[int] = None,
+        seed: int = 0,
+        perturbation: str = "std",
+        search: str = "halving",
+        variant: Optional[str] = None,
+        **attack_options,
+    ) -> None:
+        if not isinstance(strategy, Strategy):
+            raise ConfigError(f"strategy must be a flwr Strategy; found {type(strategy).__name__}.")
+        attacks.needs(attack)  # raises UnknownNameError for an unknown attack
+        fedlib_rule = strategy if isinstance(strategy, FedlibStrategy) else None
+        self.strategy, self.attack = strategy, attack
+        self.knowledge = check_choice(knowledge, KNOWLEDGE, "knowledge")
+        self.target = target if target is not None else (fedlib_rule.aggregator if fedlib_rule else None)
+        if self.target is not None:
+            check_choice(self.target, aggregators.names(), "target aggregator")
+        self.f = None if f is None else check_int(f, "f", minimum=0)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.variant = variant or (fedlib_rule.variant if fedlib_rule else "textbook")
+        self.perturbation, self.search, self.attack_options = perturbation, search, dict(attack_options)
+        self.device = fedlib_rule.device if fedlib_rule else torch.device("cpu")
+        self._malicious = malicious
+        self.malicious_nodes: Optional[Tuple[int, ...]] = None
+        self.global_model: Optional[GlobalModel] = None
+        self.last_crafted: Optional[attacks.Crafted] = None
+
+    # -- who is malicious
+    def choose_malicious(self, node_ids: Iterable[int]) -> Tuple[int, ...]:
+        """The malicious node IDs among ``node_ids`` (drawn with ``seed`` when ``malicious`` is a count)."""
+        nodes = sorted(int(n) for n in node_ids)
+        if isinstance(self._malicious, int) and not isinstance(self._malicious, bool):
+            m = check_int(self._malicious, "malicious", minimum=0)
+            if m >= len(nodes):
+                raise ConfigError(f"malicious={m} must be < the {len(nodes)} nodes of the grid.")
+            draw = torch.randperm(len(nodes), generator=torch.Generator().manual_seed(self.seed))[:m]
+            return tuple(sorted(nodes[i] for i in draw.tolist()))
+        chosen = tuple(sorted(int(n) for n in self._malicious))
+        unknown = sorted(set(chosen) - set(nodes))
+        if unknown:
+            raise ConfigError(f"malicious node IDs {unknown} are not nodes of the grid ({len(nodes)} nodes).")
+        return chosen
+
+    # -- Flower's Strategy interface
+    def summary(self) -> None:
+        logger.info("AttackSimulation: %s (%s knowledge) by nodes %s", self.attack, self.knowledge,
+                    self.malicious_nodes if self.malicious_nodes is not None else self._malicious)
+        self.strategy.summary()
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
+        if self.malicious_nodes is None:
+            self.malicious_nodes = self.choose_malicious(grid.get_node_ids())
+        self.global_model = GlobalModel.of(arrays, self.device)
+        return self.strategy.configure_train(server_round, arrays, config, grid)
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> Tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
+        """Replace the malicious replies by crafted ones, then let the wrapped strategy aggregate."""
+        if self.global_model is None or self.malicious_nodes is None:
+            raise ConfigError("aggregate_train needs the round's global model: call configure_train first.")
+        valid, failed = split_replies(replies)
+        evil = set(self.malicious_nodes)
+        mal = [m for m in valid if m.metadata.src_node_id in evil]
+        benign = [m for m in valid if m.metadata.src_node_id not in evil]
+        self.last_crafted = None
+        if mal and self.attack != "none":
+            self.last_crafted = self._craft(server_round, mal, benign, n_total=len(valid))
+            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates)]
+        arrays, metrics = self.strategy.aggregate_train(server_round, benign + mal + failed)
+        metrics = MetricRecord() if metrics is None else metrics
+        metrics.update(self._attack_metrics(len(mal) if self.last_crafted is not None else 0))
+        return arrays, metrics
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
+        return self.strategy.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
+        return self.strategy.aggregate_evaluate(server_round, replies)
+
+    # -- helpers
+    def _array_key(self) -> Optional[str]:
+        return getattr(self.strategy, "arrayrecord_key", None)
+
+    def _craft(self, server_round: int, mal: List[Message], benign: List[Message], n_total: int) -> attacks.Crafted:
+        if self.knowledge == "full" and not benign:
+            raise ConfigError(f"round {server_round}: full knowledge needs benign replies; every reply is malicious.")
+        known = self.global_model.updates(benign if self.knowledge == "full" else mal, self._array_key())
+        inner = self.strategy if isinstance(self.strategy, FedlibStrategy) else None
+        f = self.f if self.f is not None else (inner.f_for(n_total) if inner else None)
+        generator = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
+        return attacks.craft(
+            self.attack, known, len(mal), aggregator=self.target, f=f, perturbation=self.perturbation,
+            search=self.search, knowledge=self.knowledge, generator=generator, variant=self.variant,
+            **self._options(n_total, inner),
+        )
+
+    def _options(self, n_total: int, inner: Optional[FedlibStrategy]) -> Dict[str, object]:
+        """The attack's options plus what it needs from the server (fedlib.attacks.needs)."""
+        options = dict(self.attack_options)
+        needs = attacks.needs(self.attack)
+        if "n_total" in needs and "n_total" not in options:
+            options["n_total"] = n_total  # the rows the server aggregates this round
+        if "aggregator_options" in needs and "aggregator_options" not in options and inner is not None \
+                and self.target == inner.aggregator:
+            simulated: Dict[str, object] = dict(inner.rule_options)
+            if self.target == "fang":
+                simulated["score_fn"] = inner.vector_score_fn()  # the adversary knows the server's scoring
+            if simulated:
+                options["aggregator_options"] = simulated
+        return options
+
+    def _forge(self, message: Message, update: torch.Tensor) -> Message:
+        """A copy of ``message`` whose ArrayRecord is the global model plus ``update``."""
+        records = message.content.array_records
+        key = self._array_key() if self._array_key() in records else next(iter(records))
+        content = RecordDict({k: v for k, v in message.content.items() if k != key})
+        content[key] = self.global_model.moved_by(update)
+        forged = copy.copy(message)
+        forged.content = content
+        return forged
+
+    def _attack_metrics(self, crafted: int) -> Dict[str, float]:
+        out: Dict[str, float] = {"attack-malicious": crafted}
+        if self.last_crafted is not None and self.last_crafted.gamma is not None:
+            out["attack-gamma"] = float(self.last_crafted.gamma)
+        report = getattr(self.strategy, "last_round", None)
+        if crafted and report is not None and report.selected is not None:
+            out["attack-selected"] = sum(1 for n in report.selected if n in set(self.malicious_nodes))
+        return out
