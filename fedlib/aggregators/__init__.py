@@ -29,7 +29,7 @@ from ._median import median
 from ._afa import AFAReputation, afa
 from ._fang import fang
 from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
-from ._distances import pairwise_sq_distances
+from ._utils.distances import pairwise_sq_distances
 
 __all__ = [
     "Aggregate",

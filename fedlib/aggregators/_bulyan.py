@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from . import _order
+from ._utils import order
 from ._base import Aggregate, register
-from ._common import columnwise, middle_value, prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import columnwise, middle_value, prepare
+from ._utils.distances import pairwise_sq_distances
 from ._krum import krum_selection
 
 
@@ -30,8 +30,8 @@ def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch
         >>> closest_to_median_mean(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
         tensor([2.])
     """
-    if _order.supported(rows):
-        return _order.closest_to_median_mean(rows, beta, variant == "ndss21")
+    if order.supported(rows):
+        return order.closest_to_median_mean(rows, beta, variant == "ndss21")
     return closest_to_median_mean_torch(rows, beta, variant)
 
 
@@ -78,8 +78,8 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
     n = updates.shape[0]
     selected = krum_selection(pairwise_sq_distances(updates), f, n - 2 * f, variant=variant)
     beta = selected.numel() - 2 * f
-    if _order.supported(updates):  # the kernel reads the selected rows in place
-        vector = _order.closest_to_median_mean(updates, beta, variant == "ndss21", rows=selected)
+    if order.supported(updates):  # the kernel reads the selected rows in place
+        vector = order.closest_to_median_mean(updates, beta, variant == "ndss21", rows=selected)
     else:
         vector = closest_to_median_mean_torch(updates.index_select(0, selected), beta, variant)
     return Aggregate(vector, selected, info={"beta": beta})

@@ -10,7 +10,7 @@ import torch
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
-from ._common import mean_of_rows, prepare
+from ._utils.common import mean_of_rows, prepare
 
 SVD_METHODS = ("exact", "fast")
 COMBINE_RULES = ("intersection", "union")

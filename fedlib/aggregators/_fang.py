@@ -10,8 +10,8 @@ import torch
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, names, register
-from ._common import prepare
-from ._leave_one_out import leave_one_out
+from ._utils.common import prepare
+from ._utils.leave_one_out import leave_one_out
 
 ScoreFn = Callable[[torch.Tensor], Tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
@@ -109,7 +109,7 @@ def fang(
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
     rows = torch.arange(n, device=updates.device)
-    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _leave_one_out).
+    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
     shortcut = leave_one_out(updates, f, base, variant, base_options)
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
         if shortcut is not None:

@@ -8,8 +8,8 @@ import torch
 
 from .._checks import check_choice, check_int, reject_options
 from ._base import VARIANTS, Aggregate, register
-from ._common import prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import prepare
+from ._utils.distances import pairwise_sq_distances
 
 
 def _check_dist(dist: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,8 @@ import torch
 
 from .._checks import check_int, reject_options
 from ._base import Aggregate, register
-from ._common import mean_of_rows, prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import mean_of_rows, prepare
+from ._utils.distances import pairwise_sq_distances
 from ._krum import krum_min_n, krum_selection
 
 

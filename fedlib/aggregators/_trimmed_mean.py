@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from . import _order
+from ._utils import order
 from ._base import Aggregate, register
-from ._common import columnwise, prepare
+from ._utils.common import columnwise, prepare
 
 
 def trimmed_mean_min_n(f: int, variant: str = "textbook", options=None) -> int:
@@ -43,8 +43,8 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
         return Aggregate(updates.mean(dim=0))
     if n == 2 * f:  # ndss21 only: the mean of an empty slice
         return Aggregate(torch.full_like(updates[0], float("nan")), info={"empty_trim": True})
-    if _order.supported(updates):  # compiled sorting network on CPU
-        return Aggregate(_order.sorted_window_mean(updates, f, n - f))
+    if order.supported(updates):  # compiled sorting network on CPU
+        return Aggregate(order.sorted_window_mean(updates, f, n - f))
     return Aggregate(trimmed_mean_torch(updates, f))
 
 

@@ -6,8 +6,8 @@ from typing import Callable, Optional
 
 import torch
 
-from .._checks import check_choice, check_f, check_finite, check_matrix
-from ._base import VARIANTS
+from ..._checks import check_choice, check_f, check_finite, check_matrix
+from .._base import VARIANTS
 
 
 def prepare(

@@ -179,7 +179,7 @@ def supported(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
+def as_numpy(x: torch.Tensor) -> np.ndarray:
     match_torch_threads()
     return np.ascontiguousarray(x.detach().numpy())
 
@@ -197,7 +197,7 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import sorted_window_mean
+        >>> from fedlib.aggregators._utils.order import sorted_window_mean
         >>> sorted_window_mean(torch.tensor([[3.0, 0.0], [1.0, 5.0], [2.0, 4.0]]), 1, 2)
         tensor([2., 4.])
     """
@@ -205,7 +205,7 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     if not 0 <= first < stop <= n:
         raise ValueError(f"expected 0 <= first < stop <= n={n}; found first={first}, stop={stop}")
     lo, hi = sorting_network(n, tuple(range(first, stop)))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     _sorted_summary(arr, np.arange(n), lo, hi, np.empty(0, dtype=np.int64), first, stop, float(stop - first),
                     np.empty((0, d), dtype=arr.dtype), out)
@@ -221,7 +221,7 @@ def sorted_rows_and_window_sum(
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import sorted_rows_and_window_sum
+        >>> from fedlib.aggregators._utils.order import sorted_rows_and_window_sum
         >>> rows, total = sorted_rows_and_window_sum(torch.tensor([[3.0], [1.0], [2.0]]), [0, 2], 0, 2)
         >>> rows.flatten().tolist(), total.tolist()
         ([1.0, 3.0], [3.0])
@@ -231,7 +231,7 @@ def sorted_rows_and_window_sum(
         raise ValueError(f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
                          f"found positions={positions}, first={first}, stop={stop}")
     lo, hi = sorting_network(n, tuple(sorted(set(positions) | set(range(first, stop)))))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     picked = np.empty((len(positions), d), dtype=arr.dtype)
     window_sum = np.empty(d, dtype=np.float64)
     _sorted_summary(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop, 1.0, picked,
@@ -249,7 +249,7 @@ def closest_to_median_mean(
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import closest_to_median_mean
+        >>> from fedlib.aggregators._utils.order import closest_to_median_mean
         >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
         >>> closest_to_median_mean(x, 2, lower_median=False), closest_to_median_mean(x, 1, True, torch.tensor([3, 2]))
         (tensor([2.]), tensor([3.]))
@@ -262,7 +262,7 @@ def closest_to_median_mean(
     # sums below do not depend on the order of the other values (selection networks suffice).
     lo, hi = sorting_network(m, ((m - 1) // 2, m // 2))
     dlo, dhi = sorting_network(m, (beta - 1,))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     half = np.full(1, 0.5, dtype=arr.dtype)  # keeps the median's arithmetic in the input dtype
     _closest_to_median_mean(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
