@@ -169,7 +169,7 @@ def test_unknown_options_and_variant_raise(name):
         (lambda x: agg.dnc(x, 1, n_iters=0), ConfigError, "n_iters"),
         (lambda x: agg.dnc(x, 1, filter_frac=-0.5), ConfigError, "filter_frac"),
         (lambda x: agg.dnc(x, 9), ConfigError, "found n=9 with f=9"),
-        (lambda x: agg.dnc(x, 8, filter_frac=2.0), ConfigError, "fewer than n=9"),
+        (lambda x: agg.dnc(x, 8, filter_frac=2.0), ConfigError, "found n=9 with f=8"),
         (lambda x: agg.dnc(x, 1, generator=1.5), InputTypeError, "generator"),
         (lambda x: agg.multi_krum(x, 1, n_select=0), ConfigError, "n_select"),
         (lambda x: agg.multi_krum(x, 1, n_select=7, variant="ndss21"), ConfigError, "n_select must be <= 6"),

@@ -74,7 +74,7 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
         (tensor([2, 3, 1, 4, 0]), tensor([2.]))
     """
     reject_options(options, "bulyan")
-    updates, f = prepare(updates, f, variant, "bulyan", min_n="4f+3", need_fn=bulyan_min_n)
+    updates, f = prepare(updates, f, variant, "bulyan", formula="4f+3")
     n = updates.shape[0]
     selected = krum_selection(pairwise_sq_distances(updates), f, n - 2 * f, variant=variant)
     beta = selected.numel() - 2 * f

@@ -11,8 +11,9 @@ from ._utils.common import columnwise, prepare
 
 
 def trimmed_mean_min_n(f: int, variant: str = "textbook", options=None) -> int:
-    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5)."""
-    return 2 * f if variant == "ndss21" else 2 * f + 1
+    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5), and every
+    rule needs n > f (so n >= 1 for f = 0)."""
+    return max(2 * f, f + 1) if variant == "ndss21" else 2 * f + 1
 
 
 @register("trimmed_mean", checks_finite=True, min_inputs=trimmed_mean_min_n)
@@ -34,10 +35,8 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
         tensor([1.5000])
     """
     reject_options(options, "trimmed_mean")
-    formula = "2f" if variant == "ndss21" else "2f+1"
-    updates, f = prepare(
-        updates, f, variant, "trimmed_mean", min_n=formula, need_fn=lambda f: trimmed_mean_min_n(f, variant)
-    )
+    formula = "max(2f, f+1)" if variant == "ndss21" else "2f+1"
+    updates, f = prepare(updates, f, variant, "trimmed_mean", formula=formula)
     n = updates.shape[0]
     if f == 0:
         return Aggregate(updates.mean(dim=0))
