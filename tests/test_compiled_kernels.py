@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fedlib.aggregators._utils import order as _order
-from fedlib.aggregators._bulyan import closest_to_median_mean, closest_to_median_mean_torch
+from fedlib.aggregators._bulyan import mean_nearest_median, mean_nearest_median_torch
 from fedlib.aggregators._median import median_torch, median_values
 from fedlib.aggregators._trimmed_mean import trimmed_mean_torch
 from helpers.asserts import assert_close
@@ -121,14 +121,14 @@ def test_closest_to_median_mean_matches_torch_including_ties(shape, kind, seed, 
     m, d = shape
     beta = data.draw(st.integers(1, m))
     x = make(m, d, kind, dtype, seed)
-    assert_close(closest_to_median_mean(x, beta, variant), closest_to_median_mean_torch(x, beta, variant))
+    assert_close(mean_nearest_median(x, beta, variant), mean_nearest_median_torch(x, beta, variant))
 
 
 def test_distance_tie_goes_to_the_earlier_row():
     # median 1 (textbook, mean of 0 and 2); 0 and 2 are equally close: beta = 1 takes the earlier row.
     x = torch.tensor([[2.0], [0.0], [-5.0], [9.0]])
-    assert closest_to_median_mean(x, 1, "textbook").item() == 2.0
-    assert closest_to_median_mean(x.flip(0), 1, "textbook").item() == 0.0
+    assert mean_nearest_median(x, 1, "textbook").item() == 2.0
+    assert mean_nearest_median(x.flip(0), 1, "textbook").item() == 0.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -161,8 +161,8 @@ def test_closest_to_median_mean_reads_selected_rows_in_place(shape, kind, seed, 
     x = make(n, d, kind, dtype, seed)
     rows = torch.tensor(data.draw(st.permutations(range(n)))[: data.draw(st.integers(1, n))])
     beta = data.draw(st.integers(1, rows.numel()))
-    expected = closest_to_median_mean_torch(x.index_select(0, rows), beta, variant)
-    assert_close(_order.closest_to_median_mean(x, beta, variant == "ndss21", rows=rows), expected)
+    expected = mean_nearest_median_torch(x.index_select(0, rows), beta, variant)
+    assert_close(_order.mean_nearest_median_compiled(x, beta, variant == "ndss21", rows=rows), expected)
 
 
 @SETTINGS

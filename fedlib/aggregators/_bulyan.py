@@ -17,7 +17,7 @@ def bulyan_min_n(f: int) -> int:
     return 4 * f + 3
 
 
-def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
+def mean_nearest_median(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
     r"""Per coordinate j: the mean of the ``beta`` values of ``rows`` (m, d) closest to the coordinate median.
 
     Ties in :math:`|x - \operatorname{med}_j|` go to the earlier row (as a stable sort orders them), so with
@@ -26,16 +26,16 @@ def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators import closest_to_median_mean
-        >>> closest_to_median_mean(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
+        >>> from fedlib.aggregators import mean_nearest_median
+        >>> mean_nearest_median(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
         tensor([2.])
     """
     if order.supported(rows):
-        return order.closest_to_median_mean(rows, beta, variant == "ndss21")
-    return closest_to_median_mean_torch(rows, beta, variant)
+        return order.mean_nearest_median_compiled(rows, beta, variant == "ndss21")
+    return mean_nearest_median_torch(rows, beta, variant)
 
 
-def closest_to_median_mean_torch(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
+def mean_nearest_median_torch(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
     """Reference implementation with torch's sorts (any device and dtype)."""
 
     def per_block(block: torch.Tensor) -> torch.Tensor:  # block: (c, m), one coordinate per row
@@ -79,7 +79,7 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
     selected = krum_selection(pairwise_sq_distances(updates), f, n - 2 * f, variant=variant)
     beta = selected.numel() - 2 * f
     if order.supported(updates):  # the kernel reads the selected rows in place
-        vector = order.closest_to_median_mean(updates, beta, variant == "ndss21", rows=selected)
+        vector = order.mean_nearest_median_compiled(updates, beta, variant == "ndss21", rows=selected)
     else:
-        vector = closest_to_median_mean_torch(updates.index_select(0, selected), beta, variant)
+        vector = mean_nearest_median_torch(updates.index_select(0, selected), beta, variant)
     return Aggregate(vector, selected, info={"beta": beta})

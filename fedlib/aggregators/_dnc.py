@@ -11,7 +11,7 @@ from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
 from ._utils.common import mean_of_rows, prepare
-from ._utils.random import as_generator
+from ._utils.random import as_generator, draw_permutation
 
 SVD_METHODS = ("exact", "fast")
 COMBINE_RULES = ("intersection", "union")
@@ -61,8 +61,8 @@ def dnc_iteration(
     n, d = updates.shape
     if d > subsample_dim:
         generator = as_generator(generator, default_seed=0)
-        coords = torch.randperm(d, generator=generator, device=generator.device)[:subsample_dim].sort().values
-        sub = updates.index_select(1, coords.to(updates.device))
+        coords = draw_permutation(d, generator, updates.device)[:subsample_dim].sort().values
+        sub = updates.index_select(1, coords)
     else:
         sub = updates
     scores = dnc_outlier_scores(sub, svd=svd)

@@ -13,7 +13,7 @@ from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, min_inputs, names, register
 from ._utils.common import prepare
 from ._utils.leave_one_out import leave_one_out
-from ._utils.random import as_generator
+from ._utils.random import as_generator, draw_permutation
 
 ScoreFn = Callable[[torch.Tensor], Tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
@@ -48,7 +48,7 @@ def tie_ranks(updates: torch.Tensor, generator: Optional[torch.Generator]) -> to
     """
     n = updates.shape[0]
     if generator is not None:
-        return torch.argsort(torch.randperm(n, generator=generator, device=generator.device).cpu())
+        return torch.argsort(draw_permutation(n, generator, torch.device("cpu")))
     keys = [_mix(int(c) & 0xFFFFFFFF) for c in row_checksums(updates).tolist()]
     order = sorted(range(n), key=lambda i: keys[i])  # stable: equal rows keep index order
     ranks = torch.empty(n, dtype=torch.long)

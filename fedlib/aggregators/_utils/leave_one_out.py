@@ -22,6 +22,7 @@ import numba
 import numpy as np
 import torch
 
+from .._base import min_inputs
 from . import order
 
 
@@ -61,7 +62,8 @@ def leave_one_out(
     n = updates.shape[0]
     if base_options or not order.supported(updates) or n < 2:
         return None
-    if base == "trimmed_mean" and n - 1 > 2 * f:
+    # the shortcut needs a real trim (n - 1 > 2f, the textbook minimum), not the released NaN at n - 1 = 2f
+    if base == "trimmed_mean" and n - 1 >= min_inputs("trimmed_mean", f):
         return _trimmed_mean(updates, f)
     if base == "median":
         return _median(updates, variant)

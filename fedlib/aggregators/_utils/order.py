@@ -120,7 +120,7 @@ def _sorted_summary(x, rows, lo, hi, positions, first, stop, divisor, picked, wi
 
 
 @numba.njit(parallel=True, cache=True)
-def _closest_to_median_mean(x, rows, lo, hi, dlo, dhi, beta, lower_median, half, out):
+def _mean_nearest_median_kernel(x, rows, lo, hi, dlo, dhi, beta, lower_median, half, out):
     """out[j] = mean of the ``beta`` values of coordinate j (over ``rows`` of ``x``) closest to their median;
     ties in distance go to the earlier entry of ``rows``. The median and the distances are computed in the
     input dtype, as the torch version does, so both see the same ties."""
@@ -239,7 +239,7 @@ def sorted_rows_and_window_sum(
     return torch.from_numpy(picked), torch.from_numpy(window_sum)
 
 
-def closest_to_median_mean(
+def mean_nearest_median_compiled(
     x: torch.Tensor, beta: int, lower_median: bool, rows: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
     """Per column j of ``x[rows]`` (m, d): the mean of the ``beta`` values closest to the column's median
@@ -249,9 +249,9 @@ def closest_to_median_mean(
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._utils.order import closest_to_median_mean
+        >>> from fedlib.aggregators._utils.order import mean_nearest_median_compiled
         >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
-        >>> closest_to_median_mean(x, 2, lower_median=False), closest_to_median_mean(x, 1, True, torch.tensor([3, 2]))
+        >>> mean_nearest_median_compiled(x, 2, lower_median=False), mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
         (tensor([2.]), tensor([3.]))
     """
     index = np.arange(x.shape[0]) if rows is None else rows.detach().cpu().numpy().astype(np.int64)
@@ -265,5 +265,5 @@ def closest_to_median_mean(
     arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     half = np.full(1, 0.5, dtype=arr.dtype)  # keeps the median's arithmetic in the input dtype
-    _closest_to_median_mean(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
+    _mean_nearest_median_kernel(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
     return torch.from_numpy(out)
