@@ -85,11 +85,11 @@ def check_int(value: object, what: str, *, minimum: int | None = None, maximum: 
     return value
 
 
-def check_f(f: object, n: int, rule: str, *, min_n: str = "0", need: int | None = None) -> int:
+def check_f(f: object, n: int, rule: str, *, min_n: str | None = None, need: int | None = None) -> int:
     """Check the assumed number of malicious inputs ``f`` for ``rule`` with ``n`` inputs.
 
     ``need`` is the smallest ``n`` the rule accepts for this ``f`` and ``min_n`` its formula as text
-    (e.g. ``"2f+3"``), used in the error message.
+    (e.g. ``"2f+3"``), used in the error message when given.
     """
     f = check_int(f, "f", minimum=0)
     if f >= n:
@@ -97,7 +97,6 @@ def check_f(f: object, n: int, rule: str, *, min_n: str = "0", need: int | None 
             f"{rule} needs f smaller than the number of inputs n; found n={n} with f={f}."
         )
     if need is not None and n < need:
-        raise ConfigError(
-            f"{rule} needs n >= {min_n} inputs; found n={n} with f={f} (needs n >= {need})."
-        )
+        formula = f"{min_n} inputs" if min_n else f"{need} inputs for f={f} with these options"
+        raise ConfigError(f"{rule} needs n >= {formula}; found n={n} with f={f} (needs n >= {need}).")
     return f

@@ -169,7 +169,7 @@ def test_unknown_options_and_variant_raise(name):
         (lambda x: agg.dnc(x, 1, n_iters=0), ConfigError, "n_iters"),
         (lambda x: agg.dnc(x, 1, filter_frac=-0.5), ConfigError, "filter_frac"),
         (lambda x: agg.dnc(x, 9), ConfigError, "found n=9 with f=9"),
-        (lambda x: agg.dnc(x, 8, filter_frac=2.0), ConfigError, "fewer than n=9"),
+        (lambda x: agg.dnc(x, 8, filter_frac=2.0), ConfigError, "found n=9 with f=8"),
         (lambda x: agg.dnc(x, 1, generator=1.5), InputTypeError, "generator"),
         (lambda x: agg.multi_krum(x, 1, n_select=0), ConfigError, "n_select"),
         (lambda x: agg.multi_krum(x, 1, n_select=7, variant="ndss21"), ConfigError, "n_select must be <= 6"),
@@ -383,21 +383,76 @@ def test_pairwise_distances_exact_zero_diagonal_and_clamped(dtype):
     assert_close(dist, direct.to(dtype), rtol=1e-5, atol=1e-6)
 
 
+def position_rounding_gram(rows: torch.Tensor) -> torch.Tensor:
+    """A Gram product that rounds by row position, like the AMD EPYC BLAS does: relative errors of a few
+    float32 ulps that depend on (i, j), not on the values; they shrink the distances of later rows, so
+    without exact duplicate handling a later copy would beat an identical earlier one."""
+    gram = rows @ rows.T
+    n = rows.shape[0]
+    pos = torch.arange(n, device=rows.device, dtype=rows.dtype)
+    return gram - gram.abs() * 3e-7 * (pos[:, None] + pos[None, :]) / n
+
+
+@pytest.fixture(params=["this_blas", "position_rounding_blas"])
+def blas(request, monkeypatch):
+    """Run a test with this machine's GEMM and with a simulated one that rounds identical rows differently
+    depending on where they sit: exact ties must not depend on either."""
+    if request.param == "position_rounding_blas":
+        from fedlib.aggregators._utils import distances as _distances
+
+        monkeypatch.setattr(_distances, "gram_block", position_rounding_gram)
+    return request.param
+
+
 @pytest.mark.parametrize("d", [1000, 70_000])  # one column block, and several (accumulated in float64)
-def test_pairwise_distances_duplicates_tie_exactly_and_stay_accurate(dtype, d):
-    # Duplicated rows away from the shift anchor (row 0) must still be at distance exactly 0: the Krum
-    # family and the tailored attacks rely on identical malicious copies tying exactly.
+@pytest.mark.parametrize("copies", [(0, 1, 2), (3, 5, 8), (6, 7, 8)], ids=["first", "middle", "last"])
+def test_pairwise_distances_duplicates_tie_exactly_and_stay_accurate(dtype, d, copies, blas):
+    # Duplicated rows must be at distance exactly 0 and have identical distance rows wherever they sit
+    # (first, as the engine orders malicious rows, or last) and whatever the BLAS rounds: the Krum family
+    # and the tailored attacks rely on identical malicious copies tying exactly.
     x = gaussian(9, d, dtype, "cpu", seed=5) * 1e-2 + 1e3  # small spread on a large common part
-    x[5] = x[3]
-    x[8] = x[3]
+    a, b, c = copies
+    x[b] = x[a]
+    x[c] = x[a]
     dist = agg.pairwise_sq_distances(x)
-    assert dist[3, 5].item() == dist[3, 8].item() == dist[5, 8].item() == 0.0
-    assert torch.equal(dist[3], dist[5]) and torch.equal(dist[3], dist[8])  # identical rows, identical scores
+    assert dist[a, b].item() == dist[a, c].item() == dist[b, c].item() == 0.0
+    assert torch.equal(dist[a], dist[b]) and torch.equal(dist[a], dist[c])  # identical rows, identical scores
+    assert torch.equal(dist[:, a], dist[:, b]) and torch.equal(dist, dist.T)
     direct = ((x.double()[:, None, :] - x.double()[None, :, :]) ** 2).sum(-1)
     off = ~torch.eye(9, dtype=torch.bool)
-    off[3, 5] = off[5, 3] = off[3, 8] = off[8, 3] = off[5, 8] = off[8, 5] = False
+    for i in copies:
+        for j in copies:
+            off[i, j] = False
     rel = ((dist.double() - direct).abs() / direct.clamp_min(1e-300))[off]
-    assert rel.max().item() < (5e-5 if dtype == torch.float32 else 1e-12)  # float32 GEMM: ~1e-5 relative
+    assert rel.max().item() < (5e-5 if dtype == torch.float32 else 1e-6)  # float32 GEMM: ~1e-5 relative
+
+
+def test_pairwise_distances_rows_equal_only_in_first_block_are_not_merged(dtype, blas):
+    """The checksum of the first block only proposes candidates; rows that differ later, or hold a
+    permutation of the same values (same checksum), keep their distance."""
+    x = gaussian(6, 70_000, dtype, "cpu", seed=6)
+    x[4] = x[1]
+    x[4, 50_000] += 3.0  # same first block (same checksum), different row: distance 9
+    x[2, :2] = torch.tensor([3.0, -3.0], dtype=dtype)
+    x[5] = x[2]
+    x[5, :2] = x[2, :2].flip(0)  # a permutation within the first block: same checksum, distance 72
+    dist = agg.pairwise_sq_distances(x)
+    assert dist[1, 4].item() == pytest.approx(9.0, rel=0.05)  # the simulated BLAS errs by ~0.05 here
+    assert dist[2, 5].item() == pytest.approx(72.0, rel=0.05)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["copies_first", "copies_last"])
+@pytest.mark.parametrize("variant", ["textbook", "ndss21"])
+def test_krum_picks_lowest_index_of_identical_copies_whatever_the_blas(first, variant, dtype, blas):
+    """Three benign rows and two copies of their mean: the copies win Krum and tie exactly, so the lowest
+    index wins (the documented rule), on this machine and with a BLAS that rounds by position."""
+    g = torch.Generator().manual_seed(7)
+    benign = torch.randn(3, 5000, generator=g, dtype=torch.float64).to(dtype)
+    copy = benign.mean(dim=0, keepdim=True)
+    x = torch.cat([copy, copy, benign]) if first else torch.cat([benign, copy, copy])
+    expected = 0 if first else 3
+    assert agg.krum(x, f=0, variant=variant).selected.tolist() == [expected]
+    assert agg.multi_krum(x, f=0, variant=variant).selected[0].item() == expected
 
 
 @pytest.mark.cuda

@@ -1,6 +1,6 @@
 """The compiled (numba) kernels against the plain torch implementations they replace.
 
-The CPU median, trimmed mean and Bulyan run on sorting-network kernels (fedlib/aggregators/_order.py),
+The CPU median, trimmed mean and Bulyan run on sorting-network kernels (fedlib/aggregators/_utils/order.py),
 Fang's defense on leave-one-out aggregates from one sorted pass, and the iterative Krum selection on a
 compiled loop. The torch implementations stay as the reference (and as the CUDA path), so each test
 compares the two on identical inputs, with ties (small integers), window boundaries (d around multiples
@@ -17,8 +17,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedlib.aggregators import _order
-from fedlib.aggregators._bulyan import closest_to_median_mean, closest_to_median_mean_torch
+from fedlib.aggregators._utils import order as _order
+from fedlib.aggregators._bulyan import mean_nearest_median, mean_nearest_median_torch
 from fedlib.aggregators._median import median_torch, median_values
 from fedlib.aggregators._trimmed_mean import trimmed_mean_torch
 from helpers.asserts import assert_close
@@ -121,14 +121,14 @@ def test_closest_to_median_mean_matches_torch_including_ties(shape, kind, seed, 
     m, d = shape
     beta = data.draw(st.integers(1, m))
     x = make(m, d, kind, dtype, seed)
-    assert_close(closest_to_median_mean(x, beta, variant), closest_to_median_mean_torch(x, beta, variant))
+    assert_close(mean_nearest_median(x, beta, variant), mean_nearest_median_torch(x, beta, variant))
 
 
 def test_distance_tie_goes_to_the_earlier_row():
     # median 1 (textbook, mean of 0 and 2); 0 and 2 are equally close: beta = 1 takes the earlier row.
     x = torch.tensor([[2.0], [0.0], [-5.0], [9.0]])
-    assert closest_to_median_mean(x, 1, "textbook").item() == 2.0
-    assert closest_to_median_mean(x.flip(0), 1, "textbook").item() == 0.0
+    assert mean_nearest_median(x, 1, "textbook").item() == 2.0
+    assert mean_nearest_median(x.flip(0), 1, "textbook").item() == 0.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -161,8 +161,8 @@ def test_closest_to_median_mean_reads_selected_rows_in_place(shape, kind, seed, 
     x = make(n, d, kind, dtype, seed)
     rows = torch.tensor(data.draw(st.permutations(range(n)))[: data.draw(st.integers(1, n))])
     beta = data.draw(st.integers(1, rows.numel()))
-    expected = closest_to_median_mean_torch(x.index_select(0, rows), beta, variant)
-    assert_close(_order.closest_to_median_mean(x, beta, variant == "ndss21", rows=rows), expected)
+    expected = mean_nearest_median_torch(x.index_select(0, rows), beta, variant)
+    assert_close(_order.mean_nearest_median_compiled(x, beta, variant == "ndss21", rows=rows), expected)
 
 
 @SETTINGS
@@ -171,7 +171,7 @@ def test_closest_to_median_mean_reads_selected_rows_in_place(shape, kind, seed, 
        data=st.data())
 def test_leave_one_out_matches_the_rule_on_the_remaining_rows(shape, kind, seed, dtype, base, variant, data):
     import fedlib.aggregators as agg
-    from fedlib.aggregators._leave_one_out import leave_one_out
+    from fedlib.aggregators._utils.leave_one_out import leave_one_out
 
     n, d = shape
     x = make(n, d, kind, dtype, seed)
@@ -188,7 +188,7 @@ def test_leave_one_out_matches_the_rule_on_the_remaining_rows(shape, kind, seed,
 
 
 def test_leave_one_out_declines_what_it_does_not_cover():
-    from fedlib.aggregators._leave_one_out import leave_one_out
+    from fedlib.aggregators._utils.leave_one_out import leave_one_out
 
     x = torch.randn(9, 4)
     assert leave_one_out(x, 2, "krum", "textbook", {}) is None
@@ -239,3 +239,40 @@ def test_kernels_follow_torch_thread_count():
         torch.set_num_threads(before)
     _order.sorted_window_mean(torch.randn(5, 100), 1, 4)
     assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)
+
+
+def duplicate_classes_reference(x):
+    """rep[i] = lowest j whose row has the same bits as row i (the O(n²·d) definition)."""
+    bits = x.view(torch.int32 if x.dtype == torch.float32 else torch.int64)
+    return [next(j for j in range(i + 1) if torch.equal(bits[j], bits[i])) for i in range(x.shape[0])]
+
+
+@SETTINGS
+@given(n=st.integers(1, 12), d=st.integers(1, 300), block=st.integers(1, 128), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from(DTYPES), strided=st.booleans(), data=st.data())
+def test_duplicate_rows_match_the_pairwise_definition(n, d, block, seed, dtype, strided, data):
+    """The compiled block comparison (contiguous rows) and the torch one (strided columns), against the
+    definition; copies, permuted copies (same checksum) and copies differing in one late entry."""
+    from fedlib._blocks import DuplicateRows, column_blocks, distances_from_gram
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(-3, 4, (n, 2 * d if strided else d), generator=g).to(dtype)
+    x = x[:, ::2] if strided else x
+    for _ in range(data.draw(st.integers(0, n))):
+        i, j = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1))
+        x[i] = x[j]
+        how = data.draw(st.sampled_from(["copy", "permuted", "last_entry"]))
+        if how == "permuted":
+            x[i] = x[j].flip(0)
+        elif how == "last_entry":
+            x[i, -1] += 1.0
+    found = DuplicateRows(x, slice(0, min(block, d)))
+    for cols in column_blocks(d, block):
+        found.update(x[:, cols])
+    rep = found.representatives()
+    expected = duplicate_classes_reference(x.contiguous())
+    assert (list(range(n)) if rep is None else rep.tolist()) == expected
+    if rep is not None:  # identical rows get identical Gram rows and columns, hence identical distances
+        dist = distances_from_gram(torch.randn(n, n, dtype=torch.float64, generator=g), rep)
+        for i, j in enumerate(expected):
+            assert torch.equal(dist[i], dist[j]) and torch.equal(dist[:, i], dist[:, j])

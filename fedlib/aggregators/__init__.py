@@ -16,20 +16,27 @@ Example:
 
 Shared building blocks (used by the attacks to simulate the rules on n×n matrices):
 :func:`pairwise_sq_distances`, :func:`krum_scores`, :func:`krum_selection`, :func:`dnc_iteration`,
-:func:`dnc_outlier_scores`.
+:func:`dnc_outlier_scores`, :func:`mean_nearest_median` (Bulyan's coordinate-wise step; formerly
+``closest_to_median_mean``, which still works). Helper modules that are not rules live in ``_utils``.
+
+What a rule needs: :func:`needs` (``"generator"``: a ``torch.Generator``, drawn on its device;
+``"score_fn"``: a validation scorer) and :func:`min_inputs` (the smallest n it accepts, the one source
+of every rule's own size check).
 """
 
 from ._base import RULE_NEEDS, Aggregate, aggregate, get, min_inputs, names, needs, register
 from ._mean import mean
 from ._krum import krum, krum_scores, krum_selection
 from ._multi_krum import multi_krum
-from ._bulyan import bulyan, closest_to_median_mean
+from ._bulyan import bulyan, mean_nearest_median
 from ._trimmed_mean import trimmed_mean
 from ._median import median
 from ._afa import AFAReputation, afa
 from ._fang import fang
 from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
-from ._distances import pairwise_sq_distances
+from ._utils.distances import pairwise_sq_distances
+
+closest_to_median_mean = mean_nearest_median  # the former name, kept working for existing callers
 
 __all__ = [
     "Aggregate",
@@ -50,6 +57,7 @@ __all__ = [
     "fang",
     "dnc",
     "AFAReputation",
+    "mean_nearest_median",
     "closest_to_median_mean",
     "dnc_iteration",
     "dnc_outlier_scores",

@@ -11,7 +11,7 @@ import torch
 from .._checks import check_matrix, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, register
-from ._common import prepare
+from ._utils.common import prepare
 
 
 def _beta_cdf_half(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:

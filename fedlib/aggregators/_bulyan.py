@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from . import _order
+from ._utils import order
 from ._base import Aggregate, register
-from ._common import columnwise, middle_value, prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import columnwise, middle_value, prepare
+from ._utils.distances import pairwise_sq_distances
 from ._krum import krum_selection
 
 
@@ -17,7 +17,7 @@ def bulyan_min_n(f: int) -> int:
     return 4 * f + 3
 
 
-def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
+def mean_nearest_median(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
     r"""Per coordinate j: the mean of the ``beta`` values of ``rows`` (m, d) closest to the coordinate median.
 
     Ties in :math:`|x - \operatorname{med}_j|` go to the earlier row (as a stable sort orders them), so with
@@ -26,16 +26,16 @@ def closest_to_median_mean(rows: torch.Tensor, beta: int, variant: str) -> torch
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators import closest_to_median_mean
-        >>> closest_to_median_mean(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
+        >>> from fedlib.aggregators import mean_nearest_median
+        >>> mean_nearest_median(torch.tensor([[0.0], [1.0], [3.0], [10.0]]), 2, "textbook")
         tensor([2.])
     """
-    if _order.supported(rows):
-        return _order.closest_to_median_mean(rows, beta, variant == "ndss21")
-    return closest_to_median_mean_torch(rows, beta, variant)
+    if order.supported(rows):
+        return order.mean_nearest_median_compiled(rows, beta, variant == "ndss21")
+    return mean_nearest_median_torch(rows, beta, variant)
 
 
-def closest_to_median_mean_torch(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
+def mean_nearest_median_torch(rows: torch.Tensor, beta: int, variant: str) -> torch.Tensor:
     """Reference implementation with torch's sorts (any device and dtype)."""
 
     def per_block(block: torch.Tensor) -> torch.Tensor:  # block: (c, m), one coordinate per row
@@ -74,12 +74,12 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
         (tensor([2, 3, 1, 4, 0]), tensor([2.]))
     """
     reject_options(options, "bulyan")
-    updates, f = prepare(updates, f, variant, "bulyan", min_n="4f+3", need_fn=bulyan_min_n)
+    updates, f = prepare(updates, f, variant, "bulyan", formula="4f+3")
     n = updates.shape[0]
     selected = krum_selection(pairwise_sq_distances(updates), f, n - 2 * f, variant=variant)
     beta = selected.numel() - 2 * f
-    if _order.supported(updates):  # the kernel reads the selected rows in place
-        vector = _order.closest_to_median_mean(updates, beta, variant == "ndss21", rows=selected)
+    if order.supported(updates):  # the kernel reads the selected rows in place
+        vector = order.mean_nearest_median_compiled(updates, beta, variant == "ndss21", rows=selected)
     else:
-        vector = closest_to_median_mean_torch(updates.index_select(0, selected), beta, variant)
+        vector = mean_nearest_median_torch(updates.index_select(0, selected), beta, variant)
     return Aggregate(vector, selected, info={"beta": beta})

@@ -10,20 +10,11 @@ import torch
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
-from ._common import mean_of_rows, prepare
+from ._utils.common import mean_of_rows, prepare
+from ._utils.random import as_generator, draw_permutation
 
 SVD_METHODS = ("exact", "fast")
 COMBINE_RULES = ("intersection", "union")
-
-
-def make_generator(generator: Union[torch.Generator, int, None]) -> torch.Generator:
-    """A CPU ``torch.Generator``: the one given, one seeded with the given int, or one seeded with 0 for None."""
-    if isinstance(generator, torch.Generator):
-        return generator
-    if generator is None:
-        generator = 0
-    seed = check_int(generator, "generator (seed)", minimum=0)
-    return torch.Generator().manual_seed(seed)
 
 
 def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor:
@@ -59,8 +50,9 @@ def dnc_iteration(
 ) -> torch.Tensor:
     """One DnC filtering step: sample coordinates, score the rows, drop the ``n_remove`` highest scores.
 
-    Draws ``subsample_dim`` coordinates uniformly without replacement from ``generator`` (all coordinates
-    and no draw when d <= subsample_dim). Ties in the score drop the lowest index first (stable sort).
+    Draws ``subsample_dim`` coordinates uniformly without replacement from ``generator`` (a
+    ``torch.Generator`` of any device, drawn on that device; an int seed; None means seed 0), all
+    coordinates and no draw when d <= subsample_dim. Ties in the score drop the lowest index first (stable sort).
     An attacker can call this with its own generator to simulate the server.
 
     Returns:
@@ -68,8 +60,9 @@ def dnc_iteration(
     """
     n, d = updates.shape
     if d > subsample_dim:
-        coords = torch.randperm(d, generator=make_generator(generator))[:subsample_dim].sort().values
-        sub = updates.index_select(1, coords.to(updates.device))
+        generator = as_generator(generator, default_seed=0)
+        coords = draw_permutation(d, generator, updates.device)[:subsample_dim].sort().values
+        sub = updates.index_select(1, coords)
     else:
         sub = updates
     scores = dnc_outlier_scores(sub, svd=svd)
@@ -78,7 +71,9 @@ def dnc_iteration(
 
 
 def dnc_min_n(f: int, variant: str = "textbook", options=None) -> int:
-    """n > f, and more rows than the floor(filter_frac * f) that each iteration removes."""
+    """n > f, and more rows than the floor(filter_frac * f) that each iteration removes. With
+    ``combine="intersection"`` the iterations may still filter out every row on some data (only
+    n > n_iters·floor(filter_frac·f) would rule that out, which the paper's n = 50, f = 10 does not meet)."""
     filter_frac = (options or {}).get("filter_frac", 1.0)
     removed = math.floor(filter_frac * f) if isinstance(filter_frac, (int, float)) else 0
     return max(f + 1, removed + 1)
@@ -108,11 +103,14 @@ def dnc(
     rows) or ``"union"`` (the Blades port). Output: mean of the surviving rows (full dimension);
     ``selected`` = survivors, ascending.
 
-    Randomness comes only from ``generator`` (a ``torch.Generator`` or int seed). ``None`` means seed 0, so
-    the same coordinates every call: a training loop must pass its own generator. The authors never
+    Randomness comes only from ``generator`` (a ``torch.Generator`` or int seed); the draws happen on the
+    generator's device (a CUDA generator for CUDA updates, as the engine passes; the same seed gives the
+    same coordinates on the same device). ``None`` means seed 0, so the same coordinates every call: a
+    training loop must pass its own generator. The authors never
     released DnC (spec §7.1), so ``variant`` is checked but both variants run this algorithm.
 
-    Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` or if the intersection leaves no row.
+    Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` (see :func:`dnc_min_n`) or if the
+    intersection leaves no row (data-dependent: each iteration may filter different rows).
 
     Example:
         >>> import torch
@@ -124,7 +122,6 @@ def dnc(
         tensor([2, 3, 4, 5, 6, 7, 8, 9])
     """
     reject_options(options, "dnc")
-    updates, f = prepare(updates, f, variant, "dnc")
     check_choice(combine, COMBINE_RULES, "DnC combine rule")
     check_choice(svd, SVD_METHODS, "DnC svd method")
     n_iters = check_int(n_iters, "n_iters", minimum=1)
@@ -133,13 +130,12 @@ def dnc(
         raise InputTypeError(f"filter_frac must be a number; found {type(filter_frac).__name__}.")
     if not (math.isfinite(filter_frac) and filter_frac >= 0):
         raise ConfigError(f"filter_frac must be a finite number >= 0; found {filter_frac}.")
+    # min_inputs: n > f and more rows than the floor(filter_frac*f) each iteration removes
+    updates, f = prepare(updates, f, variant, "dnc", options={"filter_frac": filter_frac},
+                         formula="max(f, floor(filter_frac*f))+1")
     n = updates.shape[0]
     n_remove = math.floor(filter_frac * f)
-    if n_remove >= n:
-        raise ConfigError(
-            f"dnc removes floor(filter_frac*f) = {n_remove} rows per iteration; it needs fewer than n={n}."
-        )
-    generator = make_generator(generator)
+    generator = as_generator(generator, default_seed=0)
     keep = torch.ones(n, dtype=torch.bool) if combine == "intersection" else torch.zeros(n, dtype=torch.bool)
     for _ in range(n_iters):
         good = torch.zeros(n, dtype=torch.bool)

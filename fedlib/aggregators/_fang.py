@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple, Union
 
 import torch
 
+from .._blocks import row_checksums
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
-from ._base import Aggregate, get, names, register
-from ._common import prepare
-from ._leave_one_out import leave_one_out
+from ._base import Aggregate, get, min_inputs, names, register
+from ._utils.common import prepare
+from ._utils.leave_one_out import leave_one_out
+from ._utils.random import as_generator, draw_permutation
 
 ScoreFn = Callable[[torch.Tensor], Tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
@@ -27,28 +29,64 @@ def _evaluate(score_fn: ScoreFn, vector: torch.Tensor) -> Tuple[float, float]:
     return loss, error
 
 
-def _largest(values: torch.Tensor, count: int) -> torch.Tensor:
-    """Indices of the ``count`` largest values; ties: lowest index first (stable)."""
-    return torch.sort(values, descending=True, stable=True).indices[:count]
+def _largest(values: torch.Tensor, count: int, tie_rank: torch.Tensor) -> torch.Tensor:
+    """Indices of the ``count`` largest values; equal values in increasing ``tie_rank`` (a permutation of
+    0..n-1 that does not depend on row positions), never by index."""
+    in_tie_order = torch.argsort(tie_rank)
+    order = torch.sort(values[in_tie_order], descending=True, stable=True).indices
+    return in_tie_order[order[:count]]
+
+
+def tie_ranks(updates: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """A rank per row (CPU LongTensor, a permutation of 0..n-1) that orders rows with equal scores.
+
+    With a ``generator``: a uniformly random permutation drawn on the generator's device (one draw of n
+    per call, whatever the scores). Without: ranks by a mixed checksum of each row's bits, so a row's rank
+    depends on its content, not on its position (equal rows keep index order, which cannot change the
+    aggregate); deterministic, hence predictable by an attacker who knows the rows: training passes a
+    generator.
+    """
+    n = updates.shape[0]
+    if generator is not None:
+        return torch.argsort(draw_permutation(n, generator, torch.device("cpu")))
+    keys = [_mix(int(c) & 0xFFFFFFFF) for c in row_checksums(updates).tolist()]
+    order = sorted(range(n), key=lambda i: keys[i])  # stable: equal rows keep index order
+    ranks = torch.empty(n, dtype=torch.long)
+    ranks[torch.tensor(order, dtype=torch.long)] = torch.arange(n)
+    return ranks
+
+
+def _mix(value: int) -> int:
+    """splitmix64's finaliser: spreads a 32-bit checksum over 64 bits so that ranks look unrelated to the
+    values (nearby checksums do not get nearby ranks)."""
+    value = (value + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return value ^ (value >> 31)
 
 
 def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
-    """Rows Fang's defense needs: the base rule must run on n - 1 rows (each leave-one-out aggregate) and on
-    the survivors, after up to f (``rule="lrr"``/``"err"``) or 2f (``"union"``) removals, with ``final_f``."""
-    from ._base import min_inputs
+    """Rows Fang's defense needs: n > f, and the base rule must accept n - 1 rows with f (each leave-one-out
+    aggregate) and the survivors with ``final_f`` after the worst-case removals: f (``rule="lrr"`` /
+    ``"err"``) or 2f (``"union"``, when the two criteria pick disjoint rows).
 
+    The base's minimum is its textbook one where the ndss21 variant accepts fewer rows (the released
+    trimmed mean at n = 2f returns NaN, which cannot be scored on a validation batch).
+    """
     options = dict(options or {})
     base = options.get("base", "trimmed_mean")
     base_options = dict(options.get("base_options") or {})
     final_f = options.get("final_f")
     final_f = f if final_f is None else final_f
     removed = 2 * f if options.get("rule", "union") == "union" else f
-    leave_one_out = min_inputs(base, f, variant=variant, **base_options) + 1
-    survivors = min_inputs(base, final_f, variant=variant, **base_options) + removed
-    return max(f + 1, leave_one_out, survivors)
+
+    def base_min(assumed: int) -> int:
+        return max(min_inputs(base, assumed, variant=v, **base_options) for v in {variant, "textbook"})
+
+    return max(f + 1, base_min(f) + 1, base_min(final_f) + removed)
 
 
-@register("fang", checks_finite=True, needs=("score_fn",), min_inputs=fang_min_n)
+@register("fang", checks_finite=True, needs=("score_fn", "generator"), min_inputs=fang_min_n)
 def fang(
     updates: torch.Tensor,
     f: int,
@@ -59,6 +97,7 @@ def fang(
     rule: str = "union",
     base_options: Optional[Mapping[str, object]] = None,
     final_f: Optional[int] = None,
+    generator: Union[torch.Generator, int, None] = None,
     **options,
 ) -> Aggregate:
     r"""Fang defense around a base rule A: drop the f updates whose removal helps a validation model most.
@@ -69,9 +108,17 @@ def fang(
     - ERR (error-rate-based rejection): :math:`\mathrm{ERR}_i = E(A) - E(A_{-i})`,
 
     where :math:`(L(v), E(v))` = ``score_fn(v)``. ``rule="lrr"`` / ``"err"`` removes the f rows with the
-    largest reduction (ties: lowest index), ``rule="union"`` removes the union of both sets (up to 2f
-    rows). The survivors are aggregated by the base rule with ``final_f`` (default ``f``).
-    ``selected`` = survivors ascending; ``info`` holds ``lrr``, ``err`` and ``removed``.
+    largest reduction, ``rule="union"`` removes the union of both sets (up to 2f rows). The survivors
+    are aggregated by the base rule with ``final_f`` (default ``f``). ``selected`` = survivors ascending;
+    ``info`` holds ``lrr``, ``err``, ``removed`` and ``tie_rank``.
+
+    Ties (frequent: ERR moves in steps of 1/validation-samples, and a small step can leave every score
+    equal) are never broken by row position, because the engine puts malicious rows first: rows with
+    equal scores are removed in increasing ``info["tie_rank"]``, a uniformly random permutation drawn from
+    ``generator`` (a ``torch.Generator``, drawn on its device, or an int seed), so tied attackers are
+    removed at their base rate m/n wherever they sit. Without a generator the ranks come from a mixed
+    checksum of each row's bits: deterministic and position-free (permuting the rows permutes the
+    result), but predictable by an attacker; training passes the server's generator.
 
     ``score_fn(vector: Tensor (d,)) -> (loss: float, error: float)`` is supplied by the caller (the FL
     engine): it applies ``vector`` as the aggregate update to a *copy* of the current global model and
@@ -93,23 +140,25 @@ def fang(
         tensor([0, 1, 2, 3, 4])
     """
     reject_options(options, "fang")
-    updates, f = prepare(updates, f, variant, "fang")
     if score_fn is None or not callable(score_fn):
         raise ConfigError("fang needs score_fn(vector) -> (loss, error) evaluating a validation batch.")
     check_choice(rule, REJECTION_RULES, "Fang rejection rule")
     check_choice(base, [name for name in names() if name != "fang"], "Fang base rule")
     base_fn = get(base)
     base_options = dict(base_options or {})
-    final_f = f if final_f is None else check_int(final_f, "final_f", minimum=0)
+    final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
+    generator = None if generator is None else as_generator(generator)
+    options = {"base": base, "rule": rule, "base_options": base_options, "final_f": final_f}
+    updates, f = prepare(updates, f, variant, "fang", options=options)
+    final_f = f if final_f is None else final_f
     n = updates.shape[0]
-    if f >= n:
-        raise ConfigError(f"fang removes f rows per criterion; it needs f < n, found f={f}, n={n}.")
+    tie_rank = tie_ranks(updates, generator)
 
     loss_all, err_all = _evaluate(score_fn, base_fn(updates, f, variant=variant, **base_options).vector)
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
     rows = torch.arange(n, device=updates.device)
-    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _leave_one_out).
+    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
     shortcut = leave_one_out(updates, f, base, variant, base_options)
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
         if shortcut is not None:
@@ -122,10 +171,11 @@ def fang(
 
     removed = torch.zeros(n, dtype=torch.bool)
     if rule in ("lrr", "union"):
-        removed[_largest(lrr, f)] = True
+        removed[_largest(lrr, f, tie_rank)] = True
     if rule in ("err", "union"):
-        removed[_largest(err, f)] = True
+        removed[_largest(err, f, tie_rank)] = True
     selected = torch.nonzero(~removed).flatten().to(updates.device)
     final = base_fn(updates.index_select(0, selected), final_f, variant=variant, **base_options)
-    info = {"lrr": lrr, "err": err, "removed": torch.nonzero(removed).flatten(), "base_selected": final.selected}
+    info = {"lrr": lrr, "err": err, "removed": torch.nonzero(removed).flatten(), "tie_rank": tie_rank,
+            "base_selected": final.selected}
     return Aggregate(final.vector, selected, info=info)

@@ -8,8 +8,8 @@ import torch
 
 from .._checks import check_choice, check_int, reject_options
 from ._base import VARIANTS, Aggregate, register
-from ._common import prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import prepare
+from ._utils.distances import pairwise_sq_distances
 
 
 def _check_dist(dist: torch.Tensor) -> torch.Tensor:
@@ -171,7 +171,7 @@ def krum(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options)
         (tensor([1.]), tensor([1]))
     """
     reject_options(options, "krum")
-    updates, f = prepare(updates, f, variant, "krum", min_n="2f+3", need_fn=krum_min_n)
+    updates, f = prepare(updates, f, variant, "krum", formula="2f+3")
     dist = pairwise_sq_distances(updates)
     scores = krum_scores(dist, f, variant=variant)
     winner = torch.argmin(scores).reshape(1)

@@ -6,7 +6,7 @@ import torch
 
 from .._checks import check_finite, reject_options
 from ._base import Aggregate, register
-from ._common import prepare
+from ._utils.common import prepare
 
 
 @register("mean", checks_finite=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from . import _order
+from ._utils import order
 from ._base import Aggregate, register
-from ._common import columnwise, middle_value, prepare
+from ._utils.common import columnwise, middle_value, prepare
 
 
 @register("median", checks_finite=True)
@@ -36,8 +36,8 @@ def median_values(updates: torch.Tensor, variant: str) -> torch.Tensor:
     """The coordinate-wise median vector: compiled sorting network on CPU, torch on other devices."""
     n = updates.shape[0]
     lower = variant == "ndss21" or n % 2 == 1
-    if _order.supported(updates):
-        return _order.sorted_window_mean(updates, (n - 1) // 2, (n - 1) // 2 + 1 if lower else n // 2 + 1)
+    if order.supported(updates):
+        return order.sorted_window_mean(updates, (n - 1) // 2, (n - 1) // 2 + 1 if lower else n // 2 + 1)
     return median_torch(updates, variant)
 
 

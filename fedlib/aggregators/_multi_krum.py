@@ -8,8 +8,8 @@ import torch
 
 from .._checks import check_int, reject_options
 from ._base import Aggregate, register
-from ._common import mean_of_rows, prepare
-from ._distances import pairwise_sq_distances
+from ._utils.common import mean_of_rows, prepare
+from ._utils.distances import pairwise_sq_distances
 from ._krum import krum_min_n, krum_selection
 
 
@@ -53,7 +53,7 @@ def multi_krum(
         tensor([2, 1, 3])
     """
     reject_options(options, "multi_krum")
-    updates, f = prepare(updates, f, variant, "multi_krum", min_n="2f+3", need_fn=krum_min_n)
+    updates, f = prepare(updates, f, variant, "multi_krum", formula="2f+3")
     n = updates.shape[0]
     if n_select is None:
         n_select = default_n_select(n, f)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from . import _order
+from ._utils import order
 from ._base import Aggregate, register
-from ._common import columnwise, prepare
+from ._utils.common import columnwise, prepare
 
 
 def trimmed_mean_min_n(f: int, variant: str = "textbook", options=None) -> int:
-    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5)."""
-    return 2 * f if variant == "ndss21" else 2 * f + 1
+    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5), and every
+    rule needs n > f (so n >= 1 for f = 0)."""
+    return max(2 * f, f + 1) if variant == "ndss21" else 2 * f + 1
 
 
 @register("trimmed_mean", checks_finite=True, min_inputs=trimmed_mean_min_n)
@@ -34,17 +35,15 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
         tensor([1.5000])
     """
     reject_options(options, "trimmed_mean")
-    formula = "2f" if variant == "ndss21" else "2f+1"
-    updates, f = prepare(
-        updates, f, variant, "trimmed_mean", min_n=formula, need_fn=lambda f: trimmed_mean_min_n(f, variant)
-    )
+    formula = "max(2f, f+1)" if variant == "ndss21" else "2f+1"
+    updates, f = prepare(updates, f, variant, "trimmed_mean", formula=formula)
     n = updates.shape[0]
     if f == 0:
         return Aggregate(updates.mean(dim=0))
     if n == 2 * f:  # ndss21 only: the mean of an empty slice
         return Aggregate(torch.full_like(updates[0], float("nan")), info={"empty_trim": True})
-    if _order.supported(updates):  # compiled sorting network on CPU
-        return Aggregate(_order.sorted_window_mean(updates, f, n - f))
+    if order.supported(updates):  # compiled sorting network on CPU
+        return Aggregate(order.sorted_window_mean(updates, f, n - f))
     return Aggregate(trimmed_mean_torch(updates, f))
 
 

@@ -122,7 +122,7 @@ def multi_krum(x, f: int, variant: str, n_select=None):
     return mean(_f64(x)[chosen]), chosen
 
 
-def closest_to_median_mean(rows, beta: int, variant: str) -> np.ndarray:
+def bulyan_coordinate_step(rows, beta: int, variant: str) -> np.ndarray:
     rows = _f64(rows)
     out = []
     for j in range(rows.shape[1]):
@@ -136,7 +136,7 @@ def closest_to_median_mean(rows, beta: int, variant: str) -> np.ndarray:
 def bulyan(x, f: int, variant: str):
     chosen = krum_selection(x, f, len(x) - 2 * f, variant)
     beta = len(chosen) - 2 * f
-    return closest_to_median_mean(_f64(x)[chosen], beta, variant), chosen
+    return bulyan_coordinate_step(_f64(x)[chosen], beta, variant), chosen
 
 
 def krum(x, f: int, variant: str):

@@ -120,7 +120,7 @@ def _sorted_summary(x, rows, lo, hi, positions, first, stop, divisor, picked, wi
 
 
 @numba.njit(parallel=True, cache=True)
-def _closest_to_median_mean(x, rows, lo, hi, dlo, dhi, beta, lower_median, half, out):
+def _mean_nearest_median_kernel(x, rows, lo, hi, dlo, dhi, beta, lower_median, half, out):
     """out[j] = mean of the ``beta`` values of coordinate j (over ``rows`` of ``x``) closest to their median;
     ties in distance go to the earlier entry of ``rows``. The median and the distances are computed in the
     input dtype, as the torch version does, so both see the same ties."""
@@ -179,7 +179,7 @@ def supported(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
-def _as_numpy(x: torch.Tensor) -> np.ndarray:
+def as_numpy(x: torch.Tensor) -> np.ndarray:
     match_torch_threads()
     return np.ascontiguousarray(x.detach().numpy())
 
@@ -197,7 +197,7 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import sorted_window_mean
+        >>> from fedlib.aggregators._utils.order import sorted_window_mean
         >>> sorted_window_mean(torch.tensor([[3.0, 0.0], [1.0, 5.0], [2.0, 4.0]]), 1, 2)
         tensor([2., 4.])
     """
@@ -205,7 +205,7 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     if not 0 <= first < stop <= n:
         raise ValueError(f"expected 0 <= first < stop <= n={n}; found first={first}, stop={stop}")
     lo, hi = sorting_network(n, tuple(range(first, stop)))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     _sorted_summary(arr, np.arange(n), lo, hi, np.empty(0, dtype=np.int64), first, stop, float(stop - first),
                     np.empty((0, d), dtype=arr.dtype), out)
@@ -221,7 +221,7 @@ def sorted_rows_and_window_sum(
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import sorted_rows_and_window_sum
+        >>> from fedlib.aggregators._utils.order import sorted_rows_and_window_sum
         >>> rows, total = sorted_rows_and_window_sum(torch.tensor([[3.0], [1.0], [2.0]]), [0, 2], 0, 2)
         >>> rows.flatten().tolist(), total.tolist()
         ([1.0, 3.0], [3.0])
@@ -231,7 +231,7 @@ def sorted_rows_and_window_sum(
         raise ValueError(f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
                          f"found positions={positions}, first={first}, stop={stop}")
     lo, hi = sorting_network(n, tuple(sorted(set(positions) | set(range(first, stop)))))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     picked = np.empty((len(positions), d), dtype=arr.dtype)
     window_sum = np.empty(d, dtype=np.float64)
     _sorted_summary(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop, 1.0, picked,
@@ -239,7 +239,7 @@ def sorted_rows_and_window_sum(
     return torch.from_numpy(picked), torch.from_numpy(window_sum)
 
 
-def closest_to_median_mean(
+def mean_nearest_median_compiled(
     x: torch.Tensor, beta: int, lower_median: bool, rows: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
     """Per column j of ``x[rows]`` (m, d): the mean of the ``beta`` values closest to the column's median
@@ -249,9 +249,9 @@ def closest_to_median_mean(
 
     Example:
         >>> import torch
-        >>> from fedlib.aggregators._order import closest_to_median_mean
+        >>> from fedlib.aggregators._utils.order import mean_nearest_median_compiled
         >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
-        >>> closest_to_median_mean(x, 2, lower_median=False), closest_to_median_mean(x, 1, True, torch.tensor([3, 2]))
+        >>> mean_nearest_median_compiled(x, 2, lower_median=False), mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
         (tensor([2.]), tensor([3.]))
     """
     index = np.arange(x.shape[0]) if rows is None else rows.detach().cpu().numpy().astype(np.int64)
@@ -262,8 +262,8 @@ def closest_to_median_mean(
     # sums below do not depend on the order of the other values (selection networks suffice).
     lo, hi = sorting_network(m, ((m - 1) // 2, m // 2))
     dlo, dhi = sorting_network(m, (beta - 1,))
-    arr = _as_numpy(x)
+    arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
     half = np.full(1, 0.5, dtype=arr.dtype)  # keeps the median's arithmetic in the input dtype
-    _closest_to_median_mean(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
+    _mean_nearest_median_kernel(arr, index, lo, hi, dlo, dhi, beta, lower_median, half, out)
     return torch.from_numpy(out)

@@ -22,7 +22,8 @@ import numba
 import numpy as np
 import torch
 
-from . import _order
+from .._base import min_inputs
+from . import order
 
 
 @numba.njit(parallel=True, cache=True)
@@ -59,9 +60,10 @@ def leave_one_out(
         (tensor([1.5000]), tensor([2.5000]))
     """
     n = updates.shape[0]
-    if base_options or not _order.supported(updates) or n < 2:
+    if base_options or not order.supported(updates) or n < 2:
         return None
-    if base == "trimmed_mean" and n - 1 > 2 * f:
+    # the shortcut needs a real trim (n - 1 > 2f, the textbook minimum), not the released NaN at n - 1 = 2f
+    if base == "trimmed_mean" and n - 1 >= min_inputs("trimmed_mean", f):
         return _trimmed_mean(updates, f)
     if base == "median":
         return _median(updates, variant)
@@ -70,8 +72,8 @@ def leave_one_out(
 
 def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor]:
     n = updates.shape[0]
-    (low, high), total = _order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
-    x, low, high, total = _order._as_numpy(updates), low.numpy(), high.numpy(), total.numpy()
+    (low, high), total = order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
+    x, low, high, total = order.as_numpy(updates), low.numpy(), high.numpy(), total.numpy()
 
     def without(i: int) -> torch.Tensor:
         out = np.empty(x.shape[1], dtype=x.dtype)
@@ -86,8 +88,8 @@ def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor
     first = (m - 1) // 2
     # sorted positions first, first + 1 (and first + 2 for the mean of two middle values)
     middle = np.array([0] if variant == "ndss21" or m % 2 == 1 else [0, 1], dtype=np.int64)
-    picked, _ = _order.sorted_rows_and_window_sum(updates, list(range(first, first + len(middle) + 1)), 0, 0)
-    x, picked = _order._as_numpy(updates), picked.numpy()
+    picked, _ = order.sorted_rows_and_window_sum(updates, list(range(first, first + len(middle) + 1)), 0, 0)
+    x, picked = order.as_numpy(updates), picked.numpy()
 
     def without(i: int) -> torch.Tensor:
         out = np.empty(x.shape[1], dtype=x.dtype)

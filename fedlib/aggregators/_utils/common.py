@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import torch
 
-from .._checks import check_choice, check_f, check_finite, check_matrix
-from ._base import VARIANTS
+from ..._checks import check_choice, check_f, check_finite, check_matrix
+from .._base import VARIANTS, min_inputs
 
 
 def prepare(
@@ -16,25 +16,24 @@ def prepare(
     variant: str,
     rule: str,
     *,
-    min_n: str = "1",
-    need_fn: Optional[Callable[[int], int]] = None,
+    options: Optional[Mapping[str, object]] = None,
+    formula: Optional[str] = None,
     check_values: bool = True,
 ) -> tuple[torch.Tensor, int]:
-    """Validate ``updates`` (floating, 2-D, finite), ``variant`` and ``f`` for ``rule``.
+    """Validate ``updates`` (floating, 2-D, finite), ``variant`` and ``f`` for the registered ``rule``.
 
+    The smallest n accepted is the rule's registered ``min_inputs(f, variant, options)`` (one source for
+    the rule, config validation and the attacks); ``formula`` (e.g. ``"2f+3"``) only words the message.
     ``check_values=False`` skips the finiteness pass for a rule that proves finiteness from its own
     reduction (the mean's column sums) and must then raise NonFiniteError itself.
-
-    ``need_fn(f) -> int`` gives the smallest n the rule accepts for this ``f`` and ``min_n`` its formula as
-    text (e.g. ``"2f+3"``) for the error message.
     """
     check_choice(variant, VARIANTS, "variant")
     updates = check_matrix(updates)
     if check_values:
         check_finite(updates)  # one row-sum pass; the per-entry check runs only when a sum is not finite
     f = check_f(f, updates.shape[0], rule)
-    if need_fn is not None:
-        check_f(f, updates.shape[0], rule, min_n=min_n, need=need_fn(f))
+    need = min_inputs(rule, f, variant=variant, **dict(options or {}))
+    check_f(f, updates.shape[0], rule, min_n=formula, need=need)
     return updates, f
 
 
