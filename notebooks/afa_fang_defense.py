@@ -16,10 +16,17 @@
 # Besides the five classic rules, the paper attacks two defenses that *filter* updates:
 #
 # - **AFA** (adaptive federated averaging, Muñoz-González et al.): repeatedly drops updates whose cosine
-#   similarity to the weighted mean is an outlier, then averages the rest.
-# - **Fang's defense** (Fang et al.): scores each update by how much removing it improves the loss and
-#   error of the updated model on a server-held validation set, drops the $f$ worst and aggregates the
-#   rest with a base rule (here Trimmed-mean, *Fang-TrMean*).
+#   similarity to the mean is an outlier, then averages the rest. The original AFA also keeps a
+#   **reputation**: a Beta-distributed "good" probability per client, learned over rounds, that weights
+#   each update and blocks a client for good once it is likely bad. `fedlib.aggregators.afa` accepts one
+#   (`reputation=`), but the engine's runs below use AFA **without reputation**: every round starts afresh
+#   with equal weights, so a malicious client is filtered round by round and never blocked.
+# - **Fang's defense** (Fang et al.): scores each update by how much removing it improves the loss
+#   (LFR) and the error rate (ERR) of the updated model on a server-held validation set. fedlib's default
+#   is the union of the two: each score drops its $f$ worst updates, so up to $2f$ are removed; ties
+#   between equal scores are broken by a seeded random order, never by row position (malicious rows come
+#   first). The rest are
+#   aggregated with a base rule (here Trimmed-mean, *Fang-TrMean*).
 #
 # Cells are impacts (no-attack accuracy minus attacked accuracy, percentage points). The tailored attack
 # on AFA keeps every malicious copy among AFA's survivors; on Fang's defense it must simulate the

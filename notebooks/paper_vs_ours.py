@@ -31,7 +31,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fedlib.report import grids, summary, tables
-from fedlib.report.results import Context, committed
+from fedlib.report.results import Context, absent_labels, committed, results_dir_for
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")
@@ -50,20 +50,38 @@ results, notes = {}, []
 runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
 dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
 impacts_by_setting(runs, dnc_runs, profile, results)
-for other in ("scale", "full"):
-    if other == profile:
-        continue
-    # These grids belong to the main-table and DnC notebooks: the notes name those to compute them.
-    other_runs, note = committed(other, lambda s, o=other: grids.attack_grid(o, s, device=device),
+# The scale profile: what is committed under results/scale (the reduced grid of grids.SCALE_TABLE), and
+# what the full scale grid would add; committed results are read, never recomputed here.
+if profile != "scale":
+    scale_runs, note = committed("scale", lambda s: grids.scale_table_grid(s, device=device),
                                  notebook="notebooks/main_table.py")
-    other_dnc, note_dnc = committed(other, lambda s, o=other: grids.attack_grid(o, s, device=device, aggregators=("dnc",)),
-                                    notebook="notebooks/dnc_table.py")
-    if other_runs is None:
-        notes.append(f"{other}: {note}")
-        continue
-    if other_dnc is None:
-        notes.append(f"{other} (DnC): {note_dnc}")
-    impacts_by_setting(other_runs, other_dnc if other_dnc is not None else other_runs.iloc[0:0], other, results)
+    if scale_runs is None:
+        notes.append(f"scale: {note}")
+    else:
+        impacts_by_setting(scale_runs, scale_runs.iloc[0:0], "scale", results)
+        wanted = (grids.attack_grid("scale", grids.SCALE_SEEDS, device=device)
+                  + grids.attack_grid("scale", grids.SCALE_SEEDS, device=device, aggregators=("dnc",)))
+        absent = absent_labels(wanted, results_dir_for("scale"))
+        notes.append(
+            f"scale: {len(scale_runs)} of the {len(wanted)} runs of the scale grid (existing rules and DnC, "
+            f"seed 0) are committed: the reduced grid `grids.SCALE_TABLE` "
+            f"({', '.join(grids.SCALE_TABLE['aggregators'])}, {', '.join(grids.SCALE_TABLE['knowledge'])} "
+            f"knowledge, attacks {', '.join(grids.SCALE_TABLE['attacks'])}). Not committed, so not compared: "
+            + "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in absent.items())
+            + ". Quantities that need them (DnC's ratios, the AGR-tailored attack) have no scale analogue.")
+# The full profile: the paper's own settings (their datasets are not available here).
+if profile != "full":
+    full_runs, note = committed("full", lambda s: grids.attack_grid("full", s, device=device),
+                                notebook="notebooks/main_table.py")
+    full_dnc, note_dnc = committed("full", lambda s: grids.attack_grid("full", s, device=device,
+                                                                       aggregators=("dnc",)),
+                                   notebook="notebooks/dnc_table.py")
+    if full_runs is None:
+        notes.append(f"full: {note}")
+    else:
+        if full_dnc is None:
+            notes.append(f"full (DnC): {note_dnc}")
+        impacts_by_setting(full_runs, full_dnc if full_dnc is not None else full_runs.iloc[0:0], "full", results)
 print("results used:", ", ".join(f"{p}/{d}/{m}" for p, d, m in results))
 for n in notes:
     display(Markdown(f"*{n}*"))

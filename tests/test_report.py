@@ -10,7 +10,8 @@ import torch
 
 from fedlib.errors import ConfigError, UnknownNameError
 from fedlib.report import grids, paper, summary, tables, toy
-from fedlib.report.results import Cell, Context, MissingResultsError, collect, committed, results_dir_for
+from fedlib.report.results import (Cell, Context, MissingResultsError, absent_labels, collect, committed, is_cached,
+                                   results_dir_for)
 
 
 # ----------------------------------------------------------------------------------------------- paper numbers
@@ -77,15 +78,66 @@ def test_main_table_layout_and_caption():
 
 
 # ----------------------------------------------------------------------------------------------- verdict rule
-def test_verdict_rules():
-    assert summary.verdict_for_impact(45.6, 41.0)          # within 5 pp
-    assert not summary.verdict_for_impact(45.6, 40.0)      # 5.6 pp away
-    assert summary.verdict_for_impact(45.6, 38.0, sd=4.0)  # within 2 sd
+def test_impact_verdict_scales_with_the_claim():
+    # The old rule (within max(5 pp, 2 sd)) accepted the first two: a DnC that protects nothing must not
+    # "reproduce" 1.9, nor 8.0 the MNIST 4.4.
+    assert not summary.verdict_for_impact(1.9, 4.4)
+    assert not summary.verdict_for_impact(4.4, 8.0)
+    assert summary.verdict_for_impact(1.9, 2.8)       # the 1 pp floor
+    assert not summary.verdict_for_impact(1.9, 3.0)
+    assert summary.verdict_for_impact(45.6, 37.0)     # 20 % of 45.6 = 9.12 pp
+    assert not summary.verdict_for_impact(45.6, 36.0)
     assert not summary.verdict_for_impact(45.6, math.nan)
+    assert summary.impact_tolerance(1.9) == 1.0 and summary.impact_tolerance(45.6) == pytest.approx(9.12)
+
+
+def test_ratio_verdicts():
     assert summary.verdict_for_ratio(1.5, 60, [2.0, 10.0])
     assert not summary.verdict_for_ratio(1.5, 60, [1.2, 10.0])
-    assert summary.verdict_for_ratio(15, 15, [12.0])         # ±25 % of a single value
-    assert not summary.verdict_for_ratio(15, 15, [10.0])
+    assert summary.verdict_for_ratio(15, 15, [12.0])         # ±20 % of a single value
+    assert not summary.verdict_for_ratio(15, 15, [11.9])
+    assert not summary.verdict_for_ratio(1.5, 60, [])         # no ratio is no match
+    assert not summary.verdict_for_ratio(1.5, 60, [math.nan])
+
+
+def _full_mnist(existing: dict, dnc: float):
+    """Full-profile MNIST impacts: ``existing`` maps (rule, attack, knowledge) to an impact; DnC has one."""
+    rows = [{"dataset": "mnist", "model": "mnist_fc", "aggregator": a, "attack": atk, "knowledge": k, "seed": 0,
+             "impact": v} for (a, atk, k), v in existing.items()]
+    dnc_rows = [{"dataset": "mnist", "model": "mnist_fc", "aggregator": "dnc", "attack": "min_max",
+                 "knowledge": "full", "seed": 0, "impact": dnc}]
+    return {("full", "mnist", "mnist_fc"): (pd.DataFrame(rows), pd.DataFrame(dnc_rows))}
+
+
+def _verdicts(results):
+    return summary.summary_table(results, paper.numbers(dataset="mnist")).set_index("paper number").verdict
+
+
+def test_dnc_maxima_are_judged_as_the_ratio_they_state():
+    # Paper: 4.4 on the most robust existing rule, 1.9 on DnC (ratio 2.3).
+    same = {("median", "lie", "full"): 4.4, ("krum", "lie", "full"): 9.0}
+    assert _verdicts(_full_mnist(same, 1.9))["dnc_mnist_dnc"] == "reproduced"
+    # DnC that protects nothing: 4.0 is within 5 pp of 1.9 (the old rule said "reproduced"), ratio 1.1.
+    assert _verdicts(_full_mnist(same, 4.0))["dnc_mnist_dnc"] == "not reproduced"
+    # Twice the impacts, same ratio: the DnC claim holds, the existing rule's 8.8 does not match 4.4.
+    double = _verdicts(_full_mnist({k: 2 * v for k, v in same.items()}, 3.8))
+    assert double["dnc_mnist_dnc"] == "reproduced" and double["dnc_mnist_existing"] == "not reproduced"
+    # DnC without any harm: no ratio, not a reproduction, and the table says why.
+    table = summary.summary_table(_full_mnist(same, 0.0), [paper.get("dnc_mnist_dnc")])
+    assert table.verdict.tolist() == ["not reproduced"] and "1 excluded" in table.iloc[0]["ours (paper's setting)"]
+    assert "4.4 ÷ 1.9 = 2.3×" in table.iloc[0]["paper"]
+
+
+def test_ratio_verdicts_report_the_settings_they_excluded():
+    imp = pd.DataFrame([
+        {"dataset": "mnist", "model": "mnist_fc", "aggregator": agr, "attack": atk, "knowledge": "full",
+         "seed": 0, "impact": v}
+        for agr, vals in (("median", {"fang": 2.0, "lie": 1.0, "min_max": 8.0}),
+                          ("krum", {"fang": -1.0, "lie": 0.0, "min_max": 9.0}))
+        for atk, v in vals.items()])
+    measured = summary.measure(paper.get("abstract_attack_ratio"), imp)
+    assert measured["ratios"] == [4.0] and measured["excluded"] == 1
+    assert "1 of 2 settings; 1 excluded" in measured["text"]
 
 
 def test_summary_without_full_results_never_claims_reproduction():
@@ -146,6 +198,17 @@ def test_scale_profile_never_runs_silently(tmp_path):
     assert frame is None and "2 of 2 runs" in note
 
 
+def test_committed_scale_results_cover_the_reduced_grids_and_name_what_is_missing():
+    # The book reads these grids in every profile; a config change that orphans the committed JSON files
+    # would make the scale comparisons vanish from the book.
+    folder = results_dir_for("scale")
+    for cells in (grids.scale_table_grid(), grids.scale_fraction_grid()):
+        assert all(is_cached(c.experiment, folder) for c in cells)
+    absent = absent_labels(grids.attack_grid("scale", grids.SCALE_SEEDS), folder)
+    assert absent == {"aggregator": ["krum", "multi_krum", "bulyan", "trimmed_mean"], "attack": ["tailored"],
+                      "knowledge": ["partial"]}
+
+
 def test_collect_reads_cached_results(tmp_path):
     from fedlib.experiments import experiment_for, run
 
@@ -190,6 +253,26 @@ def test_rule_variant_difference_finds_a_real_difference():
     assert not torch.equal(ex["textbook"].vector, ex["ndss21"].vector)
     with pytest.raises(ValueError, match="agree"):
         toy.rule_variant_difference("mean", n=5, f=1, seeds=range(5))
+
+
+def test_most_robust_names_the_rule_its_number_belongs_to():
+    # Pooling knowledge settings (the old dnc_table) ranks Krum (mean 4.0 over full/partial) above Median
+    # (5.0), while the maximum over attack × knowledge is Krum 7.0, Median 5.0: name and number disagreed.
+    imp = pd.DataFrame({"aggregator": ["krum", "krum", "median", "median"], "attack": ["lie", "lie", "fang", "fang"],
+                        "knowledge": ["full", "partial", "full", "partial"], "seed": [0] * 4,
+                        "impact": [7.0, 1.0, 5.0, 5.0]})
+    best = tables.most_robust(imp)
+    assert (best.aggregator, best.worst_attack, best.max_impact) == ("median", "fang", 5.0)
+    per_rule = tables.largest_impacts(imp, ["aggregator"]).set_index("aggregator")
+    assert per_rule.loc["krum", "max_impact"] == 7.0 and per_rule.loc["krum", "worst_knowledge"] == "full"
+    assert summary.max_impacts(imp, None)[0] == best.max_impact
+    assert tables.most_robust(imp.iloc[0:0]) is None
+
+
+def test_mean_and_sd():
+    assert tables.mean_and_sd(pd.Series([1.0, 3.0])) == pytest.approx((2.0, math.sqrt(2.0)))
+    assert tables.mean_and_sd(pd.Series([4.0])) == (4.0, 0.0)
+    assert all(math.isnan(v) for v in tables.mean_and_sd(pd.Series([math.nan])))
 
 
 def test_attack_ratio_ignores_attacks_without_runs():

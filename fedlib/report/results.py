@@ -79,6 +79,30 @@ def is_cached(experiment, results_dir: Path) -> bool:
     return result_path(experiment, results_dir).exists()
 
 
+def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> Dict[str, List[Any]]:
+    """What a partly computed grid lacks, in its own terms: for each label, the values that no cached
+    cell has (e.g. ``{"aggregator": ["krum", ...], "knowledge": ["partial"]}``); labels whose every value
+    has at least one cached cell are left out.
+
+    Example:
+        >>> absent_labels([], "/nonexistent")
+        {}
+    """
+    folder = Path(results_dir)
+    present: Dict[str, set] = {}
+    wanted: Dict[str, list] = {}
+    for cell in cells:
+        cached = is_cached(cell.experiment, folder)
+        for key, value in cell.labels.items():
+            wanted.setdefault(key, [])
+            if value not in wanted[key]:
+                wanted[key].append(value)
+            if cached:
+                present.setdefault(key, set()).add(value)
+    out = {k: [v for v in vals if v not in present.get(k, set())] for k, vals in wanted.items()}
+    return {k: v for k, v in out.items() if v}
+
+
 def missing_message(missing: Sequence[Cell], results_dir: Path, profile: str, notebook: Optional[str]) -> str:
     shown = "\n".join(f"  - {c.describe()}" for c in missing[:20])
     more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""

@@ -3,9 +3,16 @@
 **The rule.** A paper number is *reproduced* when we have a result in the paper's own setting (the
 ``full`` profile, same dataset and model) and
 
-- an impact (pp) is within ``max(5 pp, 2 × the std over seeds)`` of the paper's;
-- a ratio stated as a range (e.g. 1.5×–60×) has every one of our ratios inside the range, and a ratio
-  stated as one number is matched within ±25 %.
+- an impact (pp) is within ±20 % of the paper's number, and at least ±1 pp (:func:`impact_tolerance`:
+  a tolerance that scales with the claim, so that a small number such as DnC's 1.9 pp is not matched by
+  any small result);
+- the DnC maxima ("the largest impact falls from 4.4 on the most robust existing rule to 1.9 on DnC") are
+  judged as the ratio they state, existing ÷ DnC, within ±20 % of the paper's ratio: an implementation in
+  which DnC protects nothing has a ratio near 1 however small both impacts are;
+- a ratio stated as a range (e.g. 1.5×–60×) has every one of our per-setting ratios inside the range,
+  and a ratio stated as one number is matched within ±20 %. A setting whose denominator (the prior
+  attacks', or DnC's, largest impact) is <= 0 has no ratio; the table says how many settings each ratio
+  verdict excluded for that reason.
 
 Anything else is *not reproduced*, with the reason (most often: the paper's dataset is not available,
 so the setting was not run). Results of the ``quick`` and ``scale`` profiles are shown as an
@@ -13,53 +20,79 @@ so the setting was not run). Results of the ``quick`` and ``scale`` profiles are
 the same rule; an analogue never makes a verdict.
 
 Example:
-    >>> verdict_for_impact(45.6, 44.0, 1.0)
+    >>> verdict_for_impact(45.6, 40.0)
     True
+    >>> verdict_for_impact(1.9, 4.4)  # DnC's 1.9 is not matched by an impact of 4.4
+    False
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy as np
 import pandas as pd
 
-from .paper import EXISTING_AGRS, NUMBERS, PaperNumber
+from .paper import EXISTING_AGRS, NUMBERS, PaperNumber, numbers
+from .tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
 
-IMPACT_TOLERANCE_PP = 5.0
-RATIO_TOLERANCE = 0.25
+RELATIVE_TOLERANCE = 0.20
+IMPACT_FLOOR_PP = 1.0
 OURS = ("tailored", "min_max", "min_sum")
 PRIOR = ("fang", "lie")
 RULE = (f"Reproduced = a result in the paper's own setting (full profile, same dataset and model) that "
-        f"matches: impacts within max({IMPACT_TOLERANCE_PP:g} pp, 2 × std over seeds); ratios stated as a range "
-        f"inside that range; single ratios within ±{RATIO_TOLERANCE:.0%}. Otherwise not reproduced. Quick/scale "
-        f"results are analogues on other data and never decide a verdict.")
+        f"matches: impacts within ±{RELATIVE_TOLERANCE:.0%} of the paper's number (at least ±{IMPACT_FLOOR_PP:g} "
+        f"pp); the DnC maxima as the ratio they state (most robust existing rule ÷ DnC) within "
+        f"±{RELATIVE_TOLERANCE:.0%}; ratios stated as a range: every per-setting ratio inside it; single ratios "
+        f"within ±{RELATIVE_TOLERANCE:.0%}. Settings whose denominator impact is <= 0 have no ratio and are "
+        f"counted as excluded. Otherwise not reproduced. Quick/scale results are analogues on other data and "
+        f"never decide a verdict.")
 
 
-def verdict_for_impact(paper: float, ours: float, sd: float = 0.0) -> bool:
-    """The impact rule: ``abs(ours - paper) <= max(5 pp, 2·sd)``."""
+def impact_tolerance(paper: float) -> float:
+    """How far (pp) an impact may be from the paper's: ``max(1 pp, 20 % of |paper|)``."""
+    return max(IMPACT_FLOOR_PP, RELATIVE_TOLERANCE * abs(paper))
+
+
+def verdict_for_impact(paper: float, ours: Optional[float]) -> bool:
+    """The impact rule: ``|ours - paper| <= impact_tolerance(paper)``."""
     if ours is None or not math.isfinite(ours):
         return False
-    sd = 0.0 if sd is None or not math.isfinite(sd) else sd
-    return abs(ours - paper) <= max(IMPACT_TOLERANCE_PP, 2.0 * sd)
+    return abs(ours - paper) <= impact_tolerance(paper)
 
 
 def verdict_for_ratio(low: float, high: float, ours: Sequence[float]) -> bool:
-    """The ratio rule: every ratio in [low, high] (a range) or within ±25 % of a single stated value."""
+    """The ratio rule: every ratio in [low, high] (a range) or within ±20 % of a single stated value
+    (``low == high``). No ratio at all is not a match."""
     ours = [r for r in ours if r is not None and math.isfinite(r)]
     if not ours:
         return False
     if high == low:
-        low, high = low * (1 - RATIO_TOLERANCE), high * (1 + RATIO_TOLERANCE)
+        low, high = low * (1 - RELATIVE_TOLERANCE), high * (1 + RELATIVE_TOLERANCE)
     return all(low <= r <= high for r in ours)
 
 
-def _mean_sd(values: pd.Series) -> Tuple[float, float]:
-    values = values.dropna()
-    if values.empty:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+def dnc_partner(number: PaperNumber) -> Optional[PaperNumber]:
+    """For a DnC maximum (kind ``max_impact``, aggregator ``dnc``): the paper's maximum on the most robust
+    existing rule in the same setting, the numerator of the ratio the claim states. None otherwise."""
+    if number.kind != "max_impact" or number.aggregator != "dnc":
+        return None
+    found = numbers(kind="max_impact", dataset=number.dataset, model=number.model, aggregator=None)
+    return found[0] if found else None
+
+
+def paper_ratio(number: PaperNumber) -> Optional[float]:
+    """The ratio a DnC maximum states (e.g. 4.4 ÷ 1.9 for MNIST); None for other numbers."""
+    partner = dnc_partner(number)
+    return None if partner is None else partner.value / number.value
+
+
+def shown(number: PaperNumber) -> str:
+    """The paper's number as the summary shows it (DnC maxima with the ratio they state)."""
+    partner = dnc_partner(number)
+    if partner is None:
+        return number.shown
+    return f"{number.shown} ({partner.value:g} ÷ {number.value:g} = {paper_ratio(number):.1f}×)"
 
 
 def _attack_impacts(imp: pd.DataFrame, attack: str) -> pd.DataFrame:
@@ -68,91 +101,121 @@ def _attack_impacts(imp: pd.DataFrame, attack: str) -> pd.DataFrame:
     return imp[imp.attack == attack]
 
 
-def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = PRIOR) -> list[float]:
-    """Largest mean impact of ``ours`` ÷ largest of ``prior``, per (dataset, model, aggregator, knowledge)."""
+def _ratio_text(ratios: List[float], settings: int, excluded: int, why: str) -> str:
+    if ratios:
+        lo, hi = min(ratios), max(ratios)
+        text = f"{lo:.1f}×" if math.isclose(lo, hi) else f"{lo:.1f}×–{hi:.1f}×"
+    else:
+        text = "no ratio"
+    text += f" ({len(ratios)} of {settings} setting{'s' if settings != 1 else ''}"
+    return text + (f"; {excluded} excluded: {why} <= 0)" if excluded else ")")
+
+
+def _ratio_result(ratios: List[float], settings: int, why: str) -> Dict[str, object]:
+    kept = [r for r in ratios if math.isfinite(r)]
+    excluded = settings - len(kept)
+    return {"value": max(kept) if kept else math.nan, "ratios": kept, "excluded": excluded,
+            "text": _ratio_text(kept, settings, excluded, why)}
+
+
+def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> Tuple[List[float], int]:
+    """:func:`~fedlib.report.tables.attack_ratio` per (dataset, model, aggregator, knowledge) setting
+    that has a run of ``ours``; returns (the ratios, NaN where undefined; the number of settings)."""
     ratios = []
     for _, g in imp.groupby(["dataset", "model", "aggregator", "knowledge"]):
-        means = g.groupby("attack").impact.mean()
-        top_ours = means.reindex(list(ours)).max()  # skipna: attacks without a run are ignored
-        top_prior = means.reindex(list(prior)).max()
-        if np.isfinite(top_ours) and np.isfinite(top_prior) and top_prior > 0:
-            ratios.append(float(top_ours / top_prior))
-    return ratios
+        if g.attack.isin(ours).any():
+            ratios.append(attack_ratio(g, ours, PRIOR))
+    return ratios, len(ratios)
+
+
+def max_impacts(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[float, float]:
+    """(the most robust existing rule's largest mean impact over attack × knowledge, DnC's largest);
+    both from :func:`~fedlib.report.tables.most_robust` / :func:`~fedlib.report.tables.largest_impacts`."""
+    robust = most_robust(imp[imp.aggregator.isin(EXISTING_AGRS)])
+    existing = math.nan if robust is None else float(robust.max_impact)
+    if dnc_imp is None or dnc_imp.empty:
+        return existing, math.nan
+    return existing, float(largest_impacts(dnc_imp, ["aggregator"]).max_impact.max())
+
+
+NAN = {"value": math.nan, "ratios": [], "excluded": 0, "text": "–"}
+
+
+def _measure_impact(number: PaperNumber, imp: pd.DataFrame) -> Dict[str, object]:
+    sub = _attack_impacts(imp, number.attack)
+    if number.knowledge:
+        sub = sub[sub.knowledge == number.knowledge]
+    if number.aggregator:
+        sub = sub[sub.aggregator == number.aggregator]
+    if sub.empty:
+        return NAN
+    # The sentence does not name the rule: the largest mean impact over the rules (and, for
+    # "agnostic", over Min-Max and Min-Sum).
+    means = sub.groupby(["aggregator", "attack"]).impact.mean().dropna()
+    if means.empty:
+        return NAN
+    agr, attack = means.idxmax()
+    cell = sub[(sub.aggregator == agr) & (sub.attack == attack)].impact
+    return {"value": float(means.max()), "ratios": [], "excluded": 0,
+            "text": f"{mean_sd(cell)} ({agr}, {attack})"}
+
+
+def _measure_dnc_ratios(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[List[float], List[str]]:
+    """Per (dataset, model): existing ÷ DnC maximum, and the text 'existing → DnC' of each."""
+    ratios, texts = [], []
+    for (ds, model), group in imp.groupby(["dataset", "model"]):
+        d = None if dnc_imp is None else dnc_imp[(dnc_imp.dataset == ds) & (dnc_imp.model == model)]
+        existing, dnc = max_impacts(group, d)
+        if not math.isfinite(existing) or not math.isfinite(dnc):
+            continue  # no DnC runs for this setting: nothing to compare
+        ratios.append(impact_ratio(existing, dnc))
+        texts.append(f"{existing:.1f} → {dnc:.1f}")
+    return ratios, texts
 
 
 def measure(number: PaperNumber, imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame] = None) -> Dict[str, object]:
-    """Our value of the quantity ``number`` measures, from per-seed impacts ``imp`` of one dataset/model
-    (columns aggregator, attack, knowledge, seed, impact) and, for DnC numbers, DnC's impacts ``dnc_imp``.
+    """Our value of the quantity ``number`` measures, from per-seed impacts ``imp`` of one or more
+    settings (columns dataset, model, aggregator, attack, knowledge, seed, impact) and, for DnC numbers,
+    DnC's impacts ``dnc_imp``.
 
-    Returns ``{"value": float, "sd": float, "ratios": list, "text": str}`` (NaN when not measurable).
+    Returns ``{"value", "ratios", "excluded", "text"}``: ``ratios`` are the per-setting ratios a ratio
+    verdict judges (NaN-free), ``excluded`` the settings left out because a denominator impact is <= 0.
     """
-    nan = {"value": math.nan, "sd": math.nan, "ratios": [], "text": "–"}
     if imp is None or imp.empty:
-        return nan
+        return NAN
     if number.kind == "impact":
-        sub = _attack_impacts(imp, number.attack)
-        if number.knowledge:
-            sub = sub[sub.knowledge == number.knowledge]
-        if number.aggregator:
-            sub = sub[sub.aggregator == number.aggregator]
-        if sub.empty:
-            return nan
-        # The sentence does not name the rule: the largest mean impact over the rules (and, for
-        # "agnostic", over Min-Max and Min-Sum).
-        means = sub.groupby(["aggregator", "attack"]).impact.agg(["mean", "std"]).reset_index()
-        best = means.loc[means["mean"].idxmax()]
-        sd = 0.0 if not np.isfinite(best["std"]) else float(best["std"])
-        return {"value": float(best["mean"]), "sd": sd, "ratios": [],
-                "text": f"{best['mean']:.1f} ({best['aggregator']}, {best['attack']})"}
+        return _measure_impact(number, imp)
+    if number.kind == "ratio" and number.key == "abstract_dnc_ratio":  # one ratio per (dataset, model)
+        ratios, _ = _measure_dnc_ratios(imp, dnc_imp)
+        return NAN if not ratios else _ratio_result(ratios, len(ratios), "DnC's largest impact")
     if number.kind == "ratio":
         sub = imp if number.aggregator is None else imp[imp.aggregator == number.aggregator]
-        if number.key == "abstract_dnc_ratio":  # one ratio per (dataset, model)
-            ratios = []
-            for (ds, model), group in imp.groupby(["dataset", "model"]):
-                d = None if dnc_imp is None else dnc_imp[(dnc_imp.dataset == ds) & (dnc_imp.model == model)]
-                existing, dnc = _max_impacts(group, d)
-                if np.isfinite(existing) and np.isfinite(dnc) and dnc > 0:
-                    ratios.append(existing / dnc)
-            if not ratios:
-                return nan
-            lo, hi = min(ratios), max(ratios)
-            text = f"{lo:.1f}×" if math.isclose(lo, hi) else f"{lo:.1f}×–{hi:.1f}×"
-            return {"value": hi, "sd": 0.0, "ratios": ratios, "text": text}
         ours = OURS if number.attack is None else (("min_max", "min_sum") if number.attack == "agnostic"
                                                    else (number.attack,))
-        ratios = _per_setting_ratios(sub, ours)
+        ratios, settings = _per_setting_ratios(sub, ours)
+        return NAN if not settings else _ratio_result(ratios, settings, "Fang's and LIE's largest impact")
+    if number.kind == "max_impact" and number.aggregator == "dnc":  # judged as the ratio it states
+        ratios, texts = _measure_dnc_ratios(imp, dnc_imp)
         if not ratios:
-            return nan
-        lo, hi = min(ratios), max(ratios)
-        text = f"{lo:.1f}×" if math.isclose(lo, hi) else f"{lo:.1f}×–{hi:.1f}×"
-        return {"value": hi, "sd": 0.0, "ratios": ratios, "text": text}
+            return NAN
+        result = _ratio_result(ratios, len(ratios), "DnC's largest impact")
+        result["text"] = f"{'; '.join(texts)}: {result['text']}"
+        return result
     if number.kind == "max_impact":
-        existing, dnc = _max_impacts(imp, dnc_imp)
-        value = dnc if number.aggregator == "dnc" else existing
-        if not np.isfinite(value):
-            return nan
-        return {"value": value, "sd": 0.0, "ratios": [], "text": f"{value:.1f}"}
+        existing, _ = max_impacts(imp, None)
+        if not math.isfinite(existing):
+            return NAN
+        return {"value": existing, "ratios": [], "excluded": 0, "text": f"{existing:.1f}"}
     raise ValueError(f"unknown kind {number.kind!r}")
 
 
-def _max_impacts(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[float, float]:
-    """(most robust existing rule's largest mean impact over attacks, DnC's largest mean impact)."""
-    existing = imp[imp.aggregator.isin(EXISTING_AGRS)]
-    if existing.empty:
-        worst_existing = math.nan
-    else:
-        per_rule = existing.groupby(["aggregator", "attack", "knowledge"]).impact.mean().groupby("aggregator").max()
-        worst_existing = float(per_rule.min())
-    if dnc_imp is None or dnc_imp.empty:
-        return worst_existing, math.nan
-    worst_dnc = float(dnc_imp.groupby(["attack", "knowledge"]).impact.mean().max())
-    return worst_existing, worst_dnc
-
-
 def judge(number: PaperNumber, measured: Dict[str, object]) -> bool:
+    """The verdict of the rule (module docstring) for ``number`` given :func:`measure`'s result."""
     if number.kind == "ratio":
         return verdict_for_ratio(number.value, number.high, measured["ratios"])
-    return verdict_for_impact(number.value, measured["value"], measured["sd"])
+    if paper_ratio(number) is not None:
+        return verdict_for_ratio(paper_ratio(number), paper_ratio(number), measured["ratios"])
+    return verdict_for_impact(number.value, measured["value"])
 
 
 def summary_table(
@@ -167,7 +230,7 @@ def summary_table(
     """
     rows = []
     for p in numbers:
-        row = {"paper number": p.key, "setting": p.setting, "quantity": p.quantity, "paper": p.shown,
+        row = {"paper number": p.key, "setting": p.setting, "quantity": p.quantity, "paper": shown(p),
                "source": p.source}
         own = [(k, v) for k, v in results.items() if k[0] == "full" and _matches(p, k[1], k[2])]
         if own:

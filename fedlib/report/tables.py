@@ -44,14 +44,23 @@ def impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) -> pd.D
     return out
 
 
+def mean_and_sd(values: pd.Series) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for one value) of the non-NaN values; (NaN, NaN) if none."""
+    values = pd.Series(values, dtype="float64").dropna()
+    if values.empty:
+        return float("nan"), float("nan")
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+
+
 def mean_sd(values: pd.Series) -> str:
     """``"12.3"`` for one value, ``"12.3 ± 1.0"`` (sample std) for several; NaN → ``"–"``."""
-    values = values.dropna()
+    values = pd.Series(values, dtype="float64").dropna()
+    mean, sd = mean_and_sd(values)
     if values.empty:
         return "–"
     if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {sd:.1f}"
 
 
 def summarise(frame: pd.DataFrame, index: Sequence[str], columns: Sequence[str], value: str) -> pd.DataFrame:
@@ -117,20 +126,59 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
 
 
 def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """For each group of ``by``: the largest mean impact over attacks and the attack that causes it."""
-    means = imp.groupby(list(by) + ["attack"], sort=False).impact.mean().reset_index()
+    """For each group of ``by``: the largest mean impact (mean over seeds) over every attack × knowledge
+    setting, with the attack (``worst_attack``) and knowledge setting (``worst_knowledge``, when ``imp``
+    has a knowledge column) that cause it. Knowledge settings are never pooled: each (attack, knowledge)
+    pair is one case, as in the paper's "largest impact over all attacks".
+
+    Example:
+        >>> imp = pd.DataFrame({"aggregator": ["krum"] * 2, "attack": ["lie"] * 2,
+        ...                     "knowledge": ["full", "partial"], "seed": [0, 0], "impact": [7.0, 1.0]})
+        >>> row = largest_impacts(imp, ["aggregator"]).iloc[0]
+        >>> row.worst_knowledge, float(row.max_impact)
+        ('full', 7.0)
+    """
+    cases = ["attack"] + (["knowledge"] if "knowledge" in imp.columns else [])
+    means = imp.groupby(list(by) + cases, sort=False).impact.mean().dropna().reset_index()
     idx = means.groupby(list(by), sort=False).impact.idxmax()
-    return means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack"}).reset_index(drop=True)
+    out = means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack",
+                                         "knowledge": "worst_knowledge"})
+    return out.reset_index(drop=True)
+
+
+def most_robust(imp: pd.DataFrame) -> Optional[pd.Series]:
+    """The rule whose largest impact (:func:`largest_impacts` per aggregator) is smallest, as one row:
+    ``aggregator``, ``worst_attack``, ``worst_knowledge``, ``max_impact``. The rule's name and its number
+    come from this one row. None when ``imp`` holds no impact.
+
+    Example:
+        >>> imp = pd.DataFrame({"aggregator": ["krum", "krum", "median", "median"],
+        ...                     "attack": ["lie", "lie", "fang", "fang"],
+        ...                     "knowledge": ["full", "partial"] * 2, "seed": [0] * 4,
+        ...                     "impact": [7.0, 1.0, 5.0, 5.0]})
+        >>> best = most_robust(imp)
+        >>> best.aggregator, float(best.max_impact)
+        ('median', 5.0)
+    """
+    worst = largest_impacts(imp, ["aggregator"])
+    if worst.empty:
+        return None
+    return worst.loc[worst.max_impact.idxmin()]
+
+
+def impact_ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or NaN when either is not finite or the denominator is <= 0 (a ratio
+    to an attack that did no harm says nothing)."""
+    if not (np.isfinite(numerator) and np.isfinite(denominator)) or denominator <= 0:
+        return float("nan")
+    return float(numerator / denominator)
 
 
 def attack_ratio(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = ("fang", "lie")) -> float:
-    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (NaN if the latter ≤ 0)."""
+    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (:func:`impact_ratio`: NaN
+    if the latter is <= 0); attacks without a run are ignored."""
     means = imp.groupby("attack").impact.mean()
-    top_ours = means.reindex(list(ours)).max()  # skipna: attacks without a run are ignored
-    top_prior = means.reindex(list(prior)).max()
-    if not np.isfinite(top_prior) or top_prior <= 0:
-        return float("nan")
-    return float(top_ours / top_prior)
+    return impact_ratio(means.reindex(list(ours)).max(), means.reindex(list(prior)).max())
 
 
 def quick_note(profile: str) -> Optional[str]:
