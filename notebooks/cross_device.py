@@ -36,8 +36,9 @@ run_missing = None
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, summary, tables
-from fedlib.report.results import Context
+from fedlib.report import grids, tables
+from fedbook import paper, summary
+from fedbook.context import Context
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/cross_device.py")

@@ -35,7 +35,7 @@ results_dir = None
 # %%
 from IPython.display import Markdown, display
 
-from fedlib.report.setup import released_setup_table, setup_table
+from fedbook.setup import released_setup_table, setup_table
 
 display(Markdown("**Table.** FL settings of the three profiles, generated from `fedlib.experiments` "
                  "(parameter counts from the models themselves). Malicious clients are 20 % in every profile."))

@@ -37,8 +37,9 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, summary, tables
-from fedlib.report.results import Context, committed
+from fedlib.report import grids, tables
+from fedbook import paper, summary
+from fedbook.context import Context, committed
 
 sns.set_theme(style="whitegrid")
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,

@@ -34,9 +34,10 @@ run_missing = None
 # %%
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, tables
+from fedlib.report import grids, tables
 from fedlib.report.figures import malicious_fraction_figure
-from fedlib.report.results import Context, committed
+from fedbook import paper
+from fedbook.context import Context, committed
 
 if seeds is None and profile == "quick":
     seeds = [0, 1]

@@ -35,8 +35,8 @@ import torch
 from IPython.display import Markdown, display
 
 from fedlib.attacks import craft
-from fedlib.report.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
-                               small_integer_updates, variant_table)
+from fedbook.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
+                         small_integer_updates, variant_table)
 
 
 def show(example, what):

@@ -30,8 +30,10 @@ run_missing = None
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, summary, tables
-from fedlib.report.results import Context, absent_labels, committed, results_dir_for
+from fedlib.report import grids, tables
+from fedlib.report.results import absent_labels
+from fedbook import summary
+from fedbook.context import Context, committed, results_dir_for
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from fedlib.report.notebooks import EXECUTED, _kernel_environment, execute_one, notebook_sources
-from helpers.figures import FIGURES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_lib"))  # fedbook is not installed
+from fedbook.notebooks import EXECUTED, _kernel_environment, execute_one, notebook_sources  # noqa: E402
+from helpers.figures import FIGURES  # noqa: E402
 
 SOURCES = notebook_sources()
 

@@ -19,7 +19,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .paper import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
+from .labels import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
 
 METRIC = "test_accuracy"
 

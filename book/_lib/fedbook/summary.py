@@ -34,7 +34,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from .paper import EXISTING_AGRS, NUMBERS, PaperNumber, numbers
-from .tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
+from fedlib.report.tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
 
 RELATIVE_TOLERANCE = 0.20
 IMPACT_FLOOR_PP = 1.0
@@ -119,7 +119,7 @@ def _ratio_result(ratios: List[float], settings: int, why: str) -> Dict[str, obj
 
 
 def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> Tuple[List[float], int]:
-    """:func:`~fedlib.report.tables.attack_ratio` per (dataset, model, aggregator, knowledge) setting
+    """:func:`fedlib.report.tables.attack_ratio` per (dataset, model, aggregator, knowledge) setting
     that has a run of ``ours``; returns (the ratios, NaN where undefined; the number of settings)."""
     ratios = []
     for _, g in imp.groupby(["dataset", "model", "aggregator", "knowledge"]):
