@@ -31,10 +31,8 @@ seeds = [0]
 results_dir = None
 
 # %%
-import torch
 from IPython.display import Markdown, display
 
-from fedlib.attacks import craft
 from fedbook.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
                          small_integer_updates, variant_table)
 

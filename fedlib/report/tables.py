@@ -109,6 +109,37 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
     return table.reset_index(drop=True).fillna("n/a")  # n/a: a run that does not exist in this grid
 
 
+def knowledge_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence[str],
+                    knowledge: str) -> Optional[pd.DataFrame]:
+    """One knowledge setting of :func:`main_table` as a flat table that fits a page: AGR, no-attack
+    accuracy, one impact column per attack (a dataset column only when there are several datasets).
+    None when no run has this knowledge setting.
+
+    Example:
+        >>> runs = pd.DataFrame({"dataset": "mnist5k", "model": "mnist_fc", "aggregator": "median",
+        ...                      "attack": ["none", "lie"], "knowledge": ["-", "full"], "seed": 0,
+        ...                      "test_accuracy": [90.0, 85.0]})
+        >>> knowledge_table(runs, ["lie"], ["median"], "full").columns.tolist()
+        ['AGR', 'no-attack acc. (%)', 'LIE']
+        >>> knowledge_table(runs, ["lie"], ["median"], "partial") is None
+        True
+    """
+    full = main_table(runs, attacks, aggregators)
+    group = f"{knowledge} knowledge: impact (pp)"
+    cols = [c for c in full.columns if c[0] == group]
+    if not cols:
+        return None
+    out = full[[c for c in full.columns if c[0] == ""] + cols]
+    out.columns = [c[1] for c in out.columns]
+    return out.drop(columns="dataset") if out["dataset"].nunique() == 1 else out
+
+
+def page_table(frame: pd.DataFrame, precision: int = 1):
+    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals (a pandas
+    Styler; its HTML is what the page renders)."""
+    return frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+
+
 def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
     """The provenance line every table and figure carries: profile, dataset(s), seeds, metric."""
     datasets = list(datasets)
