@@ -81,8 +81,9 @@ def test_figure_page_renders_with_images(html_dir, chromium, tmp_path, stem, min
 
 
 # What the first screen of a page holds, measured in Chromium: the page is loaded into a 1280 × 900 frame
-# of a local probe page, which counts the tables and images and the visible code-cell inputs whose box
-# starts above the fold (file:// frames are readable with --allow-file-access-from-files).
+# of a local probe page, which counts the tables and images and the shown code-cell inputs (not those
+# behind a closed toggle) whose box starts above the fold (file:// frames are readable with
+# --allow-file-access-from-files).
 FOLD_PX = 900
 PROBE = """<!DOCTYPE html><html><body style="margin:0">
 <iframe id="page" src="{url}" width="1280" height="{fold}" style="border:0"></iframe>
@@ -91,6 +92,8 @@ document.getElementById("page").addEventListener("load", () => setTimeout(() => 
   const doc = document.getElementById("page").contentDocument;
   const main = doc.querySelector("main") || doc.body;
   const onFirstScreen = (el) => {{
+    // Content of a closed <details> (a hide-input toggle) is laid out but not shown.
+    if (el.closest("details:not([open])") || (el.checkVisibility && !el.checkVisibility())) return false;
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && r.top < {fold} && r.bottom > 0;
   }};
