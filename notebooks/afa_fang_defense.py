@@ -28,7 +28,8 @@ run_missing = None
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedbook import paper
 from fedbook.context import Context
 

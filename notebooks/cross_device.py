@@ -30,7 +30,8 @@ run_missing = None
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedbook import paper, summary
 from fedbook.context import Context
 

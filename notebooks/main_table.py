@@ -31,7 +31,8 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedbook import paper, summary
 from fedbook.context import Context, committed
 
@@ -125,7 +126,7 @@ display(Markdown("**Figure.** The main table's impacts as a heat map (darker = l
 # its results are computed once and committed under `results/scale/`. The committed grid is reduced to
 # what a 2-core CPU computes in the time this repository had: seed 0, full knowledge, the Median rule and
 # the Fang, LIE, Min-Max and Min-Sum attacks (the AGR-tailored attack's per-round γ search and the other
-# rules are left to a larger machine, see `fedlib.report.grids.SCALE_TABLE`). **The paper used MNIST**;
+# rules are left to a larger machine, see `fedlib.experiments.grids.SCALE_TABLE`). **The paper used MNIST**;
 # Fashion-MNIST is the full-size dataset available offline here and is a harder task.
 
 # %% tags=["hide-input"]

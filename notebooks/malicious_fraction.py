@@ -28,7 +28,8 @@ run_missing = None
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
 from fedbook import paper
 from fedbook.context import Context, committed
@@ -81,7 +82,7 @@ tables.page_table(numbers.reset_index().rename(columns={"aggregator": "AGR"}))
 # The same figure from the committed `scale` results (full Fashion-MNIST in the paper's MNIST setting,
 # 100 clients, 300 rounds; **the paper used MNIST**). The committed grid is what a 2-core CPU computes in
 # well under an hour: Median at 10, 20 and 30 % malicious clients, seed 0, the Fang, LIE, Min-Max and
-# Min-Sum attacks (`fedlib.report.grids.SCALE_FRACTION`); with one seed the lines have no band.
+# Min-Sum attacks (`fedlib.experiments.grids.SCALE_FRACTION`); with one seed the lines have no band.
 
 # %% tags=["hide-input"]
 if profile == "quick":

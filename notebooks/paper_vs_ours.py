@@ -27,7 +27,8 @@ run_missing = None
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedlib.report.results import absent_labels
 from fedbook import summary
 from fedbook.context import Context, committed, results_dir_for

@@ -2,8 +2,8 @@
 
 Modules: :mod:`~fedlib.report.results` (load, or run, a grid of experiments from a results folder the
 caller names), :mod:`~fedlib.report.tables` (impacts, mean ± sd, the most robust rule, attack ratios,
-table layouts), :mod:`~fedlib.report.labels` (display names and the paper's table order),
-:mod:`~fedlib.report.figures` and :mod:`~fedlib.report.grids` (the experiment grid behind each table, per
-profile). The book's own code — the paper's numbers, the verdicts, the notebook runner — is the
-``fedbook`` package in the repository's ``book/_lib`` folder, not part of fedlib.
+table layouts), :mod:`~fedlib.report.labels` (display names and the paper's table order) and
+:mod:`~fedlib.report.figures`. The experiment grid behind each table, per profile, is
+:mod:`fedlib.experiments.grids`. The book's own code (the paper's numbers, the verdicts, the notebook
+runner) is the ``fedbook`` package in the repository's ``book/_lib`` folder, not part of fedlib.
 """
