@@ -7,12 +7,14 @@ NB     ?=
 PARAMS ?=
 PROFILE ?= quick
 BUILD  := _build
+# The book's own code (book/_lib/fedbook: runner, paper numbers, verdicts) is not part of the installed fedlib.
+BOOKPY := PYTHONPATH=$(CURDIR)/book/_lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY)
 
 .PHONY: venv test book notebooks notebook html bench clean help
 
 help:
 	@echo "make test      - create/reuse .venv and run the test suite"
-	@echo "make book      - execute every notebook (quick profile) and build the HTML book"
+	@echo "make book      - execute every notebook not executed since its last change (quick profile), build the HTML book"
 	@echo "make notebook NB=notebooks/x.py PARAMS='-p profile full -p device cuda'"
 	@echo "make bench     - run the benchmarks (writes benchmarks/results/*.json)"
 
@@ -29,14 +31,14 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
-	$(PY) -m fedlib.report.notebooks execute --profile $(PROFILE)
+	$(BOOKPY) -m fedbook.notebooks execute --profile $(PROFILE) --skip-fresh
 
 notebook: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make notebook NB=notebooks/<name>.py PARAMS='-p profile full'"; exit 2)
-	$(PY) -m fedlib.report.notebooks execute --only $(NB) -- $(PARAMS)
+	$(BOOKPY) -m fedbook.notebooks execute --only $(NB) -- $(PARAMS)
 
 html: $(STAMP)
-	$(PY) -m fedlib.report.notebooks build
+	$(BOOKPY) -m fedbook.notebooks build
 
 book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"

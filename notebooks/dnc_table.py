@@ -13,18 +13,48 @@
 # %% [markdown]
 # # DnC against the existing rules
 #
-# **DnC** (divide and conquer), the paper's defense: in each of a few iterations, draw a random subset of
-# the coordinates, centre the updates on that subset, compute the top right singular vector, score each
-# update by its squared projection on it, and drop the $\lfloor c\,f\rfloor$ highest scores; the
-# aggregate is the mean of the updates that survive every iteration. A harmful malicious update must
-# deviate from the benign ones in some direction, and that direction shows up as the top principal
-# component.
-#
-# The table gives DnC's impacts under every attack, including the **adaptive attack**: the AGR-tailored
-# attack whose γ search keeps every malicious copy among the survivors of the adversary's own simulation of
-# DnC. The paper's headline compares the *largest* impact over all attacks on the most robust existing
-# rule with the largest impact on DnC: CIFAR10-Alexnet 36.8 → 6.1, CIFAR10-VGG11 32.5 → 6.3,
-# Purchase 11.6 → 1.8, MNIST 4.4 → 1.9 (percentage points).
+# **DnC** (divide and conquer), the paper's defense, drops the updates with the largest projections on
+# the top principal component of random coordinate subsets. The tables give DnC's impacts under every
+# attack, including the **adaptive attack** built against DnC, and compare the largest impact on DnC with
+# the largest on the most robust existing rule. How DnC works and what was run: below the tables.
+
+# %% tags=["parameters", "remove-cell"]
+profile = "quick"
+device = "auto"
+seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+results_dir = None
+run_missing = None
+
+# %% tags=["hide-input"]
+import pandas as pd
+from IPython.display import Markdown, display
+
+from fedlib.experiments import grids
+from fedlib.report import tables
+from fedbook import paper
+from fedbook.context import Context
+
+ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
+              notebook="notebooks/dnc_table.py")
+dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
+existing_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
+attacks = {paper.ATTACK_LABELS["tailored"]: paper.ATTACK_LABELS["adaptive"]}
+for number, know in enumerate(("full", "partial"), start=1):
+    table = tables.knowledge_table(dnc_runs, paper.ATTACKS, ("dnc",), know).rename(columns=attacks)
+    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, **{know} knowledge**; the adaptive column is "
+                     "the AGR-tailored attack against DnC. " + tables.caption(profile, dnc_runs.dataset.unique(),
+                                                                              ctx.seeds)))
+    display(tables.page_table(table))
+display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the existing rules ({ctx.describe()}).*"))
+
+# %% [markdown]
+# **How DnC works.** In each of a few iterations, DnC draws a random subset of the coordinates, centres the
+# updates on that subset, computes the top right singular vector, scores each update by its squared
+# projection on it, and drops the $\lfloor c\,f\rfloor$ highest scores; the aggregate is the mean of the
+# updates that survive every iteration. A harmful malicious update must deviate from the benign ones in
+# some direction, and that direction shows up as the top principal component. The **adaptive attack** is
+# the AGR-tailored attack whose γ search keeps every malicious copy among the survivors of the
+# adversary's own simulation of DnC.
 #
 # **Grid.** Full profile: every dataset × every attack × both knowledge settings, 3 seeds. Quick
 # profile: the same attacks and both knowledge settings on the embedded MNIST subset, one seed, 50 rounds;
@@ -33,72 +63,57 @@
 # In the quick profile the adaptive attack with *partial* knowledge does not exist: the adversary
 # simulates DnC on its 4 own gradients plus 1 copy, and DnC's 5 filtering iterations can remove all 5
 # rows (n/a in the table).
-
-# %% tags=["parameters"]
-profile = "quick"
-device = "auto"
-seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
-results_dir = None
-run_missing = None
-
-# %%
-import pandas as pd
-from IPython.display import Markdown, display
-
-from fedlib.report import grids, paper, summary, tables
-from fedlib.report.results import Context
-
-ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
-              notebook="notebooks/dnc_table.py")
-print(ctx.describe())
-dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
-existing_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-print(f"{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the existing rules")
-
-# %% [markdown]
-# ## DnC under every attack
-
-# %%
-table = tables.main_table(dnc_runs, paper.ATTACKS, ("dnc",))
-table = table.rename(columns={paper.ATTACK_LABELS["tailored"]: paper.ATTACK_LABELS["adaptive"]}, level=1)
-display(Markdown("**Table.** Impacts on DnC; the AGR-tailored column is the adaptive attack on DnC. "
-                 + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
-table
+#
+# The paper's headline compares the *largest* impact over all attacks on the most robust existing rule
+# with the largest impact on DnC: CIFAR10-Alexnet 36.8 → 6.1, CIFAR10-VGG11 32.5 → 6.3, Purchase 11.6 →
+# 1.8, MNIST 4.4 → 1.9 (percentage points).
 
 # %% [markdown]
 # ## Largest impact: existing rules against DnC, with the paper's maxima
 
-# %%
+# %% tags=["hide-input"]
 dnc_imp = tables.impacts(dnc_runs, by=["dataset", "model", "aggregator"])
 imp = tables.impacts(existing_runs, by=["dataset", "model", "aggregator"])
+
+
+def worst_case(row) -> str:
+    """'7.0 (LIE, full)': the number and the case (attack, knowledge) it comes from, read from one row."""
+    attack = "adaptive" if row.aggregator == "dnc" and row.worst_attack == "tailored" else row.worst_attack
+    return f"{row.max_impact:.1f} ({paper.ATTACK_LABELS[attack]}, {row.worst_knowledge})"
+
+
 rows = []
 for (dataset, model), group in imp.groupby(["dataset", "model"], sort=False):
-    worst = tables.largest_impacts(group, by=["aggregator"])
+    # Name, attack and number of the most robust rule all come from this one row (largest mean impact
+    # over attack × knowledge per rule, then the smallest of those).
+    robust = tables.most_robust(group[group.aggregator.isin(paper.EXISTING_AGRS)])
     d = dnc_imp[(dnc_imp.dataset == dataset) & (dnc_imp.model == model)]
-    existing, dnc = summary._max_impacts(group, d)
-    most_robust = worst.loc[worst.max_impact.idxmin()]
     dnc_worst = tables.largest_impacts(d, by=["aggregator"]).iloc[0]
     known = {p.aggregator: p for p in paper.numbers(kind="max_impact", dataset=dataset, model=model)}
     rows.append({
         "setting": f"{paper.DATASET_LABELS[dataset]} ({paper.MODEL_LABELS[model]})",
-        "most robust existing rule (ours)": paper.AGR_LABELS[most_robust.aggregator],
-        "its max impact, ours (pp)": f"{existing:.1f} ({paper.ATTACK_LABELS[most_robust.worst_attack]})",
+        "most robust rule, ours": paper.AGR_LABELS[robust.aggregator],
+        "its max impact, ours": worst_case(robust),
         "paper": known[None].shown if None in known else "–",
-        "DnC max impact, ours (pp)": f"{dnc:.1f} ({paper.ATTACK_LABELS['adaptive' if dnc_worst.worst_attack == 'tailored' else dnc_worst.worst_attack]})",
+        "DnC max impact, ours": worst_case(dnc_worst),
         "paper ": known["dnc"].shown if "dnc" in known else "–",
+        "ratio, ours": tables.impact_ratio(robust.max_impact, dnc_worst.max_impact),
     })
-display(Markdown("**Table.** Largest impact over all attacks and both knowledge settings. 'Most robust "
-                 "existing rule' is the one whose largest impact is smallest. " + tables.caption(
+display(Markdown("**Table.** Largest mean impact (pp) over every attack × knowledge setting (each pair one "
+                 "case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
+                 "smallest; its number and attack are that rule's. Ratio: its max impact ÷ DnC's (blank "
+                 "when DnC's is <= 0). " + tables.caption(
                      profile, imp.dataset.unique(), ctx.seeds,
                      "Paper columns: maxima stated in the paper's introduction (paper-results.md §A3), for "
                      "CIFAR10-Alexnet 36.8 → 6.1, CIFAR10-VGG11 32.5 → 6.3, Purchase 11.6 → 1.8, MNIST "
                      "4.4 → 1.9; '–' where the paper's setting differs from this row's.")))
-pd.DataFrame(rows)
+tables.page_table(pd.DataFrame(rows))
 
-# %%
+# %% tags=["hide-input"]
 per_rule = tables.label(pd.concat([imp, dnc_imp]))
 per_rule = per_rule.groupby(["aggregator", "knowledge", "attack"], sort=False).impact.mean().unstack("attack")
 display(Markdown("**Table.** Mean impact per rule, knowledge setting and attack (pp), DnC last; on DnC the "
                  "AGR-tailored column is the adaptive attack; n/a: a run that does not exist in this profile. "
                  + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
-per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")
+per_rule = per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")
+tables.page_table(per_rule.reset_index().rename(columns={"aggregator": "rule"}))

@@ -14,52 +14,47 @@
 # # Main table: attack impacts on the existing robust rules
 #
 # The paper's central table compares the earlier attacks (Fang, LIE) with its own (AGR-tailored, Min-Max,
-# Min-Sum) against five Byzantine-robust aggregation rules, with 20 % malicious clients, when the
-# adversary knows every benign gradient of the round (*full knowledge*) or only its own clients' honest
-# gradients (*partial knowledge*). Each cell is an **impact**: the accuracy of the FL output model
-# without attack minus with the attack, in percentage points (higher = stronger attack).
-#
-# **Grid.** Full profile: the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST,
-# FEMNIST) × 5 rules × 5 attacks × 2 knowledge settings, 3 seeds. Quick profile (what the book is built
-# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **one seed and 50 rounds**, to keep the
-# whole book build within its CPU budget. Scale profile: full Fashion-MNIST, committed results.
+# Min-Sum) against five Byzantine-robust aggregation rules, with 20 % malicious clients. Each cell is an
+# **impact**: the accuracy of the FL output model without attack minus with the attack, in percentage
+# points (higher = stronger attack). Grid and settings are described below the tables.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
 seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
 results_dir = None  # None: _build/cache/quick for quick, the committed results/<profile>/ otherwise
 run_missing = None  # None: compute missing results only in the quick profile
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, summary, tables
-from fedlib.report.results import Context, committed
+from fedlib.experiments import grids
+from fedlib.report import tables
+from fedbook import paper, summary
+from fedbook.context import Context, committed
 
 sns.set_theme(style="whitegrid")
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/main_table.py")
-print(ctx.describe())
-cells = grids.attack_grid(profile, ctx.seeds, device=device)
-runs = ctx.collect(cells)
-print(f"{len(runs)} runs; diverged: {int(runs.diverged.sum())}")
+runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
+for number, know in enumerate(("full", "partial"), start=1):
+    display(Markdown(f"**Table {number}.** Impact (pp) of each attack, **{know} knowledge** "
+                     + ("(the adversary knows every benign gradient of the round)" if know == "full" else
+                        "(the adversary knows only its own clients' honest gradients)") + ". "
+                     + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
+                                      "n/a: a run that cannot exist in this profile (see below).")))
+    display(tables.page_table(tables.knowledge_table(runs, paper.ATTACKS, paper.EXISTING_AGRS, know)))
+display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
 # %% [markdown]
-# ## The table
-
-# %%
-table = tables.main_table(runs, paper.ATTACKS, paper.EXISTING_AGRS)
-display(Markdown("**Table.** " + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
-                 "Rows: aggregation rule; columns: no-attack accuracy, then the impact of each attack "
-                 "with full and with partial knowledge of the benign gradients; 20 % malicious clients. "
-                 "n/a: a run that cannot exist in this profile (see below).")))
-table
-
-# %% [markdown]
+# **Grid.** Full profile: the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST,
+# FEMNIST) × 5 rules × 5 attacks × 2 knowledge settings, 3 seeds. Quick profile (what the book is built
+# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **one seed and 50 rounds**, to keep the
+# whole book build within its CPU budget. Scale profile: full Fashion-MNIST, committed results.
+#
 # *n/a* in the quick profile: with partial knowledge the tailored attacker simulates the rule on its own
 # $m = 4$ honest gradients plus $m' = \max(1, \lfloor m^2/n\rfloor) = 1$ copy (the released rule, spec §2);
 # Bulyan needs at least $4f + 3 = 7$ rows, so the adversary cannot simulate it and the run does not exist.
@@ -71,7 +66,7 @@ table
 # under partial knowledge (the sentence does not name the rule; we compare with our largest impact over
 # the five rules). They can only be compared with a `full`-profile run on CIFAR10.
 
-# %%
+# %% tags=["hide-input"]
 imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
 rows = []
 for number in paper.numbers(kind="impact"):
@@ -81,7 +76,7 @@ for number in paper.numbers(kind="impact"):
                  "paper (pp)": number.shown,
                  f"ours, {profile} profile (pp)": measured["text"] if len(sub) else
                  f"not run (the {profile} profile has no {paper.DATASET_LABELS[number.dataset]} runs)"})
-pd.DataFrame(rows)
+tables.page_table(pd.DataFrame(rows))
 
 # %% [markdown]
 # ## Does the paper's ordering hold here?
@@ -90,7 +85,7 @@ pd.DataFrame(rows)
 # The ratio below is the largest impact of our attacks (tailored, Min-Max, Min-Sum) divided by the larger
 # of Fang's and LIE's, per rule and knowledge setting (– when Fang and LIE have no positive impact).
 
-# %%
+# %% tags=["hide-input"]
 ratio_rows = []
 for (agr, know), g in imp.groupby(["aggregator", "knowledge"], sort=False):
     means = g.groupby("attack").impact.mean()
@@ -103,9 +98,9 @@ for (agr, know), g in imp.groupby(["aggregator", "knowledge"], sort=False):
                        "ratio": "–" if pd.isna(ratio) else f"{ratio:.1f}×"})
 ratios = pd.DataFrame(ratio_rows)
 display(Markdown("**Table.** Strongest attack of each family per rule. " + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
-ratios
+tables.page_table(ratios)
 
-# %%
+# %% tags=["hide-input"]
 heat = tables.label(imp).groupby(["knowledge", "aggregator", "attack"], sort=False).impact.mean().reset_index()
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
 for ax, know in zip(axes, ("full", "partial")):
@@ -131,10 +126,10 @@ display(Markdown("**Figure.** The main table's impacts as a heat map (darker = l
 # its results are computed once and committed under `results/scale/`. The committed grid is reduced to
 # what a 2-core CPU computes in the time this repository had: seed 0, full knowledge, the Median rule and
 # the Fang, LIE, Min-Max and Min-Sum attacks (the AGR-tailored attack's per-round γ search and the other
-# rules are left to a larger machine, see `fedlib.report.grids.SCALE_TABLE`). **The paper used MNIST**;
+# rules are left to a larger machine, see `fedlib.experiments.grids.SCALE_TABLE`). **The paper used MNIST**;
 # Fashion-MNIST is the full-size dataset available offline here and is a harder task.
 
-# %%
+# %% tags=["hide-input"]
 if profile == "quick":
     scale_runs, note = committed("scale", lambda s: grids.scale_table_grid(s, device=device),
                                  notebook="notebooks/main_table.py")
@@ -143,7 +138,8 @@ if profile == "quick":
     else:
         display(Markdown("**Table.** " + tables.caption("scale", scale_runs.dataset.unique(),
                                                         sorted(scale_runs.seed.unique()))))
-        display(tables.main_table(scale_runs, grids.SCALE_TABLE["attacks"], grids.SCALE_TABLE["aggregators"]))
+        display(tables.page_table(tables.knowledge_table(scale_runs, grids.SCALE_TABLE["attacks"],
+                                                         grids.SCALE_TABLE["aggregators"], "full")))
 else:
     display(Markdown(f"*This notebook ran in the `{profile}` profile: the table above is the {profile} table.*"))
 

@@ -13,36 +13,31 @@
 # %% [markdown]
 # # Impact against the percentage of malicious clients
 #
-# The paper's default is 20 % malicious clients; its figure varies the share (the released CIFAR10 code
-# has constants for 3–12 attackers of 50 clients, about 6 %–24 %). More attackers move the benign mean
-# less but give the malicious update more weight and the robust rules a larger $f$ to assume. The server
-# is told the true number of attackers ($f = m$), as in the released code, so every percentage has its
-# own no-attack run.
-#
-# **Grid.** Full profile: every dataset, Multi-krum, Trimmed-mean and Median, every attack, 5 %–25 %,
-# 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **two seeds**
-# (for the band), 50 rounds, full knowledge. Scale profile: the same rule and percentages with 100
-# clients, 3 seeds.
+# The paper's default is 20 % malicious clients; its figure varies the share. The server is told the true
+# number of attackers ($f = m$), as in the released code, so every percentage has its own no-attack run.
+# What was run: below the figure.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
 seeds = None  # None: quick [0, 1] here (a band needs two); scale [0]; full [0, 1, 2]
 results_dir = None
 run_missing = None
 
-# %%
+# %% tags=["hide-input"]
+import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, tables
+from fedlib.experiments import grids
+from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
-from fedlib.report.results import Context, committed
+from fedbook import paper
+from fedbook.context import Context, committed
 
 if seeds is None and profile == "quick":
     seeds = [0, 1]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/malicious_fraction.py")
-print(ctx.describe())
 
 
 def grid_for(profile, seeds):
@@ -56,23 +51,30 @@ def grid_for(profile, seeds):
 
 runs = ctx.collect(grid_for(profile, ctx.seeds))
 imp = tables.impacts(runs, by=["dataset", "model", "aggregator", "percent"])
-print(f"{len(runs)} runs; diverged: {int(runs.diverged.sum())}")
-
-# %%
 fig = malicious_fraction_figure(imp, profile=profile, seeds=ctx.seeds, attacks=paper.ATTACKS)
 display(fig)
-import matplotlib.pyplot as plt  # noqa: E402
-
 plt.close(fig)
 display(Markdown("**Figure.** Attack impact (no-attack accuracy − attacked accuracy, percentage points) "
                  "against the share of malicious clients, one line per attack (mean over seeds), band ± 1 "
                  "standard deviation over seeds. " + tables.caption(
                      profile, runs.dataset.unique(), ctx.seeds, "Full knowledge; f = number of attackers.")))
+display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
-# %%
+# %% [markdown]
+# More attackers move the benign mean less but give the malicious update more weight and the robust
+# rules a larger $f$ to assume (the released CIFAR10 code has constants for 3–12 attackers of 50
+# clients, about 6 %–24 %).
+#
+# **Grid.** Full profile: every dataset, Multi-krum, Trimmed-mean and Median, every attack, 5 %–25 %,
+# 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **two seeds**
+# (for the band), 50 rounds, full knowledge. Scale profile: the committed reduced grid below.
+
+# %% tags=["hide-input"]
 display(Markdown("**Table.** The figure's numbers (mean ± std over seeds, pp). "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
-tables.summarise(tables.label(imp), ["dataset", "aggregator", "attack"], ["percent"], "impact")
+numbers = tables.summarise(tables.label(imp), ["dataset", "aggregator", "attack"], ["percent"], "impact")
+numbers.columns = [f"{p:g} %" for p in numbers.columns]
+tables.page_table(numbers.reset_index().rename(columns={"aggregator": "AGR"}))
 
 # %% [markdown]
 # ## Full-size runs: the scale profile
@@ -80,9 +82,9 @@ tables.summarise(tables.label(imp), ["dataset", "aggregator", "attack"], ["perce
 # The same figure from the committed `scale` results (full Fashion-MNIST in the paper's MNIST setting,
 # 100 clients, 300 rounds; **the paper used MNIST**). The committed grid is what a 2-core CPU computes in
 # well under an hour: Median at 10, 20 and 30 % malicious clients, seed 0, the Fang, LIE, Min-Max and
-# Min-Sum attacks (`fedlib.report.grids.SCALE_FRACTION`); with one seed the lines have no band.
+# Min-Sum attacks (`fedlib.experiments.grids.SCALE_FRACTION`); with one seed the lines have no band.
 
-# %%
+# %% tags=["hide-input"]
 if profile == "quick":
     scale_runs, note = committed("scale", lambda s: grid_for("scale", s), notebook="notebooks/malicious_fraction.py")
     if scale_runs is None:

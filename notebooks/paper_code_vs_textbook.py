@@ -31,12 +31,10 @@ seeds = [0]
 results_dir = None
 
 # %%
-import torch
 from IPython.display import Markdown, display
 
-from fedlib.attacks import craft
-from fedlib.report.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
-                               small_integer_updates, variant_table)
+from fedbook.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
+                         small_integer_updates, variant_table)
 
 
 def show(example, what):
@@ -58,12 +56,16 @@ show(rule_variant_difference("krum", n=7, f=1), "the two variants select differe
 # %% [markdown]
 # ## Multi-krum: how many, and with which scores
 #
-# The released Multi-krum recomputes Krum (with the self-distance quirk) on the remaining set and selects
-# $n - 2f - 2$ updates (spec §3.3, §7.8); the textbook variant follows El Mhamdi et al.'s definition as
-# implemented in fedlib (see its docstring).
+# Both variants select the same number of updates, $n - 2f - 2$, the same way: Krum is recomputed on the
+# remaining set after every pick (the recursive selection of the NDSS'21 paper; Blanchard et al.'s
+# original Multi-Krum takes the best scores of one Krum pass instead). They differ only in the Krum score
+# of each pick: the textbook score sums the squared distances to the $n_{\text{rem}} - f - 2$ nearest
+# *other* updates, the released one counts the zero self-distance and so one neighbour fewer (spec §3.3,
+# §7.7). The released count $n - 2f - 2$ is one more than the paper's wording "$n - c > 2m + 2$" allows
+# (spec §7.8); fedlib uses it in both variants (`n_select` changes it).
 
 # %%
-show(rule_variant_difference("multi_krum", n=7, f=1), "different selections, hence different averages.")
+show(rule_variant_difference("multi_krum", n=7, f=1), "different Krum scores pick different rows, hence different averages.")
 
 # %% [markdown]
 # ## Bulyan: selection that stops early, and the lower median
@@ -142,7 +144,7 @@ attack_variant_table("tailored", benign, 5, aggregator="trimmed_mean")
 # | where | textbook (default) | released code (`variant="ndss21"`) | spec |
 # |---|---|---|---|
 # | Krum score | $n-f-2$ nearest other updates | $n-f-3$ (self-distance counted) | §7.7 |
-# | Multi-krum | textbook selection | $n-2f-2$ selections, Krum recomputed | §7.8 |
+# | Multi-krum (both: $n-2f-2$ picks, Krum recomputed) | Krum score of each pick: $n_{\text{rem}}-f-2$ others | self-distance counted | §3.3, §7.7 |
 # | Bulyan | $\theta = n-2f$ selections, median | stops early; lower median | §3.4 |
 # | Median (even $n$) | mean of the two middle values | lower middle value | §7.9 |
 # | LIE $z$ | Baruch et al.'s formula | table keyed by $m$ | §7.6 |
@@ -153,3 +155,13 @@ attack_variant_table("tailored", benign, 5, aggregator="trimmed_mean")
 #
 # The γ search itself (halving from $\gamma_{\text{init}}$, reach $(0, 2\gamma_{\text{init}})$) is the
 # same in both variants; fedlib's `search="exact"` is an addition, shown in *How the attacks find γ*.
+#
+# ## Released behaviours fedlib does not reproduce
+#
+# - **The abort at validation loss > 1000.** The released notebooks stop a run when its validation loss
+#   exceeds 1000 (some LIE/Fang cells use 10) and report the best accuracy so far (spec §5.1). fedlib
+#   has no such threshold, in either variant: it stops a run only when a loss, gradient or parameter
+#   becomes non-finite, flags it `diverged` and, like the released code, keeps its best-so-far accuracy.
+#   A run whose validation loss exceeds 1000 but stays finite trains on in fedlib, where the released
+#   code would have stopped. Both keep the best-validation accuracy, so training on can only add
+#   evaluations: fedlib's number for such a run is at least what the released code would report.

@@ -130,9 +130,13 @@ display_memory
 # ## Attacks per round: halving against exact γ
 #
 # 40 benign updates known to the adversary, 10 malicious, f = 10. `halving` is the paper's Algorithm 1
-# (it calls the aggregation rule at every probe); `exact` solves for the largest feasible γ directly (a
-# closed form for Min-Max and Min-Sum, the n×n distance matrix for the Krum family). Attacks without a γ
-# search have one time, in the `halving_s` column.
+# (it calls the aggregation rule at every probe); `exact` works on the n×n distances as quadratics in γ
+# instead of the (n, d) updates. For Min-Max and Min-Sum it solves for the largest feasible γ in closed
+# form. For the Krum family the feasible set can be several disjoint intervals (seed 64, Multi-krum,
+# m = 1, `unit_vec`: exact returns γ = 5.4866 while 6.90 is also accepted), so exact returns the top of
+# the highest interval its scan of 200 points below an upper bound finds, refined by bisection: feasible,
+# with γ·(1 + 10⁻⁹) infeasible, but not the largest feasible γ when a narrower interval lies higher.
+# Attacks without a γ search have one time, in the `halving_s` column.
 
 # %%
 attacks = pd.DataFrame(bench.get("attack_summary", []))

@@ -14,46 +14,29 @@
 # # Which perturbation direction?
 #
 # The optimisation attacks send $\nabla^b + \gamma\nabla^p$; the paper compares three directions
-# $\nabla^p$ (its §VI-C), computed from the benign updates the adversary knows (mean $\mu$, coordinate
-# standard deviation $\sigma$):
-#
-# - **inverse unit vector** `unit_vec`: $-\mu/\lVert\mu\rVert_2$ — straight against the benign direction;
-# - **inverse standard deviation** `std`: $-\sigma$ — large where the benign updates disagree anyway,
-#   so the malicious update hides in the noise (the released CIFAR10 runs use it);
-# - **inverse sign** `sign`: $-\mathrm{sign}(\mu)$ — every coordinate moved by the same amount against
-#   the benign sign (the released FEMNIST runs use it).
-#
-# Cells are impacts (percentage points); the largest in each row is the most harmful direction for that
-# rule and attack.
-#
-# **Grid.** Full profile: every dataset × 5 rules × (tailored, Min-Max, Min-Sum) × 3 directions, full
-# knowledge, 3 seeds. Quick profile: **Multi-krum only**, one seed, 50 rounds (the `std` column re-uses
-# the main table's runs); the tailored attack on Median and Trimmed-mean costs too much CPU for the book's
-# CI budget.
+# $\nabla^p$ (its §VI-C): inverse unit vector, inverse standard deviation and inverse sign. Cells are
+# impacts (percentage points); the last column names the most harmful direction for that rule and
+# attack. The directions and what was run: below the table.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
 seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
 results_dir = None
 run_missing = None
 
-# %%
-import pandas as pd
+# %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from fedlib.report import grids, paper, tables
-from fedlib.report.results import Context
+from fedlib.experiments import grids
+from fedlib.report import tables
+from fedbook import paper
+from fedbook.context import Context
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/perturbations.py")
-print(ctx.describe())
 rules = ("multi_krum",) if profile == "quick" else paper.EXISTING_AGRS
-cells = grids.perturbation_grid(profile, ctx.seeds, device=device, aggregators=rules)
-runs = ctx.collect(cells)
-print(f"{len(runs)} runs; diverged: {int(runs.diverged.sum())}")
-
-# %%
+runs = ctx.collect(grids.perturbation_grid(profile, ctx.seeds, device=device, aggregators=rules))
 imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
 labelled = tables.label(imp)
 labelled["perturbation"] = labelled["perturbation"].map(
@@ -63,12 +46,30 @@ table = table[["inverse unit vector", "inverse std", "inverse sign"]]
 best = labelled.groupby(["dataset", "aggregator", "attack", "perturbation"]).impact.mean().reset_index()
 best = best.loc[best.groupby(["dataset", "aggregator", "attack"]).impact.idxmax()]
 table["most harmful"] = best.set_index(["dataset", "aggregator", "attack"]).perturbation.reindex(table.index)
+table = table.reset_index().rename(columns={"aggregator": "AGR"})
+if table.dataset.nunique() == 1:
+    table = table.drop(columns="dataset")
 display(Markdown("**Table.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
                                   "Quick profile: Multi-krum only." if profile == "quick" else "")))
-table
+display(tables.page_table(table))
+display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
 # %% [markdown]
+# **The directions**, computed from the benign updates the adversary knows (mean $\mu$, coordinate
+# standard deviation $\sigma$):
+#
+# - **inverse unit vector** `unit_vec`: $-\mu/\lVert\mu\rVert_2$ — straight against the benign direction;
+# - **inverse standard deviation** `std`: $-\sigma$ — large where the benign updates disagree anyway,
+#   so the malicious update hides in the noise (the released CIFAR10 runs use it);
+# - **inverse sign** `sign`: $-\mathrm{sign}(\mu)$ — every coordinate moved by the same amount against
+#   the benign sign (the released FEMNIST runs use it).
+#
+# **Grid.** Full profile: every dataset × 5 rules × (tailored, Min-Max, Min-Sum) × 3 directions, full
+# knowledge, 3 seeds. Quick profile: **Multi-krum only**, one seed, 50 rounds (the `std` column re-uses
+# the main table's runs); the tailored attack on Median and Trimmed-mean costs too much CPU for the book's
+# CI budget.
+#
 # **Reading.** The paper reports that the best direction depends on the dataset and rule, and selects it
 # per setting (its exact heuristic is not in the text available to us; fedlib's `pick_perturbation`
 # crafts with each direction on the round's data and keeps the one that moves the aggregate furthest).

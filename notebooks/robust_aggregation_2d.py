@@ -32,7 +32,7 @@ results_dir = None
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from fedlib.report.toy import aggregate_all, point_cloud
+from fedbook.toy import aggregate_all, point_cloud
 
 n_benign, n_malicious = 16, 4
 points = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=seeds[0])

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
-from fedlib.report.notebooks import EXECUTED, _kernel_environment, execute_one, notebook_sources
-from helpers.figures import FIGURES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_lib"))  # fedbook is not installed
+from fedbook.notebooks import (EXECUTED, ROOT, _kernel_environment, execute, execute_one,  # noqa: E402
+                                is_fresh, notebook_sources)
+from helpers.figures import FIGURES, READER_PAGES  # noqa: E402
 
 SOURCES = notebook_sources()
+COMMITTED = ROOT / "results"
+
+
+def _committed_state() -> dict:
+    """Every committed result file with its size and modification time."""
+    return {p.relative_to(COMMITTED).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in COMMITTED.rglob("*.json")}
+
+
+def _output_text(cells) -> str:
+    parts = []
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            parts.append("".join(out.get("text", "")))
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/"):
+                    parts.append("".join(value) if isinstance(value, list) else str(value))
+    return "\n".join(parts)
 
 
 @pytest.mark.notebook
@@ -18,12 +40,65 @@ SOURCES = notebook_sources()
 def test_notebook_executes(source):
     if os.environ.get("FEDLIB_SKIP_NOTEBOOKS") == "1":
         pytest.skip("FEDLIB_SKIP_NOTEBOOKS=1")
+    before = _committed_state()
+    # The executed copy lands where `make book` picks it up (and skips re-executing it while it is fresh).
     out = execute_one(source, EXECUTED, {"profile": "quick"})
-    assert out.exists()
+    assert out.exists() and is_fresh(source, EXECUTED, {"profile": "quick"})
     cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
     images = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
     expected = FIGURES.get(source.stem, 0)
     assert images >= expected, f"{source.name}: expected >= {expected} figure image(s), found {images}"
+    # Committed (scale/full) results are read in the quick profile, never recomputed or rewritten.
+    assert _committed_state() == before, f"{source.name} wrote under results/"
+    # A page never shows a path of the machine that built it.
+    assert str(ROOT) not in _output_text(cells), f"{source.name} prints a machine path"
+
+
+def _cells(source):
+    import jupytext
+
+    return [c for c in jupytext.read(source, fmt="py:percent").cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_reader_pages_hide_code_and_parameters(source):
+    # Results and Summary pages: parameters removed, every other input behind a toggle; teaching chapters
+    # keep their code visible.
+    for cell in _cells(source):
+        tags = set(cell.metadata.get("tags", []))
+        if source.stem not in READER_PAGES:
+            assert not tags & {"hide-input", "remove-input"}, f"{source.name}: teaching code must stay visible"
+        elif "parameters" in tags:
+            assert "remove-cell" in tags, f"{source.name}: the parameters cell must be removed from the page"
+        else:
+            assert tags & {"hide-input", "remove-input", "remove-cell"}, (
+                f"{source.name}: a code cell without hide-input:\n{cell.source[:200]}")
+
+
+def test_reader_pages_are_the_results_and_summary_parts_of_the_toc():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = {c["file"].split("/")[-1] for part in toc["parts"] if part["caption"] in ("Results", "Summary")
+             for c in part["chapters"]}
+    assert pages == set(READER_PAGES)
+
+
+def test_runner_removes_the_injected_cell_and_skips_fresh_copies(tmp_path, capsys):
+    src = tmp_path / "notebooks" / "tiny.py"
+    src.parent.mkdir()
+    src.write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\nprint(x + 1)\n')
+    out = tmp_path / "executed"
+    assert execute([src], out, {"x": 2}) == 0
+    nb = json.loads((out / "tiny.ipynb").read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"]
+    assert "3" in _output_text(nb["cells"])
+    assert is_fresh(src, out, {"x": 2}) and not is_fresh(src, out, {"x": 3})
+    assert execute([src], out, {"x": 2}, skip_fresh=True) == 0
+    assert "fresh  tiny.py" in capsys.readouterr().out
+    src.write_text(src.read_text() + "\n# %%\nprint('changed')\n")
+    assert not is_fresh(src, out, {"x": 2})
 
 
 def test_figures_map_names_real_notebooks():

@@ -1,46 +1,20 @@
-"""fedlib.report: paper numbers as data, grids, impacts, verdicts, the results cache contract, toy helpers."""
+"""fedlib.report: impacts and tables, labels, the most robust rule, ratios, the results cache contract."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
-from fedlib.errors import ConfigError, UnknownNameError
-from fedlib.report import grids, paper, summary, tables, toy
-from fedlib.report.results import Cell, Context, MissingResultsError, collect, committed, results_dir_for
+from fedlib.report import grids, labels, tables
+from fedlib.report.results import Cell, MissingResultsError, absent_labels, collect, committed, is_cached
 
-
-# ----------------------------------------------------------------------------------------------- paper numbers
-def test_paper_numbers_match_the_transcription():
-    # paper-results.md §A2 and §A3: the only per-setting numbers the available text states.
-    cifar = {p.attack: p.value for p in paper.numbers(kind="impact", dataset="cifar10", model="alexnet_cifar")}
-    assert cifar == {"fang": 11.8, "lie": 30.0, "tailored": 45.6, "agnostic": 44.5}
-    maxima = {(p.dataset, p.model, p.aggregator): p.value for p in paper.numbers(kind="max_impact")}
-    assert maxima[("cifar10", "alexnet_cifar", None)] == 36.8 and maxima[("cifar10", "alexnet_cifar", "dnc")] == 6.1
-    assert maxima[("cifar10", "vgg11_cifar", None)] == 32.5 and maxima[("cifar10", "vgg11_cifar", "dnc")] == 6.3
-    assert maxima[("purchase100", "purchase_fc", None)] == 11.6 and maxima[("purchase100", "purchase_fc", "dnc")] == 1.8
-    assert maxima[("mnist", "mnist_fc", None)] == 4.4 and maxima[("mnist", "mnist_fc", "dnc")] == 1.9
-    assert paper.get("abstract_attack_ratio").shown == "1.5×–60×"
+ROOT = Path(__file__).resolve().parents[1]
+SCALE = ROOT / "results" / "scale"
 
 
-def test_every_paper_number_cites_its_section_and_keys_are_unique():
-    keys = [p.key for p in paper.NUMBERS]
-    assert len(keys) == len(set(keys))
-    assert all("paper-results.md §A" in p.source for p in paper.NUMBERS)
-    assert set(paper.table().columns) >= {"key", "source", "paper", "setting"}
-
-
-def test_paper_lookup_errors():
-    with pytest.raises(UnknownNameError):
-        paper.get("no_such_number")
-    with pytest.raises(ConfigError):
-        paper.numbers(colour="red")
-
-
-# ----------------------------------------------------------------------------------------------- impacts and tables
 def _runs():
     rows = []
     for seed, (clean, lie, tailored) in enumerate([(90.0, 88.0, 70.0), (92.0, 89.0, 74.0)]):
@@ -76,39 +50,6 @@ def test_main_table_layout_and_caption():
     assert "Profile `quick`" in text and "seed(s) 0, 1" in text and "Quick profile" in text
 
 
-# ----------------------------------------------------------------------------------------------- verdict rule
-def test_verdict_rules():
-    assert summary.verdict_for_impact(45.6, 41.0)          # within 5 pp
-    assert not summary.verdict_for_impact(45.6, 40.0)      # 5.6 pp away
-    assert summary.verdict_for_impact(45.6, 38.0, sd=4.0)  # within 2 sd
-    assert not summary.verdict_for_impact(45.6, math.nan)
-    assert summary.verdict_for_ratio(1.5, 60, [2.0, 10.0])
-    assert not summary.verdict_for_ratio(1.5, 60, [1.2, 10.0])
-    assert summary.verdict_for_ratio(15, 15, [12.0])         # ±25 % of a single value
-    assert not summary.verdict_for_ratio(15, 15, [10.0])
-
-
-def test_summary_without_full_results_never_claims_reproduction():
-    imp = tables.impacts(_runs(), by=["dataset", "model", "aggregator"])
-    table = summary.summary_table({("quick", "mnist5k", "mnist_fc"): (imp, None)})
-    assert len(table) == len(paper.NUMBERS)
-    assert set(table.verdict) == {"not reproduced"}
-    assert (table["ours (paper's setting)"] == "not run").all()
-
-
-def test_summary_with_full_results_applies_the_rule():
-    runs = _runs().assign(dataset="cifar10", model="alexnet_cifar", knowledge=lambda f: f.knowledge.replace("full", "partial"))
-    imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
-    table = summary.summary_table({("full", "cifar10", "alexnet_cifar"): (imp, None)}).set_index("paper number")
-    assert table.loc["cifar_alexnet_partial_lie", "verdict"] == "not reproduced"     # 2.5 vs 30.0
-    assert table.loc["cifar_alexnet_partial_tailored", "verdict"] == "not reproduced"  # 19.0 vs 45.6
-    runs.loc[runs.attack == "tailored", "test_accuracy"] -= 27.0  # impact 46.0 ± 1.4 vs 45.6
-    imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
-    table = summary.summary_table({("full", "cifar10", "alexnet_cifar"): (imp, None)}).set_index("paper number")
-    assert table.loc["cifar_alexnet_partial_tailored", "verdict"] == "reproduced"
-
-
-# ----------------------------------------------------------------------------------------------- grids and results
 def test_main_grid_shape_and_quick_overrides():
     cells = grids.attack_grid("quick", [0, 1])
     assert len(cells) == 2 * (5 + 5 * 5 * 2 - 1)  # minus the infeasible partial tailored Bulyan run
@@ -130,20 +71,24 @@ def test_malicious_fraction_grid_counts():
     assert sorted({c.experiment.n_malicious for c in cells}) == [2, 6]
 
 
-def test_results_dirs():
-    assert results_dir_for("quick").parts[-3:] == ("_build", "cache", "quick")
-    assert results_dir_for("full").parts[-2:] == ("results", "full")
-    with pytest.raises(UnknownNameError):
-        results_dir_for("huge")
-
-
 def test_scale_profile_never_runs_silently(tmp_path):
     cells = grids.attack_grid("scale", [0], aggregators=("median",), attacks=("lie",), knowledge=("full",))
     with pytest.raises(MissingResultsError, match=r"run_missing true") as info:
         collect(cells, profile="scale", results_dir=tmp_path, notebook="notebooks/main_table.py")
     assert "2 result(s)" in str(info.value) and "notebooks/main_table.py" in str(info.value)
-    frame, note = committed("scale", lambda s: cells, results_dir=tmp_path)
-    assert frame is None and "2 of 2 runs" in note
+    frame, note = committed("scale", cells, results_dir=tmp_path, where="results/scale")
+    assert frame is None and "2 of 2 runs" in note and "results/scale" in note and str(tmp_path) not in note
+
+
+def test_committed_scale_results_cover_the_reduced_grids_and_name_what_is_missing():
+    # The book reads these grids in every profile; a config change that orphans the committed JSON files
+    # would make the scale comparisons vanish from the book.
+    folder = SCALE
+    for cells in (grids.scale_table_grid(), grids.scale_fraction_grid()):
+        assert all(is_cached(c.experiment, folder) for c in cells)
+    absent = absent_labels(grids.attack_grid("scale", grids.SCALE_SEEDS), folder)
+    assert absent == {"aggregator": ["krum", "multi_krum", "bulyan", "trimmed_mean"], "attack": ["tailored"],
+                      "knowledge": ["partial"]}
 
 
 def test_collect_reads_cached_results(tmp_path):
@@ -156,43 +101,41 @@ def test_collect_reads_cached_results(tmp_path):
     assert 0.0 <= frame.test_accuracy.iloc[0] <= 100.0
 
 
-def test_context_defaults_and_errors():
-    assert Context("scale").seeds == [0] and Context("scale").run_missing is False
-    assert Context("full").seeds == [0, 1, 2]
-    with pytest.raises(ConfigError):
-        Context("quick", seeds=[])
+def test_most_robust_names_the_rule_its_number_belongs_to():
+    # Pooling knowledge settings (the old dnc_table) ranks Krum (mean 4.0 over full/partial) above Median
+    # (5.0), while the maximum over attack × knowledge is Krum 7.0, Median 5.0: name and number disagreed.
+    imp = pd.DataFrame({"aggregator": ["krum", "krum", "median", "median"], "attack": ["lie", "lie", "fang", "fang"],
+                        "knowledge": ["full", "partial", "full", "partial"], "seed": [0] * 4,
+                        "impact": [7.0, 1.0, 5.0, 5.0]})
+    best = tables.most_robust(imp)
+    assert (best.aggregator, best.worst_attack, best.max_impact) == ("median", "fang", 5.0)
+    per_rule = tables.largest_impacts(imp, ["aggregator"]).set_index("aggregator")
+    assert per_rule.loc["krum", "max_impact"] == 7.0 and per_rule.loc["krum", "worst_knowledge"] == "full"
+    assert tables.most_robust(imp.iloc[0:0]) is None
 
 
-# ----------------------------------------------------------------------------------------------- toy helpers
-def test_halving_trace_ends_at_the_search_answer_and_below_exact():
-    from fedlib.attacks import craft
-
-    benign = toy.gaussian_updates(20, 10, seed=1)
-    trace = toy.halving_trace(toy.agnostic_success(benign, "min_max"), gamma_init=10.0)
-    exact = craft("min_max", benign, 5, search="exact").gamma
-    halving = craft("min_max", benign, 5, search="halving").gamma
-    assert trace.best.iloc[-1] == pytest.approx(halving)
-    assert halving <= exact * (1 + 1e-9)
-
-
-def test_agnostic_curves_cross_their_threshold_at_the_exact_gamma():
-    from fedlib.attacks import craft
-
-    benign = toy.gaussian_updates(20, 10, seed=2)
-    for attack in ("min_max", "min_sum"):
-        gamma = craft(attack, benign, 5, search="exact").gamma
-        c = toy.agnostic_curves(benign, [gamma * 0.99, gamma * 1.01]).query("attack == @attack")
-        assert (c.value <= c.threshold).tolist() == [True, False]
-
-
-def test_rule_variant_difference_finds_a_real_difference():
-    ex = toy.rule_variant_difference("median", n=6, f=1)
-    assert not torch.equal(ex["textbook"].vector, ex["ndss21"].vector)
-    with pytest.raises(ValueError, match="agree"):
-        toy.rule_variant_difference("mean", n=5, f=1, seeds=range(5))
+def test_mean_and_sd():
+    assert tables.mean_and_sd(pd.Series([1.0, 3.0])) == pytest.approx((2.0, math.sqrt(2.0)))
+    assert tables.mean_and_sd(pd.Series([4.0])) == (4.0, 0.0)
+    assert all(math.isnan(v) for v in tables.mean_and_sd(pd.Series([math.nan])))
 
 
 def test_attack_ratio_ignores_attacks_without_runs():
     imp = pd.DataFrame({"attack": ["min_max", "fang", "lie"], "impact": [13.4, 5.8, 3.2]})
     assert tables.attack_ratio(imp, ["tailored", "min_max", "min_sum"]) == pytest.approx(13.4 / 5.8)
     assert math.isnan(tables.attack_ratio(imp.assign(impact=[1.0, -1.0, 0.0]), ["min_max"]))
+
+
+def test_labels_follow_the_paper_order():
+    assert [labels.AGR_LABELS[a] for a in labels.EXISTING_AGRS] == ["Krum", "Multi-krum", "Bulyan", "Trimmed-mean",
+                                                                    "Median"]
+    assert set(labels.ATTACKS) <= set(labels.ATTACK_LABELS)
+
+
+def test_fedlib_report_never_computes_a_repository_path():
+    # The installed package must not assume the repository's layout (results folders are passed in).
+    import fedlib.report as report
+
+    for path in Path(report.__file__).parent.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "parents[" not in text and "_build" not in text.replace("_build_", ""), path.name

@@ -1,9 +1,9 @@
-"""Helpers that turn results into the book's tables and figures, and run the book's notebooks.
+"""General helpers that turn results into tables and figures; they never assume a repository's layout.
 
-Modules: :mod:`~fedlib.report.paper` (the paper's known numbers, as data), :mod:`~fedlib.report.grids`
-(the experiment grid behind each table, per profile), :mod:`~fedlib.report.results` (load or run a grid
-through the results cache), :mod:`~fedlib.report.tables` (impacts and table layouts),
-:mod:`~fedlib.report.summary` (paper-versus-ours verdicts), :mod:`~fedlib.report.setup` (the FL-setup
-table), :mod:`~fedlib.report.figures`, :mod:`~fedlib.report.toy` (tiny examples for the teaching
-chapters) and :mod:`~fedlib.report.notebooks` (papermill execution and the book build).
+Modules: :mod:`~fedlib.report.results` (load, or run, a grid of experiments from a results folder the
+caller names), :mod:`~fedlib.report.tables` (impacts, mean ± sd, the most robust rule, attack ratios,
+table layouts), :mod:`~fedlib.report.labels` (display names and the paper's table order) and
+:mod:`~fedlib.report.figures`. The experiment grid behind each table, per profile, is
+:mod:`fedlib.experiments.grids`. The book's own code (the paper's numbers, the verdicts, the notebook
+runner) is the ``fedbook`` package in the repository's ``book/_lib`` folder, not part of fedlib.
 """

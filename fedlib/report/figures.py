@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .paper import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS
+from .labels import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS
 
 
 def malicious_fraction_figure(imp: pd.DataFrame, *, profile: str, seeds: Sequence[int], attacks: Sequence[str]):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from .paper import ATTACKS, EXISTING_AGRS
+from .labels import ATTACKS, EXISTING_AGRS
 from .results import Cell, check_profile
 
 #: (dataset, model) pairs of the main results per profile (spec §6; the paper's five settings in full).

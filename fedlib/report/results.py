@@ -1,32 +1,29 @@
-"""Load (or run) the results of a grid of experiments for the book, as a pandas table.
+"""Load (or run) the results of a grid of experiments as a pandas table.
 
-Where results live (``results_dir=None``):
-
-- ``quick``: ``_build/cache/quick`` (git-ignored), shared by the notebook tests and ``make book``, so the
-  second execution of a notebook only reads JSON files;
-- ``scale`` and ``full``: the committed ``results/<profile>/`` folder. Missing results are **not** computed
-  silently (that would take hours): :func:`collect` raises :class:`MissingResultsError` naming the missing
-  configurations and the command that computes them, unless ``run_missing=True``.
+Where results live is the caller's choice: every function takes the folder (``results_dir``); nothing
+here knows a repository's layout. Missing results are run only when asked (``run_missing=True``; by
+default only in the ``quick`` profile, whose runs take seconds): otherwise :func:`collect` raises
+:class:`MissingResultsError` naming the missing configurations, because full-size runs take hours.
 
 Example:
-    >>> from fedlib.report.results import results_dir_for
-    >>> results_dir_for("scale").parts[-2:]
-    ('results', 'scale')
+    >>> import tempfile
+    >>> from fedlib.report.results import collect
+    >>> collect([], profile="scale", results_dir=tempfile.mkdtemp()).empty
+    True
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from ..errors import ConfigError, FedlibError
+from ..errors import FedlibError
 
-ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ("quick", "scale", "full")
 
 
@@ -53,16 +50,6 @@ def check_profile(profile: str) -> str:
     return check_choice(profile, PROFILES, "profile")
 
 
-def results_dir_for(profile: str, results_dir: Optional[os.PathLike | str] = None) -> Path:
-    """The folder a notebook reads and writes results in (see the module docstring)."""
-    check_profile(profile)
-    if results_dir is not None:
-        return Path(results_dir)
-    if profile == "quick":
-        return ROOT / "_build" / "cache" / "quick"
-    return ROOT / "results" / profile
-
-
 def default_run_missing(profile: str) -> bool:
     """Quick grids are computed on demand; scale/full grids must be computed on purpose."""
     return check_profile(profile) == "quick"
@@ -79,12 +66,37 @@ def is_cached(experiment, results_dir: Path) -> bool:
     return result_path(experiment, results_dir).exists()
 
 
-def missing_message(missing: Sequence[Cell], results_dir: Path, profile: str, notebook: Optional[str]) -> str:
+def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> Dict[str, List[Any]]:
+    """What a partly computed grid lacks, in its own terms: for each label, the values that no cached
+    cell has (e.g. ``{"aggregator": ["krum", ...], "knowledge": ["partial"]}``); labels whose every value
+    has at least one cached cell are left out.
+
+    Example:
+        >>> absent_labels([], "/nonexistent")
+        {}
+    """
+    folder = Path(results_dir)
+    present: Dict[str, set] = {}
+    wanted: Dict[str, list] = {}
+    for cell in cells:
+        cached = is_cached(cell.experiment, folder)
+        for key, value in cell.labels.items():
+            wanted.setdefault(key, [])
+            if value not in wanted[key]:
+                wanted[key].append(value)
+            if cached:
+                present.setdefault(key, set()).add(value)
+    out = {k: [v for v in vals if v not in present.get(k, set())] for k, vals in wanted.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+def missing_message(missing: Sequence[Cell], where: str, profile: str, notebook: Optional[str]) -> str:
+    """What is missing from the folder called ``where`` and how to compute it."""
     shown = "\n".join(f"  - {c.describe()}" for c in missing[:20])
     more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
     nb = notebook or "notebooks/<this notebook>.py"
     return (
-        f"{len(missing)} result(s) of this {profile}-profile grid are not in {results_dir}:\n{shown}{more}\n"
+        f"{len(missing)} result(s) of this {profile}-profile grid are not in {where}:\n{shown}{more}\n"
         f"Computing them takes long (the {profile} profile is full-size), so it is never done silently. "
         f"Compute them with\n"
         f"  make notebook NB={nb} PARAMS=\"-p profile {profile} -p run_missing true -p device cuda\"\n"
@@ -96,26 +108,31 @@ def collect(
     cells: Sequence[Cell],
     *,
     profile: str,
-    results_dir: Optional[os.PathLike | str] = None,
+    results_dir: os.PathLike | str,
     run_missing: Optional[bool] = None,
     device: str = "auto",
     n_workers: Optional[int] = None,
     notebook: Optional[str] = None,
     progress: bool = False,
+    where: Optional[str] = None,
 ) -> pd.DataFrame:
     """Results of ``cells`` as one row each: the cell's labels, ``seed`` and the result's metrics.
 
     Cached results are read; missing ones are run (in parallel with :func:`fedlib.sweep.run_experiments`)
-    when ``run_missing`` (default: only in the quick profile), else :class:`MissingResultsError` is raised.
+    when ``run_missing`` (default: only in the quick profile), else :class:`MissingResultsError` is raised;
+    its message calls the folder ``where`` (default: the folder's path).
     Accuracies are in percent. A run that diverged keeps its best-so-far accuracy (as the paper's code)
     and is flagged in the ``diverged`` column.
     """
-    folder = results_dir_for(profile, results_dir)
+    check_profile(profile)
+    folder = Path(results_dir)
     run_missing = default_run_missing(profile) if run_missing is None else bool(run_missing)
     experiments = [c.experiment if device == "auto" else c.experiment.replace(device=device) for c in cells]
     missing = [c for c, e in zip(cells, experiments) if not is_cached(e, folder)]
     if missing and not run_missing:
-        raise MissingResultsError(missing_message(missing, folder, profile, notebook))
+        raise MissingResultsError(missing_message(missing, where or str(folder), profile, notebook))
+    if not cells:
+        return pd.DataFrame()
     folder.mkdir(parents=True, exist_ok=True)
     results = _run_all(experiments, folder, n_workers=n_workers, progress=progress)
     rows = []
@@ -149,63 +166,23 @@ def metrics(result) -> Dict[str, Any]:
     }
 
 
-#: Seeds a notebook uses when its ``seeds`` parameter is None: one seed keeps the quick book build within
-#: its time budget; the committed scale/full results use three.
-DEFAULT_SEEDS = {"quick": [0], "scale": [0], "full": [0, 1, 2]}  # scale: see grids.SCALE_SEEDS
+def committed(profile: str, cells: Sequence[Cell] | Callable[[], Sequence[Cell]], *, results_dir: os.PathLike | str,
+              notebook: Optional[str] = None, where: Optional[str] = None) -> tuple[Optional[pd.DataFrame], str]:
+    """Results of ``cells`` (or of ``cells()``) if every one is in ``results_dir``; nothing is ever run.
 
-
-@dataclass
-class Context:
-    """What a results notebook needs from its ``parameters`` cell, resolved once.
-
-    Example:
-        >>> ctx = Context("quick", seeds=None)
-        >>> ctx.seeds, ctx.run_missing
-        ([0], True)
+    Returns ``(frame, "")`` when all are there, else ``(None, note)`` with a note saying how many are
+    missing from the folder called ``where`` (default: its path) and the command that computes them. A
+    grid that cannot be built here (a :class:`~fedlib.errors.FedlibError`) gives ``(None, note)`` too.
     """
-
-    profile: str
-    device: str = "auto"
-    seeds: Optional[Sequence[int]] = None
-    results_dir: Optional[os.PathLike | str] = None
-    run_missing: Optional[bool] = None
-    notebook: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        check_profile(self.profile)
-        self.seeds = list(DEFAULT_SEEDS[self.profile] if self.seeds is None else self.seeds)
-        if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
-            raise ConfigError(f"seeds: expected a non-empty list of ints >= 0 (or None); found {self.seeds!r}.")
-        self.run_missing = default_run_missing(self.profile) if self.run_missing is None else bool(self.run_missing)
-        self.folder = results_dir_for(self.profile, self.results_dir)
-
-    def collect(self, cells: Sequence[Cell]) -> pd.DataFrame:
-        return collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
-                       device=self.device, notebook=self.notebook)
-
-    def describe(self) -> str:
-        return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in {self.folder}"
-                + (" (missing results are computed)" if self.run_missing else " (committed results only)"))
-
-
-def committed(profile: str, cells_for, *, notebook: Optional[str] = None,
-              results_dir: Optional[os.PathLike | str] = None) -> tuple[Optional[pd.DataFrame], str]:
-    """Committed results of another profile (``scale`` or ``full``) if all of them are present.
-
-    ``cells_for(seeds)`` builds the grid. Returns ``(frame, note)``: the frame when every result is in
-    ``results/<profile>/`` (nothing is run), else None and a note saying what is missing and how to compute it.
-    """
-    seeds = DEFAULT_SEEDS[profile]
-    folder = results_dir_for(profile, results_dir)
+    folder = Path(results_dir)
     try:
-        cells = cells_for(seeds)
+        cells = list(cells() if callable(cells) else cells)
     except FedlibError as exc:
         return None, f"The {profile} grid cannot be built here: {exc}"
     missing = [c for c in cells if not is_cached(c.experiment, folder)]
     if missing:
         nb = notebook or "notebooks/<this notebook>.py"
         return None, (f"No complete committed {profile}-profile results yet: {len(missing)} of {len(cells)} runs "
-                      f"are missing from {folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder}. "
-                      f"Compute them with `make notebook NB={nb} PARAMS=\"-p profile {profile} -p run_missing "
-                      f"true\"` and commit the JSON files.")
+                      f"are missing from {where or folder}. Compute them with `make notebook NB={nb} "
+                      f"PARAMS=\"-p profile {profile} -p run_missing true\"` and commit the JSON files.")
     return collect(cells, profile=profile, results_dir=folder, run_missing=False), ""

@@ -19,7 +19,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .paper import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
+from .labels import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
 
 METRIC = "test_accuracy"
 
@@ -44,14 +44,23 @@ def impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) -> pd.D
     return out
 
 
+def mean_and_sd(values: pd.Series) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for one value) of the non-NaN values; (NaN, NaN) if none."""
+    values = pd.Series(values, dtype="float64").dropna()
+    if values.empty:
+        return float("nan"), float("nan")
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+
+
 def mean_sd(values: pd.Series) -> str:
     """``"12.3"`` for one value, ``"12.3 ± 1.0"`` (sample std) for several; NaN → ``"–"``."""
-    values = values.dropna()
+    values = pd.Series(values, dtype="float64").dropna()
+    mean, sd = mean_and_sd(values)
     if values.empty:
         return "–"
     if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {sd:.1f}"
 
 
 def summarise(frame: pd.DataFrame, index: Sequence[str], columns: Sequence[str], value: str) -> pd.DataFrame:
@@ -100,6 +109,37 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
     return table.reset_index(drop=True).fillna("n/a")  # n/a: a run that does not exist in this grid
 
 
+def knowledge_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence[str],
+                    knowledge: str) -> Optional[pd.DataFrame]:
+    """One knowledge setting of :func:`main_table` as a flat table that fits a page: AGR, no-attack
+    accuracy, one impact column per attack (a dataset column only when there are several datasets).
+    None when no run has this knowledge setting.
+
+    Example:
+        >>> runs = pd.DataFrame({"dataset": "mnist5k", "model": "mnist_fc", "aggregator": "median",
+        ...                      "attack": ["none", "lie"], "knowledge": ["-", "full"], "seed": 0,
+        ...                      "test_accuracy": [90.0, 85.0]})
+        >>> knowledge_table(runs, ["lie"], ["median"], "full").columns.tolist()
+        ['AGR', 'no-attack acc. (%)', 'LIE']
+        >>> knowledge_table(runs, ["lie"], ["median"], "partial") is None
+        True
+    """
+    full = main_table(runs, attacks, aggregators)
+    group = f"{knowledge} knowledge: impact (pp)"
+    cols = [c for c in full.columns if c[0] == group]
+    if not cols:
+        return None
+    out = full[[c for c in full.columns if c[0] == ""] + cols]
+    out.columns = [c[1] for c in out.columns]
+    return out.drop(columns="dataset") if out["dataset"].nunique() == 1 else out
+
+
+def page_table(frame: pd.DataFrame, precision: int = 1):
+    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals (a pandas
+    Styler; its HTML is what the page renders)."""
+    return frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+
+
 def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
     """The provenance line every table and figure carries: profile, dataset(s), seeds, metric."""
     datasets = list(datasets)
@@ -117,20 +157,59 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
 
 
 def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """For each group of ``by``: the largest mean impact over attacks and the attack that causes it."""
-    means = imp.groupby(list(by) + ["attack"], sort=False).impact.mean().reset_index()
+    """For each group of ``by``: the largest mean impact (mean over seeds) over every attack × knowledge
+    setting, with the attack (``worst_attack``) and knowledge setting (``worst_knowledge``, when ``imp``
+    has a knowledge column) that cause it. Knowledge settings are never pooled: each (attack, knowledge)
+    pair is one case, as in the paper's "largest impact over all attacks".
+
+    Example:
+        >>> imp = pd.DataFrame({"aggregator": ["krum"] * 2, "attack": ["lie"] * 2,
+        ...                     "knowledge": ["full", "partial"], "seed": [0, 0], "impact": [7.0, 1.0]})
+        >>> row = largest_impacts(imp, ["aggregator"]).iloc[0]
+        >>> row.worst_knowledge, float(row.max_impact)
+        ('full', 7.0)
+    """
+    cases = ["attack"] + (["knowledge"] if "knowledge" in imp.columns else [])
+    means = imp.groupby(list(by) + cases, sort=False).impact.mean().dropna().reset_index()
     idx = means.groupby(list(by), sort=False).impact.idxmax()
-    return means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack"}).reset_index(drop=True)
+    out = means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack",
+                                         "knowledge": "worst_knowledge"})
+    return out.reset_index(drop=True)
+
+
+def most_robust(imp: pd.DataFrame) -> Optional[pd.Series]:
+    """The rule whose largest impact (:func:`largest_impacts` per aggregator) is smallest, as one row:
+    ``aggregator``, ``worst_attack``, ``worst_knowledge``, ``max_impact``. The rule's name and its number
+    come from this one row. None when ``imp`` holds no impact.
+
+    Example:
+        >>> imp = pd.DataFrame({"aggregator": ["krum", "krum", "median", "median"],
+        ...                     "attack": ["lie", "lie", "fang", "fang"],
+        ...                     "knowledge": ["full", "partial"] * 2, "seed": [0] * 4,
+        ...                     "impact": [7.0, 1.0, 5.0, 5.0]})
+        >>> best = most_robust(imp)
+        >>> best.aggregator, float(best.max_impact)
+        ('median', 5.0)
+    """
+    worst = largest_impacts(imp, ["aggregator"])
+    if worst.empty:
+        return None
+    return worst.loc[worst.max_impact.idxmin()]
+
+
+def impact_ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or NaN when either is not finite or the denominator is <= 0 (a ratio
+    to an attack that did no harm says nothing)."""
+    if not (np.isfinite(numerator) and np.isfinite(denominator)) or denominator <= 0:
+        return float("nan")
+    return float(numerator / denominator)
 
 
 def attack_ratio(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = ("fang", "lie")) -> float:
-    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (NaN if the latter ≤ 0)."""
+    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (:func:`impact_ratio`: NaN
+    if the latter is <= 0); attacks without a run are ignored."""
     means = imp.groupby("attack").impact.mean()
-    top_ours = means.reindex(list(ours)).max()  # skipna: attacks without a run are ignored
-    top_prior = means.reindex(list(prior)).max()
-    if not np.isfinite(top_prior) or top_prior <= 0:
-        return float("nan")
-    return float(top_ours / top_prior)
+    return impact_ratio(means.reindex(list(ours)).max(), means.reindex(list(prior)).max())
 
 
 def quick_note(profile: str) -> Optional[str]:

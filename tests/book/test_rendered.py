@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.figures import FIGURES
+from helpers.figures import FIGURES, READER_PAGES
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,3 +78,59 @@ def test_figure_page_renders_with_images(html_dir, chromium, tmp_path, stem, min
         assert_not_blank(np.asarray(Image.open(img).convert("L"), dtype=np.float64), f"{page.name}: {src}")
     pixels = screenshot(chromium, page.resolve().as_uri(), tmp_path / f"{stem}.png", tmp_path)
     assert_not_blank(pixels, f"{page.name} screenshot")
+
+
+# What the first screen of a page holds, measured in Chromium: the page is loaded into a 1280 × 900 frame
+# of a local probe page, which counts the tables and images and the shown code-cell inputs (not those
+# behind a closed toggle) whose box starts above the fold (file:// frames are readable with
+# --allow-file-access-from-files).
+FOLD_PX = 900
+PROBE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe id="page" src="{url}" width="1280" height="{fold}" style="border:0"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", () => setTimeout(() => {{
+  const doc = document.getElementById("page").contentDocument;
+  const main = doc.querySelector("main") || doc.body;
+  const onFirstScreen = (el) => {{
+    // Content of a closed <details> (a hide-input toggle) is laid out but not shown.
+    if (el.closest("details:not([open])") || (el.checkVisibility && !el.checkVisibility())) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.top < {fold} && r.bottom > 0;
+  }};
+  const count = (sel) => [...main.querySelectorAll(sel)].filter(onFirstScreen).length;
+  const out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({{tables: count("table, img"), code: count("div.cell_input")}});
+  document.body.appendChild(out);
+}}, 300));
+</script></body></html>"""
+
+
+def first_screen(chromium: str, page: Path, tmp: Path) -> dict:
+    import json
+
+    probe = tmp / "probe.html"
+    probe.write_text(PROBE.format(url=page.resolve().as_uri(), fold=FOLD_PX), encoding="utf-8")
+    cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", "--allow-file-access-from-files",
+           "--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()]
+    dom = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, f"the probe page did not measure {page.name} (no result in the dumped DOM)"
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.parametrize("stem", READER_PAGES)
+def test_reader_page_first_screen_shows_results_not_code(html_dir, chromium, tmp_path, stem):
+    page = html_dir / "executed" / f"{stem}.html"
+    assert page.exists(), f"page {page} was not built"
+    seen = first_screen(chromium, page, tmp_path)
+    assert seen["tables"] >= 1, f"{page.name}: no table or figure on the first screen ({seen})"
+    assert seen["code"] == 0, f"{page.name}: code on the first screen ({seen})"
+
+
+@pytest.mark.parametrize("stem", READER_PAGES)
+def test_reader_page_has_no_machine_path_and_no_parameters(html_dir, stem):
+    html = (html_dir / "executed" / f"{stem}.html").read_text(encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[2])
+    assert root not in html, f"{stem}.html shows the build machine's path {root}"
+    assert "injected-parameters" not in html and 'run_missing = None' not in html, f"{stem}.html shows parameters"

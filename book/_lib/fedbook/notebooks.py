@@ -5,25 +5,38 @@ converts it to ipynb in memory, runs it with papermill (parameters injected afte
 ``parameters``) and writes the executed notebook to ``executed/<name>.ipynb``, a git-ignored folder that
 ``_toc.yml`` points at. The book is then built from those executed notebooks with execution off.
 
-Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call)::
+Each notebook is executed once per change: the executed copy records a fingerprint of what its outputs
+depend on (the source, the parameters, fedlib's and this package's code, the committed results), and
+``execute --skip-fresh`` (what ``make book`` runs) skips a notebook whose copy carries the current
+fingerprint — e.g. one the notebook tests of ``make test`` just wrote.
 
-    python -m fedlib.report.notebooks execute [--profile quick] [--only notebooks/x.py ...] [-- -p name value ...]
-    python -m fedlib.report.notebooks build
+The kernel gets ``book/_lib`` on its ``PYTHONPATH`` (so that notebooks import :mod:`fedbook`) and the
+inline Matplotlib backend. Papermill's injected-parameters cell is tagged ``remove-cell``: the book never
+shows it.
+
+Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call, with
+``PYTHONPATH=book/_lib``)::
+
+    python -m fedbook.notebooks execute [--profile quick] [--skip-fresh] [--only notebooks/x.py ...] [-- -p name value ...]
+    python -m fedbook.notebooks build
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
-ROOT = Path(__file__).resolve().parents[2]
+#: The repository root: this file is book/_lib/fedbook/notebooks.py.
+ROOT = Path(__file__).resolve().parents[3]
+LIB = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "executed"
 KERNEL = "python3"
@@ -31,20 +44,25 @@ KERNEL = "python3"
 # in the caller's environment (common on headless CI machines) would be inherited by the kernel, and
 # plt.show() / display(fig) would then emit no image at all: the kernel always gets the inline backend.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Tags added to papermill's injected cell: the reader never sees it.
+INJECTED_TAGS = ("remove-cell",)
 
 
 @contextlib.contextmanager
 def _kernel_environment():
     """Environment the kernel subprocess inherits while a notebook runs (restored afterwards)."""
-    saved = os.environ.get("MPLBACKEND")
+    saved = {k: os.environ.get(k) for k in ("MPLBACKEND", "PYTHONPATH")}
     os.environ["MPLBACKEND"] = INLINE_BACKEND
+    paths = [str(LIB)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p and p != str(LIB)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def notebook_sources(root: Path = ROOT) -> list[Path]:
@@ -65,6 +83,51 @@ def parse_papermill_params(args: Sequence[str]) -> dict:
     return params
 
 
+def _files(folder: Path, pattern: str) -> Iterator[Path]:
+    return (p for p in sorted(folder.rglob(pattern)) if "__pycache__" not in p.parts)
+
+
+def fingerprint(source: Path, parameters: dict) -> str:
+    """SHA-256 of everything an executed notebook's outputs depend on: its source, the parameters, the
+    code of fedlib and of :mod:`fedbook`, and the committed results under ``results/``."""
+    import fedlib
+
+    digest = hashlib.sha256()
+    digest.update(Path(source).read_bytes())
+    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    for folder, pattern in ((Path(fedlib.__file__).parent, "*.py"), (LIB, "*.py"), (ROOT / "results", "*.json")):
+        for path in _files(folder, pattern):
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_fresh(source: Path, out_dir: Path, parameters: dict) -> bool:
+    """Whether ``out_dir`` holds an executed copy of ``source`` made with the current fingerprint."""
+    target = out_dir / f"{source.stem}.ipynb"
+    if not target.exists():
+        return False
+    try:
+        recorded = json.loads(target.read_text(encoding="utf-8"))["metadata"].get("fedbook", {}).get("fingerprint")
+    except (ValueError, KeyError):
+        return False
+    return recorded == fingerprint(source, parameters)
+
+
+def _finish(executed: Path, target: Path, stamp: str) -> None:
+    """Tag papermill's injected cell for removal, record the fingerprint, write the book's copy."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags:
+            tags.extend(t for t in INJECTED_TAGS if t not in tags)
+    nb.metadata["fedbook"] = {"fingerprint": stamp}
+    nbformat.write(nb, executed)
+    os.replace(executed, target)  # only complete notebooks ever reach the book
+
+
 def execute_one(source: Path, out_dir: Path, parameters: dict, *, timeout: int = 1800) -> Path:
     """Execute one py:percent notebook with papermill; return the executed ipynb path.
 
@@ -75,6 +138,7 @@ def execute_one(source: Path, out_dir: Path, parameters: dict, *, timeout: int =
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = fingerprint(source, parameters)
     nb = jupytext.read(source, fmt="py:percent")
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise RuntimeError(f"{source}: no cell tagged 'parameters' (every book notebook needs one)")
@@ -101,15 +165,19 @@ def execute_one(source: Path, out_dir: Path, parameters: dict, *, timeout: int =
         raise RuntimeError(f"notebook {source.name} failed (executed copy: {failed}):\n{exc}") from exc
     finally:
         staged.unlink(missing_ok=True)
-    os.replace(tmp, target)  # only complete notebooks ever reach the book
+    _finish(tmp, target, stamp)
     return target
 
 
-def execute(sources: Iterable[Path], out_dir: Path, parameters: dict) -> int:
-    """Execute every notebook; print one line each; return the number of failures."""
+def execute(sources: Iterable[Path], out_dir: Path, parameters: dict, *, skip_fresh: bool = False) -> int:
+    """Execute every notebook (with ``skip_fresh``, those whose executed copy is not up to date); print
+    one line each; return the number of failures."""
     failures = []
     for src in sources:
         start = time.perf_counter()
+        if skip_fresh and is_fresh(src, out_dir, parameters):
+            print(f"fresh  {src.name} (executed copy up to date, not re-executed)", flush=True)
+            continue
         try:
             execute_one(src, out_dir, parameters)
         except RuntimeError as exc:
@@ -132,7 +200,8 @@ def build(root: Path = ROOT) -> int:
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe), "build", str(root), "-W", "--keep-going"]
     print(" ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=root)
+    with _kernel_environment():  # autodoc imports fedbook too
+        return subprocess.call(cmd, cwd=root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,13 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
-    parser = argparse.ArgumentParser(prog="python -m fedlib.report.notebooks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m fedbook.notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute notebooks with papermill into executed/")
     ex.add_argument("--profile", default=None, help="quick (default in the notebooks), scale or full")
     ex.add_argument("--only", nargs="+", type=Path, help="notebook source(s) to execute (default: all)")
     ex.add_argument("--out", type=Path, default=EXECUTED)
+    ex.add_argument("--skip-fresh", action="store_true",
+                    help="skip notebooks whose executed copy is up to date with the source, fedlib and results")
     sub.add_parser("build", help="build the HTML book from executed notebooks")
     args = parser.parse_args(argv)
     if args.command == "build":
@@ -159,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in sources:
         if not p.exists():
             parser.error(f"no such notebook source: {p}")
-    return 1 if execute(sources, args.out, params) else 0
+    return 1 if execute(sources, args.out, params, skip_fresh=args.skip_fresh) else 0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """The paper's published numbers that the project knows, as data (never presented as ours).
 
+The display names of attacks, rules and datasets are general and live in :mod:`fedlib.report.labels`
+(re-exported here for the notebooks).
+
 Every entry cites the section of the project's transcription of the paper's results
 (``paper-results.md``: §A1 abstract, §A2 and §A3 introduction, §B7 the released code's setup). Only the
 abstract and the introduction of the paper were available, so these are all the paper numbers we have;
 the per-cell values of the results tables (§B1–§B6) are unknown and are never filled in here.
 
 Example:
-    >>> from fedlib.report.paper import numbers
+    >>> from fedbook.paper import numbers
     >>> [p.value for p in numbers(kind="impact", dataset="cifar10", model="alexnet_cifar")]
     [11.8, 30.0, 45.6, 44.5]
 """
@@ -18,51 +21,14 @@ from typing import Optional, Tuple
 
 import pandas as pd
 
+from fedlib.report.labels import (AGR_LABELS, ATTACK_LABELS, ATTACKS, DATASET_LABELS, EXISTING_AGRS,
+                                  MODEL_LABELS)
+
+__all__ = ["AGR_LABELS", "ATTACK_LABELS", "ATTACKS", "DATASET_LABELS", "EXISTING_AGRS", "MODEL_LABELS", "NUMBERS",
+           "PAPER", "PaperNumber", "RELEASED_SETUP", "get", "numbers", "table"]
+
 PAPER = ("Shejwalkar & Houmansadr, Manipulating the Byzantine: Optimizing Model Poisoning Attacks and "
          "Defenses for Federated Learning, NDSS 2021")
-
-#: Attacks compared by the paper, in its column order (our registry names).
-ATTACKS = ("fang", "lie", "tailored", "min_max", "min_sum")
-#: The existing robust rules of the main table, in the paper's row order.
-EXISTING_AGRS = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
-
-ATTACK_LABELS = {
-    "none": "no attack",
-    "fang": "Fang",
-    "lie": "LIE",
-    "tailored": "AGR-tailored",
-    "min_max": "Min-Max",
-    "min_sum": "Min-Sum",
-    "agnostic": "AGR-agnostic (Min-Max / Min-Sum)",
-    "adaptive": "adaptive (DnC-tailored)",
-}
-AGR_LABELS = {
-    "mean": "Mean (FedSGD)",
-    "krum": "Krum",
-    "multi_krum": "Multi-krum",
-    "bulyan": "Bulyan",
-    "trimmed_mean": "Trimmed-mean",
-    "median": "Median",
-    "afa": "AFA",
-    "fang": "Fang defense",
-    "dnc": "DnC",
-}
-DATASET_LABELS = {
-    "cifar10": "CIFAR10",
-    "femnist": "FEMNIST",
-    "purchase100": "Purchase",
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "mnist5k": "mnist5k",
-}
-MODEL_LABELS = {
-    "alexnet_cifar": "Alexnet",
-    "vgg11_cifar": "VGG11",
-    "femnist_cnn": "CNN",
-    "mnist_fc": "FC",
-    "purchase_fc": "FC",
-}
-
 
 @dataclass(frozen=True)
 class PaperNumber:
@@ -182,7 +148,7 @@ def numbers(**where) -> list[PaperNumber]:
     """The known paper numbers whose fields equal every keyword given (e.g. ``kind="impact"``)."""
     unknown = set(where) - set(PaperNumber.__dataclass_fields__)
     if unknown:
-        from ..errors import ConfigError
+        from fedlib.errors import ConfigError
 
         raise ConfigError(f"unknown PaperNumber field(s) {sorted(unknown)}; "
                           f"expected some of {sorted(PaperNumber.__dataclass_fields__)}.")
@@ -191,10 +157,12 @@ def numbers(**where) -> list[PaperNumber]:
 
 def get(key: str) -> PaperNumber:
     """The paper number with this key (raises UnknownNameError otherwise)."""
-    from .._checks import check_choice
+    found = [p for p in NUMBERS if p.key == key]
+    if not found:
+        from fedlib.errors import UnknownNameError
 
-    check_choice(key, [p.key for p in NUMBERS], "paper number")
-    return next(p for p in NUMBERS if p.key == key)
+        raise UnknownNameError(f"unknown paper number {key!r}; expected one of {[p.key for p in NUMBERS]}.")
+    return found[0]
 
 
 def table() -> pd.DataFrame:

@@ -7,7 +7,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from .. import aggregators
+from fedlib import aggregators
 
 
 def point_cloud(
@@ -91,7 +91,7 @@ def agnostic_curves(benign: torch.Tensor, gammas: Sequence[float], *, perturbati
     ``threshold`` (Min-Max: max_{i,j} ‖g_i − g_j‖²; Min-Sum: min_j Σ_i ‖g_j − g_i‖²). The attack's γ is
     the largest γ with value ≤ threshold (spec §4.8).
     """
-    from ..attacks import perturbation as make_perturbation
+    from fedlib.attacks import perturbation as make_perturbation
 
     mu = benign.mean(dim=0)
     direction = make_perturbation(perturbation, benign)
@@ -121,7 +121,7 @@ def tailored_curves(
 
     The malicious copies ∇m = μ + γ∇p come first (rows 0 … m−1); the server assumes f = m.
     """
-    from ..attacks import perturbation as make_perturbation
+    from fedlib.attacks import perturbation as make_perturbation
 
     mu = benign.mean(dim=0)
     direction = make_perturbation(perturbation, benign)
@@ -145,7 +145,7 @@ def halving_trace(success, gamma_init: float, tau: float = 1e-5) -> pd.DataFrame
     ``success(γ) -> bool`` is the attack's acceptance test. Returns one row per probe: ``probe``, ``gamma``,
     ``success`` and ``best`` (the largest successful γ so far, the search's answer when it stops).
     """
-    from ..attacks._search import halving
+    from fedlib.attacks._search import halving  # the search itself, traced probe by probe
 
     probes: list[dict] = []
     best = [0.0]
@@ -221,7 +221,7 @@ def variant_table(example: dict) -> pd.DataFrame:
 
 def attack_variant_table(name: str, benign: torch.Tensor, n_malicious: int, *, seed: int = 0, **kwargs) -> pd.DataFrame:
     """Craft ``name`` under both variants (same inputs, same seed) and show the first malicious update and γ."""
-    from .. import attacks
+    from fedlib import attacks
 
     rows = []
     for v in ("textbook", "ndss21"):

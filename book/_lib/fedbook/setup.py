@@ -1,26 +1,28 @@
 """The FL-setup table (paper §V layout), generated from fedlib's profiles — nothing typed by hand.
 
 Example:
-    >>> from fedlib.report.setup import setup_table
+    >>> from fedbook.setup import setup_table
     >>> setup_table(["quick"]).loc[0, "clients"]
     '20 (all every round)'
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 import torch
 
-from .paper import DATASET_LABELS, MODEL_LABELS, RELEASED_SETUP
+from fedlib.report.labels import DATASET_LABELS, MODEL_LABELS
+
+from .paper import RELEASED_SETUP
 
 PROFILE_ORDER = ("quick", "scale", "full")
 
 
 def _parameters(model: str, model_options: dict, dataset: str) -> int:
-    from .. import models
-    from ..data import input_shape
+    from fedlib import models
+    from fedlib.data import input_shape
 
     n_classes = {"femnist": 62, "purchase100": 100}.get(dataset, 10)
     kwargs = dict(model_options)
@@ -37,7 +39,7 @@ def _samples_per_client(exp) -> str:
     if exp.partition == "writer":
         return "one writer's data"
     try:  # the embedded dataset is always here: count its training pool
-        from ..data import load
+        from fedlib.data import load
 
         ds = load(exp.dataset, split_seed=exp.split_seed, n_clients=exp.n_clients)
         sizes = ds.client_sizes()
@@ -56,8 +58,8 @@ def _optimiser(exp) -> str:
 def setup_table(profiles: Sequence[str] = PROFILE_ORDER) -> pd.DataFrame:
     """One row per (profile, dataset): data, clients, samples per client, model and parameter count,
     batch, server optimiser, rounds, malicious clients — read from :func:`fedlib.experiments.experiment_for`."""
-    from ..experiments import experiment_for, profile_table
-    from .grids import DATASETS
+    from fedlib.experiments import experiment_for, profile_table
+    from fedlib.experiments.grids import DATASETS
 
     table = profile_table()
     rows = []

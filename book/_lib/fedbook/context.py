@@ -1,0 +1,96 @@
+"""A results notebook's parameters, resolved once, and where its results live in this repository.
+
+This module, not the installed fedlib, knows the repository's layout:
+
+- ``quick``: ``_build/cache/quick`` (git-ignored), shared by the notebook tests and ``make book``;
+- ``scale`` and ``full``: the committed ``results/<profile>/`` folder, read and never recomputed
+  unless a notebook is run with ``run_missing=True``.
+
+Example:
+    >>> results_dir_for("scale").relative_to(ROOT).as_posix()
+    'results/scale'
+    >>> Context("quick").describe()
+    "profile 'quick', seeds [0], device 'auto', results in _build/cache/quick (missing results are computed)"
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import pandas as pd
+
+from fedlib.errors import ConfigError
+from fedlib.report import results as _results
+from fedlib.report.results import Cell, check_profile, default_run_missing
+
+#: The repository root: this file is book/_lib/fedbook/context.py.
+ROOT = Path(__file__).resolve().parents[3]
+
+#: Seeds a notebook uses when its ``seeds`` parameter is None: one seed keeps the quick book build within
+#: its time budget; the committed scale results use one (grids.SCALE_SEEDS), full results three.
+DEFAULT_SEEDS = {"quick": [0], "scale": [0], "full": [0, 1, 2]}
+
+
+def results_dir_for(profile: str, results_dir: Optional[os.PathLike | str] = None) -> Path:
+    """The folder a notebook reads and writes results in (see the module docstring)."""
+    check_profile(profile)
+    if results_dir is not None:
+        return Path(results_dir)
+    if profile == "quick":
+        return ROOT / "_build" / "cache" / "quick"
+    return ROOT / "results" / profile
+
+
+def shown(folder: Path) -> str:
+    """How a page names a results folder: relative to the repository, never a machine's absolute path."""
+    folder = Path(folder).resolve()
+    if folder.is_relative_to(ROOT):
+        return folder.relative_to(ROOT).as_posix()
+    return f"the folder passed as results_dir ({folder.name})"
+
+
+@dataclass
+class Context:
+    """What a results notebook needs from its ``parameters`` cell, resolved once.
+
+    Example:
+        >>> ctx = Context("quick", seeds=None)
+        >>> ctx.seeds, ctx.run_missing
+        ([0], True)
+    """
+
+    profile: str
+    device: str = "auto"
+    seeds: Optional[Sequence[int]] = None
+    results_dir: Optional[os.PathLike | str] = None
+    run_missing: Optional[bool] = None
+    notebook: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        check_profile(self.profile)
+        self.seeds = list(DEFAULT_SEEDS[self.profile] if self.seeds is None else self.seeds)
+        if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds):
+            raise ConfigError(f"seeds: expected a non-empty list of ints >= 0 (or None); found {self.seeds!r}.")
+        self.run_missing = default_run_missing(self.profile) if self.run_missing is None else bool(self.run_missing)
+        self.folder = results_dir_for(self.profile, self.results_dir)
+
+    def collect(self, cells: Sequence[Cell]) -> pd.DataFrame:
+        return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
+                                device=self.device, notebook=self.notebook, where=shown(self.folder))
+
+    def describe(self) -> str:
+        return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in "
+                f"{shown(self.folder)}"
+                + (" (missing results are computed)" if self.run_missing else " (committed results only)"))
+
+
+def committed(profile: str, cells_for: Callable[[List[int]], Sequence[Cell]], *, notebook: Optional[str] = None,
+              results_dir: Optional[os.PathLike | str] = None):
+    """Committed results of ``profile`` (``scale`` or ``full``) for the grid ``cells_for(seeds)`` with the
+    profile's default seeds, if every one is present; else ``(None, note)``. Nothing is ever run."""
+    folder = results_dir_for(profile, results_dir)
+    return _results.committed(profile, lambda: cells_for(DEFAULT_SEEDS[profile]), results_dir=folder,
+                              notebook=notebook, where=shown(folder))

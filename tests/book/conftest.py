@@ -1,0 +1,8 @@
+"""The book's own package (book/_lib/fedbook) is not installed with fedlib: the tests here import it from there."""
+
+import sys
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parents[2] / "book" / "_lib"
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
