@@ -10,6 +10,7 @@ FIGURES = {
     "main_table": 1,  # the impact heat map beside the main table
     "malicious_fraction": 2,  # the quick figure and the committed scale-profile figure
     "performance": 1,  # the committed benchmark results
+    "flower": 1,  # accuracy per round of the four Flower runs
 }
 
 #: The Results and Summary pages (_toc.yml): written for readers, so their code is behind a toggle, their
