@@ -75,7 +75,7 @@ def geometric_median(
         >>> out.vector, out.info
         (tensor([0.7887, 0.7887], dtype=torch.float64), {'iterations': 39, 'converged': True})
         >>> geometric_median(x, f=1, init="zeros", nu=0.1, n_iters=3, tol=0).vector  # ByzFL's defaults
-        tensor([0.7045, 0.7045], dtype=torch.float64)
+        tensor([0.5698, 0.5698], dtype=torch.float64)
     """
     reject_options(options, "geometric_median")
     updates, f = prepare(updates, f, variant, "geometric_median")
