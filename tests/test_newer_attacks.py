@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.asserts import assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fedlib.aggregators as agg
 import fedlib.attacks as atk
 from fedlib.errors import ConfigError, InputTypeError
-from helpers.asserts import assert_close
 
 BYZFL = Path(__file__).resolve().parent / "data" / "byzfl"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -18,11 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-import fedlib.aggregators as agg
-from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 from helpers import oracles_agg
 from helpers.asserts import (
     assert_close,
@@ -33,6 +28,11 @@ from helpers.asserts import (
     assert_translation_equivariant,
     tolerances,
 )
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import fedlib.aggregators as agg
+from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
 BYZFL = Path(__file__).resolve().parent / "data" / "byzfl"
 NEWER = ["centered_clipping", "geometric_median", "nnm", "bucketing"]
@@ -232,7 +232,8 @@ def test_nearest_neighbor_mixing_matches_oracle(case, data, dtype, device):
         assume(gap > (1e-3 if dtype == torch.float32 else 1e-9) * (1 + np.abs(x).max() ** 2))
     mixed = agg.nearest_neighbor_mixing(as_tensor(x, dtype, device), f)
     assert mixed.dtype == dtype and mixed.shape == x.shape
-    assert_close(mixed, expected, rtol=tolerances(dtype)["rtol"], atol=tolerances(dtype)["atol"] * (1 + np.abs(x).max()))
+    tol = tolerances(dtype)
+    assert_close(mixed, expected, rtol=tol["rtol"], atol=tol["atol"] * (1 + np.abs(x).max()))
 
 
 @SETTINGS
@@ -561,7 +562,8 @@ def test_drop_policy_equals_the_clean_rows(name):
     (lambda x: agg.nnm(x, 1, base="nnm"), UnknownNameError, "nnm base rule"),
     (lambda x: agg.nnm(x, 1, base_options=[1]), InputTypeError, "base_options"),
     (lambda x: agg.nnm(x, 1, base="krum", base_options={"bogus": 1}), ConfigError, "bogus"),
-    (lambda x: agg.nnm(x, 4, base="krum"), ConfigError, r"nnm needs n >= min_inputs\('krum', f\).*n=9 with f=4 \(needs n >= 11\)"),
+    (lambda x: agg.nnm(x, 4, base="krum"), ConfigError,
+     r"nnm needs n >= min_inputs\('krum', f\).*n=9 with f=4 \(needs n >= 11\)"),
     (lambda x: agg.bucketing(x, 1, s=0), ConfigError, "s \\(bucket size\\) must be >= 1"),
     (lambda x: agg.bucketing(x, 1, generator=1.5), InputTypeError, "generator"),
     (lambda x: agg.bucketing(x, 1, base="bucketing"), UnknownNameError, "bucketing base rule"),

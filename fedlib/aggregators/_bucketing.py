@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Union
 
 import torch
 
@@ -12,7 +13,7 @@ from ._base import Aggregate, min_inputs, register
 from ._common import prepare
 from ._pre import base_options_of, check_base, check_enough_rows, run_base
 
-GeneratorLike = Union[torch.Generator, int, None]
+GeneratorLike = Union[torch.Generator, int, None]  # noqa: UP007 (a runtime alias: no `|` on Python 3.10 types)
 
 
 def as_generator(generator: GeneratorLike) -> torch.Generator:
@@ -75,7 +76,7 @@ def _bucket_means(updates: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
     return (members / members.sum(dim=1, keepdim=True)) @ updates
 
 
-def bucketing_min_n(f: int, variant: str = "textbook", options: Optional[Mapping[str, object]] = None) -> int:
+def bucketing_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """⌈n/s⌉ buckets must satisfy the base rule's minimum for ``base_f`` (default f): n >= s·(m - 1) + 1."""
     options = dict(options or {})
     base = options.get("base", "trimmed_mean")
@@ -94,8 +95,8 @@ def bucketing(
     variant: str = "textbook",
     s: int = 2,
     base: str = "trimmed_mean",
-    base_options: Optional[Mapping[str, object]] = None,
-    base_f: Optional[int] = None,
+    base_options: Mapping[str, object] | None = None,
+    base_f: int | None = None,
     generator: GeneratorLike = None,
     **options,
 ) -> Aggregate:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 
@@ -16,8 +15,9 @@ CENTERS = ("median", "mean", "zeros")
 
 
 def clip_weights(distances: torch.Tensor, tau: float) -> torch.Tensor:
-    r""":math:`\min(1, \tau / \lVert x_i - v \rVert)` for every row, written :math:`\tau / \max(\tau, \lVert x_i - v \rVert)`
-    so that a row equal to the center (distance 0) gets weight 1 without a division by zero."""
+    r""":math:`\min(1, \tau / \lVert x_i - v \rVert)` for every row, written
+    :math:`\tau / \max(\tau, \lVert x_i - v \rVert)` so that a row equal to the center (distance 0) gets
+    weight 1 without a division by zero."""
     return tau / distances.clamp_min(tau)
 
 
@@ -32,7 +32,7 @@ def check_positive_number(value: object, what: str) -> float:
 
 
 def starting_center(
-    updates: torch.Tensor, center: Union[str, torch.Tensor], variant: str, what: str = "centered_clipping center"
+    updates: torch.Tensor, center: str | torch.Tensor, variant: str, what: str = "centered_clipping center"
 ) -> torch.Tensor:
     """A starting point: a given (d,) vector (e.g. the previous round's aggregate), or "median" / "mean" /
     "zeros" of ``updates``; ``what`` names the option in error messages."""
@@ -65,7 +65,7 @@ def centered_clipping(
     variant: str = "textbook",
     tau: float = 100.0,
     n_iters: int = 1,
-    center: Union[str, torch.Tensor] = "median",
+    center: str | torch.Tensor = "median",
     **options,
 ) -> Aggregate:
     r"""Centered clipping: average the updates' deviations from a center, each clipped to norm τ.

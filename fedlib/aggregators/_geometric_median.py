@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 
@@ -12,6 +11,7 @@ from ..errors import ConfigError, InputTypeError
 from ._base import Aggregate, register
 from ._centered_clipping import check_positive_number, starting_center
 from ._common import prepare
+
 
 def _check_tol(tol: object) -> float:
     if isinstance(tol, bool) or not isinstance(tol, (int, float)):
@@ -30,7 +30,7 @@ def geometric_median(
     variant: str = "textbook",
     nu: float = 1e-6,
     n_iters: int = 100,
-    init: Union[str, torch.Tensor] = "mean",
+    init: str | torch.Tensor = "mean",
     tol: float = 1e-6,
     **options,
 ) -> Aggregate:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 
@@ -48,7 +48,7 @@ def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
     return (weights @ updates) / k
 
 
-def nnm_min_n(f: int, variant: str = "textbook", options: Optional[Mapping[str, object]] = None) -> int:
+def nnm_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """The base rule runs on n mixed rows with the same f: its own minimum, and n > f for the mixing."""
     options = dict(options or {})
     base = options.get("base", "trimmed_mean")
@@ -62,7 +62,7 @@ def nnm(
     *,
     variant: str = "textbook",
     base: str = "trimmed_mean",
-    base_options: Optional[Mapping[str, object]] = None,
+    base_options: Mapping[str, object] | None = None,
     generator: object = None,
     **options,
 ) -> Aggregate:

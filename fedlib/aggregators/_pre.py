@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 
@@ -11,7 +11,7 @@ from ..errors import InputTypeError
 from ._base import Aggregate, get, names, needs
 
 
-def base_options_of(base_options: Optional[Mapping[str, object]]) -> dict:
+def base_options_of(base_options: Mapping[str, object] | None) -> dict:
     """The base rule's options as a fresh dict (None: no options)."""
     if base_options is None:
         return {}

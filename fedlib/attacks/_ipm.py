@@ -33,7 +33,7 @@ def ipm(
     variant: str = "textbook",
     **options,
 ) -> Crafted:
-    r"""IPM: ``n_malicious`` copies of :math:`-\varepsilon \cdot \frac{1}{k}\sum_{i=1}^{k} x_i` over the k known benign rows.
+    r"""IPM: ``n_malicious`` copies of :math:`-\varepsilon \cdot \frac{1}{k}\sum_{i=1}^{k} x_i` (k known benign rows).
 
     ``epsilon`` (ε > 0, default 0.1: Xie et al.'s small-ε setting, also used by Karimireddy et al.)
     equals ByzFL 0.0.11's ``InnerProductManipulation(tau)`` (whose default is τ = 2.0). Paper and

@@ -21,10 +21,9 @@ import json
 from importlib import metadata
 from pathlib import Path
 
+import byzfl
 import numpy as np
 import torch
-
-import byzfl
 
 HERE = Path(__file__).resolve().parent
 
