@@ -575,3 +575,14 @@ def test_drop_policy_equals_the_clean_rows(name):
 def test_rule_specific_errors(call, error, message):
     with pytest.raises(error, match=message):
         call(gaussian(9, 4, torch.float64, "cpu"))
+
+
+@pytest.mark.parametrize("d", [5, 800_000])  # one column block, and several (3 rows: ~350k columns a block)
+def test_row_distances_over_column_blocks(d, dtype):
+    from fedlib.aggregators._centered_clipping import distances_to
+
+    x = gaussian(3, d, dtype, "cpu", seed=15) + 100.0
+    point = x.mean(dim=0)
+    expected = (x.double() - point.double()).norm(dim=1)
+    # float32: x - point rounds each entry at 2^-24·100 (the offset), ~1e-6 of the norm; float64 far below
+    assert_close(distances_to(x, point), expected.to(dtype), rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)

@@ -9,7 +9,7 @@ import torch
 from .._checks import check_int, reject_options
 from ..errors import ConfigError, InputTypeError
 from ._base import Aggregate, register
-from ._centered_clipping import check_positive_number, starting_center
+from ._centered_clipping import check_positive_number, distances_to, starting_center
 from ._common import prepare
 
 
@@ -85,7 +85,7 @@ def geometric_median(
     point = starting_center(updates, init, variant, "geometric_median init")
     n, steps, converged = updates.shape[0], 0, False
     for _ in range(n_iters):  # Weiszfeld steps, O(n d) each
-        weights = 1.0 / torch.linalg.vector_norm(updates - point, dim=1).clamp_min(nu)
+        weights = 1.0 / distances_to(updates, point).clamp_min(nu)
         total = weights.sum()
         following = (weights @ updates) / total
         steps += 1
