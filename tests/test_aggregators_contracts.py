@@ -153,7 +153,7 @@ def test_min_inputs_follow_ndss21_trimmed_mean_and_options():
 
 def test_builtin_needs():
     assert {name: sorted(agg.needs(name)) for name in NAMES if agg.needs(name)} == {
-        "dnc": ["generator"], "fang": ["generator", "score_fn"]}
+        "dnc": ["generator"], "fang": ["generator", "score_fn"], "bucketing": ["generator"]}
 
 
 def test_user_rule_declares_needs_and_min_inputs(monkeypatch):

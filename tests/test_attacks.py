@@ -30,7 +30,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 
 def test_names_in_issue_order():
-    assert atk.names() == ["none", "lie", "fang", "tailored", "min_max", "min_sum"]
+    assert atk.names() == ["none", "lie", "fang", "tailored", "min_max", "min_sum", "ipm", "mimic"]
 
 
 CALLS = [

@@ -4,7 +4,10 @@ Every rule is a function ``rule(updates, f, *, variant="textbook", **options) ->
 also reachable by name through :func:`aggregate`. ``variant="ndss21"`` reproduces the authors' released
 code where it differs from the textbook definition; each rule's docstring lists the differences.
 
-Registry order (:func:`names`): mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc.
+Registry order (:func:`names`): mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc,
+then rules published since the paper: centered_clipping, geometric_median, and the pre-aggregations
+nnm and bucketing (meta-rules around a ``base`` rule; :func:`nearest_neighbor_mixing` and :func:`bucket`
+return the transformed matrix).
 
 Example:
     >>> import torch, fedlib.aggregators as agg
@@ -35,6 +38,10 @@ from ._afa import AFAReputation, afa
 from ._fang import fang
 from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
 from ._utils.distances import pairwise_sq_distances
+from ._centered_clipping import centered_clipping
+from ._geometric_median import geometric_median
+from ._nnm import nearest_neighbor_mixing, nnm
+from ._bucketing import bucket, bucketing
 
 closest_to_median_mean = mean_nearest_median  # the former name, kept working for existing callers
 
@@ -56,6 +63,12 @@ __all__ = [
     "afa",
     "fang",
     "dnc",
+    "centered_clipping",
+    "geometric_median",
+    "nnm",
+    "bucketing",
+    "bucket",
+    "nearest_neighbor_mixing",
     "AFAReputation",
     "mean_nearest_median",
     "closest_to_median_mean",

@@ -9,7 +9,8 @@ and returns :class:`Crafted` (``updates`` (n_malicious, d) in the dtype/device o
 ``info``). ``benign`` is what the adversary knows: all benign updates of the round
 (``knowledge="full"``) or its own clients' honest updates (``knowledge="partial"``).
 
-Names (:func:`names`): ``none``, ``lie``, ``fang``, ``tailored``, ``min_max``, ``min_sum``.
+Names (:func:`names`): ``none``, ``lie``, ``fang``, ``tailored``, ``min_max``, ``min_sum``, then attacks
+published since the paper: ``ipm`` (inner-product manipulation) and ``mimic``.
 γ-search attacks send ∇b + γ·∇p with ∇p from :func:`perturbation`; ``search="halving"`` is the paper's
 Algorithm 1, ``search="exact"`` the closed-form / n×n search (Min-Max, Min-Sum, tailored Krum family).
 
@@ -28,6 +29,8 @@ from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
 from ._tailored import tailored
 from ._agnostic import min_max, min_sum
+from ._ipm import ipm
+from ._mimic import mimic
 from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
 
 __all__ = [
@@ -49,4 +52,6 @@ __all__ = [
     "tailored",
     "min_max",
     "min_sum",
+    "ipm",
+    "mimic",
 ]
