@@ -10,25 +10,44 @@ BUILD  := _build
 # The book's own code (book/_lib/fedbook: runner, paper numbers, verdicts) is not part of the installed fedlib.
 BOOKPY := PYTHONPATH=$(CURDIR)/book/_lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY)
 
-.PHONY: venv test book notebooks notebook html bench clean help
+.PHONY: venv test lint lock scale-data book notebooks notebook html bench clean help
 
 help:
 	@echo "make test      - create/reuse .venv and run the test suite"
 	@echo "make book      - execute every notebook not executed since its last change (quick profile), build the HTML book"
 	@echo "make notebook NB=notebooks/x.py PARAMS='-p profile full -p device cuda'"
+	@echo "make lint      - ruff check, ruff format --check, mypy"
+	@echo "make scale-data - install the full Fashion-MNIST (Debian's dataset-fashion-mnist) for the scale profile"
 	@echo "make bench     - run the benchmarks (writes benchmarks/results/*.json)"
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package (torch 2.14.1 with torchvision 0.29.1 is the pair that installs and imports
+# on our machines); pyproject.toml keeps the library's ranges. `make lock` regenerates the pins from .venv.
+EXTRAS := test,book,sweep,flower,dev
+
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,book]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	FEDLIB_PINNED_ENV=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check fedlib
+	$(VENV)/bin/mypy
+
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable --all | grep -v '^pip==' > constraints.txt
+
+# The scale profile reads the full Fashion-MNIST from Debian's package (70,000 images, ~30 MB).
+scale-data:
+	test -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist)
 
 notebooks: $(STAMP)
 	$(BOOKPY) -m fedbook.notebooks execute --profile $(PROFILE) --skip-fresh
