@@ -10,7 +10,7 @@ import torch
 
 import fedlib.attacks as atk
 from fedlib.aggregators import aggregate
-from fedlib.errors import ConfigError, InputError, UnknownNameError
+from fedlib.errors import AttackInfeasible, ConfigError, InputError, UnknownNameError
 from helpers.oracles_atk import (
     fang_trmean_intervals,
     gamma_search_out_atol,
@@ -72,7 +72,7 @@ ERRORS = [
     ("lie", gaussian_cloud(0, 4, 3), 20, {"n_total": 20}, ConfigError),  # s <= 0
     # partial knowledge, square rule: n_total missing
     ("tailored", gaussian_cloud(0, 8, 3), 4, {"aggregator": "krum", "knowledge": "partial"}, ConfigError),
-    # partial knowledge, table rule: m = 6 not in the table
+    # partial knowledge, m = 6 not in the released table: the square rule, which needs n_total
     ("tailored", gaussian_cloud(0, 8, 3), 6, {"aggregator": "median", "knowledge": "partial"}, ConfigError),
     ("tailored", gaussian_cloud(0, 20, 3), 2, {"aggregator": "median", "search": "exact"}, ConfigError),
     ("fang", gaussian_cloud(0, 20, 3), 2, {"aggregator": "median"}, ConfigError),  # generator missing
@@ -80,7 +80,7 @@ ERRORS = [
      InputError),
     ("tailored", gaussian_cloud(0, 5, 3), 3, {"aggregator": "bulyan"}, ConfigError),  # n < 4f + 3
     ("min_max", torch.zeros(4, 3), 1, {"perturbation": "unit_vec"}, InputError),  # zero mean
-    ("min_max", torch.ones(1, 3), 1, {"perturbation": "std"}, InputError),  # std of one row
+    ("min_max", torch.ones(1, 3), 1, {"perturbation": "std"}, AttackInfeasible),  # std of one row: this round
 ]
 
 

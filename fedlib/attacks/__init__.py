@@ -29,6 +29,7 @@ from ._fang import fang, fang_lambda0
 from ._tailored import tailored
 from ._agnostic import min_max, min_sum
 from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
+from ._utils.feasibility import feasible
 
 __all__ = [
     "Crafted",
@@ -38,6 +39,7 @@ __all__ = [
     "needs",
     "ATTACK_NEEDS",
     "register",
+    "feasible",
     "perturbation",
     "pick_perturbation",
     "PERTURBATIONS",

@@ -38,6 +38,27 @@ from ._common import (
 )
 from ._quadratic import QuadraticDistances, largest_root, sq_distances_to
 from ._search import halving
+from ._utils.probe_tolerance import clear
+
+
+class _ModelTest:
+    """The halving test from the quadratic model (O(k) per probe); the d-dimensional distances of the
+    pre-model probe only when the model's value is within rounding of the threshold (:mod:`._utils.probe_tolerance`)."""
+
+    def __init__(self, attack, model, benign, mean, direction, threshold):
+        self.attack, self.model, self.threshold = attack, model, threshold
+        self.benign, self.mean, self.direction = benign, mean, direction
+        self.matrix_probes = 0
+
+    def __call__(self, gamma: float) -> bool:
+        dist = self.model.to_malicious(gamma)
+        value = float(dist.max() if self.attack == "min_max" else dist.sum())
+        if clear(value, self.threshold):
+            return value <= self.threshold
+        self.matrix_probes += 1
+        dist = sq_distances_to(self.benign, malicious_vector(self.mean, gamma, self.direction))
+        reduce = torch.max if self.attack == "min_max" else torch.sum
+        return bool(reduce(dist) <= self.threshold)
 
 
 def _agnostic(attack, benign, n_malicious, *, perturbation, search, gamma_init, tau, reference):
@@ -51,6 +72,7 @@ def _agnostic(attack, benign, n_malicious, *, perturbation, search, gamma_init, 
     else:
         sums = model.sums_to_benign()
         threshold = sums.min() if reference == "min" else sums.max()
+    matrix_probes = 0
     if search == "exact":
         probes = 0
         if model.c == 0.0:  # zero direction: every γ gives μ
@@ -60,14 +82,10 @@ def _agnostic(attack, benign, n_malicious, *, perturbation, search, gamma_init, 
         else:
             gamma = float(largest_root(model.a.sum(), model.b.sum(), model.c * model.k, threshold))
     else:
-        reduce = torch.max if attack == "min_max" else torch.sum
-
-        def success(gamma: float) -> bool:
-            dist = sq_distances_to(benign, malicious_vector(mean, gamma, direction))
-            return bool(reduce(dist) <= threshold)
-
+        success = _ModelTest(attack, model, benign, mean, direction, float(threshold))
         result = halving(success, g0, tau)
         gamma, probes = result.gamma, result.n_probes
+        matrix_probes = success.matrix_probes
     vector = malicious_vector(mean, gamma, direction)
     info = {
         "perturbation": perturbation,
@@ -76,6 +94,8 @@ def _agnostic(attack, benign, n_malicious, *, perturbation, search, gamma_init, 
         "n_probes": probes,
         "threshold": float(threshold),
     }
+    if search == "halving":
+        info["matrix_probes"] = matrix_probes
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)
 
 

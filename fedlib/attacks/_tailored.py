@@ -47,7 +47,7 @@ from typing import Optional
 import torch
 
 from .._checks import check_int
-from ..errors import ConfigError
+from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
 from ._common import (
     check_options,
@@ -56,15 +56,17 @@ from ._common import (
     gamma_init_for,
     malicious_vector,
     need_generator,
+    partial_simulation,
     repeat_rows,
     require_aggregator,
     server_f,
-    simulated_attackers,
     with_copies,
 )
 from ._perturbation import perturbation as make_perturbation
 from ._quadratic import QuadraticDistances
 from ._search import halving, hill_climb, largest_feasible, maximize
+from ._utils.coordinate_probe import coordinate_objective
+from ._utils.krum_probe import KrumFamilyProbe
 
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 OBJECTIVE = ("trimmed_mean", "median")
@@ -80,6 +82,12 @@ def _copies_selected(selected: torch.Tensor, n_copies: int, first_only: bool) ->
     return int((selected < n_copies).sum()) == n_copies
 
 
+def rule_tested(target: str, variant: str) -> str:
+    """The rule the success test simulates: ndss21 Krum and Bulyan test Multi-krum's n − 2f − 2 selection, as
+    the released code does (spec §4.3, §7.15); otherwise the target itself."""
+    return "multi_krum" if (target in ("krum", "bulyan") and variant == "ndss21") else target
+
+
 class _Setting:
     """Everything the success tests share: rows, direction, simulated counts, the rule to run."""
 
@@ -87,8 +95,7 @@ class _Setting:
         self.benign, self.mean, self.direction = benign, mean, direction
         self.target, self.variant = target, variant
         self.n_copies, self.f_sim, self.agg_opts = n_copies, f_sim, agg_opts
-        # ndss21 Krum: the released code tests Multi-krum selecting every copy (spec §7.15).
-        self.rule = "multi_krum" if (target == "krum" and variant == "ndss21") else target
+        self.rule = rule_tested(target, variant)
         self.first_only = target == "krum" and variant == "textbook"
 
     def stacked(self, gamma: float) -> torch.Tensor:
@@ -103,8 +110,10 @@ class _Setting:
 
 
 def _check_krum_family_size(setting: _Setting) -> None:
+    from ..aggregators import min_inputs
+
     n, f = setting.n_copies + setting.benign.shape[0], setting.f_sim
-    need = 4 * f + 3 if setting.rule == "bulyan" else 2 * f + 3
+    need = min_inputs(setting.rule, f, variant=setting.variant)
     if n < need:
         raise ConfigError(
             f"tailored attack on {setting.target!r} simulates {setting.rule} on n={n} rows with f={f}; "
@@ -119,6 +128,28 @@ def _n_select(setting: _Setting, n: int) -> int:
         return n - 2 * setting.f_sim
     count = setting.agg_opts.get("n_select", n - 2 * setting.f_sim - 2)  # Multi-krum's default count
     return check_int(count, "n_select", minimum=1, maximum=n)
+
+
+def _krum_family_probe(setting: _Setting) -> KrumFamilyProbe:
+    """The halving test of the Krum family decided on the (n, n) model, with the rule on the (n, d) matrix
+    only for near ties (:mod:`._utils.krum_probe`). Options and sizes are checked first by running the rule
+    once on the first column (the same errors as the first probe on the whole matrix raised before)."""
+    from ..aggregators import aggregate
+
+    _check_krum_family_size(setting)
+    tiny = with_copies(setting.mean[:1], setting.n_copies, setting.benign[:, :1])
+    aggregate(setting.rule, tiny, setting.f_sim, variant=setting.variant, **setting.agg_opts)
+    model = QuadraticDistances.around(setting.benign, setting.mean, setting.direction)
+    n = setting.n_copies + setting.benign.shape[0]
+
+    def on_matrix(gamma: float) -> bool:
+        chosen = setting.run_rule(gamma).selected
+        return _copies_selected(chosen, setting.n_copies, setting.first_only)
+
+    return KrumFamilyProbe(
+        model, f=setting.f_sim, n_select=_n_select(setting, n), variant=setting.variant,
+        n_copies=setting.n_copies, first_only=setting.first_only, on_matrix=on_matrix,
+    )
 
 
 def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: QuadraticDistances):
@@ -200,9 +231,14 @@ def tailored(
     clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
     if clash:
         raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    partial_info = {}
     if knowledge == "partial":
-        rule = partial_rule or ("table" if target in OBJECTIVE else "square")
-        n_copies = f_sim = simulated_attackers(n_malicious, rule, n_total, "tailored")
+        rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
+        n_copies, f_sim, partial_info = partial_simulation(
+            n_malicious, benign.shape[0], rule=rule_tested(target, variant), variant=variant,
+            partial_rule=partial_rule, default_rule="table" if target in OBJECTIVE else "square",
+            n_total=n_total, attack="tailored", rule_options=rule_options,
+        )
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
     model = None  # built only for the exact Krum-family search
@@ -213,23 +249,26 @@ def tailored(
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
     info = {
         "perturbation": perturbation, "search": search, "gamma_init": g0, "target": target,
-        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies,
+        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies, **partial_info,
     }
 
     if target in KRUM_FAMILY and search == "exact":
         gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
-        _check_krum_family_size(setting)
-        result = halving(
-            lambda g: _copies_selected(setting.run_rule(g).selected, n_copies, setting.first_only), g0, tau
-        )
+        probe = _krum_family_probe(setting)
+        result = halving(probe, g0, tau)
         gamma = result.gamma
-        info["n_probes"] = result.n_probes
+        info.update(n_probes=result.n_probes, matrix_probes=probe.matrix_probes)
     elif target in OBJECTIVE:
 
-        def objective(g: float) -> float:
+        def on_matrix(g: float) -> float:
             return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
+
+        objective = coordinate_objective(
+            benign, mean, direction, target=target, variant=variant, n_copies=n_copies, f=f_sim,
+            on_matrix=on_matrix,
+        ) or on_matrix
 
         if variant == "ndss21":
             result = hill_climb(objective, g0, tau)
@@ -258,9 +297,19 @@ def tailored(
             def fresh() -> dict:
                 return extra
 
-        result = halving(
-            lambda g: _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False), g0, tau
-        )
+        def survives(g: float) -> bool:
+            try:
+                return _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False)
+            except ConfigError as exc:
+                if target == "dnc" and "filtered out every row" in str(exc):
+                    raise AttackInfeasible(
+                        f"attack 'tailored' on 'dnc' (knowledge={knowledge!r}): the simulated DnC filtered out "
+                        f"every one of its {setting.n_copies + benign.shape[0]} rows at γ={g}; the adaptive "
+                        "attack has no survivor to test this round."
+                    ) from exc
+                raise
+
+        result = halving(survives, g0, tau)
         gamma = result.gamma
         info["n_probes"] = result.n_probes
     vector = malicious_vector(mean, gamma, direction)
