@@ -310,7 +310,7 @@ def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
     # Min-Max/Min-Sum and the exact Krum-family search build mean, direction and distance model in one
     # blocked pass; it must agree with the definitions computed directly in float64 (d spans several
     # column blocks): a_i = ‖u_i‖², b_i = −⟨u_i, ∇p⟩, c = ‖∇p‖², u_i = g_i − μ, and the pairwise distances.
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
 
     g = torch.Generator().manual_seed(4)
     benign = (torch.randn(12, 40_000, generator=g, dtype=torch.float64) + 0.3).to(in_dtype)
@@ -331,7 +331,7 @@ def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
 
 
 def test_one_pass_model_rejects_what_perturbation_rejects():
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
     from fedlib.errors import InputError, UnknownNameError
 
     with pytest.raises(InputError, match="zero vector"):
@@ -344,7 +344,7 @@ def test_one_pass_model_rejects_what_perturbation_rejects():
 
 @pytest.mark.parametrize("in_dtype", [torch.float32, torch.float64])
 def test_sums_to_benign_without_the_pairwise_matrix(in_dtype):
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
 
     g = torch.Generator().manual_seed(6)
     benign = (torch.randn(15, 30_000, generator=g, dtype=torch.float64) * 0.1 + 2.0).to(in_dtype)

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import fedlib.attacks as atk
-import fedlib.attacks._agnostic as agnostic_module
+import fedlib.attacks._utils.agnostic as agnostic_module
 import fedlib.attacks._tailored as tailored_module
-from fedlib.attacks._quadratic import QuadraticDistances
+from fedlib.attacks._utils.quadratic import QuadraticDistances
 from helpers import reference_acfa636 as ref
 
 from conftest import DTYPE
@@ -73,7 +73,7 @@ class _Recorder:
 def _reference_tailored(benign, m, target, variant, *, f=None, perturbation="std", gamma_init=None,
                         tau=1e-5, objective_grid=32, objective_iters=30):
     """acfa636's full-knowledge tailored halving / objective search: (γ, probe log)."""
-    from fedlib.attacks._common import gamma_init_for
+    from fedlib.attacks._utils.common import gamma_init_for
 
     g0 = gamma_init_for("tailored", target, gamma_init)
     mean, direction = benign.mean(dim=0), atk.perturbation(perturbation, benign)

@@ -12,7 +12,7 @@ import torch
 
 import fedlib.attacks as atk
 from fedlib.aggregators import aggregate
-from fedlib.attacks._search import halving, hill_climb, largest_feasible, maximize
+from fedlib.attacks._utils.search import halving, hill_climb, largest_feasible, maximize
 from fedlib.errors import ConfigError
 from helpers.oracles_atk import gaussian_cloud, min_max_margin, min_sum_margin
 

@@ -38,9 +38,9 @@ from .._checks import check_choice
 from ..errors import ConfigError, InputError
 from ._base import Crafted, register
 from ._perturbation import column_std
-from ._quadratic import QuadraticDistances
+from ._utils.quadratic import QuadraticDistances
 from ._utils.krum_probe import KrumFamilyProbe
-from ._common import (
+from ._utils.common import (
     check_options,
     need_generator,
     repeat_rows,

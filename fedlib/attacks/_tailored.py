@@ -20,10 +20,10 @@ What "γ is accepted" means per target (the success test of the search):
 Searches for the Krum family (``search=``):
 
 * ``"halving"``: the paper's Algorithm 1; each probe runs the rule on the (n, d) matrix.
-* ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._quadratic`; copy-copy
+* ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._utils.quadratic`; copy-copy
   distances are 0), so the rule's selection is evaluated on the (n, n) matrix only, built for any γ from
   numbers precomputed in one pass. *Definition*: the result is the largest γ found by
-  :func:`._search.largest_feasible` — Γ = twice the largest feasible probe among 2γ_init·2^j
+  :func:`._utils.search.largest_feasible` — Γ = twice the largest feasible probe among 2γ_init·2^j
   (j = 0, 1, …, stopping after 6 consecutive failures), a scan of ``exact_grid`` equally spaced points
   on (0, Γ) from the top, and bisection of the top feasible→infeasible cell to a relative width of 1e-9.
   It is feasible and γ·(1 + 1e-9) is not; the feasible set need not be an interval, and islands above
@@ -49,7 +49,7 @@ import torch
 from .._checks import check_int
 from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
-from ._common import (
+from ._utils.common import (
     check_options,
     check_positive,
     check_search,
@@ -63,8 +63,8 @@ from ._common import (
     with_copies,
 )
 from ._perturbation import perturbation as make_perturbation
-from ._quadratic import QuadraticDistances
-from ._search import halving, hill_climb, largest_feasible, maximize
+from ._utils.quadratic import QuadraticDistances
+from ._utils.search import halving, hill_climb, largest_feasible, maximize
 from ._utils.coordinate_probe import coordinate_objective
 from ._utils.krum_probe import KrumFamilyProbe
 
@@ -153,7 +153,7 @@ def _krum_family_probe(setting: _Setting) -> KrumFamilyProbe:
 
 
 def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: QuadraticDistances):
-    from ..aggregators._krum import krum_selection
+    from ..aggregators import krum_selection
 
     _check_krum_family_size(setting)
     n = setting.n_copies + setting.benign.shape[0]

@@ -145,7 +145,7 @@ def halving_trace(success, gamma_init: float, tau: float = 1e-5) -> pd.DataFrame
     ``success(γ) -> bool`` is the attack's acceptance test. Returns one row per probe: ``probe``, ``gamma``,
     ``success`` and ``best`` (the largest successful γ so far, the search's answer when it stops).
     """
-    from ..attacks._search import halving
+    from ..attacks import halving_search as halving
 
     probes: list[dict] = []
     best = [0.0]

@@ -22,7 +22,7 @@ KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 
 
 def _fang_f(n_malicious, n_known, aggregator, f, knowledge, variant, n_total, partial_rule) -> int:
-    from .._common import partial_simulation, server_f
+    from .common import partial_simulation, server_f
 
     if knowledge == "partial":
         return partial_simulation(n_malicious, n_known, rule="krum", variant=variant, partial_rule=partial_rule,

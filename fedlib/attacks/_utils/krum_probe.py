@@ -2,7 +2,7 @@ r"""Halving probes of the tailored Krum / Multi-krum / Bulyan attacks decided on
 
 A probe asks whether the rule selects the malicious copies (Krum textbook: the first pick is a copy; Multi-krum,
 Bulyan and the ndss21 Krum test: every copy is among the picks). Every distance involving the copies is
-a_i + 2γb_i + γ²c and copy-copy distances are 0 (:class:`~fedlib.attacks._quadratic.QuadraticDistances`), so the
+a_i + 2γb_i + γ²c and copy-copy distances are 0 (:class:`~fedlib.attacks._utils.quadratic.QuadraticDistances`), so the
 selection is run on the (n, n) float64 matrix built for each γ, never on the (n, d) rows.
 
 Certification (:mod:`.probe_tolerance`): at every step of the iterative selection that the decision depends on,

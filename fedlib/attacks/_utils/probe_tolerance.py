@@ -2,7 +2,7 @@ r"""When a probe decided from a float64 model can be trusted to agree with the f
 (n, d) matrix that the searches used before (fedlib ≤ acfa636), and what happens when it cannot.
 
 The halving searches decide each probe from numbers built once per round in float64 (the quadratic distance
-model of :mod:`fedlib.attacks._quadratic`); the old probes evaluated the same quantity from the (n, d) float32
+model of :mod:`fedlib.attacks._utils.quadratic`); the old probes evaluated the same quantity from the (n, d) float32
 matrix (float32 products summed per column block, accumulated in float64, Krum's distances cast back to
 float32). The two differ by rounding only. A probe is decided from the model when its margin — the gap between
 the compared quantities (Krum scores of the winner and the runner-up; Min-Max's largest distance and the

@@ -20,10 +20,10 @@ from typing import Optional, Tuple
 
 import torch
 
-from .._blocks import column_blocks, distances_from_gram
-from .._checks import check_choice
-from ..errors import InputError
-from ._perturbation import KINDS
+from ..._blocks import column_blocks, distances_from_gram
+from ..._checks import check_choice
+from ...errors import InputError
+from .._perturbation import KINDS
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """(k,) float64 squared distances ‖r_i − vector‖², differences in the input dtype, summed per column

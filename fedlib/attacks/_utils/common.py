@@ -8,8 +8,8 @@ from typing import Mapping, Optional
 
 import torch
 
-from .._checks import check_choice, check_int, reject_options
-from ..errors import ConfigError
+from ..._checks import check_choice, check_int, reject_options
+from ...errors import ConfigError
 
 SEARCHES = ("halving", "exact")
 PARTIAL_RULES = ("square", "table")
@@ -114,7 +114,7 @@ def partial_simulation(
     (``fedlib.aggregators.min_inputs(rule, m')``, e.g. Krum's 2f + 3 with a single own row), the adversary adds
     simulated copies up to that minimum: ``info["padded_copies"]`` of them (0 when none were needed).
     """
-    from ..aggregators import min_inputs
+    from ...aggregators import min_inputs
 
     chosen = partial_rule or default_rule
     if chosen == "table" and n_malicious not in PARTIAL_TABLE:
