@@ -24,7 +24,10 @@ r"""Fang et al. (USENIX Security 2020) attacks, in the gradient-space port of th
   with the same u, and 0 where s_j ≤ 0. Draws come from ``generator`` or from the option
   ``uniform_draws`` (n_malicious, d) in [0, 1] (for parity tests).
 
-Partial knowledge for the Krum family simulates m' copies with f = m' (spec §2, ``partial_rule``).
+Partial knowledge for the Krum family simulates m' copies with f = m' (spec §2, ``partial_rule``), padded with
+simulated copies up to Krum's 2f + 3 inputs when the own rows are too few (``info["padded_copies"]``). The λ
+probes are decided on the (n, n) distance model with near ties sent to the (n, d) matrix
+(:mod:`._utils.krum_probe`): the same decisions as running Krum at every probe.
 """
 
 from __future__ import annotations

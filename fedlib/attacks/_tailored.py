@@ -6,7 +6,8 @@ What "γ is accepted" means per target (the success test of the search):
 * ``krum``: textbook — Krum's selected row is a malicious copy. ``variant="ndss21"`` uses the released
   test instead (spec §7.15): Multi-krum (ndss21) selects *all* copies.
 * ``multi_krum``, ``bulyan``: every copy is in the rule's selection (Multi-krum's n − 2f − 2 picks, or
-  ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks).
+  ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks). ``variant="ndss21"`` on Bulyan tests
+  Multi-krum's n − 2f − 2 selection, as the released code does (spec §4.3).
 * ``afa``, ``fang``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
   this is the adaptive attack: the adversary simulates DnC with its own randomness — one seed drawn
   from ``generator``, re-used for every probe so that the test is a deterministic function of γ.
@@ -19,7 +20,7 @@ What "γ is accepted" means per target (the success test of the search):
 
 Searches for the Krum family (``search=``):
 
-* ``"halving"``: the paper's Algorithm 1; each probe runs the rule on the (n, d) matrix.
+* ``"halving"``: the paper's Algorithm 1; each probe decides as the rule on the (n, d) matrix would (below).
 * ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._utils.quadratic`; copy-copy
   distances are 0), so the rule's selection is evaluated on the (n, n) matrix only, built for any γ from
   numbers precomputed in one pass. *Definition*: the result is the largest γ found by
@@ -34,7 +35,18 @@ Knowledge (spec §2): ``"full"`` simulates n_malicious copies with the server's 
 ``"partial"`` simulates m' fake attackers with f = m' on the adversary's own rows: ``partial_rule=
 "square"`` (m' = max(1, ⌊m²/n_total⌋), the CIFAR Krum-family and FEMNIST rule; needs ``n_total``) or
 ``"table"`` ({4:1, 5:1, 8:2, 10:3, 12:4}, the CIFAR trimmed-mean/median rule); the default is the released
-choice for the target (``"table"`` for trimmed_mean/median, ``"square"`` otherwise).
+choice for the target (``"table"`` for trimmed_mean/median, ``"square"`` otherwise). Where the table has no
+entry for m (FEMNIST's varying m_t, MNIST's 20, Purchase's 16) the square rule is used;
+``info["partial_rule"]`` records the rule that ran. When m' copies plus the own rows are fewer than the
+simulated rule accepts (``fedlib.aggregators.min_inputs(rule, m')``: Krum's 2f + 3, Bulyan's 4f + 3, ...),
+the adversary adds simulated copies up to that minimum (``info["padded_copies"]``); f stays m'.
+
+Probes (halving, hill-climb, grid + golden section) take exactly the decisions of the rule run on the (n, d)
+matrix, at a fraction of the cost: the Krum family on the (n, n) distance model with near ties sent to the
+matrix (:mod:`._utils.krum_probe`, ``info["matrix_probes"]``), Trimmed-mean / Median objectives bit-identical
+from the benign columns sorted once (:mod:`._utils.coordinate_probe`). AFA, Fang's defense and DnC still run
+the rule at each probe. A simulated DnC that filters out every row raises
+:class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
 γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
 trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang/dnc.
@@ -174,7 +186,12 @@ def _saturation_gamma(benign, mean, direction) -> float:
     moving = direction != 0
     if not bool(moving.any()):
         return 0.0
-    ratio = (benign[:, moving] - mean[moving]) / direction[moving]
+    # (g − μ_j)/p_j is monotone in g and so is its float rounding: the largest ratio of a column comes from its
+    # max (p_j > 0) or min (p_j < 0); one pass instead of a (k, d) quotient, the same float.
+    low, high = torch.aminmax(benign, dim=0)
+    if not bool(moving.all()):  # (the std direction is non-zero wherever the benign values differ)
+        low, high, mean, direction = low[moving], high[moving], mean[moving], direction[moving]
+    ratio = torch.where(direction > 0, (high - mean) / direction, (low - mean) / direction)
     return max(float(ratio.max()), 0.0)
 
 

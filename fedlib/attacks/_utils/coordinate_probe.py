@@ -103,9 +103,14 @@ class _CpuWindow:
         self.base = max(first - m, 0)
         cols = np.sort(benign.detach().numpy().T, axis=1)[:, self.base : min(stop, k)]
         self.rows = np.ascontiguousarray(cols)
+        # float64 values: the rule's float64 sum rounds; windows of <= 2 values are always summed in order
+        self.exact_sums = benign.dtype == torch.float32 and stop - first > 2
+        if not self.exact_sums:  # the kernel never reads these
+            d = self.rows.shape[0]
+            self.prefix, self.exp_min, self.abs_sum = np.zeros((d, 1)), np.zeros(d, np.int64), np.zeros(d)
+            return
         wide = self.rows.astype(np.float64)
         self.prefix = np.concatenate([np.zeros((wide.shape[0], 1)), np.cumsum(wide, axis=1)], axis=1)
-        self.exact_sums = benign.dtype == torch.float32  # float64 values: the rule's float64 sum rounds
         exps = np.frexp(wide)[1].astype(np.int64) - 24
         self.exp_min = np.where(wide != 0, exps, NO_NONZERO).min(axis=1, initial=NO_NONZERO)
         self.abs_sum = np.abs(wide).sum(axis=1)
