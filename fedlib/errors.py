@@ -33,6 +33,13 @@ class UnknownNameError(ConfigError):
     """A rule, attack, dataset, model or option name is not registered."""
 
 
+class AttackInfeasible(FedlibError, ValueError):
+    """An attack cannot be crafted in *this round*: the round's sample leaves the adversary too little to work
+    with (e.g. a single own row under partial knowledge, where a standard deviation needs two). The settings are
+    valid — another round may be feasible — so the FL engine catches it and lets the attackers behave honestly
+    that round (recorded). :func:`fedlib.attacks.feasible` tells the same without crafting."""
+
+
 class DatasetNotFoundError(FedlibError, FileNotFoundError):
     """A dataset's files are not where fedlib looked; the message says where they go and how to get them."""
 
@@ -52,6 +59,7 @@ __all__ = [
     "NonFiniteError",
     "ConfigError",
     "UnknownNameError",
+    "AttackInfeasible",
     "DatasetNotFoundError",
     "ResultFileError",
     "DivergedError",

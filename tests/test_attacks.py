@@ -10,7 +10,7 @@ import torch
 
 import fedlib.attacks as atk
 from fedlib.aggregators import aggregate
-from fedlib.errors import ConfigError, InputError, UnknownNameError
+from fedlib.errors import AttackInfeasible, ConfigError, InputError, UnknownNameError
 from helpers.oracles_atk import (
     fang_trmean_intervals,
     gamma_search_out_atol,
@@ -72,7 +72,7 @@ ERRORS = [
     ("lie", gaussian_cloud(0, 4, 3), 20, {"n_total": 20}, ConfigError),  # s <= 0
     # partial knowledge, square rule: n_total missing
     ("tailored", gaussian_cloud(0, 8, 3), 4, {"aggregator": "krum", "knowledge": "partial"}, ConfigError),
-    # partial knowledge, table rule: m = 6 not in the table
+    # partial knowledge, m = 6 not in the released table: the square rule, which needs n_total
     ("tailored", gaussian_cloud(0, 8, 3), 6, {"aggregator": "median", "knowledge": "partial"}, ConfigError),
     ("tailored", gaussian_cloud(0, 20, 3), 2, {"aggregator": "median", "search": "exact"}, ConfigError),
     ("fang", gaussian_cloud(0, 20, 3), 2, {"aggregator": "median"}, ConfigError),  # generator missing
@@ -80,7 +80,7 @@ ERRORS = [
      InputError),
     ("tailored", gaussian_cloud(0, 5, 3), 3, {"aggregator": "bulyan"}, ConfigError),  # n < 4f + 3
     ("min_max", torch.zeros(4, 3), 1, {"perturbation": "unit_vec"}, InputError),  # zero mean
-    ("min_max", torch.ones(1, 3), 1, {"perturbation": "std"}, InputError),  # std of one row
+    ("min_max", torch.ones(1, 3), 1, {"perturbation": "std"}, AttackInfeasible),  # std of one row: this round
 ]
 
 
@@ -310,7 +310,7 @@ def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
     # Min-Max/Min-Sum and the exact Krum-family search build mean, direction and distance model in one
     # blocked pass; it must agree with the definitions computed directly in float64 (d spans several
     # column blocks): a_i = ‖u_i‖², b_i = −⟨u_i, ∇p⟩, c = ‖∇p‖², u_i = g_i − μ, and the pairwise distances.
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
 
     g = torch.Generator().manual_seed(4)
     benign = (torch.randn(12, 40_000, generator=g, dtype=torch.float64) + 0.3).to(in_dtype)
@@ -331,7 +331,7 @@ def test_one_pass_model_equals_the_separate_passes(kind, in_dtype):
 
 
 def test_one_pass_model_rejects_what_perturbation_rejects():
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
     from fedlib.errors import InputError, UnknownNameError
 
     with pytest.raises(InputError, match="zero vector"):
@@ -344,7 +344,7 @@ def test_one_pass_model_rejects_what_perturbation_rejects():
 
 @pytest.mark.parametrize("in_dtype", [torch.float32, torch.float64])
 def test_sums_to_benign_without_the_pairwise_matrix(in_dtype):
-    from fedlib.attacks._quadratic import QuadraticDistances
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
 
     g = torch.Generator().manual_seed(6)
     benign = (torch.randn(15, 30_000, generator=g, dtype=torch.float64) * 0.1 + 2.0).to(in_dtype)

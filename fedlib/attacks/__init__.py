@@ -12,7 +12,13 @@ and returns :class:`Crafted` (``updates`` (n_malicious, d) in the dtype/device o
 Names (:func:`names`): ``none``, ``lie``, ``fang``, ``tailored``, ``min_max``, ``min_sum``, then attacks
 published since the paper: ``ipm`` (inner-product manipulation) and ``mimic``.
 γ-search attacks send ∇b + γ·∇p with ∇p from :func:`perturbation`; ``search="halving"`` is the paper's
-Algorithm 1, ``search="exact"`` the closed-form / n×n search (Min-Max, Min-Sum, tailored Krum family).
+Algorithm 1 (also public as :func:`halving_search`), ``search="exact"`` the closed-form / n×n search (Min-Max,
+Min-Sum, tailored Krum family). A round whose sample leaves the adversary too little to craft from raises
+:class:`~fedlib.errors.AttackInfeasible`; :func:`feasible` tells it in advance from the counts alone.
+
+Modules: one per attack (``_lie``, ``_fang``, ``_tailored``, ``_min_max``, ``_min_sum``, ``_none``), the
+perturbations (``_perturbation``); helpers that are not attacks live in ``_utils`` (argument handling, the
+quadratic distance model, the γ searches, the probe models and the feasibility rules).
 
 Example:
     >>> import torch
@@ -28,10 +34,13 @@ from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
 from ._tailored import tailored
-from ._agnostic import min_max, min_sum
+from ._min_max import min_max
+from ._min_sum import min_sum
 from ._ipm import ipm
 from ._mimic import mimic
 from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
+from ._utils.feasibility import feasible
+from ._utils.search import halving as halving_search
 
 __all__ = [
     "Crafted",
@@ -41,6 +50,8 @@ __all__ = [
     "needs",
     "ATTACK_NEEDS",
     "register",
+    "feasible",
+    "halving_search",
     "perturbation",
     "pick_perturbation",
     "PERTURBATIONS",

@@ -10,7 +10,7 @@ import torch
 import math
 
 from .._checks import check_choice, check_finite, check_int, check_matrix
-from ..errors import ConfigError, NonFiniteError
+from ..errors import AttackInfeasible, ConfigError, NonFiniteError
 
 KNOWLEDGE = ("full", "partial")
 VARIANTS = ("textbook", "ndss21")
@@ -111,6 +111,9 @@ def craft(
 
     ``benign`` holds every benign update of the round (``knowledge="full"``) or the malicious clients'
     own honest updates (``knowledge="partial"``); the caller decides which rows to pass.
+
+    Raises :class:`~fedlib.errors.AttackInfeasible` when this round's rows do not allow the attack (e.g. one
+    own row where a standard deviation needs two); :func:`feasible` gives the same verdict without crafting.
     """
     fn = get(name)
     check_choice(knowledge, KNOWLEDGE, "knowledge")
@@ -119,6 +122,12 @@ def craft(
     check_finite(benign, "benign")
     n_malicious = check_int(n_malicious, "n_malicious", minimum=1)
     _check_common_settings(aggregator, f, perturbation, search, tau)
+    from ._utils.feasibility import feasible
+
+    reason = feasible(name, benign.shape[0], n_malicious, aggregator=aggregator, f=f, knowledge=knowledge,
+                      variant=variant, perturbation=perturbation, **options)
+    if reason is not None:
+        raise AttackInfeasible(reason)
     crafted = fn(
         benign,
         n_malicious,

@@ -24,7 +24,10 @@ r"""Fang et al. (USENIX Security 2020) attacks, in the gradient-space port of th
   with the same u, and 0 where s_j ≤ 0. Draws come from ``generator`` or from the option
   ``uniform_draws`` (n_malicious, d) in [0, 1] (for parity tests).
 
-Partial knowledge for the Krum family simulates m' copies with f = m' (spec §2, ``partial_rule``).
+Partial knowledge for the Krum family simulates m' copies with f = m' (spec §2, ``partial_rule``), padded with
+simulated copies up to Krum's 2f + 3 inputs when the own rows are too few (``info["padded_copies"]``). The λ
+probes are decided on the (n, n) distance model with near ties sent to the (n, d) matrix
+(:mod:`._utils.krum_probe`): the same decisions as running Krum at every probe.
 """
 
 from __future__ import annotations
@@ -38,13 +41,15 @@ from .._checks import check_choice
 from ..errors import ConfigError, InputError
 from ._base import Crafted, register
 from ._perturbation import column_std
-from ._common import (
+from ._utils.quadratic import QuadraticDistances
+from ._utils.krum_probe import KrumFamilyProbe
+from ._utils.common import (
     check_options,
     need_generator,
     repeat_rows,
     require_aggregator,
+    partial_simulation,
     server_f,
-    simulated_attackers,
     with_copies,
 )
 
@@ -83,6 +88,20 @@ def fang_lambda0(benign: torch.Tensor, f: int, *, variant: str = "textbook") -> 
     return float(s_min / ((k - f - 1) * math.sqrt(d)) + spread / math.sqrt(d))
 
 
+def _krum_test(benign, sign, f_sim, n_copies, variant, on_matrix) -> KrumFamilyProbe:
+    """λ ↦ Krum picks a copy of −λ·s, decided on the (n, n) model (:mod:`._utils.krum_probe`): the copy-benign
+    distances ‖g_i + λs‖² = ‖g_i‖² + 2λ⟨g_i, s⟩ + λ²‖s‖² are a quadratic in λ, the benign-benign ones fixed."""
+    from ..aggregators import aggregate, pairwise_sq_distances
+
+    tiny = with_copies(-sign[:1], n_copies, benign[:, :1])  # the rule's own checks, as the first probe did
+    aggregate("krum", tiny, f_sim, variant=variant)
+    around_origin = QuadraticDistances.around(benign, torch.zeros_like(sign), -sign, pairwise=False)
+    model = QuadraticDistances(around_origin.a, around_origin.b, around_origin.c,
+                               pairwise_sq_distances(benign).to(torch.float64))
+    return KrumFamilyProbe(model, f=f_sim, n_select=1, variant=variant, n_copies=n_copies, first_only=True,
+                           on_matrix=on_matrix)
+
+
 def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambda0):
     from ..aggregators import aggregate
 
@@ -90,11 +109,17 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
     sign = torch.sign(mean)
     lam0 = fang_lambda0(benign, f_sim, variant=variant) if lambda0 is None else float(lambda0)
     lam, success, probes = lam0, False, 0
+
+    def on_matrix(lam: float) -> bool:  # the rule on the (n, d) matrix: near ties only
+        chosen = aggregate("krum", with_copies(-lam * sign, n_copies, benign), f_sim, variant=variant).selected
+        return int(chosen[0]) < n_copies
+
+    test = None
     while lam > LAMBDA_STOP:
         probes += 1
-        stacked = with_copies(-lam * sign, n_copies, benign)
-        chosen = aggregate("krum", stacked, f_sim, variant=variant).selected
-        if int(chosen[0]) < n_copies:
+        if test is None:  # built at the first probe: a λ₀ below the stop needs no model
+            test = _krum_test(benign, sign, f_sim, n_copies, variant, on_matrix)
+        if test(lam):
             success = True
             break
         lam /= 2.0
@@ -104,7 +129,8 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
         vector, used = -(2.0 * lam) * sign, 2.0 * lam
     else:
         vector, used = mean - lam * sign, lam
-    info = {"lambda0": lam0, "lambda_final": lam, "lambda_used": used, "success": success, "n_probes": probes}
+    info = {"lambda0": lam0, "lambda_final": lam, "lambda_used": used, "success": success, "n_probes": probes,
+            "matrix_probes": 0 if test is None else test.matrix_probes}
     return Crafted(repeat_rows(vector, n_malicious), None, info)
 
 
@@ -196,13 +222,18 @@ def fang(
     if fang_fallback is None:
         fang_fallback = "last_probe" if variant == "ndss21" else "benign_mean"
     check_choice(fang_fallback, FALLBACKS, "fang_fallback")
+    partial_info = {}
     if knowledge == "partial":
-        n_copies = f_sim = simulated_attackers(n_malicious, partial_rule, n_total, "fang")
+        n_copies, f_sim, partial_info = partial_simulation(
+            n_malicious, benign.shape[0], rule="krum", variant=variant, partial_rule=partial_rule,
+            default_rule="square", n_total=n_total, attack="fang",
+        )
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
     crafted = _fang_krum(
         benign, n_malicious, f_sim=f_sim, n_copies=n_copies, variant=variant, fallback=fang_fallback,
         lambda0=lambda0,
     )
-    crafted.info.update({"f_simulated": f_sim, "copies_simulated": n_copies, "fallback": fang_fallback})
+    crafted.info.update({"f_simulated": f_sim, "copies_simulated": n_copies, "fallback": fang_fallback,
+                         **partial_info})
     return crafted

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import ConfigError
 from ._base import Crafted, register
-from ._common import check_options, repeat_rows
+from ._utils.common import check_options, repeat_rows
 
 
 @register("ipm")

@@ -23,7 +23,7 @@ import torch
 from .._checks import check_int
 from ..errors import ConfigError
 from ._base import Crafted, register
-from ._common import check_options, repeat_rows
+from ._utils.common import check_options, repeat_rows
 from ._perturbation import column_std
 
 Z_TABLE_NDSS21 = {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891}

@@ -6,7 +6,8 @@ What "γ is accepted" means per target (the success test of the search):
 * ``krum``: textbook — Krum's selected row is a malicious copy. ``variant="ndss21"`` uses the released
   test instead (spec §7.15): Multi-krum (ndss21) selects *all* copies.
 * ``multi_krum``, ``bulyan``: every copy is in the rule's selection (Multi-krum's n − 2f − 2 picks, or
-  ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks).
+  ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks). ``variant="ndss21"`` on Bulyan tests
+  Multi-krum's n − 2f − 2 selection, as the released code does (spec §4.3).
 * ``afa``, ``fang``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
   this is the adaptive attack: the adversary simulates DnC with its own randomness — one seed drawn
   from ``generator``, re-used for every probe so that the test is a deterministic function of γ.
@@ -19,11 +20,11 @@ What "γ is accepted" means per target (the success test of the search):
 
 Searches for the Krum family (``search=``):
 
-* ``"halving"``: the paper's Algorithm 1; each probe runs the rule on the (n, d) matrix.
-* ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._quadratic`; copy-copy
+* ``"halving"``: the paper's Algorithm 1; each probe decides as the rule on the (n, d) matrix would (below).
+* ``"exact"``: every distance involving the copies is a_i + 2γb_i + γ²c (:mod:`._utils.quadratic`; copy-copy
   distances are 0), so the rule's selection is evaluated on the (n, n) matrix only, built for any γ from
   numbers precomputed in one pass. *Definition*: the result is the largest γ found by
-  :func:`._search.largest_feasible` — Γ = twice the largest feasible probe among 2γ_init·2^j
+  :func:`._utils.search.largest_feasible` — Γ = twice the largest feasible probe among 2γ_init·2^j
   (j = 0, 1, …, stopping after 6 consecutive failures), a scan of ``exact_grid`` equally spaced points
   on (0, Γ) from the top, and bisection of the top feasible→infeasible cell to a relative width of 1e-9.
   It is feasible and γ·(1 + 1e-9) is not; the feasible set need not be an interval, and islands above
@@ -34,7 +35,18 @@ Knowledge (spec §2): ``"full"`` simulates n_malicious copies with the server's 
 ``"partial"`` simulates m' fake attackers with f = m' on the adversary's own rows: ``partial_rule=
 "square"`` (m' = max(1, ⌊m²/n_total⌋), the CIFAR Krum-family and FEMNIST rule; needs ``n_total``) or
 ``"table"`` ({4:1, 5:1, 8:2, 10:3, 12:4}, the CIFAR trimmed-mean/median rule); the default is the released
-choice for the target (``"table"`` for trimmed_mean/median, ``"square"`` otherwise).
+choice for the target (``"table"`` for trimmed_mean/median, ``"square"`` otherwise). Where the table has no
+entry for m (FEMNIST's varying m_t, MNIST's 20, Purchase's 16) the square rule is used;
+``info["partial_rule"]`` records the rule that ran. When m' copies plus the own rows are fewer than the
+simulated rule accepts (``fedlib.aggregators.min_inputs(rule, m')``: Krum's 2f + 3, Bulyan's 4f + 3, ...),
+the adversary adds simulated copies up to that minimum (``info["padded_copies"]``); f stays m'.
+
+Probes (halving, hill-climb, grid + golden section) take exactly the decisions of the rule run on the (n, d)
+matrix, at a fraction of the cost: the Krum family on the (n, n) distance model with near ties sent to the
+matrix (:mod:`._utils.krum_probe`, ``info["matrix_probes"]``), Trimmed-mean / Median objectives bit-identical
+from the benign columns sorted once (:mod:`._utils.coordinate_probe`). AFA, Fang's defense and DnC still run
+the rule at each probe. A simulated DnC that filters out every row raises
+:class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
 γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
 trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang/dnc.
@@ -47,24 +59,26 @@ from typing import Optional
 import torch
 
 from .._checks import check_int
-from ..errors import ConfigError
+from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
-from ._common import (
+from ._utils.common import (
     check_options,
     check_positive,
     check_search,
     gamma_init_for,
     malicious_vector,
     need_generator,
+    partial_simulation,
     repeat_rows,
     require_aggregator,
     server_f,
-    simulated_attackers,
     with_copies,
 )
 from ._perturbation import perturbation as make_perturbation
-from ._quadratic import QuadraticDistances
-from ._search import halving, hill_climb, largest_feasible, maximize
+from ._utils.quadratic import QuadraticDistances
+from ._utils.search import halving, hill_climb, largest_feasible, maximize
+from ._utils.coordinate_probe import coordinate_objective
+from ._utils.krum_probe import KrumFamilyProbe
 
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 OBJECTIVE = ("trimmed_mean", "median")
@@ -80,6 +94,12 @@ def _copies_selected(selected: torch.Tensor, n_copies: int, first_only: bool) ->
     return int((selected < n_copies).sum()) == n_copies
 
 
+def rule_tested(target: str, variant: str) -> str:
+    """The rule the success test simulates: ndss21 Krum and Bulyan test Multi-krum's n − 2f − 2 selection, as
+    the released code does (spec §4.3, §7.15); otherwise the target itself."""
+    return "multi_krum" if (target in ("krum", "bulyan") and variant == "ndss21") else target
+
+
 class _Setting:
     """Everything the success tests share: rows, direction, simulated counts, the rule to run."""
 
@@ -87,8 +107,7 @@ class _Setting:
         self.benign, self.mean, self.direction = benign, mean, direction
         self.target, self.variant = target, variant
         self.n_copies, self.f_sim, self.agg_opts = n_copies, f_sim, agg_opts
-        # ndss21 Krum: the released code tests Multi-krum selecting every copy (spec §7.15).
-        self.rule = "multi_krum" if (target == "krum" and variant == "ndss21") else target
+        self.rule = rule_tested(target, variant)
         self.first_only = target == "krum" and variant == "textbook"
 
     def stacked(self, gamma: float) -> torch.Tensor:
@@ -103,8 +122,10 @@ class _Setting:
 
 
 def _check_krum_family_size(setting: _Setting) -> None:
+    from ..aggregators import min_inputs
+
     n, f = setting.n_copies + setting.benign.shape[0], setting.f_sim
-    need = 4 * f + 3 if setting.rule == "bulyan" else 2 * f + 3
+    need = min_inputs(setting.rule, f, variant=setting.variant)
     if n < need:
         raise ConfigError(
             f"tailored attack on {setting.target!r} simulates {setting.rule} on n={n} rows with f={f}; "
@@ -121,8 +142,30 @@ def _n_select(setting: _Setting, n: int) -> int:
     return check_int(count, "n_select", minimum=1, maximum=n)
 
 
+def _krum_family_probe(setting: _Setting) -> KrumFamilyProbe:
+    """The halving test of the Krum family decided on the (n, n) model, with the rule on the (n, d) matrix
+    only for near ties (:mod:`._utils.krum_probe`). Options and sizes are checked first by running the rule
+    once on the first column (the same errors as the first probe on the whole matrix raised before)."""
+    from ..aggregators import aggregate
+
+    _check_krum_family_size(setting)
+    tiny = with_copies(setting.mean[:1], setting.n_copies, setting.benign[:, :1])
+    aggregate(setting.rule, tiny, setting.f_sim, variant=setting.variant, **setting.agg_opts)
+    model = QuadraticDistances.around(setting.benign, setting.mean, setting.direction)
+    n = setting.n_copies + setting.benign.shape[0]
+
+    def on_matrix(gamma: float) -> bool:
+        chosen = setting.run_rule(gamma).selected
+        return _copies_selected(chosen, setting.n_copies, setting.first_only)
+
+    return KrumFamilyProbe(
+        model, f=setting.f_sim, n_select=_n_select(setting, n), variant=setting.variant,
+        n_copies=setting.n_copies, first_only=setting.first_only, on_matrix=on_matrix,
+    )
+
+
 def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: QuadraticDistances):
-    from ..aggregators._krum import krum_selection
+    from ..aggregators import krum_selection
 
     _check_krum_family_size(setting)
     n = setting.n_copies + setting.benign.shape[0]
@@ -143,7 +186,12 @@ def _saturation_gamma(benign, mean, direction) -> float:
     moving = direction != 0
     if not bool(moving.any()):
         return 0.0
-    ratio = (benign[:, moving] - mean[moving]) / direction[moving]
+    # (g − μ_j)/p_j is monotone in g and so is its float rounding: the largest ratio of a column comes from its
+    # max (p_j > 0) or min (p_j < 0); one pass instead of a (k, d) quotient, the same float.
+    low, high = torch.aminmax(benign, dim=0)
+    if not bool(moving.all()):  # (the std direction is non-zero wherever the benign values differ)
+        low, high, mean, direction = low[moving], high[moving], mean[moving], direction[moving]
+    ratio = torch.where(direction > 0, (high - mean) / direction, (low - mean) / direction)
     return max(float(ratio.max()), 0.0)
 
 
@@ -200,9 +248,14 @@ def tailored(
     clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
     if clash:
         raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    partial_info = {}
     if knowledge == "partial":
-        rule = partial_rule or ("table" if target in OBJECTIVE else "square")
-        n_copies = f_sim = simulated_attackers(n_malicious, rule, n_total, "tailored")
+        rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
+        n_copies, f_sim, partial_info = partial_simulation(
+            n_malicious, benign.shape[0], rule=rule_tested(target, variant), variant=variant,
+            partial_rule=partial_rule, default_rule="table" if target in OBJECTIVE else "square",
+            n_total=n_total, attack="tailored", rule_options=rule_options,
+        )
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
     model = None  # built only for the exact Krum-family search
@@ -213,23 +266,26 @@ def tailored(
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
     info = {
         "perturbation": perturbation, "search": search, "gamma_init": g0, "target": target,
-        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies,
+        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies, **partial_info,
     }
 
     if target in KRUM_FAMILY and search == "exact":
         gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
-        _check_krum_family_size(setting)
-        result = halving(
-            lambda g: _copies_selected(setting.run_rule(g).selected, n_copies, setting.first_only), g0, tau
-        )
+        probe = _krum_family_probe(setting)
+        result = halving(probe, g0, tau)
         gamma = result.gamma
-        info["n_probes"] = result.n_probes
+        info.update(n_probes=result.n_probes, matrix_probes=probe.matrix_probes)
     elif target in OBJECTIVE:
 
-        def objective(g: float) -> float:
+        def on_matrix(g: float) -> float:
             return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
+
+        objective = coordinate_objective(
+            benign, mean, direction, target=target, variant=variant, n_copies=n_copies, f=f_sim,
+            on_matrix=on_matrix,
+        ) or on_matrix
 
         if variant == "ndss21":
             result = hill_climb(objective, g0, tau)
@@ -258,9 +314,19 @@ def tailored(
             def fresh() -> dict:
                 return extra
 
-        result = halving(
-            lambda g: _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False), g0, tau
-        )
+        def survives(g: float) -> bool:
+            try:
+                return _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False)
+            except ConfigError as exc:
+                if target == "dnc" and "filtered out every row" in str(exc):
+                    raise AttackInfeasible(
+                        f"attack 'tailored' on 'dnc' (knowledge={knowledge!r}): the simulated DnC filtered out "
+                        f"every one of its {setting.n_copies + benign.shape[0]} rows at γ={g}; the adaptive "
+                        "attack has no survivor to test this round."
+                    ) from exc
+                raise
+
+        result = halving(survives, g0, tau)
         gamma = result.gamma
         info["n_probes"] = result.n_probes
     vector = malicious_vector(mean, gamma, direction)

@@ -140,12 +140,12 @@ def tailored_curves(
 
 
 def halving_trace(success, gamma_init: float, tau: float = 1e-5) -> pd.DataFrame:
-    """Every probe of the paper's halving search (Algorithm 1, :func:`fedlib.attacks._search.halving`).
+    """Every probe of the paper's halving search (Algorithm 1, :func:`fedlib.attacks.halving_search`).
 
     ``success(γ) -> bool`` is the attack's acceptance test. Returns one row per probe: ``probe``, ``gamma``,
     ``success`` and ``best`` (the largest successful γ so far, the search's answer when it stops).
     """
-    from fedlib.attacks._search import halving  # the search itself, traced probe by probe
+    from fedlib.attacks import halving_search as halving  # the search itself, traced probe by probe
 
     probes: list[dict] = []
     best = [0.0]

@@ -20,10 +20,10 @@ from typing import Optional, Tuple
 
 import torch
 
-from .._blocks import column_blocks, distances_from_gram
-from .._checks import check_choice
-from ..errors import InputError
-from ._perturbation import KINDS
+from ..._blocks import column_blocks, distances_from_gram
+from ..._checks import check_choice
+from ...errors import InputError
+from .._perturbation import KINDS
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """(k,) float64 squared distances ‖r_i − vector‖², differences in the input dtype, summed per column
@@ -96,6 +96,31 @@ class QuadraticDistances:
             return mean, direction, cls(norms, -cross, float(c), None)
         a = gram.diagonal().clone()
         return mean, direction, cls(a, -cross, float(c), distances_from_gram(gram))
+
+    @classmethod
+    def around(
+        cls, benign: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor, *, pairwise: bool = True
+    ) -> "QuadraticDistances":
+        """The model for a given mean μ and direction ∇p (e.g. the exact tensors a search already uses), in one
+        blocked pass: u_i = g_i − μ per block, then the Gram products (``pairwise``) or the row norms, ⟨u_i, ∇p⟩
+        and ‖∇p‖², all accumulated in float64."""
+        k, d = benign.shape
+        gram = torch.zeros(k, k, dtype=torch.float64, device=benign.device)
+        norms = torch.zeros(k, dtype=torch.float64, device=benign.device)
+        cross = torch.zeros(k, dtype=torch.float64, device=benign.device)
+        c = torch.zeros((), dtype=torch.float64, device=benign.device)
+        for cols in column_blocks(d):
+            centred = benign[:, cols] - mean[cols]
+            step = direction[cols]
+            if pairwise:
+                gram += (centred @ centred.T).to(torch.float64)
+            else:
+                norms += (centred * centred).sum(dim=1).to(torch.float64)
+            cross += (centred @ step).to(torch.float64)
+            c += (step @ step).to(torch.float64)
+        if not pairwise:
+            return cls(norms, -cross, float(c), None)
+        return cls(gram.diagonal().clone(), -cross, float(c), distances_from_gram(gram))
 
     @property
     def k(self) -> int:

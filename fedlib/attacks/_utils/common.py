@@ -8,8 +8,8 @@ from typing import Mapping, Optional
 
 import torch
 
-from .._checks import check_choice, check_int, reject_options
-from ..errors import ConfigError
+from ..._checks import check_choice, check_int, reject_options
+from ...errors import ConfigError
 
 SEARCHES = ("halving", "exact")
 PARTIAL_RULES = ("square", "table")
@@ -100,6 +100,29 @@ def simulated_attackers(
         )
     n_total = check_int(n_total, "n_total", minimum=n_malicious)
     return max(1, n_malicious * n_malicious // n_total)
+
+
+def partial_simulation(
+    n_malicious: int, n_known: int, *, rule: str, variant: str, partial_rule: Optional[str], default_rule: str,
+    n_total: Optional[int], attack: str, rule_options: Optional[Mapping[str, object]] = None,
+) -> tuple[int, int, dict]:
+    """(copies, f, info) of the partial-knowledge simulation of ``rule`` on the adversary's ``n_known`` rows.
+
+    m' = :func:`simulated_attackers` with ``partial_rule`` (default ``default_rule``); where the released
+    table has no entry for m, the square rule is used instead (``info["partial_rule"]`` says which rule ran).
+    The simulation assumes f = m'. When m' copies plus the own rows are fewer than the rule accepts
+    (``fedlib.aggregators.min_inputs(rule, m')``, e.g. Krum's 2f + 3 with a single own row), the adversary adds
+    simulated copies up to that minimum: ``info["padded_copies"]`` of them (0 when none were needed).
+    """
+    from ...aggregators import min_inputs
+
+    chosen = partial_rule or default_rule
+    if chosen == "table" and n_malicious not in PARTIAL_TABLE:
+        chosen = "square"  # the released table only knows m in {4, 5, 8, 10, 12}
+    f_sim = simulated_attackers(n_malicious, chosen, n_total, attack)
+    need = min_inputs(rule, f_sim, variant=variant, **dict(rule_options or {}))
+    copies = max(f_sim, need - n_known)
+    return copies, f_sim, {"partial_rule": chosen, "padded_copies": copies - f_sim}
 
 
 def malicious_vector(mean: torch.Tensor, gamma: float, direction: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 

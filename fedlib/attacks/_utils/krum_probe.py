@@ -1,0 +1,134 @@
+r"""Halving probes of the tailored Krum / Multi-krum / Bulyan attacks decided on the (n, n) distance model.
+
+A probe asks whether the rule selects the malicious copies (Krum textbook: the first pick is a copy; Multi-krum,
+Bulyan and the ndss21 Krum test: every copy is among the picks). Every distance involving the copies is
+a_i + 2γb_i + γ²c and copy-copy distances are 0 (:class:`~fedlib.attacks._utils.quadratic.QuadraticDistances`), so the
+selection is run on the (n, n) float64 matrix built for each γ, never on the (n, d) rows.
+
+Certification (:mod:`.probe_tolerance`): at every step of the iterative selection that the decision depends on,
+the winner's Krum score must beat every competing score by more than ``PROBE_RTOL`` relative; identical copies
+tie exactly in both computations and are not competitors of each other. Textbook Krum's single pick only
+compares copies with benign rows. When a step is too close to call, :class:`KrumFamilyProbe` evaluates the probe
+on the (n, d) matrix as before (``matrix_probes``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numba
+import numpy as np
+import torch
+
+from ..._checks import check_choice
+from .probe_tolerance import PROBE_RTOL
+
+ACCEPT, REJECT, UNSURE = 1, 0, -1
+
+
+@numba.njit(cache=True)
+def _certified_selection(values, order, f, n_select, ndss21, n_copies, first_only, rtol):
+    """Iterative Krum as ``fedlib.aggregators.krum_selection`` (same k, same float64 sums, ties to the lowest
+    index) on rows pre-sorted once; returns ACCEPT / REJECT, or UNSURE when a deciding step is a near tie."""
+    n = values.shape[0]
+    removed = np.zeros(n, dtype=np.bool_)
+    scores = np.empty(n)
+    picked = 0
+    count = 0
+    for _ in range(n_select):
+        n_rem = n - count
+        if ndss21:
+            if n_rem - f - 2 <= 0:
+                break
+            k = n_rem - f - 2
+        else:
+            k = min(max(n_rem - f - 2, 1), n_rem - 1)
+        need0 = k - 1 if ndss21 else k
+        best = -1
+        best_score = np.inf
+        for i in range(n):
+            if removed[i]:
+                continue
+            need = need0
+            score = 0.0
+            for p in range(n):
+                if need == 0:
+                    break
+                j = order[i, p]
+                if removed[j] or j == i:
+                    continue
+                score += values[i, p]
+                need -= 1
+            scores[i] = score
+            if score < best_score or best < 0:
+                best = i
+                best_score = score
+        best_is_copy = best < n_copies
+        for i in range(n):
+            if removed[i] or i == best:
+                continue
+            if best_is_copy and i < n_copies:
+                continue  # identical copies: an exact tie in every computation, lowest index wins
+            if first_only and not best_is_copy and i >= n_copies:
+                continue  # Krum's single pick: which benign row wins does not change the decision
+            if scores[i] - best_score <= rtol * max(abs(scores[i]), abs(best_score)):
+                return -1
+        if first_only:
+            return 1 if best_is_copy else 0
+        removed[best] = True
+        count += 1
+        if best_is_copy:
+            picked += 1
+            if picked == n_copies:
+                return 1
+        if n_select - count < n_copies - picked:
+            return 0
+    return 1 if picked == n_copies else 0
+
+
+def certified_selection(
+    dist: torch.Tensor, f: int, n_select: int, *, variant: str, n_copies: int, first_only: bool
+) -> int:
+    """ACCEPT (1), REJECT (0) or UNSURE (-1) for the copies [0, n_copies) of the (n, n) matrix ``dist``.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators import pairwise_sq_distances
+        >>> from fedlib.aggregators import krum_selection
+        >>> x = torch.tensor([[0.5], [0.5], [0.1], [1.3], [1.9], [2.9], [40.0]], dtype=torch.float64)
+        >>> krum_selection(pairwise_sq_distances(x), 1, 3)  # both copies (rows 0, 1) among 3 picks
+        tensor([0, 3, 1])
+        >>> certified_selection(pairwise_sq_distances(x), 1, 3, variant="textbook", n_copies=2, first_only=False)
+        1
+        >>> certified_selection(pairwise_sq_distances(x), 1, 2, variant="textbook", n_copies=2, first_only=False)
+        0
+    """
+    check_choice(variant, ("textbook", "ndss21"), "variant")
+    host = dist.detach().to("cpu", torch.float64).numpy()
+    order = np.argsort(host, axis=1, kind="stable")
+    values = np.take_along_axis(host, order, axis=1)
+    return int(_certified_selection(values, order, f, n_select, variant == "ndss21", n_copies, first_only,
+                                    PROBE_RTOL))
+
+
+class KrumFamilyProbe:
+    """The halving test ``γ ↦ copies selected`` of one round, from the model; the (n, d) evaluation
+    ``on_matrix(γ)`` (the pre-model probe) only for steps too close to call. Counts both kinds of probe."""
+
+    def __init__(self, model, *, f: int, n_select: int, variant: str, n_copies: int, first_only: bool,
+                 on_matrix: Callable[[float], bool]):
+        self.model, self.f, self.n_select, self.variant = model, f, n_select, variant
+        self.n_copies, self.first_only, self.on_matrix = n_copies, first_only, on_matrix
+        self.model_probes = 0
+        self.matrix_probes = 0
+
+    def __call__(self, gamma: float) -> bool:
+        verdict = certified_selection(
+            self.model.matrix(gamma, self.n_copies), self.f, self.n_select, variant=self.variant,
+            n_copies=self.n_copies, first_only=self.first_only,
+        )
+        if verdict == UNSURE:
+            self.matrix_probes += 1
+            return bool(self.on_matrix(gamma))
+        self.model_probes += 1
+        return verdict == ACCEPT
