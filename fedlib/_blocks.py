@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from typing import Dict, Iterator, Optional
 
-import numba
 import numpy as np
 import torch
+
+from ._compiled import numba
 
 # Columns per block: large enough for an efficient GEMM, small enough that a float32 block sum stays
 # accurate and a shifted (n, BLOCK) copy stays in the low megabytes.

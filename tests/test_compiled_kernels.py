@@ -276,3 +276,20 @@ def test_duplicate_rows_match_the_pairwise_definition(n, d, block, seed, dtype, 
         dist = distances_from_gram(torch.randn(n, n, dtype=torch.float64, generator=g), rep)
         for i, j in enumerate(expected):
             assert torch.equal(dist[i], dist[j]) and torch.equal(dist[:, i], dist[:, j])
+
+
+def test_parallel_kernels_leave_torch_threads_alone():
+    """A parallel compiled kernel must not change torch's thread count (numba's OpenMP layer did: 1 -> 2, and
+    its spinning threads slowed later torch calls ~100x). Run in a fresh process so the layer is chosen there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, torch; os.environ.pop('NUMBA_THREADING_LAYER', None); torch.set_num_threads(1);"
+        "import fedlib.aggregators as agg, numba;"
+        "agg.median(torch.randn(9, 5000), 2); agg.trimmed_mean(torch.randn(9, 5000), 2);"
+        "print(torch.get_num_threads(), numba.threading_layer())"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["1", "workqueue"], out.stdout + out.stderr

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import torch
 
 from .._checks import check_choice, check_int, reject_options
+from .._compiled import numba
 from ._base import VARIANTS, Aggregate, register
 from ._utils.common import prepare
 from ._utils.distances import pairwise_sq_distances

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Optional
 
-import numba
 import numpy as np
 import torch
 
+from ..._compiled import numba
 from .._base import min_inputs
 from . import order
 

@@ -22,13 +22,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-try:  # numba is a declared dependency; the import error names it instead of failing deep inside a rule
-    import numba
-except ImportError as exc:  # pragma: no cover - exercised only on a broken install
-    raise ImportError(
-        "fedlib's CPU order statistics (median, trimmed_mean, bulyan) need numba; "
-        "install the project's dependencies (pip install -e .)"
-    ) from exc
+from ..._compiled import numba
 
 WIDTH = 64  # coordinates per SIMD block: 64 float32 = 4 AVX-512 or 8 AVX2 registers per row
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
-import numba
 import numpy as np
 import torch
 
 from ..._checks import check_choice
+from ..._compiled import numba
 
 NO_NONZERO = 100_000  # exponent for a column with no non-zero value: every value is a multiple of 2^anything
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numba
 import numpy as np
 import torch
 
 from ..._checks import check_choice
+from ..._compiled import numba
 from .probe_tolerance import PROBE_RTOL
 
 ACCEPT, REJECT, UNSURE = 1, 0, -1
