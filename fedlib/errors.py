@@ -41,6 +41,10 @@ class ResultFileError(FedlibError, ValueError):
     """A results file is corrupt, truncated, or does not match the expected schema."""
 
 
+class AttackInfeasible(FedlibError):
+    """An attack cannot be crafted in this round (e.g. partial knowledge with one own row); the engine lets the attackers act honestly."""
+
+
 class DivergedError(FedlibError, ArithmeticError):
     """Training produced a non-finite loss and the policy says to stop with an error."""
 
@@ -55,4 +59,5 @@ __all__ = [
     "DatasetNotFoundError",
     "ResultFileError",
     "DivergedError",
+    "AttackInfeasible",
 ]
