@@ -231,8 +231,12 @@ class Experiment:
             return
         need = aggregators.min_inputs(self.aggregator, f, variant=self.variant, **self.aggregator_options)
         if n < need:
+            from ..fl._policy import rule_says
+
+            says = rule_says(self.aggregator, n, f, variant=self.variant, options=self.aggregator_options)
             raise _fail("n_malicious", f"a count the server's rule can handle: {self.aggregator} with f={f} needs "
-                        f"n_clients >= {need} (fedlib.aggregators.min_inputs), n_clients is {n}", self.n_malicious)
+                        f"n_clients >= {need} (fedlib.aggregators.min_inputs), n_clients is {n}; the rule says: {says}",
+                        self.n_malicious)
 
     def _validate_model_fits_data(self) -> None:
         need = _models.input_shape(self.model)

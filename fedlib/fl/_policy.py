@@ -117,6 +117,21 @@ def describe_cell(exp: "Experiment") -> str:
             f"{exp.n_malicious} malicious of {exp.n_clients} clients, {sampling}, server_f={exp.server_f!r}")
 
 
+def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Optional[Mapping] = None) -> str:
+    """The rule's own error message for ``n_rows`` rows and ``f`` (it states its size formula), or "" if it runs."""
+    import torch
+
+    from ..errors import FedlibError
+
+    supplied = {"generator": torch.Generator(), "score_fn": lambda vector: (0.0, 0.0)}
+    extra = {k: v for k, v in supplied.items() if k in aggregators.needs(rule)}
+    try:
+        aggregators.aggregate(rule, torch.zeros(max(1, n_rows), 1), f, variant=variant, **dict(options or {}), **extra)
+    except FedlibError as exc:
+        return str(exc)
+    return ""
+
+
 def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
     """Raise ConfigError naming the cell and the condition if the server's rule cannot run in some round.
 
@@ -127,10 +142,11 @@ def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
         >>> from fedlib.experiments import Experiment
         >>> e = Experiment(n_clients=100, n_malicious=20, clients_per_round=20, sampling="without_replacement",
         ...                aggregator="median")
-        >>> check_feasible(e)
+        >>> check_feasible(e)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none (full knowledge), 20 malicious of 100 clients, 20 per round without_replacement, server_f='actual': a round can draw m_t=20 attackers; median with f=20 needs >= 21 rows (fedlib.aggregators.min_inputs) and the server aggregates 20. Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients.
+        fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none ... a round can draw m_t=20 attackers; median with f=20 needs >= 21 rows ...
+        >>> check_feasible(e.replace(server_f="capped"))
     """
     n_total = exp.n_clients if n_total is None else n_total
     if n_total is None:
@@ -140,9 +156,11 @@ def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
         f, _, _ = rows_in_round(exp, n_total, m_t)
         need = aggregators.min_inputs(exp.aggregator, f, variant=exp.variant, **exp.aggregator_options)
         if need > k:
+            says = rule_says(exp.aggregator, k, f, variant=exp.variant, options=exp.aggregator_options)
             raise ConfigError(
                 f"infeasible cell {describe_cell(exp)}: a round can draw m_t={m_t} attackers; {exp.aggregator} with "
-                f"f={f} needs >= {need} rows (fedlib.aggregators.min_inputs) and the server aggregates {k}. "
+                f"f={f} needs >= {need} rows (fedlib.aggregators.min_inputs) and the server aggregates {k}"
+                + (f" (the rule says: {says})" if says else "") + ". "
                 + ("Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients."
                    if exp.sampling != "all" else "Use fewer malicious clients or more clients.")
             )
