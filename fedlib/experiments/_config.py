@@ -274,8 +274,8 @@ class Experiment:
         return Experiment.from_dict({**self.to_dict(), **changes})
 
     def with_seed(self, seed: int) -> "Experiment":
-        """A copy whose four seeds (split, init, sample, attack) all equal ``seed``."""
-        return self.replace(split_seed=seed, init_seed=seed, sample_seed=seed, attack_seed=seed)
+        """A copy whose four seeds (split, init, sample, attack) all equal ``seed`` (:func:`seed_fields`)."""
+        return self.replace(**seed_fields(seed))
 
     def canonical_json(self) -> str:
         hashed = {k: v for k, v in self.to_dict().items() if k not in UNHASHED}
@@ -290,6 +290,20 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash(self.config_hash)
+
+
+#: The four seeds of a run: dataset split, model init, client sampling, attack randomness.
+SEED_FIELDS = ("split_seed", "init_seed", "sample_seed", "attack_seed")
+
+
+def seed_fields(seed: int) -> Dict[str, int]:
+    """The one place a single seed fans out to the four seeds of a run (:data:`SEED_FIELDS`).
+
+    Example:
+        >>> seed_fields(3)
+        {'split_seed': 3, 'init_seed': 3, 'sample_seed': 3, 'attack_seed': 3}
+    """
+    return {name: seed for name in SEED_FIELDS}
 
 
 def _prod(shape) -> int:
