@@ -8,7 +8,8 @@ each as ``ok``, ``refused`` (the static check :func:`fedlib.fl.check_feasible` r
 the reason) or ``failed`` (it raised during a round), then a summary. Each client holds one minibatch of the
 cell's batch size (cells whose batch is the whole local data, as FEMNIST: 8 samples per client; equal sizes, so
 gradients take the stacked path), so the rows the attacks and rules see have the real count and dimension. ``--stand-in-model`` replaces the network
-by a linear layer so that the whole run finishes on a CPU in minutes. Accuracies of a dry run mean nothing.
+by a linear layer so that the whole run finishes on a CPU in minutes; cells that then differ only in their
+network (CIFAR10's Alexnet and VGG11 rows) are one run, reported for both. Accuracies of a dry run mean nothing.
 
 Example:
     >>> from fedlib.experiments.dry_run import dry_run
@@ -19,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -102,26 +104,40 @@ def cells(only: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]
             if cell.experiment.config_hash not in seen:
                 seen.add(cell.experiment.config_hash)
                 out.append((name, cell.experiment))
-    order = {pair[0]: i for i, pair in enumerate(_grids.DATASETS["full"])}
-    return sorted(out, key=lambda c: (order.get(c[1].dataset, 99), c[1].n_clients, c[1].batch_size or 0))
+    # FEMNIST first (cross-device: the settings most likely to fail), then the cross-silo datasets.
+    order = {"femnist": 0, "cifar10": 1, "mnist": 2, "purchase100": 3}
+    return sorted(out, key=lambda c: (order.get(c[1].dataset, 99), c[1].n_clients, c[1].batch_size or 0, c[1].model))
 
 
 def dry_run(*, only: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]] = None, rounds: int = 2,
             stand_in_model: bool = False, device: str = "cpu", limit: Optional[int] = None,
-            echo: Optional[Callable[[str], None]] = print) -> List[Outcome]:
-    """Run every distinct cell of the chosen full grids for ``rounds`` rounds on generated data; return outcomes."""
-    todo = cells(only, datasets)[:limit]
-    store, outcomes = _Datasets(), []
+            echo: Optional[Callable[[str], None]] = print, todo: Optional[Sequence[tuple]] = None) -> List[Outcome]:
+    """Run every distinct cell of the chosen full grids (or the (grid name, Experiment) pairs ``todo``) for
+    ``rounds`` rounds on generated data; return the outcomes."""
+    todo = list(cells(only, datasets) if todo is None else todo)[:limit]
+    store, outcomes, done = _Datasets(), [], {}
     for i, (grid, exp) in enumerate(todo, 1):
         exp = exp.replace(rounds=rounds, eval_every=rounds, device=device)
+        same = done.get(_run_key(exp, stand_in_model))
         t0 = time.perf_counter()
-        status, detail = run_cell(exp, store.get(exp), stand_in=stand_in_model)
+        if same is None:
+            status, detail = run_cell(exp, store.get(exp), stand_in=stand_in_model)
+            done[_run_key(exp, stand_in_model)] = (status, detail, _describe(exp))
+        else:  # with the stand-in model, cells that differ only in their network are the same run
+            status, detail = same[0], f"same run as {same[2]} (stand-in model)" + (f"; {same[1]}" if same[1] else "")
         outcome = Outcome(grid, _describe(exp), status, detail, time.perf_counter() - t0)
         outcomes.append(outcome)
         if echo is not None:
             echo(f"[{i:4d}/{len(todo)}] {status:8s} {grid:18s} {outcome.cell} ({outcome.seconds:.1f}s)"
                  + (f"\n             {detail}" if detail else ""))
     return outcomes
+
+
+def _run_key(exp: Experiment, stand_in: bool) -> str:
+    values = exp.to_dict()
+    if stand_in:  # the network is replaced, so its name and options do not change the run
+        values.pop("model"), values.pop("model_options")
+    return json.dumps(values, sort_keys=True)
 
 
 def _describe(exp: Experiment) -> str:
