@@ -1,5 +1,11 @@
 """Profiles: named default settings per dataset. ``quick`` (embedded mnist5k, seconds on a laptop), ``scale`` (the
-paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, spec §5)."""
+paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, spec §5).
+
+Every full-profile setting is feasible for every number of attackers a round can draw
+(:func:`fedlib.fl.check_feasible`): the cross-silo settings have a fixed f, and FEMNIST (60 of 3,400 writers per
+round, with replacement, so a round can draw 0..60 attackers) uses ``server_f="ndss21_femnist"``, the released
+code's f capped at what each rule accepts on 60 rows (Bulyan 14, Krum family 28, Trimmed-mean 29, ...).
+"""
 
 from __future__ import annotations
 
