@@ -36,8 +36,10 @@ def femnist_slice(percent: int) -> list:
     return [("cross_device", c.experiment) for c in cells]
 
 
+# Not strict: whether a 2-round run draws an attacker count outside the table depends on the draws. Once the attacks
+# package lifts the limit, the condition is False and the slice must run without a single failure.
 @pytest.mark.xfail(_tailored_partial_table_is_limited(), reason="attack side: the partial tailored attack's table "
-                   "has no entry for the round's attacker count (fixed in fedlib.attacks)", strict=True)
+                   "has no entry for the round's attacker count (fixed in fedlib.attacks)", strict=False)
 @pytest.mark.parametrize("percent", [20, 5])
 def test_femnist_cross_device_slice_runs_without_failures(percent):
     outcomes = dry_run(todo=femnist_slice(percent), rounds=2, stand_in_model=True, echo=None)
