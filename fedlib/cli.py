@@ -8,6 +8,10 @@ Examples::
 
     python -m fedlib run --profile quick --aggregator median --attack min_max --seed 1 --output r.json
     python -m fedlib list
+    python -m fedlib dry-run --profile full --stand-in-model --rounds 2 --only cross_device
+
+``run`` caches results in ``$FEDLIB_RESULTS_DIR`` when set, else in the user cache folder
+(:func:`fedlib.experiments.default_results_dir`), never in the repository's committed ``results/``.
 """
 
 from __future__ import annotations
@@ -61,7 +65,9 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
                    metavar="KEY=VALUE", help="extra attack option (repeatable)")
     p.add_argument("--set", dest="fields", action="append", type=_key_value, default=[], metavar="FIELD=VALUE",
                    help="set any Experiment field (repeatable; VALUE parsed as JSON if possible)")
-    p.add_argument("--results-dir", default="results", help="results cache folder (default: results)")
+    p.add_argument("--results-dir", default=None,
+                   help="results cache folder (default: $FEDLIB_RESULTS_DIR, else the user cache folder, e.g. "
+                   "~/.cache/fedlib/results; never the repository's results/)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
     p.add_argument("--force", action="store_true", help="re-run even if the result is cached")
     p.add_argument("--repair", action="store_true", help="re-run if the cached file is corrupt")
@@ -74,6 +80,7 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
 def experiment_from_args(args: argparse.Namespace):
     """The Experiment the ``run`` flags describe (profile defaults, then flag overrides)."""
     from .experiments import experiment_for
+    from .experiments._config import seed_fields
 
     overrides: Dict[str, Any] = {}
     for name in _FIELD_FLAGS:
@@ -83,7 +90,7 @@ def experiment_from_args(args: argparse.Namespace):
     if args.server_f is not None:
         overrides["server_f"] = int(args.server_f) if args.server_f.isdigit() else args.server_f
     if args.seed is not None:
-        overrides.update(split_seed=args.seed, init_seed=args.seed, sample_seed=args.seed, attack_seed=args.seed)
+        overrides.update(seed_fields(args.seed))
     if args.aggregator_options:
         overrides["aggregator_options"] = dict(args.aggregator_options)
     if args.attack_options:
@@ -101,7 +108,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     experiment = experiment_from_args(args)
-    result = run(experiment, None if args.no_cache else args.results_dir, progress=not args.no_progress,
+    from .experiments import default_results_dir
+
+    results_dir = None if args.no_cache else (args.results_dir or default_results_dir())
+    result = run(experiment, results_dir, progress=not args.no_progress,
                  force=args.force, repair=args.repair)
     if args.output:
         _write_atomic(result.to_dict(), Path(args.output))
@@ -146,6 +156,37 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_dry_run_parser(subparsers) -> argparse.ArgumentParser:
+    """``dry-run``: every cell of the notebooks' full grids for a few rounds on generated data."""
+    from .experiments.grids import FULL_GRIDS
+
+    p = subparsers.add_parser("dry-run", help="run every cell of the full grids for a few rounds on generated data",
+                              description="Run every cell of every notebook's full-profile grid for a few rounds "
+                              "on generated data with each dataset's exact shapes and client counts; print each "
+                              "cell as ok / refused (with the reason) / failed and a summary; exit 1 on a failure.")
+    p.add_argument("--profile", default="full", choices=["full"], help="the grids to run (only 'full')")
+    p.add_argument("--rounds", type=int, default=2, help="rounds per cell (default 2)")
+    p.add_argument("--stand-in-model", action="store_true", help="a linear model instead of each cell's network")
+    p.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="only these datasets")
+    p.add_argument("--only", nargs="+", default=None, choices=list(FULL_GRIDS), metavar="GRID",
+                   help=f"only these grids ({', '.join(FULL_GRIDS)})")
+    p.add_argument("--device", default="cpu", help="device of every run (default cpu)")
+    p.add_argument("--limit", type=int, default=None, help="run only the first N cells")
+    p.set_defaults(func=_cmd_dry_run)
+    return p
+
+
+def _cmd_dry_run(args: argparse.Namespace) -> int:
+    from .experiments.dry_run import dry_run, summary
+
+    if args.rounds < 1:
+        raise ConfigError(f"--rounds must be >= 1; found {args.rounds}.")
+    outcomes = dry_run(only=args.only, datasets=args.datasets, rounds=args.rounds,
+                       stand_in_model=args.stand_in_model, device=args.device, limit=args.limit)
+    print(summary(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def _plugin_parsers(subparsers) -> None:
     """Let fedlib.sweep add its subcommand through ``add_parser(subparsers)`` when it defines one."""
     try:
@@ -164,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,...}")
     add_run_parser(subparsers)
     add_list_parser(subparsers)
+    add_dry_run_parser(subparsers)
     _plugin_parsers(subparsers)
     return parser
 
@@ -178,4 +220,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
 
-__all__: List[str] = ["main", "build_parser", "add_run_parser", "add_list_parser", "experiment_from_args", "catalogue"]
+__all__: List[str] = ["main", "build_parser", "add_run_parser", "add_list_parser", "add_dry_run_parser", "experiment_from_args", "catalogue"]

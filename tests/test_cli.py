@@ -79,3 +79,15 @@ def test_sweep_plugin_hook(monkeypatch):
     monkeypatch.setitem(sys.modules, "fedlib.sweep", types.SimpleNamespace())  # no hook: no subcommand
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["sweep", "grid.yaml"])
+
+
+def test_default_results_cache_is_not_the_repository(monkeypatch, tmp_path):
+    from fedlib.experiments import default_results_dir
+
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path / "mine"))
+    assert default_results_dir() == tmp_path / "mine"
+    monkeypatch.delenv("FEDLIB_RESULTS_DIR")
+    import platformdirs
+
+    assert default_results_dir() == platformdirs.user_cache_path("fedlib") / "results"
+    assert "results" != str(default_results_dir())

@@ -221,3 +221,22 @@ def test_dirichlet_partition_is_seeded_and_skewed():
     assert np.mean(top_share) > 0.5 > 0.2 > np.mean(wide_share)
     ds = load("mnist5k", split_seed=0, n_clients=10, partition="dirichlet", alpha=0.5)
     assert sum(ds.client_sizes()) == 4000 and len(set(ds.client_sizes())) > 1
+
+
+@pytest.mark.parametrize("like,shape,classes", [("cifar10", (3, 32, 32), 10), ("femnist", (1, 28, 28), 62),
+                                                ("purchase100", (600,), 100), ("mnist", (1, 28, 28), 10)])
+def test_synthetic_datasets_have_the_real_shapes_and_are_seeded(like, shape, classes):
+    from fedlib.data import synthetic
+
+    ds = synthetic(like, n_clients=7, samples_per_client=3, n_eval=11, seed=4)
+    assert ds.input_shape == shape and ds.n_classes == classes and ds.n_clients == 7
+    assert ds.train_x.shape == (21, *shape) and ds.val_x.shape == (11, *shape) and ds.test_y.shape == (11,)
+    assert sorted(torch.cat(ds.clients).tolist()) == list(range(21)) and int(ds.train_y.max()) < classes
+    again = synthetic(like, n_clients=7, samples_per_client=3, n_eval=11, seed=4)
+    assert torch.equal(ds.train_x, again.train_x) and torch.equal(ds.val_y, again.val_y)
+    other = synthetic(like, n_clients=7, samples_per_client=3, n_eval=11, seed=5)
+    assert not torch.equal(ds.train_x, other.train_x)
+    sized = synthetic(like, n_clients=3, client_sizes=[1, 2, 5])
+    assert sized.client_sizes() == [1, 2, 5]
+    with pytest.raises(ConfigError, match="client_sizes has 2 entries"):
+        synthetic(like, n_clients=3, client_sizes=[1, 2])

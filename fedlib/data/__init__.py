@@ -3,6 +3,7 @@
 ``load(name, root=None, *, split_seed, n_clients=..., partition="iid")`` returns a :class:`Dataset` with the
 training pool, the server's validation and test sets and one index tensor per client. Nothing is ever
 downloaded: a missing dataset raises :class:`~fedlib.errors.DatasetNotFoundError` saying where the files go.
+:func:`synthetic` generates a stand-in with a dataset's exact shapes and client counts, for dry runs.
 
 Example:
     >>> from fedlib.data import load
@@ -15,6 +16,7 @@ from ._fetch import fetch
 from ._formats import read_idx
 from ._load import Dataset, default_root, input_shape, load, names, partitions
 from ._partition import dirichlet_partition, iid_partition, writer_partition
+from ._synthetic import synthetic
 
 __all__ = [
     "Dataset",
@@ -27,4 +29,5 @@ __all__ = [
     "iid_partition",
     "dirichlet_partition",
     "writer_partition",
+    "synthetic",
 ]

@@ -15,7 +15,11 @@ from ..errors import ConfigError, UnknownNameError
 
 PROFILES = ("quick", "scale", "full", "custom")
 SAMPLING = ("all", "with_replacement", "without_replacement")
-F_POLICIES = ("true", "ndss21_femnist")
+F_POLICIES = ("actual", "capped", "ndss21_femnist")
+#: Old spellings of server_f, read as the new ones. The config hash keeps the old spelling, so results cached
+#: before the rename (e.g. results/scale/*.json) keep their file names.
+LEGACY_F_POLICIES = {"true": "actual"}
+_HASHED_F_SPELLING = {"actual": "true"}
 KNOWLEDGE = ("full", "partial")
 VARIANTS = ("textbook", "ndss21")
 NONFINITE = ("raise", "drop")
@@ -68,10 +72,11 @@ class Experiment:
     ``with_replacement`` / ``without_replacement`` drawing ``clients_per_round`` of ``n_clients`` (cross-device).
     ``attack_target``: the AGR an AGR-aware attack (Fang, tailored) optimises against; None = the server's own
     (the paper's AGR-tailored setting); e.g. ``"trimmed_mean"`` to run Fang-TrMean against DnC or the mean.
-    ``server_f``: the f the AGR assumes each round: ``"true"`` (the number of malicious clients drawn, m_t, as the
-    released code), an int (fixed), or ``"ndss21_femnist"`` (the released FEMNIST code, spec §5.2: Krum and
-    Multi-krum f = max(2, m_t), Bulyan f = min(14, max(2, m_t)), with f crafted copies injected and surplus
-    attackers honest; other rules f = m_t).
+    ``server_f``: the f the AGR assumes each round (see :func:`fedlib.fl.round_f`): ``"actual"`` (the number of
+    malicious clients drawn, m_t, as the released code; ``"true"`` is its old spelling and still loads), an int
+    (fixed), ``"capped"`` (m_t, but never more than the rule accepts on the round's rows), or ``"ndss21_femnist"``
+    (the released FEMNIST code, spec §5.2: Krum and Multi-krum f = max(2, m_t), Bulyan f = min(14, max(2, m_t)),
+    with f crafted copies injected and surplus attackers honest; other rules f = m_t; capped like "capped").
 
     Example:
         >>> e = Experiment(dataset="mnist5k", model="mnist_fc", n_clients=20, n_malicious=4, rounds=5)
@@ -93,7 +98,7 @@ class Experiment:
     n_malicious: int = 4
     clients_per_round: Optional[int] = None
     sampling: str = "all"
-    server_f: Union[str, int] = "true"
+    server_f: Union[str, int] = "actual"
     aggregator: str = "mean"
     aggregator_options: Dict[str, Any] = field(default_factory=dict)
     attack: str = "none"
@@ -135,6 +140,8 @@ class Experiment:
         if not isinstance(rounds, (list, tuple)) or not all(_is_int(r) and r >= 0 for r in rounds):
             raise _fail("lr_decay_rounds", "a list of round numbers >= 0", rounds)
         object.__setattr__(self, "lr_decay_rounds", tuple(rounds))
+        if isinstance(self.server_f, str):
+            object.__setattr__(self, "server_f", LEGACY_F_POLICIES.get(self.server_f, self.server_f))
         for name in ("lr", "lr_decay_factor", "gamma_init", "partition_alpha"):  # 1 and 1.0 hash alike
             value = getattr(self, name)
             if _is_number(value):
@@ -210,24 +217,26 @@ class Experiment:
             if self.sampling == "without_replacement" and total is not None and self.clients_per_round > total:
                 raise _fail("clients_per_round", f"<= n_clients={total} without replacement", self.clients_per_round)
         if self.server_f == "ndss21_femnist" and self.sampling == "all":
-            raise _fail("server_f", "'true' or an int in cross-silo runs ('ndss21_femnist' is cross-device)", self.server_f)
+            raise _fail("server_f", "'actual', 'capped' or an int in cross-silo runs ('ndss21_femnist' is cross-device)", self.server_f)
         if self.sampling == "all" and total is not None:
             self._validate_rule_fits(total)
 
     def _validate_rule_fits(self, n: int) -> None:
         """Cross-silo: every round has the same n inputs and f, so a rule that cannot run on them is an
         impossible config, caught here rather than in round 0 (and retried by sweeps)."""
-        from ..aggregators._bulyan import bulyan_min_n
-        from ..aggregators._krum import krum_min_n
+        from .. import aggregators
 
-        f = self.n_malicious if self.server_f == "true" else self.server_f
-        minimum = {"krum": (krum_min_n(f), "2f+3"), "multi_krum": (krum_min_n(f), "2f+3"),
-                   "bulyan": (bulyan_min_n(f), "4f+3"),
-                   "trimmed_mean": (2 * f + 1, "2f+1") if self.variant == "textbook" else (2 * f, "2f")}
-        need, formula = minimum.get(self.aggregator, (f + 1, "f+1"))
+        f = self.n_malicious if self.server_f in ("actual", "capped") else self.server_f
+        if self.server_f == "capped":
+            return
+        need = aggregators.min_inputs(self.aggregator, f, variant=self.variant, **self.aggregator_options)
         if n < need:
+            from ..fl._policy import rule_says
+
+            says = rule_says(self.aggregator, n, f, variant=self.variant, options=self.aggregator_options)
             raise _fail("n_malicious", f"a count the server's rule can handle: {self.aggregator} with f={f} needs "
-                        f"n_clients >= {formula} = {need}, n_clients is {n}", self.n_malicious)
+                        f"n_clients >= {need} (fedlib.aggregators.min_inputs), n_clients is {n}; the rule says: {says}",
+                        self.n_malicious)
 
     def _validate_model_fits_data(self) -> None:
         need = _models.input_shape(self.model)
@@ -265,11 +274,13 @@ class Experiment:
         return Experiment.from_dict({**self.to_dict(), **changes})
 
     def with_seed(self, seed: int) -> "Experiment":
-        """A copy whose four seeds (split, init, sample, attack) all equal ``seed``."""
-        return self.replace(split_seed=seed, init_seed=seed, sample_seed=seed, attack_seed=seed)
+        """A copy whose four seeds (split, init, sample, attack) all equal ``seed`` (:func:`seed_fields`)."""
+        return self.replace(**seed_fields(seed))
 
     def canonical_json(self) -> str:
         hashed = {k: v for k, v in self.to_dict().items() if k not in UNHASHED}
+        if isinstance(hashed["server_f"], str):  # the hash keeps the pre-rename spelling ("true")
+            hashed["server_f"] = _HASHED_F_SPELLING.get(hashed["server_f"], hashed["server_f"])
         return json.dumps(hashed, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @property
@@ -279,6 +290,20 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash(self.config_hash)
+
+
+#: The four seeds of a run: dataset split, model init, client sampling, attack randomness.
+SEED_FIELDS = ("split_seed", "init_seed", "sample_seed", "attack_seed")
+
+
+def seed_fields(seed: int) -> Dict[str, int]:
+    """The one place a single seed fans out to the four seeds of a run (:data:`SEED_FIELDS`).
+
+    Example:
+        >>> seed_fields(3)
+        {'split_seed': 3, 'init_seed': 3, 'sample_seed': 3, 'attack_seed': 3}
+    """
+    return {name: seed for name in SEED_FIELDS}
 
 
 def _prod(shape) -> int:

@@ -1,5 +1,11 @@
 """Profiles: named default settings per dataset. ``quick`` (embedded mnist5k, seconds on a laptop), ``scale`` (the
-paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, spec §5)."""
+paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, spec §5).
+
+Every full-profile setting is feasible for every number of attackers a round can draw
+(:func:`fedlib.fl.check_feasible`): the cross-silo settings have a fixed f, and FEMNIST (60 of 3,400 writers per
+round, with replacement, so a round can draw 0..60 attackers) uses ``server_f="ndss21_femnist"``, the released
+code's f capped at what each rule accepts on 60 rows (Bulyan 14, Krum family 28, Trimmed-mean 29, ...).
+"""
 
 from __future__ import annotations
 
@@ -27,9 +33,13 @@ _FULL = {
                     optimiser="sgd", lr=0.5, lr_decay_rounds=[1000], lr_decay_factor=0.5, rounds=1201,
                     eval_every=1),
     # spec §5.2: 3,400 writers of 34 LEAF shards, 680 malicious, 60 drawn with replacement per round, whole local
-    # data as the batch, Adam 1e-3, rounds 0..1500, sign perturbation.
+    # data as the batch, Adam 1e-3, rounds 0..1500, sign perturbation. server_f="ndss21_femnist": the released
+    # code's f (Bulyan min(14, max(2, m_t)), Krum family max(2, m_t), else m_t), capped at what the rule accepts
+    # on 60 rows, so every rule is feasible for every m_t in 0..60 a round can draw (with f = m_t, Bulyan would
+    # fail whenever m_t >= 15, about one round in five).
     "femnist": dict(model="femnist_cnn", partition="writer", dataset_options={"shards": 34}, n_clients=3400,
-                    n_malicious=680, clients_per_round=60, sampling="with_replacement", batch_size=None,
+                    n_malicious=680, clients_per_round=60, sampling="with_replacement", server_f="ndss21_femnist",
+                    batch_size=None,
                     optimiser="adam", lr=1e-3, rounds=1501, eval_every=10, perturbation="sign"),
     # spec §5.3 [RECALL/GUESS]: 100 × 600, batch 100, Adam 1e-3, 500 rounds, FC 784-512-10.
     "mnist": dict(model="mnist_fc", model_options={"hidden": 512}, n_clients=100, samples_per_client=600,

@@ -76,6 +76,27 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
+def default_results_dir() -> Path:
+    """The command line's results cache: ``$FEDLIB_RESULTS_DIR`` if set, else the user cache folder
+    (``platformdirs.user_cache_path("fedlib") / "results"``, e.g. ``~/.cache/fedlib/results`` on Linux).
+
+    Never the repository's committed ``results/`` folder: a command-line run must not add files to it.
+
+    Example:
+        >>> import os
+        >>> os.environ["FEDLIB_RESULTS_DIR"] = "/tmp/my-results"
+        >>> str(default_results_dir())
+        '/tmp/my-results'
+        >>> del os.environ["FEDLIB_RESULTS_DIR"]
+    """
+    env = os.environ.get("FEDLIB_RESULTS_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return platformdirs.user_cache_path("fedlib") / "results"
+
+
 def versions() -> Dict[str, str]:
     return {"fedlib": __version__, "torch": torch.__version__, "python": platform.python_version()}
 

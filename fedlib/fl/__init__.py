@@ -1,10 +1,15 @@
 """The FedSGD engine (spec §1, §2, §5): per-client gradients, attack, AGR, server optimiser, evaluation.
 
-Most users call :func:`fedlib.experiments.run`; :func:`train` is the round loop it uses.
+Most users call :func:`fedlib.experiments.run`; :func:`train` is the round loop it uses (:class:`FedSGD` holds
+its state and its named steps).
 """
 
-from ._engine import TrainLog, resolve_device, round_f, train
+from ._batches import ClientBatches
+from ._engine import Draw, FedSGD, Seeds, TrainLog, build_model, load_dataset, resolve_device, train
 from ._grads import GRAD_METHODS, FlatModel
 from ._optim import OPTIMISERS, ServerOptimiser
+from ._policy import POLICIES, attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
 
-__all__ = ["train", "TrainLog", "resolve_device", "round_f", "FlatModel", "ServerOptimiser", "GRAD_METHODS", "OPTIMISERS"]
+__all__ = ["train", "FedSGD", "Draw", "Seeds", "TrainLog", "ClientBatches", "resolve_device", "load_dataset",
+           "build_model", "round_f", "largest_f", "attacker_counts", "rows_in_round", "check_feasible",
+           "describe_cell", "POLICIES", "FlatModel", "ServerOptimiser", "GRAD_METHODS", "OPTIMISERS"]

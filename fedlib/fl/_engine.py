@@ -1,8 +1,13 @@
-"""The FedSGD round loop (spec §1, §2, §5): sampling, honest gradients, attack, AGR, server step, evaluation."""
+"""The FedSGD round loop (spec §1, §2, §5) as named steps.
+
+One round of :class:`FedSGD` reads as its steps: :meth:`~FedSGD.sample_clients` → :meth:`~FedSGD.honest_gradients`
+→ :meth:`~FedSGD.craft` → :meth:`~FedSGD.aggregate` → :meth:`~FedSGD.server_step` → :meth:`~FedSGD.evaluate` →
+:meth:`~FedSGD.record`. What a rule or an attack needs from the engine is read from the registries
+(:func:`fedlib.aggregators.needs`, :func:`fedlib.attacks.needs`).
+"""
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -13,9 +18,11 @@ import torch
 from .. import aggregators, attacks
 from .. import data as _data
 from .. import models as _models
-from ..errors import ConfigError
+from ..errors import AttackInfeasible, ConfigError
+from ._batches import ClientBatches, subset
 from ._grads import FlatModel
 from ._optim import ServerOptimiser
+from ._policy import check_feasible, round_f
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
@@ -41,7 +48,9 @@ class TrainLog:
     with ``val_acc``, ``val_loss``, ``test_acc``, ``test_loss`` (accuracies in %). ``rounds``: one dict per
     round with ``n_malicious`` (attackers drawn, m_t), ``f`` (what the AGR assumed), ``n_rows`` (AGR inputs),
     ``gamma`` (the attack's γ or None), ``malicious_selected`` (crafted rows the AGR selected, when it selects),
-    ``dropped`` (non-finite rows removed under ``nonfinite="drop"``).
+    ``dropped`` (non-finite rows removed under ``nonfinite="drop"``); and, only when they happen,
+    ``attack_skipped`` (why the attack could not be crafted that round: the attackers sent honest gradients)
+    and ``tie_breaks`` (what the rule reported about ties it broke with the server generator).
     """
 
     evals: List[Dict[str, object]] = field(default_factory=list)
@@ -57,268 +66,339 @@ class TrainLog:
         """The evaluation with the highest validation accuracy (earliest on ties): the FL output model (§1)."""
         return max(self.evals, key=lambda e: (e["val_acc"], -e["round"]))  # type: ignore[operator]
 
-
-class _ClientBatches:
-    """Fixed cyclic minibatches per client (spec §5.1): each client's samples are shuffled once (one permutation
-    shared by all clients when they have equal sizes, as the released code), then client i uses minibatch
-    ``t mod ⌊n_i/B⌋`` at round t. ``batch_size=None`` uses the whole local dataset (spec §5.2)."""
-
-    def __init__(self, ds: _data.Dataset, batch_size: Optional[int], generator: torch.Generator, device, dtype):
-        self.x = ds.train_x.to(device=device, dtype=dtype)
-        self.y = ds.train_y.to(device=device)
-        sizes = ds.client_sizes()
-        self.equal = len(set(sizes)) == 1
-        if self.equal:
-            shared = torch.randperm(sizes[0], generator=generator)
-            self.index = torch.stack(list(ds.clients))[:, shared].to(device)  # (N, S)
-        else:
-            self.index = [c[torch.randperm(c.numel(), generator=generator)].to(device) for c in ds.clients]
-        self.batch = [s if batch_size is None else min(batch_size, s) for s in sizes]
-        self.n_batches = [max(1, s // b) for s, b in zip(sizes, self.batch)]
-
-    def get(self, ids: torch.Tensor, round_: int):
-        """Stacked ``(X (k, B, ...), Y (k, B))`` when all chosen clients share one batch size and count, else a
-        list of (x_i, y_i)."""
-        ids_list = ids.tolist()
-        if self.equal:
-            b, nb = self.batch[0], self.n_batches[0]
-            pos = (round_ % nb) * b
-            rows = self.index[ids.to(self.index.device), pos:pos + b]
-            return self.x[rows], self.y[rows]
-        out = []
-        for i in ids_list:
-            pos = (round_ % self.n_batches[i]) * self.batch[i]
-            rows = self.index[i][pos:pos + self.batch[i]]
-            out.append((self.x[rows], self.y[rows]))
-        return out
+    def stop(self, round_: int, reason: str) -> None:
+        self.diverged, self.diverged_round, self.diverged_reason = True, round_, reason
 
 
-def _subset(batches, start: int, stop: Optional[int] = None):
-    if isinstance(batches, tuple):
-        return batches[0][start:stop], batches[1][start:stop]
-    return batches[start:stop]
+@dataclass(frozen=True)
+class Seeds:
+    """The four random streams of a run, fanned out from the experiment's seeds in one place.
 
-
-def _count(batches) -> int:
-    return batches[0].shape[0] if isinstance(batches, tuple) else len(batches)
-
-
-def round_f(policy, aggregator: str, m_t: int) -> Tuple[int, int]:
-    """(f the AGR assumes, number of crafted rows injected) for a round with ``m_t`` attackers drawn.
-
-    ``"true"``: (m_t, m_t); an int F: (F, m_t); ``"ndss21_femnist"`` (spec §5.2): Krum / Multi-krum
-    f = max(2, m_t), Bulyan f = min(14, max(2, m_t)), f copies injected (surplus attackers stay honest); other
-    rules (m_t, m_t).
+    ``sample`` (CPU generator: client draws and minibatch permutations are CPU draws whose results move to the
+    device), ``attack`` and ``server`` (the AGR's own draws, e.g. DnC's coordinates and Fang's tie-breaks; seeded
+    from ``sample_seed``) live on the run's device. ``split`` and ``init`` seed the dataset split and the model.
     """
-    if policy == "true":
-        return m_t, m_t
-    if isinstance(policy, int):
-        return policy, m_t
-    if aggregator in ("krum", "multi_krum"):
-        f = max(2, m_t)
-    elif aggregator == "bulyan":
-        f = min(14, max(2, m_t))
-    else:
-        return m_t, m_t
-    return f, (f if m_t > 0 else 0)
+
+    split: int
+    init: int
+    sample: int
+    attack: int
+
+    @classmethod
+    def of(cls, exp: "Experiment") -> "Seeds":
+        return cls(exp.split_seed, exp.init_seed, exp.sample_seed, exp.attack_seed)
+
+    def generators(self, device: torch.device) -> Tuple[torch.Generator, torch.Generator, torch.Generator]:
+        """(sample on CPU, attack on ``device``, server on ``device``)."""
+        sample = torch.Generator().manual_seed(self.sample)
+        attack = torch.Generator(device=device).manual_seed(self.attack)
+        server = torch.Generator(device=device).manual_seed(self.sample * 1_000_003 + 17)
+        return sample, attack, server
 
 
-def _accepts(fn: Callable, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
+@dataclass
+class Draw:
+    """Who takes part in round t: ``ids`` (malicious first), m_t drawn, the round's f, crafted rows injected,
+    and how many attackers send crafted rows (``acting``; the surplus behave honestly)."""
+
+    round: int
+    ids: torch.Tensor
+    m_t: int
+    f: int
+    inject: int
+    acting: int
+
+    @property
+    def attacking(self) -> bool:
+        return self.inject > 0
+
+
+def load_dataset(exp: "Experiment") -> _data.Dataset:
+    """The experiment's dataset split (from disk or the embedded mnist5k)."""
+    return _data.load(exp.dataset, exp.data_root, split_seed=exp.split_seed, n_clients=exp.n_clients,
+                      samples_per_client=exp.samples_per_client, partition=exp.partition,
+                      alpha=exp.partition_alpha, **exp.dataset_options)
+
+
+def build_model(exp: "Experiment", dataset: _data.Dataset) -> torch.nn.Module:
+    """The experiment's registered network, sized for ``dataset``, initialised from ``init_seed``."""
+    options = dict(exp.model_options)
+    if exp.model in ("mnist_fc", "purchase_fc"):
+        options["in_features"] = math.prod(dataset.input_shape)
+    return _models.build(exp.model, n_classes=dataset.n_classes, seed=exp.init_seed, **options)
+
+
+def check_dataset(exp: "Experiment", dataset: _data.Dataset) -> None:
+    """The split must have the clients the experiment describes and room for its attackers and draws."""
+    n_total = dataset.n_clients
+    if exp.n_clients is not None and exp.n_clients != n_total:
+        raise ConfigError(f"the dataset has {n_total} clients; the experiment says n_clients={exp.n_clients}.")
+    if exp.n_malicious >= n_total:
+        raise ConfigError(f"n_malicious={exp.n_malicious} must be < the {n_total} clients of the dataset split.")
+    if exp.sampling == "without_replacement" and exp.clients_per_round > n_total:
+        raise ConfigError(f"clients_per_round={exp.clients_per_round} > {n_total} clients without replacement.")
+
+
+class FedSGD:
+    """The state of one FedSGD run and its steps (spec §1).
+
+    Each round: :meth:`sample_clients` draws the round's clients (malicious ids ``< n_malicious`` first);
+    :meth:`honest_gradients` computes ONE minibatch gradient per honest client at θ; :meth:`craft` builds the
+    malicious rows from what the adversary knows (full knowledge: the round's benign gradients; partial: only
+    its own clients' honest gradients, which the crafted rows replace; ``attack="none"``: everyone is honest);
+    :meth:`aggregate` runs the AGR on ``[malicious; benign]`` with the round's f; :meth:`server_step` steps θ;
+    :meth:`evaluate` scores θ on validation and test every ``eval_every`` steps (and at step 0 and the last);
+    :meth:`record` appends the round to the log. A non-finite honest loss, gradient, θ or validation loss stops
+    the run (``diverged``); the best-validation evaluation so far remains the output.
+
+    When the attack raises :class:`~fedlib.errors.AttackInfeasible` in a round (e.g. partial knowledge with
+    too few own rows), the acting attackers send their honest gradients that round and the round's record
+    says ``attack_skipped``.
+
+    Fang's defense (it needs ``score_fn``) scores the model the server would actually produce: the candidate
+    step of the server optimiser (SGD: θ − η_t·v; Adam: the Adam step of that aggregate, computed on copies
+    without touching the optimiser's state), on the first ``fang_val_samples`` validation samples, returning
+    (loss, error rate 0–1). An attack that simulates the AGR gets the server's ``aggregator_options`` (plus that
+    ``score_fn`` when it simulates Fang's defense) and ``n_total`` (rows the AGR sees) when it needs them.
+
+    ``model`` (an ``nn.Module``) and ``dataset`` (a :class:`fedlib.data.Dataset`, e.g.
+    :func:`fedlib.data.synthetic`) replace the experiment's registered network and dataset; then
+    ``exp.model`` / ``exp.init_seed`` / ``exp.dataset`` do not describe the run, and its results must not be
+    cached under the experiment's hash.
+    """
+
+    def __init__(self, exp: "Experiment", *, dataset: Optional[_data.Dataset] = None,
+                 model: Optional[torch.nn.Module] = None):
+        self.exp, self.clock = exp, {k: 0.0 for k in ("gradients", "attack", "aggregate", "step", "eval")}
+        t_start = time.perf_counter()
+        self.device, self.dtype = resolve_device(exp.device), _DTYPES[exp.dtype]
+        self.dataset = load_dataset(exp) if dataset is None else dataset
+        check_dataset(exp, self.dataset)
+        self.n_total = self.dataset.n_clients
+        check_feasible(exp, self.n_total)
+        self.k = self.n_total if exp.sampling == "all" else exp.clients_per_round
+        self.data_s = time.perf_counter() - t_start
+        module = build_model(exp, self.dataset) if model is None else model
+        self.net = FlatModel(module, dtype=self.dtype, device=self.device)
+        self.optimiser = ServerOptimiser(exp.optimiser, self.net.theta, lr=exp.lr, decay_rounds=exp.lr_decay_rounds,
+                                         decay_factor=exp.lr_decay_factor)
+        self.sample_gen, self.attack_gen, self.server_gen = Seeds.of(exp).generators(self.device)
+        self.batches = ClientBatches(self.dataset, exp.batch_size, self.sample_gen, self.device, self.dtype)
+        ds, dev, dt = self.dataset, self.device, self.dtype
+        self.val = (ds.val_x.to(device=dev, dtype=dt), ds.val_y.to(dev))
+        self.test = (ds.test_x.to(device=dev, dtype=dt), ds.test_y.to(dev))
+        self.score_set = (self.val[0][: exp.fang_val_samples], self.val[1][: exp.fang_val_samples])
+        self.rule_options = self._rule_options()
+        self.attack_options = self._attack_options()
+        self.log = TrainLog(device=str(self.device), n_parameters=self.net.d)
+        self.sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        self.t_start = t_start
+
+    @property
+    def theta(self) -> torch.Tensor:
+        return self.optimiser.theta
+
+    # ------------------------------------------------------------------ what rules and attacks need
+    def score_fn(self, vector: torch.Tensor) -> Tuple[float, float]:
+        """(loss, error 0–1) of the model the server would produce with aggregate ``vector`` (Fang's defense)."""
+        loss, acc = self.net.evaluate(self.optimiser.candidate(vector), *self.score_set)
+        return loss, 1.0 - acc / 100.0
+
+    def _rule_options(self) -> Dict[str, object]:
+        needs = aggregators.needs(self.exp.aggregator)
+        supplied = {"generator": self.server_gen, "score_fn": self.score_fn}
+        return {**self.exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
+
+    def _attack_options(self) -> Dict[str, object]:
+        exp = self.exp
+        needs = attacks.needs(exp.attack)
+        options = dict(exp.attack_options)
+        target = exp.attack_target or exp.aggregator
+        if "aggregator_options" in needs and "aggregator_options" not in options:
+            # The adversary simulating the AGR knows its options (and, for Fang's defense, the server's scoring).
+            simulated = dict(exp.aggregator_options) if target == exp.aggregator else {}
+            if target == "fang":
+                simulated["score_fn"] = self.score_fn
+            if simulated:
+                options["aggregator_options"] = simulated
+        self.pass_n_total = "n_total" in needs and "n_total" not in options
+        return options
+
+    # ------------------------------------------------------------------ the steps of one round
+    def sample_clients(self, t: int) -> Draw:
+        """The round's clients, malicious first (spec §1), m_t, and the policy's f and injected rows."""
+        exp = self.exp
+        if exp.sampling == "all":
+            ids = torch.arange(self.n_total)
+        elif exp.sampling == "with_replacement":
+            ids = torch.randint(self.n_total, (self.k,), generator=self.sample_gen)
+        else:
+            ids = torch.randperm(self.n_total, generator=self.sample_gen)[: self.k]
+        is_mal = ids < exp.n_malicious
+        ids = torch.cat([ids[is_mal], ids[~is_mal]])
+        m_t = int(is_mal.sum())
+        f, inject = round_f(exp.server_f, exp.aggregator, m_t, self.k, variant=exp.variant,
+                            options=exp.aggregator_options)
+        inject = inject if exp.attack != "none" else 0
+        return Draw(t, ids, m_t, f, inject, min(m_t, inject))
+
+    def honest_gradients(self, draw: Draw, first: int = 0, stop: Optional[int] = None):
+        """(gradients, losses) of clients ``first:stop`` of the round at θ; None if any is non-finite."""
+        if (self.k if stop is None else stop) <= first:
+            return torch.empty(0, self.net.d, dtype=self.dtype, device=self.device)
+        t0 = time.perf_counter()
+        batches = subset(self.batches.get(draw.ids, draw.round), first, stop)
+        grads, losses = self.net.client_gradients(self.theta, batches, method=self.exp.grad_method)
+        self.sync()
+        self.clock["gradients"] += time.perf_counter() - t0
+        if not bool(torch.isfinite(losses).all()) or not bool(torch.isfinite(grads).all()):
+            return None
+        return grads
+
+    def craft(self, draw: Draw, grads: torch.Tensor) -> Tuple[Optional[torch.Tensor], Optional[float], Optional[str]]:
+        """(rows for the AGR, γ, why the attack was skipped) from the honest gradients the round computed.
+
+        Full knowledge: ``grads`` are the benign clients' rows (the acting attackers computed none); partial:
+        every client's honest row, of which the attackers know their own ``grads[:m_t]``.
+        """
+        exp = self.exp
+        if not draw.attacking:
+            return grads, None, None
+        t0 = time.perf_counter()
+        full = exp.knowledge == "full"
+        known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting:])
+        try:
+            if known.shape[0] == 0:
+                raise AttackInfeasible("no benign gradient in the round to craft from (every client is malicious)")
+            options = dict(self.attack_options)
+            if self.pass_n_total:
+                options["n_total"] = draw.inject + benign.shape[0]  # clients in the round, as the AGR sees them
+            crafted = attacks.craft(
+                exp.attack, known, draw.inject, aggregator=exp.attack_target or exp.aggregator, f=draw.f,
+                perturbation=exp.perturbation, search=exp.search, gamma_init=exp.gamma_init,
+                knowledge=exp.knowledge, generator=self.attack_gen, variant=exp.variant, **options)
+            rows, gamma, skipped = torch.cat([crafted.updates, benign]), crafted.gamma, None
+        except AttackInfeasible as exc:
+            rows, gamma, skipped = self._honest_instead(draw, grads), None, str(exc)
+        self.sync()
+        self.clock["attack"] += time.perf_counter() - t0
+        return rows, gamma, skipped
+
+    def _honest_instead(self, draw: Draw, grads: torch.Tensor) -> Optional[torch.Tensor]:
+        """Every client's honest row: under full knowledge the acting attackers' gradients are computed now."""
+        if self.exp.knowledge == "partial" or draw.acting == 0:
+            return grads
+        own = self.honest_gradients(draw, 0, draw.acting)
+        return None if own is None else torch.cat([own, grads])
+
+    def aggregate(self, draw: Draw, rows: torch.Tensor) -> aggregators.Aggregate:
+        """The AGR on the round's rows with the round's f."""
+        t0 = time.perf_counter()
+        exp = self.exp
+        result = aggregators.aggregate(exp.aggregator, rows, draw.f, variant=exp.variant, nonfinite=exp.nonfinite,
+                                       **self.rule_options)
+        self.sync()
+        self.clock["aggregate"] += time.perf_counter() - t0
+        return result
+
+    def server_step(self, vector: torch.Tensor) -> bool:
+        """θ ← the server optimiser's step along the aggregate; False if θ became non-finite."""
+        t0 = time.perf_counter()
+        theta = self.optimiser.step(vector)
+        self.sync()
+        self.clock["step"] += time.perf_counter() - t0
+        return bool(torch.isfinite(theta).all())
+
+    def evaluate(self, step: int, on_eval: Optional[Callable] = None) -> bool:
+        """Validation and test loss/accuracy of θ after ``step`` steps; False on a non-finite validation loss."""
+        t0 = time.perf_counter()
+        val_loss, val_acc = self.net.evaluate(self.theta, *self.val)
+        test_loss, test_acc = self.net.evaluate(self.theta, *self.test)
+        self.clock["eval"] += time.perf_counter() - t0
+        if not math.isfinite(val_loss):
+            self.log.stop(step, "non-finite validation loss")
+            return False
+        record = {"round": step, "val_acc": val_acc, "val_loss": val_loss, "test_acc": test_acc, "test_loss": test_loss}
+        self.log.evals.append(record)
+        if on_eval is not None:
+            on_eval(record)
+        return True
+
+    def record(self, draw: Draw, rows: torch.Tensor, result: aggregators.Aggregate, gamma, skipped) -> None:
+        """Append the round's record to the log."""
+        inject = 0 if skipped else draw.inject
+        selected = None
+        if result.selected is not None and inject:
+            selected = int((result.selected < inject).sum())
+        entry = {"round": draw.round, "n_malicious": draw.m_t, "f": draw.f, "n_rows": int(rows.shape[0]),
+                 "gamma": gamma, "malicious_selected": selected,
+                 "dropped": 0 if result.dropped is None else int(result.dropped.numel())}
+        if skipped:
+            entry["attack_skipped"] = skipped
+        ties = {k: v for k, v in result.info.items() if "tie" in k}
+        if ties:
+            entry["tie_breaks"] = {k: (v.tolist() if torch.is_tensor(v) else v) for k, v in ties.items()}
+        self.log.rounds.append(entry)
+
+    # ------------------------------------------------------------------ the loop
+    def run_round(self, t: int) -> bool:
+        """One round; False when the run must stop (divergence)."""
+        draw = self.sample_clients(t)
+        first = draw.acting if (draw.attacking and self.exp.knowledge == "full") else 0
+        grads = self.honest_gradients(draw, first)
+        rows, gamma, skipped = (None, None, None) if grads is None else self.craft(draw, grads)
+        if rows is None:
+            self.log.stop(t, "non-finite honest loss or gradient")
+            return False
+        result = self.aggregate(draw, rows)
+        finite = self.server_step(result.vector)
+        self.record(draw, rows, result, gamma, skipped)
+        if self.on_round is not None:
+            self.on_round(t)
+        if not finite:
+            self.log.stop(t, "non-finite model parameters")
+        return finite
+
+    def run(self, on_eval: Optional[Callable] = None, on_round: Optional[Callable[[int], None]] = None) -> TrainLog:
+        """Run every round and return the :class:`TrainLog`."""
+        self.on_round = on_round
+        self.evaluate(0, on_eval)
+        for t in range(self.exp.rounds):
+            if not self.run_round(t):
+                break
+            step = t + 1
+            if (step % self.exp.eval_every == 0 or step == self.exp.rounds) and not self.evaluate(step, on_eval):
+                break
+        self.log.timings = {"data_s": self.data_s, **{f"{k}_s": v for k, v in self.clock.items()},
+                            "total_s": time.perf_counter() - self.t_start, "rounds_run": len(self.log.rounds)}
+        return self.log
 
 
 def train(
     exp: "Experiment",
     *,
     dataset: Optional[_data.Dataset] = None,
+    model: Optional[torch.nn.Module] = None,
     on_eval: Optional[Callable[[Dict[str, object]], None]] = None,
     on_round: Optional[Callable[[int], None]] = None,
 ) -> TrainLog:
-    """Run FedSGD for ``exp.rounds`` rounds and return the :class:`TrainLog`.
+    """Run FedSGD for ``exp.rounds`` rounds (see :class:`FedSGD`) and return the :class:`TrainLog`.
 
-    Each round (spec §1): draw the round's clients (malicious ids ``< n_malicious`` first); honest clients compute
-    ONE minibatch gradient each at the global model θ; the attack crafts the malicious rows from what the
-    adversary knows (full knowledge: the round's benign gradients; partial: only its own clients' honest
-    gradients, which the crafted rows replace; ``attack="none"``: everyone is honest); the AGR aggregates the
-    stack ``[malicious; benign]`` with the round's f; the server optimiser steps θ along the aggregate.
-    θ is evaluated on validation and test every ``eval_every`` steps (and at step 0 and the last step).
-    A non-finite honest loss, gradient, θ or validation loss stops the run: ``diverged`` and the round are
-    recorded; the best-validation evaluation so far remains the output.
-
-    Fang's defense gets ``score_fn(vector) -> (loss, error)``: the loss and error rate (0–1) of
-    θ − η_t·vector on the first ``fang_val_samples`` validation samples. An attack that simulates the AGR gets
-    the server's ``aggregator_options`` (plus that ``score_fn`` when it simulates Fang's defense: the
-    AGR-tailored adversary knows the rule) and ``n_total`` (rows the AGR sees) when it accepts them.
+    ``dataset`` / ``model`` replace the experiment's registered dataset and network (train your own model).
+    The setting is checked before round 1 (:func:`fedlib.fl.check_feasible`).
 
     ``exp.variant`` reaches the AGR and the attack. Released-code quirks of the loop itself are not reproduced:
     evaluation uses every validation/test sample (the code scores ⌊N/64⌋−1 batches of 64, spec §5.1) and the
     mislabelled LIE cells (spec §7.3, §7.17) are not imitated.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.experiments import Experiment
+        >>> exp = Experiment(n_clients=10, n_malicious=2, samples_per_client=20, batch_size=10, rounds=2,
+        ...                  aggregator="median", attack="min_max", device="cpu")
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+        >>> log = train(exp, model=net)
+        >>> [r["n_rows"] for r in log.rounds], len(log.evals)
+        ([10, 10], 2)
     """
-    t_start = time.perf_counter()
-    device = resolve_device(exp.device)
-    dtype = _DTYPES[exp.dtype]
-    if dataset is None:
-        dataset = _data.load(
-            exp.dataset, exp.data_root, split_seed=exp.split_seed, n_clients=exp.n_clients,
-            samples_per_client=exp.samples_per_client, partition=exp.partition, alpha=exp.partition_alpha,
-            **exp.dataset_options,
-        )
-    n_total = dataset.n_clients
-    if exp.n_malicious >= n_total:
-        raise ConfigError(f"n_malicious={exp.n_malicious} must be < the {n_total} clients of the dataset split.")
-    if exp.sampling == "without_replacement" and exp.clients_per_round > n_total:
-        raise ConfigError(f"clients_per_round={exp.clients_per_round} > {n_total} clients without replacement.")
-    t_data = time.perf_counter()
-
-    model_opts = dict(exp.model_options)
-    if exp.model in ("mnist_fc", "purchase_fc"):
-        model_opts["in_features"] = math.prod(dataset.input_shape)
-    module = _models.build(exp.model, n_classes=dataset.n_classes, seed=exp.init_seed, **model_opts)
-    net = FlatModel(module, dtype=dtype, device=device)
-    theta = net.theta
-    optimiser = ServerOptimiser(exp.optimiser, lr=exp.lr, decay_rounds=exp.lr_decay_rounds, decay_factor=exp.lr_decay_factor)
-
-    sample_gen = torch.Generator().manual_seed(exp.sample_seed)
-    attack_gen = torch.Generator(device=device).manual_seed(exp.attack_seed)
-    # Server-side randomness (e.g. DnC's coordinate draws) gets its own stream, derived from sample_seed.
-    server_gen = torch.Generator(device=device).manual_seed(exp.sample_seed * 1_000_003 + 17)
-    batches = _ClientBatches(dataset, exp.batch_size, sample_gen, device, dtype)
-    val_x, val_y = dataset.val_x.to(device=device, dtype=dtype), dataset.val_y.to(device)
-    test_x, test_y = dataset.test_x.to(device=device, dtype=dtype), dataset.test_y.to(device)
-
-    agg_fn = aggregators.get(exp.aggregator)
-    agg_extra: Dict[str, object] = {}
-    if _accepts(agg_fn, "generator"):
-        agg_extra["generator"] = server_gen
-    lr_now = [exp.lr]
-    score_x, score_y = val_x[: exp.fang_val_samples], val_y[: exp.fang_val_samples]
-
-    def score_fn(vector: torch.Tensor) -> Tuple[float, float]:
-        loss, acc = net.evaluate(theta_now[0] - lr_now[0] * vector, score_x, score_y)
-        return loss, 1.0 - acc / 100.0
-
-    if exp.aggregator == "fang":
-        agg_extra["score_fn"] = score_fn
-    attack_fn = attacks.get(exp.attack)
-    attack_extra: Dict[str, object] = {}
-    # The adversary simulating the AGR knows its options (and, for Fang's defense, the server's scoring).
-    target = exp.attack_target or exp.aggregator
-    if _accepts(attack_fn, "aggregator_options") and "aggregator_options" not in exp.attack_options:
-        simulated = dict(exp.aggregator_options) if target == exp.aggregator else {}
-        if target == "fang":
-            simulated["score_fn"] = score_fn
-        if simulated:
-            attack_extra["aggregator_options"] = simulated
-    pass_n_total = _accepts(attack_fn, "n_total") and "n_total" not in exp.attack_options
-
-    log = TrainLog(device=str(device), n_parameters=net.d)
-    clock = {"gradients": 0.0, "attack": 0.0, "aggregate": 0.0, "step": 0.0, "eval": 0.0}
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def evaluate(step: int) -> bool:
-        t0 = time.perf_counter()
-        val_loss, val_acc = net.evaluate(theta, val_x, val_y)
-        test_loss, test_acc = net.evaluate(theta, test_x, test_y)
-        clock["eval"] += time.perf_counter() - t0
-        record = {"round": step, "val_acc": val_acc, "val_loss": val_loss, "test_acc": test_acc, "test_loss": test_loss}
-        if not math.isfinite(val_loss):
-            log.diverged, log.diverged_round, log.diverged_reason = True, step, "non-finite validation loss"
-            return False
-        log.evals.append(record)
-        if on_eval is not None:
-            on_eval(record)
-        return True
-
-    theta_now = [theta]
-    evaluate(0)
-    m_all = exp.n_malicious
-    k = n_total if exp.sampling == "all" else exp.clients_per_round
-    for t in range(exp.rounds):
-        # -- who takes part
-        if exp.sampling == "all":
-            ids = torch.arange(n_total)
-        elif exp.sampling == "with_replacement":
-            ids = torch.randint(n_total, (k,), generator=sample_gen)
-        else:
-            ids = torch.randperm(n_total, generator=sample_gen)[:k]
-        is_mal = ids < m_all
-        ids = torch.cat([ids[is_mal], ids[~is_mal]])  # malicious rows first (spec §1)
-        m_t = int(is_mal.sum())
-        f, inject = round_f(exp.server_f, exp.aggregator, m_t)
-        attacking = exp.attack != "none" and inject > 0
-        inject = inject if attacking else 0
-        acting = min(m_t, inject)  # attackers that send crafted rows; the surplus behave honestly
-        lr_now[0] = optimiser.lr_at(t)
-        theta_now[0] = theta
-
-        # -- honest gradients (full knowledge: the acting attackers compute none)
-        t0 = time.perf_counter()
-        round_batches = batches.get(ids, t)
-        first = acting if (attacking and exp.knowledge == "full") else 0
-        grads, losses = net.client_gradients(theta, _subset(round_batches, first), method=exp.grad_method)
-        sync()
-        clock["gradients"] += time.perf_counter() - t0
-        if not bool(torch.isfinite(losses).all()) or not bool(torch.isfinite(grads).all()):
-            log.diverged, log.diverged_round, log.diverged_reason = True, t, "non-finite honest loss or gradient"
-            break
-
-        # -- the attack
-        gamma = None
-        t0 = time.perf_counter()
-        if attacking:
-            if exp.knowledge == "full":
-                known, benign = grads, grads
-            else:
-                known, benign = grads[:m_t], grads[acting:]
-            options = {**exp.attack_options, **attack_extra}
-            if pass_n_total:
-                options["n_total"] = inject + benign.shape[0]  # clients in the round, as the AGR sees them
-            crafted = attacks.craft(
-                exp.attack, known, inject, aggregator=target, f=f, perturbation=exp.perturbation,
-                search=exp.search, gamma_init=exp.gamma_init, knowledge=exp.knowledge, generator=attack_gen,
-                variant=exp.variant, **options,
-            )
-            gamma = crafted.gamma
-            rows = torch.cat([crafted.updates, benign])
-        else:
-            rows = grads
-        sync()
-        clock["attack"] += time.perf_counter() - t0
-
-        # -- aggregation and the server step
-        t0 = time.perf_counter()
-        result = aggregators.aggregate(
-            exp.aggregator, rows, f, variant=exp.variant, nonfinite=exp.nonfinite, **exp.aggregator_options, **agg_extra
-        )
-        sync()
-        clock["aggregate"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        theta = optimiser.step(theta, result.vector, t)
-        sync()
-        clock["step"] += time.perf_counter() - t0
-
-        selected = None
-        if result.selected is not None and inject:
-            selected = int((result.selected < inject).sum())
-        log.rounds.append({
-            "round": t, "n_malicious": m_t, "f": f, "n_rows": int(rows.shape[0]), "gamma": gamma,
-            "malicious_selected": selected,
-            "dropped": 0 if result.dropped is None else int(result.dropped.numel()),
-        })
-        if on_round is not None:
-            on_round(t)
-        if not bool(torch.isfinite(theta).all()):
-            log.diverged, log.diverged_round, log.diverged_reason = True, t, "non-finite model parameters"
-            break
-        step = t + 1
-        if step % exp.eval_every == 0 or step == exp.rounds:
-            if not evaluate(step):
-                break
-
-    log.timings = {
-        "data_s": t_data - t_start,
-        **{f"{k}_s": v for k, v in clock.items()},
-        "total_s": time.perf_counter() - t_start,
-        "rounds_run": len(log.rounds),
-    }
-    return log
+    return FedSGD(exp, dataset=dataset, model=model).run(on_eval, on_round)

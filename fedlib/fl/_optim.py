@@ -1,8 +1,8 @@
-"""Server optimisers applied to the aggregate as the gradient of the flat parameters θ (spec §1, §5)."""
+"""Server optimisers: ``torch.optim`` on one flat parameter θ, the aggregate written into ``θ.grad`` (spec §1, §5)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -13,7 +13,7 @@ OPTIMISERS = ("sgd", "adam")
 
 
 class ServerOptimiser:
-    r"""Plain SGD with step decay, or Adam, on a flat parameter vector.
+    r"""Plain SGD or Adam (``torch.optim``) with step decay (``MultiStepLR``) on a flat parameter vector θ.
 
     * ``sgd``: :math:`\theta \leftarrow \theta - \eta_t\, a_t` with :math:`\eta_t = \eta \cdot
       \text{factor}^{|\{r \in \text{decay\_rounds}: r \le t\}|}` (no momentum, no weight decay; CIFAR10: lr 0.5,
@@ -22,12 +22,16 @@ class ServerOptimiser:
       :math:`\theta \leftarrow \theta - \eta_t \hat m / (\sqrt{\hat v} + \epsilon)` with bias corrections
       (``torch.optim.Adam`` without weight decay; FEMNIST: lr 1e-3, spec §5.2).
 
+    θ lives in :attr:`param` (a ``torch.nn.Parameter``); :meth:`step` writes the aggregate into ``param.grad``
+    and steps the optimiser and the scheduler (one scheduler step per round). :meth:`candidate` returns the θ
+    the next :meth:`step` would produce for a given aggregate without changing any state (Fang's defense scores
+    that model).
+
     Example:
         >>> import torch
-        >>> opt = ServerOptimiser("sgd", lr=0.5, decay_rounds=[2], decay_factor=0.5)
-        >>> theta = torch.zeros(2)
+        >>> opt = ServerOptimiser("sgd", torch.zeros(2), lr=0.5, decay_rounds=[2], decay_factor=0.5)
         >>> for t in range(3):
-        ...     theta = opt.step(theta, torch.ones(2), t)
+        ...     theta = opt.step(torch.ones(2))
         >>> theta
         tensor([-1.2500, -1.2500])
     """
@@ -35,6 +39,7 @@ class ServerOptimiser:
     def __init__(
         self,
         name: str,
+        theta: torch.Tensor,
         *,
         lr: float,
         decay_rounds: Sequence[int] = (),
@@ -47,24 +52,43 @@ class ServerOptimiser:
             raise ConfigError(f"lr must be > 0; found {lr}.")
         if not decay_factor > 0:
             raise ConfigError(f"lr_decay_factor must be > 0; found {decay_factor}.")
-        self.lr, self.decay_rounds, self.decay_factor = float(lr), sorted(decay_rounds), float(decay_factor)
-        self.betas, self.eps = betas, eps
-        self._m = self._v = None
-        self._steps = 0
+        self.param = torch.nn.Parameter(theta.detach().clone())
+        self.betas, self.eps = tuple(betas), float(eps)
+        self.optimizer = self._make([self.param], float(lr))
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(decay_rounds),
+                                                              gamma=float(decay_factor))
 
-    def lr_at(self, round_: int) -> float:
-        return self.lr * self.decay_factor ** sum(1 for r in self.decay_rounds if r <= round_)
-
-    def step(self, theta: torch.Tensor, direction: torch.Tensor, round_: int) -> torch.Tensor:
-        """Return the new θ after one step along the aggregate ``direction`` at round ``round_``."""
-        lr = self.lr_at(round_)
+    def _make(self, params, lr: float) -> torch.optim.Optimizer:
         if self.name == "sgd":
-            return theta - lr * direction
-        b1, b2 = self.betas
-        if self._m is None:
-            self._m, self._v = torch.zeros_like(theta), torch.zeros_like(theta)
-        self._steps += 1
-        self._m.mul_(b1).add_(direction, alpha=1 - b1)
-        self._v.mul_(b2).addcmul_(direction, direction, value=1 - b2)
-        denom = (self._v / (1 - b2 ** self._steps)).sqrt_().add_(self.eps)
-        return theta - (lr / (1 - b1 ** self._steps)) * self._m / denom
+            return torch.optim.SGD(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, betas=self.betas, eps=self.eps)
+
+    @property
+    def theta(self) -> torch.Tensor:
+        """The current θ (a view of the parameter, no gradient)."""
+        return self.param.detach()
+
+    @property
+    def lr(self) -> float:
+        """The learning rate η_t of the next step."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def step(self, aggregate: torch.Tensor) -> torch.Tensor:
+        """One server step along ``aggregate`` (used as the gradient of θ); returns the new θ."""
+        self.param.grad = aggregate.detach().to(self.param.dtype)
+        self.optimizer.step()
+        self.param.grad = None
+        self.scheduler.step()
+        return self.theta
+
+    @torch.no_grad()
+    def candidate(self, aggregate: torch.Tensor, theta: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """θ after a step along ``aggregate``, computed on copies: the optimiser's state is not changed."""
+        copy = torch.nn.Parameter(self.theta.clone() if theta is None else theta.clone())
+        twin = self._make([copy], self.lr)
+        state = self.optimizer.state.get(self.param)
+        if state:
+            twin.state[copy] = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()}
+        copy.grad = aggregate.detach().to(copy.dtype)
+        twin.step()
+        return copy.detach()

@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="torch threads per run (default 1)")
     parser.add_argument("--retries", type=int, default=2, metavar="R",
                         help="extra attempts for a run that fails or whose worker dies (default 2)")
-    parser.add_argument("--results-dir", default="results", metavar="DIR",
-                        help="results cache: one <config hash>.json per run (default ./results)")
+    parser.add_argument("--results-dir", default=None, metavar="DIR",
+                        help="results cache: one <config hash>.json per run (default: $FEDLIB_RESULTS_DIR, else the "
+                        "user cache folder, e.g. ~/.cache/fedlib/results)")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the experiments (hash, cached or not) and exit without running")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
@@ -53,6 +54,10 @@ def run_command(args: argparse.Namespace) -> int:
     from ._run import run_experiments
     from ._store import load_cached
 
+    from ..experiments import default_results_dir
+
+    if args.results_dir is None:
+        args.results_dir = str(default_results_dir())
     try:
         experiments = expand(args.grid)
         if args.dry_run:

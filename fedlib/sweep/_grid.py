@@ -38,7 +38,7 @@ TOP_LEVEL = ("base", "grid")
 # Keys a grid accepts besides the Experiment fields: `seed` sets split/init/sample/attack seeds together.
 EXTRA_KEYS = ("seed",)
 DEFAULT_PROFILE = "quick"
-SEED_FIELDS = ("split_seed", "init_seed", "sample_seed", "attack_seed")
+from ..experiments._config import SEED_FIELDS  # noqa: E402  (the one list of the four seeds)
 
 GridLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 

@@ -152,18 +152,11 @@ def run_experiments(
         >>> report = run_experiments(exps, "results", n_workers=0, progress=False)  # doctest: +SKIP
         >>> [r.best_val_accuracy for r in report.results]  # doctest: +SKIP
     """
-    from ..experiments import Experiment
-
     start = time.perf_counter()
-    experiments = list(experiments)
-    for i, e in enumerate(experiments):
-        if not isinstance(e, Experiment):
-            raise InputTypeError(f"experiments[{i}]: expected a fedlib.experiments.Experiment; found {type(e).__name__}.")
+    experiments = _check_inputs(experiments, scheduler)
     n_workers = check_int(n_workers, "n_workers", minimum=0)
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", minimum=1)
     retries = check_int(retries, "retries", minimum=0)
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise InputTypeError(f"scheduler: expected an address string like 'tcp://HOST:8786'; found {scheduler!r}.")
     results_dir = Path(results_dir).resolve()
 
     # One slot per distinct config: duplicates in the input share the result.
@@ -171,19 +164,7 @@ def run_experiments(
     for i, e in enumerate(experiments):
         first_index.setdefault(e.config_hash, i)
     report = SweepReport(results=[None] * len(experiments))
-    by_hash: Dict[str, object] = {}
-    todo = []
-    for h, i in first_index.items():
-        cached, problem = _store.load_cached(experiments[i], results_dir)
-        if problem:
-            report.corrupt.append(problem)
-            _say(progress, f"corrupt result: {problem}")
-        if cached is not None:
-            by_hash[h] = cached
-            report.n_cached += 1
-        else:
-            todo.append(experiments[i])
-    report.n_ran = len(todo)
+    by_hash, todo = _load_cached(experiments, first_index, results_dir, report, progress)
 
     where = "this process" if scheduler is None and n_workers == 0 else (
         scheduler or f"a local Dask cluster ({min(n_workers, len(todo))} workers × {threads_per_worker} thread)")
@@ -197,16 +178,7 @@ def run_experiments(
             else:
                 outcome = _run_dask(todo, results_dir, n_workers, threads_per_worker, scheduler, retries, bar,
                                     progress, report)
-            for h, (result, attempts, failure) in outcome.items():
-                report.attempts[h] = attempts
-                exp = experiments[first_index[h]]
-                if result is not None:
-                    by_hash[h] = result
-                    _store.clear_failure(exp, results_dir)
-                else:
-                    err, tb = failure
-                    _store.write_failure(exp, results_dir, error=err, traceback=tb, attempts=attempts)
-                    report.failures.append(Failure(first_index[h], exp, err, tb, attempts))
+            _collect(outcome, experiments, first_index, results_dir, report, by_hash)
     except KeyboardInterrupt:
         bar.close()
         _say(True, "sweep interrupted: finished results are saved; run the same sweep again to continue.")
@@ -219,6 +191,50 @@ def run_experiments(
     for f in report.failures:
         _say(progress, f"  failed #{f.index} ({f.experiment.config_hash[:12]}, {f.attempts} attempt(s)): {f.error}")
     return report
+
+
+def _check_inputs(experiments, scheduler) -> list:
+    from ..experiments import Experiment
+
+    experiments = list(experiments)
+    for i, e in enumerate(experiments):
+        if not isinstance(e, Experiment):
+            raise InputTypeError(f"experiments[{i}]: expected a fedlib.experiments.Experiment; found {type(e).__name__}.")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise InputTypeError(f"scheduler: expected an address string like 'tcp://HOST:8786'; found {scheduler!r}.")
+    return experiments
+
+
+def _load_cached(experiments, first_index, results_dir, report, progress) -> tuple:
+    """Valid cached results by hash, and the experiments still to run (corrupt files are reported)."""
+    by_hash: Dict[str, object] = {}
+    todo = []
+    for h, i in first_index.items():
+        cached, problem = _store.load_cached(experiments[i], results_dir)
+        if problem:
+            report.corrupt.append(problem)
+            _say(progress, f"corrupt result: {problem}")
+        if cached is not None:
+            by_hash[h] = cached
+            report.n_cached += 1
+        else:
+            todo.append(experiments[i])
+    report.n_ran = len(todo)
+    return by_hash, todo
+
+
+def _collect(outcome, experiments, first_index, results_dir, report, by_hash) -> None:
+    """Store each run's result, or record its failure (in the report and under results_dir/failed)."""
+    for h, (result, attempts, failure) in outcome.items():
+        report.attempts[h] = attempts
+        exp = experiments[first_index[h]]
+        if result is not None:
+            by_hash[h] = result
+            _store.clear_failure(exp, results_dir)
+        else:
+            err, tb = failure
+            _store.write_failure(exp, results_dir, error=err, traceback=tb, attempts=attempts)
+            report.failures.append(Failure(first_index[h], exp, err, tb, attempts))
 
 
 def _describe(err: BaseException) -> str:

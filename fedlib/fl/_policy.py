@@ -1,0 +1,166 @@
+"""What the server's rule assumes each round (the ``server_f`` policy) and the static feasibility check.
+
+A cross-device round draws a varying number m_t of attackers; the rule then runs on the round's rows with the
+f of the policy. :func:`check_feasible` enumerates every m_t a round can draw and asks
+:func:`fedlib.aggregators.min_inputs` whether the rule accepts the rows it will see, so an impossible setting
+is refused before round 1 instead of failing at round 900.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Tuple
+
+from .. import aggregators
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..experiments import Experiment
+
+#: ``server_f`` policies by name (an int is a fixed f). "true" is the pre-1.0 spelling of "actual".
+POLICIES = ("actual", "capped", "ndss21_femnist")
+LEGACY_POLICIES = {"true": "actual"}
+
+
+@lru_cache(maxsize=4096)
+def _largest_f(rule: str, n_rows: int, variant: str, options_json: str) -> int:
+    options = json.loads(options_json)
+    for f in range(n_rows, -1, -1):
+        if aggregators.min_inputs(rule, f, variant=variant, **options) <= n_rows:
+            return f
+    return -1
+
+
+def largest_f(rule: str, n_rows: int, *, variant: str = "textbook", options: Optional[Mapping] = None) -> int:
+    """The largest f for which ``rule`` accepts ``n_rows`` rows (``min_inputs(rule, f) <= n_rows``); -1 if none.
+
+    Example:
+        >>> largest_f("bulyan", 60), largest_f("krum", 60), largest_f("median", 60)
+        (14, 28, 59)
+    """
+    return _largest_f(rule, int(n_rows), variant, json.dumps(dict(options or {}), sort_keys=True))
+
+
+def round_f(policy, aggregator: str, m_t: int, n_rows: Optional[int] = None, *, variant: str = "textbook",
+            options: Optional[Mapping] = None) -> Tuple[int, int]:
+    """(f the AGR assumes, number of crafted rows injected) for a round with ``m_t`` attackers drawn.
+
+    * ``"actual"`` (legacy spelling ``"true"``): (m_t, m_t), the number of attackers in the round.
+    * an int F: (F, m_t).
+    * ``"capped"``: (min(m_t, F_max), m_t), F_max = :func:`largest_f` of the rule on ``n_rows`` rows: f is the
+      number of attackers, but never more than the rule can handle (rare cross-device draws).
+    * ``"ndss21_femnist"`` (the released FEMNIST code, spec §5.2): Krum / Multi-krum f = max(2, m_t), Bulyan
+      f = min(14, max(2, m_t)), with f crafted copies injected (surplus attackers stay honest); other rules
+      (m_t, m_t). f is capped at F_max as in ``"capped"`` (for Bulyan on 60 rows F_max is the released code's 14;
+      the released code has no cap for the other rules and would fail on the rare draws that exceed it).
+
+    ``n_rows`` (the clients of the round) is needed by the capped policies.
+
+    Example:
+        >>> round_f("actual", "krum", 3), round_f(1, "krum", 3)
+        ((3, 3), (1, 3))
+        >>> round_f("ndss21_femnist", "bulyan", 20, 60), round_f("ndss21_femnist", "krum", 1, 60)
+        ((14, 14), (2, 2))
+        >>> round_f("capped", "median", 12, 12)
+        (11, 12)
+    """
+    policy = LEGACY_POLICIES.get(policy, policy) if isinstance(policy, str) else policy
+    if policy == "actual":
+        return m_t, m_t
+    if isinstance(policy, int) and not isinstance(policy, bool):
+        return policy, m_t
+    if policy not in POLICIES:
+        raise ConfigError(f"server_f: expected one of {list(POLICIES)} or an int; found {policy!r}.")
+    if n_rows is None:
+        raise ConfigError(f"server_f={policy!r} needs the round's number of rows (n_rows).")
+    cap = largest_f(aggregator, n_rows, variant=variant, options=options)
+    if policy == "capped" or aggregator not in ("krum", "multi_krum", "bulyan"):
+        return max(0, min(m_t, cap)), m_t
+    f = max(0, min(cap, 14 if aggregator == "bulyan" else n_rows, max(2, m_t)))
+    return f, (f if m_t > 0 else 0)
+
+
+def attacker_counts(exp: "Experiment", n_total: int) -> Iterable[int]:
+    """Every number of attackers m_t a round of ``exp`` can draw from ``n_total`` clients.
+
+    Cross-silo: n_malicious. With replacement: 0..k (one attacker can be drawn k times). Without replacement:
+    max(0, k - honest)..min(k, n_malicious).
+    """
+    m = exp.n_malicious
+    if exp.sampling == "all":
+        return [m]
+    k = exp.clients_per_round
+    if m == 0:
+        return [0]
+    if exp.sampling == "with_replacement":
+        return range(0, k + 1)
+    return range(max(0, k - (n_total - m)), min(k, m) + 1)
+
+
+def rows_in_round(exp: "Experiment", n_total: int, m_t: int) -> Tuple[int, int, int]:
+    """(f, inject, rows the server aggregates) for a round of ``exp`` with ``m_t`` attackers drawn.
+
+    The rows are the round's k clients, plus the extra crafted copies a policy injects beyond m_t. When the
+    attack is skipped in a round (:class:`~fedlib.errors.AttackInfeasible`) the server sees exactly k rows.
+    """
+    k = n_total if exp.sampling == "all" else exp.clients_per_round
+    f, inject = round_f(exp.server_f, exp.aggregator, m_t, k, variant=exp.variant, options=exp.aggregator_options)
+    attacking = exp.attack != "none" and inject > 0
+    return f, inject, (k + max(0, inject - m_t) if attacking else k)
+
+
+def describe_cell(exp: "Experiment") -> str:
+    """A one-line name of the cell (for error messages and the dry run)."""
+    sampling = "all clients" if exp.sampling == "all" else f"{exp.clients_per_round} per round {exp.sampling}"
+    return (f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge} knowledge), "
+            f"{exp.n_malicious} malicious of {exp.n_clients} clients, {sampling}, server_f={exp.server_f!r}")
+
+
+def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Optional[Mapping] = None) -> str:
+    """The rule's own error message for ``n_rows`` rows and ``f`` (it states its size formula), or "" if it runs."""
+    import torch
+
+    from ..errors import FedlibError
+
+    supplied = {"generator": torch.Generator(), "score_fn": lambda vector: (0.0, 0.0)}
+    extra = {k: v for k, v in supplied.items() if k in aggregators.needs(rule)}
+    try:
+        aggregators.aggregate(rule, torch.zeros(max(1, n_rows), 1), f, variant=variant, **dict(options or {}), **extra)
+    except FedlibError as exc:
+        return str(exc)
+    return ""
+
+
+def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
+    """Raise ConfigError naming the cell and the condition if the server's rule cannot run in some round.
+
+    Every m_t of :func:`attacker_counts` is checked with ``min_inputs(rule, f, variant, **aggregator_options)``
+    on the k rows the server is sure to see that round (k: the round's clients).
+
+    Example:
+        >>> from fedlib.experiments import Experiment
+        >>> e = Experiment(n_clients=100, n_malicious=20, clients_per_round=20, sampling="without_replacement",
+        ...                aggregator="median")
+        >>> check_feasible(e)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none ... a round can draw m_t=20 attackers; median with f=20 needs >= 21 rows ...
+        >>> check_feasible(e.replace(server_f="capped"))
+    """
+    n_total = exp.n_clients if n_total is None else n_total
+    if n_total is None:
+        raise ConfigError("check_feasible needs the number of clients (n_clients is None: pass n_total).")
+    k = n_total if exp.sampling == "all" else exp.clients_per_round
+    for m_t in attacker_counts(exp, n_total):
+        f, _, _ = rows_in_round(exp, n_total, m_t)
+        need = aggregators.min_inputs(exp.aggregator, f, variant=exp.variant, **exp.aggregator_options)
+        if need > k:
+            says = rule_says(exp.aggregator, k, f, variant=exp.variant, options=exp.aggregator_options)
+            raise ConfigError(
+                f"infeasible cell {describe_cell(exp)}: a round can draw m_t={m_t} attackers; {exp.aggregator} with "
+                f"f={f} needs >= {need} rows (fedlib.aggregators.min_inputs) and the server aggregates {k}"
+                + (f" (the rule says: {says})" if says else "") + ". "
+                + ("Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients."
+                   if exp.sampling != "all" else "Use fewer malicious clients or more clients.")
+            )
