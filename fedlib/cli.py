@@ -200,19 +200,23 @@ def _plugin_parsers(subparsers) -> None:
         add(subparsers)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fedlib", description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,...}")
+def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
+    from .data._cli import add_data_parser
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,sweep}")
     add_run_parser(subparsers)
     add_list_parser(subparsers)
     add_dry_run_parser(subparsers)
+    add_data_parser(subparsers)
     _plugin_parsers(subparsers)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, *, prog: Optional[str] = None) -> int:
     """Entry point of ``python -m fedlib`` and the ``fedlib`` script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except FedlibError as exc:

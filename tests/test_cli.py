@@ -91,3 +91,15 @@ def test_default_results_cache_is_not_the_repository(monkeypatch, tmp_path):
 
     assert default_results_dir() == platformdirs.user_cache_path("fedlib") / "results"
     assert "results" != str(default_results_dir())
+
+
+def test_console_script_uses_its_own_name_and_offers_every_subcommand(capsys):
+    from fedlib.cli import build_parser
+
+    parser = build_parser("fedlib")
+    assert parser.format_usage().startswith("usage: fedlib ")
+    for command in ("run", "list", "dry-run", "data", "sweep"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--help"])
+        assert exit_info.value.code == 0
+    capsys.readouterr()

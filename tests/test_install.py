@@ -41,7 +41,8 @@ def test_installed_versions_match_constraints():
 def test_library_imports_without_optional_extras():
     """`import fedlib` and its core subpackages must not import dask, flwr, papermill or jupyter_book."""
     code = (
-        "import sys, fedlib, fedlib.aggregators, fedlib.attacks, fedlib.experiments, fedlib.fl, fedlib.data;"
+        "import sys, fedlib, fedlib.aggregators, fedlib.attacks, fedlib.experiments, fedlib.fl, fedlib.data,"
+        " fedlib.sweep, fedlib.cli, fedlib.report;"
         "bad = [m for m in ('dask', 'distributed', 'flwr', 'papermill', 'jupyter_book') if m in sys.modules];"
         "print(','.join(bad))"
     )

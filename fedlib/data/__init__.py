@@ -14,7 +14,7 @@ Example:
 
 from ._fetch import fetch
 from ._formats import read_idx
-from ._load import Dataset, default_root, input_shape, load, names, partitions
+from ._load import Dataset, default_data_root, default_root, input_shape, load, names, partitions
 from ._partition import dirichlet_partition, iid_partition, writer_partition
 from ._synthetic import synthetic
 
@@ -25,6 +25,8 @@ __all__ = [
     "partitions",
     "input_shape",
     "default_root",
+    "default_data_root",
+    "fetch",
     "read_idx",
     "iid_partition",
     "dirichlet_partition",

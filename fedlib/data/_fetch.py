@@ -52,29 +52,12 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 from ..errors import ConfigError, InputError, UnknownNameError
 from . import _formats
 from ._download import ChecksumError, DownloadError, matches, retrieve
+from ._load import default_data_root
 from ._sources import SOURCES, DatasetSource, RemoteFile
 from ._tff_femnist import tff_to_leaf
 
 MARKER = ".fedlib-fetch.json"
 DOWNLOADS = "downloads"
-
-
-def default_data_root() -> Path:
-    """``$FEDLIB_DATA`` when set, else platformdirs' user data folder for fedlib.
-
-    >>> import os
-    >>> saved = os.environ.get("FEDLIB_DATA")
-    >>> os.environ["FEDLIB_DATA"] = "/tmp/fedlib-data"
-    >>> str(default_data_root())
-    '/tmp/fedlib-data'
-    >>> _ = os.environ.pop("FEDLIB_DATA") if saved is None else os.environ.update(FEDLIB_DATA=saved)
-    """
-    env = os.environ.get("FEDLIB_DATA")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return platformdirs.user_data_path("fedlib")
 
 
 def _say(progress: bool, text: str) -> None:

@@ -193,13 +193,34 @@ def partitions(name: str) -> Tuple[str, ...]:
     return PARTITIONS if name in _NATURAL_PARTITION else ("iid", "dirichlet")
 
 
-def default_root(name: str) -> Path:
-    """Where :func:`load` looks when ``root`` is None: ``$FEDLIB_DATA/<name>`` if FEDLIB_DATA is set, else the
-    Debian location for fashion_mnist, else ``./data/<name>``."""
+def default_data_root() -> Path:
+    """The folder holding one sub-folder per dataset: ``$FEDLIB_DATA`` when set, else platformdirs' user data
+    folder for fedlib (where ``fedlib data fetch`` installs).
+
+    >>> import os
+    >>> saved = os.environ.get("FEDLIB_DATA")
+    >>> os.environ["FEDLIB_DATA"] = "/tmp/fedlib-data"
+    >>> str(default_data_root())
+    '/tmp/fedlib-data'
+    >>> _ = os.environ.pop("FEDLIB_DATA") if saved is None else os.environ.update(FEDLIB_DATA=saved)
+    """
     env = os.environ.get("FEDLIB_DATA")
     if env:
-        return Path(env) / name
-    return DEFAULT_ROOTS.get(name, Path("data") / name)
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("fedlib")
+
+
+def default_root(name: str) -> Path:
+    """Where :func:`load` looks when ``root`` is None: ``<default_data_root()>/<name>`` (where ``fedlib data fetch``
+    puts it), except that a dataset installed by a system package (fashion_mnist from Debian's
+    ``dataset-fashion-mnist``) is read from there while no fetched copy exists and FEDLIB_DATA is unset."""
+    fetched = default_data_root() / name
+    system = DEFAULT_ROOTS.get(name)
+    if system is not None and "FEDLIB_DATA" not in os.environ and not fetched.exists():
+        return system
+    return fetched
 
 
 def load(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .._checks import check_int
-from ..errors import FedlibError, InputTypeError
+from ..errors import ConfigError, FedlibError, InputTypeError
 from . import _store
 
 WORKER_CACHE = "fedlib-sweep-results"
@@ -326,8 +326,14 @@ def _run_serial(todo, results_dir: Path, threads: int, retries: int, bar: _Progr
 # ----------------------------------------------------------------------------------------------- Dask path
 @contextlib.contextmanager
 def _client(n_workers: int, threads: int, scheduler: Optional[str]):
-    import dask
-    from distributed import Client, LocalCluster
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ConfigError(
+            "sweeps on worker processes or a cluster need Dask: pip install 'fedlib-ndss21[sweep]' "
+            f"(missing: {exc.name}); n_workers=0 runs the experiments one after the other without it."
+        ) from exc
 
     if scheduler is not None:
         try:
