@@ -4,29 +4,12 @@ before round 1 with a message naming the cell, and the CLI's exit code says whet
 from __future__ import annotations
 
 import pytest
-import torch
 
 from fedlib.cli import main
 from fedlib.errors import ConfigError
 from fedlib.experiments import grids
 from fedlib.experiments.dry_run import dry_run, run_cell, summary
 from fedlib.fl import FedSGD
-
-
-def _tailored_partial_table_is_limited() -> bool:
-    """True while the attacks package's partial-knowledge tailored attack on Trimmed-mean refuses attacker counts
-    outside its table (an attack-side limit being lifted in the attacks package, not the engine's business)."""
-    from fedlib import attacks
-
-    benign = torch.randn(19, 8, generator=torch.Generator().manual_seed(0))
-    try:
-        attacks.craft("tailored", benign, 19, aggregator="trimmed_mean", f=19, knowledge="partial", n_total=60,
-                      generator=torch.Generator().manual_seed(0))
-    except ConfigError as exc:
-        return "partial_rule" in str(exc)
-    except Exception:  # noqa: BLE001 - any other outcome is not the known limit
-        return False
-    return False
 
 
 def femnist_slice(percent: int) -> list:
@@ -36,10 +19,6 @@ def femnist_slice(percent: int) -> list:
     return [("cross_device", c.experiment) for c in cells]
 
 
-# Not strict: whether a 2-round run draws an attacker count outside the table depends on the draws. Once the attacks
-# package lifts the limit, the condition is False and the slice must run without a single failure.
-@pytest.mark.xfail(_tailored_partial_table_is_limited(), reason="attack side: the partial tailored attack's table "
-                   "has no entry for the round's attacker count (fixed in fedlib.attacks)", strict=False)
 @pytest.mark.parametrize("percent", [20, 5])
 def test_femnist_cross_device_slice_runs_without_failures(percent):
     outcomes = dry_run(todo=femnist_slice(percent), rounds=2, stand_in_model=True, echo=None)
