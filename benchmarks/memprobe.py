@@ -18,7 +18,6 @@ import gc
 import json
 import sys
 from pathlib import Path
-from typing import Dict
 
 import torch
 
@@ -41,7 +40,7 @@ def _reset_high_water() -> None:
         fh.write("5")
 
 
-def measure(impl: str, rule: str, x: torch.Tensor, *, seed: int) -> Dict[str, object]:
+def measure(impl: str, rule: str, x: torch.Tensor, *, seed: int) -> dict[str, object]:
     maker = {"fedlib": lambda: fedlib_call(rule, x, F_ASSUMED, seed=seed),
              "byzfl": lambda: byzfl_call(rule, x, F_ASSUMED),
              "naive": lambda: naive_call(rule, x, F_ASSUMED)}[impl]

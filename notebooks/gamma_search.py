@@ -44,10 +44,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, halving_trace, tailored_curves
 
 from fedlib.attacks import craft
 from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
-from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, halving_trace, tailored_curves
 
 sns.set_theme(style="whitegrid")
 n_benign, n_malicious, dim = 20, 5, 50

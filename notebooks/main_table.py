@@ -29,12 +29,12 @@ run_missing = None  # None: compute missing results only in the quick profile
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from fedbook import paper, summary
+from fedbook.context import Context, committed
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
-from fedbook import paper, summary
-from fedbook.context import Context, committed
 
 sns.set_theme(style="whitegrid")
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,

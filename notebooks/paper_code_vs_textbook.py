@@ -31,10 +31,14 @@ seeds = [0]
 results_dir = None
 
 # %%
+from fedbook.toy import (
+    attack_variant_table,
+    gaussian_updates,
+    rule_variant_difference,
+    small_integer_updates,
+    variant_table,
+)
 from IPython.display import Markdown, display
-
-from fedbook.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
-                         small_integer_updates, variant_table)
 
 
 def show(example, what):

@@ -25,13 +25,13 @@ results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
+from fedbook import summary
+from fedbook.context import Context, committed, results_dir_for
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
 from fedlib.report.results import absent_labels
-from fedbook import summary
-from fedbook.context import Context, committed, results_dir_for
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")

@@ -31,7 +31,6 @@ results_dir = None
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
-
 from fedbook.toy import aggregate_all, point_cloud
 
 n_benign, n_malicious = 16, 4

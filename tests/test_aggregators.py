@@ -9,9 +9,6 @@ import math
 
 import pytest
 import torch
-
-import fedlib.aggregators as agg
-from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 from helpers.asserts import (
     assert_close,
     assert_expected_structure,
@@ -22,6 +19,9 @@ from helpers.asserts import (
     assert_selection_valid,
     assert_translation_equivariant,
 )
+
+import fedlib.aggregators as agg
+from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
 NAMES = ["mean", "krum", "multi_krum", "bulyan", "trimmed_mean", "median", "afa", "fang", "dnc"]
 # Direct calls of the rule functions validate like aggregate() does. _mean.py predates this module and

@@ -14,14 +14,14 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from helpers.asserts import assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedlib.aggregators._utils import order as _order
 from fedlib.aggregators._bulyan import mean_nearest_median, mean_nearest_median_torch
 from fedlib.aggregators._median import median_torch, median_values
 from fedlib.aggregators._trimmed_mean import trimmed_mean_torch
-from helpers.asserts import assert_close
+from fedlib.aggregators._utils import order as _order
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DTYPES = [torch.float32, torch.float64]

@@ -12,15 +12,23 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers.fetch_fixtures import (
+    LoopbackServer,
+    cifar_archive,
+    closed_port,
+    femnist_archive,
+    fixture_registry,
+    mnist_files,
+    purchase_archive,
+    sha256,
+)
 
+from fedlib._fetch_cli import add_data_parser
 from fedlib.data import _formats, fetch, load
 from fedlib.data._download import ChecksumError, DownloadError
 from fedlib.data._fetch import MARKER, default_data_root
 from fedlib.data._sources import SOURCES, DatasetSource, RemoteFile
 from fedlib.errors import ConfigError, DatasetNotFoundError, InputError, UnknownNameError
-from fedlib._fetch_cli import add_data_parser
-from helpers.fetch_fixtures import (LoopbackServer, cifar_archive, closed_port, femnist_archive, fixture_registry,
-                                    mnist_files, purchase_archive, sha256)
 
 CIFAR = "cifar-10-python.tar.gz"
 

@@ -10,8 +10,8 @@ import torch
 from .._checks import check_int, check_matrix, reject_options
 from ..errors import InputTypeError
 from ._base import Aggregate, min_inputs, register
-from ._utils.common import prepare
 from ._pre import base_options_of, check_base, run_base
+from ._utils.common import prepare
 
 GeneratorLike = Union[torch.Generator, int, None]  # noqa: UP007 (a runtime alias: no `|` on Python 3.10 types)
 
@@ -129,8 +129,9 @@ def bucketing(
     check_base("bucketing", base)
     # The registered minimum with these options: prepare() checks it (one source for rule and config).
     settings = {"base": base, "base_options": base_options, "s": s, "base_f": base_f}
-    updates, f = prepare(updates, f, variant, "bucketing", options=settings,
-                         formula=f"s*(min_inputs({base!r}, base_f) - 1) + 1")
+    updates, f = prepare(
+        updates, f, variant, "bucketing", options=settings, formula=f"s*(min_inputs({base!r}, base_f) - 1) + 1"
+    )
     base_f = f if base_f is None else base_f
     generator = as_generator(generator)
     buckets = bucket_of_rows(updates.shape[0], s, generator).to(updates.device)
@@ -143,4 +144,3 @@ def bucketing(
         selected = torch.nonzero(chosen[buckets]).flatten()
     info = {"buckets": buckets, "base_selected": result.selected, "base_info": result.info}
     return Aggregate(result.vector, selected, info=info)
-

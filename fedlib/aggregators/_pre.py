@@ -16,8 +16,9 @@ def base_options_of(base_options: Mapping[str, object] | None) -> dict:
     if base_options is None:
         return {}
     if not isinstance(base_options, Mapping):
-        raise InputTypeError(f"base_options must be a mapping of the base rule's options; found "
-                             f"{type(base_options).__name__}.")
+        raise InputTypeError(
+            f"base_options must be a mapping of the base rule's options; found {type(base_options).__name__}."
+        )
     return dict(base_options)
 
 

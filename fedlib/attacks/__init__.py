@@ -29,16 +29,17 @@ Example:
     torch.Size([10, 100])
 """
 
-from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register
 from . import _none  # noqa: F401  (registers "none")
-from ._lie import Z_TABLE_NDSS21, lie, lie_z
+from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register
 from ._fang import fang, fang_lambda0
-from ._tailored import tailored
+from ._ipm import ipm
+from ._lie import Z_TABLE_NDSS21, lie, lie_z
+from ._mimic import mimic
 from ._min_max import min_max
 from ._min_sum import min_sum
-from ._ipm import ipm
-from ._mimic import mimic
-from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
+from ._perturbation import KINDS as PERTURBATIONS
+from ._perturbation import perturbation, pick_perturbation
+from ._tailored import tailored
 from ._utils.feasibility import feasible
 from ._utils.search import halving as halving_search
 

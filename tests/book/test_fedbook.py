@@ -9,9 +9,9 @@ import math
 import pandas as pd
 import pytest
 import torch
-
 from fedbook import paper, summary, toy
 from fedbook.context import ROOT, Context, results_dir_for
+
 from fedlib.errors import ConfigError, UnknownNameError
 from fedlib.report import tables
 

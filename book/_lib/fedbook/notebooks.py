@@ -31,8 +31,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 #: The repository root: this file is book/_lib/fedbook/notebooks.py.
 ROOT = Path(__file__).resolve().parents[3]

@@ -16,7 +16,7 @@ exact order statistics; sums are float64, as in the rules themselves.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ def _median_without(row, picked, middle, out):
 
 def leave_one_out(
     updates: torch.Tensor, f: int, base: str, variant: str, base_options: Mapping[str, object]
-) -> Optional[Callable[[int], torch.Tensor]]:
+) -> Callable[[int], torch.Tensor] | None:
     """``i -> base(updates without row i, f).vector`` for ``base`` in (trimmed_mean, median) on CPU, or
     None where no shortcut applies (other rules, options, devices, or n − 1 rows too few for the rule: the
     caller then runs the rule itself, with its own checks and errors).

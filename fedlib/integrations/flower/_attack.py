@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Collection, Dict, Iterable, List, Optional, Tuple, Union
+from collections.abc import Collection, Iterable
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -79,14 +79,14 @@ class AttackSimulation(Strategy):
         strategy: Strategy,
         attack: str,
         *,
-        malicious: Union[int, Collection[int]],
+        malicious: int | Collection[int],
         knowledge: str = "full",
-        target: Optional[str] = None,
-        f: Optional[int] = None,
+        target: str | None = None,
+        f: int | None = None,
         seed: int = 0,
         perturbation: str = "std",
         search: str = "halving",
-        variant: Optional[str] = None,
+        variant: str | None = None,
         **attack_options,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -104,12 +104,12 @@ class AttackSimulation(Strategy):
         self.perturbation, self.search, self.attack_options = perturbation, search, dict(attack_options)
         self.device = fedlib_rule.device if fedlib_rule else torch.device("cpu")
         self._malicious = malicious
-        self.malicious_nodes: Optional[Tuple[int, ...]] = None
-        self.global_model: Optional[GlobalModel] = None
-        self.last_crafted: Optional[attacks.Crafted] = None
+        self.malicious_nodes: tuple[int, ...] | None = None
+        self.global_model: GlobalModel | None = None
+        self.last_crafted: attacks.Crafted | None = None
 
     # -- who is malicious
-    def choose_malicious(self, node_ids: Iterable[int]) -> Tuple[int, ...]:
+    def choose_malicious(self, node_ids: Iterable[int]) -> tuple[int, ...]:
         """The malicious node IDs among ``node_ids`` (drawn with ``seed`` when ``malicious`` is a count)."""
         nodes = sorted(int(n) for n in node_ids)
         if isinstance(self._malicious, int) and not isinstance(self._malicious, bool):
@@ -126,8 +126,12 @@ class AttackSimulation(Strategy):
 
     # -- Flower's Strategy interface
     def summary(self) -> None:
-        logger.info("AttackSimulation: %s (%s knowledge) by nodes %s", self.attack, self.knowledge,
-                    self.malicious_nodes if self.malicious_nodes is not None else self._malicious)
+        logger.info(
+            "AttackSimulation: %s (%s knowledge) by nodes %s",
+            self.attack,
+            self.knowledge,
+            self.malicious_nodes if self.malicious_nodes is not None else self._malicious,
+        )
         self.strategy.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
@@ -138,7 +142,7 @@ class AttackSimulation(Strategy):
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
-    ) -> Tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Replace the malicious replies by crafted ones, then let the wrapped strategy aggregate."""
         if self.global_model is None or self.malicious_nodes is None:
             raise ConfigError("aggregate_train needs the round's global model: call configure_train first.")
@@ -158,14 +162,14 @@ class AttackSimulation(Strategy):
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
         return self.strategy.configure_evaluate(server_round, arrays, config, grid)
 
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return self.strategy.aggregate_evaluate(server_round, replies)
 
     # -- helpers
-    def _array_key(self) -> Optional[str]:
+    def _array_key(self) -> str | None:
         return getattr(self.strategy, "arrayrecord_key", None)
 
-    def _craft(self, server_round: int, mal: List[Message], benign: List[Message], n_total: int) -> attacks.Crafted:
+    def _craft(self, server_round: int, mal: list[Message], benign: list[Message], n_total: int) -> attacks.Crafted:
         if self.knowledge == "full" and not benign:
             raise ConfigError(f"round {server_round}: full knowledge needs benign replies; every reply is malicious.")
         known = self.global_model.updates(benign if self.knowledge == "full" else mal, self._array_key())
@@ -173,20 +177,32 @@ class AttackSimulation(Strategy):
         f = self.f if self.f is not None else (inner.f_for(n_total) if inner else None)
         generator = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
         return attacks.craft(
-            self.attack, known, len(mal), aggregator=self.target, f=f, perturbation=self.perturbation,
-            search=self.search, knowledge=self.knowledge, generator=generator, variant=self.variant,
+            self.attack,
+            known,
+            len(mal),
+            aggregator=self.target,
+            f=f,
+            perturbation=self.perturbation,
+            search=self.search,
+            knowledge=self.knowledge,
+            generator=generator,
+            variant=self.variant,
             **self._options(n_total, inner),
         )
 
-    def _options(self, n_total: int, inner: Optional[FedlibStrategy]) -> Dict[str, object]:
+    def _options(self, n_total: int, inner: FedlibStrategy | None) -> dict[str, object]:
         """The attack's options plus what it needs from the server (fedlib.attacks.needs)."""
         options = dict(self.attack_options)
         needs = attacks.needs(self.attack)
         if "n_total" in needs and "n_total" not in options:
             options["n_total"] = n_total  # the rows the server aggregates this round
-        if "aggregator_options" in needs and "aggregator_options" not in options and inner is not None \
-                and self.target == inner.aggregator:
-            simulated: Dict[str, object] = dict(inner.rule_options)
+        if (
+            "aggregator_options" in needs
+            and "aggregator_options" not in options
+            and inner is not None
+            and self.target == inner.aggregator
+        ):
+            simulated: dict[str, object] = dict(inner.rule_options)
             if self.target == "fang":
                 simulated["score_fn"] = inner.vector_score_fn()  # the adversary knows the server's scoring
             if simulated:
@@ -203,8 +219,8 @@ class AttackSimulation(Strategy):
         forged.content = content
         return forged
 
-    def _attack_metrics(self, crafted: int) -> Dict[str, float]:
-        out: Dict[str, float] = {"attack-malicious": crafted}
+    def _attack_metrics(self, crafted: int) -> dict[str, float]:
+        out: dict[str, float] = {"attack-malicious": crafted}
         if self.last_crafted is not None and self.last_crafted.gamma is not None:
             out["attack-gamma"] = float(self.last_crafted.gamma)
         report = getattr(self.strategy, "last_round", None)

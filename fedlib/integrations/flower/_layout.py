@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -45,13 +44,13 @@ class ArrayLayout:
         ([[2.0, 2.0], [2.0, 2.0]], [3])
     """
 
-    keys: Tuple[str, ...]
-    shapes: Tuple[Tuple[int, ...], ...]
-    dtypes: Tuple[str, ...]
-    floating: Tuple[bool, ...]
+    keys: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...]
+    floating: tuple[bool, ...]
 
     @classmethod
-    def of(cls, record: ArrayRecord) -> "ArrayLayout":
+    def of(cls, record: ArrayRecord) -> ArrayLayout:
         """The layout of ``record`` (usually the global model the server sends out)."""
         if not isinstance(record, ArrayRecord):
             raise InputTypeError(f"expected a flwr ArrayRecord; found {type(record).__name__}.")
@@ -65,7 +64,7 @@ class ArrayLayout:
         return cls(keys, tuple(tuple(record[k].shape) for k in keys), dtypes, floating)
 
     @property
-    def numels(self) -> Tuple[int, ...]:
+    def numels(self) -> tuple[int, ...]:
         """Number of entries of each floating array, in key order."""
         return tuple(int(np.prod(s, dtype=np.int64)) for s, fl in zip(self.shapes, self.floating) if fl)
 
@@ -87,9 +86,7 @@ class ArrayLayout:
         missing = [k for k in self.keys if k not in record]
         extra = [k for k in record.keys() if k not in set(self.keys)]
         if missing or extra:
-            raise InputError(
-                f"{what} has other arrays than the global model: missing {missing}, unexpected {extra}."
-            )
+            raise InputError(f"{what} has other arrays than the global model: missing {missing}, unexpected {extra}.")
         for key, shape, dtype in zip(self.keys, self.shapes, self.dtypes):
             found = record[key]
             if tuple(found.shape) != shape or str(found.dtype) != dtype:
@@ -125,7 +122,7 @@ class ArrayLayout:
         return ArrayRecord(arrays)
 
 
-def single_array_record(content, what: str, key: Optional[str] = None) -> ArrayRecord:
+def single_array_record(content, what: str, key: str | None = None) -> ArrayRecord:
     """The one ArrayRecord of a reply's RecordDict (``content[key]`` when ``key`` is given and present)."""
     records = content.array_records
     if key is not None and key in records:
