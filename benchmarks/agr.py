@@ -58,7 +58,8 @@ class SyntheticScore:
 
     def __call__(self, vector: torch.Tensor):
         # Dot products only (no (d,) difference vector): the score must stay cheap next to the rule.
-        loss = (float(vector.dot(vector)) - 2.0 * float(vector.dot(self.reference)) + self.reference_sq) / vector.numel()
+        sq_distance = float(vector.dot(vector)) - 2.0 * float(vector.dot(self.reference)) + self.reference_sq
+        loss = sq_distance / vector.numel()
         error = float((torch.sign(vector) != self.reference_sign).sum()) / vector.numel()
         return loss, error
 
@@ -145,7 +146,7 @@ def run_agr(
         for d in sorted(dims):
             x = make_updates(N_CLIENTS, d, seed=seed, device=device)
             base = {"part": "agr", "n": N_CLIENTS, "d": d, "f": F_ASSUMED, "device": device.type, "dtype": "float32"}
-            for impl, fn in (("floor", lambda: x.sum(dim=0)), ("gemm", lambda: x @ x.T)):
+            for impl, fn in (("floor", lambda x=x: x.sum(dim=0)), ("gemm", lambda x=x: x @ x.T)):
                 t = time_call(fn, device=device, repeats=repeats, budget_s=budget_s, warmup_below_s=warmup_below_s)
                 rows.append({**base, "rule": impl, "impl": impl, **t.as_dict()})
                 log(f"agr d={d:>9} {device.type} {impl:<13} {'':<7} {t.median_s:9.4f} s")
@@ -168,7 +169,7 @@ def run_agr(
                         log(f"agr d={d:>9} {device.type} {rule:<13} {impl:<7} skipped (estimated {estimate:.0f} s)")
                         continue
 
-                    def keep(fn=fn, impl=impl):
+                    def keep(fn=fn, impl=impl, outputs=outputs):
                         outputs[impl] = fn()
 
                     try:

@@ -123,7 +123,7 @@ def run_attacks(
                 result: dict[str, object] = {}
                 fn = _craft_call(attack, target, benign, search, seed=seed)
 
-                def keep(fn=fn):
+                def keep(fn=fn, result=result):
                     result["out"] = fn()
 
                 try:

@@ -79,7 +79,7 @@ def run_fedsgd(
             for method in ("loop", "vmap"):
                 fn = round_call(flat, xs, ys, method)
 
-                def keep(fn=fn, method=method):
+                def keep(fn=fn, method=method, grads=grads):
                     grads[method] = fn()[1]
 
                 base = {"part": "fedsgd", "case": case, "model": model_name, "d": flat.d, "clients": clients,

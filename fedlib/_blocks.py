@@ -95,10 +95,10 @@ class DuplicateRows:
         :meth:`update`), or None when no two rows are identical."""
         n = len(self.keys)
         rep = list(range(n))
-        for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist()):
+        for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist(), strict=True):
             if alive:
                 rep[b] = a
-        collided = [b for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist()) if not alive]
+        collided = [b for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist(), strict=True) if not alive]
         for i in collided:  # equal checksums, different from their class's first row: compare in full
             for j in collided:
                 if j >= i:

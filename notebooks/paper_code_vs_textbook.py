@@ -69,7 +69,8 @@ show(rule_variant_difference("krum", n=7, f=1), "the two variants select differe
 # (spec §7.8); fedlib uses it in both variants (`n_select` changes it).
 
 # %%
-show(rule_variant_difference("multi_krum", n=7, f=1), "different Krum scores pick different rows, hence different averages.")
+show(rule_variant_difference("multi_krum", n=7, f=1),
+     "different Krum scores pick different rows, hence different averages.")
 
 # %% [markdown]
 # ## Bulyan: selection that stops early, and the lower median

@@ -41,7 +41,8 @@ def impacts_by_setting(runs, dnc_runs, profile, into):
     for (dataset, model), group in runs.groupby(["dataset", "model"], sort=False):
         imp = tables.impacts(group, by=["dataset", "model", "aggregator"])
         d = dnc_runs[(dnc_runs.dataset == dataset) & (dnc_runs.model == model)]
-        into[(profile, dataset, model)] = (imp, tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None)
+        dnc_imp = tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None
+        into[(profile, dataset, model)] = (imp, dnc_imp)
 
 
 results, notes = {}, []

@@ -116,9 +116,10 @@ def test_mirror_replaces_the_canonical_urls_and_keeps_the_pinned_checksum(tmp_pa
         fetch("cifar10", root=tmp_path / "b", mirror=server.url + "/mirror", progress=False,
               registry={"cifar10": source})
         assert len(server.log) == 2
+        wrong_hash = "sha256:" + "0" * 64
         with pytest.raises(ChecksumError, match=sha256(cifar[0])):  # a mirror serving other bytes is refused
             fetch("cifar10", root=tmp_path / "c", mirror=server.url + "/mirror", progress=False,
-                  registry={"cifar10": replace(source, files=(replace(source.files[0], known_hash="sha256:" + "0" * 64),))})
+                  registry={"cifar10": replace(source, files=(replace(source.files[0], known_hash=wrong_hash),))})
     assert not (tmp_path / "c").exists()
 
 

@@ -22,12 +22,12 @@ def malicious_fraction_figure(imp: pd.DataFrame, *, profile: str, seeds: Sequenc
     data["attack"] = data["attack"].map(lambda a: ATTACK_LABELS.get(a, a))
     data["panel"] = [
         f"{DATASET_LABELS.get(d, d).split(' (')[0]}, {AGR_LABELS.get(a, a)}"
-        for d, a in zip(data.dataset, data.aggregator)
+        for d, a in zip(data.dataset, data.aggregator, strict=True)
     ]
     panels = list(dict.fromkeys(data.panel))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     hue_order = [ATTACK_LABELS[a] for a in attacks]
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=True):
         sns.lineplot(
             data=data[data.panel == panel],
             x="percent",

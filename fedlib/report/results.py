@@ -129,7 +129,7 @@ def collect(
     folder = Path(results_dir)
     run_missing = default_run_missing(profile) if run_missing is None else bool(run_missing)
     experiments = [c.experiment if device == "auto" else c.experiment.replace(device=device) for c in cells]
-    missing = [c for c, e in zip(cells, experiments) if not is_cached(e, folder)]
+    missing = [c for c, e in zip(cells, experiments, strict=True) if not is_cached(e, folder)]
     if missing and not run_missing:
         raise MissingResultsError(missing_message(missing, where or str(folder), profile, notebook))
     if not cells:
@@ -137,7 +137,7 @@ def collect(
     folder.mkdir(parents=True, exist_ok=True)
     results = _run_all(experiments, folder, n_workers=n_workers, progress=progress)
     rows = []
-    for cell, result in zip(cells, results):
+    for cell, result in zip(cells, results, strict=True):
         rows.append({**cell.labels, "seed": cell.seed, **metrics(result)})
     return pd.DataFrame(rows)
 

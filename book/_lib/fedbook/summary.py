@@ -251,7 +251,7 @@ def summary_table(
             row.update({"ours (paper's setting)": "not run", "verdict": "not reproduced",
                         "reason": f"no full-profile result ({needs} not available here)"})
         analogues = []
-        for (profile, ds, model), (imp, dnc) in results.items():
+        for (profile, ds, _model), (imp, dnc) in results.items():
             if profile == "full":
                 continue
             measured = measure(p, imp, dnc)

@@ -257,7 +257,8 @@ def mean_nearest_median_compiled(
         >>> import torch
         >>> from fedlib.aggregators._utils.order import mean_nearest_median_compiled
         >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
-        >>> mean_nearest_median_compiled(x, 2, lower_median=False), mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
+        >>> upper = mean_nearest_median_compiled(x, 2, lower_median=False)
+        >>> upper, mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
         (tensor([2.]), tensor([3.]))
     """
     index = np.arange(x.shape[0]) if rows is None else rows.detach().cpu().numpy().astype(np.int64)

@@ -160,7 +160,7 @@ def sgd_client_app(
             loss = F.cross_entropy(model(x[batch]), y[batch])
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():  # plain SGD by hand: torch.optim's first use imports torch._dynamo (seconds)
-                for p, g in zip(params, grads):
+                for p, g in zip(params, grads, strict=True):
                     p.sub_(lr * g)
         metrics = MetricRecord({"train-loss": loss.item(), "num-examples": int(min(batch_size, len(y)))})
         return Message(

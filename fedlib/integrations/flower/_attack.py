@@ -153,7 +153,7 @@ class AttackSimulation(Strategy):
         self.last_crafted = None
         if mal and self.attack != "none":
             self.last_crafted = self._craft(server_round, mal, benign, n_total=len(valid))
-            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates)]
+            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates, strict=True)]
         arrays, metrics = self.strategy.aggregate_train(server_round, benign + mal + failed)
         metrics = MetricRecord() if metrics is None else metrics
         metrics.update(self._attack_metrics(len(mal) if self.last_crafted is not None else 0))

@@ -66,7 +66,7 @@ class ArrayLayout:
     @property
     def numels(self) -> tuple[int, ...]:
         """Number of entries of each floating array, in key order."""
-        return tuple(int(np.prod(s, dtype=np.int64)) for s, fl in zip(self.shapes, self.floating) if fl)
+        return tuple(int(np.prod(s, dtype=np.int64)) for s, fl in zip(self.shapes, self.floating, strict=True) if fl)
 
     @property
     def d(self) -> int:
@@ -76,7 +76,7 @@ class ArrayLayout:
     @property
     def dtype(self) -> torch.dtype:
         """float64 if any floating array is float64, else float32."""
-        wide = any(fl and np.dtype(dt).itemsize > 4 for dt, fl in zip(self.dtypes, self.floating))
+        wide = any(fl and np.dtype(dt).itemsize > 4 for dt, fl in zip(self.dtypes, self.floating, strict=True))
         return torch.float64 if wide else torch.float32
 
     def check(self, record: ArrayRecord, what: str = "record") -> None:
@@ -87,7 +87,7 @@ class ArrayLayout:
         extra = [k for k in record.keys() if k not in set(self.keys)]
         if missing or extra:
             raise InputError(f"{what} has other arrays than the global model: missing {missing}, unexpected {extra}.")
-        for key, shape, dtype in zip(self.keys, self.shapes, self.dtypes):
+        for key, shape, dtype in zip(self.keys, self.shapes, self.dtypes, strict=True):
             found = record[key]
             if tuple(found.shape) != shape or str(found.dtype) != dtype:
                 raise InputError(
@@ -100,7 +100,7 @@ class ArrayLayout:
         self.check(record, what)
         parts = [
             torch.from_numpy(np.ascontiguousarray(record[k].numpy())).reshape(-1)
-            for k, fl in zip(self.keys, self.floating)
+            for k, fl in zip(self.keys, self.floating, strict=True)
             if fl
         ]
         return torch.cat([p.to(self.dtype) for p in parts]).to(device or "cpu")
@@ -113,7 +113,7 @@ class ArrayLayout:
         self.check(like, "reference record")
         pieces = iter(torch.split(vector.detach().cpu(), self.numels))
         arrays = {}
-        for key, shape, dtype, fl in zip(self.keys, self.shapes, self.dtypes, self.floating):
+        for key, shape, dtype, fl in zip(self.keys, self.shapes, self.dtypes, self.floating, strict=True):
             if fl:
                 arrays[key] = Array(next(pieces).numpy().astype(dtype).reshape(shape))
             else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -20,7 +19,7 @@ from ._layout import ArrayLayout, single_array_record
 logger = logging.getLogger(__name__)
 
 #: ``f`` as a number, or a policy ``f(n)`` for the number n of replies a round aggregates.
-FPolicy = Union[int, Callable[[int], int]]
+FPolicy = int | Callable[[int], int]
 #: Fang's defense scores a candidate global model: ``score_fn(arrays) -> (loss, error rate in [0, 1])``.
 ArrayScoreFn = Callable[[ArrayRecord], tuple[float, float]]
 
