@@ -177,7 +177,7 @@ def summarize_agr(rows: list[dict]) -> list[dict]:
     for (device, d, rule, impl), r in sorted(cell.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         if impl != "fedlib":
             continue
-        get = lambda i, dv=device, dd=d, rl=rule: cell.get((dv, dd, rl, i), {}).get("median_s")  # noqa: E731
+        get = lambda i, rl=rule, dv=device, dd=d: cell.get((dv, dd, rl, i), {}).get("median_s")  # noqa: E731
         fed, byz, naive = r["median_s"], get("byzfl"), get("naive")
         floor, gemm = get("floor", "floor"), get("gemm", "gemm")
         out.append({

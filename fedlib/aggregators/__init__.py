@@ -27,21 +27,24 @@ What a rule needs: :func:`needs` (``"generator"``: a ``torch.Generator``, drawn 
 of every rule's own size check).
 """
 
-from ._afa import AFAReputation, afa
+# Import order is registration order: names() lists the rules/attacks in the paper's order.
+# isort: off
 from ._base import RULE_NEEDS, Aggregate, aggregate, get, min_inputs, names, needs, register
-from ._bucketing import bucket, bucketing
-from ._bulyan import bulyan, mean_nearest_median
-from ._centered_clipping import centered_clipping
-from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
-from ._fang import fang
-from ._geometric_median import geometric_median
-from ._krum import krum, krum_scores, krum_selection
 from ._mean import mean
-from ._median import median
+from ._krum import krum, krum_scores, krum_selection
 from ._multi_krum import multi_krum
-from ._nnm import nearest_neighbor_mixing, nnm
+from ._bulyan import bulyan, mean_nearest_median
 from ._trimmed_mean import trimmed_mean
+from ._median import median
+from ._afa import AFAReputation, afa
+from ._fang import fang
+from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
 from ._utils.distances import pairwise_sq_distances
+from ._centered_clipping import centered_clipping
+from ._geometric_median import geometric_median
+from ._nnm import nearest_neighbor_mixing, nnm
+from ._bucketing import bucket, bucketing
+# isort: on
 
 closest_to_median_mean = mean_nearest_median  # the former name, kept working for existing callers
 
