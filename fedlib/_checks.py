@@ -10,7 +10,7 @@ import torch
 from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
 
-def check_choice(value: str, allowed: Iterable[str], what: str) -> str:
+def check_choice(value: object, allowed: Iterable[str], what: str) -> str:
     """Return ``value`` if it is one of ``allowed``; otherwise raise UnknownNameError with a suggestion."""
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:

@@ -169,7 +169,7 @@ def afa(
     selected = torch.nonzero(good).flatten().to(updates.device)
     kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
     vector = (kept_w @ updates) / kept_w.sum()
-    info = {"rounds": rounds}
+    info: dict[str, object] = {"rounds": rounds}
     if reputation is not None:
         info["reputation"] = reputation.updated(good, delta)
     return Aggregate(vector, selected, info=info)

@@ -79,10 +79,10 @@ def _bucket_means(updates: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
 def bucketing_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """⌈n/s⌉ buckets must satisfy the base rule's minimum for ``base_f`` (default f): n >= s·(m - 1) + 1."""
     options = dict(options or {})
-    base = options.get("base", "trimmed_mean")
+    base = check_base("bucketing", options.get("base", "trimmed_mean"))
     s = options.get("s", 2)
     base_f = options.get("base_f")
-    base_f = f if base_f is None else base_f
+    base_f = f if base_f is None else check_int(base_f, "base_f", minimum=0)
     need = min_inputs(base, base_f, variant=variant, **base_options_of(options.get("base_options")))
     return max(f + 1, check_int(s, "s (bucket size)", minimum=1) * (need - 1) + 1)
 
@@ -142,5 +142,5 @@ def bucketing(
         chosen = torch.zeros(means.shape[0], dtype=torch.bool, device=updates.device)
         chosen[result.selected] = True
         selected = torch.nonzero(chosen[buckets]).flatten()
-    info = {"buckets": buckets, "base_selected": result.selected, "base_info": result.info}
+    info: dict[str, object] = {"buckets": buckets, "base_selected": result.selected, "base_info": result.info}
     return Aggregate(result.vector, selected, info=info)

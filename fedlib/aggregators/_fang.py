@@ -176,7 +176,7 @@ def fang(
         removed[_largest(err, f, tie_rank)] = True
     selected = torch.nonzero(~removed).flatten().to(updates.device)
     final = base_fn(updates.index_select(0, selected), final_f, variant=variant, **base_options)
-    info = {
+    info: dict[str, object] = {
         "lrr": lrr,
         "err": err,
         "removed": torch.nonzero(removed).flatten(),

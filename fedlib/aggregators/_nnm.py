@@ -51,7 +51,7 @@ def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
 def nnm_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """The base rule runs on n mixed rows with the same f: its own minimum, and n > f for the mixing."""
     options = dict(options or {})
-    base = options.get("base", "trimmed_mean")
+    base = check_base("nnm", options.get("base", "trimmed_mean"))
     return max(f + 1, min_inputs(base, f, variant=variant, **base_options_of(options.get("base_options"))))
 
 

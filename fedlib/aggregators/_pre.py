@@ -11,7 +11,7 @@ from ..errors import InputTypeError
 from ._base import Aggregate, get, names, needs
 
 
-def base_options_of(base_options: Mapping[str, object] | None) -> dict:
+def base_options_of(base_options: object) -> dict:
     """The base rule's options as a fresh dict (None: no options)."""
     if base_options is None:
         return {}

@@ -111,6 +111,7 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
 
     def on_matrix(lam: float) -> bool:  # the rule on the (n, d) matrix: near ties only
         chosen = aggregate("krum", with_copies(-lam * sign, n_copies, benign), f_sim, variant=variant).selected
+        assert chosen is not None  # Krum always reports the row it selected
         return int(chosen[0]) < n_copies
 
     test = None
@@ -128,7 +129,7 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
         vector, used = -(2.0 * lam) * sign, 2.0 * lam
     else:
         vector, used = mean - lam * sign, lam
-    info = {
+    info: dict[str, object] = {
         "lambda0": lam0,
         "lambda_final": lam,
         "lambda_used": used,
@@ -231,7 +232,7 @@ def fang(
     if fang_fallback is None:
         fang_fallback = "last_probe" if variant == "ndss21" else "benign_mean"
     check_choice(fang_fallback, FALLBACKS, "fang_fallback")
-    partial_info = {}
+    partial_info: dict[str, object] = {}
     if knowledge == "partial":
         n_copies, f_sim, partial_info = partial_simulation(
             n_malicious,

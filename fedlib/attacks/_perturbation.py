@@ -11,6 +11,7 @@ direction that is *added*, ∇p = −deviation, so the three kinds are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -108,7 +109,10 @@ def pick_perturbation(
     benign = check_finite(check_matrix(benign, "benign"), "benign")
     f_server = n_malicious if f is None else f
     reference = benign.mean(dim=0)
-    extra = {"aggregator_options": aggregator_options} if aggregator_options and attack == "tailored" else {}
+    # forwarded as keyword arguments to craft(): Any, since each key is one of craft's typed parameters
+    extra: dict[str, Any] = {}
+    if aggregator_options and attack == "tailored":
+        extra["aggregator_options"] = aggregator_options
     deviations: dict[str, float] = {}
     for kind in candidates:
         crafted = craft(

@@ -249,7 +249,7 @@ def tailored(
     clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
     if clash:
         raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
-    partial_info = {}
+    partial_info: dict[str, object] = {}
     if knowledge == "partial":
         rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
         n_copies, f_sim, partial_info = partial_simulation(
@@ -282,7 +282,7 @@ def tailored(
         **partial_info,
     }
 
-    if target in KRUM_FAMILY and search == "exact":
+    if model is not None:  # built above exactly for the exact Krum-family search
         gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
@@ -320,7 +320,7 @@ def tailored(
             )
             info.update(n_probes=evals, gamma_saturation=upper)
     else:
-        extra = {}
+        extra: dict[str, object] = {}
         if target == "dnc":
             if "generator" in agg_opts:
                 raise ConfigError(

@@ -97,7 +97,7 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
     clean = runs[runs.attack == "none"]
     rows = []
     for (dataset, model, agr), group in imp.groupby(["dataset", "model", "aggregator"], sort=False):
-        row = {
+        row: dict[str | tuple[str, str], object] = {
             ("", "dataset"): f"{DATASET_LABELS.get(dataset, dataset)} ({MODEL_LABELS.get(model, model)})",
             ("", "AGR"): AGR_LABELS.get(agr, agr),
         }

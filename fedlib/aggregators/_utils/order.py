@@ -180,7 +180,9 @@ def as_numpy(x: torch.Tensor) -> np.ndarray:
 def match_torch_threads() -> None:
     """Run the compiled kernels on as many threads as torch uses (``torch.set_num_threads``, which the sweep
     workers pin), so that a worker process never oversubscribes the cores it was given."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    # numba.config sets NUMBA_NUM_THREADS at import time from the environment; its stubs do not list it
+    cap = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), cap)))
 
 
 def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:

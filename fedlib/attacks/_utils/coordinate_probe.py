@@ -189,6 +189,7 @@ def coordinate_objective(
     window = _window(target, variant, n, f)
     if window is None:
         return None
+    values: _CpuWindow | _TorchMedian
     if benign.device.type == "cpu" and benign.dtype in (torch.float32, torch.float64):  # the compiled rules
         values = _CpuWindow(benign, n_copies, *window)
     elif target == "median":

@@ -73,6 +73,7 @@ class QuadraticDistances:
             centred = block - mu
             squares = centred * centred if (kind == "std" or not pairwise) else None
             if kind == "std":  # the same operations as column_std: −σ, unbiased
+                assert squares is not None  # computed above for kind == "std"
                 step = -(squares.sum(dim=0) / (k - 1)).sqrt()
             elif kind == "sign":
                 step = -torch.sign(mu)
@@ -82,6 +83,7 @@ class QuadraticDistances:
             if pairwise:
                 gram += (centred @ centred.T).to(torch.float64)
             else:
+                assert squares is not None  # computed above when not pairwise
                 norms += squares.sum(dim=1).to(torch.float64)
             cross += (centred @ step).to(torch.float64)
             c += (step @ step).to(torch.float64)
@@ -138,6 +140,8 @@ class QuadraticDistances:
 
     def matrix(self, gamma: float, n_copies: int) -> torch.Tensor:
         """(n_copies + k)² squared distances of [n_copies identical malicious copies; benign rows]."""
+        if self.benign_sq is None:
+            raise InputError("matrix() needs the benign distances: build the model with pairwise=True.")
         q = self.to_malicious(gamma)
         n = n_copies + self.k
         out = torch.zeros(n, n, dtype=torch.float64, device=self.a.device)

@@ -106,7 +106,7 @@ def largest_feasible(
                 break
         point *= 2.0
     else:
-        if misses == 0:
+        if misses == 0 and last_feasible is not None:  # every probe was feasible (max_doublings >= 1)
             return last_feasible, {"n_tests": probes, "bounded": False, "upper": last_feasible}
     upper = float(start_upper) if last_feasible is None else 2.0 * last_feasible
     lo = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def echo_client_app(shift: Callable[[int], float] | None = None, *, arrayrecord_
     @app.train()
     def train(message: Message, context: Context) -> Message:
         delta = 0.0 if shift is None else float(shift(int(context.node_config["partition-id"])))
-        received = message.content[arrayrecord_key]
+        received = message.content.array_records[arrayrecord_key]
         arrays = ArrayRecord(
             {
                 key: Array(
@@ -148,9 +149,10 @@ def sgd_client_app(
 
     @app.train()
     def train(message: Message, context: Context) -> Message:
-        model = _load(model_fn, message.content[arrayrecord_key])
+        model = _load(model_fn, message.content.array_records[arrayrecord_key])
         x, y = client_data(context)
-        server_round = int(message.content["config"].get("server-round", 0))
+        # the strategy writes "server-round" as an int; ConfigRecord values are typed as any record value
+        server_round = int(cast(int, message.content.config_records["config"].get("server-round", 0)))
         partition = int(context.node_config["partition-id"])
         draws = torch.Generator().manual_seed((seed * 100_003 + partition) * 100_003 + server_round)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -170,7 +172,7 @@ def sgd_client_app(
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         x, y = client_data(context)
-        loss, accuracy = evaluate_model(_load(model_fn, message.content[arrayrecord_key]), x, y)
+        loss, accuracy = evaluate_model(_load(model_fn, message.content.array_records[arrayrecord_key]), x, y)
         metrics = MetricRecord({"eval-loss": loss, "eval-accuracy": accuracy, "num-examples": len(y)})
         return Message(RecordDict({"metrics": metrics}), reply_to=message)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Collection, Iterable
+from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -112,7 +113,7 @@ class AttackSimulation(Strategy):
     def choose_malicious(self, node_ids: Iterable[int]) -> tuple[int, ...]:
         """The malicious node IDs among ``node_ids`` (drawn with ``seed`` when ``malicious`` is a count)."""
         nodes = sorted(int(n) for n in node_ids)
-        if isinstance(self._malicious, int) and not isinstance(self._malicious, bool):
+        if isinstance(self._malicious, int):  # check_int rejects a bool
             m = check_int(self._malicious, "malicious", minimum=0)
             if m >= len(nodes):
                 raise ConfigError(f"malicious={m} must be < the {len(nodes)} nodes of the grid.")
@@ -166,13 +167,18 @@ class AttackSimulation(Strategy):
         return self.strategy.aggregate_evaluate(server_round, replies)
 
     # -- helpers
+    def _global_model(self) -> GlobalModel:
+        if self.global_model is None:
+            raise ConfigError("no global model yet: configure_train must run before aggregate_train.")
+        return self.global_model
+
     def _array_key(self) -> str | None:
         return getattr(self.strategy, "arrayrecord_key", None)
 
     def _craft(self, server_round: int, mal: list[Message], benign: list[Message], n_total: int) -> attacks.Crafted:
         if self.knowledge == "full" and not benign:
             raise ConfigError(f"round {server_round}: full knowledge needs benign replies; every reply is malicious.")
-        known = self.global_model.updates(benign if self.knowledge == "full" else mal, self._array_key())
+        known = self._global_model().updates(benign if self.knowledge == "full" else mal, self._array_key())
         inner = self.strategy if isinstance(self.strategy, FedlibStrategy) else None
         f = self.f if self.f is not None else (inner.f_for(n_total) if inner else None)
         generator = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
@@ -190,7 +196,7 @@ class AttackSimulation(Strategy):
             **self._options(n_total, inner),
         )
 
-    def _options(self, n_total: int, inner: FedlibStrategy | None) -> dict[str, object]:
+    def _options(self, n_total: int, inner: FedlibStrategy | None) -> dict[str, Any]:
         """The attack's options plus what it needs from the server (fedlib.attacks.needs)."""
         options = dict(self.attack_options)
         needs = attacks.needs(self.attack)
@@ -212,9 +218,11 @@ class AttackSimulation(Strategy):
     def _forge(self, message: Message, update: torch.Tensor) -> Message:
         """A copy of ``message`` whose ArrayRecord is the global model plus ``update``."""
         records = message.content.array_records
-        key = self._array_key() if self._array_key() in records else next(iter(records))
+        key = self._array_key()
+        if key is None or key not in records:
+            key = next(iter(records))
         content = RecordDict({k: v for k, v in message.content.items() if k != key})
-        content[key] = self.global_model.moved_by(update)
+        content[key] = self._global_model().moved_by(update)
         forged = copy.copy(message)
         forged.content = content
         return forged
@@ -225,5 +233,7 @@ class AttackSimulation(Strategy):
             out["attack-gamma"] = float(self.last_crafted.gamma)
         report = getattr(self.strategy, "last_round", None)
         if crafted and report is not None and report.selected is not None:
-            out["attack-selected"] = sum(1 for n in report.selected if n in set(self.malicious_nodes))
+            malicious = set(self.malicious_nodes or ())
+            n_selected = sum(1 for n in report.selected if n in malicious)
+            out["attack-selected"] = n_selected
         return out

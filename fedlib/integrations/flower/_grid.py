@@ -51,7 +51,7 @@ class InProcessGrid(Grid):
         client_app: ClientHandler,
         num_nodes: int,
         *,
-        run_config: Mapping[str, object] | None = None,
+        run_config: Mapping[str, float | int | str] | None = None,
         seed: int = 0,
         run_id: int = 1,
     ) -> None:
@@ -134,7 +134,7 @@ def simulate(
     client_app: ClientApp,
     num_nodes: int,
     *,
-    run_config: Mapping[str, object] | None = None,
+    run_config: Mapping[str, float | int | str] | None = None,
     seed: int = 0,
 ) -> InProcessGrid:
     """Run a Flower ``ServerApp`` against ``num_nodes`` in-process ClientApps (see :class:`InProcessGrid`).

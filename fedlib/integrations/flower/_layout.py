@@ -111,7 +111,7 @@ class ArrayLayout:
         if vector.dim() != 1 or vector.numel() != self.d:
             raise InputError(f"expected a flat vector of length {self.d}; found shape {tuple(vector.shape)}.")
         self.check(like, "reference record")
-        pieces = iter(torch.split(vector.detach().cpu(), self.numels))
+        pieces = iter(torch.split(vector.detach().cpu(), list(self.numels)))
         arrays = {}
         for key, shape, dtype, fl in zip(self.keys, self.shapes, self.dtypes, self.floating, strict=True):
             if fl:

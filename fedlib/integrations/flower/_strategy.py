@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -138,7 +139,7 @@ class FedlibStrategy(FedAvg):
         seed: int = 0,
         nonfinite: str = "raise",
         device: str | torch.device = "cpu",
-        flower_options: dict[str, object] | None = None,
+        flower_options: dict[str, Any] | None = None,
         **rule_options,
     ) -> None:
         super().__init__(**dict(flower_options or {}))
@@ -191,24 +192,24 @@ class FedlibStrategy(FedAvg):
     ) -> Iterable[Message]:
         """FedAvg's sampling; remembers the global model the updates are relative to and checks, before
         anything is sent, that the rule accepts the number of sampled nodes."""
-        self.global_model = GlobalModel.of(arrays, self.device)
+        self.global_model = model = GlobalModel.of(arrays, self.device)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         if messages:
             f = self.check_count(len(messages), f"round {server_round} sampled")
             if not self._tried:
-                self._try_rule(len(messages), f)
+                self._try_rule(len(messages), f, model.vector.dtype)
         return messages
 
-    def _try_rule(self, n: int, f: int) -> None:
+    def _try_rule(self, n: int, f: int, dtype: torch.dtype) -> None:
         """Run the rule once on n identical rows before any client works, so that a misspelt or impossible
         rule option fails now rather than after the first round of training."""
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}  # keyword arguments of aggregate()
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
             extra["generator"] = torch.Generator(self.device).manual_seed(0)
         if "score_fn" in needs:
             extra["score_fn"] = lambda vector: (0.0, 0.0)  # the user's scorer is not called on dummy rows
-        rows = torch.ones(n, 4, dtype=self.global_model.vector.dtype, device=self.device)
+        rows = torch.ones(n, 4, dtype=dtype, device=self.device)
         aggregators.aggregate(self.aggregator, rows, f, variant=self.variant, **self.rule_options, **extra)
         self._tried = True
 
@@ -245,9 +246,9 @@ class FedlibStrategy(FedAvg):
         return self.global_model.moved_by(result.vector), metrics
 
     # -- helpers
-    def _needs(self, server_round: int) -> dict[str, object]:
+    def _needs(self, server_round: int) -> dict[str, Any]:
         """The keyword options the rule needs from its caller (fedlib.aggregators.needs)."""
-        extra: dict[str, object] = {}
+        extra: dict[str, Any] = {}
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
             extra["generator"] = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
