@@ -10,9 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -34,7 +34,7 @@ def load1() -> float:
 class Timing:
     """Wall-clock samples of one benchmark cell; ``median_s`` is what tables report."""
 
-    samples: List[float]
+    samples: list[float]
     warmup_discarded: bool
     load1_before: float
     load1_after: float
@@ -43,7 +43,7 @@ class Timing:
     def median_s(self) -> float:
         return statistics.median(self.samples)
 
-    def as_dict(self) -> Dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "median_s": self.median_s,
             "min_s": min(self.samples),
@@ -72,7 +72,7 @@ def time_call(
     on timed calls passes ``budget_s``, but there is always at least one sample.
     """
     before = load1()
-    samples: List[float] = []
+    samples: list[float] = []
     synchronize(device)
     start = time.perf_counter()
     fn()
@@ -90,7 +90,7 @@ def time_call(
     return Timing(samples, discarded, before, load1())
 
 
-def _git_commit() -> Optional[str]:
+def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              timeout=10)
@@ -113,7 +113,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _memory_total_gib() -> Optional[float]:
+def _memory_total_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
@@ -123,7 +123,7 @@ def _memory_total_gib() -> Optional[float]:
     return None
 
 
-def package_version(name: str) -> Optional[str]:
+def package_version(name: str) -> str | None:
     from importlib import metadata
 
     try:
@@ -132,9 +132,9 @@ def package_version(name: str) -> Optional[str]:
         return None
 
 
-def machine_info() -> Dict[str, object]:
+def machine_info() -> dict[str, object]:
     """Everything needed to judge a timing: hardware, threads, versions, load."""
-    info: Dict[str, object] = {
+    info: dict[str, object] = {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
@@ -155,7 +155,7 @@ def machine_info() -> Dict[str, object]:
     return info
 
 
-def atomic_write_json(path: Path, payload: Dict[str, object]) -> None:
+def atomic_write_json(path: Path, payload: dict[str, object]) -> None:
     """Write JSON to a temporary file in the same folder, fsync, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -171,7 +171,7 @@ def atomic_write_json(path: Path, payload: Dict[str, object]) -> None:
         raise
 
 
-def format_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], title: str = "") -> str:
+def format_table(rows: Sequence[dict[str, object]], columns: Sequence[str], title: str = "") -> str:
     """Plain fixed-width table of ``rows`` (dicts) restricted to ``columns``; floats get 4 significant digits."""
 
     def cell(value: object) -> str:
@@ -188,13 +188,13 @@ def format_table(rows: Sequence[Dict[str, object]], columns: Sequence[str], titl
     lines = []
     if title:
         lines.append(title)
-    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(t, widths)) for t in text]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)) for t in text]
     return "\n".join(lines)
 
 
-def profile_call(fn: Callable[[], object], *, device: torch.device, row_limit: int = 8) -> Dict[str, object]:
+def profile_call(fn: Callable[[], object], *, device: torch.device, row_limit: int = 8) -> dict[str, object]:
     """One call of ``fn`` under torch.profiler: the top operators by self time (what bounds the call)."""
     from torch.profiler import ProfilerActivity, profile
 

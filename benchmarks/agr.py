@@ -14,7 +14,7 @@ For each d and device, on one float32 matrix ``x`` (n, d) drawn once from a seed
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -58,17 +58,18 @@ class SyntheticScore:
 
     def __call__(self, vector: torch.Tensor):
         # Dot products only (no (d,) difference vector): the score must stay cheap next to the rule.
-        loss = (float(vector.dot(vector)) - 2.0 * float(vector.dot(self.reference)) + self.reference_sq) / vector.numel()
+        sq_distance = float(vector.dot(vector)) - 2.0 * float(vector.dot(self.reference)) + self.reference_sq
+        loss = sq_distance / vector.numel()
         error = float((torch.sign(vector) != self.reference_sign).sum()) / vector.numel()
         return loss, error
 
 
-def rule_options(rule: str, x: torch.Tensor, *, seed: int) -> Dict[str, object]:
+def rule_options(rule: str, x: torch.Tensor, *, seed: int) -> dict[str, object]:
     """Options a rule needs to run at all (callbacks, generators), passed only if its signature names them."""
     from fedlib.aggregators import get
 
     params = inspect.signature(get(rule)).parameters
-    options: Dict[str, object] = {}
+    options: dict[str, object] = {}
     if "score_fn" in params:
         options["score_fn"] = SyntheticScore(x.mean(dim=0))
     if "generator" in params:
@@ -86,7 +87,7 @@ def fedlib_call(rule: str, x: torch.Tensor, f: int, *, seed: int) -> Callable[[]
     return call
 
 
-def byzfl_call(rule: str, x: torch.Tensor, f: int) -> Optional[Callable[[], object]]:
+def byzfl_call(rule: str, x: torch.Tensor, f: int) -> Callable[[], object] | None:
     if rule not in BYZFL_CLASSES:
         return None
     try:
@@ -98,7 +99,7 @@ def byzfl_call(rule: str, x: torch.Tensor, f: int) -> Optional[Callable[[], obje
     return lambda: agg(x)
 
 
-def naive_call(rule: str, x: torch.Tensor, f: int) -> Optional[Callable[[], torch.Tensor]]:
+def naive_call(rule: str, x: torch.Tensor, f: int) -> Callable[[], torch.Tensor] | None:
     fn = BASELINES.get(rule)
     return None if fn is None else (lambda: fn(x, f))
 
@@ -108,7 +109,7 @@ def _agrees(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale))
 
 
-def byzfl_available() -> Optional[str]:
+def byzfl_available() -> str | None:
     """None when ByzFL imports, else the reason it does not."""
     try:
         import byzfl  # noqa: F401
@@ -119,9 +120,9 @@ def byzfl_available() -> Optional[str]:
 
 def run_agr(
     *,
-    dims: List[int],
-    devices: List[torch.device],
-    rules: List[str],
+    dims: list[int],
+    devices: list[torch.device],
+    rules: list[str],
     repeats: int,
     budget_s: float,
     seed: int,
@@ -129,7 +130,7 @@ def run_agr(
     max_call_s: float,
     warmup_below_s: float,
     log: Callable[[str], None],
-) -> List[Dict[str, object]]:
+) -> list[dict[str, object]]:
     """Time every (d, device, rule, implementation) cell; return one dict per cell.
 
     Sizes run in increasing order. A cell whose call is predicted to take longer than ``max_call_s``
@@ -137,20 +138,20 @@ def run_agr(
     calibration sizes included) is not run; its row says so and gives the estimate, so that one slow rule
     cannot stall the whole benchmark.
     """
-    rows: List[Dict[str, object]] = []
-    last: Dict[tuple, List[tuple]] = {}  # (device, rule, impl) -> [(d, median seconds), ...] by increasing d
+    rows: list[dict[str, object]] = []
+    last: dict[tuple, list[tuple]] = {}  # (device, rule, impl) -> [(d, median seconds), ...] by increasing d
     for device in devices:
         if min(dims) > max(CALIBRATION_DS):
             last.update(_calibrate(device, rules, seed=seed, rows=rows))
         for d in sorted(dims):
             x = make_updates(N_CLIENTS, d, seed=seed, device=device)
             base = {"part": "agr", "n": N_CLIENTS, "d": d, "f": F_ASSUMED, "device": device.type, "dtype": "float32"}
-            for impl, fn in (("floor", lambda: x.sum(dim=0)), ("gemm", lambda: x @ x.T)):
+            for impl, fn in (("floor", lambda x=x: x.sum(dim=0)), ("gemm", lambda x=x: x @ x.T)):
                 t = time_call(fn, device=device, repeats=repeats, budget_s=budget_s, warmup_below_s=warmup_below_s)
                 rows.append({**base, "rule": impl, "impl": impl, **t.as_dict()})
                 log(f"agr d={d:>9} {device.type} {impl:<13} {'':<7} {t.median_s:9.4f} s")
             for rule in rules:
-                outputs: Dict[str, torch.Tensor] = {}
+                outputs: dict[str, torch.Tensor] = {}
                 candidates = [("fedlib", fedlib_call(rule, x, F_ASSUMED, seed=seed)),
                               ("byzfl", byzfl_call(rule, x, F_ASSUMED))]
                 if d <= naive_max_d:
@@ -168,7 +169,7 @@ def run_agr(
                         log(f"agr d={d:>9} {device.type} {rule:<13} {impl:<7} skipped (estimated {estimate:.0f} s)")
                         continue
 
-                    def keep(fn=fn, impl=impl):
+                    def keep(fn=fn, impl=impl, outputs=outputs):
                         outputs[impl] = fn()
 
                     try:
@@ -190,13 +191,13 @@ def run_agr(
 
 
 def _calibrate(
-    device: torch.device, rules: List[str], *, seed: int, rows: List[Dict[str, object]]
-) -> Dict[tuple, tuple]:
+    device: torch.device, rules: list[str], *, seed: int, rows: list[dict[str, object]]
+) -> dict[tuple, tuple]:
     """One call per (rule, implementation) at two small d, only to predict the cost at the first real size.
 
     Recorded with ``part = "agr_calibration"`` (kept out of the summaries).
     """
-    seen: Dict[tuple, List[tuple]] = {}
+    seen: dict[tuple, list[tuple]] = {}
     for cal_d in CALIBRATION_DS:
         _calibrate_at(cal_d, device, rules, seed=seed, rows=rows, seen=seen)
     return seen
@@ -219,7 +220,7 @@ def _calibrate_at(cal_d, device, rules, *, seed, rows, seen) -> None:
                          "impl": impl, **t.as_dict()})
 
 
-def predict(points: List[tuple], d: int) -> Optional[float]:
+def predict(points: list[tuple], d: int) -> float | None:
     """Predicted seconds per call at ``d`` from earlier (d, seconds) points: the line a + b·d through the last
     two (a fixed cost such as DnC's SVD on b sampled coordinates does not grow with d), never below the
     last measured time; proportional to d with a single point; None without points."""
@@ -233,7 +234,7 @@ def predict(points: List[tuple], d: int) -> Optional[float]:
     return t2 + slope * (d - d2)
 
 
-def profile_rule(rule: str, d: int, device: torch.device, *, seed: int) -> Dict[str, object]:
+def profile_rule(rule: str, d: int, device: torch.device, *, seed: int) -> dict[str, object]:
     """torch.profiler top operators of one fedlib call (used where a target is missed)."""
     x = make_updates(N_CLIENTS, d, seed=seed, device=device)
     fn = fedlib_call(rule, x, F_ASSUMED, seed=seed)

@@ -8,7 +8,7 @@ Attacks without a γ search (none, LIE, Fang) have one timing, listed under ``se
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 
@@ -23,9 +23,9 @@ EXACT_TARGETS = {("min_max", None), ("min_sum", None), ("tailored", "krum"), ("t
                  ("tailored", "bulyan")}  # issue 8: exact at least 10x faster than halving
 
 
-def attack_options(attack: str, aggregator: Optional[str], benign: torch.Tensor) -> Dict[str, object]:
+def attack_options(attack: str, aggregator: str | None, benign: torch.Tensor) -> dict[str, object]:
     """Options an attack needs in this setting (total clients for LIE's z; the Fang defense's callback)."""
-    options: Dict[str, object] = {}
+    options: dict[str, object] = {}
     if attack == "lie":
         options["n_total"] = N_BENIGN + N_MALICIOUS
     if attack == "tailored" and aggregator == "fang":
@@ -42,7 +42,7 @@ def make_benign(d: int, *, seed: int, device: torch.device) -> torch.Tensor:
     return x.to(device)
 
 
-def _craft_call(attack: str, aggregator: Optional[str], benign: torch.Tensor, search: str, *, seed: int):
+def _craft_call(attack: str, aggregator: str | None, benign: torch.Tensor, search: str, *, seed: int):
     from fedlib.attacks import craft
 
     def call():
@@ -55,7 +55,7 @@ def _craft_call(attack: str, aggregator: Optional[str], benign: torch.Tensor, se
 
 def attack_cases(
     device: torch.device, *, seed: int, first_only: bool = False
-) -> Tuple[List[Tuple[str, Optional[str]]], List[Dict[str, object]]]:
+) -> tuple[list[tuple[str, str | None]], list[dict[str, object]]]:
     """(attack, target) pairs that run, found by trial on a tiny input; and the pairs that failed otherwise.
 
     ``first_only`` (the quick smoke run) keeps one pair per attack: the first target it accepts.
@@ -64,8 +64,8 @@ def attack_cases(
     from fedlib.errors import ConfigError
 
     tiny = make_benign(64, seed=seed, device=device)
-    cases: List[Tuple[str, Optional[str]]] = []
-    failures: List[Dict[str, object]] = []
+    cases: list[tuple[str, str | None]] = []
+    failures: list[dict[str, object]] = []
     for attack in attacks.names():
         for target in [None] + aggregators.names():
             try:
@@ -90,19 +90,19 @@ def attack_cases(
 def run_attacks(
     *,
     d: int,
-    devices: List[torch.device],
+    devices: list[torch.device],
     repeats: int,
     budget_s: float,
     seed: int,
     quick: bool,
     warmup_below_s: float,
     log: Callable[[str], None],
-    slow_targets: Optional[Dict[str, str]] = None,
-) -> List[Dict[str, object]]:
+    slow_targets: dict[str, str] | None = None,
+) -> list[dict[str, object]]:
     """Time every (attack, target, search) cell. ``slow_targets`` maps a rule to the reason its
     AGR-probing attacks are not run (its own call is too slow at this d to probe it dozens of times)."""
     slow_targets = slow_targets or {}
-    rows: List[Dict[str, object]] = []
+    rows: list[dict[str, object]] = []
     for device in devices:
         cases, failures = attack_cases(device, seed=seed, first_only=quick)
         for fail in failures:
@@ -120,10 +120,10 @@ def run_attacks(
                     rows.append({**base, "skipped": slow_targets[target]})
                     log(f"attack {attack:<9} {str(target):<13} {search:<8} skipped ({slow_targets[target]})")
                     continue
-                result: Dict[str, object] = {}
+                result: dict[str, object] = {}
                 fn = _craft_call(attack, target, benign, search, seed=seed)
 
-                def keep(fn=fn):
+                def keep(fn=fn, result=result):
                     result["out"] = fn()
 
                 try:
@@ -140,7 +140,7 @@ def run_attacks(
     return rows
 
 
-def profile_attack(attack: str, target: Optional[str], search: str, d: int, device: torch.device, *, seed: int):
+def profile_attack(attack: str, target: str | None, search: str, d: int, device: torch.device, *, seed: int):
     benign = make_benign(d, seed=seed, device=device)
     fn = _craft_call(attack, target, benign, search, seed=seed)
     fn()

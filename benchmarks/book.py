@@ -11,16 +11,15 @@ import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Optional
 
 from ._harness import ROOT, atomic_write_json, load1
 
 TIMING_FILE = "book_build.json"
 
 
-def measure_book_build(results_dir: Path, *, profile: str = "quick") -> Dict[str, object]:
+def measure_book_build(results_dir: Path, *, profile: str = "quick") -> dict[str, object]:
     """Run ``make notebooks`` and ``make html`` with the given profile; time each; save and return the record."""
-    record: Dict[str, object] = {"profile": profile, "load1_before": load1(),
+    record: dict[str, object] = {"profile": profile, "load1_before": load1(),
                                  "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     total = 0.0
     for target in ("notebooks", "html"):
@@ -39,7 +38,7 @@ def measure_book_build(results_dir: Path, *, profile: str = "quick") -> Dict[str
     return record
 
 
-def read_book_build(results_dir: Path) -> Optional[Dict[str, object]]:
+def read_book_build(results_dir: Path) -> dict[str, object] | None:
     path = results_dir / TIMING_FILE
     if not path.exists():
         return None

@@ -16,7 +16,7 @@ random images of the dataset's shape (the speed of a gradient does not depend on
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import torch
 
@@ -66,10 +66,10 @@ def round_call(flat, xs, ys, method: str, lr: float = 0.5) -> Callable[[], torch
 
 
 def run_fedsgd(
-    *, quick: bool, devices: List[torch.device], repeats: int, budget_s: float, seed: int,
+    *, quick: bool, devices: list[torch.device], repeats: int, budget_s: float, seed: int,
     warmup_below_s: float, log: Callable[[str], None],
-) -> List[Dict[str, object]]:
-    rows: List[Dict[str, object]] = []
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
     for device in devices:
         for case, (model_name, clients, batch, _, _) in CASES.items():
             if quick:
@@ -79,7 +79,7 @@ def run_fedsgd(
             for method in ("loop", "vmap"):
                 fn = round_call(flat, xs, ys, method)
 
-                def keep(fn=fn, method=method):
+                def keep(fn=fn, method=method, grads=grads):
                     grads[method] = fn()[1]
 
                 base = {"part": "fedsgd", "case": case, "model": model_name, "d": flat.d, "clients": clients,

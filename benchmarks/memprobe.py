@@ -18,7 +18,6 @@ import gc
 import json
 import sys
 from pathlib import Path
-from typing import Dict
 
 import torch
 
@@ -41,19 +40,17 @@ def _reset_high_water() -> None:
         fh.write("5")
 
 
-def measure(impl: str, rule: str, x: torch.Tensor, *, seed: int) -> Dict[str, object]:
-    maker = {"fedlib": lambda: fedlib_call(rule, x, F_ASSUMED, seed=seed),
-             "byzfl": lambda: byzfl_call(rule, x, F_ASSUMED),
-             "naive": lambda: naive_call(rule, x, F_ASSUMED)}[impl]
-    fn = maker()
+def measure(impl: str, rule: str, x: torch.Tensor, *, seed: int) -> dict[str, object]:
+    maker = {"fedlib": lambda m: fedlib_call(rule, m, F_ASSUMED, seed=seed),
+             "byzfl": lambda m: byzfl_call(rule, m, F_ASSUMED),
+             "naive": lambda m: naive_call(rule, m, F_ASSUMED)}[impl]
+    fn = maker(x)
     if fn is None:
         return {"impl": impl, "rule": rule, "error": "no such implementation"}
     input_bytes = x.numel() * x.element_size()
     # Warm-up on a tiny matrix: lazy imports, thread pools and allocator set-up are not the rule's memory.
     small = x[:, : min(x.shape[1], 4096)].contiguous()
-    {"fedlib": lambda: fedlib_call(rule, small, F_ASSUMED, seed=seed),
-     "byzfl": lambda: byzfl_call(rule, small, F_ASSUMED),
-     "naive": lambda: naive_call(rule, small, F_ASSUMED)}[impl]()()
+    maker(small)()
     del small
     gc.collect()
     if x.is_cuda:

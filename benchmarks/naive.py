@@ -12,7 +12,7 @@ Every function has the signature ``naive_<rule>(x, f, **options) -> vector (d,)`
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -23,7 +23,7 @@ def loop_sq_distances(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def loop_krum_scores(dist: torch.Tensor, f: int, remaining: List[int]) -> List[float]:
+def loop_krum_scores(dist: torch.Tensor, f: int, remaining: list[int]) -> list[float]:
     """Textbook Krum score of each remaining row: sum of its n-f-2 smallest distances to other remaining rows."""
     n = len(remaining)
     k = min(max(n - f - 2, 1), n - 1)
@@ -34,9 +34,9 @@ def loop_krum_scores(dist: torch.Tensor, f: int, remaining: List[int]) -> List[f
     return scores
 
 
-def loop_krum_selection(dist: torch.Tensor, f: int, n_select: int) -> List[int]:
+def loop_krum_selection(dist: torch.Tensor, f: int, n_select: int) -> list[int]:
     remaining = list(range(dist.shape[0]))
-    chosen: List[int] = []
+    chosen: list[int] = []
     for _ in range(n_select):
         scores = loop_krum_scores(dist, f, remaining)
         best = min(range(len(remaining)), key=lambda t: (scores[t], remaining[t]))  # ties: lowest index
@@ -56,7 +56,7 @@ def naive_krum(x: torch.Tensor, f: int) -> torch.Tensor:
     return x[loop_krum_selection(dist, f, 1)[0]].clone()
 
 
-def naive_multi_krum(x: torch.Tensor, f: int, n_select: Optional[int] = None) -> torch.Tensor:
+def naive_multi_krum(x: torch.Tensor, f: int, n_select: int | None = None) -> torch.Tensor:
     n_select = x.shape[0] - 2 * f - 2 if n_select is None else n_select
     chosen = loop_krum_selection(loop_sq_distances(x), f, n_select)
     return x[chosen].mean(dim=0)
@@ -87,7 +87,7 @@ def naive_median(x: torch.Tensor, f: int = 0) -> torch.Tensor:
     return _sorted_median(torch.sort(x, dim=0).values)
 
 
-BASELINES: Dict[str, Callable[..., torch.Tensor]] = {
+BASELINES: dict[str, Callable[..., torch.Tensor]] = {
     "mean": naive_mean,
     "krum": naive_krum,
     "multi_krum": naive_multi_krum,

@@ -78,7 +78,9 @@ def summarise(cells):
         base = {s: c["test_acc"] for (a, k, s), c in by_key.items() if a == agr and k == "none"}
         row = {"no_attack": _stats(list(base.values())), "n_seeds": len(base)}
         for attack in ATTACKS:
-            impacts = [base[s] - c["test_acc"] for (a, k, s), c in by_key.items() if a == agr and k == attack and s in base]
+            impacts = [
+                base[s] - c["test_acc"] for (a, k, s), c in by_key.items() if a == agr and k == attack and s in base
+            ]
             row[attack] = _stats(impacts)
         table[agr] = row
     return table
@@ -92,7 +94,9 @@ def _stats(values):
 
 
 def _fmt(stat):
-    return "      —     " if stat is None else f"{stat['mean']:5.1f} ± {stat['std']:3.1f}" + ("" if stat["n"] >= 3 else f"({stat['n']})")
+    if stat is None:
+        return "      —     "
+    return f"{stat['mean']:5.1f} ± {stat['std']:3.1f}" + ("" if stat["n"] >= 3 else f"({stat['n']})")
 
 
 def print_table(table):
@@ -137,8 +141,8 @@ def main(argv=None):
         for fut in as_completed(futures):
             cell = fut.result()
             cells.append(cell)
-            print(f"[{time.perf_counter() - start:7.1f}s] {cell['aggregator']:13s} {cell['attack']:9s} seed {cell['seed']}: "
-                  f"test {cell['test_acc']:5.1f}  ({cell['cell_s']:.1f}s)", flush=True)
+            print(f"[{time.perf_counter() - start:7.1f}s] {cell['aggregator']:13s} {cell['attack']:9s} "
+                  f"seed {cell['seed']}: test {cell['test_acc']:5.1f}  ({cell['cell_s']:.1f}s)", flush=True)
             save()
     save()
     print(f"\nwall time {time.perf_counter() - start:.0f}s for {len(cells)} runs")

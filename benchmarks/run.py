@@ -31,7 +31,6 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -59,7 +58,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats: a smoke test (< 1 min)")
@@ -83,7 +82,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def pick_devices(choice: str) -> List[torch.device]:
+def pick_devices(choice: str) -> list[torch.device]:
     if choice == "cpu":
         return [torch.device("cpu")]
     if choice == "cuda":
@@ -96,9 +95,9 @@ def pick_devices(choice: str) -> List[torch.device]:
 # ---------------------------------------------------------------------------------------------- memory
 
 
-def too_slow(agr_rows: List[Dict], d: int, device: str, max_call_s: float) -> Dict[tuple, str]:
+def too_slow(agr_rows: list[dict], d: int, device: str, max_call_s: float) -> dict[tuple, str]:
     """(impl, rule) pairs whose call at ``d`` the agr part predicts above ``max_call_s``: not re-run for memory."""
-    largest: Dict[tuple, Dict] = {}
+    largest: dict[tuple, dict] = {}
     for r in agr_rows:
         if r["device"] == device and r["d"] <= d and ("median_s" in r or "estimated_s" in r):
             key = (r["impl"], r["rule"])
@@ -118,21 +117,21 @@ def too_slow(agr_rows: List[Dict], d: int, device: str, max_call_s: float) -> Di
 PROBES_PER_SEARCH = 40
 
 
-def slow_attack_targets(agr_rows: List[Dict], d: int, max_call_s: float) -> Dict[str, str]:
+def slow_attack_targets(agr_rows: list[dict], d: int, max_call_s: float) -> dict[str, str]:
     """Rules too slow to be probed by a search at this d: PROBES_PER_SEARCH fedlib calls predicted above
     ``max_call_s``."""
     slow = too_slow(agr_rows, d, "cpu", max_call_s / PROBES_PER_SEARCH)
     return {rule: f"halving would probe {reason}" for (impl, rule), reason in slow.items() if impl == "fedlib"}
 
 
-def run_memory(*, d: int, rules: List[str], devices: List[torch.device], quick: bool, seed: int,
-               agr_rows: List[Dict], max_call_s: float) -> List[Dict]:
+def run_memory(*, d: int, rules: list[str], devices: list[torch.device], quick: bool, seed: int,
+               agr_rows: list[dict], max_call_s: float) -> list[dict]:
     """Peak extra memory per call: one fresh process per (impl, rule) (quick: one process per impl).
 
     Calls the agr part found too slow at this d are recorded as skipped instead of run.
     """
     impls = ["fedlib"] if quick else ["fedlib"] + (["byzfl"] if agr_part.byzfl_available() is None else [])
-    rows: List[Dict] = []
+    rows: list[dict] = []
     for device in devices:
         slow = too_slow(agr_rows, d, device.type, max_call_s)
         for impl in impls:
@@ -168,7 +167,7 @@ def run_memory(*, d: int, rules: List[str], devices: List[torch.device], quick: 
 # ---------------------------------------------------------------------------------------------- summaries
 
 
-def summarize_agr(rows: List[Dict]) -> List[Dict]:
+def summarize_agr(rows: list[dict]) -> list[dict]:
     """One row per (device, d, rule): fedlib, ByzFL and naive medians, floor and GEMM, and the ratios."""
     rows = [r for r in rows if r["part"] == "agr"]
     cell = {(r["device"], r["d"], r["rule"], r["impl"]): r for r in rows if "median_s" in r}
@@ -178,7 +177,7 @@ def summarize_agr(rows: List[Dict]) -> List[Dict]:
     for (device, d, rule, impl), r in sorted(cell.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         if impl != "fedlib":
             continue
-        get = lambda i, rl=rule: cell.get((device, d, rl, i), {}).get("median_s")  # noqa: E731
+        get = lambda i, rl=rule, dv=device, dd=d: cell.get((dv, dd, rl, i), {}).get("median_s")  # noqa: E731
         fed, byz, naive = r["median_s"], get("byzfl"), get("naive")
         floor, gemm = get("floor", "floor"), get("gemm", "gemm")
         out.append({
@@ -204,8 +203,8 @@ def summarize_agr(rows: List[Dict]) -> List[Dict]:
     return out
 
 
-def summarize_attacks(rows: List[Dict]) -> List[Dict]:
-    by_key: Dict[tuple, Dict[str, Dict]] = {}
+def summarize_attacks(rows: list[dict]) -> list[dict]:
+    by_key: dict[tuple, dict[str, dict]] = {}
     for r in rows:
         if "attack" in r:
             by_key.setdefault((r["device"], r["attack"], r.get("aggregator")), {})[r["search"]] = r
@@ -223,7 +222,7 @@ def summarize_attacks(rows: List[Dict]) -> List[Dict]:
     return out
 
 
-def summarize_fedsgd(rows: List[Dict]) -> List[Dict]:
+def summarize_fedsgd(rows: list[dict]) -> list[dict]:
     out = []
     for case in dict.fromkeys(r["case"] for r in rows):
         for device in dict.fromkeys(r["device"] for r in rows):
@@ -242,12 +241,12 @@ def summarize_fedsgd(rows: List[Dict]) -> List[Dict]:
 # ---------------------------------------------------------------------------------------------- targets
 
 
-def _target(tid: str, text: str, value: Optional[float], threshold: float, op: str, **where) -> Dict:
+def _target(tid: str, text: str, value: float | None, threshold: float, op: str, **where) -> dict:
     met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
     return {"id": tid, "target": text, "value": value, "threshold": threshold, "op": op, "met": met, **where}
 
 
-def evaluate_targets(result: Dict, *, target_d: int) -> List[Dict]:
+def evaluate_targets(result: dict, *, target_d: int) -> list[dict]:
     """The issue's targets as ratios measured in this run (CPU rows; ``d`` says at which size)."""
     targets = []
     for s in result.get("agr_summary", []):
@@ -276,11 +275,11 @@ def evaluate_targets(result: Dict, *, target_d: int) -> List[Dict]:
     return targets
 
 
-def profile_missed(targets: List[Dict], *, quick: bool, seed: int, max_profiles: Optional[int]) -> Dict[str, Dict]:
+def profile_missed(targets: list[dict], *, quick: bool, seed: int, max_profiles: int | None) -> dict[str, dict]:
     """Profile (torch.profiler, top operators by self time) every missed speed target, at most
     ``max_profiles`` distinct calls (None: all); each target names its profile in ``target["profile"]``."""
     cpu = torch.device("cpu")
-    done: Dict[str, Dict] = {}
+    done: dict[str, dict] = {}
     for t in targets:
         if t["met"] is not False or t["id"].startswith("memory/"):
             continue
@@ -312,7 +311,7 @@ def profile_missed(targets: List[Dict], *, quick: bool, seed: int, max_profiles:
 # ---------------------------------------------------------------------------------------------- printing
 
 
-def print_report(result: Dict) -> None:
+def print_report(result: dict) -> None:
     def show(rows, cols, title):
         if rows:
             print(format_table(rows, cols, title) + "\n")
@@ -343,12 +342,12 @@ def print_report(result: Dict) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def checkpoint(out_path: Path, result: Dict) -> None:
+def checkpoint(out_path: Path, result: dict) -> None:
     """Save what is measured so far (``"complete": false``), so that a crash late in a long run loses nothing."""
     atomic_write_json(out_path, {**result, "complete": False})
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preset = dict(QUICK if args.quick else FULL)
     if args.dims:
@@ -373,7 +372,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     target_d = agr_part.TARGET_D if agr_part.TARGET_D in preset["dims"] else max(
         [d for d in preset["dims"] if d <= agr_part.TARGET_D] or preset["dims"])
     started = time.perf_counter()
-    result: Dict = {
+    result: dict = {
         "schema": SCHEMA,
         "name": name,
         "mode": "quick" if args.quick else "full",

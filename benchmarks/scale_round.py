@@ -30,18 +30,17 @@ import json
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
 
 import torch
 
-ATTACKED: List[Tuple[str, str]] = [  # (attack, server rule)
+ATTACKED: list[tuple[str, str]] = [  # (attack, server rule)
     ("tailored", "krum"), ("tailored", "multi_krum"), ("tailored", "bulyan"), ("tailored", "trimmed_mean"),
     ("tailored", "median"), ("min_max", "median"), ("min_sum", "median"), ("lie", "median"),
     ("fang", "median"), ("fang", "krum"),
 ]
 
 
-def per_round(exp, dataset) -> Dict[str, float]:
+def per_round(exp, dataset) -> dict[str, float]:
     """Seconds per round in gradients / attack / aggregation for one engine run of ``exp``."""
     from fedlib.experiments import run
 
@@ -51,7 +50,7 @@ def per_round(exp, dataset) -> Dict[str, float]:
     return {part: timings[f"{part}_s"] / rounds for part in ("gradients", "attack", "aggregate")}
 
 
-def measure(rounds: int, repeats: int, variant: str, cases, log) -> Dict[str, object]:
+def measure(rounds: int, repeats: int, variant: str, cases, log) -> dict[str, object]:
     import fedlib
     from fedlib.data import load
     from fedlib.experiments import experiment_for
@@ -61,7 +60,7 @@ def measure(rounds: int, repeats: int, variant: str, cases, log) -> Dict[str, ob
                    samples_per_client=base.samples_per_client, partition=base.partition,
                    alpha=base.partition_alpha, **base.dataset_options)
     rules = sorted({rule for _, rule in cases} | {"median"})
-    samples: Dict[str, List[Dict[str, float]]] = {}
+    samples: dict[str, list[dict[str, float]]] = {}
     for rep in range(repeats):
         for rule in rules:
             honest = experiment_for("scale", "fashion_mnist", rounds=rounds, eval_every=10**6, variant=variant,
@@ -87,7 +86,7 @@ def measure(rounds: int, repeats: int, variant: str, cases, log) -> Dict[str, ob
             "threads": torch.get_num_threads(), "table": table}
 
 
-def print_table(result: Dict[str, object]) -> None:
+def print_table(result: dict[str, object]) -> None:
     print(f"\nscale profile, {result['rounds']} rounds × {result['repeats']} repeats, variant={result['variant']}, "
           f"{result['threads']} thread(s); ms per round (medians)")
     print(f"{'attack/rule':<24}{'gradients':>10}{'attack':>10}{'aggregate':>10}{'round':>10}{'/honest':>9}"
@@ -97,7 +96,7 @@ def print_table(result: Dict[str, object]) -> None:
               f"{1e3 * row['round']:>10.1f}{row['ratio_same_rule']:>9.2f}{row['ratio_median_honest']:>9.2f}")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)

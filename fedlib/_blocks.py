@@ -15,7 +15,7 @@ and :func:`distances_from_gram` gives them identical distance rows and columns.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Optional
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ class DuplicateRows:
     def __init__(self, x: torch.Tensor, first_block: slice):
         self.x = x
         self.keys = row_checksums(x[:, first_block]).tolist()
-        first_of_class: Dict[int, int] = {}
+        first_of_class: dict[int, int] = {}
         pairs = [(first_of_class.setdefault(key, i), i) for i, key in enumerate(self.keys)]
         pairs = [(a, b) for a, b in pairs if a != b]
         self.pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
@@ -90,15 +90,15 @@ class DuplicateRows:
             if self.alive[k] and not _same_bits(block[a], block[b]):
                 self.alive[k] = False
 
-    def representatives(self) -> Optional[torch.Tensor]:
+    def representatives(self) -> torch.Tensor | None:
         """``rep[i]`` = lowest index j with ``x[j]`` bit-for-bit equal to ``x[i]`` (after every block went through
         :meth:`update`), or None when no two rows are identical."""
         n = len(self.keys)
         rep = list(range(n))
-        for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist()):
+        for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist(), strict=True):
             if alive:
                 rep[b] = a
-        collided = [b for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist()) if not alive]
+        collided = [b for (a, b), alive in zip(self.pairs.tolist(), self.alive.tolist(), strict=True) if not alive]
         for i in collided:  # equal checksums, different from their class's first row: compare in full
             for j in collided:
                 if j >= i:
@@ -140,7 +140,7 @@ def _drop_differing_pairs(bits, pairs, alive):
         alive[k] = diff == 0
 
 
-def distances_from_gram(gram: torch.Tensor, representatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+def distances_from_gram(gram: torch.Tensor, representatives: torch.Tensor | None = None) -> torch.Tensor:
     """Squared distances ``s_i + s_j − 2 G_ij`` from a Gram matrix: exactly symmetric, ≥ 0, zero diagonal.
 
     ``representatives`` (from :meth:`DuplicateRows.representatives`): identical rows first take their

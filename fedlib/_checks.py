@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
 from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
 
-def check_choice(value: str, allowed: Iterable[str], what: str) -> str:
+def check_choice(value: object, allowed: Iterable[str], what: str) -> str:
     """Return ``value`` if it is one of ``allowed``; otherwise raise UnknownNameError with a suggestion."""
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:
@@ -24,9 +24,7 @@ def reject_options(options: Mapping[str, object], rule: str, allowed: Iterable[s
     """Raise if ``options`` holds keys that ``rule`` does not accept (nothing is silently ignored)."""
     extra = sorted(set(options) - set(allowed))
     if extra:
-        raise ConfigError(
-            f"{rule} got unknown option(s) {extra}; it accepts {sorted(allowed) or 'no extra options'}."
-        )
+        raise ConfigError(f"{rule} got unknown option(s) {extra}; it accepts {sorted(allowed) or 'no extra options'}.")
 
 
 def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -> torch.Tensor:
@@ -36,9 +34,7 @@ def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -
     if updates.dim() != 2:
         raise InputError(f"{what} must be 2-D (n, d); found shape {tuple(updates.shape)}.")
     if updates.dtype not in (torch.float32, torch.float64):  # half types: CPU svd/cdist are unimplemented
-        raise InputTypeError(
-            f"{what} must have a floating dtype (float32 or float64); found {updates.dtype}."
-        )
+        raise InputTypeError(f"{what} must have a floating dtype (float32 or float64); found {updates.dtype}.")
     n, d = updates.shape
     if n < min_rows:
         raise InputError(f"{what} must have at least {min_rows} row(s); found {n}.")
@@ -93,9 +89,7 @@ def check_f(f: object, n: int, rule: str, *, min_n: str | None = None, need: int
     """
     f = check_int(f, "f", minimum=0)
     if f >= n:
-        raise ConfigError(
-            f"{rule} needs f smaller than the number of inputs n; found n={n} with f={f}."
-        )
+        raise ConfigError(f"{rule} needs f smaller than the number of inputs n; found n={n} with f={f}.")
     if need is not None and n < need:
         formula = f"{min_n} inputs" if min_n else f"{need} inputs for f={f} with these options"
         raise ConfigError(f"{rule} needs n >= {formula}; found n={n} with f={f} (needs n >= {need}).")

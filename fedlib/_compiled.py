@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    # numba.config sets its attributes at import time from the environment; its stubs do not list them
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 __all__ = ["numba"]

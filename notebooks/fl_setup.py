@@ -25,10 +25,10 @@ seeds = [0]
 results_dir = None
 
 # %% tags=["hide-input"]
+from fedbook.setup import released_setup_table, setup_table
 from IPython.display import Markdown, display
 
 from fedlib.report.tables import page_table
-from fedbook.setup import released_setup_table, setup_table
 
 setup = setup_table()
 display(Markdown("**Table 1.** Clients and data of the three profiles, generated from `fedlib.experiments`. "

@@ -44,10 +44,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, halving_trace, tailored_curves
 
 from fedlib.attacks import craft
 from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
-from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, halving_trace, tailored_curves
 
 sns.set_theme(style="whitegrid")
 n_benign, n_malicious, dim = 20, 5, 50
@@ -75,7 +75,7 @@ pd.DataFrame(
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-for ax, attack in zip(axes, ("min_max", "min_sum")):
+for ax, attack in zip(axes, ("min_max", "min_sum"), strict=True):
     c = curves[curves.attack == attack]
     ax.plot(c.gamma, c.value, color="tab:blue", label="malicious update (left side)")
     ax.axhline(c.threshold.iloc[0], color="tab:grey", ls="--", label="benign threshold (right side)")
@@ -86,7 +86,7 @@ for ax, attack in zip(axes, ("min_max", "min_sum")):
     ax.set_xlabel("γ (scale of the perturbation, multiples of σ)")
     ax.set_ylabel("squared distance (update units²)")
     ax.legend(fontsize=8)
-fig.suptitle("AGR-agnostic attacks: the largest γ inside the benign clique (synthetic round, seed %d)" % seeds[0])
+fig.suptitle(f"AGR-agnostic attacks: the largest γ inside the benign clique (synthetic round, seed {seeds[0]})")
 fig.tight_layout()
 plt.show()
 
@@ -147,7 +147,8 @@ tailored_found = {r: craft("tailored", benign, n_malicious, aggregator=r).gamma
                   for r in ("krum", "multi_krum", "trimmed_mean", "median")}
 fig, ax = plt.subplots(figsize=(8, 4.5))
 sns.lineplot(data=tail, x="gamma", y="deviation", hue="rule", ax=ax)
-for (rule, gamma), color in zip(tailored_found.items(), sns.color_palette()):
+# strict=False: the default palette has more colours than there are rules; each rule takes the next one.
+for gamma, color in zip(tailored_found.values(), sns.color_palette(), strict=False):
     ax.axvline(gamma, color=color, ls=":", lw=1.5)
 ax.set_title("AGR-tailored objective: deviation of the aggregate from the benign mean")
 ax.set_xlabel("γ (scale of the perturbation, multiples of σ)")

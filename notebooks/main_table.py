@@ -29,12 +29,12 @@ run_missing = None  # None: compute missing results only in the quick profile
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from fedbook import paper, summary
+from fedbook.context import Context, committed
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
-from fedbook import paper, summary
-from fedbook.context import Context, committed
 
 sns.set_theme(style="whitegrid")
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
@@ -97,13 +97,14 @@ for (agr, know), g in imp.groupby(["aggregator", "knowledge"], sort=False):
                        "stronger of Fang/LIE": f"{paper.ATTACK_LABELS[best_prior]} ({means[best_prior]:.1f})",
                        "ratio": "–" if pd.isna(ratio) else f"{ratio:.1f}×"})
 ratios = pd.DataFrame(ratio_rows)
-display(Markdown("**Table.** Strongest attack of each family per rule. " + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+caption = tables.caption(profile, runs.dataset.unique(), ctx.seeds)
+display(Markdown("**Table.** Strongest attack of each family per rule. " + caption))
 tables.page_table(ratios)
 
 # %% tags=["hide-input"]
 heat = tables.label(imp).groupby(["knowledge", "aggregator", "attack"], sort=False).impact.mean().reset_index()
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-for ax, know in zip(axes, ("full", "partial")):
+for ax, know in zip(axes, ("full", "partial"), strict=True):
     grid = heat[heat.knowledge == know].pivot(index="aggregator", columns="attack", values="impact")
     grid = grid.reindex(index=[paper.AGR_LABELS[a] for a in paper.EXISTING_AGRS],
                         columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])

@@ -26,13 +26,13 @@ run_missing = None
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+from fedbook import paper
+from fedbook.context import Context, committed
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
-from fedbook import paper
-from fedbook.context import Context, committed
 
 if seeds is None and profile == "quick":
     seeds = [0, 1]

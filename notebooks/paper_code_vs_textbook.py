@@ -31,10 +31,14 @@ seeds = [0]
 results_dir = None
 
 # %%
+from fedbook.toy import (
+    attack_variant_table,
+    gaussian_updates,
+    rule_variant_difference,
+    small_integer_updates,
+    variant_table,
+)
 from IPython.display import Markdown, display
-
-from fedbook.toy import (attack_variant_table, gaussian_updates, rule_variant_difference,
-                         small_integer_updates, variant_table)
 
 
 def show(example, what):
@@ -65,7 +69,8 @@ show(rule_variant_difference("krum", n=7, f=1), "the two variants select differe
 # (spec §7.8); fedlib uses it in both variants (`n_select` changes it).
 
 # %%
-show(rule_variant_difference("multi_krum", n=7, f=1), "different Krum scores pick different rows, hence different averages.")
+show(rule_variant_difference("multi_krum", n=7, f=1),
+     "different Krum scores pick different rows, hence different averages.")
 
 # %% [markdown]
 # ## Bulyan: selection that stops early, and the lower median

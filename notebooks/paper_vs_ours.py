@@ -25,13 +25,13 @@ results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
+from fedbook import summary
+from fedbook.context import Context, committed, results_dir_for
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
 from fedlib.report.results import absent_labels
-from fedbook import summary
-from fedbook.context import Context, committed, results_dir_for
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")
@@ -41,7 +41,8 @@ def impacts_by_setting(runs, dnc_runs, profile, into):
     for (dataset, model), group in runs.groupby(["dataset", "model"], sort=False):
         imp = tables.impacts(group, by=["dataset", "model", "aggregator"])
         d = dnc_runs[(dnc_runs.dataset == dataset) & (dnc_runs.model == model)]
-        into[(profile, dataset, model)] = (imp, tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None)
+        dnc_imp = tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None
+        into[(profile, dataset, model)] = (imp, dnc_imp)
 
 
 results, notes = {}, []

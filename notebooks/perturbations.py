@@ -26,12 +26,12 @@ results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
+from fedbook import paper
+from fedbook.context import Context
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
-from fedbook import paper
-from fedbook.context import Context
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/perturbations.py")

@@ -31,7 +31,6 @@ results_dir = None
 # %%
 import matplotlib.pyplot as plt
 import seaborn as sns
-
 from fedbook.toy import aggregate_all, point_cloud
 
 n_benign, n_malicious = 16, 4
@@ -52,7 +51,7 @@ ax.scatter(xy[n_malicious:, 0], xy[n_malicious:, 1], c="tab:blue", s=30, label="
 ax.scatter(xy[:n_malicious, 0], xy[:n_malicious, 1], c="tab:red", marker="x", s=50, label="malicious updates")
 palette = sns.color_palette("tab10", len(table))
 markers = ["o", "s", "D", "^", "v", "P", "*", "X", "h"]
-for (i, row), color in zip(table.iterrows(), palette):
+for (i, row), color in zip(table.iterrows(), palette, strict=True):
     ax.scatter(row.x, row.y, s=140, marker=markers[i % len(markers)], facecolor="none",
                edgecolor=color, linewidth=2, label=f"{row.rule}")
 ax.set_title("Aggregates of 16 honest and 4 malicious 2-D updates (f = 4)")
@@ -109,7 +108,7 @@ ax.scatter(xy[n_malicious:, 0], xy[n_malicious:, 1], c="tab:blue", s=30, label="
 ax.scatter(xy[:n_malicious, 0], xy[:n_malicious, 1], c="tab:red", marker="x", s=80,
            label=f"{n_malicious} malicious copies (Min-Max)")
 ax.scatter(*honest.mean(0).numpy(), c="black", marker="+", s=120, label="honest mean")
-for (i, row), color in zip(hidden_table.iterrows(), palette):
+for (i, row), color in zip(hidden_table.iterrows(), palette, strict=True):
     ax.scatter(row.x, row.y, s=140, marker=markers[i % len(markers)], facecolor="none",
                edgecolor=color, linewidth=2, label=f"{row.rule}")
 ax.set_title("Aggregates when the attackers hide inside the honest spread (f = 4)")

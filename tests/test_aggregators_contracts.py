@@ -4,8 +4,6 @@ randomness comes only from an explicit generator, drawn on that generator's devi
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from scipy.stats import binom

@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import oracles_agg as oracle
+from helpers.asserts import assert_close, assert_selection_valid, tolerances
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fedlib.aggregators as agg
-from helpers import oracles_agg as oracle
 from fedlib.errors import ConfigError
-from helpers.asserts import assert_close, assert_selection_valid, tolerances
 
 VARIANTS = ["textbook", "ndss21"]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

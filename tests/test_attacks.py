@@ -7,10 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import fedlib.attacks as atk
-from fedlib.aggregators import aggregate
-from fedlib.errors import AttackInfeasible, ConfigError, InputError, UnknownNameError
 from helpers.oracles_atk import (
     fang_trmean_intervals,
     gamma_search_out_atol,
@@ -18,6 +14,10 @@ from helpers.oracles_atk import (
     golden_cases,
     golden_ids,
 )
+
+import fedlib.attacks as atk
+from fedlib.aggregators import aggregate
+from fedlib.errors import AttackInfeasible, ConfigError, InputError, UnknownNameError
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "ndss21"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.oracles_atk import gaussian_cloud
 
 import fedlib.attacks as atk
 from fedlib.aggregators import aggregate, min_inputs
 from fedlib.errors import AttackInfeasible, ConfigError, FedlibError
-from helpers.oracles_atk import gaussian_cloud
 
 
 @pytest.mark.parametrize("target", ["krum", "multi_krum", "bulyan"])

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import DTYPE
+from helpers import reference_acfa636 as ref
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import fedlib.attacks as atk
-import fedlib.attacks._utils.agnostic as agnostic_module
 import fedlib.attacks._tailored as tailored_module
+import fedlib.attacks._utils.agnostic as agnostic_module
 from fedlib.attacks._utils.quadratic import QuadraticDistances
-from helpers import reference_acfa636 as ref
-
-from conftest import DTYPE
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: slow here

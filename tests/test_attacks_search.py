@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.oracles_atk import gaussian_cloud, min_max_margin, min_sum_margin
 
 import fedlib.attacks as atk
 from fedlib.aggregators import aggregate
 from fedlib.attacks._utils.search import halving, hill_climb, largest_feasible, maximize
 from fedlib.errors import ConfigError
-from helpers.oracles_atk import gaussian_cloud, min_max_margin, min_sum_margin
 
 PERTS = ["std", "unit_vec", "sign"]
 

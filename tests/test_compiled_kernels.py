@@ -14,14 +14,14 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from helpers.asserts import assert_close
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedlib.aggregators._utils import order as _order
 from fedlib.aggregators._bulyan import mean_nearest_median, mean_nearest_median_torch
 from fedlib.aggregators._median import median_torch, median_values
 from fedlib.aggregators._trimmed_mean import trimmed_mean_torch
-from helpers.asserts import assert_close
+from fedlib.aggregators._utils import order as _order
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DTYPES = [torch.float32, torch.float64]
@@ -30,7 +30,7 @@ DTYPES = [torch.float32, torch.float64]
 def apply_network(values: np.ndarray, n: int) -> np.ndarray:
     """Run the comparators on every row of ``values`` (k, n) with numpy (vectorised over rows)."""
     out = values.copy()
-    for a, b in zip(*_order.sorting_network(n)):
+    for a, b in zip(*_order.sorting_network(n), strict=True):
         lo, hi = np.minimum(out[:, a], out[:, b]), np.maximum(out[:, a], out[:, b])
         out[:, a], out[:, b] = lo, hi
     return out
@@ -60,7 +60,7 @@ def test_pruned_network_gets_the_needed_positions_right(n):
         lo, hi = _order.sorting_network(n, needed)
         assert len(lo) <= len(_order.sorting_network(n)[0])
         out = bits.copy()
-        for a, b in zip(lo, hi):
+        for a, b in zip(lo, hi, strict=True):
             out[:, a], out[:, b] = np.minimum(out[:, a], out[:, b]), np.maximum(out[:, a], out[:, b])
         np.testing.assert_array_equal(out[:, list(needed)], expected[:, list(needed)])
         np.testing.assert_array_equal(np.sort(out, axis=1), expected)  # still a permutation

@@ -15,8 +15,15 @@ import torch
 import fedlib.aggregators as agg
 import fedlib.attacks as atk
 from fedlib import data
-from fedlib.errors import (ConfigError, DatasetNotFoundError, FedlibError, InputError, InputTypeError,
-                           NonFiniteError, UnknownNameError)
+from fedlib.errors import (
+    ConfigError,
+    DatasetNotFoundError,
+    FedlibError,
+    InputError,
+    InputTypeError,
+    NonFiniteError,
+    UnknownNameError,
+)
 from fedlib.experiments import Experiment, experiment_for, run
 
 AGGREGATORS = agg.names()

@@ -192,8 +192,8 @@ def assert_accuracies_are_numbers(result):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(aggregator=st.sampled_from(agg.names()), attack=st.sampled_from(atk.names()),
        knowledge=st.sampled_from(["full", "partial"]), n_malicious=st.integers(1, 5),
        lr=st.sampled_from([0.5, 1e3, 1e8, 1e30]), nonfinite=st.sampled_from(["raise", "drop"]),
@@ -201,8 +201,9 @@ def assert_accuracies_are_numbers(result):
 def test_short_runs_never_report_nan_accuracy(tmp_path, aggregator, attack, knowledge, n_malicious, lr, nonfinite,
                                               variant, seed):
     try:
-        exp = experiment_for("quick", aggregator=aggregator, attack=attack, knowledge=knowledge, n_malicious=n_malicious,
-                             lr=lr, nonfinite=nonfinite, variant=variant, rounds=2, eval_every=1).with_seed(seed)
+        exp = experiment_for("quick", aggregator=aggregator, attack=attack, knowledge=knowledge,
+                             n_malicious=n_malicious, lr=lr, nonfinite=nonfinite, variant=variant, rounds=2,
+                             eval_every=1).with_seed(seed)
         result = run(exp, tmp_path, force=True)
     except FedlibError:
         return

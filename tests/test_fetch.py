@@ -12,15 +12,23 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers.fetch_fixtures import (
+    LoopbackServer,
+    cifar_archive,
+    closed_port,
+    femnist_archive,
+    fixture_registry,
+    mnist_files,
+    purchase_archive,
+    sha256,
+)
 
-from fedlib.data import _formats, fetch, load
+from fedlib.data import _formats, default_data_root, fetch, load
+from fedlib.data._cli import add_data_parser
 from fedlib.data._download import ChecksumError, DownloadError
-from fedlib.data._fetch import MARKER, default_data_root
+from fedlib.data._fetch import MARKER
 from fedlib.data._sources import SOURCES, DatasetSource, RemoteFile
 from fedlib.errors import ConfigError, DatasetNotFoundError, InputError, UnknownNameError
-from fedlib.data._cli import add_data_parser
-from helpers.fetch_fixtures import (LoopbackServer, cifar_archive, closed_port, femnist_archive, fixture_registry,
-                                    mnist_files, purchase_archive, sha256)
 
 CIFAR = "cifar-10-python.tar.gz"
 
@@ -108,9 +116,10 @@ def test_mirror_replaces_the_canonical_urls_and_keeps_the_pinned_checksum(tmp_pa
         fetch("cifar10", root=tmp_path / "b", mirror=server.url + "/mirror", progress=False,
               registry={"cifar10": source})
         assert len(server.log) == 2
+        wrong_hash = "sha256:" + "0" * 64
         with pytest.raises(ChecksumError, match=sha256(cifar[0])):  # a mirror serving other bytes is refused
             fetch("cifar10", root=tmp_path / "c", mirror=server.url + "/mirror", progress=False,
-                  registry={"cifar10": replace(source, files=(replace(source.files[0], known_hash="sha256:" + "0" * 64),))})
+                  registry={"cifar10": replace(source, files=(replace(source.files[0], known_hash=wrong_hash),))})
     assert not (tmp_path / "c").exists()
 
 

@@ -53,8 +53,8 @@ def test_main_table_layout_and_caption():
 def test_main_grid_shape_and_quick_overrides():
     cells = grids.attack_grid("quick", [0, 1])
     assert len(cells) == 2 * (5 + 5 * 5 * 2 - 1)  # minus the infeasible partial tailored Bulyan run
-    assert grids.infeasible("quick") == [("bulyan", "tailored", "partial"),
-                                                                   ("dnc", "tailored", "partial")] and grids.infeasible("scale") == []
+    assert grids.infeasible("quick") == [("bulyan", "tailored", "partial"), ("dnc", "tailored", "partial")]
+    assert grids.infeasible("scale") == []
     assert {c.experiment.rounds for c in cells} == {grids.QUICK_OVERRIDES["rounds"]}
     assert len({c.experiment.config_hash for c in cells}) == len(cells)
     tailored_median = [c for c in cells if c.labels["attack"] == "tailored" and c.labels["aggregator"] == "median"]

@@ -27,6 +27,8 @@ What a rule needs: :func:`needs` (``"generator"``: a ``torch.Generator``, drawn 
 of every rule's own size check).
 """
 
+# Import order is registration order: names() lists the rules/attacks in the paper's order.
+# isort: off
 from ._base import RULE_NEEDS, Aggregate, aggregate, get, min_inputs, names, needs, register
 from ._mean import mean
 from ._krum import krum, krum_scores, krum_selection
@@ -42,6 +44,7 @@ from ._centered_clipping import centered_clipping
 from ._geometric_median import geometric_median
 from ._nnm import nearest_neighbor_mixing, nnm
 from ._bucketing import bucket, bucketing
+# isort: on
 
 closest_to_median_mean = mean_nearest_median  # the former name, kept working for existing callers
 

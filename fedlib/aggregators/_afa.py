@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -22,7 +21,9 @@ def _beta_cdf_half(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     trials = alpha + beta - 1
     j = torch.arange(int(trials.max()) + 1, dtype=torch.float64)
     log_pmf = (
-        torch.lgamma(trials[:, None] + 1) - torch.lgamma(j + 1) - torch.lgamma(trials[:, None] - j + 1)
+        torch.lgamma(trials[:, None] + 1)
+        - torch.lgamma(j + 1)
+        - torch.lgamma(trials[:, None] - j + 1)
         - trials[:, None] * math.log(2.0)
     )
     in_tail = (j[None, :] >= alpha[:, None]) & (j[None, :] <= trials[:, None])
@@ -49,7 +50,7 @@ class AFAReputation:
     blocked: torch.Tensor
 
     @staticmethod
-    def initial(n_clients: int, prior: int = 3) -> "AFAReputation":
+    def initial(n_clients: int, prior: int = 3) -> AFAReputation:
         """Fresh state for ``n_clients`` with Beta(prior, prior) and nobody blocked."""
         ones = torch.ones(n_clients, dtype=torch.float64)
         return AFAReputation(ones * prior, ones * prior, torch.zeros(n_clients, dtype=torch.bool))
@@ -57,7 +58,7 @@ class AFAReputation:
     def good_probability(self) -> torch.Tensor:
         return self.alpha / (self.alpha + self.beta)
 
-    def updated(self, accepted: torch.Tensor, delta: float) -> "AFAReputation":
+    def updated(self, accepted: torch.Tensor, delta: float) -> AFAReputation:
         """The state after a round in which the rows where ``accepted`` is True were kept."""
         active = ~self.blocked
         alpha = self.alpha + (accepted & active).double()
@@ -88,8 +89,8 @@ def afa(
     variant: str = "textbook",
     xi: float = 2.0,
     xi_step: float = 0.5,
-    client_weights: Optional[torch.Tensor] = None,
-    reputation: Optional[AFAReputation] = None,
+    client_weights: torch.Tensor | None = None,
+    reputation: AFAReputation | None = None,
     delta: float = 0.95,
     **options,
 ) -> Aggregate:
@@ -130,7 +131,11 @@ def afa(
     weights = torch.ones(n, dtype=torch.float64)
     if client_weights is not None:
         client_weights = check_matrix(client_weights.reshape(1, -1), "client_weights").reshape(-1)
-        if client_weights.numel() != n or bool((client_weights < 0).any()) or not bool(torch.isfinite(client_weights).all()):
+        if (
+            client_weights.numel() != n
+            or bool((client_weights < 0).any())
+            or not bool(torch.isfinite(client_weights).all())
+        ):
             raise InputError(f"client_weights must be {n} finite values >= 0; found {client_weights.tolist()}.")
         weights = client_weights.detach().double().cpu()
     good = torch.ones(n, dtype=torch.bool)
@@ -164,7 +169,7 @@ def afa(
     selected = torch.nonzero(good).flatten().to(updates.device)
     kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
     vector = (kept_w @ updates) / kept_w.sum()
-    info = {"rounds": rounds}
+    info: dict[str, object] = {"rounds": rounds}
     if reputation is not None:
         info["reputation"] = reputation.updated(good, delta)
     return Aggregate(vector, selected, info=info)

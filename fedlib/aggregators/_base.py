@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 import torch
 
@@ -26,9 +26,9 @@ class Aggregate:
     """
 
     vector: torch.Tensor
-    selected: Optional[torch.Tensor] = None
-    dropped: Optional[torch.Tensor] = None
-    info: Dict[str, object] = field(default_factory=dict)
+    selected: torch.Tensor | None = None
+    dropped: torch.Tensor | None = None
+    info: dict[str, object] = field(default_factory=dict)
 
 
 RuleFn = Callable[..., Aggregate]
@@ -36,10 +36,10 @@ RuleFn = Callable[..., Aggregate]
 MinInputsFn = Callable[[int, str, Mapping[str, object]], int]
 #: What a rule may ask its caller (e.g. the FL engine) to supply as keyword options.
 RULE_NEEDS = ("generator", "score_fn")
-_REGISTRY: Dict[str, RuleFn] = {}
-_CHECKS_FINITE: Dict[str, bool] = {}
-_NEEDS: Dict[str, FrozenSet[str]] = {}
-_MIN_INPUTS: Dict[str, MinInputsFn] = {}
+_REGISTRY: dict[str, RuleFn] = {}
+_CHECKS_FINITE: dict[str, bool] = {}
+_NEEDS: dict[str, frozenset[str]] = {}
+_MIN_INPUTS: dict[str, MinInputsFn] = {}
 
 
 def more_than_f(f: int, variant: str, options: Mapping[str, object]) -> int:
@@ -51,8 +51,8 @@ def register(
     name: str,
     *,
     checks_finite: bool = False,
-    needs: Tuple[str, ...] = (),
-    min_inputs: Optional[MinInputsFn] = None,
+    needs: tuple[str, ...] = (),
+    min_inputs: MinInputsFn | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``.
 
@@ -82,7 +82,7 @@ def register(
     return deco
 
 
-def needs(name: str) -> FrozenSet[str]:
+def needs(name: str) -> frozenset[str]:
     """What rule ``name`` needs from its caller (subset of :data:`RULE_NEEDS`), as declared at registration.
 
     Example:

@@ -10,8 +10,8 @@ import torch
 from .._checks import check_int, check_matrix, reject_options
 from ..errors import InputTypeError
 from ._base import Aggregate, min_inputs, register
-from ._utils.common import prepare
 from ._pre import base_options_of, check_base, run_base
+from ._utils.common import prepare
 
 GeneratorLike = Union[torch.Generator, int, None]  # noqa: UP007 (a runtime alias: no `|` on Python 3.10 types)
 
@@ -79,10 +79,10 @@ def _bucket_means(updates: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
 def bucketing_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """⌈n/s⌉ buckets must satisfy the base rule's minimum for ``base_f`` (default f): n >= s·(m - 1) + 1."""
     options = dict(options or {})
-    base = options.get("base", "trimmed_mean")
+    base = check_base("bucketing", options.get("base", "trimmed_mean"))
     s = options.get("s", 2)
     base_f = options.get("base_f")
-    base_f = f if base_f is None else base_f
+    base_f = f if base_f is None else check_int(base_f, "base_f", minimum=0)
     need = min_inputs(base, base_f, variant=variant, **base_options_of(options.get("base_options")))
     return max(f + 1, check_int(s, "s (bucket size)", minimum=1) * (need - 1) + 1)
 
@@ -129,8 +129,9 @@ def bucketing(
     check_base("bucketing", base)
     # The registered minimum with these options: prepare() checks it (one source for rule and config).
     settings = {"base": base, "base_options": base_options, "s": s, "base_f": base_f}
-    updates, f = prepare(updates, f, variant, "bucketing", options=settings,
-                         formula=f"s*(min_inputs({base!r}, base_f) - 1) + 1")
+    updates, f = prepare(
+        updates, f, variant, "bucketing", options=settings, formula=f"s*(min_inputs({base!r}, base_f) - 1) + 1"
+    )
     base_f = f if base_f is None else base_f
     generator = as_generator(generator)
     buckets = bucket_of_rows(updates.shape[0], s, generator).to(updates.device)
@@ -141,6 +142,5 @@ def bucketing(
         chosen = torch.zeros(means.shape[0], dtype=torch.bool, device=updates.device)
         chosen[result.selected] = True
         selected = torch.nonzero(chosen[buckets]).flatten()
-    info = {"buckets": buckets, "base_selected": result.selected, "base_info": result.info}
+    info: dict[str, object] = {"buckets": buckets, "base_selected": result.selected, "base_info": result.info}
     return Aggregate(result.vector, selected, info=info)
-

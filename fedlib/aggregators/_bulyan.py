@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from ._utils import order
 from ._base import Aggregate, register
+from ._krum import krum_selection
+from ._utils import order
 from ._utils.common import columnwise, middle_value, prepare
 from ._utils.distances import pairwise_sq_distances
-from ._krum import krum_selection
 
 
 def bulyan_min_n(f: int) -> int:

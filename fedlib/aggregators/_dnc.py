@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 
@@ -46,7 +45,7 @@ def dnc_iteration(
     *,
     subsample_dim: int = 10000,
     svd: str = "exact",
-    generator: Union[torch.Generator, int, None] = None,
+    generator: torch.Generator | int | None = None,
 ) -> torch.Tensor:
     """One DnC filtering step: sample coordinates, score the rows, drop the ``n_remove`` highest scores.
 
@@ -90,7 +89,7 @@ def dnc(
     filter_frac: float = 1.0,
     combine: str = "intersection",
     svd: str = "exact",
-    generator: Union[torch.Generator, int, None] = None,
+    generator: torch.Generator | int | None = None,
     **options,
 ) -> Aggregate:
     r"""DnC: remove rows that stick out along the top principal direction of random coordinate subsets.
@@ -131,8 +130,9 @@ def dnc(
     if not (math.isfinite(filter_frac) and filter_frac >= 0):
         raise ConfigError(f"filter_frac must be a finite number >= 0; found {filter_frac}.")
     # min_inputs: n > f and more rows than the floor(filter_frac*f) each iteration removes
-    updates, f = prepare(updates, f, variant, "dnc", options={"filter_frac": filter_frac},
-                         formula="max(f, floor(filter_frac*f))+1")
+    updates, f = prepare(
+        updates, f, variant, "dnc", options={"filter_frac": filter_frac}, formula="max(f, floor(filter_frac*f))+1"
+    )
     n = updates.shape[0]
     n_remove = math.floor(filter_frac * f)
     generator = as_generator(generator, default_seed=0)

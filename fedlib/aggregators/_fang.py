@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Optional, Tuple, Union
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -15,11 +15,11 @@ from ._utils.common import prepare
 from ._utils.leave_one_out import leave_one_out
 from ._utils.random import as_generator, draw_permutation
 
-ScoreFn = Callable[[torch.Tensor], Tuple[float, float]]
+ScoreFn = Callable[[torch.Tensor], tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
 
 
-def _evaluate(score_fn: ScoreFn, vector: torch.Tensor) -> Tuple[float, float]:
+def _evaluate(score_fn: ScoreFn, vector: torch.Tensor) -> tuple[float, float]:
     result = score_fn(vector)
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
         raise InputError(f"score_fn must return a (loss, error) pair; found {result!r}.")
@@ -37,7 +37,7 @@ def _largest(values: torch.Tensor, count: int, tie_rank: torch.Tensor) -> torch.
     return in_tie_order[order[:count]]
 
 
-def tie_ranks(updates: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+def tie_ranks(updates: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """A rank per row (CPU LongTensor, a permutation of 0..n-1) that orders rows with equal scores.
 
     With a ``generator``: a uniformly random permutation drawn on the generator's device (one draw of n
@@ -92,12 +92,12 @@ def fang(
     f: int,
     *,
     variant: str = "textbook",
-    score_fn: Optional[ScoreFn] = None,
+    score_fn: ScoreFn | None = None,
     base: str = "trimmed_mean",
     rule: str = "union",
-    base_options: Optional[Mapping[str, object]] = None,
-    final_f: Optional[int] = None,
-    generator: Union[torch.Generator, int, None] = None,
+    base_options: Mapping[str, object] | None = None,
+    final_f: int | None = None,
+    generator: torch.Generator | int | None = None,
     **options,
 ) -> Aggregate:
     r"""Fang defense around a base rule A: drop the f updates whose removal helps a validation model most.
@@ -176,6 +176,11 @@ def fang(
         removed[_largest(err, f, tie_rank)] = True
     selected = torch.nonzero(~removed).flatten().to(updates.device)
     final = base_fn(updates.index_select(0, selected), final_f, variant=variant, **base_options)
-    info = {"lrr": lrr, "err": err, "removed": torch.nonzero(removed).flatten(), "tie_rank": tie_rank,
-            "base_selected": final.selected}
+    info: dict[str, object] = {
+        "lrr": lrr,
+        "err": err,
+        "removed": torch.nonzero(removed).flatten(),
+        "tie_rank": tie_rank,
+        "base_selected": final.selected,
+    }
     return Aggregate(final.vector, selected, info=info)

@@ -59,9 +59,7 @@ def krum_scores(dist: torch.Tensor, f: int, *, variant: str = "textbook") -> tor
     return ordered[:, 1 : k + 1].sum(dim=1)
 
 
-def krum_selection(
-    dist: torch.Tensor, f: int, n_select: int, *, variant: str = "textbook"
-) -> torch.Tensor:
+def krum_selection(dist: torch.Tensor, f: int, n_select: int, *, variant: str = "textbook") -> torch.Tensor:
     r"""Iterative Krum: pick the Krum winner, remove it, recompute the scores on the remaining rows, repeat.
 
     Works on the (n, n) distance matrix only (the rows are never re-read). Scores on the remaining set

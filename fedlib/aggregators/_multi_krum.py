@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .._checks import check_int, reject_options
 from ._base import Aggregate, register
+from ._krum import krum_min_n, krum_selection
 from ._utils.common import mean_of_rows, prepare
 from ._utils.distances import pairwise_sq_distances
-from ._krum import krum_min_n, krum_selection
 
 
 def default_n_select(n: int, f: int) -> int:
@@ -24,7 +22,7 @@ def multi_krum(
     f: int,
     *,
     variant: str = "textbook",
-    n_select: Optional[int] = None,
+    n_select: int | None = None,
     **options,
 ) -> Aggregate:
     r"""Multi-krum: pick rows one at a time by Krum on the remaining set, output the mean of the picks.
@@ -62,4 +60,3 @@ def multi_krum(
     dist = pairwise_sq_distances(updates)
     selected = krum_selection(dist, f, n_select, variant=variant)
     return Aggregate(mean_of_rows(updates, selected), selected)
-

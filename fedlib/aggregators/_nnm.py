@@ -8,8 +8,8 @@ import torch
 
 from .._checks import check_f, check_matrix, reject_options
 from ._base import Aggregate, min_inputs, register
-from ._utils.common import prepare
 from ._pre import base_options_of, check_base, run_base
+from ._utils.common import prepare
 
 
 def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
@@ -51,7 +51,7 @@ def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
 def nnm_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:
     """The base rule runs on n mixed rows with the same f: its own minimum, and n > f for the mixing."""
     options = dict(options or {})
-    base = options.get("base", "trimmed_mean")
+    base = check_base("nnm", options.get("base", "trimmed_mean"))
     return max(f + 1, min_inputs(base, f, variant=variant, **base_options_of(options.get("base_options"))))
 
 
@@ -86,8 +86,14 @@ def nnm(
     reject_options(options, "nnm")
     base_options = base_options_of(base_options)
     check_base("nnm", base)
-    updates, f = prepare(updates, f, variant, "nnm", options={"base": base, "base_options": base_options},
-                         formula=f"min_inputs({base!r}, f)")
+    updates, f = prepare(
+        updates,
+        f,
+        variant,
+        "nnm",
+        options={"base": base, "base_options": base_options},
+        formula=f"min_inputs({base!r}, f)",
+    )
     mixed = nearest_neighbor_mixing(updates, f)
     result = run_base("nnm", mixed, f, variant, base, base_options, generator)
     return Aggregate(result.vector, result.selected, info={"base_info": result.info})

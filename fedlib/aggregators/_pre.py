@@ -11,13 +11,14 @@ from ..errors import InputTypeError
 from ._base import Aggregate, get, names, needs
 
 
-def base_options_of(base_options: Mapping[str, object] | None) -> dict:
+def base_options_of(base_options: object) -> dict:
     """The base rule's options as a fresh dict (None: no options)."""
     if base_options is None:
         return {}
     if not isinstance(base_options, Mapping):
-        raise InputTypeError(f"base_options must be a mapping of the base rule's options; found "
-                             f"{type(base_options).__name__}.")
+        raise InputTypeError(
+            f"base_options must be a mapping of the base rule's options; found {type(base_options).__name__}."
+        )
     return dict(base_options)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from .._checks import reject_options
-from ._utils import order
 from ._base import Aggregate, register
+from ._utils import order
 from ._utils.common import columnwise, prepare
 
 

@@ -29,6 +29,8 @@ Example:
     torch.Size([10, 100])
 """
 
+# Import order is registration order: names() lists the rules/attacks in the paper's order.
+# isort: off
 from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
@@ -41,6 +43,7 @@ from ._mimic import mimic
 from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
 from ._utils.feasibility import feasible
 from ._utils.search import halving as halving_search
+# isort: on
 
 __all__ = [
     "Crafted",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, Optional, Tuple
 
 import torch
-
-import math
 
 from .._checks import check_choice, check_finite, check_int, check_matrix
 from ..errors import AttackInfeasible, ConfigError, NonFiniteError
@@ -29,8 +28,8 @@ class Crafted:
     """
 
     updates: torch.Tensor
-    gamma: Optional[float] = None
-    info: Dict[str, object] = field(default_factory=dict)
+    gamma: float | None = None
+    info: dict[str, object] = field(default_factory=dict)
 
 
 AttackFn = Callable[..., Crafted]
@@ -38,14 +37,12 @@ AttackFn = Callable[..., Crafted]
 #: the server aggregates this round; ``aggregator_options``, the options of the rule it simulates (with the
 #: server's ``score_fn`` when that rule is Fang's defense).
 ATTACK_NEEDS = ("n_total", "aggregator_options")
-_REGISTRY: Dict[str, AttackFn] = {}
+_REGISTRY: dict[str, AttackFn] = {}
 _NONFINITE_ALLOWED: set = set()
-_NEEDS: Dict[str, FrozenSet[str]] = {}
+_NEEDS: dict[str, frozenset[str]] = {}
 
 
-def register(
-    name: str, *, finite_output: bool = True, needs: Tuple[str, ...] = ()
-) -> Callable[[AttackFn], AttackFn]:
+def register(name: str, *, finite_output: bool = True, needs: tuple[str, ...] = ()) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
 
     ``craft`` rejects NaN/Inf in an attack's output (a sign of overflow) unless the attack is registered
@@ -69,7 +66,7 @@ def register(
     return deco
 
 
-def needs(name: str) -> FrozenSet[str]:
+def needs(name: str) -> frozenset[str]:
     """What attack ``name`` needs from its caller (subset of :data:`ATTACK_NEEDS`).
 
     Example:
@@ -96,14 +93,14 @@ def craft(
     benign: torch.Tensor,
     n_malicious: int,
     *,
-    aggregator: Optional[str] = None,
-    f: Optional[int] = None,
+    aggregator: str | None = None,
+    f: int | None = None,
     perturbation: str = "std",
     search: str = "halving",
-    gamma_init: Optional[float] = None,
+    gamma_init: float | None = None,
     tau: float = 1e-5,
     knowledge: str = "full",
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     variant: str = "textbook",
     **options,
 ) -> Crafted:
@@ -124,8 +121,17 @@ def craft(
     _check_common_settings(aggregator, f, perturbation, search, tau)
     from ._utils.feasibility import feasible
 
-    reason = feasible(name, benign.shape[0], n_malicious, aggregator=aggregator, f=f, knowledge=knowledge,
-                      variant=variant, perturbation=perturbation, **options)
+    reason = feasible(
+        name,
+        benign.shape[0],
+        n_malicious,
+        aggregator=aggregator,
+        f=f,
+        knowledge=knowledge,
+        variant=variant,
+        perturbation=perturbation,
+        **options,
+    )
     if reason is not None:
         raise AttackInfeasible(reason)
     crafted = fn(

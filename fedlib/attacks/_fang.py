@@ -33,7 +33,6 @@ probes are decided on the (n, n) distance model with near ties sent to the (n, d
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
@@ -41,17 +40,17 @@ from .._checks import check_choice
 from ..errors import ConfigError, InputError
 from ._base import Crafted, register
 from ._perturbation import column_std
-from ._utils.quadratic import QuadraticDistances
-from ._utils.krum_probe import KrumFamilyProbe
 from ._utils.common import (
     check_options,
     need_generator,
+    partial_simulation,
     repeat_rows,
     require_aggregator,
-    partial_simulation,
     server_f,
     with_copies,
 )
+from ._utils.krum_probe import KrumFamilyProbe
+from ._utils.quadratic import QuadraticDistances
 
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 COORDINATE_WISE = ("trimmed_mean", "median")
@@ -72,9 +71,7 @@ def fang_lambda0(benign: torch.Tensor, f: int, *, variant: str = "textbook") -> 
     """
     k, d = benign.shape
     if k - f - 1 <= 0 or k - 2 - f < 0:
-        raise ConfigError(
-            f"Fang's λ₀ needs k − f − 1 > 0 and k − 2 − f ≥ 0 known benign rows; found k={k}, f={f}."
-        )
+        raise ConfigError(f"Fang's λ₀ needs k − f − 1 > 0 and k − 2 − f ≥ 0 known benign rows; found k={k}, f={f}.")
     # Exact differences (not the Gram shortcut): duplicated rows must give exactly 0 for the ndss21 rule.
     dist = torch.cdist(benign, benign, compute_mode="donot_use_mm_for_euclid_dist")
     if variant == "ndss21":
@@ -96,10 +93,12 @@ def _krum_test(benign, sign, f_sim, n_copies, variant, on_matrix) -> KrumFamilyP
     tiny = with_copies(-sign[:1], n_copies, benign[:, :1])  # the rule's own checks, as the first probe did
     aggregate("krum", tiny, f_sim, variant=variant)
     around_origin = QuadraticDistances.around(benign, torch.zeros_like(sign), -sign, pairwise=False)
-    model = QuadraticDistances(around_origin.a, around_origin.b, around_origin.c,
-                               pairwise_sq_distances(benign).to(torch.float64))
-    return KrumFamilyProbe(model, f=f_sim, n_select=1, variant=variant, n_copies=n_copies, first_only=True,
-                           on_matrix=on_matrix)
+    model = QuadraticDistances(
+        around_origin.a, around_origin.b, around_origin.c, pairwise_sq_distances(benign).to(torch.float64)
+    )
+    return KrumFamilyProbe(
+        model, f=f_sim, n_select=1, variant=variant, n_copies=n_copies, first_only=True, on_matrix=on_matrix
+    )
 
 
 def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambda0):
@@ -112,6 +111,7 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
 
     def on_matrix(lam: float) -> bool:  # the rule on the (n, d) matrix: near ties only
         chosen = aggregate("krum", with_copies(-lam * sign, n_copies, benign), f_sim, variant=variant).selected
+        assert chosen is not None  # Krum always reports the row it selected
         return int(chosen[0]) < n_copies
 
     test = None
@@ -129,8 +129,14 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
         vector, used = -(2.0 * lam) * sign, 2.0 * lam
     else:
         vector, used = mean - lam * sign, lam
-    info = {"lambda0": lam0, "lambda_final": lam, "lambda_used": used, "success": success, "n_probes": probes,
-            "matrix_probes": 0 if test is None else test.matrix_probes}
+    info: dict[str, object] = {
+        "lambda0": lam0,
+        "lambda_final": lam,
+        "lambda_used": used,
+        "success": success,
+        "n_probes": probes,
+        "matrix_probes": 0 if test is None else test.matrix_probes,
+    }
     return Crafted(repeat_rows(vector, n_malicious), None, info)
 
 
@@ -182,16 +188,16 @@ def fang(
     benign: torch.Tensor,
     n_malicious: int,
     *,
-    aggregator: Optional[str] = None,
-    f: Optional[int] = None,
+    aggregator: str | None = None,
+    f: int | None = None,
     knowledge: str = "full",
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     variant: str = "textbook",
-    fang_fallback: Optional[str] = None,
-    lambda0: Optional[float] = None,
+    fang_fallback: str | None = None,
+    lambda0: float | None = None,
     partial_rule: str = "square",
-    n_total: Optional[int] = None,
-    uniform_draws: Optional[torch.Tensor] = None,
+    n_total: int | None = None,
+    uniform_draws: torch.Tensor | None = None,
     perturbation: str = "std",
     search: str = "halving",
     gamma_init=None,
@@ -216,24 +222,38 @@ def fang(
     target = require_aggregator(aggregator, "fang", TARGETS)
     if target in COORDINATE_WISE:
         return _fang_trmean(
-            benign, n_malicious, knowledge=knowledge, variant=variant, generator=generator,
+            benign,
+            n_malicious,
+            knowledge=knowledge,
+            variant=variant,
+            generator=generator,
             uniform_draws=uniform_draws,
         )
     if fang_fallback is None:
         fang_fallback = "last_probe" if variant == "ndss21" else "benign_mean"
     check_choice(fang_fallback, FALLBACKS, "fang_fallback")
-    partial_info = {}
+    partial_info: dict[str, object] = {}
     if knowledge == "partial":
         n_copies, f_sim, partial_info = partial_simulation(
-            n_malicious, benign.shape[0], rule="krum", variant=variant, partial_rule=partial_rule,
-            default_rule="square", n_total=n_total, attack="fang",
+            n_malicious,
+            benign.shape[0],
+            rule="krum",
+            variant=variant,
+            partial_rule=partial_rule,
+            default_rule="square",
+            n_total=n_total,
+            attack="fang",
         )
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
     crafted = _fang_krum(
-        benign, n_malicious, f_sim=f_sim, n_copies=n_copies, variant=variant, fallback=fang_fallback,
+        benign,
+        n_malicious,
+        f_sim=f_sim,
+        n_copies=n_copies,
+        variant=variant,
+        fallback=fang_fallback,
         lambda0=lambda0,
     )
-    crafted.info.update({"f_simulated": f_sim, "copies_simulated": n_copies, "fallback": fang_fallback,
-                         **partial_info})
+    crafted.info.update({"f_simulated": f_sim, "copies_simulated": n_copies, "fallback": fang_fallback, **partial_info})
     return crafted

@@ -16,15 +16,14 @@ z:
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 
 from .._checks import check_int
 from ..errors import ConfigError
 from ._base import Crafted, register
-from ._utils.common import check_options, repeat_rows
 from ._perturbation import column_std
+from ._utils.common import check_options, repeat_rows
 
 Z_TABLE_NDSS21 = {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891}
 
@@ -53,8 +52,8 @@ def lie(
     n_malicious: int,
     *,
     variant: str = "textbook",
-    n_total: Optional[int] = None,
-    z: Optional[float] = None,
+    n_total: int | None = None,
+    z: float | None = None,
     lie_sign: int = 1,
     aggregator=None,
     f=None,

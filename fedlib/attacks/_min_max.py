@@ -44,6 +44,12 @@ def min_max(
     """
     check_options(options, "min_max")
     return agnostic_attack(
-        "min_max", benign, n_malicious, perturbation=perturbation, search=search,
-        gamma_init=gamma_init, tau=tau, reference="min",
+        "min_max",
+        benign,
+        n_malicious,
+        perturbation=perturbation,
+        search=search,
+        gamma_init=gamma_init,
+        tau=tau,
+        reference="min",
     )

@@ -47,6 +47,12 @@ def min_sum(
     check_options(options, "min_sum")
     check_choice(min_sum_reference, ("min", "max"), "min_sum_reference")
     return agnostic_attack(
-        "min_sum", benign, n_malicious, perturbation=perturbation, search=search,
-        gamma_init=gamma_init, tau=tau, reference=min_sum_reference,
+        "min_sum",
+        benign,
+        n_malicious,
+        perturbation=perturbation,
+        search=search,
+        gamma_init=gamma_init,
+        tau=tau,
+        reference=min_sum_reference,
     )

@@ -10,7 +10,8 @@ direction that is *added*, ∇p = −deviation, so the three kinds are
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -58,8 +59,7 @@ def perturbation(kind: str, benign: torch.Tensor) -> torch.Tensor:
     if kind == "std":
         if benign.shape[0] < 2:
             raise InputError(
-                "perturbation 'std' needs at least 2 benign rows for an unbiased std; "
-                f"found {benign.shape[0]}."
+                f"perturbation 'std' needs at least 2 benign rows for an unbiased std; found {benign.shape[0]}."
             )
         return -column_std(benign)
     norm = torch.linalg.vector_norm(mean)
@@ -74,11 +74,11 @@ def pick_perturbation(
     n_malicious: int,
     *,
     aggregator: str,
-    f: Optional[int] = None,
+    f: int | None = None,
     candidates: Sequence[str] = KINDS,
-    aggregator_options: Optional[dict] = None,
+    aggregator_options: dict | None = None,
     **craft_kwargs,
-) -> tuple[str, Dict[str, float]]:
+) -> tuple[str, dict[str, float]]:
     r"""Pick the most harmful perturbation for one setting — **our heuristic**, not the paper's.
 
     The paper selects the perturbation with a heuristic (its §VI-C) whose exact form is not available to
@@ -109,8 +109,11 @@ def pick_perturbation(
     benign = check_finite(check_matrix(benign, "benign"), "benign")
     f_server = n_malicious if f is None else f
     reference = benign.mean(dim=0)
-    extra = {"aggregator_options": aggregator_options} if aggregator_options and attack == "tailored" else {}
-    deviations: Dict[str, float] = {}
+    # forwarded as keyword arguments to craft(): Any, since each key is one of craft's typed parameters
+    extra: dict[str, Any] = {}
+    if aggregator_options and attack == "tailored":
+        extra["aggregator_options"] = aggregator_options
+    deviations: dict[str, float] = {}
     for kind in candidates:
         crafted = craft(
             attack,

@@ -54,13 +54,12 @@ trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang/dnc.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .._checks import check_int
 from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
+from ._perturbation import perturbation as make_perturbation
 from ._utils.common import (
     check_options,
     check_positive,
@@ -74,11 +73,10 @@ from ._utils.common import (
     server_f,
     with_copies,
 )
-from ._perturbation import perturbation as make_perturbation
-from ._utils.quadratic import QuadraticDistances
-from ._utils.search import halving, hill_climb, largest_feasible, maximize
 from ._utils.coordinate_probe import coordinate_objective
 from ._utils.krum_probe import KrumFamilyProbe
+from ._utils.quadratic import QuadraticDistances
+from ._utils.search import halving, hill_climb, largest_feasible, maximize
 
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 OBJECTIVE = ("trimmed_mean", "median")
@@ -116,9 +114,7 @@ class _Setting:
     def run_rule(self, gamma: float, **extra):
         from ..aggregators import aggregate
 
-        return aggregate(
-            self.rule, self.stacked(gamma), self.f_sim, variant=self.variant, **self.agg_opts, **extra
-        )
+        return aggregate(self.rule, self.stacked(gamma), self.f_sim, variant=self.variant, **self.agg_opts, **extra)
 
 
 def _check_krum_family_size(setting: _Setting) -> None:
@@ -159,8 +155,13 @@ def _krum_family_probe(setting: _Setting) -> KrumFamilyProbe:
         return _copies_selected(chosen, setting.n_copies, setting.first_only)
 
     return KrumFamilyProbe(
-        model, f=setting.f_sim, n_select=_n_select(setting, n), variant=setting.variant,
-        n_copies=setting.n_copies, first_only=setting.first_only, on_matrix=on_matrix,
+        model,
+        f=setting.f_sim,
+        n_select=_n_select(setting, n),
+        variant=setting.variant,
+        n_copies=setting.n_copies,
+        first_only=setting.first_only,
+        on_matrix=on_matrix,
     )
 
 
@@ -200,18 +201,18 @@ def tailored(
     benign: torch.Tensor,
     n_malicious: int,
     *,
-    aggregator: Optional[str] = None,
-    f: Optional[int] = None,
+    aggregator: str | None = None,
+    f: int | None = None,
     perturbation: str = "std",
     search: str = "halving",
-    gamma_init: Optional[float] = None,
+    gamma_init: float | None = None,
     tau: float = 1e-5,
     knowledge: str = "full",
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     variant: str = "textbook",
-    partial_rule: Optional[str] = None,
-    n_total: Optional[int] = None,
-    aggregator_options: Optional[dict] = None,
+    partial_rule: str | None = None,
+    n_total: int | None = None,
+    aggregator_options: dict | None = None,
     exact_grid: int = 200,
     objective_grid: int = 32,
     objective_iters: int = 30,
@@ -248,13 +249,19 @@ def tailored(
     clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
     if clash:
         raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
-    partial_info = {}
+    partial_info: dict[str, object] = {}
     if knowledge == "partial":
         rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
         n_copies, f_sim, partial_info = partial_simulation(
-            n_malicious, benign.shape[0], rule=rule_tested(target, variant), variant=variant,
-            partial_rule=partial_rule, default_rule="table" if target in OBJECTIVE else "square",
-            n_total=n_total, attack="tailored", rule_options=rule_options,
+            n_malicious,
+            benign.shape[0],
+            rule=rule_tested(target, variant),
+            variant=variant,
+            partial_rule=partial_rule,
+            default_rule="table" if target in OBJECTIVE else "square",
+            n_total=n_total,
+            attack="tailored",
+            rule_options=rule_options,
         )
     else:
         n_copies, f_sim = n_malicious, server_f(f, n_malicious)
@@ -265,11 +272,17 @@ def tailored(
         mean, direction = benign.mean(dim=0), make_perturbation(perturbation, benign)
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
     info = {
-        "perturbation": perturbation, "search": search, "gamma_init": g0, "target": target,
-        "rule_tested": setting.rule, "f_simulated": f_sim, "copies_simulated": n_copies, **partial_info,
+        "perturbation": perturbation,
+        "search": search,
+        "gamma_init": g0,
+        "target": target,
+        "rule_tested": setting.rule,
+        "f_simulated": f_sim,
+        "copies_simulated": n_copies,
+        **partial_info,
     }
 
-    if target in KRUM_FAMILY and search == "exact":
+    if model is not None:  # built above exactly for the exact Krum-family search
         gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
@@ -282,10 +295,19 @@ def tailored(
         def on_matrix(g: float) -> float:
             return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
 
-        objective = coordinate_objective(
-            benign, mean, direction, target=target, variant=variant, n_copies=n_copies, f=f_sim,
-            on_matrix=on_matrix,
-        ) or on_matrix
+        objective = (
+            coordinate_objective(
+                benign,
+                mean,
+                direction,
+                target=target,
+                variant=variant,
+                n_copies=n_copies,
+                f=f_sim,
+                on_matrix=on_matrix,
+            )
+            or on_matrix
+        )
 
         if variant == "ndss21":
             result = hill_climb(objective, g0, tau)
@@ -293,16 +315,17 @@ def tailored(
             info["n_probes"] = result.n_probes
         else:
             upper = _saturation_gamma(benign, mean, direction)
-            gamma, evals = (0.0, 0) if upper == 0.0 else maximize(
-                objective, upper, grid=objective_grid, iters=objective_iters
+            gamma, evals = (
+                (0.0, 0) if upper == 0.0 else maximize(objective, upper, grid=objective_grid, iters=objective_iters)
             )
             info.update(n_probes=evals, gamma_saturation=upper)
     else:
-        extra = {}
+        extra: dict[str, object] = {}
         if target == "dnc":
             if "generator" in agg_opts:
-                raise ConfigError("tailored dnc draws DnC's randomness from `generator`; "
-                                  "do not pass aggregator_options['generator'].")
+                raise ConfigError(
+                    "tailored dnc draws DnC's randomness from `generator`; do not pass aggregator_options['generator']."
+                )
             gen = need_generator(generator, "tailored (dnc)")
             seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
             info["dnc_seed"] = seed

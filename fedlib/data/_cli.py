@@ -26,16 +26,24 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
     data = subparsers.add_parser("data", help="dataset tools (fetch)", description="Dataset tools.")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="{fetch}")
     fetch = commands.add_parser(
-        "fetch", help="download, verify (pinned checksums) and install datasets",
+        "fetch",
+        help="download, verify (pinned checksums) and install datasets",
         description="Download datasets from their canonical sources, check the pinned checksums, resume "
         "interrupted downloads and install each into ROOT/NAME in the layout `fedlib.data.load` reads. "
-        "Offline, the error lists the URLs to download by hand and where to put the files.")
+        "Offline, the error lists the URLs to download by hand and where to put the files.",
+    )
     fetch.add_argument("names", nargs="+", metavar="NAME", help=f"dataset(s): {', '.join(SOURCES)}")
-    fetch.add_argument("--root", default=None,
-                       help="data root (default: $FEDLIB_DATA, else the user data folder, e.g. ~/.local/share/fedlib)")
-    fetch.add_argument("--mirror", default=None,
-                       help="fetch each file as MIRROR/<file name> instead (default: $FEDLIB_MIRROR); "
-                       "the pinned checksums still apply")
+    fetch.add_argument(
+        "--root",
+        default=None,
+        help="data root (default: $FEDLIB_DATA, else the user data folder, e.g. ~/.local/share/fedlib)",
+    )
+    fetch.add_argument(
+        "--mirror",
+        default=None,
+        help="fetch each file as MIRROR/<file name> instead (default: $FEDLIB_MIRROR); "
+        "the pinned checksums still apply",
+    )
     fetch.add_argument("--force", action="store_true", help="replace ROOT/NAME if it exists")
     fetch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     fetch.set_defaults(func=run_fetch)
@@ -48,8 +56,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     folders = fetch(args.names, root=args.root, mirror=args.mirror, progress=args.progress, force=args.force)
     for name, folder in folders.items():
-        print(f"{name}: {folder}  (fedlib.data.load({name!r}, {str(folder)!r}, ...) or "
-              f"`python -m fedlib run --dataset {name} --data-root {folder} ...`)")
+        print(
+            f"{name}: {folder}  (fedlib.data.load({name!r}, {str(folder)!r}, ...) or "
+            f"`python -m fedlib run --dataset {name} --data-root {folder} ...`)"
+        )
     return 0
 
 

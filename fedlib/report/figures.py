@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -20,15 +20,27 @@ def malicious_fraction_figure(imp: pd.DataFrame, *, profile: str, seeds: Sequenc
     """
     data = imp.copy()
     data["attack"] = data["attack"].map(lambda a: ATTACK_LABELS.get(a, a))
-    data["panel"] = [f"{DATASET_LABELS.get(d, d).split(' (')[0]}, {AGR_LABELS.get(a, a)}"
-                     for d, a in zip(data.dataset, data.aggregator)]
+    data["panel"] = [
+        f"{DATASET_LABELS.get(d, d).split(' (')[0]}, {AGR_LABELS.get(a, a)}"
+        for d, a in zip(data.dataset, data.aggregator, strict=True)
+    ]
     panels = list(dict.fromkeys(data.panel))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     hue_order = [ATTACK_LABELS[a] for a in attacks]
-    for ax, panel in zip(axes[0], panels):
-        sns.lineplot(data=data[data.panel == panel], x="percent", y="impact", hue="attack", hue_order=hue_order,
-                     style="attack", style_order=hue_order, markers=True, dashes=False,
-                     errorbar=("sd", 1) if len(seeds) > 1 else None, ax=ax)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        sns.lineplot(
+            data=data[data.panel == panel],
+            x="percent",
+            y="impact",
+            hue="attack",
+            hue_order=hue_order,
+            style="attack",
+            style_order=hue_order,
+            markers=True,
+            dashes=False,
+            errorbar=("sd", 1) if len(seeds) > 1 else None,
+            ax=ax,
+        )
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(panel)
         ax.set_xlabel("malicious clients (% of the clients in a round)")

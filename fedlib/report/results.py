@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ class MissingResultsError(FedlibError, LookupError):
 class Cell:
     """One run of a grid: the labels the tables group by, and the experiment to run (one seed)."""
 
-    labels: Dict[str, Any]
+    labels: dict[str, Any]
     experiment: Any  # fedlib.experiments.Experiment
     seed: int = 0
 
@@ -66,7 +67,7 @@ def is_cached(experiment, results_dir: Path) -> bool:
     return result_path(experiment, results_dir).exists()
 
 
-def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> Dict[str, List[Any]]:
+def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict[str, list[Any]]:
     """What a partly computed grid lacks, in its own terms: for each label, the values that no cached
     cell has (e.g. ``{"aggregator": ["krum", ...], "knowledge": ["partial"]}``); labels whose every value
     has at least one cached cell are left out.
@@ -76,8 +77,8 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> Dict
         {}
     """
     folder = Path(results_dir)
-    present: Dict[str, set] = {}
-    wanted: Dict[str, list] = {}
+    present: dict[str, set] = {}
+    wanted: dict[str, list] = {}
     for cell in cells:
         cached = is_cached(cell.experiment, folder)
         for key, value in cell.labels.items():
@@ -90,7 +91,7 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> Dict
     return {k: v for k, v in out.items() if v}
 
 
-def missing_message(missing: Sequence[Cell], where: str, profile: str, notebook: Optional[str]) -> str:
+def missing_message(missing: Sequence[Cell], where: str, profile: str, notebook: str | None) -> str:
     """What is missing from the folder called ``where`` and how to compute it."""
     shown = "\n".join(f"  - {c.describe()}" for c in missing[:20])
     more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
@@ -99,7 +100,7 @@ def missing_message(missing: Sequence[Cell], where: str, profile: str, notebook:
         f"{len(missing)} result(s) of this {profile}-profile grid are not in {where}:\n{shown}{more}\n"
         f"Computing them takes long (the {profile} profile is full-size), so it is never done silently. "
         f"Compute them with\n"
-        f"  make notebook NB={nb} PARAMS=\"-p profile {profile} -p run_missing true -p device cuda\"\n"
+        f'  make notebook NB={nb} PARAMS="-p profile {profile} -p run_missing true -p device cuda"\n'
         f"(or pass results_dir to point at a folder that holds them)."
     )
 
@@ -109,12 +110,12 @@ def collect(
     *,
     profile: str,
     results_dir: os.PathLike | str,
-    run_missing: Optional[bool] = None,
+    run_missing: bool | None = None,
     device: str = "auto",
-    n_workers: Optional[int] = None,
-    notebook: Optional[str] = None,
+    n_workers: int | None = None,
+    notebook: str | None = None,
     progress: bool = False,
-    where: Optional[str] = None,
+    where: str | None = None,
 ) -> pd.DataFrame:
     """Results of ``cells`` as one row each: the cell's labels, ``seed`` and the result's metrics.
 
@@ -128,7 +129,7 @@ def collect(
     folder = Path(results_dir)
     run_missing = default_run_missing(profile) if run_missing is None else bool(run_missing)
     experiments = [c.experiment if device == "auto" else c.experiment.replace(device=device) for c in cells]
-    missing = [c for c, e in zip(cells, experiments) if not is_cached(e, folder)]
+    missing = [c for c, e in zip(cells, experiments, strict=True) if not is_cached(e, folder)]
     if missing and not run_missing:
         raise MissingResultsError(missing_message(missing, where or str(folder), profile, notebook))
     if not cells:
@@ -136,12 +137,12 @@ def collect(
     folder.mkdir(parents=True, exist_ok=True)
     results = _run_all(experiments, folder, n_workers=n_workers, progress=progress)
     rows = []
-    for cell, result in zip(cells, results):
+    for cell, result in zip(cells, results, strict=True):
         rows.append({**cell.labels, "seed": cell.seed, **metrics(result)})
     return pd.DataFrame(rows)
 
 
-def _run_all(experiments: List[Any], folder: Path, *, n_workers: Optional[int], progress: bool) -> list:
+def _run_all(experiments: list[Any], folder: Path, *, n_workers: int | None, progress: bool) -> list:
     """Every experiment's Result, in order: cached ones are read, the rest run on a local Dask cluster
     (serially when only a few are missing: starting the cluster costs more than it saves)."""
     from ..sweep import run_experiments
@@ -155,7 +156,7 @@ def _run_all(experiments: List[Any], folder: Path, *, n_workers: Optional[int], 
     return list(report.results)
 
 
-def metrics(result) -> Dict[str, Any]:
+def metrics(result) -> dict[str, Any]:
     """The numbers the book reports from one Result (accuracies in percent)."""
     return {
         "test_accuracy": float(result.test_accuracy_at_best),
@@ -166,8 +167,14 @@ def metrics(result) -> Dict[str, Any]:
     }
 
 
-def committed(profile: str, cells: Sequence[Cell] | Callable[[], Sequence[Cell]], *, results_dir: os.PathLike | str,
-              notebook: Optional[str] = None, where: Optional[str] = None) -> tuple[Optional[pd.DataFrame], str]:
+def committed(
+    profile: str,
+    cells: Sequence[Cell] | Callable[[], Sequence[Cell]],
+    *,
+    results_dir: os.PathLike | str,
+    notebook: str | None = None,
+    where: str | None = None,
+) -> tuple[pd.DataFrame | None, str]:
     """Results of ``cells`` (or of ``cells()``) if every one is in ``results_dir``; nothing is ever run.
 
     Returns ``(frame, "")`` when all are there, else ``(None, note)`` with a note saying how many are
@@ -182,7 +189,9 @@ def committed(profile: str, cells: Sequence[Cell] | Callable[[], Sequence[Cell]]
     missing = [c for c in cells if not is_cached(c.experiment, folder)]
     if missing:
         nb = notebook or "notebooks/<this notebook>.py"
-        return None, (f"No complete committed {profile}-profile results yet: {len(missing)} of {len(cells)} runs "
-                      f"are missing from {where or folder}. Compute them with `make notebook NB={nb} "
-                      f"PARAMS=\"-p profile {profile} -p run_missing true\"` and commit the JSON files.")
+        return None, (
+            f"No complete committed {profile}-profile results yet: {len(missing)} of {len(cells)} runs "
+            f"are missing from {where or folder}. Compute them with `make notebook NB={nb} "
+            f'PARAMS="-p profile {profile} -p run_missing true"` and commit the JSON files.'
+        )
     return collect(cells, profile=profile, results_dir=folder, run_missing=False), ""

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,8 +73,12 @@ def summarise(frame: pd.DataFrame, index: Sequence[str], columns: Sequence[str],
 def label(frame: pd.DataFrame) -> pd.DataFrame:
     """Human-readable names for the dataset, model, aggregator and attack columns."""
     out = frame.copy()
-    for col, names in (("aggregator", AGR_LABELS), ("attack", ATTACK_LABELS), ("dataset", DATASET_LABELS),
-                       ("model", MODEL_LABELS)):
+    for col, names in (
+        ("aggregator", AGR_LABELS),
+        ("attack", ATTACK_LABELS),
+        ("dataset", DATASET_LABELS),
+        ("model", MODEL_LABELS),
+    ):
         if col in out:
             out[col] = out[col].map(lambda v, n=names: n.get(v, v))
     return out
@@ -93,8 +97,10 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
     clean = runs[runs.attack == "none"]
     rows = []
     for (dataset, model, agr), group in imp.groupby(["dataset", "model", "aggregator"], sort=False):
-        row = {("", "dataset"): f"{DATASET_LABELS.get(dataset, dataset)} ({MODEL_LABELS.get(model, model)})",
-               ("", "AGR"): AGR_LABELS.get(agr, agr)}
+        row: dict[str | tuple[str, str], object] = {
+            ("", "dataset"): f"{DATASET_LABELS.get(dataset, dataset)} ({MODEL_LABELS.get(model, model)})",
+            ("", "AGR"): AGR_LABELS.get(agr, agr),
+        }
         acc = clean[(clean.dataset == dataset) & (clean.model == model) & (clean.aggregator == agr)]
         row[("", "no-attack acc. (%)")] = mean_sd(acc[METRIC])
         for know in ("full", "partial"):
@@ -109,8 +115,9 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
     return table.reset_index(drop=True).fillna("n/a")  # n/a: a run that does not exist in this grid
 
 
-def knowledge_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence[str],
-                    knowledge: str) -> Optional[pd.DataFrame]:
+def knowledge_table(
+    runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence[str], knowledge: str
+) -> pd.DataFrame | None:
     """One knowledge setting of :func:`main_table` as a flat table that fits a page: AGR, no-attack
     accuracy, one impact column per attack (a dataset column only when there are several datasets).
     None when no run has this knowledge setting.
@@ -146,14 +153,22 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
     names = ", ".join(dict.fromkeys(DATASET_LABELS.get(d, d) for d in datasets))
     if "mnist5k" in datasets:
         names += " (the embedded 5,000-image MNIST subset)"
-    quick = (" **Quick profile**: a small, fast stand-in for the paper's setting; compare orderings, not sizes."
-             if profile == "quick" else "")
-    scale = (" **Scale profile**: full Fashion-MNIST in the paper's MNIST setting (the paper used MNIST)."
-             if profile == "scale" else "")
+    quick = (
+        " **Quick profile**: a small, fast stand-in for the paper's setting; compare orderings, not sizes."
+        if profile == "quick"
+        else ""
+    )
+    scale = (
+        " **Scale profile**: full Fashion-MNIST in the paper's MNIST setting (the paper used MNIST)."
+        if profile == "scale"
+        else ""
+    )
     seeds_text = ", ".join(str(s) for s in seeds)
-    return (f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
-            f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "
-            f"accuracy, in percentage points.{quick}{scale} {extra}").strip()
+    return (
+        f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
+        f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "
+        f"accuracy, in percentage points.{quick}{scale} {extra}"
+    ).strip()
 
 
 def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -172,12 +187,13 @@ def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     cases = ["attack"] + (["knowledge"] if "knowledge" in imp.columns else [])
     means = imp.groupby(list(by) + cases, sort=False).impact.mean().dropna().reset_index()
     idx = means.groupby(list(by), sort=False).impact.idxmax()
-    out = means.loc[idx].rename(columns={"impact": "max_impact", "attack": "worst_attack",
-                                         "knowledge": "worst_knowledge"})
+    out = means.loc[idx].rename(
+        columns={"impact": "max_impact", "attack": "worst_attack", "knowledge": "worst_knowledge"}
+    )
     return out.reset_index(drop=True)
 
 
-def most_robust(imp: pd.DataFrame) -> Optional[pd.Series]:
+def most_robust(imp: pd.DataFrame) -> pd.Series | None:
     """The rule whose largest impact (:func:`largest_impacts` per aggregator) is smallest, as one row:
     ``aggregator``, ``worst_attack``, ``worst_knowledge``, ``max_impact``. The rule's name and its number
     come from this one row. None when ``imp`` holds no impact.
@@ -212,8 +228,10 @@ def attack_ratio(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = 
     return impact_ratio(means.reindex(list(ours)).max(), means.reindex(list(prior)).max())
 
 
-def quick_note(profile: str) -> Optional[str]:
+def quick_note(profile: str) -> str | None:
     if profile == "quick":
-        return ("Quick-profile output: computed on the embedded 5,000-image MNIST subset with a small "
-                "fully-connected network; not comparable in size to the paper's numbers.")
+        return (
+            "Quick-profile output: computed on the embedded 5,000-image MNIST subset with a small "
+            "fully-connected network; not comparable in size to the paper's numbers."
+        )
     return None

@@ -9,9 +9,9 @@ import math
 import pandas as pd
 import pytest
 import torch
-
 from fedbook import paper, summary, toy
 from fedbook.context import ROOT, Context, results_dir_for
+
 from fedlib.errors import ConfigError, UnknownNameError
 from fedlib.report import tables
 
@@ -130,7 +130,8 @@ def test_summary_without_full_results_never_claims_reproduction():
 
 
 def test_summary_with_full_results_applies_the_rule():
-    runs = _runs().assign(dataset="cifar10", model="alexnet_cifar", knowledge=lambda f: f.knowledge.replace("full", "partial"))
+    runs = _runs().assign(dataset="cifar10", model="alexnet_cifar",
+                          knowledge=lambda f: f.knowledge.replace("full", "partial"))
     imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
     table = summary.summary_table({("full", "cifar10", "alexnet_cifar"): (imp, None)}).set_index("paper number")
     assert table.loc["cifar_alexnet_partial_lie", "verdict"] == "not reproduced"     # 2.5 vs 30.0

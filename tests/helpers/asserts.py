@@ -6,7 +6,7 @@ with a lambda or functools.partial).
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -18,7 +18,7 @@ def tolerances(dtype: torch.dtype) -> dict:
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {"rtol": 1e-9, "atol": 1e-9}
 
 
-def assert_close(actual: torch.Tensor, expected, dtype: Optional[torch.dtype] = None, **tol) -> None:
+def assert_close(actual: torch.Tensor, expected, dtype: torch.dtype | None = None, **tol) -> None:
     expected = torch.as_tensor(expected, dtype=actual.dtype).to(actual.device)
     tol = tol or tolerances(dtype or actual.dtype)
     torch.testing.assert_close(actual, expected, equal_nan=True, **tol)

@@ -24,7 +24,6 @@ import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -84,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 class LoopbackServer:
     """``with LoopbackServer({"/a.bin": b"..."}) as srv: srv.url + "/a.bin"``."""
 
-    def __init__(self, files: Dict[str, bytes], *, cuts: Optional[Dict[str, List[int]]] = None,
+    def __init__(self, files: dict[str, bytes], *, cuts: dict[str, list[int]] | None = None,
                  ignore_range: bool = False, lifetime: float = 60.0):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
@@ -96,10 +95,10 @@ class LoopbackServer:
         self._timer.daemon = True
 
     @property
-    def log(self) -> List[Tuple[str, Optional[str]]]:
+    def log(self) -> list[tuple[str, str | None]]:
         return self.httpd.log  # type: ignore[attr-defined]
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self._thread.start()
         self._timer.start()
         return self
@@ -117,7 +116,7 @@ def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
 
 
-def mnist_files(n_train: int = 12, n_test: int = 8, seed: int = 0) -> Tuple[Dict[str, bytes], Dict[str, np.ndarray]]:
+def mnist_files(n_train: int = 12, n_test: int = 8, seed: int = 0) -> tuple[dict[str, bytes], dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     arrays = {
         "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28)),
@@ -128,7 +127,7 @@ def mnist_files(n_train: int = 12, n_test: int = 8, seed: int = 0) -> Tuple[Dict
     return {name: idx_gz(a) for name, a in arrays.items()}, arrays
 
 
-def _tar(members: Dict[str, bytes], mode: str) -> bytes:
+def _tar(members: dict[str, bytes], mode: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as tar:
         for name, data in members.items():
@@ -138,7 +137,7 @@ def _tar(members: Dict[str, bytes], mode: str) -> bytes:
     return buffer.getvalue()
 
 
-def cifar_archive(per_batch: int = 4, seed: int = 0) -> Tuple[bytes, np.ndarray]:
+def cifar_archive(per_batch: int = 4, seed: int = 0) -> tuple[bytes, np.ndarray]:
     """``cifar-10-python.tar.gz`` with 6 batches of ``per_batch`` images; returns (archive, all images)."""
     rng = np.random.default_rng(seed)
     members, images = {}, []
@@ -151,7 +150,7 @@ def cifar_archive(per_batch: int = 4, seed: int = 0) -> Tuple[bytes, np.ndarray]
     return _tar(members, "w:gz"), np.concatenate(images).reshape(-1, 3, 32, 32)
 
 
-def purchase_archive(records: int = 20, seed: int = 0) -> Tuple[bytes, np.ndarray]:
+def purchase_archive(records: int = 20, seed: int = 0) -> tuple[bytes, np.ndarray]:
     """``dataset_purchase.tgz``: lines ``label(1..100),f1,...,f600``; returns (archive, table)."""
     rng = np.random.default_rng(seed)
     table = np.concatenate([rng.integers(1, 101, (records, 1)), rng.integers(0, 2, (records, 600))], axis=1)
@@ -159,13 +158,13 @@ def purchase_archive(records: int = 20, seed: int = 0) -> Tuple[bytes, np.ndarra
     return _tar({"dataset_purchase": text.encode()}, "w:gz"), table
 
 
-def femnist_archive(folder: Path, writers: int = 3, seed: int = 0) -> Tuple[bytes, Dict[str, Dict[str, np.ndarray]]]:
+def femnist_archive(folder: Path, writers: int = 3, seed: int = 0) -> tuple[bytes, dict[str, dict[str, np.ndarray]]]:
     """TFF's ``fed_emnist.tar.bz2`` with ``writers`` writers (2-3 train, 1 test example each)."""
     import h5py
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    content: Dict[str, Dict[str, np.ndarray]] = {}
+    content: dict[str, dict[str, np.ndarray]] = {}
     for split, sizes in (("train", [2 + w % 2 for w in range(writers)]), ("test", [1] * writers)):
         path = folder / f"fed_emnist_{split}.h5"
         with h5py.File(path, "w") as f:
@@ -180,7 +179,7 @@ def femnist_archive(folder: Path, writers: int = 3, seed: int = 0) -> Tuple[byte
 
 
 # ---------------------------------------------------------------------------------------------- registry
-def fixture_registry(base_url: str, files: Dict[str, Dict[str, bytes]], **expect) -> Dict[str, DatasetSource]:
+def fixture_registry(base_url: str, files: dict[str, dict[str, bytes]], **expect) -> dict[str, DatasetSource]:
     """Fetch sources for ``files`` ({dataset: {file name: bytes}}) served at ``base_url/<dataset>/<file>``.
 
     Pins each file's own SHA-256; the install steps and options are the real ones; ``expect`` overrides the

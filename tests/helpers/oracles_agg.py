@@ -18,7 +18,7 @@ def _f64(x) -> np.ndarray:
 
 def sq_dist(a, b) -> float:
     total = 0.0
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         total += (float(u) - float(v)) ** 2
     return total
 
@@ -170,9 +170,9 @@ def afa(x, xi: float = 2.0, xi_step: float = 0.5, weights=None):
         med = sorted(sims)[(len(sims) - 1) // 2]
         sigma = math.sqrt(sum((s - mu) ** 2 for s in sims) / (len(sims) - 1))
         if mu < med:
-            bad = [i for i, s in zip(good, sims) if s < med - slack * sigma]
+            bad = [i for i, s in zip(good, sims, strict=True) if s < med - slack * sigma]
         else:
-            bad = [i for i, s in zip(good, sims) if s > med + slack * sigma]
+            bad = [i for i, s in zip(good, sims, strict=True) if s > med + slack * sigma]
         threshold = med - slack * sigma if mu < med else med + slack * sigma
         margin = min([margin, abs(mu - med)] + [abs(s - threshold) for s in sims])
         slack += xi_step

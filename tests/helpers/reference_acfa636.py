@@ -14,7 +14,7 @@ Only the rules themselves (``fedlib.aggregators.aggregate``) and the perturbatio
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 
@@ -26,7 +26,7 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # ---------------------------------------------------------------------------------------- searches (copies)
 
 
-def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> Tuple[float, int]:
+def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> tuple[float, int]:
     gamma, step, best, probes = float(gamma_init), float(gamma_init), 0.0, 0
     while abs(best - gamma) > tau:
         probes += 1
@@ -39,7 +39,7 @@ def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> 
     return best, probes
 
 
-def hill_climb(objective: Callable[[float], float], gamma_init: float, tau: float) -> Tuple[float, int]:
+def hill_climb(objective: Callable[[float], float], gamma_init: float, tau: float) -> tuple[float, int]:
     previous = [-1.0]
 
     def grew(gamma: float) -> bool:
@@ -51,7 +51,7 @@ def hill_climb(objective: Callable[[float], float], gamma_init: float, tau: floa
     return halving(grew, gamma_init, tau)
 
 
-def maximize(objective: Callable[[float], float], upper: float, *, grid: int, iters: int) -> Tuple[float, int]:
+def maximize(objective: Callable[[float], float], upper: float, *, grid: int, iters: int) -> tuple[float, int]:
     values = []
     for j in range(grid + 1):
         gamma = upper * j / grid
@@ -101,7 +101,7 @@ def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor, block: int = 1 << 
     return out
 
 
-def _copies_selected(selected: Optional[torch.Tensor], n_copies: int, first_only: bool) -> bool:
+def _copies_selected(selected: torch.Tensor | None, n_copies: int, first_only: bool) -> bool:
     if selected is None or selected.numel() == 0:
         return False
     if first_only:
@@ -118,7 +118,7 @@ class Probes:
         self.agg_opts = dict(agg_opts or {})
         self.rule = "multi_krum" if (target == "krum" and variant == "ndss21") else target
         self.first_only = target == "krum" and variant == "textbook"
-        self.log: List[Tuple[float, object]] = []
+        self.log: list[tuple[float, object]] = []
 
     def run_rule(self, gamma: float, **extra):
         stacked = with_copies(malicious_vector(self.mean, gamma, self.direction), self.n_copies, self.benign)
@@ -144,7 +144,7 @@ class AgnosticProbes:
     def __init__(self, attack, benign, mean, direction, threshold):
         self.attack, self.benign, self.mean, self.direction = attack, benign, mean, direction
         self.threshold = threshold
-        self.log: List[Tuple[float, bool]] = []
+        self.log: list[tuple[float, bool]] = []
 
     def success(self, gamma: float) -> bool:
         dist = sq_distances_to(self.benign, malicious_vector(self.mean, gamma, self.direction))

@@ -16,9 +16,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
 
 import pandas as pd
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SEEDS = {"quick": [0], "scale": [0], "full": [0, 1, 2]}
 
 
-def results_dir_for(profile: str, results_dir: Optional[os.PathLike | str] = None) -> Path:
+def results_dir_for(profile: str, results_dir: os.PathLike | str | None = None) -> Path:
     """The folder a notebook reads and writes results in (see the module docstring)."""
     check_profile(profile)
     if results_dir is not None:
@@ -64,10 +64,10 @@ class Context:
 
     profile: str
     device: str = "auto"
-    seeds: Optional[Sequence[int]] = None
-    results_dir: Optional[os.PathLike | str] = None
-    run_missing: Optional[bool] = None
-    notebook: Optional[str] = None
+    seeds: Sequence[int] | None = None
+    results_dir: os.PathLike | str | None = None
+    run_missing: bool | None = None
+    notebook: str | None = None
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
@@ -87,8 +87,8 @@ class Context:
                 + (" (missing results are computed)" if self.run_missing else " (committed results only)"))
 
 
-def committed(profile: str, cells_for: Callable[[List[int]], Sequence[Cell]], *, notebook: Optional[str] = None,
-              results_dir: Optional[os.PathLike | str] = None):
+def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *, notebook: str | None = None,
+              results_dir: os.PathLike | str | None = None):
     """Committed results of ``profile`` (``scale`` or ``full``) for the grid ``cells_for(seeds)`` with the
     profile's default seeds, if every one is present; else ``(None, note)``. Nothing is ever run."""
     folder = results_dir_for(profile, results_dir)

@@ -17,7 +17,8 @@ shows it.
 Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call, with
 ``PYTHONPATH=book/_lib``)::
 
-    python -m fedbook.notebooks execute [--profile quick] [--skip-fresh] [--only notebooks/x.py ...] [-- -p name value ...]
+    python -m fedbook.notebooks execute [--profile quick] [--skip-fresh] [--only notebooks/x.py ...]
+                                        [-- -p name value ...]
     python -m fedbook.notebooks build
 """
 
@@ -31,8 +32,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 #: The repository root: this file is book/_lib/fedbook/notebooks.py.
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,7 +79,7 @@ def parse_papermill_params(args: Sequence[str]) -> dict:
     args = list(args)
     if len(args) % 3 or any(a not in ("-p", "--parameters") for a in args[::3]):
         raise SystemExit(f"expected '-p NAME VALUE' triples after '--'; found {args!r}")
-    for flag, name, raw in zip(args[::3], args[1::3], args[2::3]):
+    for _flag, name, raw in zip(args[::3], args[1::3], args[2::3], strict=True):
         params[name] = yaml.safe_load(raw)
     return params
 

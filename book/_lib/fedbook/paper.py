@@ -17,12 +17,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Tuple
 
 import pandas as pd
 
-from fedlib.report.labels import (AGR_LABELS, ATTACK_LABELS, ATTACKS, DATASET_LABELS, EXISTING_AGRS,
-                                  MODEL_LABELS)
+from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS, ATTACKS, DATASET_LABELS, EXISTING_AGRS, MODEL_LABELS
 
 __all__ = ["AGR_LABELS", "ATTACK_LABELS", "ATTACKS", "DATASET_LABELS", "EXISTING_AGRS", "MODEL_LABELS", "NUMBERS",
            "PAPER", "PaperNumber", "RELEASED_SETUP", "get", "numbers", "table"]
@@ -52,11 +50,11 @@ class PaperNumber:
     kind: str
     value: float
     high: float
-    dataset: Optional[str] = None
-    model: Optional[str] = None
-    aggregator: Optional[str] = None
-    attack: Optional[str] = None
-    knowledge: Optional[str] = None
+    dataset: str | None = None
+    model: str | None = None
+    aggregator: str | None = None
+    attack: str | None = None
+    knowledge: str | None = None
 
     @property
     def setting(self) -> str:
@@ -90,7 +88,7 @@ _ABSTRACT = "paper-results.md §A1 (paper: Abstract)"
 # the sentence does not name the AGR.
 _CIFAR_PARTIAL = dict(dataset="cifar10", model="alexnet_cifar", knowledge="partial")
 
-NUMBERS: Tuple[PaperNumber, ...] = (
+NUMBERS: tuple[PaperNumber, ...] = (
     # §A1, abstract: headline ranges.
     _n("abstract_attack_ratio", _ABSTRACT,
        "our attacks' accuracy reduction ÷ previous attacks' (Fang, LIE)", "ratio", 1.5, 60),

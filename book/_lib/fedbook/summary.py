@@ -29,12 +29,13 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from .paper import EXISTING_AGRS, NUMBERS, PaperNumber, numbers
 from fedlib.report.tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
+
+from .paper import EXISTING_AGRS, NUMBERS, PaperNumber, numbers
 
 RELATIVE_TOLERANCE = 0.20
 IMPACT_FLOOR_PP = 1.0
@@ -54,7 +55,7 @@ def impact_tolerance(paper: float) -> float:
     return max(IMPACT_FLOOR_PP, RELATIVE_TOLERANCE * abs(paper))
 
 
-def verdict_for_impact(paper: float, ours: Optional[float]) -> bool:
+def verdict_for_impact(paper: float, ours: float | None) -> bool:
     """The impact rule: ``|ours - paper| <= impact_tolerance(paper)``."""
     if ours is None or not math.isfinite(ours):
         return False
@@ -72,7 +73,7 @@ def verdict_for_ratio(low: float, high: float, ours: Sequence[float]) -> bool:
     return all(low <= r <= high for r in ours)
 
 
-def dnc_partner(number: PaperNumber) -> Optional[PaperNumber]:
+def dnc_partner(number: PaperNumber) -> PaperNumber | None:
     """For a DnC maximum (kind ``max_impact``, aggregator ``dnc``): the paper's maximum on the most robust
     existing rule in the same setting, the numerator of the ratio the claim states. None otherwise."""
     if number.kind != "max_impact" or number.aggregator != "dnc":
@@ -81,7 +82,7 @@ def dnc_partner(number: PaperNumber) -> Optional[PaperNumber]:
     return found[0] if found else None
 
 
-def paper_ratio(number: PaperNumber) -> Optional[float]:
+def paper_ratio(number: PaperNumber) -> float | None:
     """The ratio a DnC maximum states (e.g. 4.4 ÷ 1.9 for MNIST); None for other numbers."""
     partner = dnc_partner(number)
     return None if partner is None else partner.value / number.value
@@ -101,7 +102,7 @@ def _attack_impacts(imp: pd.DataFrame, attack: str) -> pd.DataFrame:
     return imp[imp.attack == attack]
 
 
-def _ratio_text(ratios: List[float], settings: int, excluded: int, why: str) -> str:
+def _ratio_text(ratios: list[float], settings: int, excluded: int, why: str) -> str:
     if ratios:
         lo, hi = min(ratios), max(ratios)
         text = f"{lo:.1f}×" if math.isclose(lo, hi) else f"{lo:.1f}×–{hi:.1f}×"
@@ -111,14 +112,14 @@ def _ratio_text(ratios: List[float], settings: int, excluded: int, why: str) -> 
     return text + (f"; {excluded} excluded: {why} <= 0)" if excluded else ")")
 
 
-def _ratio_result(ratios: List[float], settings: int, why: str) -> Dict[str, object]:
+def _ratio_result(ratios: list[float], settings: int, why: str) -> dict[str, object]:
     kept = [r for r in ratios if math.isfinite(r)]
     excluded = settings - len(kept)
     return {"value": max(kept) if kept else math.nan, "ratios": kept, "excluded": excluded,
             "text": _ratio_text(kept, settings, excluded, why)}
 
 
-def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> Tuple[List[float], int]:
+def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> tuple[list[float], int]:
     """:func:`fedlib.report.tables.attack_ratio` per (dataset, model, aggregator, knowledge) setting
     that has a run of ``ours``; returns (the ratios, NaN where undefined; the number of settings)."""
     ratios = []
@@ -128,7 +129,7 @@ def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> Tuple[List[fl
     return ratios, len(ratios)
 
 
-def max_impacts(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[float, float]:
+def max_impacts(imp: pd.DataFrame, dnc_imp: pd.DataFrame | None) -> tuple[float, float]:
     """(the most robust existing rule's largest mean impact over attack × knowledge, DnC's largest);
     both from :func:`~fedlib.report.tables.most_robust` / :func:`~fedlib.report.tables.largest_impacts`."""
     robust = most_robust(imp[imp.aggregator.isin(EXISTING_AGRS)])
@@ -141,7 +142,7 @@ def max_impacts(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[flo
 NAN = {"value": math.nan, "ratios": [], "excluded": 0, "text": "–"}
 
 
-def _measure_impact(number: PaperNumber, imp: pd.DataFrame) -> Dict[str, object]:
+def _measure_impact(number: PaperNumber, imp: pd.DataFrame) -> dict[str, object]:
     sub = _attack_impacts(imp, number.attack)
     if number.knowledge:
         sub = sub[sub.knowledge == number.knowledge]
@@ -160,7 +161,7 @@ def _measure_impact(number: PaperNumber, imp: pd.DataFrame) -> Dict[str, object]
             "text": f"{mean_sd(cell)} ({agr}, {attack})"}
 
 
-def _measure_dnc_ratios(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> Tuple[List[float], List[str]]:
+def _measure_dnc_ratios(imp: pd.DataFrame, dnc_imp: pd.DataFrame | None) -> tuple[list[float], list[str]]:
     """Per (dataset, model): existing ÷ DnC maximum, and the text 'existing → DnC' of each."""
     ratios, texts = [], []
     for (ds, model), group in imp.groupby(["dataset", "model"]):
@@ -173,7 +174,7 @@ def _measure_dnc_ratios(imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame]) -> T
     return ratios, texts
 
 
-def measure(number: PaperNumber, imp: pd.DataFrame, dnc_imp: Optional[pd.DataFrame] = None) -> Dict[str, object]:
+def measure(number: PaperNumber, imp: pd.DataFrame, dnc_imp: pd.DataFrame | None = None) -> dict[str, object]:
     """Our value of the quantity ``number`` measures, from per-seed impacts ``imp`` of one or more
     settings (columns dataset, model, aggregator, attack, knowledge, seed, impact) and, for DnC numbers,
     DnC's impacts ``dnc_imp``.
@@ -209,7 +210,7 @@ def measure(number: PaperNumber, imp: pd.DataFrame, dnc_imp: Optional[pd.DataFra
     raise ValueError(f"unknown kind {number.kind!r}")
 
 
-def judge(number: PaperNumber, measured: Dict[str, object]) -> bool:
+def judge(number: PaperNumber, measured: dict[str, object]) -> bool:
     """The verdict of the rule (module docstring) for ``number`` given :func:`measure`'s result."""
     if number.kind == "ratio":
         return verdict_for_ratio(number.value, number.high, measured["ratios"])
@@ -219,7 +220,7 @@ def judge(number: PaperNumber, measured: Dict[str, object]) -> bool:
 
 
 def summary_table(
-    results: Dict[Tuple[str, str, str], Tuple[pd.DataFrame, Optional[pd.DataFrame]]],
+    results: dict[tuple[str, str, str], tuple[pd.DataFrame, pd.DataFrame | None]],
     numbers: Iterable[PaperNumber] = NUMBERS,
 ) -> pd.DataFrame:
     """One row per paper number: the paper's value, ours in its setting (full profile) if we have it, the
@@ -250,7 +251,7 @@ def summary_table(
             row.update({"ours (paper's setting)": "not run", "verdict": "not reproduced",
                         "reason": f"no full-profile result ({needs} not available here)"})
         analogues = []
-        for (profile, ds, model), (imp, dnc) in results.items():
+        for (profile, ds, _model), (imp, dnc) in results.items():
             if profile == "full":
                 continue
             measured = measure(p, imp, dnc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -16,8 +16,8 @@ def prepare(
     variant: str,
     rule: str,
     *,
-    options: Optional[Mapping[str, object]] = None,
-    formula: Optional[str] = None,
+    options: Mapping[str, object] | None = None,
+    formula: str | None = None,
     check_values: bool = True,
 ) -> tuple[torch.Tensor, int]:
     """Validate ``updates`` (floating, 2-D, finite), ``variant`` and ``f`` for the registered ``rule``.

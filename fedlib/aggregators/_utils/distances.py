@@ -7,7 +7,6 @@ import torch
 from ..._blocks import DuplicateRows, column_blocks, distances_from_gram
 from ..._checks import check_matrix
 
-
 # Columns per Gram block here: larger than the attacks' blocks (fewer, more efficient GEMMs into one reused
 # buffer; measured ~10 % faster at d = 2.5M), still accurate to ~1e-5 relative in float32.
 DISTANCE_BLOCK = 1 << 15

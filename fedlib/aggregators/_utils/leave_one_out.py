@@ -16,7 +16,7 @@ exact order statistics; sums are float64, as in the rules themselves.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ def _median_without(row, picked, middle, out):
 
 def leave_one_out(
     updates: torch.Tensor, f: int, base: str, variant: str, base_options: Mapping[str, object]
-) -> Optional[Callable[[int], torch.Tensor]]:
+) -> Callable[[int], torch.Tensor] | None:
     """``i -> base(updates without row i, f).vector`` for ``base`` in (trimmed_mean, median) on CPU, or
     None where no shortcut applies (other rules, options, devices, or n − 1 rows too few for the rule: the
     caller then runs the rule itself, with its own checks and errors).
@@ -72,8 +72,8 @@ def leave_one_out(
 
 def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor]:
     n = updates.shape[0]
-    (low, high), total = order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
-    x, low, high, total = order.as_numpy(updates), low.numpy(), high.numpy(), total.numpy()
+    (low_rows, high_rows), window_sum = order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
+    x, low, high, total = order.as_numpy(updates), low_rows.numpy(), high_rows.numpy(), window_sum.numpy()
 
     def without(i: int) -> torch.Tensor:
         out = np.empty(x.shape[1], dtype=x.dtype)
@@ -88,8 +88,8 @@ def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor
     first = (m - 1) // 2
     # sorted positions first, first + 1 (and first + 2 for the mean of two middle values)
     middle = np.array([0] if variant == "ndss21" or m % 2 == 1 else [0, 1], dtype=np.int64)
-    picked, _ = order.sorted_rows_and_window_sum(updates, list(range(first, first + len(middle) + 1)), 0, 0)
-    x, picked = order.as_numpy(updates), picked.numpy()
+    picked_rows, _ = order.sorted_rows_and_window_sum(updates, list(range(first, first + len(middle) + 1)), 0, 0)
+    x, picked = order.as_numpy(updates), picked_rows.numpy()
 
     def without(i: int) -> torch.Tensor:
         out = np.empty(x.shape[1], dtype=x.dtype)

@@ -17,7 +17,6 @@ Inputs must be finite (the rules check this first): a sorting network orders NaN
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import numpy as np
 import torch
@@ -27,8 +26,8 @@ from ..._compiled import numba
 WIDTH = 64  # coordinates per SIMD block: 64 float32 = 4 AVX-512 or 8 AVX2 registers per row
 
 
-@functools.lru_cache(maxsize=None)
-def sorting_network(n: int, needed: Optional[tuple] = None) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def sorting_network(n: int, needed: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Batcher's odd-even merge sort for n inputs: compare-exchange pairs ``(lo[k], hi[k])``, ``lo < hi``.
 
     Built for the next power of two N and pruned to comparators with both ends below n: padding positions
@@ -181,7 +180,9 @@ def as_numpy(x: torch.Tensor) -> np.ndarray:
 def match_torch_threads() -> None:
     """Run the compiled kernels on as many threads as torch uses (``torch.set_num_threads``, which the sweep
     workers pin), so that a worker process never oversubscribes the cores it was given."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    # numba.config sets NUMBA_NUM_THREADS at import time from the environment; its stubs do not list it
+    cap = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), cap)))
 
 
 def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
@@ -201,8 +202,18 @@ def sorted_window_mean(x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
     lo, hi = sorting_network(n, tuple(range(first, stop)))
     arr = as_numpy(x)
     out = np.empty(d, dtype=arr.dtype)
-    _sorted_summary(arr, np.arange(n), lo, hi, np.empty(0, dtype=np.int64), first, stop, float(stop - first),
-                    np.empty((0, d), dtype=arr.dtype), out)
+    _sorted_summary(
+        arr,
+        np.arange(n),
+        lo,
+        hi,
+        np.empty(0, dtype=np.int64),
+        first,
+        stop,
+        float(stop - first),
+        np.empty((0, d), dtype=arr.dtype),
+        out,
+    )
     return torch.from_numpy(out)
 
 
@@ -222,19 +233,22 @@ def sorted_rows_and_window_sum(
     """
     n, d = x.shape
     if not 0 <= first <= stop <= n or any(not 0 <= p < n for p in positions):
-        raise ValueError(f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
-                         f"found positions={positions}, first={first}, stop={stop}")
+        raise ValueError(
+            f"expected positions in [0, {n}) and 0 <= first <= stop <= {n}; "
+            f"found positions={positions}, first={first}, stop={stop}"
+        )
     lo, hi = sorting_network(n, tuple(sorted(set(positions) | set(range(first, stop)))))
     arr = as_numpy(x)
     picked = np.empty((len(positions), d), dtype=arr.dtype)
     window_sum = np.empty(d, dtype=np.float64)
-    _sorted_summary(arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop, 1.0, picked,
-                    window_sum)
+    _sorted_summary(
+        arr, np.arange(n), lo, hi, np.asarray(positions, dtype=np.int64), first, stop, 1.0, picked, window_sum
+    )
     return torch.from_numpy(picked), torch.from_numpy(window_sum)
 
 
 def mean_nearest_median_compiled(
-    x: torch.Tensor, beta: int, lower_median: bool, rows: Optional[torch.Tensor] = None
+    x: torch.Tensor, beta: int, lower_median: bool, rows: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Per column j of ``x[rows]`` (m, d): the mean of the ``beta`` values closest to the column's median
     (the lower middle value if ``lower_median``, else the mean of the two middle values for even m); ties
@@ -245,7 +259,8 @@ def mean_nearest_median_compiled(
         >>> import torch
         >>> from fedlib.aggregators._utils.order import mean_nearest_median_compiled
         >>> x = torch.tensor([[0.0], [1.0], [3.0], [10.0]])
-        >>> mean_nearest_median_compiled(x, 2, lower_median=False), mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
+        >>> upper = mean_nearest_median_compiled(x, 2, lower_median=False)
+        >>> upper, mean_nearest_median_compiled(x, 1, True, torch.tensor([3, 2]))
         (tensor([2.]), tensor([3.]))
     """
     index = np.arange(x.shape[0]) if rows is None else rows.detach().cpu().numpy().astype(np.int64)

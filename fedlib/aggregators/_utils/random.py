@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
-
 import torch
 
 from ..._checks import check_int
 from ...errors import InputTypeError
 
 
-def as_generator(generator: Union[torch.Generator, int, None], default_seed: Optional[int] = None) -> torch.Generator:
+def as_generator(generator: torch.Generator | int | None, default_seed: int | None = None) -> torch.Generator:
     """The ``torch.Generator`` given (any device: draws then happen on that device), or a new CPU generator
     seeded with the given int (or with ``default_seed`` for None; None without a default raises).
 

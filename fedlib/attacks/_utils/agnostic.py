@@ -56,6 +56,7 @@ def agnostic_attack(attack, benign, n_malicious, *, perturbation, search, gamma_
     # Min-Sum needs only the sums of distances, which follow from the row norms: no (k, k) Gram product.
     mean, direction, model = QuadraticDistances.one_pass(benign, perturbation, pairwise=attack == "min_max")
     if attack == "min_max":
+        assert model.benign_sq is not None  # one_pass built it: pairwise for min_max
         threshold = model.benign_sq.max()
     else:
         sums = model.sums_to_benign()

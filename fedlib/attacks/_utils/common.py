@@ -4,7 +4,7 @@ partial knowledge (spec §2), option checks and the stacking of malicious copies
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 
@@ -33,7 +33,7 @@ GAMMA_INIT_CIFAR = {
 PARTIAL_TABLE = {4: 1, 5: 1, 8: 2, 10: 3, 12: 4}
 
 
-def gamma_init_for(attack: str, target: Optional[str], gamma_init: Optional[float]) -> float:
+def gamma_init_for(attack: str, target: str | None, gamma_init: float | None) -> float:
     """The γ_init to use: the caller's value, else the released CIFAR10 constant (spec §4.3)."""
     if gamma_init is None:
         return GAMMA_INIT_CIFAR[(attack, target)]
@@ -59,27 +59,21 @@ def check_options(options: Mapping[str, object], attack: str, allowed=()) -> Non
     reject_options(options, f"attack {attack!r}", allowed)
 
 
-def require_aggregator(aggregator: Optional[str], attack: str, targets) -> str:
+def require_aggregator(aggregator: str | None, attack: str, targets) -> str:
     """The target AGR of an AGR-aware attack; raise if missing or not one the attack can target."""
     if aggregator is None:
-        raise ConfigError(
-            f"attack {attack!r} needs aggregator=<name of the server's rule>; one of {list(targets)}."
-        )
+        raise ConfigError(f"attack {attack!r} needs aggregator=<name of the server's rule>; one of {list(targets)}.")
     if not isinstance(aggregator, str) or aggregator not in targets:
-        raise ConfigError(
-            f"attack {attack!r} cannot target aggregator {aggregator!r}; it targets {list(targets)}."
-        )
+        raise ConfigError(f"attack {attack!r} cannot target aggregator {aggregator!r}; it targets {list(targets)}.")
     return aggregator
 
 
-def server_f(f: Optional[int], n_malicious: int) -> int:
+def server_f(f: int | None, n_malicious: int) -> int:
     """The server's assumed number of malicious inputs: ``f``, or ``n_malicious`` when None."""
     return n_malicious if f is None else check_int(f, "f", minimum=0)
 
 
-def simulated_attackers(
-    n_malicious: int, rule: str, n_total: Optional[int], attack: str
-) -> int:
+def simulated_attackers(n_malicious: int, rule: str, n_total: int | None, attack: str) -> int:
     """m', the number of fake attackers of the partial-knowledge simulation (spec §2).
 
     ``"square"``: m' = max(1, ⌊m²/n⌋) with n = ``n_total`` (CIFAR Krum/Multi-krum/Bulyan and all FEMNIST
@@ -103,8 +97,16 @@ def simulated_attackers(
 
 
 def partial_simulation(
-    n_malicious: int, n_known: int, *, rule: str, variant: str, partial_rule: Optional[str], default_rule: str,
-    n_total: Optional[int], attack: str, rule_options: Optional[Mapping[str, object]] = None,
+    n_malicious: int,
+    n_known: int,
+    *,
+    rule: str,
+    variant: str,
+    partial_rule: str | None,
+    default_rule: str,
+    n_total: int | None,
+    attack: str,
+    rule_options: Mapping[str, object] | None = None,
 ) -> tuple[int, int, dict]:
     """(copies, f, info) of the partial-knowledge simulation of ``rule`` on the adversary's ``n_known`` rows.
 
@@ -142,7 +144,7 @@ def repeat_rows(vector: torch.Tensor, n: int) -> torch.Tensor:
     return vector.unsqueeze(0).expand(n, -1).clone()
 
 
-def need_generator(generator: Optional[torch.Generator], attack: str) -> torch.Generator:
+def need_generator(generator: torch.Generator | None, attack: str) -> torch.Generator:
     """Attacks that draw random numbers require an explicit generator (no global RNG state)."""
     if generator is None:
         raise ConfigError(

@@ -24,7 +24,7 @@ so :func:`coordinate_objective` returns None there (and for f = 0 or n = 2f) and
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ def _window_means(rows, prefix, exp_min, abs_sum, x, m, first, stop, base, divis
         out[j] = s / divisor
 
 
-def _window(target: str, variant: str, n: int, f: int) -> Optional[tuple]:
+def _window(target: str, variant: str, n: int, f: int) -> tuple | None:
     """(first, stop) of the sorted positions the CPU rule averages, or None when it does something else."""
     if target == "median":
         lower = variant == "ndss21" or n % 2 == 1
@@ -117,9 +117,20 @@ class _CpuWindow:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = np.empty(x.shape[0], dtype=self.rows.dtype)
-        _window_means(self.rows, self.prefix, self.exp_min, self.abs_sum, np.ascontiguousarray(x.numpy()),
-                      self.m, self.first, self.stop, self.base, float(self.stop - self.first), self.exact_sums,
-                      out)
+        _window_means(
+            self.rows,
+            self.prefix,
+            self.exp_min,
+            self.abs_sum,
+            np.ascontiguousarray(x.numpy()),
+            self.m,
+            self.first,
+            self.stop,
+            self.base,
+            float(self.stop - self.first),
+            self.exact_sums,
+            out,
+        )
         return torch.from_numpy(out)
 
 
@@ -147,9 +158,16 @@ class _TorchMedian:
 
 
 def coordinate_objective(
-    benign: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor, *, target: str, variant: str,
-    n_copies: int, f: int, on_matrix: Callable[[float], float],
-) -> Optional[Callable[[float], float]]:
+    benign: torch.Tensor,
+    mean: torch.Tensor,
+    direction: torch.Tensor,
+    *,
+    target: str,
+    variant: str,
+    n_copies: int,
+    f: int,
+    on_matrix: Callable[[float], float],
+) -> Callable[[float], float] | None:
     """J(γ) for the tailored attack on ``target`` ("trimmed_mean" or "median"), identical to ``on_matrix`` (the
     rule run on [copies; benign]), or None where no identical shortcut exists (see the module docstring).
 
@@ -171,6 +189,7 @@ def coordinate_objective(
     window = _window(target, variant, n, f)
     if window is None:
         return None
+    values: _CpuWindow | _TorchMedian
     if benign.device.type == "cpu" and benign.dtype in (torch.float32, torch.float64):  # the compiled rules
         values = _CpuWindow(benign, n_copies, *window)
     elif target == "median":

@@ -15,8 +15,6 @@ is a configuration error (:class:`~fedlib.errors.ConfigError`), wrong in every r
 
 from __future__ import annotations
 
-from typing import Optional
-
 STD_ATTACKS = ("tailored", "min_max", "min_sum")
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 
@@ -25,8 +23,16 @@ def _fang_f(n_malicious, n_known, aggregator, f, knowledge, variant, n_total, pa
     from .common import partial_simulation, server_f
 
     if knowledge == "partial":
-        return partial_simulation(n_malicious, n_known, rule="krum", variant=variant, partial_rule=partial_rule,
-                                  default_rule="square", n_total=n_total, attack="fang")[1]
+        return partial_simulation(
+            n_malicious,
+            n_known,
+            rule="krum",
+            variant=variant,
+            partial_rule=partial_rule,
+            default_rule="square",
+            n_total=n_total,
+            attack="fang",
+        )[1]
     return server_f(f, n_malicious)
 
 
@@ -35,14 +41,14 @@ def feasible(
     n_known: int,
     n_malicious: int,
     *,
-    aggregator: Optional[str] = None,
-    f: Optional[int] = None,
+    aggregator: str | None = None,
+    f: int | None = None,
     knowledge: str = "full",
     variant: str = "textbook",
-    n_total: Optional[int] = None,
+    n_total: int | None = None,
     perturbation: str = "std",
     **options,
-) -> Optional[str]:
+) -> str | None:
     """None if :func:`~fedlib.attacks.craft` can craft ``name`` from ``n_known`` known rows for ``n_malicious``
     attackers this round, else the reason (the message of the AttackInfeasible craft would raise).
 
@@ -65,9 +71,9 @@ def feasible(
     if name == "fang" and aggregator in ("trimmed_mean", "median") and knowledge == "partial" and n_known < 2:
         return one_row + f" (Fang's partial attack on {aggregator})."
     if name == "fang" and aggregator in KRUM_FAMILY and options.get("lambda0") is None:
-        f_sim = _fang_f(n_malicious, n_known, aggregator, f, knowledge, variant, n_total,
-                        options.get("partial_rule", "square"))
+        f_sim = _fang_f(
+            n_malicious, n_known, aggregator, f, knowledge, variant, n_total, options.get("partial_rule", "square")
+        )
         if n_known - f_sim - 2 < 0:
-            return (f"{where} on {aggregator}: Fang's λ₀ needs k >= f + 2 known rows; found k={n_known}, "
-                    f"f={f_sim}.")
+            return f"{where} on {aggregator}: Fang's λ₀ needs k >= f + 2 known rows; found k={n_known}, f={f_sim}."
     return None

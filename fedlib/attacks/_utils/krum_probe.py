@@ -14,7 +14,7 @@ on the (n, d) matrix as before (``matrix_probes``).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -107,16 +107,24 @@ def certified_selection(
     host = dist.detach().to("cpu", torch.float64).numpy()
     order = np.argsort(host, axis=1, kind="stable")
     values = np.take_along_axis(host, order, axis=1)
-    return int(_certified_selection(values, order, f, n_select, variant == "ndss21", n_copies, first_only,
-                                    PROBE_RTOL))
+    return int(_certified_selection(values, order, f, n_select, variant == "ndss21", n_copies, first_only, PROBE_RTOL))
 
 
 class KrumFamilyProbe:
     """The halving test ``γ ↦ copies selected`` of one round, from the model; the (n, d) evaluation
     ``on_matrix(γ)`` (the pre-model probe) only for steps too close to call. Counts both kinds of probe."""
 
-    def __init__(self, model, *, f: int, n_select: int, variant: str, n_copies: int, first_only: bool,
-                 on_matrix: Callable[[float], bool]):
+    def __init__(
+        self,
+        model,
+        *,
+        f: int,
+        n_select: int,
+        variant: str,
+        n_copies: int,
+        first_only: bool,
+        on_matrix: Callable[[float], bool],
+    ):
         self.model, self.f, self.n_select, self.variant = model, f, n_select, variant
         self.n_copies, self.first_only, self.on_matrix = n_copies, first_only, on_matrix
         self.model_probes = 0
@@ -124,8 +132,12 @@ class KrumFamilyProbe:
 
     def __call__(self, gamma: float) -> bool:
         verdict = certified_selection(
-            self.model.matrix(gamma, self.n_copies), self.f, self.n_select, variant=self.variant,
-            n_copies=self.n_copies, first_only=self.first_only,
+            self.model.matrix(gamma, self.n_copies),
+            self.f,
+            self.n_select,
+            variant=self.variant,
+            n_copies=self.n_copies,
+            first_only=self.first_only,
         )
         if verdict == UNSURE:
             self.matrix_probes += 1

@@ -16,7 +16,6 @@ float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import torch
 
@@ -24,6 +23,7 @@ from ..._blocks import column_blocks, distances_from_gram
 from ..._checks import check_choice
 from ...errors import InputError
 from .._perturbation import KINDS
+
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
     """(k,) float64 squared distances ‖r_i − vector‖², differences in the input dtype, summed per column
@@ -42,12 +42,12 @@ class QuadraticDistances:
     a: torch.Tensor  # (k,)
     b: torch.Tensor  # (k,)
     c: float
-    benign_sq: Optional[torch.Tensor]  # (k, k), zero diagonal; None when built with pairwise=False
+    benign_sq: torch.Tensor | None  # (k, k), zero diagonal; None when built with pairwise=False
 
     @classmethod
     def one_pass(
         cls, benign: torch.Tensor, kind: str, *, pairwise: bool = True
-    ) -> Tuple[torch.Tensor, torch.Tensor, "QuadraticDistances"]:
+    ) -> tuple[torch.Tensor, torch.Tensor, QuadraticDistances]:
         """The benign mean μ, the perturbation ∇p of ``kind`` and the model, from a single blocked pass.
 
         Same values as ``benign.mean(0)``, :func:`~fedlib.attacks.perturbation` and the definitions of a, b,
@@ -73,6 +73,7 @@ class QuadraticDistances:
             centred = block - mu
             squares = centred * centred if (kind == "std" or not pairwise) else None
             if kind == "std":  # the same operations as column_std: −σ, unbiased
+                assert squares is not None  # computed above for kind == "std"
                 step = -(squares.sum(dim=0) / (k - 1)).sqrt()
             elif kind == "sign":
                 step = -torch.sign(mu)
@@ -82,6 +83,7 @@ class QuadraticDistances:
             if pairwise:
                 gram += (centred @ centred.T).to(torch.float64)
             else:
+                assert squares is not None  # computed above when not pairwise
                 norms += squares.sum(dim=1).to(torch.float64)
             cross += (centred @ step).to(torch.float64)
             c += (step @ step).to(torch.float64)
@@ -100,7 +102,7 @@ class QuadraticDistances:
     @classmethod
     def around(
         cls, benign: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor, *, pairwise: bool = True
-    ) -> "QuadraticDistances":
+    ) -> QuadraticDistances:
         """The model for a given mean μ and direction ∇p (e.g. the exact tensors a search already uses), in one
         blocked pass: u_i = g_i − μ per block, then the Gram products (``pairwise``) or the row norms, ⟨u_i, ∇p⟩
         and ‖∇p‖², all accumulated in float64."""
@@ -138,6 +140,8 @@ class QuadraticDistances:
 
     def matrix(self, gamma: float, n_copies: int) -> torch.Tensor:
         """(n_copies + k)² squared distances of [n_copies identical malicious copies; benign rows]."""
+        if self.benign_sq is None:
+            raise InputError("matrix() needs the benign distances: build the model with pairwise=True.")
         q = self.to_malicious(gamma)
         n = n_copies + self.k
         out = torch.zeros(n, n, dtype=torch.float64, device=self.a.device)

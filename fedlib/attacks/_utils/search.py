@@ -5,8 +5,8 @@ grid + golden-section maximiser of the textbook trimmed-mean/median attacks."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ...errors import ConfigError
 
@@ -106,7 +106,7 @@ def largest_feasible(
                 break
         point *= 2.0
     else:
-        if misses == 0:
+        if misses == 0 and last_feasible is not None:  # every probe was feasible (max_doublings >= 1)
             return last_feasible, {"n_tests": probes, "bounded": False, "upper": last_feasible}
     upper = float(start_upper) if last_feasible is None else 2.0 * last_feasible
     lo = 0.0
@@ -129,9 +129,7 @@ def largest_feasible(
     return lo, {"n_tests": probes, "bounded": True, "upper": upper}
 
 
-def maximize(
-    objective: Callable[[float], float], upper: float, *, grid: int, iters: int
-) -> tuple[float, int]:
+def maximize(objective: Callable[[float], float], upper: float, *, grid: int, iters: int) -> tuple[float, int]:
     r"""Maximise a scalar function on [0, upper]: a uniform grid of ``grid`` + 1 points, then golden-
     section search on the two grid cells around the best point (``iters`` steps). Returns (γ, evaluations).
 

@@ -32,11 +32,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the opti
         "fedlib.integrations.flower needs Flower: pip install 'fedlib-ndss21[flower]' (flwr>=1.42)."
     ) from exc
 
-from ._layout import ArrayLayout
-from ._strategy import FedlibStrategy, RoundReport
+from ._apps import echo_client_app, evaluate_model, fang_score_fn, server_evaluate_fn, sgd_client_app
 from ._attack import AttackSimulation
 from ._grid import InProcessGrid, simulate
-from ._apps import echo_client_app, evaluate_model, fang_score_fn, server_evaluate_fn, sgd_client_app
+from ._layout import ArrayLayout
+from ._strategy import FedlibStrategy, RoundReport
 
 __all__ = [
     "ArrayLayout",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from ...errors import ConfigError
 ModelFn = Callable[[], nn.Module]
 
 
-def echo_client_app(shift: Optional[Callable[[int], float]] = None, *, arrayrecord_key: str = "arrays") -> ClientApp:
+def echo_client_app(shift: Callable[[int], float] | None = None, *, arrayrecord_key: str = "arrays") -> ClientApp:
     """A ClientApp that trains nothing: it sends back the arrays it received, every floating array plus
     ``shift(partition_id)`` (default 0), with ``num-examples`` = 1. For tests and examples.
 
@@ -38,25 +39,30 @@ def echo_client_app(shift: Optional[Callable[[int], float]] = None, *, arrayreco
     @app.train()
     def train(message: Message, context: Context) -> Message:
         delta = 0.0 if shift is None else float(shift(int(context.node_config["partition-id"])))
-        received = message.content[arrayrecord_key]
-        arrays = ArrayRecord({
-            key: Array(a.numpy() + np.asarray(delta, a.numpy().dtype) if np.dtype(a.dtype).kind == "f" else a.numpy())
-            for key, a in received.items()
-        })
-        return Message(RecordDict({arrayrecord_key: arrays, "metrics": MetricRecord({"num-examples": 1})}),
-                       reply_to=message)
+        received = message.content.array_records[arrayrecord_key]
+        arrays = ArrayRecord(
+            {
+                key: Array(
+                    a.numpy() + np.asarray(delta, a.numpy().dtype) if np.dtype(a.dtype).kind == "f" else a.numpy()
+                )
+                for key, a in received.items()
+            }
+        )
+        return Message(
+            RecordDict({arrayrecord_key: arrays, "metrics": MetricRecord({"num-examples": 1})}), reply_to=message
+        )
 
     return app
 
 
-def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> Tuple[float, float]:
+def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in [0, 1]) of ``model`` on ``(x, y)``, without gradients."""
     model.eval()
     loss, correct = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(y), batch_size):
-            logits = model(x[start:start + batch_size])
-            target = y[start:start + batch_size]
+            logits = model(x[start : start + batch_size])
+            target = y[start : start + batch_size]
             loss += float(F.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(dim=1) == target).sum())
     return loss / len(y), correct / len(y)
@@ -83,7 +89,7 @@ def fang_score_fn(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor):
     """``score_fn(arrays) -> (loss, error rate)`` for Fang's defense in :class:`FedlibStrategy`: the candidate
     global model ``model_fn()`` loaded with ``arrays``, scored on the server's validation ``(x, y)``."""
 
-    def score(arrays: ArrayRecord) -> Tuple[float, float]:
+    def score(arrays: ArrayRecord) -> tuple[float, float]:
         loss, accuracy = evaluate_model(_load(model_fn, arrays), x, y)
         return loss, 1.0 - accuracy
 
@@ -143,9 +149,10 @@ def sgd_client_app(
 
     @app.train()
     def train(message: Message, context: Context) -> Message:
-        model = _load(model_fn, message.content[arrayrecord_key])
+        model = _load(model_fn, message.content.array_records[arrayrecord_key])
         x, y = client_data(context)
-        server_round = int(message.content["config"].get("server-round", 0))
+        # the strategy writes "server-round" as an int; ConfigRecord values are typed as any record value
+        server_round = int(cast(int, message.content.config_records["config"].get("server-round", 0)))
         partition = int(context.node_config["partition-id"])
         draws = torch.Generator().manual_seed((seed * 100_003 + partition) * 100_003 + server_round)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -155,16 +162,17 @@ def sgd_client_app(
             loss = F.cross_entropy(model(x[batch]), y[batch])
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():  # plain SGD by hand: torch.optim's first use imports torch._dynamo (seconds)
-                for p, g in zip(params, grads):
+                for p, g in zip(params, grads, strict=True):
                     p.sub_(lr * g)
         metrics = MetricRecord({"train-loss": loss.item(), "num-examples": int(min(batch_size, len(y)))})
-        return Message(RecordDict({arrayrecord_key: ArrayRecord(model.state_dict()), "metrics": metrics}),
-                       reply_to=message)
+        return Message(
+            RecordDict({arrayrecord_key: ArrayRecord(model.state_dict()), "metrics": metrics}), reply_to=message
+        )
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         x, y = client_data(context)
-        loss, accuracy = evaluate_model(_load(model_fn, message.content[arrayrecord_key]), x, y)
+        loss, accuracy = evaluate_model(_load(model_fn, message.content.array_records[arrayrecord_key]), x, y)
         metrics = MetricRecord({"eval-loss": loss, "eval-accuracy": accuracy, "num-examples": len(y)})
         return Message(RecordDict({"metrics": metrics}), reply_to=message)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Collection, Dict, Iterable, List, Optional, Tuple, Union
+from collections.abc import Collection, Iterable
+from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -79,14 +80,14 @@ class AttackSimulation(Strategy):
         strategy: Strategy,
         attack: str,
         *,
-        malicious: Union[int, Collection[int]],
+        malicious: int | Collection[int],
         knowledge: str = "full",
-        target: Optional[str] = None,
-        f: Optional[int] = None,
+        target: str | None = None,
+        f: int | None = None,
         seed: int = 0,
         perturbation: str = "std",
         search: str = "halving",
-        variant: Optional[str] = None,
+        variant: str | None = None,
         **attack_options,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -104,15 +105,15 @@ class AttackSimulation(Strategy):
         self.perturbation, self.search, self.attack_options = perturbation, search, dict(attack_options)
         self.device = fedlib_rule.device if fedlib_rule else torch.device("cpu")
         self._malicious = malicious
-        self.malicious_nodes: Optional[Tuple[int, ...]] = None
-        self.global_model: Optional[GlobalModel] = None
-        self.last_crafted: Optional[attacks.Crafted] = None
+        self.malicious_nodes: tuple[int, ...] | None = None
+        self.global_model: GlobalModel | None = None
+        self.last_crafted: attacks.Crafted | None = None
 
     # -- who is malicious
-    def choose_malicious(self, node_ids: Iterable[int]) -> Tuple[int, ...]:
+    def choose_malicious(self, node_ids: Iterable[int]) -> tuple[int, ...]:
         """The malicious node IDs among ``node_ids`` (drawn with ``seed`` when ``malicious`` is a count)."""
         nodes = sorted(int(n) for n in node_ids)
-        if isinstance(self._malicious, int) and not isinstance(self._malicious, bool):
+        if isinstance(self._malicious, int):  # check_int rejects a bool
             m = check_int(self._malicious, "malicious", minimum=0)
             if m >= len(nodes):
                 raise ConfigError(f"malicious={m} must be < the {len(nodes)} nodes of the grid.")
@@ -126,8 +127,12 @@ class AttackSimulation(Strategy):
 
     # -- Flower's Strategy interface
     def summary(self) -> None:
-        logger.info("AttackSimulation: %s (%s knowledge) by nodes %s", self.attack, self.knowledge,
-                    self.malicious_nodes if self.malicious_nodes is not None else self._malicious)
+        logger.info(
+            "AttackSimulation: %s (%s knowledge) by nodes %s",
+            self.attack,
+            self.knowledge,
+            self.malicious_nodes if self.malicious_nodes is not None else self._malicious,
+        )
         self.strategy.summary()
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
@@ -138,7 +143,7 @@ class AttackSimulation(Strategy):
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
-    ) -> Tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Replace the malicious replies by crafted ones, then let the wrapped strategy aggregate."""
         if self.global_model is None or self.malicious_nodes is None:
             raise ConfigError("aggregate_train needs the round's global model: call configure_train first.")
@@ -149,7 +154,7 @@ class AttackSimulation(Strategy):
         self.last_crafted = None
         if mal and self.attack != "none":
             self.last_crafted = self._craft(server_round, mal, benign, n_total=len(valid))
-            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates)]
+            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates, strict=True)]
         arrays, metrics = self.strategy.aggregate_train(server_round, benign + mal + failed)
         metrics = MetricRecord() if metrics is None else metrics
         metrics.update(self._attack_metrics(len(mal) if self.last_crafted is not None else 0))
@@ -158,35 +163,52 @@ class AttackSimulation(Strategy):
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
         return self.strategy.configure_evaluate(server_round, arrays, config, grid)
 
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> Optional[MetricRecord]:
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         return self.strategy.aggregate_evaluate(server_round, replies)
 
     # -- helpers
-    def _array_key(self) -> Optional[str]:
+    def _global_model(self) -> GlobalModel:
+        if self.global_model is None:
+            raise ConfigError("no global model yet: configure_train must run before aggregate_train.")
+        return self.global_model
+
+    def _array_key(self) -> str | None:
         return getattr(self.strategy, "arrayrecord_key", None)
 
-    def _craft(self, server_round: int, mal: List[Message], benign: List[Message], n_total: int) -> attacks.Crafted:
+    def _craft(self, server_round: int, mal: list[Message], benign: list[Message], n_total: int) -> attacks.Crafted:
         if self.knowledge == "full" and not benign:
             raise ConfigError(f"round {server_round}: full knowledge needs benign replies; every reply is malicious.")
-        known = self.global_model.updates(benign if self.knowledge == "full" else mal, self._array_key())
+        known = self._global_model().updates(benign if self.knowledge == "full" else mal, self._array_key())
         inner = self.strategy if isinstance(self.strategy, FedlibStrategy) else None
         f = self.f if self.f is not None else (inner.f_for(n_total) if inner else None)
         generator = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
         return attacks.craft(
-            self.attack, known, len(mal), aggregator=self.target, f=f, perturbation=self.perturbation,
-            search=self.search, knowledge=self.knowledge, generator=generator, variant=self.variant,
+            self.attack,
+            known,
+            len(mal),
+            aggregator=self.target,
+            f=f,
+            perturbation=self.perturbation,
+            search=self.search,
+            knowledge=self.knowledge,
+            generator=generator,
+            variant=self.variant,
             **self._options(n_total, inner),
         )
 
-    def _options(self, n_total: int, inner: Optional[FedlibStrategy]) -> Dict[str, object]:
+    def _options(self, n_total: int, inner: FedlibStrategy | None) -> dict[str, Any]:
         """The attack's options plus what it needs from the server (fedlib.attacks.needs)."""
         options = dict(self.attack_options)
         needs = attacks.needs(self.attack)
         if "n_total" in needs and "n_total" not in options:
             options["n_total"] = n_total  # the rows the server aggregates this round
-        if "aggregator_options" in needs and "aggregator_options" not in options and inner is not None \
-                and self.target == inner.aggregator:
-            simulated: Dict[str, object] = dict(inner.rule_options)
+        if (
+            "aggregator_options" in needs
+            and "aggregator_options" not in options
+            and inner is not None
+            and self.target == inner.aggregator
+        ):
+            simulated: dict[str, object] = dict(inner.rule_options)
             if self.target == "fang":
                 simulated["score_fn"] = inner.vector_score_fn()  # the adversary knows the server's scoring
             if simulated:
@@ -196,18 +218,22 @@ class AttackSimulation(Strategy):
     def _forge(self, message: Message, update: torch.Tensor) -> Message:
         """A copy of ``message`` whose ArrayRecord is the global model plus ``update``."""
         records = message.content.array_records
-        key = self._array_key() if self._array_key() in records else next(iter(records))
+        key = self._array_key()
+        if key is None or key not in records:
+            key = next(iter(records))
         content = RecordDict({k: v for k, v in message.content.items() if k != key})
-        content[key] = self.global_model.moved_by(update)
+        content[key] = self._global_model().moved_by(update)
         forged = copy.copy(message)
         forged.content = content
         return forged
 
-    def _attack_metrics(self, crafted: int) -> Dict[str, float]:
-        out: Dict[str, float] = {"attack-malicious": crafted}
+    def _attack_metrics(self, crafted: int) -> dict[str, float]:
+        out: dict[str, float] = {"attack-malicious": crafted}
         if self.last_crafted is not None and self.last_crafted.gamma is not None:
             out["attack-gamma"] = float(self.last_crafted.gamma)
         report = getattr(self.strategy, "last_round", None)
         if crafted and report is not None and report.selected is not None:
-            out["attack-selected"] = sum(1 for n in report.selected if n in set(self.malicious_nodes))
+            malicious = set(self.malicious_nodes or ())
+            n_selected = sum(1 for n in report.selected if n in malicious)
+            out["attack-selected"] = n_selected
         return out

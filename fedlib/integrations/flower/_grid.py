@@ -7,7 +7,7 @@ import logging
 import random
 import traceback
 import uuid
-from typing import Callable, Dict, Iterable, List, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
@@ -51,7 +51,7 @@ class InProcessGrid(Grid):
         client_app: ClientHandler,
         num_nodes: int,
         *,
-        run_config: Optional[Mapping[str, object]] = None,
+        run_config: Mapping[str, float | int | str] | None = None,
         seed: int = 0,
         run_id: int = 1,
     ) -> None:
@@ -61,14 +61,17 @@ class InProcessGrid(Grid):
         self.client_app = client_app
         self._run = Run.create_empty(check_int(run_id, "run_id", minimum=1))
         draws = random.Random(check_int(seed, "seed", minimum=0)).sample(range(2, 2**31), num_nodes)
-        self.contexts: Dict[int, Context] = {
+        self.contexts: dict[int, Context] = {
             node: Context(
-                run_id=run_id, node_id=node, node_config={"partition-id": p, "num-partitions": num_nodes},
-                state=RecordDict(), run_config=dict(run_config or {}),
+                run_id=run_id,
+                node_id=node,
+                node_config={"partition-id": p, "num-partitions": num_nodes},
+                state=RecordDict(),
+                run_config=dict(run_config or {}),
             )
             for p, node in enumerate(draws)
         }
-        self._replies: Dict[str, Message] = {}
+        self._replies: dict[str, Message] = {}
         TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = run_id, SUPERLINK_NODE_ID, 1
 
     # -- mapping between nodes and data partitions
@@ -109,7 +112,7 @@ class InProcessGrid(Grid):
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._replies.pop(i) for i in list(message_ids) if i in self._replies]
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: Optional[float] = None) -> List[Message]:
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
         """Every reply (ClientApps run synchronously, so ``timeout`` never cuts a round short)."""
         return list(self.pull_messages(self.push_messages(messages)))
 
@@ -131,7 +134,7 @@ def simulate(
     client_app: ClientApp,
     num_nodes: int,
     *,
-    run_config: Optional[Mapping[str, object]] = None,
+    run_config: Mapping[str, float | int | str] | None = None,
     seed: int = 0,
 ) -> InProcessGrid:
     """Run a Flower ``ServerApp`` against ``num_nodes`` in-process ClientApps (see :class:`InProcessGrid`).
@@ -152,7 +155,12 @@ def simulate(
         [(4, 3)]
     """
     grid = InProcessGrid(client_app, num_nodes, run_config=run_config, seed=seed)
-    context = Context(run_id=grid.run.run_id, node_id=SUPERLINK_NODE_ID, node_config={}, state=RecordDict(),
-                      run_config=dict(run_config or {}))
+    context = Context(
+        run_id=grid.run.run_id,
+        node_id=SUPERLINK_NODE_ID,
+        node_config={},
+        state=RecordDict(),
+        run_config=dict(run_config or {}),
+    )
     server_app(grid, context)
     return grid

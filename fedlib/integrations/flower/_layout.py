@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -45,13 +44,13 @@ class ArrayLayout:
         ([[2.0, 2.0], [2.0, 2.0]], [3])
     """
 
-    keys: Tuple[str, ...]
-    shapes: Tuple[Tuple[int, ...], ...]
-    dtypes: Tuple[str, ...]
-    floating: Tuple[bool, ...]
+    keys: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...]
+    floating: tuple[bool, ...]
 
     @classmethod
-    def of(cls, record: ArrayRecord) -> "ArrayLayout":
+    def of(cls, record: ArrayRecord) -> ArrayLayout:
         """The layout of ``record`` (usually the global model the server sends out)."""
         if not isinstance(record, ArrayRecord):
             raise InputTypeError(f"expected a flwr ArrayRecord; found {type(record).__name__}.")
@@ -65,9 +64,9 @@ class ArrayLayout:
         return cls(keys, tuple(tuple(record[k].shape) for k in keys), dtypes, floating)
 
     @property
-    def numels(self) -> Tuple[int, ...]:
+    def numels(self) -> tuple[int, ...]:
         """Number of entries of each floating array, in key order."""
-        return tuple(int(np.prod(s, dtype=np.int64)) for s, fl in zip(self.shapes, self.floating) if fl)
+        return tuple(int(np.prod(s, dtype=np.int64)) for s, fl in zip(self.shapes, self.floating, strict=True) if fl)
 
     @property
     def d(self) -> int:
@@ -77,7 +76,7 @@ class ArrayLayout:
     @property
     def dtype(self) -> torch.dtype:
         """float64 if any floating array is float64, else float32."""
-        wide = any(fl and np.dtype(dt).itemsize > 4 for dt, fl in zip(self.dtypes, self.floating))
+        wide = any(fl and np.dtype(dt).itemsize > 4 for dt, fl in zip(self.dtypes, self.floating, strict=True))
         return torch.float64 if wide else torch.float32
 
     def check(self, record: ArrayRecord, what: str = "record") -> None:
@@ -87,10 +86,8 @@ class ArrayLayout:
         missing = [k for k in self.keys if k not in record]
         extra = [k for k in record.keys() if k not in set(self.keys)]
         if missing or extra:
-            raise InputError(
-                f"{what} has other arrays than the global model: missing {missing}, unexpected {extra}."
-            )
-        for key, shape, dtype in zip(self.keys, self.shapes, self.dtypes):
+            raise InputError(f"{what} has other arrays than the global model: missing {missing}, unexpected {extra}.")
+        for key, shape, dtype in zip(self.keys, self.shapes, self.dtypes, strict=True):
             found = record[key]
             if tuple(found.shape) != shape or str(found.dtype) != dtype:
                 raise InputError(
@@ -103,7 +100,7 @@ class ArrayLayout:
         self.check(record, what)
         parts = [
             torch.from_numpy(np.ascontiguousarray(record[k].numpy())).reshape(-1)
-            for k, fl in zip(self.keys, self.floating)
+            for k, fl in zip(self.keys, self.floating, strict=True)
             if fl
         ]
         return torch.cat([p.to(self.dtype) for p in parts]).to(device or "cpu")
@@ -114,9 +111,9 @@ class ArrayLayout:
         if vector.dim() != 1 or vector.numel() != self.d:
             raise InputError(f"expected a flat vector of length {self.d}; found shape {tuple(vector.shape)}.")
         self.check(like, "reference record")
-        pieces = iter(torch.split(vector.detach().cpu(), self.numels))
+        pieces = iter(torch.split(vector.detach().cpu(), list(self.numels)))
         arrays = {}
-        for key, shape, dtype, fl in zip(self.keys, self.shapes, self.dtypes, self.floating):
+        for key, shape, dtype, fl in zip(self.keys, self.shapes, self.dtypes, self.floating, strict=True):
             if fl:
                 arrays[key] = Array(next(pieces).numpy().astype(dtype).reshape(shape))
             else:
@@ -125,7 +122,7 @@ class ArrayLayout:
         return ArrayRecord(arrays)
 
 
-def single_array_record(content, what: str, key: Optional[str] = None) -> ArrayRecord:
+def single_array_record(content, what: str, key: str | None = None) -> ArrayRecord:
     """The one ArrayRecord of a reply's RecordDict (``content[key]`` when ``key`` is given and present)."""
     records = content.array_records
     if key is not None and key in records:

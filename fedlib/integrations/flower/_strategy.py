@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -19,9 +20,9 @@ from ._layout import ArrayLayout, single_array_record
 logger = logging.getLogger(__name__)
 
 #: ``f`` as a number, or a policy ``f(n)`` for the number n of replies a round aggregates.
-FPolicy = Union[int, Callable[[int], int]]
+FPolicy = int | Callable[[int], int]
 #: Fang's defense scores a candidate global model: ``score_fn(arrays) -> (loss, error rate in [0, 1])``.
-ArrayScoreFn = Callable[[ArrayRecord], Tuple[float, float]]
+ArrayScoreFn = Callable[[ArrayRecord], tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,12 @@ class RoundReport:
     """
 
     server_round: int
-    node_ids: Tuple[int, ...]
+    node_ids: tuple[int, ...]
     f: int
-    selected: Optional[Tuple[int, ...]]
-    failed: Tuple[int, ...]
-    nonfinite: Tuple[int, ...]
-    info: Dict[str, object] = field(default_factory=dict)
+    selected: tuple[int, ...] | None
+    failed: tuple[int, ...]
+    nonfinite: tuple[int, ...]
+    info: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ class GlobalModel:
     vector: torch.Tensor
 
     @classmethod
-    def of(cls, arrays: ArrayRecord, device) -> "GlobalModel":
+    def of(cls, arrays: ArrayRecord, device) -> GlobalModel:
         layout = ArrayLayout.of(arrays)
         return cls(arrays, layout, layout.flatten(arrays, device=device, what="global model"))
 
-    def updates(self, replies: List[Message], key: Optional[str] = None) -> torch.Tensor:
+    def updates(self, replies: list[Message], key: str | None = None) -> torch.Tensor:
         """(n, d): each reply's floating arrays flattened, minus the global model."""
         rows = [
             self.layout.flatten(
@@ -73,7 +74,7 @@ class GlobalModel:
         return self.layout.unflatten(self.vector + update, like=self.arrays)
 
 
-def split_replies(replies: Iterable[Message]) -> Tuple[List[Message], List[Message]]:
+def split_replies(replies: Iterable[Message]) -> tuple[list[Message], list[Message]]:
     """(replies with content sorted by source node ID, replies carrying an error)."""
     replies = list(replies)
     failed = [m for m in replies if m.has_error()]
@@ -134,11 +135,11 @@ class FedlibStrategy(FedAvg):
         *,
         f: FPolicy,
         variant: str = "textbook",
-        score_fn: Optional[ArrayScoreFn] = None,
+        score_fn: ArrayScoreFn | None = None,
         seed: int = 0,
         nonfinite: str = "raise",
-        device: Union[str, torch.device] = "cpu",
-        flower_options: Optional[Dict[str, object]] = None,
+        device: str | torch.device = "cpu",
+        flower_options: dict[str, Any] | None = None,
         **rule_options,
     ) -> None:
         super().__init__(**dict(flower_options or {}))
@@ -158,8 +159,8 @@ class FedlibStrategy(FedAvg):
         self.seed, self.device = check_int(seed, "seed", minimum=0), torch.device(device)
         self.rule_options = dict(rule_options)
         aggregators.min_inputs(aggregator, 0 if callable(f) else f, variant=variant, **self.rule_options)
-        self.global_model: Optional[GlobalModel] = None
-        self.last_round: Optional[RoundReport] = None
+        self.global_model: GlobalModel | None = None
+        self.last_round: RoundReport | None = None
         self._tried = False
 
     # -- f and the rule's input-size contract
@@ -181,8 +182,9 @@ class FedlibStrategy(FedAvg):
 
     # -- Flower's Strategy interface
     def summary(self) -> None:
-        logger.info("FedlibStrategy: rule %s (%s), f=%s, options %s", self.aggregator, self.variant,
-                    self.f, self.rule_options)
+        logger.info(
+            "FedlibStrategy: rule %s (%s), f=%s, options %s", self.aggregator, self.variant, self.f, self.rule_options
+        )
         super().summary()
 
     def configure_train(
@@ -190,44 +192,53 @@ class FedlibStrategy(FedAvg):
     ) -> Iterable[Message]:
         """FedAvg's sampling; remembers the global model the updates are relative to and checks, before
         anything is sent, that the rule accepts the number of sampled nodes."""
-        self.global_model = GlobalModel.of(arrays, self.device)
+        self.global_model = model = GlobalModel.of(arrays, self.device)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         if messages:
             f = self.check_count(len(messages), f"round {server_round} sampled")
             if not self._tried:
-                self._try_rule(len(messages), f)
+                self._try_rule(len(messages), f, model.vector.dtype)
         return messages
 
-    def _try_rule(self, n: int, f: int) -> None:
+    def _try_rule(self, n: int, f: int, dtype: torch.dtype) -> None:
         """Run the rule once on n identical rows before any client works, so that a misspelt or impossible
         rule option fails now rather than after the first round of training."""
-        extra: Dict[str, object] = {}
+        extra: dict[str, Any] = {}  # keyword arguments of aggregate()
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
             extra["generator"] = torch.Generator(self.device).manual_seed(0)
         if "score_fn" in needs:
             extra["score_fn"] = lambda vector: (0.0, 0.0)  # the user's scorer is not called on dummy rows
-        rows = torch.ones(n, 4, dtype=self.global_model.vector.dtype, device=self.device)
+        rows = torch.ones(n, 4, dtype=dtype, device=self.device)
         aggregators.aggregate(self.aggregator, rows, f, variant=self.variant, **self.rule_options, **extra)
         self._tried = True
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
-    ) -> Tuple[Optional[ArrayRecord], Optional[MetricRecord]]:
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Aggregate the replies' updates with the fedlib rule (see the class docstring)."""
         if self.global_model is None:
             raise ConfigError("aggregate_train needs the global model of the round: call configure_train first.")
         valid, failed = split_replies(replies)
         for m in failed:
-            logger.warning("round %d: dropping the failed reply of node %d: %s", server_round,
-                           m.metadata.src_node_id, m.error.reason)
+            logger.warning(
+                "round %d: dropping the failed reply of node %d: %s",
+                server_round,
+                m.metadata.src_node_id,
+                m.error.reason,
+            )
         if not valid:
             return None, MetricRecord({"fedlib-replies": 0, "fedlib-failed": len(failed)})
         f = self.check_count(len(valid), f"round {server_round} ({len(failed)} failed replies dropped)")
         updates = self.global_model.updates(valid, self.arrayrecord_key)
         result = aggregators.aggregate(
-            self.aggregator, updates, f, variant=self.variant, nonfinite=self.nonfinite,
-            **self.rule_options, **self._needs(server_round),
+            self.aggregator,
+            updates,
+            f,
+            variant=self.variant,
+            nonfinite=self.nonfinite,
+            **self.rule_options,
+            **self._needs(server_round),
         )
         self.last_round = self._report(server_round, valid, failed, f, result)
         metrics = self._client_metrics(valid)
@@ -235,9 +246,9 @@ class FedlibStrategy(FedAvg):
         return self.global_model.moved_by(result.vector), metrics
 
     # -- helpers
-    def _needs(self, server_round: int) -> Dict[str, object]:
+    def _needs(self, server_round: int) -> dict[str, Any]:
         """The keyword options the rule needs from its caller (fedlib.aggregators.needs)."""
-        extra: Dict[str, object] = {}
+        extra: dict[str, Any] = {}
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
             extra["generator"] = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
@@ -245,7 +256,7 @@ class FedlibStrategy(FedAvg):
             extra["score_fn"] = self.vector_score_fn()
         return extra
 
-    def vector_score_fn(self) -> Callable[[torch.Tensor], Tuple[float, float]]:
+    def vector_score_fn(self) -> Callable[[torch.Tensor], tuple[float, float]]:
         """The user's ``score_fn`` on update vectors: it scores the candidate model ``global + vector``."""
         model, score = self.global_model, self.score_fn
         if model is None or score is None:
@@ -261,16 +272,20 @@ class FedlibStrategy(FedAvg):
         return RoundReport(server_round, ids, f, picked, failed_ids, bad, dict(result.info))
 
     @staticmethod
-    def _fedlib_metrics(report: RoundReport) -> Dict[str, int]:
-        out = {"fedlib-replies": len(report.node_ids), "fedlib-f": report.f, "fedlib-failed": len(report.failed),
-               "fedlib-nonfinite": len(report.nonfinite)}
+    def _fedlib_metrics(report: RoundReport) -> dict[str, int]:
+        out = {
+            "fedlib-replies": len(report.node_ids),
+            "fedlib-f": report.f,
+            "fedlib-failed": len(report.failed),
+            "fedlib-nonfinite": len(report.nonfinite),
+        }
         if report.selected is not None:
             out["fedlib-selected"] = len(report.selected)
         return out
 
-    def _client_metrics(self, valid: List[Message]) -> MetricRecord:
+    def _client_metrics(self, valid: list[Message]) -> MetricRecord:
         """FedAvg's weighted average of the clients' metrics, when every reply carries them."""
-        contents: List[RecordDict] = [m.content for m in valid]
+        contents: list[RecordDict] = [m.content for m in valid]
         weighted = all(
             len(c.metric_records) == 1
             and isinstance(next(iter(c.metric_records.values())).get(self.weighted_by_key), (int, float))
