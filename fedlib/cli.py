@@ -20,7 +20,8 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import ConfigError, FedlibError
 
@@ -39,35 +40,91 @@ def _key_value(text: str) -> tuple:
 
 # Flags that map one-to-one onto Experiment fields (flag → field).
 _FIELD_FLAGS = {
-    "dataset": str, "model": str, "aggregator": str, "attack": str, "attack_target": str, "knowledge": str,
-    "n_clients": int, "n_malicious": int, "rounds": int, "device": str, "data_root": str, "variant": str, "perturbation": str,
-    "search": str, "gamma_init": float, "batch_size": int, "lr": float, "optimiser": str, "eval_every": int,
-    "clients_per_round": int, "sampling": str, "partition": str, "partition_alpha": float, "nonfinite": str,
-    "grad_method": str, "dtype": str,
+    "dataset": str,
+    "model": str,
+    "aggregator": str,
+    "attack": str,
+    "attack_target": str,
+    "knowledge": str,
+    "n_clients": int,
+    "n_malicious": int,
+    "rounds": int,
+    "device": str,
+    "data_root": str,
+    "variant": str,
+    "perturbation": str,
+    "search": str,
+    "gamma_init": float,
+    "batch_size": int,
+    "lr": float,
+    "optimiser": str,
+    "eval_every": int,
+    "clients_per_round": int,
+    "sampling": str,
+    "partition": str,
+    "partition_alpha": float,
+    "nonfinite": str,
+    "grad_method": str,
+    "dtype": str,
 }
 
 
 def add_run_parser(subparsers) -> argparse.ArgumentParser:
     """``run``: one experiment; the profile sets every default for its dataset, flags override."""
-    p = subparsers.add_parser("run", help="run (or load from the results cache) one federated experiment",
-                              description="Run one FedSGD experiment. The profile sets every default for the "
-                              "dataset; the flags below override single settings.")
-    p.add_argument("--profile", default="quick", choices=["quick", "scale", "full"],
-                   help="quick: mnist5k in seconds; scale: full Fashion-MNIST; full: the paper's settings")
+    p = subparsers.add_parser(
+        "run",
+        help="run (or load from the results cache) one federated experiment",
+        description="Run one FedSGD experiment. The profile sets every default for the "
+        "dataset; the flags below override single settings.",
+    )
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "scale", "full"],
+        help="quick: mnist5k in seconds; scale: full Fashion-MNIST; full: the paper's settings",
+    )
     for name, kind in _FIELD_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
-    p.add_argument("--server-f", dest="server_f", default=None,
-                   help="f the AGR assumes: 'true' (attackers in the round), 'ndss21_femnist', or an int")
+    p.add_argument(
+        "--server-f",
+        dest="server_f",
+        default=None,
+        help="f the AGR assumes: 'true' (attackers in the round), 'ndss21_femnist', or an int",
+    )
     p.add_argument("--seed", type=int, default=None, help="sets split, init, sample and attack seeds together")
-    p.add_argument("--aggregator-option", dest="aggregator_options", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="extra AGR option (repeatable; VALUE parsed as JSON if possible)")
-    p.add_argument("--attack-option", dest="attack_options", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="extra attack option (repeatable)")
-    p.add_argument("--set", dest="fields", action="append", type=_key_value, default=[], metavar="FIELD=VALUE",
-                   help="set any Experiment field (repeatable; VALUE parsed as JSON if possible)")
-    p.add_argument("--results-dir", default=None,
-                   help="results cache folder (default: $FEDLIB_RESULTS_DIR, else the user cache folder, e.g. "
-                   "~/.cache/fedlib/results; never the repository's results/)")
+    p.add_argument(
+        "--aggregator-option",
+        dest="aggregator_options",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra AGR option (repeatable; VALUE parsed as JSON if possible)",
+    )
+    p.add_argument(
+        "--attack-option",
+        dest="attack_options",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra attack option (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        dest="fields",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any Experiment field (repeatable; VALUE parsed as JSON if possible)",
+    )
+    p.add_argument(
+        "--results-dir",
+        default=None,
+        help="results cache folder (default: $FEDLIB_RESULTS_DIR, else the user cache folder, e.g. "
+        "~/.cache/fedlib/results; never the repository's results/)",
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
     p.add_argument("--force", action="store_true", help="re-run even if the result is cached")
     p.add_argument("--repair", action="store_true", help="re-run if the cached file is corrupt")
@@ -82,7 +139,7 @@ def experiment_from_args(args: argparse.Namespace):
     from .experiments import experiment_for
     from .experiments._config import seed_fields
 
-    overrides: Dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
     for name in _FIELD_FLAGS:
         value = getattr(args, name)
         if value is not None and name != "dataset":
@@ -103,22 +160,24 @@ def experiment_from_args(args: argparse.Namespace):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .experiments import run
     from .experiments._results import _write_atomic  # same atomic write as the cache
-    from pathlib import Path
 
     experiment = experiment_from_args(args)
     from .experiments import default_results_dir
 
     results_dir = None if args.no_cache else (args.results_dir or default_results_dir())
-    result = run(experiment, results_dir, progress=not args.no_progress,
-                 force=args.force, repair=args.repair)
+    result = run(experiment, results_dir, progress=not args.no_progress, force=args.force, repair=args.repair)
     if args.output:
         _write_atomic(result.to_dict(), Path(args.output))
     status = f"diverged at round {result.diverged_round}" if result.diverged else "ok"
-    print(f"[{result.profile}] {experiment.dataset}/{experiment.model} {experiment.aggregator} vs {experiment.attack} "
-          f"({experiment.knowledge}): best val {result.best_val_accuracy:.2f}% at round {result.best_round}, "
-          f"test {result.test_accuracy_at_best:.2f}% ({status}); {result.path or 'not cached'}")
+    print(
+        f"[{result.profile}] {experiment.dataset}/{experiment.model} {experiment.aggregator} vs {experiment.attack} "
+        f"({experiment.knowledge}): best val {result.best_val_accuracy:.2f}% at round {result.best_round}, "
+        f"test {result.test_accuracy_at_best:.2f}% ({status}); {result.path or 'not cached'}"
+    )
     return 0
 
 
@@ -130,7 +189,7 @@ def add_list_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def catalogue() -> Dict[str, Any]:
+def catalogue() -> dict[str, Any]:
     from . import aggregators, attacks, data, models
     from .experiments import PROFILE_NAMES
 
@@ -160,16 +219,25 @@ def add_dry_run_parser(subparsers) -> argparse.ArgumentParser:
     """``dry-run``: every cell of the notebooks' full grids for a few rounds on generated data."""
     from .experiments.grids import FULL_GRIDS
 
-    p = subparsers.add_parser("dry-run", help="run every cell of the full grids for a few rounds on generated data",
-                              description="Run every cell of every notebook's full-profile grid for a few rounds "
-                              "on generated data with each dataset's exact shapes and client counts; print each "
-                              "cell as ok / refused (with the reason) / failed and a summary; exit 1 on a failure.")
+    p = subparsers.add_parser(
+        "dry-run",
+        help="run every cell of the full grids for a few rounds on generated data",
+        description="Run every cell of every notebook's full-profile grid for a few rounds "
+        "on generated data with each dataset's exact shapes and client counts; print each "
+        "cell as ok / refused (with the reason) / failed and a summary; exit 1 on a failure.",
+    )
     p.add_argument("--profile", default="full", choices=["full"], help="the grids to run (only 'full')")
     p.add_argument("--rounds", type=int, default=2, help="rounds per cell (default 2)")
     p.add_argument("--stand-in-model", action="store_true", help="a linear model instead of each cell's network")
     p.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="only these datasets")
-    p.add_argument("--only", nargs="+", default=None, choices=list(FULL_GRIDS), metavar="GRID",
-                   help=f"only these grids ({', '.join(FULL_GRIDS)})")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        choices=list(FULL_GRIDS),
+        metavar="GRID",
+        help=f"only these grids ({', '.join(FULL_GRIDS)})",
+    )
     p.add_argument("--device", default="cpu", help="device of every run (default cpu)")
     p.add_argument("--limit", type=int, default=None, help="run only the first N cells")
     p.set_defaults(func=_cmd_dry_run)
@@ -181,8 +249,14 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
 
     if args.rounds < 1:
         raise ConfigError(f"--rounds must be >= 1; found {args.rounds}.")
-    outcomes = dry_run(only=args.only, datasets=args.datasets, rounds=args.rounds,
-                       stand_in_model=args.stand_in_model, device=args.device, limit=args.limit)
+    outcomes = dry_run(
+        only=args.only,
+        datasets=args.datasets,
+        rounds=args.rounds,
+        stand_in_model=args.stand_in_model,
+        device=args.device,
+        limit=args.limit,
+    )
     print(summary(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
@@ -200,7 +274,7 @@ def _plugin_parsers(subparsers) -> None:
         add(subparsers)
 
 
-def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
     from .data._cli import add_data_parser
 
@@ -214,7 +288,7 @@ def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None, *, prog: Optional[str] = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Entry point of ``python -m fedlib`` and the ``fedlib`` script; returns the exit code."""
     args = build_parser(prog).parse_args(argv)
     try:
@@ -224,4 +298,12 @@ def main(argv: Optional[Sequence[str]] = None, *, prog: Optional[str] = None) ->
         return 2
 
 
-__all__: List[str] = ["main", "build_parser", "add_run_parser", "add_list_parser", "add_dry_run_parser", "experiment_from_args", "catalogue"]
+__all__: list[str] = [
+    "main",
+    "build_parser",
+    "add_run_parser",
+    "add_list_parser",
+    "add_dry_run_parser",
+    "experiment_from_args",
+    "catalogue",
+]

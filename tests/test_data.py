@@ -138,7 +138,7 @@ def test_cifar10_pickle_loader(tmp_path):
     assert ds.train_x.shape == (n - 2 * n_eval, 3, 32, 32) and ds.val_x.shape[0] == n_eval == ds.test_x.shape[0]
     # train + test merged in file order, permuted with split_seed, per-channel normalisation (spec §5.1)
     images = np.concatenate([d for d, _ in batches]).reshape(-1, 3, 32, 32).astype(np.float32) / 255.0
-    labels = np.concatenate([l for _, l in batches])
+    labels = np.concatenate([y for _, y in batches])
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
     mean = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.array([0.2023, 0.1994, 0.2010], dtype=np.float32).reshape(1, 3, 1, 1)
@@ -212,7 +212,7 @@ def test_dirichlet_partition_is_seeded_and_skewed():
     labels = torch.arange(2000) % 10
     a = dirichlet_partition(labels, 10, 0.1, seed=0)
     b = dirichlet_partition(labels, 10, 0.1, seed=0)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert torch.cat(a).sort().values.tolist() == list(range(2000))  # a partition: every sample exactly once
     # small alpha: most clients are dominated by one or two classes; large alpha: close to uniform
     top_share = [labels[p].bincount(minlength=10).max().item() / p.numel() for p in a]

@@ -12,7 +12,6 @@ import fedlib.attacks as attacks
 from fedlib.errors import AttackInfeasible, ConfigError
 from fedlib.experiments import Experiment
 from fedlib.fl import FedSGD, attacker_counts, check_feasible, largest_f, train
-from fedlib.fl._optim import ServerOptimiser
 
 BASE = dict(dataset="mnist5k", model="mnist_fc", model_options={"hidden": 16}, n_clients=10, n_malicious=2,
             samples_per_client=40, batch_size=20, rounds=4, eval_every=2, device="cpu")
@@ -82,7 +81,7 @@ def test_same_history_as_the_engine_before_the_split(name):
     if CASES[name].get("optimiser") == "adam":
         # torch.optim.Adam rounds its bias corrections in another order than the old hand-written Adam (θ agrees
         # to ~2 ulps, tests/test_fl.py); after 4 steps the losses agree to ~1e-7 and the accuracies exactly.
-        for got, want in zip(evals, EXPECTED[name]["evals"]):
+        for got, want in zip(evals, EXPECTED[name]["evals"], strict=True):
             assert got[0::2][:2] == want[0::2][:2] and got[1] == want[1] and got[3] == want[3]
             assert math.isclose(got[2], want[2], rel_tol=1e-6) and math.isclose(got[4], want[4], rel_tol=1e-6)
     else:
@@ -118,7 +117,9 @@ def test_infeasible_attack_round_sends_honest_gradients_and_says_so(monkeypatch)
     monkeypatch.setattr(attacks, "craft", refuse)
     seen = []
     real = FedSGD.aggregate
-    monkeypatch.setattr(FedSGD, "aggregate", lambda self, draw, rows: seen.append(rows.clone()) or real(self, draw, rows))
+    monkeypatch.setattr(
+        FedSGD, "aggregate", lambda self, draw, rows: seen.append(rows.clone()) or real(self, draw, rows)
+    )
     log = train(tiny(aggregator="median", attack="min_max", rounds=1))
     assert log.rounds[0]["attack_skipped"] == "test: no attack this round" and log.rounds[0]["gamma"] is None
     honest = train(tiny(aggregator="median", rounds=1))  # everyone honest, same draws
@@ -159,7 +160,8 @@ def test_infeasible_cross_device_cell_is_refused_before_round_one(monkeypatch):
     monkeypatch.setattr(FedSGD, "run_round", lambda self, t: called.append(t))
     e = tiny(n_clients=12, n_malicious=4, clients_per_round=6, sampling="without_replacement", aggregator="bulyan",
              attack="lie")
-    with pytest.raises(ConfigError, match=r"infeasible cell mnist5k/mnist_fc bulyan vs lie .*m_t=1 attackers; bulyan with f=1 needs >= 7 rows"):
+    expected = r"infeasible cell mnist5k/mnist_fc bulyan vs lie .*m_t=1 attackers; bulyan with f=1 needs >= 7 rows"
+    with pytest.raises(ConfigError, match=expected):
         train(e)
     e = e.replace(aggregator="krum")
     with pytest.raises(ConfigError, match=r"krum vs lie .*m_t=2 attackers; krum with f=2 needs >= 7 rows"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import re
 
 import pytest
@@ -71,7 +70,8 @@ def test_profiles():
     assert (q.dataset, q.model, q.n_clients, q.n_malicious, q.batch_size, q.lr, q.profile) == (
         "mnist5k", "mnist_fc", 20, 4, 50, 0.5, "quick")
     s = experiment_for("scale")
-    assert (s.dataset, s.n_clients, s.samples_per_client, s.batch_size, s.profile) == ("fashion_mnist", 100, 600, 100, "scale")
+    settings = (s.dataset, s.n_clients, s.samples_per_client, s.batch_size, s.profile)
+    assert settings == ("fashion_mnist", 100, 600, 100, "scale")
     c = experiment_for("full", "cifar10")
     assert (c.model, c.n_clients, c.samples_per_client, c.batch_size, c.rounds, c.lr_decay_rounds) == (
         "alexnet_cifar", 50, 1000, 250, 1201, (1000,))

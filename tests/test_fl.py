@@ -70,7 +70,7 @@ def test_sgd_step_decay():
     lrs = []
     for _ in range(6):
         lrs.append(opt.lr)
-        theta = opt.step(torch.zeros(3))
+        opt.step(torch.zeros(3))
     assert lrs == [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
     assert torch.equal(opt.step(torch.full((3,), 2.0)), torch.full((3,), 0.75))  # 1 - 0.125 * 2
 
@@ -171,7 +171,9 @@ def _honest_gradients(exp: Experiment, round_: int = 0):
     """All clients' honest round-0 gradients, recomputed independently of the engine."""
     from fedlib.data import load
 
-    ds = load(exp.dataset, split_seed=exp.split_seed, n_clients=exp.n_clients, samples_per_client=exp.samples_per_client)
+    ds = load(
+        exp.dataset, split_seed=exp.split_seed, n_clients=exp.n_clients, samples_per_client=exp.samples_per_client
+    )
     net = FlatModel(build(exp.model, seed=exp.init_seed, in_features=784, **exp.model_options))
     perm = torch.randperm(exp.samples_per_client, generator=torch.Generator().manual_seed(exp.sample_seed))
     rows = torch.stack(list(ds.clients))[:, perm][:, :exp.batch_size]
@@ -221,7 +223,7 @@ def test_cross_device_sampling_records_attackers_and_f(monkeypatch):
     exp = tiny(n_clients=10, n_malicious=3, clients_per_round=5, sampling="with_replacement", aggregator="mean",
                attack="min_sum", rounds=6, eval_every=6, server_f="capped")
     log = train(exp)
-    for record, (rows, f, _) in zip(log.rounds, spy.aggs):
+    for record, (rows, f, _) in zip(log.rounds, spy.aggs, strict=True):
         assert record["f"] == f == min(4, record["n_malicious"]) and rows.shape[0] == 5 == record["n_rows"]
     assert len({r["n_malicious"] for r in log.rounds}) > 1  # m_t varies
     fixed = tiny(n_clients=10, n_malicious=3, clients_per_round=5, sampling="without_replacement", server_f=1, rounds=3)
@@ -233,7 +235,7 @@ def test_femnist_f_policy_injects_f_copies(monkeypatch):
     exp = tiny(n_clients=10, n_malicious=1, clients_per_round=8, sampling="with_replacement", aggregator="multi_krum",
                attack="min_max", server_f="ndss21_femnist", rounds=6, eval_every=6, sample_seed=1)
     log = train(exp)
-    attacked = [(r, a) for r, a in zip(log.rounds, spy.aggs) if r["n_malicious"] > 0]
+    attacked = [(r, a) for r, a in zip(log.rounds, spy.aggs, strict=True) if r["n_malicious"] > 0]
     assert attacked, "seed should draw the attacker at least once"
     for record, (rows, f, _) in attacked:
         assert f == 2 and rows.shape[0] == 8 - record["n_malicious"] + 2
@@ -274,7 +276,7 @@ def test_same_seeds_same_run_and_seeds_matter():
 def test_vmap_and_loop_runs_agree():
     a = train(tiny(grad_method="vmap", dtype="float64"))
     b = train(tiny(grad_method="loop", dtype="float64"))
-    for x, y in zip(a.evals, b.evals):
+    for x, y in zip(a.evals, b.evals, strict=True):
         assert x["round"] == y["round"] and abs(x["val_loss"] - y["val_loss"]) < 1e-9
 
 

@@ -14,8 +14,7 @@ import yaml
 import fedlib.experiments as fx
 from fedlib.errors import ConfigError, FedlibError, InputTypeError, ResultFileError
 from fedlib.experiments import experiment_for, load_result, result_path
-from fedlib.sweep import SweepFailedError, expand, load_grid, run_experiments
-from fedlib.sweep import _store
+from fedlib.sweep import SweepFailedError, _store, expand, load_grid, run_experiments
 
 TINY = {"profile": "quick", "rounds": 2, "eval_every": 1}
 
@@ -88,7 +87,10 @@ def test_typo_gets_a_suggestion():
     ({"base": TINY, "grid": []}, "non-empty list"),
     ({"base": [1], "grid": {"seed": [0]}}, "base: expected a mapping"),
     ({"base": TINY, "grid": {"seed": [0], "init_seed": [1]}}, "`seed` sets"),
-    ({"base": TINY, "grid": {"aggregator": ["krumm"]}}, r"Experiment\.aggregator: expected one of .*'krum'.*found 'krumm'"),
+    (
+        {"base": TINY, "grid": {"aggregator": ["krumm"]}},
+        r"Experiment\.aggregator: expected one of .*'krum'.*found 'krumm'",
+    ),
     ({"base": {**TINY, "n_malicious": 20}, "grid": {"seed": [0]}}, r"Experiment\.n_malicious: .*found 20"),
     ({"base": {**TINY, "profile": "quik"}, "grid": {"seed": [0]}}, r"profile: expected one of .*found 'quik'"),
 ])
@@ -117,11 +119,11 @@ def test_serial_sweep_runs_caches_and_keeps_input_order(tmp_path):
     report = run_experiments([b, a, b], tmp_path, n_workers=0, progress=False)
     assert report.ok and report.n_ran == 2 and report.n_cached == 0
     assert [r.config_hash for r in report.results] == [b.config_hash, a.config_hash, b.config_hash]
-    for e, r in zip([b, a, b], report.results):
+    for e, r in zip([b, a, b], report.results, strict=True):
         assert same_run(r, load_result(result_path(e, tmp_path)))
     again = run_experiments([a, b], tmp_path, n_workers=0, progress=False)
     assert again.n_cached == 2 and again.n_ran == 0 and again.attempts == {}
-    assert all(same_run(x, y) for x, y in zip(again.results, report.results[1:]))
+    assert all(same_run(x, y) for x, y in zip(again.results, report.results[1:], strict=True))
 
 
 def test_same_config_same_result_in_a_fresh_directory(tmp_path):

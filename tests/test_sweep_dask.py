@@ -72,7 +72,7 @@ def test_worker_killed_mid_sweep_loses_nothing(tmp_path):
     # the kill hit a task in flight: it came back as KilledWorker and was submitted again
     assert max(report.attempts.values()) >= 2, report.attempts
     assert report.n_ran == 8 and report.dashboard and report.dashboard.startswith("http")
-    for e, mine, ref in zip(exps, report.results, serial.results):
+    for e, mine, ref in zip(exps, report.results, serial.results, strict=True):
         assert same_run(mine, ref)
         assert same_run(load_result(result_path(e, out)), ref)
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{e.config_hash}.json" for e in exps)
@@ -91,7 +91,7 @@ def test_existing_scheduler_by_address_without_shared_results_dir(tmp_path):
     finally:
         torch.set_num_threads(before)  # the in-process worker set this process's torch threads
     assert report.ok and report.n_ran == 2
-    for e, mine, ref in zip(exps, report.results, serial.results):
+    for e, mine, ref in zip(exps, report.results, serial.results, strict=True):
         assert same_run(mine, ref) and same_run(load_result(result_path(e, tmp_path / "remote")), ref)
 
 

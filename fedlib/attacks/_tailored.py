@@ -197,6 +197,101 @@ def _saturation_gamma(benign, mean, direction) -> float:
 
 
 @register("tailored", needs=("n_total", "aggregator_options"))
+def _checked_settings(
+    target: str,
+    search: str,
+    gamma_init: float | None,
+    tau: float,
+    exact_grid: int,
+    objective_grid: int,
+    objective_iters: int,
+    aggregator_options: dict | None,
+) -> tuple[float, dict]:
+    """Validate the search settings before any work; return γ_init and the simulated rule's options."""
+    check_search(search)
+    if search == "exact" and target not in KRUM_FAMILY:
+        raise ConfigError(
+            f"search='exact' is available for tailored attacks on {list(KRUM_FAMILY)} (and for min_max, "
+            f"min_sum); found aggregator={target!r}. Use search='halving'."
+        )
+    check_int(exact_grid, "exact_grid", minimum=2)
+    check_int(objective_grid, "objective_grid", minimum=2)
+    check_int(objective_iters, "objective_iters", minimum=0)
+    check_positive(tau, "tau")
+    agg_opts = dict(aggregator_options or {})
+    clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
+    if clash:
+        raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    return gamma_init_for("tailored", target, gamma_init), agg_opts
+
+
+def _objective_gamma(setting: _Setting, g0: float, tau: float, grid: int, iters: int, info: dict) -> float:
+    """Trimmed-mean / Median: γ maximising J(γ) = ‖AGR(copies ∪ benign) − μ‖ (hill-climb under ndss21)."""
+    benign, mean = setting.benign, setting.mean
+
+    def on_matrix(g: float) -> float:
+        return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
+
+    objective = (
+        coordinate_objective(
+            benign,
+            mean,
+            setting.direction,
+            target=setting.target,
+            variant=setting.variant,
+            n_copies=setting.n_copies,
+            f=setting.f_sim,
+            on_matrix=on_matrix,
+        )
+        or on_matrix
+    )
+    if setting.variant == "ndss21":
+        result = hill_climb(objective, g0, tau)
+        info["n_probes"] = result.n_probes
+        return result.gamma
+    upper = _saturation_gamma(benign, mean, setting.direction)
+    gamma, evals = (0.0, 0) if upper == 0.0 else maximize(objective, upper, grid=grid, iters=iters)
+    info.update(n_probes=evals, gamma_saturation=upper)
+    return gamma
+
+
+def _survival_gamma(
+    setting: _Setting, g0: float, tau: float, generator: torch.Generator | None, knowledge: str, info: dict
+) -> float:
+    """AFA, Fang's defense, DnC: the largest γ (Algorithm 1) at which every copy survives the rule's filter."""
+    extra: dict[str, object] = {}
+    seed = None
+    if setting.target == "dnc":
+        if "generator" in setting.agg_opts:
+            raise ConfigError(
+                "tailored dnc draws DnC's randomness from `generator`; do not pass aggregator_options['generator']."
+            )
+        gen = need_generator(generator, "tailored (dnc)")
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+        info["dnc_seed"] = seed
+
+    def fresh() -> dict:  # DnC: the same adversary seed at every probe, so the test is a function of γ
+        if seed is None:
+            return extra
+        return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
+
+    def survives(g: float) -> bool:
+        try:
+            return _copies_selected(setting.run_rule(g, **fresh()).selected, setting.n_copies, False)
+        except ConfigError as exc:
+            if setting.target == "dnc" and "filtered out every row" in str(exc):
+                raise AttackInfeasible(
+                    f"attack 'tailored' on 'dnc' (knowledge={knowledge!r}): the simulated DnC filtered out "
+                    f"every one of its {setting.n_copies + setting.benign.shape[0]} rows at γ={g}; the adaptive "
+                    "attack has no survivor to test this round."
+                ) from exc
+            raise
+
+    result = halving(survives, g0, tau)
+    info["n_probes"] = result.n_probes
+    return result.gamma
+
+
 def tailored(
     benign: torch.Tensor,
     n_malicious: int,
@@ -234,21 +329,9 @@ def tailored(
     """
     check_options(options, "tailored")
     target = require_aggregator(aggregator, "tailored", TARGETS)
-    check_search(search)
-    if search == "exact" and target not in KRUM_FAMILY:
-        raise ConfigError(
-            f"search='exact' is available for tailored attacks on {list(KRUM_FAMILY)} (and for min_max, "
-            f"min_sum); found aggregator={target!r}. Use search='halving'."
-        )
-    g0 = gamma_init_for("tailored", target, gamma_init)
-    exact_grid = check_int(exact_grid, "exact_grid", minimum=2)
-    objective_grid = check_int(objective_grid, "objective_grid", minimum=2)
-    objective_iters = check_int(objective_iters, "objective_iters", minimum=0)
-    check_positive(tau, "tau")
-    agg_opts = dict(aggregator_options or {})
-    clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
-    if clash:
-        raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    g0, agg_opts = _checked_settings(
+        target, search, gamma_init, tau, exact_grid, objective_grid, objective_iters, aggregator_options
+    )
     partial_info: dict[str, object] = {}
     if knowledge == "partial":
         rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
@@ -281,8 +364,7 @@ def tailored(
         "copies_simulated": n_copies,
         **partial_info,
     }
-
-    if model is not None:  # built above exactly for the exact Krum-family search
+    if model is not None:
         gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
         info.update(details, n_probes=0)
     elif target in KRUM_FAMILY:
@@ -291,66 +373,8 @@ def tailored(
         gamma = result.gamma
         info.update(n_probes=result.n_probes, matrix_probes=probe.matrix_probes)
     elif target in OBJECTIVE:
-
-        def on_matrix(g: float) -> float:
-            return float(torch.linalg.vector_norm(setting.run_rule(g).vector - mean))
-
-        objective = (
-            coordinate_objective(
-                benign,
-                mean,
-                direction,
-                target=target,
-                variant=variant,
-                n_copies=n_copies,
-                f=f_sim,
-                on_matrix=on_matrix,
-            )
-            or on_matrix
-        )
-
-        if variant == "ndss21":
-            result = hill_climb(objective, g0, tau)
-            gamma = result.gamma
-            info["n_probes"] = result.n_probes
-        else:
-            upper = _saturation_gamma(benign, mean, direction)
-            gamma, evals = (
-                (0.0, 0) if upper == 0.0 else maximize(objective, upper, grid=objective_grid, iters=objective_iters)
-            )
-            info.update(n_probes=evals, gamma_saturation=upper)
+        gamma = _objective_gamma(setting, g0, tau, objective_grid, objective_iters, info)
     else:
-        extra: dict[str, object] = {}
-        if target == "dnc":
-            if "generator" in agg_opts:
-                raise ConfigError(
-                    "tailored dnc draws DnC's randomness from `generator`; do not pass aggregator_options['generator']."
-                )
-            gen = need_generator(generator, "tailored (dnc)")
-            seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
-            info["dnc_seed"] = seed
-
-            def fresh() -> dict:
-                return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
-        else:
-
-            def fresh() -> dict:
-                return extra
-
-        def survives(g: float) -> bool:
-            try:
-                return _copies_selected(setting.run_rule(g, **fresh()).selected, n_copies, False)
-            except ConfigError as exc:
-                if target == "dnc" and "filtered out every row" in str(exc):
-                    raise AttackInfeasible(
-                        f"attack 'tailored' on 'dnc' (knowledge={knowledge!r}): the simulated DnC filtered out "
-                        f"every one of its {setting.n_copies + benign.shape[0]} rows at γ={g}; the adaptive "
-                        "attack has no survivor to test this round."
-                    ) from exc
-                raise
-
-        result = halving(survives, g0, tau)
-        gamma = result.gamma
-        info["n_probes"] = result.n_probes
+        gamma = _survival_gamma(setting, g0, tau, generator, knowledge, info)
     vector = malicious_vector(mean, gamma, direction)
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)

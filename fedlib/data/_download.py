@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from ..errors import DatasetNotFoundError, FedlibError
 
@@ -30,7 +29,7 @@ class DownloadError(DatasetNotFoundError):
 _RETRYABLE_NAMES = ("ConnectionError", "ChunkedEncodingError", "Timeout", "ContentDecodingError")
 
 
-def _content_range_start(header: Optional[str]) -> Optional[int]:
+def _content_range_start(header: str | None) -> int | None:
     """Start offset of a ``Content-Range: bytes START-END/TOTAL`` header (None if absent or malformed).
 
     >>> _content_range_start("bytes 100-199/200"), _content_range_start(None)
@@ -52,8 +51,15 @@ class ResumableHTTPDownloader:
         algorithm: hash of the complete file to record in ``.digest`` (for error messages), e.g. ``"sha256"``.
     """
 
-    def __init__(self, partial: Path, *, progress: bool = True, attempts: int = 3, timeout: float = 60.0,
-                 algorithm: Optional[str] = None):
+    def __init__(
+        self,
+        partial: Path,
+        *,
+        progress: bool = True,
+        attempts: int = 3,
+        timeout: float = 60.0,
+        algorithm: str | None = None,
+    ):
         self.partial, self.progress, self.attempts, self.timeout = Path(partial), progress, attempts, timeout
         self.algorithm, self.digest = algorithm, None
 
@@ -93,8 +99,11 @@ class ResumableHTTPDownloader:
             if offset and response.status_code == 416:  # nothing after `offset`: the partial file is whole
                 return
             response.raise_for_status()
-            resumed = offset > 0 and response.status_code == 206 and \
-                _content_range_start(response.headers.get("Content-Range")) == offset
+            resumed = (
+                offset > 0
+                and response.status_code == 206
+                and _content_range_start(response.headers.get("Content-Range")) == offset
+            )
             wrong_range = offset > 0 and response.status_code == 206 and not resumed
             if not wrong_range:
                 self._write(response, offset if resumed else 0)  # 200 to a Range request: the whole file
@@ -107,15 +116,25 @@ class ResumableHTTPDownloader:
 
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
-        with open(self.partial, "ab" if offset else "wb") as fh, \
-                tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, leave=True,
-                     desc=self.partial.name[: -len(".part")], disable=not self.progress) as bar:
+        with (
+            open(self.partial, "ab" if offset else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                leave=True,
+                desc=self.partial.name[: -len(".part")],
+                disable=not self.progress,
+            ) as bar,
+        ):
             for chunk in response.iter_content(chunk_size=1 << 16):
                 fh.write(chunk)
                 bar.update(len(chunk))
 
 
-def retrieve(file, downloads: Path, urls: List[str], *, progress: bool) -> Tuple[Path, bool]:
+def retrieve(file, downloads: Path, urls: list[str], *, progress: bool) -> tuple[Path, bool]:
     """Put ``file`` (a :class:`~fedlib.data._sources.RemoteFile`) in ``downloads``, checked against its pin.
 
     A file already in ``downloads`` with the right checksum is used as it is (that is how files downloaded by
@@ -134,7 +153,7 @@ def retrieve(file, downloads: Path, urls: List[str], *, progress: bool) -> Tuple
     if target.is_file() and matches(target, file.known_hash):
         return target, False
     partial = downloads / (file.name + ".part")
-    failures: List[Tuple[str, str]] = []
+    failures: list[tuple[str, str]] = []
     for url in urls:
         algorithm = _split_hash(file.known_hash)[0] if file.known_hash else None
         downloader = ResumableHTTPDownloader(partial, progress=progress, algorithm=algorithm)
@@ -154,7 +173,7 @@ def retrieve(file, downloads: Path, urls: List[str], *, progress: bool) -> Tuple
     raise error
 
 
-def _split_hash(known_hash: str) -> Tuple[str, str]:
+def _split_hash(known_hash: str) -> tuple[str, str]:
     """``"md5:ab12"`` → ("md5", "ab12"); a bare digest is SHA-256 (pooch's convention).
 
     >>> _split_hash("md5:AB12"), _split_hash("ab12")
@@ -164,7 +183,7 @@ def _split_hash(known_hash: str) -> Tuple[str, str]:
     return (algorithm or "sha256").lower(), digest.lower()
 
 
-def matches(path: Path, known_hash: Optional[str]) -> bool:
+def matches(path: Path, known_hash: str | None) -> bool:
     """Whether ``path`` has the checksum ``known_hash`` (always True when nothing is pinned)."""
     import pooch
 
@@ -176,20 +195,24 @@ def matches(path: Path, known_hash: Optional[str]) -> bool:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    for needle, reason in (("Connection refused", "connection refused"),
-                           ("Name or service not known", "the host name does not resolve (no DNS / offline)"),
-                           ("Temporary failure in name resolution", "the host name does not resolve (offline)"),
-                           ("Failed to resolve", "the host name does not resolve (offline)"),
-                           ("timed out", "the connection timed out")):
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "the host name does not resolve (no DNS / offline)"),
+        ("Temporary failure in name resolution", "the host name does not resolve (offline)"),
+        ("Failed to resolve", "the host name does not resolve (offline)"),
+        ("timed out", "the connection timed out"),
+    ):
         if needle in text:
             return reason
     return f"{type(exc).__name__}: {text[:200]}"
 
 
-def _mismatch_message(file, url: str, found: Optional[str]) -> str:
+def _mismatch_message(file, url: str, found: str | None) -> str:
     """Name the algorithm, the expected and the found checksum."""
     algorithm, expected = _split_hash(file.known_hash)
-    return (f"{file.name} from {url}: {algorithm} checksum mismatch: expected {expected}, found {found}. "
-            "The download is corrupt or truncated (or the "
-            "file changed upstream); it was deleted, nothing was kept. Run the command again; if it persists, "
-            "the source serves a different file.")
+    return (
+        f"{file.name} from {url}: {algorithm} checksum mismatch: expected {expected}, found {found}. "
+        "The download is corrupt or truncated (or the "
+        "file changed upstream); it was deleted, nothing was kept. Run the command again; if it persists, "
+        "the source serves a different file."
+    )

@@ -31,10 +31,10 @@ Default root: ``$FEDLIB_DATA`` if set, else the user data folder of platformdirs
 
 Example (network-free: an unknown name is refused before anything is downloaded):
     >>> from fedlib.data import fetch
-    >>> fetch(["cifar100"])
+    >>> fetch(["cifar100"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fedlib.errors.UnknownNameError: unknown dataset to fetch 'cifar100'; expected one of ['mnist', 'fashion_mnist', 'cifar10', 'purchase100', 'femnist'].
+    fedlib.errors.UnknownNameError: unknown dataset to fetch 'cifar100'; expected one of ['mnist', ...
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..errors import ConfigError, InputError, UnknownNameError
 from . import _formats
@@ -66,7 +66,7 @@ def _say(progress: bool, text: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- installers
-def _extract(archive: Path, dest: Path, rename: Callable[[str], Optional[str]]) -> List[Path]:
+def _extract(archive: Path, dest: Path, rename: Callable[[str], str | None]) -> list[Path]:
     """Copy the regular files of a tar archive for which ``rename(member_name)`` gives a relative path.
 
     Only regular files are written, at paths this code chooses, so links and ``..`` in member names cannot
@@ -92,7 +92,7 @@ def _check_count(source: DatasetSource, what: str, found: int) -> None:
         raise InputError(f"{source.name}: expected {expected:,} {what} (published); found {found:,}.")
 
 
-def _install_idx(files: Dict[str, Path], dest: Path, source: DatasetSource) -> str:
+def _install_idx(files: dict[str, Path], dest: Path, source: DatasetSource) -> str:
     dest.mkdir(parents=True, exist_ok=True)
     for name, path in files.items():
         shutil.copyfile(path, dest / name)
@@ -102,11 +102,11 @@ def _install_idx(files: Dict[str, Path], dest: Path, source: DatasetSource) -> s
     return f"{len(train_x):,} train + {len(test_x):,} test images"
 
 
-def _install_cifar(files: Dict[str, Path], dest: Path, source: DatasetSource) -> str:
+def _install_cifar(files: dict[str, Path], dest: Path, source: DatasetSource) -> str:
     folder = "cifar-10-batches-py"
     wanted = set(_formats.CIFAR_FILES) | {"batches.meta", "readme.html"}
 
-    def rename(member: str) -> Optional[str]:
+    def rename(member: str) -> str | None:
         parts = Path(member).parts
         return f"{folder}/{parts[-1]}" if len(parts) >= 2 and parts[-2] == folder and parts[-1] in wanted else None
 
@@ -120,7 +120,7 @@ def _install_cifar(files: Dict[str, Path], dest: Path, source: DatasetSource) ->
 _PURCHASE_LABELS = frozenset(str(k) for k in range(1, 101)) | frozenset(f"{k}.0" for k in range(1, 101))
 
 
-def _install_purchase(files: Dict[str, Path], dest: Path, source: DatasetSource) -> str:
+def _install_purchase(files: dict[str, Path], dest: Path, source: DatasetSource) -> str:
     for archive in files.values():
         _extract(archive, dest, lambda m: "dataset_purchase" if Path(m).name == "dataset_purchase" else None)
     table = dest / "dataset_purchase"
@@ -131,13 +131,15 @@ def _install_purchase(files: Dict[str, Path], dest: Path, source: DatasetSource)
         for records, line in enumerate(fh, start=1):
             fields = line.rstrip("\n").split(",")
             if len(fields) != 601 or fields[0].strip() not in _PURCHASE_LABELS:
-                raise InputError(f"{table} line {records}: expected a label in 1..100 and 600 features "
-                                 f"(601 fields); found {len(fields)} fields starting {fields[0]!r}.")
+                raise InputError(
+                    f"{table} line {records}: expected a label in 1..100 and 600 features "
+                    f"(601 fields); found {len(fields)} fields starting {fields[0]!r}."
+                )
     _check_count(source, "records", records)
     return f"{records:,} records × 600 features"
 
 
-def _install_femnist(files: Dict[str, Path], dest: Path, source: DatasetSource) -> str:
+def _install_femnist(files: dict[str, Path], dest: Path, source: DatasetSource) -> str:
     scratch = dest.parent / (dest.name + ".h5")
     names = {"fed_emnist_train.h5", "fed_emnist_test.h5"}
     for archive in files.values():
@@ -145,39 +147,51 @@ def _install_femnist(files: Dict[str, Path], dest: Path, source: DatasetSource) 
     missing = sorted(n for n in names if not (scratch / n).is_file())
     if missing:
         raise InputError(f"{source.name}: the archive lacks {missing}.")
-    counts = tff_to_leaf(scratch / "fed_emnist_train.h5", scratch / "fed_emnist_test.h5", dest,
-                         int(source.options.get("writers_per_shard", 100)))
+    counts = tff_to_leaf(
+        scratch / "fed_emnist_train.h5",
+        scratch / "fed_emnist_test.h5",
+        dest,
+        int(source.options.get("writers_per_shard", 100)),
+    )
     shutil.rmtree(scratch)
     for what in ("writers", "train", "test"):
         _check_count(source, what, counts[what])
-    return f"{counts['writers']:,} writers in {counts['shards']} shards, {counts['train']:,} train + " \
-           f"{counts['test']:,} test examples"
+    return (
+        f"{counts['writers']:,} writers in {counts['shards']} shards, {counts['train']:,} train + "
+        f"{counts['test']:,} test examples"
+    )
 
 
-INSTALLERS: Dict[str, Callable[[Dict[str, Path], Path, DatasetSource], str]] = {
-    "idx_gz": _install_idx, "cifar_tar": _install_cifar, "purchase_tar": _install_purchase,
+INSTALLERS: dict[str, Callable[[dict[str, Path], Path, DatasetSource], str]] = {
+    "idx_gz": _install_idx,
+    "cifar_tar": _install_cifar,
+    "purchase_tar": _install_purchase,
     "tff_femnist": _install_femnist,
 }
 
 
 # ------------------------------------------------------------------------------------------- messages
-def _urls(file: RemoteFile, mirror: Optional[str]) -> List[str]:
+def _urls(file: RemoteFile, mirror: str | None) -> list[str]:
     return [mirror.rstrip("/") + "/" + file.name] if mirror else list(file.urls)
 
 
-def _by_hand(source: DatasetSource, data_root: Path, mirror: Optional[str], cause: str) -> str:
+def _by_hand(source: DatasetSource, data_root: Path, mirror: str | None, cause: str) -> str:
     """The offline message: what to download, where to put it, what to run."""
     downloads = data_root / DOWNLOADS
-    lines = [f"could not download dataset {source.name!r}: {cause}.",
-             "To install it without this machine's network, download on a machine with internet access:"]
+    lines = [
+        f"could not download dataset {source.name!r}: {cause}.",
+        "To install it without this machine's network, download on a machine with internet access:",
+    ]
     for file in source.files:
         if (downloads / file.name).is_file() and matches(downloads / file.name, file.known_hash):
             continue
         pin = file.known_hash or "no published checksum"
         lines.append(f"  {' or '.join(_urls(file, mirror))}  ({pin})\n    and put it at {downloads / file.name}")
     partial = [f.name + ".part" for f in source.files if (downloads / (f.name + ".part")).is_file()]
-    lines.append(f"then run `python -m fedlib data fetch {source.name} --root {data_root}` again: it checks the "
-                 "checksums and installs the files without the network.")
+    lines.append(
+        f"then run `python -m fedlib data fetch {source.name} --root {data_root}` again: it checks the "
+        "checksums and installs the files without the network."
+    )
     if partial:
         lines.append(f"Partial downloads kept in {downloads} ({', '.join(partial)}) resume on the next run.")
     return "\n".join(lines)
@@ -189,13 +203,16 @@ def _prepare_target(target: Path, force: bool) -> bool:
     if (target / MARKER).is_file() and not force:
         return True
     if target.exists() and any(target.iterdir()) and not force:
-        raise ConfigError(f"{target} already exists and was not installed by fetch (no {MARKER}); move it "
-                          "away, or pass force=True / --force to replace it.")
+        raise ConfigError(
+            f"{target} already exists and was not installed by fetch (no {MARKER}); move it "
+            "away, or pass force=True / --force to replace it."
+        )
     return False
 
 
-def _download_all(source: DatasetSource, data_root: Path, mirror: Optional[str], progress: bool,
-                  downloaded: List[Path]) -> Dict[str, Path]:
+def _download_all(
+    source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, downloaded: list[Path]
+) -> dict[str, Path]:
     import pooch
 
     files = {}
@@ -207,8 +224,11 @@ def _download_all(source: DatasetSource, data_root: Path, mirror: Optional[str],
         if new:
             downloaded.append(path)
         if file.known_hash is None:
-            _say(progress, f"{source.name}: {file.name} has no published checksum to check against (sha256 "
-                           f"{pooch.file_hash(str(path))}); its content is checked after unpacking")
+            _say(
+                progress,
+                f"{source.name}: {file.name} has no published checksum to check against (sha256 "
+                f"{pooch.file_hash(str(path))}); its content is checked after unpacking",
+            )
         files[file.name] = path
     return files
 
@@ -222,23 +242,34 @@ def _replace_dir(staged: Path, target: Path, scratch: Path) -> None:
     staged.rename(target)
 
 
-def _note(source: DatasetSource, files: Dict[str, Path], summary: str, mirror: Optional[str]) -> Dict:
+def _note(source: DatasetSource, files: dict[str, Path], summary: str, mirror: str | None) -> dict:
     import pooch
 
-    return {"dataset": source.name, "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "checked": summary, "mirror": mirror,
-            "files": [{"name": f.name, "urls": list(f.urls), "pinned": f.known_hash,
-                       "sha256": pooch.file_hash(str(files[f.name]))} for f in source.files]}
+    return {
+        "dataset": source.name,
+        "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "checked": summary,
+        "mirror": mirror,
+        "files": [
+            {
+                "name": f.name,
+                "urls": list(f.urls),
+                "pinned": f.known_hash,
+                "sha256": pooch.file_hash(str(files[f.name])),
+            }
+            for f in source.files
+        ],
+    }
 
 
-def _fetch_one(source: DatasetSource, data_root: Path, mirror: Optional[str], progress: bool, force: bool) -> Path:
+def _fetch_one(source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, force: bool) -> Path:
     target = data_root / source.name
     if _prepare_target(target, force):
         _say(progress, f"{source.name}: already installed in {target}")
         return target
     created_root = not data_root.exists()
     data_root.mkdir(parents=True, exist_ok=True)
-    downloaded: List[Path] = []
+    downloaded: list[Path] = []
     scratch = Path(tempfile.mkdtemp(prefix=f".fetch-{source.name}-", dir=data_root))
     offline = False
     try:
@@ -271,13 +302,13 @@ def _remove(paths: Iterable[Path], data_root: Path, created_root: bool) -> None:
 
 def fetch(
     names: str | Sequence[str],
-    root: Optional[str | os.PathLike] = None,
-    mirror: Optional[str] = None,
+    root: str | os.PathLike | None = None,
+    mirror: str | None = None,
     progress: bool = True,
     *,
-    registry: Optional[Mapping[str, DatasetSource]] = None,
+    registry: Mapping[str, DatasetSource] | None = None,
     force: bool = False,
-) -> Dict[str, Path]:
+) -> dict[str, Path]:
     """Download, verify and install datasets; returns ``{name: folder}`` to pass as ``load(name, folder)``.
 
     Args:

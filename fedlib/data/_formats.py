@@ -10,8 +10,8 @@ import gzip
 import json
 import pickle
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'}).")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
     if len(raw) - header != expected:
@@ -70,7 +70,7 @@ def _find(dirs: Sequence[Path], stem: str) -> Path | None:
     return None
 
 
-def read_mnist_like(name: str, root: Path, subdir: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_mnist_like(name: str, root: Path, subdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Train/test images (uint8, N×28×28) and labels of MNIST or Fashion-MNIST from torchvision's raw files.
 
     Looks in ``root`` itself (the Debian package's flat layout) and in ``root/<subdir>/raw`` (torchvision's).
@@ -79,7 +79,7 @@ def read_mnist_like(name: str, root: Path, subdir: str) -> Tuple[np.ndarray, np.
     stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     paths = [_find(dirs, s) for s in stems]
     if any(p is None for p in paths):
-        absent = [s + "[.gz]" for s, p in zip(stems, paths) if p is None]
+        absent = [s + "[.gz]" for s, p in zip(stems, paths, strict=True) if p is None]
         raise missing(name, dirs, absent)
     arrays = [read_idx(p) for p in paths]  # type: ignore[arg-type]
     for images, labels, what in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "t10k")):
@@ -94,7 +94,7 @@ def read_mnist_like(name: str, root: Path, subdir: str) -> Tuple[np.ndarray, np.
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
-def read_cifar10(root: Path) -> Tuple[np.ndarray, np.ndarray]:
+def read_cifar10(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """All 60,000 CIFAR10 images (uint8, N×3×32×32) and labels: data_batch_1..5 then test_batch.
 
     Reads torchvision's python-pickle files (``cifar-10-batches-py``). Unpickling runs code from the file:
@@ -122,7 +122,7 @@ def read_cifar10(root: Path) -> Tuple[np.ndarray, np.ndarray]:
 _SHARD = re.compile(r"_(\d+)_")
 
 
-def _shard_files(folder: Path) -> Dict[int, Path]:
+def _shard_files(folder: Path) -> dict[int, Path]:
     files = {}
     for path in folder.glob("*.json"):
         found = _SHARD.search(path.name)
@@ -132,7 +132,9 @@ def _shard_files(folder: Path) -> Dict[int, Path]:
     return files
 
 
-def read_leaf(root: Path, shards: int | None = None) -> Tuple[List[str], List[np.ndarray], List[np.ndarray], np.ndarray, np.ndarray]:
+def read_leaf(
+    root: Path, shards: int | None = None
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
     """LEAF FEMNIST: per-writer train arrays and the concatenated test pool (spec §5.2).
 
     ``root`` holds ``train/`` and ``test/`` with ``all_data_<k>_niid_0_keep_0_{train,test}_9.json`` shards
@@ -174,7 +176,7 @@ def read_leaf(root: Path, shards: int | None = None) -> Tuple[List[str], List[np
 
 
 # --------------------------------------------------------------------------------------------- Purchase100
-def read_purchase100(root: Path) -> Tuple[np.ndarray, np.ndarray]:
+def read_purchase100(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """Purchase100 features (N, 600) in {0, 1} and labels 0..99.
 
     Reads ``dataset_purchase`` (text, one record per line: label in 1..100, then 600 comma-separated binary
@@ -192,7 +194,9 @@ def read_purchase100(root: Path) -> Tuple[np.ndarray, np.ndarray]:
     else:
         raise missing("purchase100", [root], ["dataset_purchase", "purchase100.npz"])
     if features.ndim != 2 or features.shape[1] != 600 or features.shape[0] != labels.shape[0]:
-        raise InputError(f"purchase100: expected (N, 600) features and N labels; found {features.shape}, {labels.shape}.")
+        raise InputError(
+            f"purchase100: expected (N, 600) features and N labels; found {features.shape}, {labels.shape}."
+        )
     if labels.min() < 0 or labels.max() > 99:
         raise InputError(f"purchase100: labels must be 0..99 after loading; found {labels.min()}..{labels.max()}.")
     return features, labels

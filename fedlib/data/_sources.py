@@ -29,8 +29,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class RemoteFile:
     """
 
     name: str
-    urls: Tuple[str, ...]
-    known_hash: Optional[str]
+    urls: tuple[str, ...]
+    known_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,16 @@ class DatasetSource:
     """
 
     name: str
-    files: Tuple[RemoteFile, ...]
+    files: tuple[RemoteFile, ...]
     install: str
     expect: Mapping[str, int] = field(default_factory=dict)
     options: Mapping[str, int] = field(default_factory=dict)
 
 
-def _idx_files(bases: Tuple[str, ...], sha256: Dict[str, str]) -> Tuple[RemoteFile, ...]:
-    return tuple(RemoteFile(name, tuple(base + name for base in bases), "sha256:" + digest)
-                 for name, digest in sha256.items())
+def _idx_files(bases: tuple[str, ...], sha256: dict[str, str]) -> tuple[RemoteFile, ...]:
+    return tuple(
+        RemoteFile(name, tuple(base + name for base in bases), "sha256:" + digest) for name, digest in sha256.items()
+    )
 
 
 _MNIST_BASES = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
@@ -90,22 +91,48 @@ _FASHION_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
 }
 
-SOURCES: Dict[str, DatasetSource] = {
+SOURCES: dict[str, DatasetSource] = {
     "mnist": DatasetSource("mnist", _idx_files(_MNIST_BASES, _MNIST_SHA256), "idx_gz"),
     "fashion_mnist": DatasetSource("fashion_mnist", _idx_files(_FASHION_BASES, _FASHION_SHA256), "idx_gz"),
-    "cifar10": DatasetSource("cifar10", (RemoteFile(
-        "cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-        # torchvision MD5: c58f30108f718f92721af3b95e74349a
-        "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),), "cifar_tar"),
-    "purchase100": DatasetSource("purchase100", (RemoteFile(
-        "dataset_purchase.tgz",
-        ("https://www.comp.nus.edu.sg/~reza/files/dataset_purchase.tgz",
-         "https://github.com/privacytrustlab/datasets/raw/master/dataset_purchase.tgz"),
-        None),),  # no checksum is published for this file; the install step checks 197,324 records × 601 fields
-        "purchase_tar", expect={"records": 197_324}),
-    "femnist": DatasetSource("femnist", (RemoteFile(
-        "fed_emnist.tar.bz2", ("https://storage.googleapis.com/tff-datasets-public/fed_emnist.tar.bz2",),
-        "sha256:fe1ed5a502cea3a952eb105920bff8cffb32836b5173cb18a57a32c3606f3ea0"),), "tff_femnist",
+    "cifar10": DatasetSource(
+        "cifar10",
+        (
+            RemoteFile(
+                "cifar-10-python.tar.gz",
+                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                # torchvision MD5: c58f30108f718f92721af3b95e74349a
+                "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+            ),
+        ),
+        "cifar_tar",
+    ),
+    "purchase100": DatasetSource(
+        "purchase100",
+        (
+            RemoteFile(
+                "dataset_purchase.tgz",
+                (
+                    "https://www.comp.nus.edu.sg/~reza/files/dataset_purchase.tgz",
+                    "https://github.com/privacytrustlab/datasets/raw/master/dataset_purchase.tgz",
+                ),
+                None,
+            ),
+        ),  # no checksum is published for this file; the install step checks 197,324 records × 601 fields
+        "purchase_tar",
+        expect={"records": 197_324},
+    ),
+    "femnist": DatasetSource(
+        "femnist",
+        (
+            RemoteFile(
+                "fed_emnist.tar.bz2",
+                ("https://storage.googleapis.com/tff-datasets-public/fed_emnist.tar.bz2",),
+                "sha256:fe1ed5a502cea3a952eb105920bff8cffb32836b5173cb18a57a32c3606f3ea0",
+            ),
+        ),
+        "tff_femnist",
         # sizes published in TFF's load_data docstring (only_digits=False)
-        expect={"writers": 3_400, "train": 671_585, "test": 77_483}, options={"writers_per_shard": 100}),
+        expect={"writers": 3_400, "train": 671_585, "test": 77_483},
+        options={"writers_per_shard": 100},
+    ),
 }

@@ -6,7 +6,7 @@ without the real files, to find settings that cannot run. Their accuracies mean 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -15,8 +15,14 @@ from ..errors import ConfigError
 from ._load import Dataset
 
 #: input shape and number of classes of each dataset (the real ones).
-LIKE = {"mnist5k": ((1, 28, 28), 10), "mnist": ((1, 28, 28), 10), "fashion_mnist": ((1, 28, 28), 10),
-        "cifar10": ((3, 32, 32), 10), "femnist": ((1, 28, 28), 62), "purchase100": ((600,), 100)}
+LIKE = {
+    "mnist5k": ((1, 28, 28), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion_mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "femnist": ((1, 28, 28), 62),
+    "purchase100": ((600,), 100),
+}
 
 
 def _samples(n: int, shape, centres: torch.Tensor, gen: torch.Generator, dtype) -> tuple:
@@ -30,7 +36,7 @@ def synthetic(
     *,
     n_clients: int,
     samples_per_client: int = 8,
-    client_sizes: Optional[Sequence[int]] = None,
+    client_sizes: Sequence[int] | None = None,
     n_eval: int = 200,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
@@ -61,8 +67,17 @@ def synthetic(
     val_x, val_y = _samples(n_eval, shape, centres, gen, dtype)
     test_x, test_y = _samples(n_eval, shape, centres, gen, dtype)
     ends = torch.tensor(sizes).cumsum(0).tolist()
-    clients = tuple(torch.arange(end - size, end) for size, end in zip(sizes, ends))
-    return Dataset(name=like, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y, test_x=test_x,
-                   test_y=test_y, clients=clients, n_classes=n_classes, input_shape=shape,
-                   info={"source": "synthetic (generated for dry runs)", "seed": seed, "split": [sum(sizes), n_eval,
-                                                                                            n_eval]})
+    clients = tuple(torch.arange(end - size, end) for size, end in zip(sizes, ends, strict=True))
+    return Dataset(
+        name=like,
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=test_x,
+        test_y=test_y,
+        clients=clients,
+        n_classes=n_classes,
+        input_shape=shape,
+        info={"source": "synthetic (generated for dry runs)", "seed": seed, "split": [sum(sizes), n_eval, n_eval]},
+    )

@@ -17,8 +17,8 @@ sampling and TFF's filtering of writers with < 2 examples differ), which the boo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -51,8 +51,10 @@ def _writer_arrays(group, writer: str, path: Path):
     pixels = np.asarray(group[writer]["pixels"], dtype=np.float32)
     labels = np.asarray(group[writer]["label"]).astype(np.int64).reshape(-1)
     if pixels.shape[1:] != (28, 28) or pixels.shape[0] != labels.shape[0] or labels.shape[0] == 0:
-        raise InputError(f"{path}: writer {writer!r} has pixels {pixels.shape} and labels {labels.shape}; "
-                         "expected (n, 28, 28) and (n,) with n >= 1.")
+        raise InputError(
+            f"{path}: writer {writer!r} has pixels {pixels.shape} and labels {labels.shape}; "
+            "expected (n, 28, 28) and (n,) with n >= 1."
+        )
     return pixels.reshape(-1, 784), labels
 
 
@@ -64,17 +66,25 @@ def write_shard(path: Path, group, writers: Sequence[str], source: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     sizes = [int(group[w]["label"].shape[0]) for w in writers]
     with open(path, "w") as fh:
-        fh.write('{"users": ' + json.dumps(list(writers)) + ', "num_samples": ' + json.dumps(sizes)
-                 + ', "user_data": {')
+        fh.write(
+            '{"users": ' + json.dumps(list(writers)) + ', "num_samples": ' + json.dumps(sizes) + ', "user_data": {'
+        )
         for i, writer in enumerate(writers):
             x, y = _writer_arrays(group, writer, source)
-            fh.write(("," if i else "") + json.dumps(writer) + ': {"x":' + pixels_json(x) + ',"y":'
-                     + json.dumps(y.tolist()).replace(" ", "") + "}")
+            fh.write(
+                ("," if i else "")
+                + json.dumps(writer)
+                + ': {"x":'
+                + pixels_json(x)
+                + ',"y":'
+                + json.dumps(y.tolist()).replace(" ", "")
+                + "}"
+            )
         fh.write("}}")
     return sum(sizes)
 
 
-def tff_to_leaf(train_h5: Path, test_h5: Path, dest: Path, writers_per_shard: int) -> Dict[str, int]:
+def tff_to_leaf(train_h5: Path, test_h5: Path, dest: Path, writers_per_shard: int) -> dict[str, int]:
     """Convert TFF's train/test HDF5 pair into LEAF shards under ``dest/train`` and ``dest/test``.
 
     Returns: counts ``writers``, ``train``, ``test`` and ``shards`` (for the caller to check).
@@ -98,12 +108,14 @@ def tff_to_leaf(train_h5: Path, test_h5: Path, dest: Path, writers_per_shard: in
     counts = {"writers": 0, "train": 0, "test": 0, "shards": 0}
     with h5py.File(train_h5, "r") as train, h5py.File(test_h5, "r") as test:
         groups = {"train": train["examples"], "test": test["examples"]}
-        writers: List[str] = sorted(groups["train"].keys())
+        writers: list[str] = sorted(groups["train"].keys())
         if sorted(groups["test"].keys()) != writers:
-            raise InputError(f"{train_h5.name} and {test_h5.name} list different writers "
-                             f"({len(writers)} and {len(groups['test'].keys())}).")
+            raise InputError(
+                f"{train_h5.name} and {test_h5.name} list different writers "
+                f"({len(writers)} and {len(groups['test'].keys())})."
+            )
         for k, start in enumerate(range(0, len(writers), writers_per_shard)):
-            chunk = writers[start:start + writers_per_shard]
+            chunk = writers[start : start + writers_per_shard]
             for split, source in (("train", train_h5), ("test", test_h5)):
                 path = dest / split / SHARD_NAME.format(k=k, split=split)
                 counts[split] += write_shard(path, groups[split], chunk, source)

@@ -10,4 +10,14 @@ from ._config import Experiment
 from ._profiles import PROFILE_NAMES, experiment_for, profile_table
 from ._results import Result, default_results_dir, load_result, result_path, run
 
-__all__ = ["Experiment", "experiment_for", "profile_table", "PROFILE_NAMES", "Result", "default_results_dir", "load_result", "result_path", "run"]
+__all__ = [
+    "Experiment",
+    "experiment_for",
+    "profile_table",
+    "PROFILE_NAMES",
+    "Result",
+    "default_results_dir",
+    "load_result",
+    "result_path",
+    "run",
+]

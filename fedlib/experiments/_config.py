@@ -6,8 +6,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any
 
 from .. import data as _data
 from .. import models as _models
@@ -44,8 +45,10 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise ConfigError(f"settings must be JSON values (str, int, float, bool, None, list, dict); found "
-                      f"{type(value).__name__} {value!r}.")
+    raise ConfigError(
+        f"settings must be JSON values (str, int, float, bool, None, list, dict); found "
+        f"{type(value).__name__} {value!r}."
+    )
 
 
 def _is_int(value: object) -> bool:
@@ -86,37 +89,37 @@ class Experiment:
 
     # data and model
     dataset: str = "mnist5k"
-    dataset_options: Dict[str, Any] = field(default_factory=dict)
-    data_root: Optional[str] = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
     model: str = "mnist_fc"
-    model_options: Dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
     partition: str = "iid"
-    partition_alpha: Optional[float] = None
-    n_clients: Optional[int] = 20
-    samples_per_client: Optional[int] = None
+    partition_alpha: float | None = None
+    n_clients: int | None = 20
+    samples_per_client: int | None = None
     # threat model
     n_malicious: int = 4
-    clients_per_round: Optional[int] = None
+    clients_per_round: int | None = None
     sampling: str = "all"
-    server_f: Union[str, int] = "actual"
+    server_f: str | int = "actual"
     aggregator: str = "mean"
-    aggregator_options: Dict[str, Any] = field(default_factory=dict)
+    aggregator_options: dict[str, Any] = field(default_factory=dict)
     attack: str = "none"
-    attack_options: Dict[str, Any] = field(default_factory=dict)
-    attack_target: Optional[str] = None
+    attack_options: dict[str, Any] = field(default_factory=dict)
+    attack_target: str | None = None
     knowledge: str = "full"
     perturbation: str = "std"
     search: str = "halving"
-    gamma_init: Optional[float] = None
+    gamma_init: float | None = None
     variant: str = "textbook"
     nonfinite: str = "raise"
     fang_val_samples: int = 500
     # training
     rounds: int = 120
-    batch_size: Optional[int] = 50
+    batch_size: int | None = 50
     optimiser: str = "sgd"
     lr: float = 0.5
-    lr_decay_rounds: Tuple[int, ...] = ()
+    lr_decay_rounds: tuple[int, ...] = ()
     lr_decay_factor: float = 1.0
     eval_every: int = 10
     grad_method: str = "auto"
@@ -168,13 +171,29 @@ class Experiment:
         self._choice("dataset", _data.names())
         self._choice("model", _models.names())
         self._choice("partition", _data.partitions(self.dataset))
-        for name, allowed in (("sampling", SAMPLING), ("knowledge", KNOWLEDGE), ("variant", VARIANTS),
-                              ("nonfinite", NONFINITE), ("optimiser", OPTIMISERS), ("grad_method", GRAD_METHODS),
-                              ("dtype", DTYPES), ("profile", PROFILES), ("aggregator", aggregators.names()),
-                              ("attack", attacks.names())):
+        for name, allowed in (
+            ("sampling", SAMPLING),
+            ("knowledge", KNOWLEDGE),
+            ("variant", VARIANTS),
+            ("nonfinite", NONFINITE),
+            ("optimiser", OPTIMISERS),
+            ("grad_method", GRAD_METHODS),
+            ("dtype", DTYPES),
+            ("profile", PROFILES),
+            ("aggregator", aggregators.names()),
+            ("attack", attacks.names()),
+        ):
             self._choice(name, allowed)
-        for name, minimum in (("n_malicious", 0), ("rounds", 1), ("eval_every", 1), ("fang_val_samples", 1),
-                              ("split_seed", 0), ("init_seed", 0), ("sample_seed", 0), ("attack_seed", 0)):
+        for name, minimum in (
+            ("n_malicious", 0),
+            ("rounds", 1),
+            ("eval_every", 1),
+            ("fang_val_samples", 1),
+            ("split_seed", 0),
+            ("init_seed", 0),
+            ("sample_seed", 0),
+            ("attack_seed", 0),
+        ):
             self._int(name, minimum)
         for name in ("n_clients", "samples_per_client", "clients_per_round", "batch_size"):
             self._int(name, 1, optional=True)
@@ -182,7 +201,9 @@ class Experiment:
             raise _fail("attack_target", f"None (the server's AGR) or one of {aggregators.names()}", self.attack_target)
         if self.data_root is not None and not isinstance(self.data_root, str):
             raise _fail("data_root", "a path string or None", self.data_root)
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
+        ):
             raise _fail("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
         if not (_is_number(self.lr) and self.lr > 0):
             raise _fail("lr", "a number > 0", self.lr)
@@ -210,14 +231,20 @@ class Experiment:
             raise _fail("n_malicious", f">= 1 with attack={self.attack!r}", self.n_malicious)
         if self.sampling == "all":
             if self.clients_per_round is not None and self.clients_per_round != total:
-                raise _fail("clients_per_round", f"None or n_clients={total} with sampling='all'", self.clients_per_round)
+                raise _fail(
+                    "clients_per_round", f"None or n_clients={total} with sampling='all'", self.clients_per_round
+                )
         else:
             if self.clients_per_round is None:
                 raise _fail("clients_per_round", f"an int >= 1 with sampling={self.sampling!r}", None)
             if self.sampling == "without_replacement" and total is not None and self.clients_per_round > total:
                 raise _fail("clients_per_round", f"<= n_clients={total} without replacement", self.clients_per_round)
         if self.server_f == "ndss21_femnist" and self.sampling == "all":
-            raise _fail("server_f", "'actual', 'capped' or an int in cross-silo runs ('ndss21_femnist' is cross-device)", self.server_f)
+            raise _fail(
+                "server_f",
+                "'actual', 'capped' or an int in cross-silo runs ('ndss21_femnist' is cross-device)",
+                self.server_f,
+            )
         if self.sampling == "all" and total is not None:
             self._validate_rule_fits(total)
 
@@ -234,9 +261,12 @@ class Experiment:
             from ..fl._policy import rule_says
 
             says = rule_says(self.aggregator, n, f, variant=self.variant, options=self.aggregator_options)
-            raise _fail("n_malicious", f"a count the server's rule can handle: {self.aggregator} with f={f} needs "
-                        f"n_clients >= {need} (fedlib.aggregators.min_inputs), n_clients is {n}; the rule says: {says}",
-                        self.n_malicious)
+            raise _fail(
+                "n_malicious",
+                f"a count the server's rule can handle: {self.aggregator} with f={f} needs "
+                f"n_clients >= {need} (fedlib.aggregators.min_inputs), n_clients is {n}; the rule says: {says}",
+                self.n_malicious,
+            )
 
     def _validate_model_fits_data(self) -> None:
         need = _models.input_shape(self.model)
@@ -251,12 +281,12 @@ class Experiment:
             )
 
     # ------------------------------------------------------------------ serialisation and hashing
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """All fields as JSON values (tuples become lists)."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Experiment":
+    def from_dict(cls, values: Mapping[str, Any]) -> Experiment:
         """Build from a dict; unknown keys raise ConfigError listing the known ones."""
         if not isinstance(values, Mapping):
             raise ConfigError(f"an experiment config must be a dict; found {type(values).__name__}.")
@@ -269,11 +299,11 @@ class Experiment:
             values["lr_decay_rounds"] = tuple(values["lr_decay_rounds"])
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "Experiment":
+    def replace(self, **changes: Any) -> Experiment:
         """A copy with ``changes`` applied (validated); unknown names raise ConfigError."""
         return Experiment.from_dict({**self.to_dict(), **changes})
 
-    def with_seed(self, seed: int) -> "Experiment":
+    def with_seed(self, seed: int) -> Experiment:
         """A copy whose four seeds (split, init, sample, attack) all equal ``seed`` (:func:`seed_fields`)."""
         return self.replace(**seed_fields(seed))
 
@@ -296,7 +326,7 @@ class Experiment:
 SEED_FIELDS = ("split_seed", "init_seed", "sample_seed", "attack_seed")
 
 
-def seed_fields(seed: int) -> Dict[str, int]:
+def seed_fields(seed: int) -> dict[str, int]:
     """The one place a single seed fans out to the four seeds of a run (:data:`SEED_FIELDS`).
 
     Example:

@@ -10,7 +10,7 @@ code's f capped at what each rule accepts on 60 rows (Bulyan 14, Krum family 28,
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Optional
+from typing import Any
 
 from ..errors import ConfigError
 from ._config import Experiment
@@ -19,34 +19,85 @@ PROFILE_NAMES = ("quick", "scale", "full")
 
 _QUICK = {
     # 20 clients × 200 of the 4,000 mnist5k training images, batch 50 (4 cyclic minibatches per client).
-    "mnist5k": dict(model="mnist_fc", n_clients=20, n_malicious=4, batch_size=50, optimiser="sgd", lr=0.5,
-                    rounds=100, eval_every=10),
+    "mnist5k": dict(
+        model="mnist_fc", n_clients=20, n_malicious=4, batch_size=50, optimiser="sgd", lr=0.5, rounds=100, eval_every=10
+    ),
 }
 _SCALE = {
     # spec §5.3's MNIST guesses (100 clients × 600, batch 100) on the full Fashion-MNIST (60k pool, 5k/5k eval).
-    "fashion_mnist": dict(model="mnist_fc", n_clients=100, samples_per_client=600, n_malicious=20, batch_size=100,
-                          optimiser="sgd", lr=0.5, rounds=300, eval_every=10),
+    "fashion_mnist": dict(
+        model="mnist_fc",
+        n_clients=100,
+        samples_per_client=600,
+        n_malicious=20,
+        batch_size=100,
+        optimiser="sgd",
+        lr=0.5,
+        rounds=300,
+        eval_every=10,
+    ),
 }
 _FULL = {
     # spec §5.1: 50 × 1,000, batch 250, SGD 0.5 halved at round 1000, rounds 0..1200, eval every round.
-    "cifar10": dict(model="alexnet_cifar", n_clients=50, samples_per_client=1000, n_malicious=10, batch_size=250,
-                    optimiser="sgd", lr=0.5, lr_decay_rounds=[1000], lr_decay_factor=0.5, rounds=1201,
-                    eval_every=1),
+    "cifar10": dict(
+        model="alexnet_cifar",
+        n_clients=50,
+        samples_per_client=1000,
+        n_malicious=10,
+        batch_size=250,
+        optimiser="sgd",
+        lr=0.5,
+        lr_decay_rounds=[1000],
+        lr_decay_factor=0.5,
+        rounds=1201,
+        eval_every=1,
+    ),
     # spec §5.2: 3,400 writers of 34 LEAF shards, 680 malicious, 60 drawn with replacement per round, whole local
     # data as the batch, Adam 1e-3, rounds 0..1500, sign perturbation. server_f="ndss21_femnist": the released
     # code's f (Bulyan min(14, max(2, m_t)), Krum family max(2, m_t), else m_t), capped at what the rule accepts
     # on 60 rows, so every rule is feasible for every m_t in 0..60 a round can draw (with f = m_t, Bulyan would
     # fail whenever m_t >= 15, about one round in five).
-    "femnist": dict(model="femnist_cnn", partition="writer", dataset_options={"shards": 34}, n_clients=3400,
-                    n_malicious=680, clients_per_round=60, sampling="with_replacement", server_f="ndss21_femnist",
-                    batch_size=None,
-                    optimiser="adam", lr=1e-3, rounds=1501, eval_every=10, perturbation="sign"),
+    "femnist": dict(
+        model="femnist_cnn",
+        partition="writer",
+        dataset_options={"shards": 34},
+        n_clients=3400,
+        n_malicious=680,
+        clients_per_round=60,
+        sampling="with_replacement",
+        server_f="ndss21_femnist",
+        batch_size=None,
+        optimiser="adam",
+        lr=1e-3,
+        rounds=1501,
+        eval_every=10,
+        perturbation="sign",
+    ),
     # spec §5.3 [RECALL/GUESS]: 100 × 600, batch 100, Adam 1e-3, 500 rounds, FC 784-512-10.
-    "mnist": dict(model="mnist_fc", model_options={"hidden": 512}, n_clients=100, samples_per_client=600,
-                  n_malicious=20, batch_size=100, optimiser="adam", lr=1e-3, rounds=500, eval_every=10),
+    "mnist": dict(
+        model="mnist_fc",
+        model_options={"hidden": 512},
+        n_clients=100,
+        samples_per_client=600,
+        n_malicious=20,
+        batch_size=100,
+        optimiser="adam",
+        lr=1e-3,
+        rounds=500,
+        eval_every=10,
+    ),
     # spec §5.4 [RECALL/GUESS]: 80 clients × 2,000, batch 500, SGD 0.5, 1,000 rounds, FC 600-1024-100 Tanh.
-    "purchase100": dict(model="purchase_fc", n_clients=80, samples_per_client=2000, n_malicious=16,
-                        batch_size=500, optimiser="sgd", lr=0.5, rounds=1000, eval_every=10),
+    "purchase100": dict(
+        model="purchase_fc",
+        n_clients=80,
+        samples_per_client=2000,
+        n_malicious=16,
+        batch_size=500,
+        optimiser="sgd",
+        lr=0.5,
+        rounds=1000,
+        eval_every=10,
+    ),
 }
 _FULL["fashion_mnist"] = copy.deepcopy(_FULL["mnist"])  # not in the paper: its MNIST setting
 
@@ -54,17 +105,23 @@ _TABLE = {"quick": _QUICK, "scale": _SCALE, "full": _FULL}
 _DEFAULT_DATASET = {"quick": "mnist5k", "scale": "fashion_mnist", "full": "cifar10"}
 
 # FEMNIST γ_init of the released code (spec §5.2), by attack and target rule.
-_FEMNIST_GAMMA = {("tailored", "krum"): 20.0, ("tailored", "multi_krum"): 20.0, ("tailored", "bulyan"): 20.0,
-                  ("tailored", "trimmed_mean"): 5.0, ("tailored", "median"): 5.0,
-                  ("min_max", None): 50.0, ("min_sum", None): 50.0}
+_FEMNIST_GAMMA = {
+    ("tailored", "krum"): 20.0,
+    ("tailored", "multi_krum"): 20.0,
+    ("tailored", "bulyan"): 20.0,
+    ("tailored", "trimmed_mean"): 5.0,
+    ("tailored", "median"): 5.0,
+    ("min_max", None): 50.0,
+    ("min_sum", None): 50.0,
+}
 
 
-def profile_table() -> Dict[str, Dict[str, Dict[str, Any]]]:
+def profile_table() -> dict[str, dict[str, dict[str, Any]]]:
     """A copy of every profile's defaults: ``{profile: {dataset: {field: value}}}``."""
     return copy.deepcopy(_TABLE)
 
 
-def experiment_for(profile: str, dataset: Optional[str] = None, **overrides: Any) -> Experiment:
+def experiment_for(profile: str, dataset: str | None = None, **overrides: Any) -> Experiment:
     """The :class:`Experiment` of ``profile`` for ``dataset`` (default: the profile's own), with ``overrides``.
 
     ``quick`` runs only on ``mnist5k``, ``scale`` only on ``fashion_mnist``; ``full`` covers cifar10, femnist,

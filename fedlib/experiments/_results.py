@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 
@@ -20,10 +20,21 @@ from ._config import Experiment
 
 SCHEMA_VERSION = 1
 _FIELDS = {  # key → allowed JSON types
-    "schema_version": (int,), "config": (dict,), "config_hash": (str,), "profile": (str,),
-    "best_val_accuracy": (int, float), "test_accuracy_at_best": (int, float), "best_round": (int,),
-    "final_accuracy": (int, float), "history": (dict,), "diverged": (bool,), "diverged_round": (int, type(None)),
-    "diverged_reason": (str, type(None)), "n_parameters": (int,), "timings": (dict,), "versions": (dict,),
+    "schema_version": (int,),
+    "config": (dict,),
+    "config_hash": (str,),
+    "profile": (str,),
+    "best_val_accuracy": (int, float),
+    "test_accuracy_at_best": (int, float),
+    "best_round": (int,),
+    "final_accuracy": (int, float),
+    "history": (dict,),
+    "diverged": (bool,),
+    "diverged_round": (int, type(None)),
+    "diverged_reason": (str, type(None)),
+    "n_parameters": (int,),
+    "timings": (dict,),
+    "versions": (dict,),
     "device": (str,),
 }
 
@@ -37,29 +48,29 @@ class Result:
     at the last evaluation. ``history = {"evals": [...], "rounds": [...]}`` (see :class:`fedlib.fl.TrainLog`).
     """
 
-    config: Dict[str, Any]
+    config: dict[str, Any]
     config_hash: str
     profile: str
     best_val_accuracy: float
     test_accuracy_at_best: float
     best_round: int
     final_accuracy: float
-    history: Dict[str, List[Dict[str, Any]]]
+    history: dict[str, list[dict[str, Any]]]
     diverged: bool
-    diverged_round: Optional[int]
-    diverged_reason: Optional[str]
+    diverged_round: int | None
+    diverged_reason: str | None
     n_parameters: int
-    timings: Dict[str, float]
-    versions: Dict[str, str]
+    timings: dict[str, float]
+    versions: dict[str, str]
     device: str
     schema_version: int = SCHEMA_VERSION
-    path: Optional[str] = field(default=None, compare=False)
+    path: str | None = field(default=None, compare=False)
 
     @property
     def experiment(self) -> Experiment:
         return Experiment.from_dict(self.config)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("path")
         return out
@@ -97,7 +108,7 @@ def default_results_dir() -> Path:
     return platformdirs.user_cache_path("fedlib") / "results"
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     return {"fedlib": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
@@ -126,9 +137,13 @@ def load_result(path: str | os.PathLike) -> Result:
         if isinstance(payload[key], bool) and bool not in types:
             raise ResultFileError(f"{path}: {key} must be {[t.__name__ for t in types]}; found a bool.")
         if not isinstance(payload[key], types):
-            raise ResultFileError(f"{path}: {key} must be {[t.__name__ for t in types]}; found {type(payload[key]).__name__}.")
+            raise ResultFileError(
+                f"{path}: {key} must be {[t.__name__ for t in types]}; found {type(payload[key]).__name__}."
+            )
     if payload["schema_version"] != SCHEMA_VERSION:
-        raise ResultFileError(f"{path}: schema_version {payload['schema_version']}, this fedlib reads {SCHEMA_VERSION}.")
+        raise ResultFileError(
+            f"{path}: schema_version {payload['schema_version']}, this fedlib reads {SCHEMA_VERSION}."
+        )
     history = payload["history"]
     if set(history) != {"evals", "rounds"} or not history["evals"]:
         raise ResultFileError(f"{path}: history must hold non-empty 'evals' and 'rounds' lists.")
@@ -137,8 +152,10 @@ def load_result(path: str | os.PathLike) -> Result:
     except ConfigError as exc:
         raise ResultFileError(f"{path}: the stored config is not a valid Experiment: {exc}") from exc
     if experiment.config_hash != payload["config_hash"]:
-        raise ResultFileError(f"{path}: config_hash {payload['config_hash']} does not match its config "
-                              f"(recomputed {experiment.config_hash}).")
+        raise ResultFileError(
+            f"{path}: config_hash {payload['config_hash']} does not match its config "
+            f"(recomputed {experiment.config_hash})."
+        )
     _check_accuracies(payload, path)
     return Result(**payload, path=str(path))
 
@@ -147,11 +164,15 @@ ACCURACY_FIELDS = ("best_val_accuracy", "test_accuracy_at_best", "final_accuracy
 
 
 def _is_percentage(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and 0.0 <= value <= 100.0)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0.0 <= value <= 100.0
+    )
 
 
-def _check_accuracies(payload: Dict[str, Any], path: Path) -> None:
+def _check_accuracies(payload: dict[str, Any], path: Path) -> None:
     """Accuracies must be finite percentages: ``json`` parses ``NaN``/``Infinity`` tokens, which fedlib never
     writes, so such a file was edited or corrupted and must not be read as data."""
     for name in ACCURACY_FIELDS:
@@ -162,7 +183,8 @@ def _check_accuracies(payload: Dict[str, Any], path: Path) -> None:
             value = record.get(key) if isinstance(record, dict) else None
             if not _is_percentage(value):
                 raise ResultFileError(
-                    f"{path}: history.evals[{i}].{key} must be a finite percentage in [0, 100]; found {value!r}.")
+                    f"{path}: history.evals[{i}].{key} must be a finite percentage in [0, 100]; found {value!r}."
+                )
 
 
 def result_path(experiment: Experiment, results_dir: str | os.PathLike = "results") -> Path:
@@ -170,7 +192,7 @@ def result_path(experiment: Experiment, results_dir: str | os.PathLike = "result
     return Path(results_dir) / f"{experiment.config_hash}.json"
 
 
-def _write_atomic(payload: Dict[str, Any], path: Path) -> None:
+def _write_atomic(payload: dict[str, Any], path: Path) -> None:
     """Write JSON to a temporary file in the same folder, fsync, then os.replace: readers see the old file or the
     complete new one, never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +217,7 @@ def _progress_callbacks(experiment: Experiment):
     def on_round(t: int) -> None:
         bar.update(1)
 
-    def on_eval(record: Dict[str, Any]) -> None:
+    def on_eval(record: dict[str, Any]) -> None:
         bar.set_postfix(val_acc=f"{record['val_acc']:.1f}", refresh=False)
 
     return bar, on_round, on_eval
@@ -203,7 +225,7 @@ def _progress_callbacks(experiment: Experiment):
 
 def run(
     experiment: Experiment,
-    results_dir: Optional[str | os.PathLike] = "results",
+    results_dir: str | os.PathLike | None = "results",
     *,
     progress: bool = False,
     force: bool = False,
@@ -249,24 +271,26 @@ def run(
     best = log.best()
     timings = dict(log.timings, wall_s=time.perf_counter() - start)
     timings["per_round_s"] = timings["wall_s"] / max(1, timings["rounds_run"])
-    payload = _finite_or_none({
-        "schema_version": SCHEMA_VERSION,
-        "config": experiment.to_dict(),
-        "config_hash": experiment.config_hash,
-        "profile": experiment.profile,
-        "best_val_accuracy": best["val_acc"],
-        "test_accuracy_at_best": best["test_acc"],
-        "best_round": best["round"],
-        "final_accuracy": log.evals[-1]["test_acc"],
-        "history": {"evals": log.evals, "rounds": log.rounds},
-        "diverged": log.diverged,
-        "diverged_round": log.diverged_round,
-        "diverged_reason": log.diverged_reason,
-        "n_parameters": log.n_parameters,
-        "timings": timings,
-        "versions": versions(),
-        "device": log.device,
-    })
+    payload = _finite_or_none(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "config": experiment.to_dict(),
+            "config_hash": experiment.config_hash,
+            "profile": experiment.profile,
+            "best_val_accuracy": best["val_acc"],
+            "test_accuracy_at_best": best["test_acc"],
+            "best_round": best["round"],
+            "final_accuracy": log.evals[-1]["test_acc"],
+            "history": {"evals": log.evals, "rounds": log.rounds},
+            "diverged": log.diverged,
+            "diverged_round": log.diverged_round,
+            "diverged_reason": log.diverged_reason,
+            "n_parameters": log.n_parameters,
+            "timings": timings,
+            "versions": versions(),
+            "device": log.device,
+        }
+    )
     if path is not None:
         _write_atomic(payload, path)
     return Result(**payload, path=None if path is None else str(path))

@@ -7,9 +7,9 @@ every distinct cell of every notebook's full-profile grid (:data:`fedlib.experim
 each as ``ok``, ``refused`` (the static check :func:`fedlib.fl.check_feasible` rejected it before round 1, with
 the reason) or ``failed`` (it raised during a round), then a summary. Each client holds one minibatch of the
 cell's batch size (cells whose batch is the whole local data, as FEMNIST: 8 samples per client; equal sizes, so
-gradients take the stacked path), so the rows the attacks and rules see have the real count and dimension. ``--stand-in-model`` replaces the network
-by a linear layer so that the whole run finishes on a CPU in minutes; cells that then differ only in their
-network (CIFAR10's Alexnet and VGG11 rows) are one run, reported for both. Accuracies of a dry run mean nothing.
+gradients take the stacked path), so the rows the attacks and rules see have the real count and dimension.
+``--stand-in-model`` replaces the network by a linear layer so that the whole run finishes on a CPU in minutes;
+cells that then differ only in their network (CIFAR10's Alexnet and VGG11 rows) are one run, reported for both. Accuracies of a dry run mean nothing.
 
 Example:
     >>> from fedlib.experiments.dry_run import dry_run
@@ -24,8 +24,8 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -57,8 +57,9 @@ class _Datasets:
         key = (exp.dataset, exp.n_clients, per_client)
         if key != self.key:
             self.key, self.value = None, None  # free the previous one first
-            self.value = _data.synthetic(exp.dataset, n_clients=exp.n_clients, samples_per_client=per_client,
-                                         seed=exp.split_seed)
+            self.value = _data.synthetic(
+                exp.dataset, n_clients=exp.n_clients, samples_per_client=per_client, seed=exp.split_seed
+            )
             self.key = key
         return self.value
 
@@ -92,7 +93,7 @@ def run_cell(exp: Experiment, dataset: _data.Dataset, *, stand_in: bool) -> tupl
     return "ok", "; ".join(notes)
 
 
-def cells(only: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]] = None) -> List[tuple]:
+def cells(only: Sequence[str] | None = None, datasets: Sequence[str] | None = None) -> list[tuple]:
     """(grid name, Experiment) for every distinct cell (first grid that has it), seed 0."""
     names = list(only or _grids.FULL_GRIDS)
     unknown = sorted(set(names) - set(_grids.FULL_GRIDS))
@@ -109,9 +110,17 @@ def cells(only: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]
     return sorted(out, key=lambda c: (order.get(c[1].dataset, 99), c[1].n_clients, c[1].batch_size or 0, c[1].model))
 
 
-def dry_run(*, only: Optional[Sequence[str]] = None, datasets: Optional[Sequence[str]] = None, rounds: int = 2,
-            stand_in_model: bool = False, device: str = "cpu", limit: Optional[int] = None,
-            echo: Optional[Callable[[str], None]] = print, todo: Optional[Sequence[tuple]] = None) -> List[Outcome]:
+def dry_run(
+    *,
+    only: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    rounds: int = 2,
+    stand_in_model: bool = False,
+    device: str = "cpu",
+    limit: int | None = None,
+    echo: Callable[[str], None] | None = print,
+    todo: Sequence[tuple] | None = None,
+) -> list[Outcome]:
     """Run every distinct cell of the chosen full grids (or the (grid name, Experiment) pairs ``todo``) for
     ``rounds`` rounds on generated data; return the outcomes."""
     todo = list(cells(only, datasets) if todo is None else todo)[:limit]
@@ -128,8 +137,10 @@ def dry_run(*, only: Optional[Sequence[str]] = None, datasets: Optional[Sequence
         outcome = Outcome(grid, _describe(exp), status, detail, time.perf_counter() - t0)
         outcomes.append(outcome)
         if echo is not None:
-            echo(f"[{i:4d}/{len(todo)}] {status:8s} {grid:18s} {outcome.cell} ({outcome.seconds:.1f}s)"
-                 + (f"\n             {detail}" if detail else ""))
+            echo(
+                f"[{i:4d}/{len(todo)}] {status:8s} {grid:18s} {outcome.cell} ({outcome.seconds:.1f}s)"
+                + (f"\n             {detail}" if detail else "")
+            )
     return outcomes
 
 
@@ -141,23 +152,31 @@ def _run_key(exp: Experiment, stand_in: bool) -> str:
 
 
 def _describe(exp: Experiment) -> str:
-    extra = [f"{k}={getattr(exp, k)}" for k in ("perturbation", "attack_target") if getattr(exp, k) not in (None, "std")]
-    return (f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge}) "
-            f"m={exp.n_malicious}/{exp.n_clients}" + (f" k={exp.clients_per_round}" if exp.clients_per_round else "")
-            + "".join(" " + e for e in extra))
+    extra = [
+        f"{k}={getattr(exp, k)}" for k in ("perturbation", "attack_target") if getattr(exp, k) not in (None, "std")
+    ]
+    return (
+        f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge}) "
+        f"m={exp.n_malicious}/{exp.n_clients}"
+        + (f" k={exp.clients_per_round}" if exp.clients_per_round else "")
+        + "".join(" " + e for e in extra)
+    )
 
 
 def summary(outcomes: Sequence[Outcome]) -> str:
     """Counts per grid and status, and the distinct failure and refusal reasons."""
     lines = []
-    by_grid: Dict[str, Counter] = {}
+    by_grid: dict[str, Counter] = {}
     for o in outcomes:
         by_grid.setdefault(o.grid, Counter())[o.status] += 1
     for grid, counts in by_grid.items():
         lines.append(f"{grid:18s} " + ", ".join(f"{counts[s]} {s}" for s in ("ok", "refused", "failed")))
     total = Counter(o.status for o in outcomes)
-    lines.append(f"{'total':18s} " + ", ".join(f"{total[s]} {s}" for s in ("ok", "refused", "failed"))
-                 + f" of {len(outcomes)} cells")
+    lines.append(
+        f"{'total':18s} "
+        + ", ".join(f"{total[s]} {s}" for s in ("ok", "refused", "failed"))
+        + f" of {len(outcomes)} cells"
+    )
     for status in ("failed", "refused"):
         reasons = Counter(o.detail.split("\n")[0][:160] for o in outcomes if o.status == status)
         for reason, n in reasons.most_common():

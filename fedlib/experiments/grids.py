@@ -14,10 +14,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
-
 from ..report.labels import ATTACKS, EXISTING_AGRS
 from ..report.results import Cell, check_profile
 
@@ -25,8 +24,13 @@ from ..report.results import Cell, check_profile
 DATASETS = {
     "quick": [("mnist5k", "mnist_fc")],
     "scale": [("fashion_mnist", "mnist_fc")],
-    "full": [("cifar10", "alexnet_cifar"), ("cifar10", "vgg11_cifar"), ("purchase100", "purchase_fc"),
-             ("mnist", "mnist_fc"), ("femnist", "femnist_cnn")],
+    "full": [
+        ("cifar10", "alexnet_cifar"),
+        ("cifar10", "vgg11_cifar"),
+        ("purchase100", "purchase_fc"),
+        ("mnist", "mnist_fc"),
+        ("femnist", "femnist_cnn"),
+    ],
 }
 #: iid (cross-silo) settings where the paper evaluates DnC (§VII-C1), plus FEMNIST.
 DNC_DATASETS = DATASETS
@@ -36,7 +40,7 @@ PERTURBATIONS = ("unit_vec", "std", "sign")
 PERTURBED_ATTACKS = ("tailored", "min_max", "min_sum")
 
 
-def datasets_for(profile: str, datasets: Optional[Sequence] = None) -> List[Tuple[str, str]]:
+def datasets_for(profile: str, datasets: Sequence | None = None) -> list[tuple[str, str]]:
     """(dataset, model) pairs: the caller's (names or pairs), else the profile's default list."""
     check_profile(profile)
     if datasets is None:
@@ -71,17 +75,17 @@ SCALE_TABLE = {"aggregators": ("median",), "attacks": SCALE_ATTACKS, "knowledge"
 SCALE_FRACTION = {"percents": (10, 20, 30), "aggregators": ("median",), "attacks": SCALE_ATTACKS}
 
 
-def scale_table_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> List[Cell]:
+def scale_table_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> list[Cell]:
     """The committed scale-profile main-table grid (:data:`SCALE_TABLE`)."""
     return attack_grid("scale", seeds, device=device, **SCALE_TABLE)
 
 
-def scale_fraction_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> List[Cell]:
+def scale_fraction_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> list[Cell]:
     """The committed scale-profile %-malicious grid (:data:`SCALE_FRACTION`)."""
     return malicious_fraction_grid("scale", seeds, device=device, **SCALE_FRACTION)
 
 
-def base_experiment(profile: str, dataset: str, model: Optional[str] = None, device: str = "auto", **overrides):
+def base_experiment(profile: str, dataset: str, model: str | None = None, device: str = "auto", **overrides):
     """The profile's experiment for ``dataset`` (and ``model``), with ``overrides`` applied.
 
     In the quick profile :data:`QUICK_OVERRIDES` apply (unless overridden), and the tailored attack on
@@ -101,7 +105,7 @@ def base_experiment(profile: str, dataset: str, model: Optional[str] = None, dev
     return experiment_for(profile, dataset, **overrides)
 
 
-def _cells(setting: dict, labels: dict, seeds: Iterable[int], **changes) -> List[Cell]:
+def _cells(setting: dict, labels: dict, seeds: Iterable[int], **changes) -> list[Cell]:
     # experiment_for sees the attack and rule (FEMNIST's γ_init depends on them), so build each cell anew.
     exp = base_experiment(**{**setting, **changes})
     return [Cell(dict(labels), exp.with_seed(int(s)), int(s)) for s in seeds]
@@ -134,14 +138,14 @@ def attack_grid(
     profile: str,
     seeds: Sequence[int],
     *,
-    datasets: Optional[Sequence] = None,
+    datasets: Sequence | None = None,
     aggregators: Sequence[str] = EXISTING_AGRS,
     attacks: Sequence[str] = ATTACKS,
     knowledge: Sequence[str] = KNOWLEDGE,
     device: str = "auto",
     skip: Sequence[tuple] = (),
     **overrides,
-) -> List[Cell]:
+) -> list[Cell]:
     """No-attack runs plus every (aggregator, attack, knowledge) run, for every seed and dataset, except
     the runs :func:`infeasible` in the profile.
 
@@ -151,29 +155,40 @@ def attack_grid(
     The no-attack run of an aggregator is shared by both knowledge settings (knowledge only changes what
     the adversary sees); its ``attack`` label is ``"none"`` and its ``knowledge`` label ``"-"``.
     """
-    cells: List[Cell] = []
+    cells: list[Cell] = []
     for dataset, model in datasets_for(profile, datasets):
         setting, base = _setting(profile, dataset, model, device, overrides)
         labels = _setting_labels(dataset, base.model)
         skip = list(skip) + infeasible(profile, dataset)
         for agr in aggregators:
-            cells += _cells(setting, {**labels, "aggregator": agr, "attack": "none", "knowledge": "-"}, seeds,
-                            aggregator=agr, attack="none")
+            cells += _cells(
+                setting,
+                {**labels, "aggregator": agr, "attack": "none", "knowledge": "-"},
+                seeds,
+                aggregator=agr,
+                attack="none",
+            )
             for know in knowledge:
                 for attack in attacks:
                     if (agr, attack) in skip or (agr, attack, know) in skip:
                         continue
-                    cells += _cells(setting, {**labels, "aggregator": agr, "attack": attack, "knowledge": know},
-                                    seeds, knowledge=know, **attack_changes(agr, attack))
+                    cells += _cells(
+                        setting,
+                        {**labels, "aggregator": agr, "attack": attack, "knowledge": know},
+                        seeds,
+                        knowledge=know,
+                        **attack_changes(agr, attack),
+                    )
     return cells
 
 
-def infeasible(profile: str, dataset: Optional[str] = None) -> List[tuple]:
+def infeasible(profile: str, dataset: str | None = None) -> list[tuple]:
     """(aggregator, attack, knowledge) runs that cannot exist in this profile's setting.
 
     With partial knowledge the tailored attacker simulates the rule on its own m honest gradients plus
     m' = max(1, ⌊m²/n⌋) copies (spec §2). In the quick profile (n = 20, m = 4) that is 4 + 1 = 5 rows, and
-    Bulyan needs at least ``aggregators.min_inputs("bulyan", 1)`` = 7: the adversary cannot simulate Bulyan, so that run does not exist.
+    Bulyan needs at least ``aggregators.min_inputs("bulyan", 1)`` = 7: the adversary cannot simulate Bulyan, so
+    that run does not exist.
     The adaptive attack on DnC has the same problem: DnC (5 iterations, ⌊c·f⌋ = m' removals each, rows
     surviving every iteration) can remove all m + m' ≤ 5·m' simulated rows, and the simulation fails.
     """
@@ -195,26 +210,37 @@ def perturbation_grid(
     profile: str,
     seeds: Sequence[int],
     *,
-    datasets: Optional[Sequence] = None,
+    datasets: Sequence | None = None,
     aggregators: Sequence[str] = EXISTING_AGRS,
     attacks: Sequence[str] = PERTURBED_ATTACKS,
     perturbations: Sequence[str] = PERTURBATIONS,
     knowledge: str = "full",
     device: str = "auto",
     **overrides,
-) -> List[Cell]:
+) -> list[Cell]:
     """No-attack runs plus (aggregator, attack, perturbation) runs (paper §VI-C)."""
-    cells: List[Cell] = []
+    cells: list[Cell] = []
     for dataset, model in datasets_for(profile, datasets):
         setting, base = _setting(profile, dataset, model, device, overrides)
         labels = _setting_labels(dataset, base.model)
         for agr in aggregators:
-            cells += _cells(setting, {**labels, "aggregator": agr, "attack": "none", "perturbation": "-"}, seeds,
-                            aggregator=agr, attack="none")
+            cells += _cells(
+                setting,
+                {**labels, "aggregator": agr, "attack": "none", "perturbation": "-"},
+                seeds,
+                aggregator=agr,
+                attack="none",
+            )
             for attack in attacks:
                 for pert in perturbations:
-                    cells += _cells(setting, {**labels, "aggregator": agr, "attack": attack, "perturbation": pert},
-                                    seeds, perturbation=pert, knowledge=knowledge, **attack_changes(agr, attack))
+                    cells += _cells(
+                        setting,
+                        {**labels, "aggregator": agr, "attack": attack, "perturbation": pert},
+                        seeds,
+                        perturbation=pert,
+                        knowledge=knowledge,
+                        **attack_changes(agr, attack),
+                    )
     return cells
 
 
@@ -223,20 +249,20 @@ def malicious_fraction_grid(
     seeds: Sequence[int],
     *,
     percents: Sequence[float],
-    datasets: Optional[Sequence] = None,
+    datasets: Sequence | None = None,
     aggregators: Sequence[str] = ("multi_krum",),
     attacks: Sequence[str] = ATTACKS,
     knowledge: str = "full",
     device: str = "auto",
     **overrides,
-) -> List[Cell]:
+) -> list[Cell]:
     """Runs at several percentages of malicious clients: n_malicious = round(percent · n_clients / 100).
 
     The percentage counts all clients (FEMNIST: 20 % = 680 of 3,400 writers, of whom about 12 are drawn per
     round), not the clients of one round. The server's f follows the number of malicious clients (as in the
     released code), so every percentage has its own no-attack run.
     """
-    cells: List[Cell] = []
+    cells: list[Cell] = []
     for dataset, model in datasets_for(profile, datasets):
         setting, base = _setting(profile, dataset, model, device, overrides)
         labels = _setting_labels(dataset, base.model)
@@ -245,11 +271,18 @@ def malicious_fraction_grid(
             m = max(1, int(round(pct * n / 100.0)))
             for agr in aggregators:
                 common = {**labels, "aggregator": agr, "percent": float(pct), "n_malicious": m}
-                cells += _cells(setting, {**common, "attack": "none"}, seeds, aggregator=agr, attack="none",
-                                n_malicious=m)
+                cells += _cells(
+                    setting, {**common, "attack": "none"}, seeds, aggregator=agr, attack="none", n_malicious=m
+                )
                 for attack in attacks:
-                    cells += _cells(setting, {**common, "attack": attack}, seeds, n_malicious=m,
-                                    knowledge=knowledge, **attack_changes(agr, attack))
+                    cells += _cells(
+                        setting,
+                        {**common, "attack": attack},
+                        seeds,
+                        n_malicious=m,
+                        knowledge=knowledge,
+                        **attack_changes(agr, attack),
+                    )
     return cells
 
 
@@ -269,9 +302,14 @@ def cross_device_overrides(profile: str, dataset: str) -> dict:
         return {}
     n = base.n_clients * 5
     per_round = base.n_clients
-    changes = {"n_clients": n, "clients_per_round": per_round, "sampling": "without_replacement",
-               "n_malicious": int(round(base.n_malicious * n / base.n_clients)),
-               "batch_size": None, "server_f": "capped"}  # FEMNIST-style: each drawn client's whole local data is its batch
+    changes = {
+        "n_clients": n,
+        "clients_per_round": per_round,
+        "sampling": "without_replacement",
+        "n_malicious": int(round(base.n_malicious * n / base.n_clients)),
+        "batch_size": None,
+        "server_f": "capped",
+    }  # FEMNIST-style: each drawn client's whole local data is its batch
     if base.samples_per_client is not None:
         changes["samples_per_client"] = max(1, base.samples_per_client // 5)
     return changes
@@ -285,12 +323,13 @@ CROSS_DEVICE_RULES = ("trimmed_mean", "median")
 FULL_GRIDS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device")
 
 
-def _only(datasets: Optional[Sequence[str]], pairs: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
+def _only(datasets: Sequence[str] | None, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return [p for p in pairs if datasets is None or p[0] in datasets]
 
 
-def full_grid(name: str, seeds: Sequence[int] = (0,), *, datasets: Optional[Sequence[str]] = None,
-              device: str = "auto") -> List[Cell]:
+def full_grid(
+    name: str, seeds: Sequence[int] = (0,), *, datasets: Sequence[str] | None = None, device: str = "auto"
+) -> list[Cell]:
     """The full-profile grid of one notebook (:data:`FULL_GRIDS`), optionally only for some ``datasets``.
 
     ``main`` (main table), ``dnc`` (DnC table), ``afa_fang`` (AFA and Fang's defense), ``malicious_fraction``
@@ -312,7 +351,16 @@ def full_grid(name: str, seeds: Sequence[int] = (0,), *, datasets: Optional[Sequ
         return perturbation_grid("full", seeds, datasets=pairs, device=device)
     if name == "cross_device":
         femnist = _only(datasets, [("femnist", "femnist_cnn")])
-        return [] if not femnist else attack_grid("full", seeds, datasets=femnist, device=device,
-                                                  aggregators=CROSS_DEVICE_RULES,
-                                                  **cross_device_overrides("full", "femnist"))
+        return (
+            []
+            if not femnist
+            else attack_grid(
+                "full",
+                seeds,
+                datasets=femnist,
+                device=device,
+                aggregators=CROSS_DEVICE_RULES,
+                **cross_device_overrides("full", "femnist"),
+            )
+        )
     raise ConfigError(f"full_grid: expected one of {list(FULL_GRIDS)}; found {name!r}.")

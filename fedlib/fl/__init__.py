@@ -10,6 +10,25 @@ from ._grads import GRAD_METHODS, FlatModel
 from ._optim import OPTIMISERS, ServerOptimiser
 from ._policy import POLICIES, attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
 
-__all__ = ["train", "FedSGD", "Draw", "Seeds", "TrainLog", "ClientBatches", "resolve_device", "load_dataset",
-           "build_model", "round_f", "largest_f", "attacker_counts", "rows_in_round", "check_feasible",
-           "describe_cell", "POLICIES", "FlatModel", "ServerOptimiser", "GRAD_METHODS", "OPTIMISERS"]
+__all__ = [
+    "train",
+    "FedSGD",
+    "Draw",
+    "Seeds",
+    "TrainLog",
+    "ClientBatches",
+    "resolve_device",
+    "load_dataset",
+    "build_model",
+    "round_f",
+    "largest_f",
+    "attacker_counts",
+    "rows_in_round",
+    "check_feasible",
+    "describe_cell",
+    "POLICIES",
+    "FlatModel",
+    "ServerOptimiser",
+    "GRAD_METHODS",
+    "OPTIMISERS",
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from .. import data as _data
@@ -18,7 +16,7 @@ class ClientBatches:
     the run's device.
     """
 
-    def __init__(self, ds: _data.Dataset, batch_size: Optional[int], generator: torch.Generator, device, dtype):
+    def __init__(self, ds: _data.Dataset, batch_size: int | None, generator: torch.Generator, device, dtype):
         self.x = ds.train_x.to(device=device, dtype=dtype)
         self.y = ds.train_y.to(device=device)
         sizes = ds.client_sizes()
@@ -29,7 +27,7 @@ class ClientBatches:
         else:
             self.index = [c[torch.randperm(c.numel(), generator=generator)].to(device) for c in ds.clients]
         self.batch = [s if batch_size is None else min(batch_size, s) for s in sizes]
-        self.n_batches = [max(1, s // b) for s, b in zip(sizes, self.batch)]
+        self.n_batches = [max(1, s // b) for s, b in zip(sizes, self.batch, strict=True)]
 
     def get(self, ids: torch.Tensor, round_: int):
         """Stacked ``(X (k, B, ...), Y (k, B))`` when all chosen clients share one batch size and count, else a
@@ -38,17 +36,17 @@ class ClientBatches:
         if self.equal:
             b, nb = self.batch[0], self.n_batches[0]
             pos = (round_ % nb) * b
-            rows = self.index[ids.to(self.index.device), pos:pos + b]
+            rows = self.index[ids.to(self.index.device), pos : pos + b]
             return self.x[rows], self.y[rows]
         out = []
         for i in ids_list:
             pos = (round_ % self.n_batches[i]) * self.batch[i]
-            rows = self.index[i][pos:pos + self.batch[i]]
+            rows = self.index[i][pos : pos + self.batch[i]]
             out.append((self.x[rows], self.y[rows]))
         return out
 
 
-def subset(batches, start: int, stop: Optional[int] = None):
+def subset(batches, start: int, stop: int | None = None):
     """Clients ``start:stop`` of a round's batches (stacked pair or list)."""
     if isinstance(batches, tuple):
         return batches[0][start:stop], batches[1][start:stop]

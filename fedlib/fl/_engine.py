@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -53,16 +54,16 @@ class TrainLog:
     and ``tie_breaks`` (what the rule reported about ties it broke with the server generator).
     """
 
-    evals: List[Dict[str, object]] = field(default_factory=list)
-    rounds: List[Dict[str, object]] = field(default_factory=list)
+    evals: list[dict[str, object]] = field(default_factory=list)
+    rounds: list[dict[str, object]] = field(default_factory=list)
     diverged: bool = False
-    diverged_round: Optional[int] = None
-    diverged_reason: Optional[str] = None
-    timings: Dict[str, float] = field(default_factory=dict)
+    diverged_round: int | None = None
+    diverged_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     n_parameters: int = 0
 
-    def best(self) -> Dict[str, object]:
+    def best(self) -> dict[str, object]:
         """The evaluation with the highest validation accuracy (earliest on ties): the FL output model (§1)."""
         return max(self.evals, key=lambda e: (e["val_acc"], -e["round"]))  # type: ignore[operator]
 
@@ -85,10 +86,10 @@ class Seeds:
     attack: int
 
     @classmethod
-    def of(cls, exp: "Experiment") -> "Seeds":
+    def of(cls, exp: Experiment) -> Seeds:
         return cls(exp.split_seed, exp.init_seed, exp.sample_seed, exp.attack_seed)
 
-    def generators(self, device: torch.device) -> Tuple[torch.Generator, torch.Generator, torch.Generator]:
+    def generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
         """(sample on CPU, attack on ``device``, server on ``device``)."""
         sample = torch.Generator().manual_seed(self.sample)
         attack = torch.Generator(device=device).manual_seed(self.attack)
@@ -113,14 +114,21 @@ class Draw:
         return self.inject > 0
 
 
-def load_dataset(exp: "Experiment") -> _data.Dataset:
+def load_dataset(exp: Experiment) -> _data.Dataset:
     """The experiment's dataset split (from disk or the embedded mnist5k)."""
-    return _data.load(exp.dataset, exp.data_root, split_seed=exp.split_seed, n_clients=exp.n_clients,
-                      samples_per_client=exp.samples_per_client, partition=exp.partition,
-                      alpha=exp.partition_alpha, **exp.dataset_options)
+    return _data.load(
+        exp.dataset,
+        exp.data_root,
+        split_seed=exp.split_seed,
+        n_clients=exp.n_clients,
+        samples_per_client=exp.samples_per_client,
+        partition=exp.partition,
+        alpha=exp.partition_alpha,
+        **exp.dataset_options,
+    )
 
 
-def build_model(exp: "Experiment", dataset: _data.Dataset) -> torch.nn.Module:
+def build_model(exp: Experiment, dataset: _data.Dataset) -> torch.nn.Module:
     """The experiment's registered network, sized for ``dataset``, initialised from ``init_seed``."""
     options = dict(exp.model_options)
     if exp.model in ("mnist_fc", "purchase_fc"):
@@ -128,7 +136,7 @@ def build_model(exp: "Experiment", dataset: _data.Dataset) -> torch.nn.Module:
     return _models.build(exp.model, n_classes=dataset.n_classes, seed=exp.init_seed, **options)
 
 
-def check_dataset(exp: "Experiment", dataset: _data.Dataset) -> None:
+def check_dataset(exp: Experiment, dataset: _data.Dataset) -> None:
     """The split must have the clients the experiment describes and room for its attackers and draws."""
     n_total = dataset.n_clients
     if exp.n_clients is not None and exp.n_clients != n_total:
@@ -167,8 +175,7 @@ class FedSGD:
     cached under the experiment's hash.
     """
 
-    def __init__(self, exp: "Experiment", *, dataset: Optional[_data.Dataset] = None,
-                 model: Optional[torch.nn.Module] = None):
+    def __init__(self, exp: Experiment, *, dataset: _data.Dataset | None = None, model: torch.nn.Module | None = None):
         self.exp, self.clock = exp, {k: 0.0 for k in ("gradients", "attack", "aggregate", "step", "eval")}
         t_start = time.perf_counter()
         self.device, self.dtype = resolve_device(exp.device), _DTYPES[exp.dtype]
@@ -180,8 +187,9 @@ class FedSGD:
         self.data_s = time.perf_counter() - t_start
         module = build_model(exp, self.dataset) if model is None else model
         self.net = FlatModel(module, dtype=self.dtype, device=self.device)
-        self.optimiser = ServerOptimiser(exp.optimiser, self.net.theta, lr=exp.lr, decay_rounds=exp.lr_decay_rounds,
-                                         decay_factor=exp.lr_decay_factor)
+        self.optimiser = ServerOptimiser(
+            exp.optimiser, self.net.theta, lr=exp.lr, decay_rounds=exp.lr_decay_rounds, decay_factor=exp.lr_decay_factor
+        )
         self.sample_gen, self.attack_gen, self.server_gen = Seeds.of(exp).generators(self.device)
         self.batches = ClientBatches(self.dataset, exp.batch_size, self.sample_gen, self.device, self.dtype)
         ds, dev, dt = self.dataset, self.device, self.dtype
@@ -199,17 +207,17 @@ class FedSGD:
         return self.optimiser.theta
 
     # ------------------------------------------------------------------ what rules and attacks need
-    def score_fn(self, vector: torch.Tensor) -> Tuple[float, float]:
+    def score_fn(self, vector: torch.Tensor) -> tuple[float, float]:
         """(loss, error 0–1) of the model the server would produce with aggregate ``vector`` (Fang's defense)."""
         loss, acc = self.net.evaluate(self.optimiser.candidate(vector), *self.score_set)
         return loss, 1.0 - acc / 100.0
 
-    def _rule_options(self) -> Dict[str, object]:
+    def _rule_options(self) -> dict[str, object]:
         needs = aggregators.needs(self.exp.aggregator)
         supplied = {"generator": self.server_gen, "score_fn": self.score_fn}
         return {**self.exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
 
-    def _attack_options(self) -> Dict[str, object]:
+    def _attack_options(self) -> dict[str, object]:
         exp = self.exp
         needs = attacks.needs(exp.attack)
         options = dict(exp.attack_options)
@@ -237,12 +245,13 @@ class FedSGD:
         is_mal = ids < exp.n_malicious
         ids = torch.cat([ids[is_mal], ids[~is_mal]])
         m_t = int(is_mal.sum())
-        f, inject = round_f(exp.server_f, exp.aggregator, m_t, self.k, variant=exp.variant,
-                            options=exp.aggregator_options)
+        f, inject = round_f(
+            exp.server_f, exp.aggregator, m_t, self.k, variant=exp.variant, options=exp.aggregator_options
+        )
         inject = inject if exp.attack != "none" else 0
         return Draw(t, ids, m_t, f, inject, min(m_t, inject))
 
-    def honest_gradients(self, draw: Draw, first: int = 0, stop: Optional[int] = None):
+    def honest_gradients(self, draw: Draw, first: int = 0, stop: int | None = None):
         """(gradients, losses) of clients ``first:stop`` of the round at θ; None if any is non-finite."""
         if (self.k if stop is None else stop) <= first:
             return torch.empty(0, self.net.d, dtype=self.dtype, device=self.device)
@@ -255,7 +264,7 @@ class FedSGD:
             return None
         return grads
 
-    def craft(self, draw: Draw, grads: torch.Tensor) -> Tuple[Optional[torch.Tensor], Optional[float], Optional[str]]:
+    def craft(self, draw: Draw, grads: torch.Tensor) -> tuple[torch.Tensor | None, float | None, str | None]:
         """(rows for the AGR, γ, why the attack was skipped) from the honest gradients the round computed.
 
         Full knowledge: ``grads`` are the benign clients' rows (the acting attackers computed none); partial:
@@ -266,7 +275,7 @@ class FedSGD:
             return grads, None, None
         t0 = time.perf_counter()
         full = exp.knowledge == "full"
-        known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting:])
+        known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting :])
         try:
             if known.shape[0] == 0:
                 raise AttackInfeasible("no benign gradient in the round to craft from (every client is malicious)")
@@ -274,9 +283,19 @@ class FedSGD:
             if self.pass_n_total:
                 options["n_total"] = draw.inject + benign.shape[0]  # clients in the round, as the AGR sees them
             crafted = attacks.craft(
-                exp.attack, known, draw.inject, aggregator=exp.attack_target or exp.aggregator, f=draw.f,
-                perturbation=exp.perturbation, search=exp.search, gamma_init=exp.gamma_init,
-                knowledge=exp.knowledge, generator=self.attack_gen, variant=exp.variant, **options)
+                exp.attack,
+                known,
+                draw.inject,
+                aggregator=exp.attack_target or exp.aggregator,
+                f=draw.f,
+                perturbation=exp.perturbation,
+                search=exp.search,
+                gamma_init=exp.gamma_init,
+                knowledge=exp.knowledge,
+                generator=self.attack_gen,
+                variant=exp.variant,
+                **options,
+            )
             rows, gamma, skipped = torch.cat([crafted.updates, benign]), crafted.gamma, None
         except AttackInfeasible as exc:
             rows, gamma, skipped = self._honest_instead(draw, grads), None, str(exc)
@@ -284,7 +303,7 @@ class FedSGD:
         self.clock["attack"] += time.perf_counter() - t0
         return rows, gamma, skipped
 
-    def _honest_instead(self, draw: Draw, grads: torch.Tensor) -> Optional[torch.Tensor]:
+    def _honest_instead(self, draw: Draw, grads: torch.Tensor) -> torch.Tensor | None:
         """Every client's honest row: under full knowledge the acting attackers' gradients are computed now."""
         if self.exp.knowledge == "partial" or draw.acting == 0:
             return grads
@@ -295,8 +314,9 @@ class FedSGD:
         """The AGR on the round's rows with the round's f."""
         t0 = time.perf_counter()
         exp = self.exp
-        result = aggregators.aggregate(exp.aggregator, rows, draw.f, variant=exp.variant, nonfinite=exp.nonfinite,
-                                       **self.rule_options)
+        result = aggregators.aggregate(
+            exp.aggregator, rows, draw.f, variant=exp.variant, nonfinite=exp.nonfinite, **self.rule_options
+        )
         self.sync()
         self.clock["aggregate"] += time.perf_counter() - t0
         return result
@@ -309,7 +329,7 @@ class FedSGD:
         self.clock["step"] += time.perf_counter() - t0
         return bool(torch.isfinite(theta).all())
 
-    def evaluate(self, step: int, on_eval: Optional[Callable] = None) -> bool:
+    def evaluate(self, step: int, on_eval: Callable | None = None) -> bool:
         """Validation and test loss/accuracy of θ after ``step`` steps; False on a non-finite validation loss."""
         t0 = time.perf_counter()
         val_loss, val_acc = self.net.evaluate(self.theta, *self.val)
@@ -330,9 +350,15 @@ class FedSGD:
         selected = None
         if result.selected is not None and inject:
             selected = int((result.selected < inject).sum())
-        entry = {"round": draw.round, "n_malicious": draw.m_t, "f": draw.f, "n_rows": int(rows.shape[0]),
-                 "gamma": gamma, "malicious_selected": selected,
-                 "dropped": 0 if result.dropped is None else int(result.dropped.numel())}
+        entry = {
+            "round": draw.round,
+            "n_malicious": draw.m_t,
+            "f": draw.f,
+            "n_rows": int(rows.shape[0]),
+            "gamma": gamma,
+            "malicious_selected": selected,
+            "dropped": 0 if result.dropped is None else int(result.dropped.numel()),
+        }
         if skipped:
             entry["attack_skipped"] = skipped
         ties = {k: v for k, v in result.info.items() if "tie" in k}
@@ -359,7 +385,7 @@ class FedSGD:
             self.log.stop(t, "non-finite model parameters")
         return finite
 
-    def run(self, on_eval: Optional[Callable] = None, on_round: Optional[Callable[[int], None]] = None) -> TrainLog:
+    def run(self, on_eval: Callable | None = None, on_round: Callable[[int], None] | None = None) -> TrainLog:
         """Run every round and return the :class:`TrainLog`."""
         self.on_round = on_round
         self.evaluate(0, on_eval)
@@ -369,18 +395,22 @@ class FedSGD:
             step = t + 1
             if (step % self.exp.eval_every == 0 or step == self.exp.rounds) and not self.evaluate(step, on_eval):
                 break
-        self.log.timings = {"data_s": self.data_s, **{f"{k}_s": v for k, v in self.clock.items()},
-                            "total_s": time.perf_counter() - self.t_start, "rounds_run": len(self.log.rounds)}
+        self.log.timings = {
+            "data_s": self.data_s,
+            **{f"{k}_s": v for k, v in self.clock.items()},
+            "total_s": time.perf_counter() - self.t_start,
+            "rounds_run": len(self.log.rounds),
+        }
         return self.log
 
 
 def train(
-    exp: "Experiment",
+    exp: Experiment,
     *,
-    dataset: Optional[_data.Dataset] = None,
-    model: Optional[torch.nn.Module] = None,
-    on_eval: Optional[Callable[[Dict[str, object]], None]] = None,
-    on_round: Optional[Callable[[int], None]] = None,
+    dataset: _data.Dataset | None = None,
+    model: torch.nn.Module | None = None,
+    on_eval: Callable[[dict[str, object]], None] | None = None,
+    on_round: Callable[[int], None] | None = None,
 ) -> TrainLog:
     """Run FedSGD for ``exp.rounds`` rounds (see :class:`FedSGD`) and return the :class:`TrainLog`.
 

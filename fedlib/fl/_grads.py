@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +32,9 @@ class FlatModel:
     def __init__(self, module: nn.Module, *, dtype: torch.dtype | None = None, device=None):
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self.module = module
-        self.names: List[str] = [n for n, _ in named]
-        self.shapes: List[torch.Size] = [p.shape for _, p in named]
-        self.numels: List[int] = [p.numel() for _, p in named]
+        self.names: list[str] = [n for n, _ in named]
+        self.shapes: list[torch.Size] = [p.shape for _, p in named]
+        self.numels: list[int] = [p.numel() for _, p in named]
         theta = torch.cat([p.detach().reshape(-1) for _, p in named])
         self.theta = theta.to(dtype=dtype or theta.dtype, device=device or theta.device).clone()
         module.to(dtype=self.theta.dtype, device=self.theta.device)
@@ -55,25 +55,25 @@ class FlatModel:
     def d(self) -> int:
         return int(self.theta.numel())
 
-    def unflatten(self, theta: torch.Tensor) -> Dict[str, torch.Tensor]:
-        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes)}
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {n: t.view(s) for n, t, s in zip(self.names, torch.split(theta, self.numels), self.shapes, strict=True)}
 
     def forward(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.module, (self.unflatten(theta), self.buffers), (x,))
 
-    def _loss(self, params: Dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _loss(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(functional_call(self.module, (params, self.buffers), (x,)), y)
 
-    def _flatten_grads(self, grads: Dict[str, torch.Tensor], leading: Tuple[int, ...]) -> torch.Tensor:
+    def _flatten_grads(self, grads: dict[str, torch.Tensor], leading: tuple[int, ...]) -> torch.Tensor:
         return torch.cat([grads[n].reshape(*leading, -1) for n in self.names], dim=-1)
 
     def client_gradients(
         self,
         theta: torch.Tensor,
-        batches: Sequence[Tuple[torch.Tensor, torch.Tensor]] | Tuple[torch.Tensor, torch.Tensor],
+        batches: Sequence[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor],
         *,
         method: str = "auto",
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""One gradient of the mean cross-entropy per client: :math:`g_i = \nabla_\theta \ell(\theta; B_i)`.
 
         Args:
@@ -99,7 +99,7 @@ class FlatModel:
             xs, ys = batches  # type: ignore[misc]
             grads, losses = vmap(grad_fn, in_dims=(None, 0, 0))(params, xs, ys)
             return self._flatten_grads(grads, (xs.shape[0],)), losses
-        pairs = list(zip(*batches)) if stacked else batches  # type: ignore[arg-type]
+        pairs = list(zip(*batches, strict=True)) if stacked else batches  # type: ignore[arg-type]
         rows, losses = [], []
         for x, y in pairs:
             g, loss = grad_fn(params, x, y)
@@ -108,12 +108,14 @@ class FlatModel:
         return torch.stack(rows), torch.stack(losses)
 
     @torch.no_grad()
-    def evaluate(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2000) -> Tuple[float, float]:
+    def evaluate(
+        self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2000
+    ) -> tuple[float, float]:
         """(mean cross-entropy, accuracy in %) of θ on (x, y), in batches of ``batch_size``."""
         total_loss, correct = 0.0, 0
         for start in range(0, len(y), batch_size):
-            logits = self.forward(theta, x[start:start + batch_size])
-            target = y[start:start + batch_size]
+            logits = self.forward(theta, x[start : start + batch_size])
+            target = y[start : start + batch_size]
             total_loss += float(F.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(dim=1) == target).sum())
         return total_loss / len(y), 100.0 * correct / len(y)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -55,8 +55,9 @@ class ServerOptimiser:
         self.param = torch.nn.Parameter(theta.detach().clone())
         self.betas, self.eps = tuple(betas), float(eps)
         self.optimizer = self._make([self.param], float(lr))
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(decay_rounds),
-                                                              gamma=float(decay_factor))
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(decay_rounds), gamma=float(decay_factor)
+        )
 
     def _make(self, params, lr: float) -> torch.optim.Optimizer:
         if self.name == "sgd":
@@ -82,7 +83,7 @@ class ServerOptimiser:
         return self.theta
 
     @torch.no_grad()
-    def candidate(self, aggregate: torch.Tensor, theta: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def candidate(self, aggregate: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
         """θ after a step along ``aggregate``, computed on copies: the optimiser's state is not changed."""
         copy = torch.nn.Parameter(self.theta.clone() if theta is None else theta.clone())
         twin = self._make([copy], self.lr)

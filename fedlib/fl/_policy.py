@@ -9,8 +9,9 @@ is refused before round 1 instead of failing at round 900.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING
 
 from .. import aggregators
 from ..errors import ConfigError
@@ -32,7 +33,7 @@ def _largest_f(rule: str, n_rows: int, variant: str, options_json: str) -> int:
     return -1
 
 
-def largest_f(rule: str, n_rows: int, *, variant: str = "textbook", options: Optional[Mapping] = None) -> int:
+def largest_f(rule: str, n_rows: int, *, variant: str = "textbook", options: Mapping | None = None) -> int:
     """The largest f for which ``rule`` accepts ``n_rows`` rows (``min_inputs(rule, f) <= n_rows``); -1 if none.
 
     Example:
@@ -42,8 +43,15 @@ def largest_f(rule: str, n_rows: int, *, variant: str = "textbook", options: Opt
     return _largest_f(rule, int(n_rows), variant, json.dumps(dict(options or {}), sort_keys=True))
 
 
-def round_f(policy, aggregator: str, m_t: int, n_rows: Optional[int] = None, *, variant: str = "textbook",
-            options: Optional[Mapping] = None) -> Tuple[int, int]:
+def round_f(
+    policy,
+    aggregator: str,
+    m_t: int,
+    n_rows: int | None = None,
+    *,
+    variant: str = "textbook",
+    options: Mapping | None = None,
+) -> tuple[int, int]:
     """(f the AGR assumes, number of crafted rows injected) for a round with ``m_t`` attackers drawn.
 
     * ``"actual"`` (legacy spelling ``"true"``): (m_t, m_t), the number of attackers in the round.
@@ -81,7 +89,7 @@ def round_f(policy, aggregator: str, m_t: int, n_rows: Optional[int] = None, *, 
     return f, (f if m_t > 0 else 0)
 
 
-def attacker_counts(exp: "Experiment", n_total: int) -> Iterable[int]:
+def attacker_counts(exp: Experiment, n_total: int) -> Iterable[int]:
     """Every number of attackers m_t a round of ``exp`` can draw from ``n_total`` clients.
 
     Cross-silo: n_malicious. With replacement: 0..k (one attacker can be drawn k times). Without replacement:
@@ -98,7 +106,7 @@ def attacker_counts(exp: "Experiment", n_total: int) -> Iterable[int]:
     return range(max(0, k - (n_total - m)), min(k, m) + 1)
 
 
-def rows_in_round(exp: "Experiment", n_total: int, m_t: int) -> Tuple[int, int, int]:
+def rows_in_round(exp: Experiment, n_total: int, m_t: int) -> tuple[int, int, int]:
     """(f, inject, rows the server aggregates) for a round of ``exp`` with ``m_t`` attackers drawn.
 
     The rows are the round's k clients, plus the extra crafted copies a policy injects beyond m_t. When the
@@ -110,14 +118,16 @@ def rows_in_round(exp: "Experiment", n_total: int, m_t: int) -> Tuple[int, int, 
     return f, inject, (k + max(0, inject - m_t) if attacking else k)
 
 
-def describe_cell(exp: "Experiment") -> str:
+def describe_cell(exp: Experiment) -> str:
     """A one-line name of the cell (for error messages and the dry run)."""
     sampling = "all clients" if exp.sampling == "all" else f"{exp.clients_per_round} per round {exp.sampling}"
-    return (f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge} knowledge), "
-            f"{exp.n_malicious} malicious of {exp.n_clients} clients, {sampling}, server_f={exp.server_f!r}")
+    return (
+        f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge} knowledge), "
+        f"{exp.n_malicious} malicious of {exp.n_clients} clients, {sampling}, server_f={exp.server_f!r}"
+    )
 
 
-def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Optional[Mapping] = None) -> str:
+def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Mapping | None = None) -> str:
     """The rule's own error message for ``n_rows`` rows and ``f`` (it states its size formula), or "" if it runs."""
     import torch
 
@@ -132,7 +142,7 @@ def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", opti
     return ""
 
 
-def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
+def check_feasible(exp: Experiment, n_total: int | None = None) -> None:
     """Raise ConfigError naming the cell and the condition if the server's rule cannot run in some round.
 
     Every m_t of :func:`attacker_counts` is checked with ``min_inputs(rule, f, variant, **aggregator_options)``
@@ -145,7 +155,7 @@ def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
         >>> check_feasible(e)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none ... a round can draw m_t=20 attackers; median with f=20 needs >= 21 rows ...
+        fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none ... needs >= 21 rows ...
         >>> check_feasible(e.replace(server_f="capped"))
     """
     n_total = exp.n_clients if n_total is None else n_total
@@ -160,7 +170,11 @@ def check_feasible(exp: "Experiment", n_total: Optional[int] = None) -> None:
             raise ConfigError(
                 f"infeasible cell {describe_cell(exp)}: a round can draw m_t={m_t} attackers; {exp.aggregator} with "
                 f"f={f} needs >= {need} rows (fedlib.aggregators.min_inputs) and the server aggregates {k}"
-                + (f" (the rule says: {says})" if says else "") + ". "
-                + ("Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients."
-                   if exp.sampling != "all" else "Use fewer malicious clients or more clients.")
+                + (f" (the rule says: {says})" if says else "")
+                + ". "
+                + (
+                    "Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients."
+                    if exp.sampling != "all"
+                    else "Use fewer malicious clients or more clients."
+                )
             )

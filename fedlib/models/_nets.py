@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -38,11 +38,19 @@ class AlexnetCifar(nn.Module):
     def __init__(self, n_classes: int = 10, *, generator: torch.Generator):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=5), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
         )
         self.classifier = nn.Linear(256, n_classes)
         _default_init(self, generator)
@@ -95,8 +103,12 @@ class FemnistCNN(nn.Module):
     def __init__(self, n_classes: int = 62, *, generator: torch.Generator):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 16, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(nn.Linear(32 * 7 * 7, 512), nn.ReLU(), nn.Linear(512, n_classes))
         _default_init(self, generator)  # default biases
@@ -127,7 +139,7 @@ class FullyConnected(nn.Module):
         act = {"relu": nn.ReLU, "tanh": nn.Tanh}[check_choice(activation, ("relu", "tanh"), "activation")]
         widths = [in_features, *hidden]
         layers = []
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(a, b), act()]
         layers.append(nn.Linear(widths[-1], n_classes))
         self.net = nn.Sequential(*layers)
@@ -137,7 +149,7 @@ class FullyConnected(nn.Module):
         return self.net(torch.flatten(x, 1))
 
 
-def _hidden(value: object) -> Tuple[int, ...]:
+def _hidden(value: object) -> tuple[int, ...]:
     widths = (value,) if isinstance(value, int) else tuple(value)  # type: ignore[arg-type]
     if not widths:
         raise ConfigError("hidden must name at least one hidden layer width; found an empty list.")
@@ -163,7 +175,7 @@ def _purchase_fc(n_classes: int, generator: torch.Generator, *, hidden=1024, in_
     return FullyConnected(in_features, _hidden(hidden), n_classes, activation="tanh", generator=generator)
 
 
-_BUILDERS: Dict[str, Callable[..., nn.Module]] = {
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "alexnet_cifar": lambda n_classes, generator: AlexnetCifar(n_classes, generator=generator),
     "vgg11_cifar": lambda n_classes, generator: VGG11Cifar(n_classes, generator=generator),
     "femnist_cnn": lambda n_classes, generator: FemnistCNN(n_classes, generator=generator),
@@ -172,7 +184,7 @@ _BUILDERS: Dict[str, Callable[..., nn.Module]] = {
 }
 
 # What each model needs as input (a dataset's `input_shape` must have this many elements / this shape).
-_INPUTS: Dict[str, Tuple[int, ...]] = {
+_INPUTS: dict[str, tuple[int, ...]] = {
     "alexnet_cifar": (3, 32, 32),
     "vgg11_cifar": (3, 32, 32),
     "femnist_cnn": (1, 28, 28),
@@ -188,7 +200,7 @@ def names() -> list[str]:
     return list(_BUILDERS)
 
 
-def input_shape(name: str) -> Tuple[int, ...]:
+def input_shape(name: str) -> tuple[int, ...]:
     """The input shape the model expects (fully-connected nets: the flattened feature count)."""
     check_choice(name, _BUILDERS, "model")
     return _INPUTS[name]
@@ -197,9 +209,9 @@ def input_shape(name: str) -> Tuple[int, ...]:
 def build(
     name: str,
     *,
-    n_classes: Optional[int] = None,
-    generator: Optional[torch.Generator] = None,
-    seed: Optional[int] = None,
+    n_classes: int | None = None,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
     **options,
 ) -> nn.Module:
     """Build model ``name`` with its spec §5 initialisation drawn from ``generator`` (or ``seed``).

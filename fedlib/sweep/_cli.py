@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..errors import FedlibError
 
@@ -31,30 +31,49 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", metavar="GRID.yaml", help="grid file (see the book's 'Sweeps' page)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:8786", default=None,
-                        help="address of a running `dask scheduler` (default: start a local cluster)")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
-                        help="local worker processes (default 2; 0 = run serially in this process)")
-    parser.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                        help="torch threads per run (default 1)")
-    parser.add_argument("--retries", type=int, default=2, metavar="R",
-                        help="extra attempts for a run that fails or whose worker dies (default 2)")
-    parser.add_argument("--results-dir", default=None, metavar="DIR",
-                        help="results cache: one <config hash>.json per run (default: $FEDLIB_RESULTS_DIR, else the "
-                        "user cache folder, e.g. ~/.cache/fedlib/results)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the experiments (hash, cached or not) and exit without running")
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        default=None,
+        help="address of a running `dask scheduler` (default: start a local cluster)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="local worker processes (default 2; 0 = run serially in this process)",
+    )
+    parser.add_argument(
+        "--threads-per-worker", type=int, default=1, metavar="T", help="torch threads per run (default 1)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="R",
+        help="extra attempts for a run that fails or whose worker dies (default 2)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        default=None,
+        metavar="DIR",
+        help="results cache: one <config hash>.json per run (default: $FEDLIB_RESULTS_DIR, else the "
+        "user cache folder, e.g. ~/.cache/fedlib/results)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the experiments (hash, cached or not) and exit without running"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     parser.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed ``sweep`` command; returns the process exit status."""
+    from ..experiments import default_results_dir
     from ._grid import expand
     from ._run import run_experiments
     from ._store import load_cached
-
-    from ..experiments import default_results_dir
 
     if args.results_dir is None:
         args.results_dir = str(default_results_dir())
@@ -63,8 +82,13 @@ def run_command(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _dry_run(experiments, args.results_dir, load_cached)
         report = run_experiments(
-            experiments, args.results_dir, n_workers=args.workers, threads_per_worker=args.threads_per_worker,
-            scheduler=args.scheduler, retries=args.retries, progress=not args.quiet,
+            experiments,
+            args.results_dir,
+            n_workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            scheduler=args.scheduler,
+            retries=args.retries,
+            progress=not args.quiet,
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -85,14 +109,16 @@ def _dry_run(experiments, results_dir, load_cached) -> int:
             cached, problem = load_cached(e, results_dir, move_corrupt=False)
             status = "cached" if cached is not None else ("corrupt" if problem else "to run")
         seen.add(e.config_hash)
-        print(f"{i:4d} {e.config_hash[:12]} {status:9s} {e.dataset} {e.aggregator} {e.attack} {e.knowledge} "
-              f"n_malicious={e.n_malicious} rounds={e.rounds} seeds={e.split_seed}/{e.init_seed}/"
-              f"{e.sample_seed}/{e.attack_seed}")
+        print(
+            f"{i:4d} {e.config_hash[:12]} {status:9s} {e.dataset} {e.aggregator} {e.attack} {e.knowledge} "
+            f"n_malicious={e.n_malicious} rounds={e.rounds} seeds={e.split_seed}/{e.init_seed}/"
+            f"{e.sample_seed}/{e.attack_seed}"
+        )
     print(f"{len(experiments)} experiment(s), {len(seen)} distinct")
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """``python -m fedlib.sweep GRID.yaml ...`` (the same as ``python -m fedlib sweep GRID.yaml ...``)."""
     parser = argparse.ArgumentParser(prog="python -m fedlib.sweep", description="run a grid of experiments")
     configure(parser)

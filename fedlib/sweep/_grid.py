@@ -29,8 +29,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, List, Mapping, Sequence, Union
+from typing import Any, Union
 
 from ..errors import ConfigError, InputTypeError
 
@@ -43,14 +44,14 @@ from ..experiments._config import SEED_FIELDS  # noqa: E402  (the one list of th
 GridLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
 
-def allowed_keys() -> List[str]:
+def allowed_keys() -> list[str]:
     """Keys accepted in ``base`` and ``grid``: every Experiment field (``profile`` included) and ``seed``."""
     from ..experiments import Experiment  # late: keeps `import fedlib.sweep` cheap
 
     return [f.name for f in dataclasses.fields(Experiment)] + list(EXTRA_KEYS)
 
 
-def load_grid(path: Union[str, "os.PathLike[str]"]) -> dict:
+def load_grid(path: str | os.PathLike[str]) -> dict:
     """Read a grid file (YAML; JSON is YAML too) and return its mapping, unexpanded.
 
     Raises :class:`~fedlib.errors.ConfigError` if the file is missing, is not valid YAML, or is not a mapping.
@@ -81,7 +82,7 @@ def _check_keys(mapping: Mapping[str, Any], where: str, allowed: Sequence[str]) 
             raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {list(allowed)}.{hint}")
 
 
-def _axes(block: Any, where: str, allowed: Sequence[str]) -> List[tuple]:
+def _axes(block: Any, where: str, allowed: Sequence[str]) -> list[tuple]:
     """Validate one ``grid`` mapping and return its (key, values) pairs in file order."""
     if not isinstance(block, Mapping):
         raise ConfigError(f"{where}: expected a mapping from setting names to lists; found {type(block).__name__}.")
@@ -106,7 +107,7 @@ def _points(grid: Any, allowed: Sequence[str]) -> Iterable[dict]:
         axes = _axes(block, where, allowed)
         keys = [k for k, _ in axes]
         for combo in itertools.product(*(v for _, v in axes)):
-            yield dict(zip(keys, combo))
+            yield dict(zip(keys, combo, strict=True))
 
 
 def expand(grid: GridLike) -> list:

@@ -22,9 +22,9 @@ import os
 import sys
 import time
 import traceback as _tb
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from .._checks import check_int
 from ..errors import ConfigError, FedlibError, InputTypeError
@@ -65,13 +65,13 @@ class SweepReport:
         seconds: wall-clock time of the call.
     """
 
-    results: List[Optional[object]]
-    failures: List[Failure] = field(default_factory=list)
+    results: list[object | None]
+    failures: list[Failure] = field(default_factory=list)
     n_cached: int = 0
     n_ran: int = 0
-    attempts: Dict[str, int] = field(default_factory=dict)
-    corrupt: List[str] = field(default_factory=list)
-    dashboard: Optional[str] = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    corrupt: list[str] = field(default_factory=list)
+    dashboard: str | None = None
     seconds: float = 0.0
 
     @property
@@ -79,23 +79,28 @@ class SweepReport:
         """True when every experiment has a result."""
         return not self.failures
 
-    def raise_for_failures(self) -> "SweepReport":
+    def raise_for_failures(self) -> SweepReport:
         """Raise :class:`SweepFailedError` listing the failures, if any; otherwise return ``self``."""
         if self.failures:
-            lines = [f"  #{f.index} {f.experiment.config_hash[:12]} after {f.attempts} attempt(s): {f.error}"
-                     for f in self.failures]
-            raise SweepFailedError(f"{len(self.failures)} of {len(self.results)} experiment(s) failed:\n"
-                                   + "\n".join(lines))
+            lines = [
+                f"  #{f.index} {f.experiment.config_hash[:12]} after {f.attempts} attempt(s): {f.error}"
+                for f in self.failures
+            ]
+            raise SweepFailedError(
+                f"{len(self.failures)} of {len(self.results)} experiment(s) failed:\n" + "\n".join(lines)
+            )
         return self
 
     def summary(self) -> str:
         done = sum(r is not None for r in self.results)
-        return (f"{done}/{len(self.results)} results ({self.n_cached} cached, {self.n_ran} run, "
-                f"{len(self.failures)} failed) in {self.seconds:.1f} s")
+        return (
+            f"{done}/{len(self.results)} results ({self.n_cached} cached, {self.n_ran} run, "
+            f"{len(self.failures)} failed) in {self.seconds:.1f} s"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- worker side
-def _run_on_worker(config: dict, results_dir: Optional[str], threads: int) -> str:
+def _run_on_worker(config: dict, results_dir: str | None, threads: int) -> str:
     """Run one experiment where this function is called (a Dask worker) and return its result file's JSON text.
 
     ``results_dir=None`` (a remote cluster) writes to the worker's own temporary folder; the client validates
@@ -121,7 +126,7 @@ def run_experiments(
     *,
     n_workers: int = 2,
     threads_per_worker: int = 1,
-    scheduler: Optional[str] = None,
+    scheduler: str | None = None,
     retries: int = 2,
     progress: bool = True,
 ) -> SweepReport:
@@ -160,24 +165,31 @@ def run_experiments(
     results_dir = Path(results_dir).resolve()
 
     # One slot per distinct config: duplicates in the input share the result.
-    first_index: Dict[str, int] = {}
+    first_index: dict[str, int] = {}
     for i, e in enumerate(experiments):
         first_index.setdefault(e.config_hash, i)
     report = SweepReport(results=[None] * len(experiments))
     by_hash, todo = _load_cached(experiments, first_index, results_dir, report, progress)
 
-    where = "this process" if scheduler is None and n_workers == 0 else (
-        scheduler or f"a local Dask cluster ({min(n_workers, len(todo))} workers × {threads_per_worker} thread)")
-    _say(progress, f"sweep: {len(experiments)} experiment(s), {len(first_index)} distinct, {report.n_cached} cached, "
-                   f"{len(todo)} to run" + (f" on {where}" if todo else ""))
+    where = (
+        "this process"
+        if scheduler is None and n_workers == 0
+        else (scheduler or f"a local Dask cluster ({min(n_workers, len(todo))} workers × {threads_per_worker} thread)")
+    )
+    _say(
+        progress,
+        f"sweep: {len(experiments)} experiment(s), {len(first_index)} distinct, {report.n_cached} cached, "
+        f"{len(todo)} to run" + (f" on {where}" if todo else ""),
+    )
     bar = _Progress(len(todo), progress)
     try:
         if todo:
             if scheduler is None and n_workers == 0:
                 outcome = _run_serial(todo, results_dir, threads_per_worker, retries, bar)
             else:
-                outcome = _run_dask(todo, results_dir, n_workers, threads_per_worker, scheduler, retries, bar,
-                                    progress, report)
+                outcome = _run_dask(
+                    todo, results_dir, n_workers, threads_per_worker, scheduler, retries, bar, progress, report
+                )
             _collect(outcome, experiments, first_index, results_dir, report, by_hash)
     except KeyboardInterrupt:
         bar.close()
@@ -199,7 +211,9 @@ def _check_inputs(experiments, scheduler) -> list:
     experiments = list(experiments)
     for i, e in enumerate(experiments):
         if not isinstance(e, Experiment):
-            raise InputTypeError(f"experiments[{i}]: expected a fedlib.experiments.Experiment; found {type(e).__name__}.")
+            raise InputTypeError(
+                f"experiments[{i}]: expected a fedlib.experiments.Experiment; found {type(e).__name__}."
+            )
     if scheduler is not None and not isinstance(scheduler, str):
         raise InputTypeError(f"scheduler: expected an address string like 'tcp://HOST:8786'; found {scheduler!r}.")
     return experiments
@@ -207,7 +221,7 @@ def _check_inputs(experiments, scheduler) -> list:
 
 def _load_cached(experiments, first_index, results_dir, report, progress) -> tuple:
     """Valid cached results by hash, and the experiments still to run (corrupt files are reported)."""
-    by_hash: Dict[str, object] = {}
+    by_hash: dict[str, object] = {}
     todo = []
     for h, i in first_index.items():
         cached, problem = _store.load_cached(experiments[i], results_dir)
@@ -262,8 +276,9 @@ class _Progress:
 
     def _post(self) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(done=self.done, failed=self.failed,
-                                 remaining=self.total - self.done - self.failed, retried=self.retried)
+            self.bar.set_postfix(
+                done=self.done, failed=self.failed, remaining=self.total - self.done - self.failed, retried=self.retried
+            )
 
     def finished(self, ok: bool) -> None:
         if ok:
@@ -311,8 +326,9 @@ def _run_serial(todo, results_dir: Path, threads: int, retries: int, bar: _Progr
                 except Exception as err:  # noqa: BLE001  (recorded, retried, then reported: never swallowed)
                     failure = (_describe(err), _tb.format_exc())
                     if attempt <= retries:
-                        bar.retry(f"retrying {exp.config_hash[:12]} (attempt {attempt + 1}/{retries + 1}) "
-                                  f"after {failure[0]}")
+                        bar.retry(
+                            f"retrying {exp.config_hash[:12]} (attempt {attempt + 1}/{retries + 1}) after {failure[0]}"
+                        )
                         continue
                     outcome[exp.config_hash] = (None, attempt, failure)
                     bar.finished(False)
@@ -325,7 +341,7 @@ def _run_serial(todo, results_dir: Path, threads: int, retries: int, bar: _Progr
 
 # ----------------------------------------------------------------------------------------------- Dask path
 @contextlib.contextmanager
-def _client(n_workers: int, threads: int, scheduler: Optional[str]):
+def _client(n_workers: int, threads: int, scheduler: str | None):
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -339,8 +355,10 @@ def _client(n_workers: int, threads: int, scheduler: Optional[str]):
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as err:
-            raise OSError(f"could not reach the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT} ({err}); "
-                          "is `dask scheduler` running there, and is the port open?") from err
+            raise OSError(
+                f"could not reach the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT} ({err}); "
+                "is `dask scheduler` running there, and is the port open?"
+            ) from err
         try:
             yield client
         finally:
@@ -349,8 +367,14 @@ def _client(n_workers: int, threads: int, scheduler: Optional[str]):
     env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     # allowed-failures=0: a worker death fails its task at once, and this module's retry loop counts it.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR, env=env)
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            env=env,
+        )
     client = Client(cluster)
     try:
         yield client
@@ -359,7 +383,7 @@ def _client(n_workers: int, threads: int, scheduler: Optional[str]):
         cluster.close()
 
 
-def _dashboard(client) -> Optional[str]:
+def _dashboard(client) -> str | None:
     link = getattr(client, "dashboard_link", None)
     if not link:
         return None
@@ -370,8 +394,17 @@ def _dashboard(client) -> Optional[str]:
     return link
 
 
-def _run_dask(todo, results_dir: Path, n_workers: int, threads: int, scheduler: Optional[str], retries: int,
-              bar: _Progress, progress: bool, report: SweepReport):
+def _run_dask(
+    todo,
+    results_dir: Path,
+    n_workers: int,
+    threads: int,
+    scheduler: str | None,
+    retries: int,
+    bar: _Progress,
+    progress: bool,
+    report: SweepReport,
+):
     from distributed import as_completed
 
     n_workers = max(1, min(n_workers, len(todo)))
@@ -383,8 +416,14 @@ def _run_dask(todo, results_dir: Path, n_workers: int, threads: int, scheduler: 
         meta = {}
 
         def submit(exp, attempt):
-            fut = client.submit(_run_on_worker, exp.to_dict(), worker_dir, threads, pure=False,
-                                key=f"fedlib-run-{exp.config_hash[:16]}-attempt{attempt}")
+            fut = client.submit(
+                _run_on_worker,
+                exp.to_dict(),
+                worker_dir,
+                threads,
+                pure=False,
+                key=f"fedlib-run-{exp.config_hash[:16]}-attempt{attempt}",
+            )
             meta[fut.key] = (exp, attempt)
             return fut
 

@@ -15,7 +15,6 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
 
 from ..errors import ResultFileError
 
@@ -64,7 +63,7 @@ def quarantine(path: Path) -> Path:
     return target
 
 
-def load_cached(experiment, results_dir: Path, *, move_corrupt: bool = True) -> Tuple[Optional[object], Optional[str]]:
+def load_cached(experiment, results_dir: Path, *, move_corrupt: bool = True) -> tuple[object | None, str | None]:
     """The cached Result of ``experiment`` if a valid one exists, else None.
 
     Returns ``(result, problem)``; ``problem`` describes a corrupt or mismatched file, which is moved aside

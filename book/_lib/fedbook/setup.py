@@ -58,9 +58,8 @@ def _optimiser(exp) -> str:
 def setup_table(profiles: Sequence[str] = PROFILE_ORDER) -> pd.DataFrame:
     """One row per (profile, dataset): data, clients, samples per client, model and parameter count,
     batch, server optimiser, rounds, malicious clients — read from :func:`fedlib.experiments.experiment_for`."""
-    from fedlib.experiments.grids import DATASETS
-
     from fedlib.experiments import experiment_for, profile_table
+    from fedlib.experiments.grids import DATASETS
 
     table = profile_table()
     rows = []
