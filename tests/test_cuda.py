@@ -20,11 +20,15 @@ from fedlib.fl import FedSGD
 # 8 of 40: every rule runs (Bulyan needs 4f+3 = 35 rows), and the partial-knowledge tailored attack can simulate
 # every rule (8 own rows + 1 copy); 8 is in the released code's partial table for Trimmed-mean/Median.
 N_CLIENTS, N_MALICIOUS, SHAPE, CLASSES = 40, 8, (16,), 3
-#: Every rule × attack × knowledge the attacks can target (the tailored attack has no variant for the mean; Fang's
-#: attack targets Trimmed-mean against the rules it has no variant for, as the grids do).
+#: Every rule × attack × knowledge the attacks can target (the tailored attack only the rules it has a form for,
+#: ``attacks.targets``; Fang's attack targets Trimmed-mean against the rules it has no variant for, as the grids do).
 MATRIX = [(rule, "none", "full") for rule in aggregators.names()] + [
-    (rule, attack, knowledge) for rule in aggregators.names() for attack in attacks.names()
-    if attack != "none" and not (attack == "tailored" and rule == "mean") for knowledge in ("full", "partial")]
+    (rule, attack, knowledge)
+    for rule in aggregators.names()
+    for attack in attacks.names()
+    if attack != "none" and not (attack == "tailored" and rule not in attacks.targets("tailored"))
+    for knowledge in ("full", "partial")
+]
 
 
 def tiny_dataset(seed: int = 0) -> Dataset:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 import pytest
@@ -190,7 +191,7 @@ def test_load_result_rejects_nan_accuracy(tmp_path):
     from fedlib.experiments import experiment_for, load_result, run
 
     result = run(experiment_for("quick", rounds=2, eval_every=1), tmp_path)
-    payload = json.loads(open(result.path).read())
+    payload = json.loads(pathlib.Path(result.path).read_text())
     payload["best_val_accuracy"] = float("nan")
     with open(result.path, "w") as fh:
         json.dump(payload, fh)

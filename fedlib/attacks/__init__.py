@@ -31,7 +31,7 @@ Example:
 
 # Import order is registration order: names() lists the rules/attacks in the paper's order.
 # isort: off
-from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register
+from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register, targets
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
@@ -51,6 +51,7 @@ __all__ = [
     "get",
     "names",
     "needs",
+    "targets",
     "ATTACK_NEEDS",
     "register",
     "feasible",

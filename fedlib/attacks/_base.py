@@ -40,15 +40,19 @@ ATTACK_NEEDS = ("n_total", "aggregator_options")
 _REGISTRY: dict[str, AttackFn] = {}
 _NONFINITE_ALLOWED: set = set()
 _NEEDS: dict[str, frozenset[str]] = {}
+_TARGETS: dict[str, tuple[str, ...] | None] = {}
 
 
-def register(name: str, *, finite_output: bool = True, needs: tuple[str, ...] = ()) -> Callable[[AttackFn], AttackFn]:
+def register(
+    name: str, *, finite_output: bool = True, needs: tuple[str, ...] = (), targets: tuple[str, ...] | None = None
+) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
 
     ``craft`` rejects NaN/Inf in an attack's output (a sign of overflow) unless the attack is registered
     with ``finite_output=False``: a Byzantine client that sends NaN on purpose, e.g. to test the server's
     ``nonfinite`` policy. ``needs`` (from :data:`ATTACK_NEEDS`) declares what the caller supplies; the FL
-    engine reads it instead of inspecting signatures.
+    engine reads it instead of inspecting signatures. ``targets`` lists the aggregation rules the attack has a
+    form for (it is given ``aggregator=`` one of them); None means it does not depend on the rule.
     """
     unknown = sorted(set(needs) - set(ATTACK_NEEDS))
     if unknown:
@@ -59,11 +63,24 @@ def register(name: str, *, finite_output: bool = True, needs: tuple[str, ...] = 
             raise RuntimeError(f"attack {name!r} registered twice")
         _REGISTRY[name] = fn
         _NEEDS[name] = frozenset(needs)
+        _TARGETS[name] = None if targets is None else tuple(targets)
         if not finite_output:
             _NONFINITE_ALLOWED.add(name)
         return fn
 
     return deco
+
+
+def targets(name: str) -> tuple[str, ...] | None:
+    """The aggregation rules attack ``name`` has a form for, or None when it does not depend on the rule.
+
+    Example:
+        >>> import fedlib.attacks as atk
+        >>> atk.targets("fang"), atk.targets("lie")
+        (('krum', 'multi_krum', 'bulyan', 'trimmed_mean', 'median'), None)
+    """
+    get(name)
+    return _TARGETS[name]
 
 
 def needs(name: str) -> frozenset[str]:

@@ -183,7 +183,7 @@ def _fang_trmean(benign, n_malicious, *, knowledge, variant, generator, uniform_
     return Crafted(updates, None, {"knowledge": knowledge, "direction_positive": int(positive.sum())})
 
 
-@register("fang", needs=("n_total",))
+@register("fang", needs=("n_total",), targets=TARGETS)
 def fang(
     benign: torch.Tensor,
     n_malicious: int,

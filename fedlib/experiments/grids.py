@@ -116,17 +116,20 @@ def _setting(profile, dataset, model, device, overrides) -> tuple:
     return setting, base_experiment(**setting)
 
 
-#: Fang et al. designed attacks for the Krum family and for Trimmed-mean/Median only. Against the other
-#: rules we send Fang's Trimmed-mean attack, the one Fang et al. propose when the rule is unknown (our choice;
-#: the paper does not say which variant it used there).
-FANG_TARGET = {"afa": "trimmed_mean", "fang": "trimmed_mean", "dnc": "trimmed_mean", "mean": "trimmed_mean"}
+#: Fang et al. designed attacks for the Krum family and for Trimmed-mean/Median only
+#: (``fedlib.attacks.targets("fang")``). Against the other rules we send Fang's Trimmed-mean attack, the one
+#: Fang et al. propose when the rule is unknown (our choice; the paper does not say which variant it used there).
+FANG_FALLBACK_TARGET = "trimmed_mean"
 
 
 def attack_changes(aggregator: str, attack: str) -> dict:
-    """Experiment fields for ``attack`` against ``aggregator`` (the Fang attack's target, see FANG_TARGET)."""
+    """Experiment fields for ``attack`` against ``aggregator``: Fang's attack aims at Trimmed-mean when the rule is
+    not one of its targets (:data:`FANG_FALLBACK_TARGET`)."""
+    from .. import attacks
+
     changes = {"aggregator": aggregator, "attack": attack}
-    if attack == "fang" and aggregator in FANG_TARGET:
-        changes["attack_target"] = FANG_TARGET[aggregator]
+    if attack == "fang" and aggregator not in (attacks.targets("fang") or ()):
+        changes["attack_target"] = FANG_FALLBACK_TARGET
     return changes
 
 
