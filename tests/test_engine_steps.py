@@ -197,5 +197,5 @@ def test_old_server_f_spelling_loads_with_the_same_hash():
     assert files
     for path in files:  # the committed results were written with server_f="true" and keep their names
         result = load_result(path)
-        assert json.load(open(path))["config"]["server_f"] == "true"
+        assert json.loads(pathlib.Path(path).read_text())["config"]["server_f"] == "true"
         assert pathlib.Path(path).stem == result.experiment.config_hash

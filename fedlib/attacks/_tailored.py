@@ -196,7 +196,6 @@ def _saturation_gamma(benign, mean, direction) -> float:
     return max(float(ratio.max()), 0.0)
 
 
-@register("tailored", needs=("n_total", "aggregator_options"))
 def _checked_settings(
     target: str,
     search: str,
@@ -292,6 +291,7 @@ def _survival_gamma(
     return result.gamma
 
 
+@register("tailored", needs=("n_total", "aggregator_options"))
 def tailored(
     benign: torch.Tensor,
     n_malicious: int,
