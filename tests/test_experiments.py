@@ -185,12 +185,13 @@ def test_quick_profile_trains():
 def test_load_result_rejects_nan_accuracy(tmp_path):
     """json parses NaN tokens; a result holding one was edited or corrupted and must never be read as data."""
     import json
+    import pathlib
 
     from fedlib.errors import ResultFileError
     from fedlib.experiments import experiment_for, load_result, run
 
     result = run(experiment_for("quick", rounds=2, eval_every=1), tmp_path)
-    payload = json.loads(open(result.path).read())
+    payload = json.loads(pathlib.Path(result.path).read_text())
     payload["best_val_accuracy"] = float("nan")
     with open(result.path, "w") as fh:
         json.dump(payload, fh)
