@@ -82,9 +82,9 @@ class ResumableHTTPDownloader:
                         self.partial.unlink()
                     raise
         if self.algorithm:
-            import pooch
+            from pooch import file_hash  # (the parameter `pooch` shadows the module name here)
 
-            self.digest = pooch.file_hash(str(self.partial), alg=self.algorithm)
+            self.digest = file_hash(str(self.partial), alg=self.algorithm)
         os.replace(self.partial, output_file)  # pooch checks the hash, then moves it into place or deletes it
 
     def _size(self) -> int:
@@ -161,7 +161,9 @@ def retrieve(file, downloads: Path, urls: list[str], *, progress: bool) -> tuple
             pooch.retrieve(url, known_hash=file.known_hash, fname=file.name, path=downloads, downloader=downloader)
             return target, True
         except requests.HTTPError as exc:
-            failures.append((url, f"the server answered {exc.response.status_code} {exc.response.reason}"))
+            answer = exc.response  # set by raise_for_status, the only place pooch's HTTPErrors come from
+            reason = _reason(exc) if answer is None else f"the server answered {answer.status_code} {answer.reason}"
+            failures.append((url, reason))
         except requests.RequestException as exc:  # before ValueError: requests' URL errors are ValueErrors too
             failures.append((url, _reason(exc)))
         except ValueError as exc:  # pooch's hash mismatch; its temporary file (our .part) is already gone

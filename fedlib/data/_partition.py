@@ -61,7 +61,7 @@ def dirichlet_partition(
     y = labels.cpu().numpy()
     classes = np.unique(y)
     for _ in range(max_tries):
-        owners = [[] for _ in range(n_clients)]
+        owners: list[list[np.ndarray]] = [[] for _ in range(n_clients)]
         for c in classes:
             idx = np.flatnonzero(y == c)
             cuts = (np.cumsum(rng.dirichlet(np.full(n_clients, float(alpha)))) * idx.size).astype(np.int64)[:-1]

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .. import data as _data
 from .. import models as _models
@@ -51,11 +51,11 @@ def _jsonable(value: Any) -> Any:
     )
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -253,9 +253,10 @@ class Experiment:
         impossible config, caught here rather than in round 0 (and retried by sweeps)."""
         from .. import aggregators
 
-        f = self.n_malicious if self.server_f in ("actual", "capped") else self.server_f
         if self.server_f == "capped":
             return
+        f = self.n_malicious if self.server_f == "actual" else self.server_f
+        assert isinstance(f, int)  # the other string, 'ndss21_femnist', is rejected with sampling='all'
         need = aggregators.min_inputs(self.aggregator, f, variant=self.variant, **self.aggregator_options)
         if n < need:
             from ..fl._policy import rule_says

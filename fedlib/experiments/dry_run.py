@@ -9,7 +9,8 @@ the reason) or ``failed`` (it raised during a round), then a summary. Each clien
 cell's batch size (cells whose batch is the whole local data, as FEMNIST: 8 samples per client; equal sizes, so
 gradients take the stacked path), so the rows the attacks and rules see have the real count and dimension.
 ``--stand-in-model`` replaces the network by a linear layer so that the whole run finishes on a CPU in minutes;
-cells that then differ only in their network (CIFAR10's Alexnet and VGG11 rows) are one run, reported for both. Accuracies of a dry run mean nothing.
+cells that then differ only in their network (CIFAR10's Alexnet and VGG11 rows) are one run, reported for both.
+Accuracies of a dry run mean nothing.
 
 Example:
     >>> from fedlib.experiments.dry_run import dry_run
@@ -50,12 +51,15 @@ class _Datasets:
     """Generated datasets, kept while consecutive cells share one (cells come grouped by dataset)."""
 
     def __init__(self) -> None:
-        self.key, self.value = None, None
+        self.key: tuple[str, int, int] | None = None
+        self.value: _data.Dataset | None = None
 
     def get(self, exp: Experiment) -> _data.Dataset:
         per_client = exp.batch_size or 8
+        if exp.n_clients is None:  # (only FEMNIST's real writer split has no fixed count)
+            raise ConfigError(f"the dry run generates {exp.dataset} for n_clients clients; found n_clients=None.")
         key = (exp.dataset, exp.n_clients, per_client)
-        if key != self.key:
+        if key != self.key or self.value is None:
             self.key, self.value = None, None  # free the previous one first
             self.value = _data.synthetic(
                 exp.dataset, n_clients=exp.n_clients, samples_per_client=per_client, seed=exp.split_seed
@@ -124,7 +128,8 @@ def dry_run(
     """Run every distinct cell of the chosen full grids (or the (grid name, Experiment) pairs ``todo``) for
     ``rounds`` rounds on generated data; return the outcomes."""
     todo = list(cells(only, datasets) if todo is None else todo)[:limit]
-    store, outcomes, done = _Datasets(), [], {}
+    store, outcomes = _Datasets(), []
+    done: dict[str, tuple[str, str, str]] = {}
     for i, (grid, exp) in enumerate(todo, 1):
         exp = exp.replace(rounds=rounds, eval_every=rounds, device=device)
         same = done.get(_run_key(exp, stand_in_model))

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from ..errors import ConfigError
 from ..report.labels import ATTACKS, EXISTING_AGRS
@@ -45,7 +46,7 @@ def datasets_for(profile: str, datasets: Sequence | None = None) -> list[tuple[s
     check_profile(profile)
     if datasets is None:
         return list(DATASETS[profile])
-    pairs = []
+    pairs: list[tuple] = []
     for item in datasets:
         if isinstance(item, str):
             match = [p for p in DATASETS["full"] + DATASETS["quick"] + DATASETS["scale"] if p[0] == item]
@@ -64,6 +65,25 @@ QUICK_OVERRIDES = {"rounds": 50}
 QUICK_TAILORED_COORDINATEWISE = {"objective_grid": 8, "objective_iters": 8}
 
 
+class TableOptions(TypedDict, total=False):
+    """Keyword options of :func:`attack_grid` that a committed grid fixes."""
+
+    aggregators: tuple[str, ...]
+    attacks: tuple[str, ...]
+    knowledge: tuple[str, ...]
+
+
+class _Percents(TypedDict):
+    percents: tuple[float, ...]
+
+
+class FractionOptions(_Percents, total=False):
+    """Keyword options of :func:`malicious_fraction_grid` that a committed grid fixes."""
+
+    aggregators: tuple[str, ...]
+    attacks: tuple[str, ...]
+
+
 #: The committed ``scale`` results (full Fashion-MNIST, 300 rounds, 100 clients) cost 5-10 minutes per run
 #: on a 2-core CPU, so the repository commits a reduced grid: one seed, full knowledge, Median, and the four
 #: attacks below (the AGR-tailored attack's per-round γ search over 100 × 79,510 updates, and the other
@@ -71,8 +91,8 @@ QUICK_TAILORED_COORDINATEWISE = {"objective_grid": 8, "objective_iters": 8}
 #: true"`` after widening these tuples).
 SCALE_SEEDS = [0]
 SCALE_ATTACKS = ("fang", "lie", "min_max", "min_sum")
-SCALE_TABLE = {"aggregators": ("median",), "attacks": SCALE_ATTACKS, "knowledge": ("full",)}
-SCALE_FRACTION = {"percents": (10, 20, 30), "aggregators": ("median",), "attacks": SCALE_ATTACKS}
+SCALE_TABLE: TableOptions = {"aggregators": ("median",), "attacks": SCALE_ATTACKS, "knowledge": ("full",)}
+SCALE_FRACTION: FractionOptions = {"percents": (10, 20, 30), "aggregators": ("median",), "attacks": SCALE_ATTACKS}
 
 
 def scale_table_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> list[Cell]:
@@ -319,7 +339,10 @@ def cross_device_overrides(profile: str, dataset: str) -> dict:
 
 
 #: The full profile's %-malicious percentages and rules (notebooks/malicious_fraction.py).
-FULL_FRACTION = {"percents": (5, 10, 15, 20, 25), "aggregators": ("multi_krum", "trimmed_mean", "median")}
+FULL_FRACTION: FractionOptions = {
+    "percents": (5, 10, 15, 20, 25),
+    "aggregators": ("multi_krum", "trimmed_mean", "median"),
+}
 #: The full profile's cross-device rules (notebooks/cross_device.py): FEMNIST only.
 CROSS_DEVICE_RULES = ("trimmed_mean", "median")
 #: The notebooks' names for their full-profile grids, in book order.

@@ -21,6 +21,7 @@ class ClientBatches:
         self.y = ds.train_y.to(device=device)
         sizes = ds.client_sizes()
         self.equal = len(set(sizes)) == 1
+        self.index: torch.Tensor | list[torch.Tensor]  # (N, S) when every client holds S samples, else per client
         if self.equal:
             shared = torch.randperm(sizes[0], generator=generator)
             self.index = torch.stack(list(ds.clients))[:, shared].to(device)  # (N, S)
@@ -33,7 +34,7 @@ class ClientBatches:
         """Stacked ``(X (k, B, ...), Y (k, B))`` when all chosen clients share one batch size and count, else a
         list of (x_i, y_i)."""
         ids_list = ids.tolist()
-        if self.equal:
+        if isinstance(self.index, torch.Tensor):  # self.equal: one (N, S) permutation table
             b, nb = self.batch[0], self.n_batches[0]
             pos = (round_ % nb) * b
             rows = self.index[ids.to(self.index.device), pos : pos + b]

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,7 +23,7 @@ from ..errors import AttackInfeasible, ConfigError
 from ._batches import ClientBatches, subset
 from ._grads import FlatModel
 from ._optim import ServerOptimiser
-from ._policy import check_feasible, round_f
+from ._policy import check_feasible, round_clients, round_f
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
@@ -143,7 +143,7 @@ def check_dataset(exp: Experiment, dataset: _data.Dataset) -> None:
         raise ConfigError(f"the dataset has {n_total} clients; the experiment says n_clients={exp.n_clients}.")
     if exp.n_malicious >= n_total:
         raise ConfigError(f"n_malicious={exp.n_malicious} must be < the {n_total} clients of the dataset split.")
-    if exp.sampling == "without_replacement" and exp.clients_per_round > n_total:
+    if exp.sampling == "without_replacement" and round_clients(exp, n_total) > n_total:
         raise ConfigError(f"clients_per_round={exp.clients_per_round} > {n_total} clients without replacement.")
 
 
@@ -183,7 +183,7 @@ class FedSGD:
         check_dataset(exp, self.dataset)
         self.n_total = self.dataset.n_clients
         check_feasible(exp, self.n_total)
-        self.k = self.n_total if exp.sampling == "all" else exp.clients_per_round
+        self.k = round_clients(exp, self.n_total)
         self.data_s = time.perf_counter() - t_start
         module = build_model(exp, self.dataset) if model is None else model
         self.net = FlatModel(module, dtype=self.dtype, device=self.device)
@@ -217,7 +217,7 @@ class FedSGD:
         supplied = {"generator": self.server_gen, "score_fn": self.score_fn}
         return {**self.exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
 
-    def _attack_options(self) -> dict[str, object]:
+    def _attack_options(self) -> dict[str, Any]:
         exp = self.exp
         needs = attacks.needs(exp.attack)
         options = dict(exp.attack_options)
@@ -276,6 +276,7 @@ class FedSGD:
         t0 = time.perf_counter()
         full = exp.knowledge == "full"
         known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting :])
+        rows: torch.Tensor | None
         try:
             if known.shape[0] == 0:
                 raise AttackInfeasible("no benign gradient in the round to craft from (every client is malicious)")
@@ -338,7 +339,13 @@ class FedSGD:
         if not math.isfinite(val_loss):
             self.log.stop(step, "non-finite validation loss")
             return False
-        record = {"round": step, "val_acc": val_acc, "val_loss": val_loss, "test_acc": test_acc, "test_loss": test_loss}
+        record: dict[str, object] = {
+            "round": step,
+            "val_acc": val_acc,
+            "val_loss": val_loss,
+            "test_acc": test_acc,
+            "test_loss": test_loss,
+        }
         self.log.evals.append(record)
         if on_eval is not None:
             on_eval(record)

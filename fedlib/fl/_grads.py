@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -96,10 +97,10 @@ class FlatModel:
         if method == "auto" and stacked:
             method = self.auto_method()
         if stacked and method == "vmap":
-            xs, ys = batches  # type: ignore[misc]
+            xs, ys = cast(tuple[torch.Tensor, torch.Tensor], batches)
             grads, losses = vmap(grad_fn, in_dims=(None, 0, 0))(params, xs, ys)
             return self._flatten_grads(grads, (xs.shape[0],)), losses
-        pairs = list(zip(*batches, strict=True)) if stacked else batches  # type: ignore[arg-type]
+        pairs = list(zip(*batches, strict=True)) if stacked else batches
         rows, losses = [], []
         for x, y in pairs:
             g, loss = grad_fn(params, x, y)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import aggregators
 from ..errors import ConfigError
@@ -98,12 +98,21 @@ def attacker_counts(exp: Experiment, n_total: int) -> Iterable[int]:
     m = exp.n_malicious
     if exp.sampling == "all":
         return [m]
-    k = exp.clients_per_round
+    k = round_clients(exp, n_total)
     if m == 0:
         return [0]
     if exp.sampling == "with_replacement":
         return range(0, k + 1)
     return range(max(0, k - (n_total - m)), min(k, m) + 1)
+
+
+def round_clients(exp: Experiment, n_total: int) -> int:
+    """k, the clients a round draws: all ``n_total`` cross-silo, else ``exp.clients_per_round``."""
+    if exp.sampling == "all":
+        return n_total
+    if exp.clients_per_round is None:  # Experiment rejects this; a clear error should validation be bypassed
+        raise ConfigError(f"sampling={exp.sampling!r} needs clients_per_round (an int >= 1); found None.")
+    return exp.clients_per_round
 
 
 def rows_in_round(exp: Experiment, n_total: int, m_t: int) -> tuple[int, int, int]:
@@ -112,7 +121,7 @@ def rows_in_round(exp: Experiment, n_total: int, m_t: int) -> tuple[int, int, in
     The rows are the round's k clients, plus the extra crafted copies a policy injects beyond m_t. When the
     attack is skipped in a round (:class:`~fedlib.errors.AttackInfeasible`) the server sees exactly k rows.
     """
-    k = n_total if exp.sampling == "all" else exp.clients_per_round
+    k = round_clients(exp, n_total)
     f, inject = round_f(exp.server_f, exp.aggregator, m_t, k, variant=exp.variant, options=exp.aggregator_options)
     attacking = exp.attack != "none" and inject > 0
     return f, inject, (k + max(0, inject - m_t) if attacking else k)
@@ -127,13 +136,15 @@ def describe_cell(exp: Experiment) -> str:
     )
 
 
-def rule_says(rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Mapping | None = None) -> str:
+def rule_says(
+    rule: str, n_rows: int, f: int, *, variant: str = "textbook", options: Mapping[str, Any] | None = None
+) -> str:
     """The rule's own error message for ``n_rows`` rows and ``f`` (it states its size formula), or "" if it runs."""
     import torch
 
     from ..errors import FedlibError
 
-    supplied = {"generator": torch.Generator(), "score_fn": lambda vector: (0.0, 0.0)}
+    supplied: dict[str, Any] = {"generator": torch.Generator(), "score_fn": lambda vector: (0.0, 0.0)}
     extra = {k: v for k, v in supplied.items() if k in aggregators.needs(rule)}
     try:
         aggregators.aggregate(rule, torch.zeros(max(1, n_rows), 1), f, variant=variant, **dict(options or {}), **extra)
@@ -161,7 +172,7 @@ def check_feasible(exp: Experiment, n_total: int | None = None) -> None:
     n_total = exp.n_clients if n_total is None else n_total
     if n_total is None:
         raise ConfigError("check_feasible needs the number of clients (n_clients is None: pass n_total).")
-    k = n_total if exp.sampling == "all" else exp.clients_per_round
+    k = round_clients(exp, n_total)
     for m_t in attacker_counts(exp, n_total):
         f, _, _ = rows_in_round(exp, n_total, m_t)
         need = aggregators.min_inputs(exp.aggregator, f, variant=exp.variant, **exp.aggregator_options)

@@ -72,9 +72,10 @@ class VGG11Cifar(nn.Module):
 
     def __init__(self, n_classes: int = 10, *, generator: torch.Generator):
         super().__init__()
-        layers, channels = [], 3
+        layers: list[nn.Module] = []
+        channels = 3
         for item in _VGG11:
-            if item == "M":
+            if isinstance(item, str):  # "M", the only string in the configuration
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU()]
@@ -85,6 +86,7 @@ class VGG11Cifar(nn.Module):
             if isinstance(layer, nn.Conv2d):
                 fan_out = layer.kernel_size[0] * layer.kernel_size[1] * layer.out_channels
                 nn.init.normal_(layer.weight, 0.0, math.sqrt(2.0 / fan_out), generator=generator)
+                assert layer.bias is not None  # every convolution above is built with a bias
                 nn.init.zeros_(layer.bias)
         nn.init.normal_(self.classifier.weight, 0.0, 0.01, generator=generator)
         nn.init.zeros_(self.classifier.bias)

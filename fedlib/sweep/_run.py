@@ -25,10 +25,17 @@ import traceback as _tb
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._checks import check_int
 from ..errors import ConfigError, FedlibError, InputTypeError
 from . import _store
+
+if TYPE_CHECKING:
+    from ..experiments import Experiment, Result
+
+#: config hash -> (result or None, attempts made, (error, traceback) or None)
+Outcomes = dict[str, "tuple[Result | None, int, tuple[str, str] | None]"]
 
 WORKER_CACHE = "fedlib-sweep-results"
 CONNECT_TIMEOUT = "30s"  # how long to wait for an existing scheduler before giving up
@@ -43,7 +50,7 @@ class Failure:
     """One experiment that failed after ``attempts`` attempts; ``error`` is ``"Type: message"``."""
 
     index: int
-    experiment: object
+    experiment: Experiment
     error: str
     traceback: str
     attempts: int
@@ -314,10 +321,10 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _run_serial(todo, results_dir: Path, threads: int, retries: int, bar: _Progress):
+def _run_serial(todo, results_dir: Path, threads: int, retries: int, bar: _Progress) -> Outcomes:
     from ..experiments import run
 
-    outcome = {}
+    outcome: Outcomes = {}
     with _torch_threads(threads):
         for exp in todo:
             for attempt in range(1, retries + 2):
