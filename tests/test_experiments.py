@@ -186,7 +186,6 @@ def test_quick_profile_trains():
 def test_load_result_rejects_nan_accuracy(tmp_path):
     """json parses NaN tokens; a result holding one was edited or corrupted and must never be read as data."""
     import json
-    import pathlib
 
     from fedlib.errors import ResultFileError
     from fedlib.experiments import experiment_for, load_result, run
