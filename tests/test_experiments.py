@@ -212,3 +212,14 @@ def test_impossible_rule_for_the_cohort_is_a_config_error(aggregator, n_maliciou
 
     with pytest.raises(ConfigError, match=re.escape(needle)):
         experiment_for("quick", aggregator=aggregator, n_malicious=n_malicious)
+
+
+def test_attack_aimed_at_a_rule_it_has_no_form_for_is_refused_before_round_one():
+    from fedlib.errors import ConfigError
+    from fedlib.experiments import experiment_for
+
+    with pytest.raises(ConfigError, match=r"aggregator.*'fang' has a form for.*found 'nnm'"):
+        experiment_for("quick", aggregator="nnm", attack="fang")
+    assert experiment_for("quick", aggregator="nnm", attack="fang", attack_target="trimmed_mean").attack == "fang"
+    with pytest.raises(ConfigError, match=r"attack_target.*'tailored' has a form for"):
+        experiment_for("quick", aggregator="median", attack="tailored", attack_target="mean")
