@@ -10,12 +10,23 @@ import torch
 from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
 
+def did_you_mean(value: object, allowed: Iterable[object]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``allowed`` to ``value`` (empty when none is close): the one
+    suggestion every error message about an unknown name uses.
+
+    Example:
+        >>> did_you_mean("krumm", ["krum", "median"])
+        " Did you mean 'krum'?"
+    """
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def check_choice(value: object, allowed: Iterable[str], what: str) -> str:
     """Return ``value`` if it is one of ``allowed``; otherwise raise UnknownNameError with a suggestion."""
     allowed = list(allowed)
     if not isinstance(value, str) or value not in allowed:
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(value, allowed)
         raise UnknownNameError(f"unknown {what} {value!r}; expected one of {allowed}.{hint}")
     return value
 

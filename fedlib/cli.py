@@ -162,8 +162,8 @@ def experiment_from_args(args: argparse.Namespace):
 def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ._io import atomic_write_json  # the one atomic writer, as the cache
     from .experiments import run
-    from .experiments._results import _write_atomic  # same atomic write as the cache
 
     experiment = experiment_from_args(args)
     from .experiments import default_results_dir
@@ -171,7 +171,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results_dir = None if args.no_cache else (args.results_dir or default_results_dir())
     result = run(experiment, results_dir, progress=not args.no_progress, force=args.force, repair=args.repair)
     if args.output:
-        _write_atomic(result.to_dict(), Path(args.output))
+        atomic_write_json(Path(args.output), result.to_dict())
     status = f"diverged at round {result.diverged_round}" if result.diverged else "ok"
     print(
         f"[{result.profile}] {experiment.dataset}/{experiment.model} {experiment.aggregator} vs {experiment.attack} "

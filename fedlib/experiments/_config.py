@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any, TypeGuard
 
 from .. import data as _data
 from .. import models as _models
+from .._checks import did_you_mean
 from ..errors import ConfigError, UnknownNameError
 
 PROFILES = ("quick", "scale", "full", "custom")
@@ -154,8 +154,7 @@ class Experiment:
     def _choice(self, name: str, allowed) -> None:
         value = getattr(self, name)
         if value not in allowed:
-            close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, allowed)
             raise UnknownNameError(f"Experiment.{name}: expected one of {list(allowed)}; found {value!r}.{hint}")
 
     def _int(self, name: str, minimum: int, *, optional: bool = False) -> None:

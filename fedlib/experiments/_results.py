@@ -6,7 +6,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from .. import __version__
+from .._io import atomic_write_json
 from ..errors import ConfigError, ResultFileError
 from ._config import Experiment
 
@@ -193,20 +193,8 @@ def result_path(experiment: Experiment, results_dir: str | os.PathLike = "result
 
 
 def _write_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Write JSON to a temporary file in the same folder, fsync, then os.replace: readers see the old file or the
-    complete new one, never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=True, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a result JSON atomically (see :func:`fedlib._io.atomic_write_json`)."""
+    atomic_write_json(path, payload)
 
 
 def _progress_callbacks(experiment: Experiment):

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from .._checks import did_you_mean
 from ..errors import ConfigError, InputTypeError
 
 TOP_LEVEL = ("base", "grid")
@@ -75,10 +76,7 @@ def load_grid(path: str | os.PathLike[str]) -> dict:
 def _check_keys(mapping: Mapping[str, Any], where: str, allowed: Sequence[str]) -> None:
     for key in mapping:
         if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, allowed)
             raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {list(allowed)}.{hint}")
 
 

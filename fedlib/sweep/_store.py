@@ -13,39 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from .._io import atomic_write_text
 from ..errors import ResultFileError
 
 FAILED_DIR = "failed"
-
-
-def atomic_write_text(path: Path, text: str, *, validate=None) -> None:
-    """Write ``text`` to ``path`` atomically: a uniquely named temporary file in the same folder, then rename.
-
-    A reader sees either the old file or the complete new one, never a partial write; two writers of the same
-    path each rename a complete file of their own, so the last rename wins and the file is never mixed.
-    ``validate(tmp_path)``, if given, runs on the complete temporary file before the rename and may raise to
-    keep it from ever becoming ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if validate is not None:
-            validate(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def quarantine(path: Path) -> Path:
