@@ -124,22 +124,23 @@ def test_same_config_same_result_on_cpu(tmp_path):
 
 
 def test_interrupted_write_leaves_old_file_or_nothing(tmp_path, monkeypatch):
-    exp = tiny()
-    real_dump = json.dump
+    import fedlib._io as io_mod
 
-    def dump_then_die(obj, fh, **kw):
-        fh.write('{"config": {"partial": ')  # half a file on disk, then the process "dies"
+    exp = tiny()
+    real_fsync = io_mod.os.fsync
+
+    def die_mid_write(fd):  # the text is in the temporary file but not yet in place: the process "dies"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(results_mod.json, "dump", dump_then_die)
+    monkeypatch.setattr(io_mod.os, "fsync", die_mid_write)
     with pytest.raises(KeyboardInterrupt):
         run(exp, tmp_path)
     assert list(tmp_path.iterdir()) == []  # no partial JSON, no temp file
 
-    monkeypatch.setattr(results_mod.json, "dump", real_dump)
+    monkeypatch.setattr(io_mod.os, "fsync", real_fsync)
     good = run(exp, tmp_path)
     before = result_path(exp, tmp_path).read_text()
-    monkeypatch.setattr(results_mod.json, "dump", dump_then_die)
+    monkeypatch.setattr(io_mod.os, "fsync", die_mid_write)
     with pytest.raises(KeyboardInterrupt):
         run(exp, tmp_path, force=True)
     assert result_path(exp, tmp_path).read_text() == before  # the old result is intact
