@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-import fedlib.experiments._results as results_mod
 import fedlib.fl as fl
 from fedlib.errors import ConfigError, ResultFileError, UnknownNameError
 from fedlib.experiments import Experiment, experiment_for, load_result, profile_table, result_path, run
