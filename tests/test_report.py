@@ -87,8 +87,8 @@ def test_committed_scale_results_cover_the_reduced_grids_and_name_what_is_missin
     for cells in (grids.scale_table_grid(), grids.scale_fraction_grid()):
         assert all(is_cached(c.experiment, folder) for c in cells)
     absent = absent_labels(grids.attack_grid("scale", grids.SCALE_SEEDS), folder)
-    assert absent == {"aggregator": ["krum", "multi_krum", "bulyan", "trimmed_mean"], "attack": ["tailored"],
-                      "knowledge": ["partial"]}
+    # What the committed scale campaign has not reached yet (results/README.md); update as blocks are committed.
+    assert absent == {"aggregator": ["krum", "multi_krum"]}
 
 
 def test_collect_reads_cached_results(tmp_path):
