@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fedlib.report import grids, labels, tables
+from fedlib.experiments import grids
+from fedlib.report import labels, tables
 from fedlib.report.results import Cell, MissingResultsError, absent_labels, collect, committed, is_cached
 
 ROOT = Path(__file__).resolve().parents[1]
