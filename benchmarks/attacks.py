@@ -28,7 +28,7 @@ def attack_options(attack: str, aggregator: str | None, benign: torch.Tensor) ->
     options: dict[str, object] = {}
     if attack == "lie":
         options["n_total"] = N_BENIGN + N_MALICIOUS
-    if attack == "tailored" and aggregator == "fang":
+    if attack == "tailored" and aggregator == "fang_defense":
         from .agr import SyntheticScore
 
         options["aggregator_options"] = {"score_fn": SyntheticScore(benign.mean(dim=0))}

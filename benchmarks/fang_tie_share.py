@@ -17,7 +17,7 @@ def tied(vector):
     return (1.0, 0.5)  # every row's LRR and ERR are 0: a full tie
 
 
-takes_generator = "generator" in inspect.signature(agg.fang).parameters
+takes_generator = "generator" in inspect.signature(agg.fang_defense).parameters
 data_gen = torch.Generator().manual_seed(2024)
 server = torch.Generator().manual_seed(7)
 for label, generator in [("generator", server), ("no generator (fallback)", None)]:
@@ -29,7 +29,7 @@ for label, generator in [("generator", server), ("no generator (fallback)", None
             x = torch.randn(n, 8, generator=data_gen, dtype=torch.float64)  # attackers ~ benign
             malicious = set(range(m)) if placement == "first" else set(range(n - m, n))
             extra = {"generator": generator} if takes_generator and generator is not None else {}
-            removed = agg.fang(x, f, score_fn=tied, base="mean", rule="lrr", **extra).info["removed"].tolist()
+            removed = agg.fang_defense(x, f, score_fn=tied, base="mean", rule="lrr", **extra).info["removed"].tolist()
             hits += len(malicious & set(removed))
         print(
             f"{label if takes_generator else 'before (lowest-index ties)'}: malicious {placement}: "

@@ -9,16 +9,25 @@ import torch
 
 from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
+#: Names that changed, old → new: Fang's defense was the aggregator "fang" (the name of Fang's attack too).
+RENAMED = {"fang": "fang_defense"}
+
 
 def did_you_mean(value: object, allowed: Iterable[object]) -> str:
     """`` Did you mean 'x'?`` for the closest of ``allowed`` to ``value`` (empty when none is close): the one
-    suggestion every error message about an unknown name uses.
+    suggestion every error message about an unknown name uses. A renamed name points to its new name.
 
     Example:
         >>> did_you_mean("krumm", ["krum", "median"])
         " Did you mean 'krum'?"
+        >>> did_you_mean("fang", ["krum", "fang_defense"])
+        " Did you mean 'fang_defense'? ('fang' was renamed 'fang_defense'.)"
     """
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    names = [str(a) for a in allowed]
+    renamed = RENAMED.get(str(value))
+    if renamed in names:
+        return f" Did you mean {renamed!r}? ({str(value)!r} was renamed {renamed!r}.)"
+    close = difflib.get_close_matches(str(value), names, n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

@@ -36,12 +36,12 @@ from fedlib.report import tables
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/afa_fang_defense.py")
 quick = profile == "quick"
-cells = grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("afa", "fang"),
+cells = grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("afa", "fang_defense"),
                           knowledge=("full",) if quick else grids.KNOWLEDGE,
-                          skip=[("fang", "tailored")] if quick else [])
+                          skip=[("fang_defense", "tailored")] if quick else [])
 runs = ctx.collect(cells)
 for know in grids.KNOWLEDGE:
-    table = tables.knowledge_table(runs, paper.ATTACKS, ("afa", "fang"), know)
+    table = tables.knowledge_table(runs, paper.ATTACKS, ("afa", "fang_defense"), know)
     if table is None:
         continue
     note = "Fang's attack uses its Trimmed-mean variant here." + (

@@ -23,7 +23,7 @@ from helpers.asserts import (
 import fedlib.aggregators as agg
 from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
-NAMES = ["mean", "krum", "multi_krum", "bulyan", "trimmed_mean", "median", "afa", "fang", "dnc"]
+NAMES = ["mean", "krum", "multi_krum", "bulyan", "trimmed_mean", "median", "afa", "fang_defense", "dnc"]
 # Direct calls of the rule functions validate like aggregate() does. _mean.py predates this module and
 # only checks the matrix (its f/variant/NaN checks happen in aggregate()); see the aggregators report.
 VALIDATING = [name for name in NAMES if name != "mean"]
@@ -42,7 +42,7 @@ def validation_score(vector: torch.Tensor):
 
 
 def options_for(name: str) -> dict:
-    if name == "fang":
+    if name == "fang_defense":
         return {"score_fn": validation_score}
     if name == "dnc":
         return {"generator": 3, "subsample_dim": 5}
@@ -160,11 +160,12 @@ def test_unknown_options_and_variant_raise(name):
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda x: agg.fang(x, 1), ConfigError, "score_fn"),
-        (lambda x: agg.fang(x, 1, score_fn=validation_score, base="fang"), UnknownNameError, "base rule"),
-        (lambda x: agg.fang(x, 1, score_fn=validation_score, rule="lfr"), UnknownNameError, "rejection rule"),
-        (lambda x: agg.fang(x, 1, score_fn=lambda v: 1.0), InputError, "pair"),
-        (lambda x: agg.fang(x, 1, score_fn=lambda v: (math.nan, 0.0)), InputError, "NaN"),
+        (lambda x: agg.fang_defense(x, 1), ConfigError, "score_fn"),
+        (lambda x: agg.fang_defense(x, 1, score_fn=validation_score, base="fang_defense"), UnknownNameError,
+         "base rule"),
+        (lambda x: agg.fang_defense(x, 1, score_fn=validation_score, rule="lfr"), UnknownNameError, "rejection rule"),
+        (lambda x: agg.fang_defense(x, 1, score_fn=lambda v: 1.0), InputError, "pair"),
+        (lambda x: agg.fang_defense(x, 1, score_fn=lambda v: (math.nan, 0.0)), InputError, "NaN"),
         (lambda x: agg.dnc(x, 1, combine="inter"), UnknownNameError, "combine"),
         (lambda x: agg.dnc(x, 1, svd="lowrank"), UnknownNameError, "svd"),
         (lambda x: agg.dnc(x, 1, n_iters=0), ConfigError, "n_iters"),
@@ -204,7 +205,7 @@ def test_structure_and_permutation_invariance(name, variant, n, f, dtype, device
     assert_permutation_invariant(rule, x, torch.Generator().manual_seed(n))
 
 
-@pytest.mark.parametrize("name, variant", [c for c in PROPERTY_CASES if c[0] not in ("afa", "fang")])
+@pytest.mark.parametrize("name, variant", [c for c in PROPERTY_CASES if c[0] not in ("afa", "fang_defense")])
 def test_translation_equivariance(name, variant, dtype, device):
     """AFA's cosine similarities and Fang's validation score depend on the origin: not equivariant."""
     x = gaussian(15, 5, dtype, device, seed=1)
@@ -212,7 +213,7 @@ def test_translation_equivariance(name, variant, dtype, device):
     assert_translation_equivariant(rule_fn(name, 3, variant), x, shift)
 
 
-@pytest.mark.parametrize("name, variant", [c for c in PROPERTY_CASES if c[0] != "fang"])
+@pytest.mark.parametrize("name, variant", [c for c in PROPERTY_CASES if c[0] != "fang_defense"])
 @pytest.mark.parametrize("factor", [0.125, 8.0])
 def test_positive_scale_equivariance(name, variant, factor, dtype, device):
     x = gaussian(15, 5, dtype, device, seed=2)
@@ -339,12 +340,12 @@ def test_afa_client_weights_weight_the_mean():
 # ----------------------------------------------------------------------------------------------- Fang
 
 
-@pytest.mark.parametrize("base", [name for name in NAMES if name != "fang"])
+@pytest.mark.parametrize("base", [name for name in NAMES if name != "fang_defense"])
 def test_fang_accepts_every_base_rule_and_removes_the_harmful_row(base):
     x = gaussian(23, 4, torch.float64, "cpu", seed=10) * 0.1 + 1.0
     x[5] = 40.0
     options = {"generator": 0} if base == "dnc" else {}
-    result = agg.fang(x, 2, score_fn=validation_score, base=base, rule="lrr", base_options=options)
+    result = agg.fang_defense(x, 2, score_fn=validation_score, base=base, rule="lrr", base_options=options)
     if base in ("mean", "trimmed_mean", "afa"):  # rules on which the outlier has an influence to remove
         assert 5 not in result.selected.tolist()
     assert_selection_valid(result.selected, 23, ascending=True)
@@ -359,7 +360,7 @@ def test_fang_union_removes_up_to_2f_and_calls_score_fn_n_plus_one_times():
         return validation_score(v)
 
     x = gaussian(15, 3, torch.float64, "cpu", seed=11)
-    result = agg.fang(x, 2, score_fn=score, rule="union")
+    result = agg.fang_defense(x, 2, score_fn=score, rule="union")
     assert len(calls) == 16
     removed = result.info["removed"].tolist()
     assert 2 <= len(removed) <= 4 and sorted(set(range(15)) - set(removed)) == result.selected.tolist()

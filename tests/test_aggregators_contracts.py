@@ -39,7 +39,8 @@ def malicious_share_of_removed(placement: str, generator, *, trials: int, n=20, 
     hits = total = 0
     for _ in range(trials):
         x = torch.randn(n, 8, generator=data, dtype=torch.float64)  # attackers drawn like the benign rows
-        removed = agg.fang(x, f, score_fn=tied_score, base="mean", rule=rule, generator=generator).info["removed"]
+        result = agg.fang_defense(x, f, score_fn=tied_score, base="mean", rule=rule, generator=generator)
+        removed = result.info["removed"]
         hits += len(malicious & set(removed.tolist()))
         total += removed.numel()
     return hits, total
@@ -61,16 +62,16 @@ def test_fang_removes_tied_malicious_rows_at_their_base_rate_wherever_they_sit(p
 
 def test_fang_tie_break_is_recorded_and_reproducible_from_the_seed():
     x = gaussian(12, 4, seed=1)
-    runs = [agg.fang(x, 3, score_fn=tied_score, base="mean", rule="union",
+    runs = [agg.fang_defense(x, 3, score_fn=tied_score, base="mean", rule="union",
                      generator=torch.Generator().manual_seed(5)) for _ in range(2)]
     assert torch.equal(runs[0].info["tie_rank"], runs[1].info["tie_rank"])
     assert sorted(runs[0].info["tie_rank"].tolist()) == list(range(12))
     # all tied: both criteria remove the 3 rows ranked first
     expected = sorted(torch.argsort(runs[0].info["tie_rank"])[:3].tolist())
     assert runs[0].info["removed"].tolist() == expected
-    other = agg.fang(x, 3, score_fn=tied_score, base="mean", generator=torch.Generator().manual_seed(6))
+    other = agg.fang_defense(x, 3, score_fn=tied_score, base="mean", generator=torch.Generator().manual_seed(6))
     assert not torch.equal(other.info["tie_rank"], runs[0].info["tie_rank"])
-    by_int = agg.fang(x, 3, score_fn=tied_score, base="mean", generator=5)  # an int seed: a CPU generator
+    by_int = agg.fang_defense(x, 3, score_fn=tied_score, base="mean", generator=5)  # an int seed: a CPU generator
     assert torch.equal(by_int.info["tie_rank"], runs[0].info["tie_rank"])
 
 
@@ -78,8 +79,8 @@ def test_fang_content_fallback_is_permutation_equivariant():
     """Without a generator the tie order follows the rows' contents: moving rows moves the result."""
     x = gaussian(15, 6, seed=2)
     perm = torch.randperm(15, generator=torch.Generator().manual_seed(3))
-    base = agg.fang(x, 4, score_fn=tied_score, base="mean", rule="lrr")
-    moved = agg.fang(x[perm], 4, score_fn=tied_score, base="mean", rule="lrr")
+    base = agg.fang_defense(x, 4, score_fn=tied_score, base="mean", rule="lrr")
+    moved = agg.fang_defense(x[perm], 4, score_fn=tied_score, base="mean", rule="lrr")
     assert sorted(perm[moved.info["removed"]].tolist()) == base.info["removed"].tolist()
 
 
@@ -87,7 +88,7 @@ def test_fang_scores_still_decide_before_ties():
     x = gaussian(10, 3, seed=4) * 0.1 + 1.0
     x[7] = 30.0  # the one harmful row: strictly the largest loss reduction
     for seed in range(5):
-        result = agg.fang(x, 1, score_fn=validation_score, base="mean", rule="lrr", generator=seed)
+        result = agg.fang_defense(x, 1, score_fn=validation_score, base="mean", rule="lrr", generator=seed)
         assert result.info["removed"].tolist() == [7]
 
 
@@ -95,13 +96,13 @@ def test_fang_scores_still_decide_before_ties():
 
 OPTIONS = {  # rule -> option sets that change (or might change) the minimum
     "dnc": [{"n_iters": 1}, {"combine": "union", "filter_frac": 1.5}, {"n_iters": 1, "filter_frac": 0.5}],
-    "fang": [{}, {"rule": "lrr"}, {"rule": "err", "final_f": 0}, {"base": "krum"}, {"base": "bulyan", "rule": "lrr"},
-             {"base": "median"}, {"base": "multi_krum", "final_f": 1},
-             {"base": "dnc", "base_options": {"n_iters": 1, "filter_frac": 2.0}}],
+    "fang_defense": [{}, {"rule": "lrr"}, {"rule": "err", "final_f": 0}, {"base": "krum"},
+                     {"base": "bulyan", "rule": "lrr"}, {"base": "median"}, {"base": "multi_krum", "final_f": 1},
+                     {"base": "dnc", "base_options": {"n_iters": 1, "filter_frac": 2.0}}],
 }
 CALL_ONLY = {  # what a call needs besides the options that enter min_inputs
     "dnc": {"generator": 0, "subsample_dim": 3},
-    "fang": {"score_fn": validation_score, "generator": 0},
+    "fang_defense": {"score_fn": validation_score, "generator": 0},
 }
 MIN_CASES = [(name, variant, f, options) for name in NAMES for variant in ("textbook", "ndss21")
              for f in (0, 1, 2, 3) for options in OPTIONS.get(name, [{}])]
@@ -123,8 +124,8 @@ def test_min_inputs_is_exactly_the_smallest_n_the_rule_accepts(name, variant, f,
 def test_fang_union_minimum_covers_two_f_removals():
     """rule="union" can remove 2f rows; the base must still run on the survivors (issue 12.2d)."""
     f = 3
-    union = agg.min_inputs("fang", f, base="trimmed_mean", rule="union")
-    single = agg.min_inputs("fang", f, base="trimmed_mean", rule="lrr")
+    union = agg.min_inputs("fang_defense", f, base="trimmed_mean", rule="union")
+    single = agg.min_inputs("fang_defense", f, base="trimmed_mean", rule="lrr")
     assert union == agg.min_inputs("trimmed_mean", f) + 2 * f and single == agg.min_inputs("trimmed_mean", f) + f
     # disjoint LRR/ERR picks at n = union: exactly 2f removed and the base still runs
     x = gaussian(union, 3, seed=0)
@@ -134,7 +135,7 @@ def test_fang_union_minimum_covers_two_f_removals():
     def score(vector):
         return next(scores)
 
-    result = agg.fang(x, f, score_fn=score, base="trimmed_mean", rule="union", generator=0)
+    result = agg.fang_defense(x, f, score_fn=score, base="trimmed_mean", rule="union", generator=0)
     assert result.info["removed"].tolist() == list(range(2 * f))
 
 
@@ -143,7 +144,8 @@ def test_min_inputs_follow_ndss21_trimmed_mean_and_options():
     assert agg.min_inputs("trimmed_mean", 3, variant="ndss21") == 6
     assert agg.min_inputs("dnc", 4, filter_frac=2.0) == 9
     # the released trimmed mean's NaN at n = 2f cannot be scored: Fang uses the textbook minimum
-    assert agg.min_inputs("fang", 2, variant="ndss21", rule="lrr") == agg.min_inputs("fang", 2, rule="lrr")
+    ndss21 = agg.min_inputs("fang_defense", 2, variant="ndss21", rule="lrr")
+    assert ndss21 == agg.min_inputs("fang_defense", 2, rule="lrr")
 
 
 # ----------------------------------------------------------------------------------------------- needs
@@ -151,7 +153,7 @@ def test_min_inputs_follow_ndss21_trimmed_mean_and_options():
 
 def test_builtin_needs():
     assert {name: sorted(agg.needs(name)) for name in NAMES if agg.needs(name)} == {
-        "dnc": ["generator"], "fang": ["generator", "score_fn"], "bucketing": ["generator"]}
+        "dnc": ["generator"], "fang_defense": ["generator", "score_fn"], "bucketing": ["generator"]}
 
 
 def test_user_rule_declares_needs_and_min_inputs(monkeypatch):
@@ -190,14 +192,14 @@ def test_random_draws_happen_on_the_generators_device(monkeypatch):
     monkeypatch.setattr(torch, "randperm", spy)
     x = gaussian(12, 40, seed=0)
     agg.dnc(x, 2, subsample_dim=10, n_iters=2, generator=torch.Generator().manual_seed(0))
-    agg.fang(x, 2, score_fn=validation_score, base="mean", generator=torch.Generator().manual_seed(0))
+    agg.fang_defense(x, 2, score_fn=validation_score, base="mean", generator=torch.Generator().manual_seed(0))
     assert len(calls) == 3 and all(gen == dev == torch.device("cpu") for gen, dev in calls)
 
 
-@pytest.mark.parametrize("name", ["dnc", "fang"])
+@pytest.mark.parametrize("name", ["dnc", "fang_defense"])
 def test_same_seed_same_result_and_global_seed_irrelevant(name):
     x = gaussian(14, 60, seed=1)
-    options = {"score_fn": validation_score, "base": "median"} if name == "fang" else {"subsample_dim": 7}
+    options = {"score_fn": validation_score, "base": "median"} if name == "fang_defense" else {"subsample_dim": 7}
     torch.manual_seed(1)
     a = agg.aggregate(name, x, 2, generator=torch.Generator().manual_seed(9), **options)
     torch.manual_seed(2)
@@ -208,7 +210,7 @@ def test_same_seed_same_result_and_global_seed_irrelevant(name):
 
 
 def cuda_options(name: str, generator: torch.Generator) -> dict:
-    if name == "fang":
+    if name == "fang_defense":
         return {"score_fn": validation_score, "generator": generator}
     if name == "dnc":
         return {"generator": generator, "subsample_dim": 50}

@@ -204,6 +204,6 @@ def test_fang_matches_oracle(rule, f, extra, d, seed, dtype, device):
 
     expected, survivors, gap = oracle.fang(x, f, score, lambda rows, k: oracle.trimmed_mean(rows, k), rule)
     assume(gap > (1e-3 if dtype == torch.float32 else 1e-9))
-    result = agg.fang(as_tensor(x, dtype, device), f, score_fn=score, base="trimmed_mean", rule=rule)
+    result = agg.fang_defense(as_tensor(x, dtype, device), f, score_fn=score, base="trimmed_mean", rule=rule)
     assert result.selected.tolist() == survivors
     assert_close(result.vector, expected)

@@ -230,13 +230,13 @@ def test_tailored_fang_defense_copies_survive():
         return float((vector - target).norm()), 0.0
 
     opts = {"score_fn": score_fn, "base": "mean", "rule": "lrr"}
-    crafted = atk.craft("tailored", benign, 4, aggregator="fang", aggregator_options=opts)
-    assert crafted.gamma > 0 and crafted.info["rule_tested"] == "fang"
-    survivors = aggregate("fang", torch.cat([crafted.updates, benign]), 4, **opts).selected
+    crafted = atk.craft("tailored", benign, 4, aggregator="fang_defense", aggregator_options=opts)
+    assert crafted.gamma > 0 and crafted.info["rule_tested"] == "fang_defense"
+    survivors = aggregate("fang_defense", torch.cat([crafted.updates, benign]), 4, **opts).selected
     assert int((survivors < 4).sum()) == 4
     # Beyond the accepted γ the filter removes the copies (the search's upper end was a real boundary).
     pushed = benign.mean(0) + 2.5 * crafted.gamma * atk.perturbation("std", benign)
-    survivors = aggregate("fang", torch.cat([pushed.expand(4, -1), benign]), 4, **opts).selected
+    survivors = aggregate("fang_defense", torch.cat([pushed.expand(4, -1), benign]), 4, **opts).selected
     assert int((survivors < 4).sum()) < 4
 
 

@@ -19,7 +19,7 @@ CASES = {
     "mean_none": dict(aggregator="mean"),
     "median_min_max_full": dict(aggregator="median", attack="min_max"),
     "krum_lie_partial": dict(aggregator="krum", attack="lie", knowledge="partial"),
-    "fang_fang_full": dict(aggregator="fang", attack="fang", attack_target="trimmed_mean"),
+    "fang_fang_full": dict(aggregator="fang_defense", attack="fang", attack_target="trimmed_mean"),
     "dnc_min_sum_full": dict(aggregator="dnc", attack="min_sum", sample_seed=3, attack_seed=5),
     # acfa636 ran this with server_f="true" (now "actual"); the static check refuses "actual" here (a round could
     # draw 8 attackers of 8), and "capped" is the same policy on these draws (m_t = 2, 1, 4, 1 < the cap 7).
@@ -107,7 +107,7 @@ def test_sample_clients_puts_attackers_first_and_applies_the_policy():
 def test_what_rules_need_comes_from_the_registry():
     assert set(FedSGD(tiny(aggregator="dnc")).rule_options) == {"generator"}
     assert set(FedSGD(tiny(aggregator="median")).rule_options) == set()
-    assert "score_fn" in FedSGD(tiny(aggregator="fang")).rule_options
+    assert "score_fn" in FedSGD(tiny(aggregator="fang_defense")).rule_options
 
 
 def test_infeasible_attack_round_sends_honest_gradients_and_says_so(monkeypatch):
@@ -129,7 +129,7 @@ def test_infeasible_attack_round_sends_honest_gradients_and_says_so(monkeypatch)
 
 @pytest.mark.parametrize("optimiser,lr", [("sgd", 0.5), ("adam", 1e-3)])
 def test_fang_scores_the_model_the_server_would_produce(optimiser, lr):
-    engine = FedSGD(tiny(aggregator="fang", optimiser=optimiser, lr=lr))
+    engine = FedSGD(tiny(aggregator="fang_defense", optimiser=optimiser, lr=lr))
     for _ in range(2):  # the second step has Adam state
         v = torch.randn(engine.net.d, generator=torch.Generator().manual_seed(3)) * 0.01
         predicted = engine.score_fn(v)

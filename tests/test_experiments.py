@@ -223,3 +223,11 @@ def test_attack_aimed_at_a_rule_it_has_no_form_for_is_refused_before_round_one()
     assert experiment_for("quick", aggregator="nnm", attack="fang", attack_target="trimmed_mean").attack == "fang"
     with pytest.raises(ConfigError, match=r"attack_target.*'tailored' has a form for"):
         experiment_for("quick", aggregator="median", attack="tailored", attack_target="mean")
+
+
+def test_the_old_name_of_fangs_defense_points_to_the_new_one():
+    # The defense was the aggregator "fang", the name of Fang's attack too; the attack keeps it.
+    with pytest.raises(UnknownNameError, match=r"found 'fang'.*renamed 'fang_defense'"):
+        experiment_for("quick", aggregator="fang")
+    assert experiment_for("quick", aggregator="fang_defense", attack="fang",
+                          attack_target="trimmed_mean").aggregator == "fang_defense"

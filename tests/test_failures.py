@@ -36,7 +36,7 @@ def score_fn(vector):
     return float(vector.abs().sum()), 0.0
 
 
-NEEDS = {"fang": {"score_fn": score_fn}}  # rule options without which the rule cannot run at all
+NEEDS = {"fang_defense": {"score_fn": score_fn}}  # rule options without which the rule cannot run at all
 ATTACK_NEEDS = {"lie": {"n_total": N + 2}}  # LIE's z depends on the number of clients in the round
 
 

@@ -80,7 +80,7 @@ def aggregate_calls(draw):
         nonfinite=pick(draw, corrupt, "nonfinite", st.sampled_from(["raise", "drop"]), ANY),
         options={"bogus": 1} if "option" in corrupt else {},
     )
-    if call["name"] == "fang":
+    if call["name"] == "fang_defense":
         call["options"]["score_fn"] = score_fn
     return call
 

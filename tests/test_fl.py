@@ -299,9 +299,9 @@ def test_every_attack_runs_in_the_engine(attack, knowledge):
 
 def test_attack_target_and_fang_score_fn(monkeypatch):
     spy = Spy(monkeypatch)
-    train(tiny(aggregator="fang", attack="tailored", rounds=1, eval_every=1, n_clients=12))
+    train(tiny(aggregator="fang_defense", attack="tailored", rounds=1, eval_every=1, n_clients=12))
     _, _, kw = spy.crafts[0]
-    assert kw["aggregator"] == "fang" and callable(kw["aggregator_options"]["score_fn"])
+    assert kw["aggregator"] == "fang_defense" and callable(kw["aggregator_options"]["score_fn"])
     assert callable(spy.aggs[0][2]["score_fn"])
     spy.crafts.clear()
     train(tiny(aggregator="dnc", attack="fang", attack_target="trimmed_mean", rounds=1, eval_every=1))

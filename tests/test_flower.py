@@ -209,7 +209,7 @@ def test_fang_defense_scores_candidate_models_with_the_server_score_fn():
         loss = float(abs(arrays["b"].numpy()[0] - 1.2))  # the server's "validation": near 1.2 is good
         return loss, min(1.0, loss)
 
-    strategy = FedlibStrategy("fang", f=1, score_fn=score, base="mean", rule="lrr", flower_options=_options(7))
+    strategy = FedlibStrategy("fang_defense", f=1, score_fn=score, base="mean", rule="lrr", flower_options=_options(7))
     arrays, metrics = _run_round(strategy, grid)
     assert len(calls) == 7 + 1 and isinstance(calls[0], ArrayRecord)
     assert grid.node_id(6) not in strategy.last_round.selected and metrics["fedlib-selected"] == 6
@@ -218,7 +218,7 @@ def test_fang_defense_scores_candidate_models_with_the_server_score_fn():
 
 def test_settings_are_checked_when_the_strategy_is_built():
     with pytest.raises(ConfigError, match="score_fn is required"):
-        FedlibStrategy("fang", f=1)
+        FedlibStrategy("fang_defense", f=1)
     with pytest.raises(ConfigError, match="score_fn is not used"):
         FedlibStrategy("median", f=1, score_fn=lambda a: (0.0, 0.0))
     with pytest.raises(ConfigError, match="supplies \\['generator'\\]"):

@@ -501,8 +501,8 @@ def test_min_inputs_delegates_to_the_base_rule_and_is_exact(base, f, dtype):
 
 
 def test_min_inputs_follows_base_options_and_base_f():
-    assert agg.min_inputs("nnm", 2, base="fang", base_options={"rule": "lrr"}) == agg.min_inputs(
-        "fang", 2, rule="lrr")
+    assert agg.min_inputs("nnm", 2, base="fang_defense", base_options={"rule": "lrr"}) == agg.min_inputs(
+        "fang_defense", 2, rule="lrr")
     assert agg.min_inputs("bucketing", 2, s=2, base="krum", base_f=1) == 2 * (agg.min_inputs("krum", 1) - 1) + 1
     assert agg.min_inputs("centered_clipping", 3) == agg.min_inputs("geometric_median", 3) == 4
 

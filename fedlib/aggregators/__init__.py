@@ -4,7 +4,7 @@ Every rule is a function ``rule(updates, f, *, variant="textbook", **options) ->
 also reachable by name through :func:`aggregate`. ``variant="ndss21"`` reproduces the authors' released
 code where it differs from the textbook definition; each rule's docstring lists the differences.
 
-Registry order (:func:`names`): mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc,
+Registry order (:func:`names`): mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang_defense, dnc,
 then rules published since the paper: centered_clipping, geometric_median, and the pre-aggregations
 nnm and bucketing (meta-rules around a ``base`` rule; :func:`nearest_neighbor_mixing` and :func:`bucket`
 return the transformed matrix).
@@ -37,7 +37,7 @@ from ._bulyan import bulyan, mean_nearest_median
 from ._trimmed_mean import trimmed_mean
 from ._median import median
 from ._afa import AFAReputation, afa
-from ._fang import fang
+from ._fang_defense import fang_defense
 from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
 from ._utils.distances import pairwise_sq_distances
 from ._centered_clipping import centered_clipping
@@ -64,7 +64,7 @@ __all__ = [
     "trimmed_mean",
     "median",
     "afa",
-    "fang",
+    "fang_defense",
     "dnc",
     "centered_clipping",
     "geometric_median",

@@ -134,7 +134,7 @@ def aggregate(
     """Aggregate the rows of ``updates`` with the rule ``name``, assuming ``f`` malicious rows.
 
     Args:
-        name: one of :func:`names` (``mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang, dnc``).
+        name: one of :func:`names` (``mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang_defense, dnc``).
         updates: floating tensor (n, d) on any device; one row per client.
         f: number of malicious inputs the server assumes.
         variant: ``"textbook"`` (original definitions) or ``"ndss21"`` (the authors' released code).

@@ -8,7 +8,7 @@ What "γ is accepted" means per target (the success test of the search):
 * ``multi_krum``, ``bulyan``: every copy is in the rule's selection (Multi-krum's n − 2f − 2 picks, or
   ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks). ``variant="ndss21"`` on Bulyan tests
   Multi-krum's n − 2f − 2 selection, as the released code does (spec §4.3).
-* ``afa``, ``fang``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
+* ``afa``, ``fang_defense``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
   this is the adaptive attack: the adversary simulates DnC with its own randomness — one seed drawn
   from ``generator``, re-used for every probe so that the test is a deterministic function of γ.
 * ``trimmed_mean``, ``median``: no constraint; γ maximises J(γ) = ‖AGR(copies ∪ benign) − μ‖₂.
@@ -49,7 +49,7 @@ the rule at each probe. A simulated DnC that filters out every row raises
 :class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
 γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
-trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang/dnc.
+trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang_defense/dnc.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from ._utils.search import halving, hill_climb, largest_feasible, maximize
 
 KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 OBJECTIVE = ("trimmed_mean", "median")
-SURVIVAL = ("afa", "fang", "dnc")
+SURVIVAL = ("afa", "fang_defense", "dnc")
 TARGETS = KRUM_FAMILY + OBJECTIVE + SURVIVAL
 
 

@@ -370,7 +370,7 @@ def full_grid(
     if name == "dnc":
         return attack_grid("full", seeds, datasets=pairs, device=device, aggregators=("dnc",))
     if name == "afa_fang":
-        return attack_grid("full", seeds, datasets=pairs, device=device, aggregators=("afa", "fang"))
+        return attack_grid("full", seeds, datasets=pairs, device=device, aggregators=("afa", "fang_defense"))
     if name == "malicious_fraction":
         return malicious_fraction_grid("full", seeds, datasets=pairs, device=device, **FULL_FRACTION)
     if name == "perturbations":

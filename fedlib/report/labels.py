@@ -31,7 +31,7 @@ AGR_LABELS = {
     "trimmed_mean": "Trimmed-mean",
     "median": "Median",
     "afa": "AFA",
-    "fang": "Fang defense",
+    "fang_defense": "Fang defense",
     "dnc": "DnC",
 }
 DATASET_LABELS = {

@@ -44,7 +44,7 @@ def aggregate_all(
     Rules that need a model to score updates (``fang``) are skipped by default because a point cloud has
     no model; pass ``rules`` explicitly to choose.
     """
-    rules = [r for r in aggregators.names() if r != "fang"] if rules is None else list(rules)
+    rules = [r for r in aggregators.names() if r != "fang_defense"] if rules is None else list(rules)
     rows = []
     for name in rules:
         options = {"generator": torch.Generator().manual_seed(seed)} if name == "dnc" else {}

@@ -23,7 +23,7 @@ GAMMA_INIT_CIFAR = {
     ("tailored", "trimmed_mean"): 10.0,
     ("tailored", "median"): 10.0,
     ("tailored", "afa"): 10.0,
-    ("tailored", "fang"): 10.0,
+    ("tailored", "fang_defense"): 10.0,
     ("tailored", "dnc"): 10.0,
     ("min_max", None): 10.0,
     ("min_sum", None): 10.0,

@@ -128,7 +128,8 @@ def sgd_client_app(
         >>> from fedlib.models import build
         >>> model_fn = lambda: build("mnist_fc", seed=0, in_features=4, hidden=8, n_classes=2)
         >>> grid = InProcessGrid(sgd_client_app(toy, model_fn, lr=0.5, batch_size=8), num_nodes=4)
-        >>> strategy = FedlibStrategy("fang", f=1, base="mean", score_fn=fang_score_fn(model_fn, toy.val_x, toy.val_y),
+        >>> score = fang_score_fn(model_fn, toy.val_x, toy.val_y)
+        >>> strategy = FedlibStrategy("fang_defense", f=1, base="mean", score_fn=score,
         ...                           flower_options={"min_train_nodes": 4, "fraction_evaluate": 0.0})
         >>> result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model_fn().state_dict()), num_rounds=3,
         ...                         evaluate_fn=server_evaluate_fn(model_fn, toy.test_x, toy.test_y))

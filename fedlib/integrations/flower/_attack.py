@@ -209,7 +209,7 @@ class AttackSimulation(Strategy):
             and self.target == inner.aggregator
         ):
             simulated: dict[str, object] = dict(inner.rule_options)
-            if self.target == "fang":
+            if self.target == "fang_defense":
                 simulated["score_fn"] = inner.vector_score_fn()  # the adversary knows the server's scoring
             if simulated:
                 options["aggregator_options"] = simulated

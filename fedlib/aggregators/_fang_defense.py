@@ -17,6 +17,8 @@ from ._utils.random import as_generator, draw_permutation
 
 ScoreFn = Callable[[torch.Tensor], tuple[float, float]]
 REJECTION_RULES = ("union", "lrr", "err")
+#: Registry name; the attack of the same paper is ``fedlib.attacks`` "fang".
+NAME = "fang_defense"
 
 
 def _evaluate(score_fn: ScoreFn, vector: torch.Tensor) -> tuple[float, float]:
@@ -86,74 +88,12 @@ def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
     return max(f + 1, base_min(f) + 1, base_min(final_f) + removed)
 
 
-@register("fang", checks_finite=True, needs=("score_fn", "generator"), min_inputs=fang_min_n)
-def fang(
-    updates: torch.Tensor,
-    f: int,
-    *,
-    variant: str = "textbook",
-    score_fn: ScoreFn | None = None,
-    base: str = "trimmed_mean",
-    rule: str = "union",
-    base_options: Mapping[str, object] | None = None,
-    final_f: int | None = None,
-    generator: torch.Generator | int | None = None,
-    **options,
-) -> Aggregate:
-    r"""Fang defense around a base rule A: drop the f updates whose removal helps a validation model most.
-
-    For every row i, with :math:`A` = ``base`` applied to all rows and :math:`A_{-i}` to all rows but i:
-
-    - LRR (Fang's loss-function-based rejection, "LFR"): :math:`\mathrm{LRR}_i = L(A) - L(A_{-i})`,
-    - ERR (error-rate-based rejection): :math:`\mathrm{ERR}_i = E(A) - E(A_{-i})`,
-
-    where :math:`(L(v), E(v))` = ``score_fn(v)``. ``rule="lrr"`` / ``"err"`` removes the f rows with the
-    largest reduction, ``rule="union"`` removes the union of both sets (up to 2f rows). The survivors
-    are aggregated by the base rule with ``final_f`` (default ``f``). ``selected`` = survivors ascending;
-    ``info`` holds ``lrr``, ``err``, ``removed`` and ``tie_rank``.
-
-    Ties (frequent: ERR moves in steps of 1/validation-samples, and a small step can leave every score
-    equal) are never broken by row position, because the engine puts malicious rows first: rows with
-    equal scores are removed in increasing ``info["tie_rank"]``, a uniformly random permutation drawn from
-    ``generator`` (a ``torch.Generator``, drawn on its device, or an int seed), so tied attackers are
-    removed at their base rate m/n wherever they sit. Without a generator the ranks come from a mixed
-    checksum of each row's bits: deterministic and position-free (permuting the rows permutes the
-    result), but predictable by an attacker; training passes the server's generator.
-
-    ``score_fn(vector: Tensor (d,)) -> (loss: float, error: float)`` is supplied by the caller (the FL
-    engine): it applies ``vector`` as the aggregate update to a *copy* of the current global model and
-    returns the loss and the error rate of that model on a server-held validation batch. It is called
-    n + 1 times. It must not change state between calls.
-
-    ``base``: any registered rule except ``fang`` (default ``"trimmed_mean"``, paper: Fang-TrMean), run
-    with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
-    the survivors. Not in the authors' code: the variant only reaches the base rule. With a trimmed-mean
-    or median base on CPU the n leave-one-out aggregates come from one sorted pass (same values, ~17×
-    faster at d = 2.5M) instead of n calls of the base rule.
-
-    Example:
-        >>> import torch
-        >>> from fedlib.aggregators import fang
-        >>> x = torch.tensor([[1.0], [1.1], [0.9], [1.0], [1.05], [9.0]])
-        >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
-        >>> fang(x, f=1, score_fn=loss, base="mean", rule="lrr").selected
-        tensor([0, 1, 2, 3, 4])
-    """
-    reject_options(options, "fang")
-    if score_fn is None or not callable(score_fn):
-        raise ConfigError("fang needs score_fn(vector) -> (loss, error) evaluating a validation batch.")
-    check_choice(rule, REJECTION_RULES, "Fang rejection rule")
-    check_choice(base, [name for name in names() if name != "fang"], "Fang base rule")
+def _removal_scores(
+    updates: torch.Tensor, f: int, score_fn: ScoreFn, base: str, variant: str, base_options: dict
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LRR_i and ERR_i for every row i: the score of A(all rows) minus the score of A(all rows but i)."""
     base_fn = get(base)
-    base_options = dict(base_options or {})
-    final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
-    generator = None if generator is None else as_generator(generator)
-    options = {"base": base, "rule": rule, "base_options": base_options, "final_f": final_f}
-    updates, f = prepare(updates, f, variant, "fang", options=options)
-    final_f = f if final_f is None else final_f
     n = updates.shape[0]
-    tie_rank = tie_ranks(updates, generator)
-
     loss_all, err_all = _evaluate(score_fn, base_fn(updates, f, variant=variant, **base_options).vector)
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
@@ -168,6 +108,79 @@ def fang(
             vector_i = base_fn(without_i, f, variant=variant, **base_options).vector
         loss_i, err_i = _evaluate(score_fn, vector_i)
         lrr[i], err[i] = loss_all - loss_i, err_all - err_i
+    return lrr, err
+
+
+def _check_options(score_fn, rule: str, base: str, options: Mapping[str, object]) -> None:
+    reject_options(options, NAME)
+    if score_fn is None or not callable(score_fn):
+        raise ConfigError(f"{NAME} needs score_fn(vector) -> (loss, error) evaluating a validation batch.")
+    check_choice(rule, REJECTION_RULES, "Fang rejection rule")
+    check_choice(base, [name for name in names() if name != NAME], "Fang base rule")
+
+
+@register(NAME, checks_finite=True, needs=("score_fn", "generator"), min_inputs=fang_min_n)
+def fang_defense(
+    updates: torch.Tensor,
+    f: int,
+    *,
+    variant: str = "textbook",
+    score_fn: ScoreFn | None = None,
+    base: str = "trimmed_mean",
+    rule: str = "union",
+    base_options: Mapping[str, object] | None = None,
+    final_f: int | None = None,
+    generator: torch.Generator | int | None = None,
+    **options,
+) -> Aggregate:
+    r"""Fang defense around a base rule A: drop the f updates whose removal helps a validation model most.
+
+    Registered as ``"fang_defense"`` (the attack of the same paper is ``fedlib.attacks`` ``"fang"``). For
+    every row i, with :math:`A` = ``base`` applied to all rows and :math:`A_{-i}` to all rows but i:
+
+    - LRR (Fang's loss-function-based rejection, "LFR"): :math:`\mathrm{LRR}_i = L(A) - L(A_{-i})`,
+    - ERR (error-rate-based rejection): :math:`\mathrm{ERR}_i = E(A) - E(A_{-i})`,
+
+    where :math:`(L(v), E(v))` = ``score_fn(v)``. ``rule="lrr"`` / ``"err"`` removes the f rows with the
+    largest reduction, ``rule="union"`` removes the union of both sets (up to 2f rows). The survivors
+    are aggregated by the base rule with ``final_f`` (default ``f``). ``selected`` = survivors ascending;
+    ``info`` holds ``lrr``, ``err``, ``removed`` and ``tie_rank``.
+
+    Ties (frequent: ERR moves in steps of 1/validation-samples) are never broken by row position, because
+    the engine puts malicious rows first: rows with equal scores are removed in increasing
+    ``info["tie_rank"]``, a uniformly random permutation drawn from ``generator`` (a ``torch.Generator``,
+    drawn on its device, or an int seed). Without a generator the ranks come from a mixed checksum of each
+    row's bits: deterministic and position-free, but predictable by an attacker; training passes the
+    server's generator.
+
+    ``score_fn(vector: Tensor (d,)) -> (loss: float, error: float)`` (supplied by the FL engine) applies
+    ``vector`` as the aggregate update to a *copy* of the current global model and returns its loss and
+    error rate on a server-held validation batch; it is called n + 1 times and must not change state.
+
+    ``base``: any registered rule except this one (default ``"trimmed_mean"``, paper: Fang-TrMean), run
+    with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
+    the survivors. Not in the authors' code: the variant only reaches the base rule. With a trimmed-mean
+    or median base on CPU the n leave-one-out aggregates come from one sorted pass.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.aggregators import fang_defense
+        >>> x = torch.tensor([[1.0], [1.1], [0.9], [1.0], [1.05], [9.0]])
+        >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
+        >>> fang_defense(x, f=1, score_fn=loss, base="mean", rule="lrr").selected
+        tensor([0, 1, 2, 3, 4])
+    """
+    _check_options(score_fn, rule, base, options)
+    assert score_fn is not None  # checked above; for the type checker
+    base_options = dict(base_options or {})
+    final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
+    generator = None if generator is None else as_generator(generator)
+    options = {"base": base, "rule": rule, "base_options": base_options, "final_f": final_f}
+    updates, f = prepare(updates, f, variant, NAME, options=options)
+    final_f = f if final_f is None else final_f
+    n = updates.shape[0]
+    tie_rank = tie_ranks(updates, generator)
+    lrr, err = _removal_scores(updates, f, score_fn, base, variant, base_options)
 
     removed = torch.zeros(n, dtype=torch.bool)
     if rule in ("lrr", "union"):
@@ -175,7 +188,7 @@ def fang(
     if rule in ("err", "union"):
         removed[_largest(err, f, tie_rank)] = True
     selected = torch.nonzero(~removed).flatten().to(updates.device)
-    final = base_fn(updates.index_select(0, selected), final_f, variant=variant, **base_options)
+    final = get(base)(updates.index_select(0, selected), final_f, variant=variant, **base_options)
     info: dict[str, object] = {
         "lrr": lrr,
         "err": err,
