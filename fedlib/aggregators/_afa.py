@@ -124,10 +124,27 @@ def afa(
     """
     reject_options(options, "afa")
     updates, f = prepare(updates, f, variant, "afa")
-    n = updates.shape[0]
     for name, value in (("xi", xi), ("xi_step", xi_step), ("delta", delta)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError(f"{name} must be a finite number >= 0; found {value!r}.")
+    weights, good = _initial_weights(updates.shape[0], client_weights, reputation)
+    w = weights.to(device=updates.device, dtype=updates.dtype)
+    good, rounds = _filter_outliers(updates, w, good, float(xi), xi_step)
+    if not bool((weights[good] > 0).any()):
+        raise ConfigError("afa kept only rows of zero weight; nothing to average.")
+    selected = torch.nonzero(good).flatten().to(updates.device)
+    kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
+    vector = (kept_w @ updates) / kept_w.sum()
+    info: dict[str, object] = {"rounds": rounds}
+    if reputation is not None:
+        info["reputation"] = reputation.updated(good, delta)
+    return Aggregate(vector, selected, info=info)
+
+
+def _initial_weights(
+    n: int, client_weights: torch.Tensor | None, reputation: AFAReputation | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """p_k (float64, CPU) and the initial good set: client weights × good probability, blocked rows out."""
     weights = torch.ones(n, dtype=torch.float64)
     if client_weights is not None:
         client_weights = check_matrix(client_weights.reshape(1, -1), "client_weights").reshape(-1)
@@ -145,8 +162,14 @@ def afa(
         good &= ~reputation.blocked
     if not bool((weights[good] > 0).any()):
         raise ConfigError("afa has no row with positive weight to average (all blocked or zero weight).")
-    slack, rounds = float(xi), 0
-    w = weights.to(device=updates.device, dtype=updates.dtype)
+    return weights, good
+
+
+def _filter_outliers(
+    updates: torch.Tensor, w: torch.Tensor, good: torch.Tensor, slack: float, xi_step: float
+) -> tuple[torch.Tensor, int]:
+    """AFA's loop (steps 1-3 of :func:`afa`): the final good set and the number of rounds it took."""
+    rounds = 0
     # Each round reads the (n, d) matrix twice (weighted mean, dot products), never copies rows out:
     # excluded rows get weight 0 and their similarities are ignored; row norms are computed once.
     row_norms = torch.linalg.vector_norm(updates, dim=1)
@@ -164,12 +187,4 @@ def afa(
         if not bool(bad.any()):
             break
         good[rows[bad]] = False
-    if not bool((weights[good] > 0).any()):
-        raise ConfigError("afa kept only rows of zero weight; nothing to average.")
-    selected = torch.nonzero(good).flatten().to(updates.device)
-    kept_w = w * good.to(device=updates.device, dtype=updates.dtype)
-    vector = (kept_w @ updates) / kept_w.sum()
-    info: dict[str, object] = {"rounds": rounds}
-    if reputation is not None:
-        info["reputation"] = reputation.updated(good, delta)
-    return Aggregate(vector, selected, info=info)
+    return good, rounds

@@ -276,6 +276,35 @@ def default_root(name: str) -> Path:
     return fetched
 
 
+def _partition(
+    splits, partition: str, n_clients, samples_per_client, alpha, split_seed: int
+) -> tuple[torch.Tensor, ...]:
+    """The clients' index blocks of ``splits``' training pool (see :func:`load` for the settings)."""
+    if partition == "writer":
+        if samples_per_client is not None:
+            raise ConfigError("samples_per_client does not apply to partition='writer' (writers keep their data).")
+        return writer_partition(splits.writer_sizes, n_clients)
+    if n_clients is None:
+        raise ConfigError(f"n_clients is required for partition={partition!r}; found None.")
+    if partition == "iid":
+        if alpha is not None:
+            raise ConfigError(f"alpha applies only to partition='dirichlet'; found alpha={alpha} with 'iid'.")
+        return iid_partition(len(splits.train_y), n_clients, samples_per_client)
+    if alpha is None:
+        raise ConfigError("partition='dirichlet' needs alpha (e.g. 0.5); found None.")
+    pool = (
+        len(splits.train_y)
+        if samples_per_client is None
+        else samples_per_client * check_int(n_clients, "n_clients", minimum=1)
+    )
+    if pool > len(splits.train_y):
+        raise ConfigError(
+            f"dirichlet partition: n_clients × samples_per_client = {pool} exceeds the "
+            f"{len(splits.train_y)} training samples."
+        )
+    return dirichlet_partition(torch.from_numpy(splits.train_y[:pool]), n_clients, alpha, seed=split_seed)
+
+
 def load(
     name: str,
     root: str | os.PathLike | None = None,
@@ -322,31 +351,7 @@ def load(
     path = None if name == "mnist5k" else Path(root) if root is not None else default_root(name)
     splits = _LOADERS[name](path, split_seed, **options)
 
-    if partition == "writer":
-        if samples_per_client is not None:
-            raise ConfigError("samples_per_client does not apply to partition='writer' (writers keep their data).")
-        clients = writer_partition(splits.writer_sizes, n_clients)  # type: ignore[arg-type]
-    else:
-        if n_clients is None:
-            raise ConfigError(f"n_clients is required for partition={partition!r}; found None.")
-        if partition == "iid":
-            if alpha is not None:
-                raise ConfigError(f"alpha applies only to partition='dirichlet'; found alpha={alpha} with 'iid'.")
-            clients = iid_partition(len(splits.train_y), n_clients, samples_per_client)
-        else:
-            if alpha is None:
-                raise ConfigError("partition='dirichlet' needs alpha (e.g. 0.5); found None.")
-            pool = (
-                len(splits.train_y)
-                if samples_per_client is None
-                else samples_per_client * check_int(n_clients, "n_clients", minimum=1)
-            )
-            if pool > len(splits.train_y):
-                raise ConfigError(
-                    f"dirichlet partition: n_clients × samples_per_client = {pool} exceeds the "
-                    f"{len(splits.train_y)} training samples."
-                )
-            clients = dirichlet_partition(torch.from_numpy(splits.train_y[:pool]), n_clients, alpha, seed=split_seed)
+    clients = _partition(splits, partition, n_clients, samples_per_client, alpha, split_seed)
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)

@@ -177,12 +177,7 @@ def run_experiments(
         first_index.setdefault(e.config_hash, i)
     report = SweepReport(results=[None] * len(experiments))
     by_hash, todo = _load_cached(experiments, first_index, results_dir, report, progress)
-
-    where = (
-        "this process"
-        if scheduler is None and n_workers == 0
-        else (scheduler or f"a local Dask cluster ({min(n_workers, len(todo))} workers × {threads_per_worker} thread)")
-    )
+    where = _where(scheduler, min(n_workers, len(todo)), threads_per_worker)
     _say(
         progress,
         f"sweep: {len(experiments)} experiment(s), {len(first_index)} distinct, {report.n_cached} cached, "
@@ -210,6 +205,15 @@ def run_experiments(
     for f in report.failures:
         _say(progress, f"  failed #{f.index} ({f.experiment.config_hash[:12]}, {f.attempts} attempt(s)): {f.error}")
     return report
+
+
+def _where(scheduler: str | None, n_workers: int, threads_per_worker: int) -> str:
+    """Where the sweep's runs execute, for the progress message."""
+    if scheduler is not None:
+        return scheduler
+    if n_workers == 0:
+        return "this process"
+    return f"a local Dask cluster ({n_workers} workers × {threads_per_worker} thread)"
 
 
 def _check_inputs(experiments, scheduler) -> list:

@@ -96,6 +96,20 @@ def fang_score_fn(model_fn: ModelFn, x: torch.Tensor, y: torch.Tensor):
     return score
 
 
+def _local_sgd(model, x, y, draws: torch.Generator, *, lr: float, batch_size: int, local_steps: int):
+    """``local_steps`` plain SGD steps on minibatches drawn without replacement; the last loss."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    for _ in range(local_steps):
+        batch = torch.randperm(len(y), generator=draws)[:batch_size]
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():  # plain SGD by hand: torch.optim's first use imports torch._dynamo (seconds)
+            for p, g in zip(params, grads, strict=True):
+                p.sub_(lr * g)
+    return loss
+
+
 def sgd_client_app(
     dataset: Dataset,
     model_fn: ModelFn,
@@ -156,15 +170,7 @@ def sgd_client_app(
         server_round = int(cast(int, message.content.config_records["config"].get("server-round", 0)))
         partition = int(context.node_config["partition-id"])
         draws = torch.Generator().manual_seed((seed * 100_003 + partition) * 100_003 + server_round)
-        params = [p for p in model.parameters() if p.requires_grad]
-        model.train()
-        for _ in range(local_steps):
-            batch = torch.randperm(len(y), generator=draws)[:batch_size]
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():  # plain SGD by hand: torch.optim's first use imports torch._dynamo (seconds)
-                for p, g in zip(params, grads, strict=True):
-                    p.sub_(lr * g)
+        loss = _local_sgd(model, x, y, draws, lr=lr, batch_size=batch_size, local_steps=local_steps)
         metrics = MetricRecord({"train-loss": loss.item(), "num-examples": int(min(batch_size, len(y)))})
         return Message(
             RecordDict({arrayrecord_key: ArrayRecord(model.state_dict()), "metrics": metrics}), reply_to=message
