@@ -7,6 +7,7 @@ import torch
 
 from .._checks import check_choice, check_int, reject_options
 from .._compiled import numba
+from .._krum_kernel import krum_step, neighbours_summed, sorted_rows
 from ._base import VARIANTS, Aggregate, register
 from ._utils.common import prepare
 from ._utils.distances import pairwise_sq_distances
@@ -93,49 +94,24 @@ def krum_selection(dist: torch.Tensor, f: int, n_select: int, *, variant: str = 
     f = check_int(f, "f", minimum=0)
     n = dist.shape[0]
     n_select = check_int(n_select, "n_select", minimum=0, maximum=n)
-    host = dist.detach().to("cpu", torch.float64).numpy()  # (n, n): tiny, whatever the device
-    order = np.argsort(host, axis=1, kind="stable")
-    values = np.take_along_axis(host, order, axis=1)
+    values, order = sorted_rows(dist)
     chosen = _iterative_krum(values, order, f, n_select, variant == "ndss21")
     return torch.from_numpy(chosen).to(dist.device)
 
 
 @numba.njit(cache=True)
 def _iterative_krum(values, order, f, n_select, ndss21):
-    """Iterative Krum on rows pre-sorted once: ``values[i]`` = row i of the distance matrix in ascending
-    order, ``order[i]`` the matching column indices. A step walks each remaining row's sorted list and skips
-    removed columns, so no step sorts or copies the matrix (the search of the tailored attacks runs this
-    hundreds of times per round). Scores are summed in float64; ties go to the lowest index."""
+    """Iterative Krum on rows pre-sorted once (:mod:`fedlib._krum_kernel`): pick, remove, repeat."""
     n = values.shape[0]
     removed = np.zeros(n, dtype=np.bool_)
+    scores = np.empty(n)
     chosen = np.empty(n_select, dtype=np.int64)
     count = 0
     for _ in range(n_select):
-        n_rem = n - count
-        if ndss21:
-            if n_rem - f - 2 <= 0:
-                break
-            k = n_rem - f - 2  # sorted row incl. the zero self-distance: self + (k - 1) nearest others
-        else:
-            k = min(max(n_rem - f - 2, 1), n_rem - 1)  # k nearest others
-        best = -1
-        best_score = np.inf
-        for i in range(n):
-            if removed[i]:
-                continue
-            need = k - 1 if ndss21 else k
-            score = 0.0
-            for p in range(n):
-                if need == 0:
-                    break
-                j = order[i, p]
-                if removed[j] or j == i:
-                    continue
-                score += values[i, p]
-                need -= 1
-            if score < best_score or best < 0:
-                best = i
-                best_score = score
+        need = neighbours_summed(n - count, f, ndss21)
+        if need < 0:
+            break
+        best = krum_step(values, order, removed, need, scores)
         chosen[count] = best
         count += 1
         removed[best] = True

@@ -21,6 +21,7 @@ import torch
 
 from ..._checks import check_choice
 from ..._compiled import numba
+from ..._krum_kernel import krum_step, neighbours_summed, sorted_rows
 from .probe_tolerance import PROBE_RTOL
 
 ACCEPT, REJECT, UNSURE = 1, 0, -1
@@ -28,41 +29,19 @@ ACCEPT, REJECT, UNSURE = 1, 0, -1
 
 @numba.njit(cache=True)
 def _certified_selection(values, order, f, n_select, ndss21, n_copies, first_only, rtol):
-    """Iterative Krum as ``fedlib.aggregators.krum_selection`` (same k, same float64 sums, ties to the lowest
-    index) on rows pre-sorted once; returns ACCEPT / REJECT, or UNSURE when a deciding step is a near tie."""
+    """Iterative Krum as ``fedlib.aggregators.krum_selection`` (the same compiled steps, :mod:`fedlib._krum_kernel`)
+    on rows pre-sorted once; returns ACCEPT / REJECT, or UNSURE when a deciding step is a near tie."""
     n = values.shape[0]
     removed = np.zeros(n, dtype=np.bool_)
     scores = np.empty(n)
     picked = 0
     count = 0
     for _ in range(n_select):
-        n_rem = n - count
-        if ndss21:
-            if n_rem - f - 2 <= 0:
-                break
-            k = n_rem - f - 2
-        else:
-            k = min(max(n_rem - f - 2, 1), n_rem - 1)
-        need0 = k - 1 if ndss21 else k
-        best = -1
-        best_score = np.inf
-        for i in range(n):
-            if removed[i]:
-                continue
-            need = need0
-            score = 0.0
-            for p in range(n):
-                if need == 0:
-                    break
-                j = order[i, p]
-                if removed[j] or j == i:
-                    continue
-                score += values[i, p]
-                need -= 1
-            scores[i] = score
-            if score < best_score or best < 0:
-                best = i
-                best_score = score
+        need = neighbours_summed(n - count, f, ndss21)
+        if need < 0:
+            break
+        best = krum_step(values, order, removed, need, scores)
+        best_score = scores[best]
         best_is_copy = best < n_copies
         for i in range(n):
             if removed[i] or i == best:
@@ -104,9 +83,7 @@ def certified_selection(
         0
     """
     check_choice(variant, ("textbook", "ndss21"), "variant")
-    host = dist.detach().to("cpu", torch.float64).numpy()
-    order = np.argsort(host, axis=1, kind="stable")
-    values = np.take_along_axis(host, order, axis=1)
+    values, order = sorted_rows(dist)
     return int(_certified_selection(values, order, f, n_select, variant == "ndss21", n_copies, first_only, PROBE_RTOL))
 
 
