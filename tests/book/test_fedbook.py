@@ -143,7 +143,7 @@ def test_summary_with_full_results_applies_the_rule():
 
 
 def test_results_dirs():
-    assert results_dir_for("quick").parts[-3:] == ("_build", "cache", "quick")
+    assert results_dir_for("quick").parts[-2:] == ("results", "quick")
     assert results_dir_for("full").parts[-2:] == ("results", "full")
     with pytest.raises(UnknownNameError):
         results_dir_for("huge")

@@ -2,15 +2,17 @@
 
 This module, not the installed fedlib, knows the repository's layout:
 
-- ``quick``: ``_build/cache/quick`` (git-ignored), shared by the notebook tests and ``make book``;
-- ``scale`` and ``full``: the committed ``results/<profile>/`` folder, read and never recomputed
-  unless a notebook is run with ``run_missing=True``.
+- every profile reads the committed ``results/<profile>/`` folder. ``quick``: results of every quick grid
+  cell (three seeds, 100 rounds) are committed, so the notebook tests and ``make book`` only read them; a
+  cell missing from the folder is computed (``run_missing`` defaults to True) and written there — the
+  notebook tests fail when that happens, so the committed folder always covers the quick grids;
+- ``scale`` and ``full``: read and never recomputed unless a notebook is run with ``run_missing=True``.
 
 Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
-    "profile 'quick', seeds [0], device 'auto', results in _build/cache/quick (missing results are computed)"
+    "profile 'quick', seeds [0, 1, 2], device 'auto', results in results/quick (missing results are computed)"
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from fedlib.report.results import Cell, check_profile, default_run_missing
 #: The repository root: this file is book/_lib/fedbook/context.py.
 ROOT = Path(__file__).resolve().parents[3]
 
-#: Seeds a notebook uses when its ``seeds`` parameter is None: one seed keeps the quick book build within
-#: its time budget; the committed scale results use one (grids.SCALE_SEEDS), full results three.
-DEFAULT_SEEDS = {"quick": [0], "scale": [0], "full": [0, 1, 2]}
+#: Seeds a notebook uses when its ``seeds`` parameter is None: three in the quick profile (committed, so the
+#: book build only reads them); the committed scale results use one (grids.SCALE_SEEDS), full results three.
+DEFAULT_SEEDS = {"quick": [0, 1, 2], "scale": [0], "full": [0, 1, 2]}
 
 
 def results_dir_for(profile: str, results_dir: os.PathLike | str | None = None) -> Path:
@@ -39,8 +41,6 @@ def results_dir_for(profile: str, results_dir: os.PathLike | str | None = None) 
     check_profile(profile)
     if results_dir is not None:
         return Path(results_dir)
-    if profile == "quick":
-        return ROOT / "_build" / "cache" / "quick"
     return ROOT / "results" / profile
 
 
@@ -59,7 +59,7 @@ class Context:
     Example:
         >>> ctx = Context("quick", seeds=None)
         >>> ctx.seeds, ctx.run_missing
-        ([0], True)
+        ([0, 1, 2], True)
     """
 
     profile: str
