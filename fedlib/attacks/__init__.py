@@ -31,7 +31,7 @@ Example:
 
 # Import order is registration order: names() lists the rules/attacks in the paper's order.
 # isort: off
-from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register, targets
+from ._base import ATTACK_NEEDS, Crafted, can_target, craft, generic_form, get, names, needs, register, targets
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
@@ -52,6 +52,8 @@ __all__ = [
     "names",
     "needs",
     "targets",
+    "can_target",
+    "generic_form",
     "ATTACK_NEEDS",
     "register",
     "feasible",
