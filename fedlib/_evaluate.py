@@ -403,7 +403,7 @@ def _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture
     for column in COLUMNS:
         if column not in card:
             card[column] = math.nan
-    card["impact_text"] = card["impact_text"].fillna("–")
+    card["impact_text"] = card["impact_text"].astype(object).where(card["impact_text"].notna(), "–")
     return card[list(COLUMNS)]
 
 
