@@ -69,7 +69,7 @@ COLUMNS = (
     "rounds",
     "seeds",
 )
-_NOT_OPTIONS = ("aggregator", "attack", "attack_options", "attack_target", "knowledge", "rounds", "profile")
+_NOT_OPTIONS = ("aggregator", "attack", "attack_options", "attack_target", "knowledge", "rounds", "profile", "dataset")
 
 
 # ---------------------------------------------------------------------------------------------- the rule
@@ -206,6 +206,7 @@ def _crafted(attack: str, rule: str, exp, round_: dict, seed: int) -> tuple[torc
         generator=_seeded(seed),
         variant=exp.variant,
         **extra,
+        **exp.attack_options,
     )
     return torch.cat([crafted.updates, benign]), benign, f, crafted.gamma
 
@@ -248,13 +249,14 @@ def _check_arguments(attack_list: Sequence[str], seeds: Sequence[int], options: 
         raise ConfigError(f"evaluate(**options) sets Experiment fields; {clash} are set by evaluate itself.")
 
 
-def _experiment(profile, dataset, rule, attack, seed, rounds, knowledge, options):
+def _experiment(profile, dataset, rule, attack, seed, rounds, knowledge, options, attack_options):
     from .experiments import experiment_for
     from .experiments._config import seed_fields
 
     fields = {**options, **seed_fields(seed), "aggregator": rule, "attack": attack}
     if attack != "none":
         fields["knowledge"] = knowledge
+        fields["attack_options"] = dict(attack_options.get(attack, {}))
     if rounds is not None:
         fields["rounds"] = rounds
     return experiment_for(profile, dataset, **fields)
@@ -303,6 +305,7 @@ def evaluate(
     rounds: int | None = None,
     dataset: str | None = None,
     knowledge: str = "full",
+    attack_options: dict[str, dict] | None = None,
     capture_rounds: Sequence[int] = (0, 10, 20),
     train: bool = True,
     results_dir: str | os.PathLike | None = "default",
@@ -319,6 +322,8 @@ def evaluate(
         rounds: FL rounds (default: the profile's).
         dataset: the profile's dataset (default: its own).
         knowledge: the attacks' knowledge setting, ``"full"`` or ``"partial"``.
+        attack_options: per attack, its options (``Experiment.attack_options``), e.g.
+            ``{"tailored": {"generic_grid": 9, "generic_iters": 4}}`` for a cheaper generic search.
         capture_rounds: the honest rounds whose gradients the deviation is measured on.
         train: False skips (b): accuracy and impact are NaN (seconds instead of training runs).
         results_dir: the results cache (``"default"``: :func:`fedlib.experiments.default_results_dir`;
@@ -337,14 +342,18 @@ def evaluate(
     attack_list = list(dict.fromkeys(["none", *(DEFAULT_ATTACKS[1:] if attacks is None else attacks)]))
     seeds = [0] if seeds is None else list(seeds)
     _check_arguments(attack_list, seeds, options)
+    attack_options = dict(attack_options or {})
+    unknown = sorted(set(attack_options) - set(attack_list))
+    if unknown:
+        raise ConfigError(f"attack_options: {unknown} are not among the card's attacks {attack_list}.")
     folder = Path(default_results_dir()) if results_dir == "default" else results_dir
     with rule_name(rule) as (name, cacheable):
         folder = Path(folder) if (folder is not None and cacheable) else None
         return _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture_rounds, train, folder,
-                     progress, options)  # fmt: skip
+                     progress, options, attack_options)  # fmt: skip
 
 
-def _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options):
+def _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options, attack_options):
     """The experiments of the card, and why an attack has none (not defined for the rule, or not runnable)."""
     reasons = {a: _not_defined(a, name) for a in attack_list}
     experiments: dict[tuple[str, int], Any] = {}
@@ -383,8 +392,8 @@ def _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, 
 
 
 def _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture_rounds, train, folder, progress,
-          options) -> pd.DataFrame:  # fmt: skip
-    experiments, reasons = _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options)
+          options, attack_options) -> pd.DataFrame:  # fmt: skip
+    experiments, reasons = _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options, attack_options)
     devs, notes = _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, folder)
     runs = _train(experiments, folder, progress) if train else None
     rows = []

@@ -117,7 +117,9 @@ class _Evaluated:
     """J at every probed γ (probed once each), and where each candidate came from."""
 
     def __init__(self, objective: Callable[[float], float]):
-        self.objective, self.values, self.source = objective, {}, {}
+        self.objective = objective
+        self.values: dict[float, float] = {}
+        self.source: dict[float, str] = {}
 
     def __call__(self, gamma: float, source: str = "golden") -> float:
         gamma = float(gamma)
