@@ -363,7 +363,7 @@ def _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options
                 continue
             try:
                 experiments[(attack, seed)] = _experiment(
-                    profile, dataset, name, attack, seed, rounds, knowledge, options
+                    profile, dataset, name, attack, seed, rounds, knowledge, options, attack_options
                 )
             except ConfigError as exc:
                 if attack == "none":

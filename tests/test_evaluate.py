@@ -87,6 +87,17 @@ def test_bad_arguments_fail_before_any_work():
         fedlib.evaluate("median", attacks=["lies"], train=False)
     with pytest.raises(ConfigError, match="set by evaluate"):
         fedlib.evaluate("median", attack="lie", train=False)
+    with pytest.raises(ConfigError, match="not among the card's attacks"):
+        fedlib.evaluate("median", attacks=["lie"], attack_options={"tailored": {}}, train=False)
+
+
+def test_attack_options_reach_the_attack():
+    with pytest.raises(ConfigError, match="generic_grid"):
+        fedlib.evaluate("nnm", attacks=["tailored"], attack_options={"tailored": {"generic_grid": 1}}, train=False,
+                        results_dir=None, **TINY)  # fmt: skip
+    card = fedlib.evaluate("nnm", attacks=["tailored"], attack_options={"tailored": {"generic_grid": 3}},
+                           train=False, results_dir=None, **TINY)  # fmt: skip
+    assert card.set_index("attack").loc["tailored", "deviation"] > 0
 
 
 def test_cli_prints_the_card_and_writes_csv(rule_module, tmp_path, capsys):

@@ -215,3 +215,23 @@ def test_a_plugin_cannot_take_a_built_in_name(plugin_module, monkeypatch):
     _entry_points(monkeypatch, median=f"{plugin_module}:plugin_clip")
     with pytest.raises(ConfigError, match=r"plugin 'median'.*taken by a built-in"):
         agg.names()
+
+
+def min_max_filter(updates, f, *, variant="textbook"):
+    """Test-only rule whose acceptance test is Min-Max's constraint (it knows the last n − f rows are benign):
+    the mean of the rows within the benign rows' largest pairwise distance of every benign row. Its
+    deviation peaks exactly at Min-Max's exact γ, which no grid hits: only the candidates find it."""
+    benign = updates[f:]
+    limit = torch.cdist(benign, benign).max()
+    keep = torch.cdist(updates, benign).max(dim=1).values <= limit
+    return agg.Aggregate(updates[keep].mean(dim=0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_min_maxs_gamma_is_a_candidate_of_the_generic_search(seed):
+    benign, m = cloud(200 + seed), 4
+    with agg.registered("test_min_max_filter", min_max_filter) as name:
+        tailored = atk.craft("tailored", benign, m, aggregator=name)
+        exact = atk.craft("min_max", benign, m, search="exact")
+        assert deviation(name, tailored, benign, m) >= deviation(name, exact, benign, m)
+        assert tailored.info["best_source"].startswith("min_max")

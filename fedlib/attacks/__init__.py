@@ -16,7 +16,11 @@ Algorithm 1 (also public as :func:`halving_search`), ``search="exact"`` the clos
 Min-Sum, tailored Krum family). A round whose sample leaves the adversary too little to craft from raises
 :class:`~fedlib.errors.AttackInfeasible`; :func:`feasible` tells it in advance from the counts alone.
 
-Modules: one per attack (``_lie``, ``_fang``, ``_tailored``, ``_min_max``, ``_min_sum``, ``_none``), the
+Which rules an AGR-aware attack can be aimed at: :func:`targets` (its dedicated forms) and :func:`can_target`
+(the tailored attack also has a generic, black-box form for every other registered rule, a user's included).
+
+Modules: one per attack (``_lie``, ``_fang``, ``_tailored`` with its generic form ``_tailored_generic``,
+``_min_max``, ``_min_sum``, ``_none``), the
 perturbations (``_perturbation``); helpers that are not attacks live in ``_utils`` (argument handling, the
 quadratic distance model, the γ searches, the probe models and the feasibility rules).
 
