@@ -35,7 +35,7 @@ seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2
 results_dir = None
 run_missing = None
 
-# %% tags=["hide-input"]
+# %%
 import matplotlib.pyplot as plt
 import pandas as pd
 from fedbook.context import Context, committed
@@ -98,7 +98,7 @@ card.drop(columns=["profile", "knowledge", "rounds", "seeds"]).round(3)
 # best-validation round (%); `impact` = no-attack accuracy − attacked accuracy (percentage points).
 # `reason` says why an attack has no numbers: Fang's attack has forms for the paper's five rules only.
 
-# %% tags=["hide-input"]
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
 report_card(card, axes[0], value="relative_deviation")
 if TRAIN:
@@ -134,7 +134,7 @@ display(Markdown(
 # (centered clipping, geometric median, nearest-neighbour mixing and bucketing, each with its default
 # base rule and options). Deviation cards cost seconds: no training.
 
-# %% tags=["hide-input"]
+# %%
 PAPER = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
 NEWER = ("centered_clipping", "geometric_median", "nnm", "bucketing")
 deviation_cards = [fedlib.evaluate(rule, train=False, **SETTINGS) for rule in PAPER + NEWER]
@@ -151,7 +151,7 @@ display(Markdown(f"**Figure.** Relative deviation ‖AGR − μ‖/‖μ‖ per 
 # paper's attacks that apply to them (LIE, AGR-tailored, Min-Max, Min-Sum; Fang's attack has no form for
 # them), trained in the same setting as the clipped mean above.
 
-# %% tags=["hide-input"]
+# %%
 if TRAIN:
     PAPER_ATTACKS = ["lie", "tailored", "min_max", "min_sum"]
     fl_cards = [card[card.attack.isin(["none", *PAPER_ATTACKS])]]
@@ -169,7 +169,8 @@ if TRAIN:
         f"newer defenses, **{best.aggregator}** survives best — its worst attack ({best.worst_attack}) costs "
         f"{best.max_impact:.1f} pp. Worst attack per newer rule: "
         + "; ".join(f"{r.aggregator}: {r.worst_attack} {r.max_impact:.1f} pp" for r in worst_per_rule.itertuples())
-        + f". {'One seed and 12 rounds in the quick profile: differences of a few points are within seed noise.' if quick else ''}"))
+        + (". One seed and 12 rounds in the quick profile: differences of a few points are within seed noise."
+           if quick else ".")))
 else:
     display(Markdown("Training is off in this profile (run with `run_missing=True` to train): no FL finding."))
 
@@ -177,7 +178,7 @@ else:
 # **Scale profile.** The newer defenses' rows of the main table (no attack, Fang-TrMean, LIE, tailored,
 # Min-Max, Min-Sum; full knowledge) in the scale profile:
 
-# %% tags=["hide-input"]
+# %%
 def scale_cells(seeds):
     return grids.attack_grid("scale", seeds, aggregators=NEWER, knowledge=("full",), device=device)
 
@@ -320,8 +321,8 @@ ex.check_least_hurt(least_hurt, pd.concat(deviation_cards), PAPER)
 # RULE is a registered name or `module:function`):
 #
 # - **Captured gradients**: honest FedSGD with the mean in the profile's setting, every client's gradient at
-#   rounds 0, 6 and 12 (quick; else 0, 10 and 20), cached with the results. The attackers are the first $m$ clients (quick: 4 of 20);
-#   the deviation uses the round's other clients as the benign rows and $f = m$.
+#   rounds 0, 6 and 12 (quick; else 0, 10 and 20), cached with the results. The attackers are the first
+#   $m$ clients (quick: 4 of 20); the deviation uses the round's other clients as the benign rows and $f = m$.
 # - **Attacks**: full knowledge, std perturbation, the paper's halving search (textbook variants), as in the
 #   Results part. The tailored attack uses its dedicated form for the paper's rules and the generic
 #   black-box form for the clipped mean and the newer defenses (`info["form"]`); the generic search costs
