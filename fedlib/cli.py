@@ -317,9 +317,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         **options,
     )
     shown = card.drop(columns=["profile", "knowledge", "rounds", "seeds"])
+    fl = f"{card.rounds.iloc[0]} FL rounds"
+    if args.no_train:
+        shown = shown.drop(columns=["accuracy", "accuracy_sd", "impact", "impact_sd", "impact_text"])
+        fl = "deviation only, no training"
     with pd_options():
-        print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({args.knowledge} knowledge, "
-              f"{card.rounds.iloc[0]} rounds, {card.seeds.iloc[0]} seed(s))")  # fmt: skip
+        print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({args.knowledge} knowledge, {fl}, "
+              f"{card.seeds.iloc[0]} seed(s))")  # fmt: skip
         print(shown.drop(columns="rule").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.output:
         card.to_csv(args.output, index=False)
