@@ -9,6 +9,7 @@ Examples::
     python -m fedlib run --profile quick --aggregator median --attack min_max --seed 1 --output r.json
     python -m fedlib list
     python -m fedlib dry-run --profile full --stand-in-model --rounds 2 --only cross_device
+    python -m fedlib evaluate geometric_median --profile quick --rounds 20 --output card.csv
 
 ``run`` caches results in ``$FEDLIB_RESULTS_DIR`` when set, else in the user cache folder
 (:func:`fedlib.experiments.default_results_dir`), never in the repository's committed ``results/``.
@@ -261,6 +262,81 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """``evaluate``: the report card of one rule (:func:`fedlib.evaluate`)."""
+    from ._evaluate import DEFAULT_ATTACKS
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="report card of an aggregation rule against the paper's attacks and newer ones",
+        description="One row per attack: the deviation it causes on benign gradients captured from real "
+        "training rounds, and its FL impact over the seeds of the profile (fedlib.evaluate).",
+    )
+    p.add_argument("rule", help="a registered rule name, or module:function (imported)")
+    p.add_argument("--profile", default="quick", choices=["quick", "scale", "full"])
+    p.add_argument("--dataset", default=None, help="the profile's dataset (default: its own)")
+    p.add_argument("--attacks", nargs="+", default=None, metavar="NAME", help=f"default: {' '.join(DEFAULT_ATTACKS)}")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="default: 0")
+    p.add_argument("--rounds", type=int, default=None, help="FL rounds (default: the profile's)")
+    p.add_argument("--knowledge", default="full", choices=["full", "partial"])
+    p.add_argument("--capture-rounds", nargs="+", type=int, default=[0, 10, 20], metavar="ROUND")
+    p.add_argument("--no-train", action="store_true", help="deviation only (seconds): no FL runs")
+    p.add_argument(
+        "--aggregator-option",
+        dest="aggregator_options",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="rule option (repeatable; VALUE parsed as JSON if possible)",
+    )
+    p.add_argument("--results-dir", default=None, help="results cache (default: as for run)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
+    p.add_argument("--output", default=None, help="also write the table to this CSV file")
+    p.set_defaults(func=_cmd_evaluate)
+    return p
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._evaluate import evaluate
+
+    options: dict[str, Any] = {}
+    if args.aggregator_options:
+        options["aggregator_options"] = dict(args.aggregator_options)
+    card = evaluate(
+        args.rule,
+        profile=args.profile,
+        attacks=args.attacks,
+        seeds=args.seeds,
+        rounds=args.rounds,
+        dataset=args.dataset,
+        knowledge=args.knowledge,
+        capture_rounds=args.capture_rounds,
+        train=not args.no_train,
+        results_dir=None if args.no_cache else (args.results_dir or "default"),
+        **options,
+    )
+    shown = card.drop(columns=["profile", "knowledge", "rounds", "seeds"])
+    fl = f"{card.rounds.iloc[0]} FL rounds"
+    if args.no_train:
+        shown = shown.drop(columns=["accuracy", "accuracy_sd", "impact", "impact_sd", "impact_text"])
+        fl = "deviation only, no training"
+    with pd_options():
+        print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({args.knowledge} knowledge, {fl}, "
+              f"{card.seeds.iloc[0]} seed(s))")  # fmt: skip
+        print(shown.drop(columns="rule").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.output:
+        card.to_csv(args.output, index=False)
+    return 0
+
+
+def pd_options():
+    """Print whole tables (no column wrapping or truncation)."""
+    import pandas as pd
+
+    return pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 70)
+
+
 def _plugin_parsers(subparsers) -> None:
     """Let fedlib.sweep add its subcommand through ``add_parser(subparsers)`` when it defines one."""
     try:
@@ -279,11 +355,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from .data._cli import add_data_parser
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,sweep}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,evaluate,sweep}")
     add_run_parser(subparsers)
     add_list_parser(subparsers)
     add_dry_run_parser(subparsers)
     add_data_parser(subparsers)
+    add_evaluate_parser(subparsers)
     _plugin_parsers(subparsers)
     return parser
 
@@ -304,6 +381,7 @@ __all__: list[str] = [
     "add_run_parser",
     "add_list_parser",
     "add_dry_run_parser",
+    "add_evaluate_parser",
     "experiment_from_args",
     "catalogue",
 ]

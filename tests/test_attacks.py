@@ -61,7 +61,7 @@ ERRORS = [
     ("min_max", torch.ones(4, 3), 0, {}, ConfigError),
     ("nope", torch.ones(4, 3), 1, {}, UnknownNameError),
     ("tailored", torch.ones(4, 3), 1, {}, ConfigError),  # aggregator missing
-    ("tailored", torch.ones(4, 3), 1, {"aggregator": "mean"}, ConfigError),  # cannot target
+    ("tailored", torch.ones(4, 3), 1, {"aggregator": "no_such_rule"}, ConfigError),  # unknown rule
     ("fang", torch.ones(4, 3), 1, {"aggregator": "dnc"}, ConfigError),
     ("min_max", torch.ones(4, 3), 1, {"bogus": 1}, ConfigError),
     ("min_max", torch.ones(4, 3), 1, {"perturbation": "bogus"}, UnknownNameError),

@@ -22,6 +22,10 @@ Shared building blocks (used by the attacks to simulate the rules on n×n matric
 :func:`dnc_outlier_scores`, :func:`mean_nearest_median` (Bulyan's coordinate-wise step; formerly
 ``closest_to_median_mean``, which still works). Helper modules that are not rules live in ``_utils``.
 
+Your own rule: :func:`register` it (or use :func:`registered` for a ``with`` block), or declare it in the
+``fedlib.aggregators`` entry-point group of your package (:func:`load_plugins`); the tailored attack and
+:func:`fedlib.evaluate` accept it like a built-in rule.
+
 What a rule needs: :func:`needs` (``"generator"``: a ``torch.Generator``, drawn on its device;
 ``"score_fn"``: a validation scorer) and :func:`min_inputs` (the smallest n it accepts, the one source
 of every rule's own size check).
@@ -29,7 +33,19 @@ of every rule's own size check).
 
 # Import order is registration order: names() lists the rules/attacks in the paper's order.
 # isort: off
-from ._base import RULE_NEEDS, Aggregate, aggregate, get, min_inputs, names, needs, register
+from ._base import (
+    ENTRY_POINT_GROUP,
+    RULE_NEEDS,
+    Aggregate,
+    aggregate,
+    get,
+    load_plugins,
+    min_inputs,
+    names,
+    needs,
+    register,
+    registered,
+)
 from ._mean import mean
 from ._krum import krum, krum_scores, krum_selection
 from ._multi_krum import multi_krum
@@ -57,6 +73,9 @@ __all__ = [
     "needs",
     "RULE_NEEDS",
     "register",
+    "registered",
+    "load_plugins",
+    "ENTRY_POINT_GROUP",
     "mean",
     "krum",
     "multi_krum",

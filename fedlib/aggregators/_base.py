@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from .._checks import check_choice, check_finite, check_int, check_matrix, nonfinite_rows
+from ..errors import ConfigError
 
 VARIANTS = ("textbook", "ndss21")
 NONFINITE_POLICIES = ("raise", "drop")
@@ -40,6 +42,10 @@ _REGISTRY: dict[str, RuleFn] = {}
 _CHECKS_FINITE: dict[str, bool] = {}
 _NEEDS: dict[str, frozenset[str]] = {}
 _MIN_INPUTS: dict[str, MinInputsFn] = {}
+#: The entry-point group third-party packages declare their rules in (``[project.entry-points."fedlib.aggregators"]``).
+ENTRY_POINT_GROUP = "fedlib.aggregators"
+_PLUGINS_LOADED: set[str] = set()  # entry-point names already registered
+_PLUGINS_SCANNED = False  # every entry point of the group loaded once (names() scans only then)
 
 
 def more_than_f(f: int, variant: str, options: Mapping[str, object]) -> int:
@@ -82,6 +88,87 @@ def register(
     return deco
 
 
+def _unregister(name: str) -> None:
+    for table in (_REGISTRY, _CHECKS_FINITE, _NEEDS, _MIN_INPUTS):
+        table.pop(name, None)
+
+
+@contextmanager
+def registered(
+    name: str,
+    fn: RuleFn,
+    *,
+    checks_finite: bool = False,
+    needs: tuple[str, ...] = (),
+    min_inputs: MinInputsFn | None = None,
+) -> Iterator[str]:
+    """Register ``fn`` under ``name`` (as :func:`register`) for the ``with`` block only; it is gone after it,
+    even when the block raises.
+
+    Example:
+        >>> import torch, fedlib.aggregators as agg
+        >>> def first_row(updates, f, *, variant="textbook"):
+        ...     return agg.Aggregate(updates[0].clone())
+        >>> with agg.registered("first_row", first_row):
+        ...     agg.aggregate("first_row", torch.eye(3), 1).vector
+        tensor([1., 0., 0.])
+        >>> "first_row" in agg.names()
+        False
+    """
+    register(name, checks_finite=checks_finite, needs=needs, min_inputs=min_inputs)(fn)
+    try:
+        yield name
+    finally:
+        _unregister(name)
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    return entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _load_plugin(entry) -> None:
+    """Register the rule of one entry point. Its module may register the rule itself (with :func:`register`,
+    to declare ``needs`` / ``min_inputs``); otherwise the loaded callable is registered under the entry
+    point's name with the defaults."""
+    where = f"aggregation-rule plugin {entry.name!r} (entry point {entry.value!r} in group {ENTRY_POINT_GROUP!r})"
+    before = _REGISTRY.get(entry.name)
+    try:
+        fn = entry.load()
+    except Exception as exc:  # any failure inside a third-party import: name the plugin
+        raise ConfigError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
+    if entry.name in _REGISTRY:
+        if _REGISTRY[entry.name] is not fn:
+            what = "a built-in or already registered rule" if before is not None else "another rule"
+            raise ConfigError(f"{where}: the name {entry.name!r} is taken by {what}; rename the entry point.")
+    elif not callable(fn):
+        raise ConfigError(
+            f"{where}: expected a rule fn(updates, f, *, variant, **options) -> Aggregate; found {type(fn).__name__}."
+        )
+    else:
+        register(entry.name)(fn)
+    _PLUGINS_LOADED.add(entry.name)
+
+
+def load_plugins(name: str | None = None, *, refresh: bool = False) -> None:
+    """Register the rules declared in the ``fedlib.aggregators`` entry-point group (all of them, or only the
+    entry points called ``name``). The registry calls this itself, lazily: :func:`names` loads every plugin
+    once, :func:`get` (and so :func:`aggregate`, :func:`needs`, :func:`min_inputs`) a missing name's plugin.
+    ``refresh=True`` scans again (e.g. after installing a plugin in a running session). A plugin that fails
+    to import, is not callable or takes a registered name raises :class:`~fedlib.errors.ConfigError` naming
+    its entry point.
+    """
+    global _PLUGINS_SCANNED
+    if name is None and _PLUGINS_SCANNED and not refresh:
+        return
+    for entry in _entry_points():
+        if entry.name not in _PLUGINS_LOADED and (name is None or entry.name == name):
+            _load_plugin(entry)
+    if name is None:
+        _PLUGINS_SCANNED = True
+
+
 def needs(name: str) -> frozenset[str]:
     """What rule ``name`` needs from its caller (subset of :data:`RULE_NEEDS`), as declared at registration.
 
@@ -112,12 +199,17 @@ def min_inputs(name: str, f: int, *, variant: str = "textbook", **options: objec
 
 
 def names() -> list[str]:
-    """Names accepted by :func:`aggregate`, in the paper's order."""
+    """Names accepted by :func:`aggregate`: the built-in rules in the paper's order, then the rules registered
+    at run time and those of installed plugins (:func:`load_plugins`)."""
+    load_plugins()
     return list(_REGISTRY)
 
 
 def get(name: str) -> RuleFn:
-    """The rule function registered under ``name`` (raises UnknownNameError otherwise)."""
+    """The rule function registered under ``name`` (a plugin's is loaded on first use; raises UnknownNameError
+    otherwise)."""
+    if isinstance(name, str) and name not in _REGISTRY:
+        load_plugins(name)
     check_choice(name, _REGISTRY, "aggregation rule")
     return _REGISTRY[name]
 

@@ -16,7 +16,11 @@ Algorithm 1 (also public as :func:`halving_search`), ``search="exact"`` the clos
 Min-Sum, tailored Krum family). A round whose sample leaves the adversary too little to craft from raises
 :class:`~fedlib.errors.AttackInfeasible`; :func:`feasible` tells it in advance from the counts alone.
 
-Modules: one per attack (``_lie``, ``_fang``, ``_tailored``, ``_min_max``, ``_min_sum``, ``_none``), the
+Which rules an AGR-aware attack can be aimed at: :func:`targets` (its dedicated forms) and :func:`can_target`
+(the tailored attack also has a generic, black-box form for every other registered rule, a user's included).
+
+Modules: one per attack (``_lie``, ``_fang``, ``_tailored`` with its generic form ``_tailored_generic``,
+``_min_max``, ``_min_sum``, ``_none``), the
 perturbations (``_perturbation``); helpers that are not attacks live in ``_utils`` (argument handling, the
 quadratic distance model, the γ searches, the probe models and the feasibility rules).
 
@@ -31,7 +35,7 @@ Example:
 
 # Import order is registration order: names() lists the rules/attacks in the paper's order.
 # isort: off
-from ._base import ATTACK_NEEDS, Crafted, craft, get, names, needs, register, targets
+from ._base import ATTACK_NEEDS, Crafted, can_target, craft, generic_form, get, names, needs, register, targets
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
@@ -52,6 +56,8 @@ __all__ = [
     "names",
     "needs",
     "targets",
+    "can_target",
+    "generic_form",
     "ATTACK_NEEDS",
     "register",
     "feasible",

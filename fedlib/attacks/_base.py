@@ -41,10 +41,16 @@ _REGISTRY: dict[str, AttackFn] = {}
 _NONFINITE_ALLOWED: set = set()
 _NEEDS: dict[str, frozenset[str]] = {}
 _TARGETS: dict[str, tuple[str, ...] | None] = {}
+_GENERIC: set[str] = set()
 
 
 def register(
-    name: str, *, finite_output: bool = True, needs: tuple[str, ...] = (), targets: tuple[str, ...] | None = None
+    name: str,
+    *,
+    finite_output: bool = True,
+    needs: tuple[str, ...] = (),
+    targets: tuple[str, ...] | None = None,
+    generic_form: bool = False,
 ) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
 
@@ -52,7 +58,9 @@ def register(
     with ``finite_output=False``: a Byzantine client that sends NaN on purpose, e.g. to test the server's
     ``nonfinite`` policy. ``needs`` (from :data:`ATTACK_NEEDS`) declares what the caller supplies; the FL
     engine reads it instead of inspecting signatures. ``targets`` lists the aggregation rules the attack has a
-    form for (it is given ``aggregator=`` one of them); None means it does not depend on the rule.
+    dedicated form for (it is given ``aggregator=`` one of them); None means it does not depend on the rule.
+    ``generic_form=True`` (with ``targets``): the attack also has a form for every other registered rule, which
+    it treats as a black box (the tailored attack); :func:`can_target` answers for a given rule.
     """
     unknown = sorted(set(needs) - set(ATTACK_NEEDS))
     if unknown:
@@ -64,6 +72,10 @@ def register(
         _REGISTRY[name] = fn
         _NEEDS[name] = frozenset(needs)
         _TARGETS[name] = None if targets is None else tuple(targets)
+        if generic_form:
+            if targets is None:
+                raise ValueError(f"register({name!r}): generic_form=True needs the dedicated targets")
+            _GENERIC.add(name)
         if not finite_output:
             _NONFINITE_ALLOWED.add(name)
         return fn
@@ -72,7 +84,8 @@ def register(
 
 
 def targets(name: str) -> tuple[str, ...] | None:
-    """The aggregation rules attack ``name`` has a form for, or None when it does not depend on the rule.
+    """The aggregation rules attack ``name`` has a dedicated form for, or None when it does not depend on the
+    rule. An attack with a generic form (:func:`generic_form`) also accepts every other registered rule.
 
     Example:
         >>> import fedlib.attacks as atk
@@ -81,6 +94,35 @@ def targets(name: str) -> tuple[str, ...] | None:
     """
     get(name)
     return _TARGETS[name]
+
+
+def generic_form(name: str) -> bool:
+    """Whether attack ``name`` has a black-box form for the rules outside :func:`targets` (the tailored attack).
+
+    Example:
+        >>> import fedlib.attacks as atk
+        >>> atk.generic_form("tailored"), atk.generic_form("fang")
+        (True, False)
+    """
+    get(name)
+    return name in _GENERIC
+
+
+def can_target(name: str, aggregator: str) -> bool:
+    """Whether attack ``name`` can be aimed at the registered rule ``aggregator``: always for an attack that does
+    not depend on the rule, for a rule of :func:`targets`, and for any registered rule with a generic form.
+
+    Example:
+        >>> import fedlib.attacks as atk
+        >>> atk.can_target("fang", "nnm"), atk.can_target("tailored", "nnm"), atk.can_target("lie", "nnm")
+        (False, True, True)
+    """
+    from .. import aggregators
+
+    forms = targets(name)
+    if forms is None or aggregator in forms:
+        return True
+    return name in _GENERIC and aggregator in aggregators.names()
 
 
 def needs(name: str) -> frozenset[str]:

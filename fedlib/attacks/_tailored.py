@@ -1,6 +1,12 @@
 r"""The paper's AGR-tailored attacks (spec §4.7): n_malicious copies of ∇m = μ + γ·∇p with γ chosen
 against the server's rule ``aggregator``.
 
+Dedicated forms exist for the rules of :data:`TARGETS` (below; ``fedlib.attacks.targets("tailored")``). Any
+other registered rule — a newer one, or a user's rule registered at run time or through the
+``fedlib.aggregators`` entry-point group — is attacked by the generic form of :mod:`._tailored_generic`:
+the rule is a black box and γ maximises J(γ) = ‖AGR(copies ∪ benign) − μ‖₂ (a search that never finds less
+deviation than Min-Max or Min-Sum on the same rows; ``info["form"]`` says which form ran).
+
 What "γ is accepted" means per target (the success test of the search):
 
 * ``krum``: textbook — Krum's selected row is a malicious copy. ``variant="ndss21"`` uses the released
@@ -60,6 +66,8 @@ from .._checks import check_int
 from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
 from ._perturbation import perturbation as make_perturbation
+from ._tailored_generic import GAMMA_INIT as GENERIC_GAMMA_INIT
+from ._tailored_generic import agnostic_gammas, check_size, gamma_scale, ndss21_search, rule_extras, textbook_search
 from ._utils.common import (
     check_options,
     check_positive,
@@ -197,30 +205,25 @@ def _saturation_gamma(benign, mean, direction) -> float:
 
 
 def _checked_settings(
-    target: str,
-    search: str,
-    gamma_init: float | None,
-    tau: float,
-    exact_grid: int,
-    objective_grid: int,
-    objective_iters: int,
-    aggregator_options: dict | None,
+    target: str, search: str, gamma_init: float | None, tau: float, sizes: dict, aggregator_options: dict | None
 ) -> tuple[float, dict]:
-    """Validate the search settings before any work; return γ_init and the simulated rule's options."""
+    """Validate the search settings before any work (``sizes``: the grid and iteration counts); return γ_init
+    and the simulated rule's options."""
     check_search(search)
     if search == "exact" and target not in KRUM_FAMILY:
         raise ConfigError(
             f"search='exact' is available for tailored attacks on {list(KRUM_FAMILY)} (and for min_max, "
             f"min_sum); found aggregator={target!r}. Use search='halving'."
         )
-    check_int(exact_grid, "exact_grid", minimum=2)
-    check_int(objective_grid, "objective_grid", minimum=2)
-    check_int(objective_iters, "objective_iters", minimum=0)
+    for name, value in sizes.items():
+        check_int(value, name, minimum=0 if name.endswith("_iters") else 2)
     check_positive(tau, "tau")
     agg_opts = dict(aggregator_options or {})
     clash = sorted(set(agg_opts) & {"updates", "f", "variant", "name"})
     if clash:
         raise ConfigError(f"aggregator_options must not set {clash}: the attack passes them itself.")
+    if target not in TARGETS:  # the generic form: the agnostic attacks' released γ_init
+        return (GENERIC_GAMMA_INIT if gamma_init is None else check_positive(gamma_init, "gamma_init")), agg_opts
     return gamma_init_for("tailored", target, gamma_init), agg_opts
 
 
@@ -291,7 +294,65 @@ def _survival_gamma(
     return result.gamma
 
 
-@register("tailored", needs=("n_total", "aggregator_options"), targets=TARGETS)
+def _generic_gamma(
+    setting: _Setting, g0: float, tau: float, generator, perturbation: str, grid: int, iters: int, info: dict
+) -> float:
+    """Any other registered rule, as a black box (:mod:`._tailored_generic`): γ maximising J(γ)."""
+    extras = rule_extras(setting.rule, setting.agg_opts, generator, info)
+    n = setting.n_copies + setting.benign.shape[0]
+    check_size(setting.rule, n, setting.f_sim, setting.variant, setting.agg_opts)
+
+    def objective(g: float) -> float:
+        return float(torch.linalg.vector_norm(setting.run_rule(g, **extras()).vector - setting.mean))
+
+    if setting.variant == "ndss21":
+        gamma, details = ndss21_search(objective, g0, tau)
+    else:
+        scale = gamma_scale(setting.benign, setting.mean, setting.direction)
+        candidates = agnostic_gammas(setting.benign, perturbation, tau)
+        gamma, details = textbook_search(objective, scale, candidates, grid=grid, iters=iters)
+    info.update(details)
+    return gamma
+
+
+def _simulated_counts(target, n_malicious, n_known, *, f, knowledge, variant, partial_rule, n_total, agg_opts):
+    """(copies, f, info) the adversary simulates: the server's under full knowledge, m' under partial."""
+    if knowledge != "partial":
+        return n_malicious, server_f(f, n_malicious), {}
+    return partial_simulation(
+        n_malicious,
+        n_known,
+        rule=rule_tested(target, variant),
+        variant=variant,
+        partial_rule=partial_rule,
+        default_rule="table" if target in OBJECTIVE else "square",
+        n_total=n_total,
+        attack="tailored",
+        rule_options={k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")},
+    )
+
+
+def _gamma(setting: _Setting, model, g0: float, tau: float, generator, knowledge: str, settings: dict, info: dict):
+    """Dispatch to the target's search: a dedicated form (module docstring) or the generic one."""
+    target = setting.target
+    if model is not None:
+        gamma, details = _exact_krum_family(setting, g0, settings["exact_grid"], model)
+        info.update(details, n_probes=0)
+        return gamma
+    if target in KRUM_FAMILY:
+        probe = _krum_family_probe(setting)
+        result = halving(probe, g0, tau)
+        info.update(n_probes=result.n_probes, matrix_probes=probe.matrix_probes)
+        return result.gamma
+    if target in OBJECTIVE:
+        return _objective_gamma(setting, g0, tau, settings["objective_grid"], settings["objective_iters"], info)
+    if target in SURVIVAL:
+        return _survival_gamma(setting, g0, tau, generator, knowledge, info)
+    grid, iters = settings["generic_grid"], settings["generic_iters"]
+    return _generic_gamma(setting, g0, tau, generator, settings["perturbation"], grid, iters, info)
+
+
+@register("tailored", needs=("n_total", "aggregator_options"), targets=TARGETS, generic_form=True)
 def tailored(
     benign: torch.Tensor,
     n_malicious: int,
@@ -311,13 +372,17 @@ def tailored(
     exact_grid: int = 200,
     objective_grid: int = 32,
     objective_iters: int = 30,
+    generic_grid: int = 13,
+    generic_iters: int = 8,
     **options,
 ) -> Crafted:
-    """AGR-tailored attack on ``aggregator`` (module docstring for the tests, searches and knowledge).
+    """AGR-tailored attack on ``aggregator`` (module docstring for the tests, searches and knowledge): a
+    dedicated form for the rules of :data:`TARGETS`, the generic black-box form (:mod:`._tailored_generic`)
+    for any other registered rule.
 
     Options: ``partial_rule``, ``n_total`` (partial knowledge), ``aggregator_options`` (extra keyword
     options of the simulated rule, e.g. DnC's ``n_iters``/``subsample_dim``), ``exact_grid``,
-    ``objective_grid``, ``objective_iters``.
+    ``objective_grid``, ``objective_iters``, ``generic_grid``, ``generic_iters`` (the generic search).
 
     Example:
         >>> import torch
@@ -326,28 +391,25 @@ def tailored(
         >>> out = craft("tailored", x, 4, aggregator="multi_krum", search="exact")
         >>> out.updates.shape, out.gamma > 0
         (torch.Size([4, 8]), True)
+        >>> craft("tailored", x, 4, aggregator="geometric_median").info["best_source"] in ("grid", "golden")
+        True
     """
+    from ..aggregators import names as rule_names
+
     check_options(options, "tailored")
-    target = require_aggregator(aggregator, "tailored", TARGETS)
-    g0, agg_opts = _checked_settings(
-        target, search, gamma_init, tau, exact_grid, objective_grid, objective_iters, aggregator_options
+    target = require_aggregator(aggregator, "tailored", rule_names())
+    sizes = dict(
+        exact_grid=exact_grid,
+        objective_grid=objective_grid,
+        objective_iters=objective_iters,
+        generic_grid=generic_grid,
+        generic_iters=generic_iters,
     )
-    partial_info: dict[str, object] = {}
-    if knowledge == "partial":
-        rule_options = {k: v for k, v in agg_opts.items() if k not in ("generator", "score_fn")}
-        n_copies, f_sim, partial_info = partial_simulation(
-            n_malicious,
-            benign.shape[0],
-            rule=rule_tested(target, variant),
-            variant=variant,
-            partial_rule=partial_rule,
-            default_rule="table" if target in OBJECTIVE else "square",
-            n_total=n_total,
-            attack="tailored",
-            rule_options=rule_options,
-        )
-    else:
-        n_copies, f_sim = n_malicious, server_f(f, n_malicious)
+    g0, agg_opts = _checked_settings(target, search, gamma_init, tau, sizes, aggregator_options)
+    n_copies, f_sim, partial_info = _simulated_counts(
+        target, n_malicious, benign.shape[0], f=f, knowledge=knowledge, variant=variant,
+        partial_rule=partial_rule, n_total=n_total, agg_opts=agg_opts,
+    )  # fmt: skip
     model = None  # built only for the exact Krum-family search
     if target in KRUM_FAMILY and search == "exact":  # mean, direction and distance model in one pass
         mean, direction, model = QuadraticDistances.one_pass(benign, perturbation)
@@ -359,22 +421,12 @@ def tailored(
         "search": search,
         "gamma_init": g0,
         "target": target,
+        "form": "dedicated" if target in TARGETS else "generic",
         "rule_tested": setting.rule,
         "f_simulated": f_sim,
         "copies_simulated": n_copies,
         **partial_info,
     }
-    if model is not None:
-        gamma, details = _exact_krum_family(setting, g0, exact_grid, model)
-        info.update(details, n_probes=0)
-    elif target in KRUM_FAMILY:
-        probe = _krum_family_probe(setting)
-        result = halving(probe, g0, tau)
-        gamma = result.gamma
-        info.update(n_probes=result.n_probes, matrix_probes=probe.matrix_probes)
-    elif target in OBJECTIVE:
-        gamma = _objective_gamma(setting, g0, tau, objective_grid, objective_iters, info)
-    else:
-        gamma = _survival_gamma(setting, g0, tau, generator, knowledge, info)
+    gamma = _gamma(setting, model, g0, tau, generator, knowledge, {**sizes, "perturbation": perturbation}, info)
     vector = malicious_vector(mean, gamma, direction)
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)

@@ -199,13 +199,12 @@ class Experiment:
         if self.attack_target is not None and self.attack_target not in aggregators.names():
             raise _fail("attack_target", f"None (the server's AGR) or one of {aggregators.names()}", self.attack_target)
         aimed_at = self.attack_target or self.aggregator
-        forms = attacks.targets(self.attack) if self.attack in attacks.names() else None
-        if forms is not None and aimed_at not in forms:
+        if not attacks.can_target(self.attack, aimed_at):
             field = "attack_target" if self.attack_target is not None else "aggregator"
             raise _fail(
                 field,
-                f"a rule attack {self.attack!r} has a form for ({list(forms)}; set attack_target to aim "
-                f"it at one of them)",
+                f"a rule attack {self.attack!r} has a form for ({list(attacks.targets(self.attack) or ())}; "
+                "set attack_target to aim it at one of them)",
                 aimed_at,
             )
         if self.data_root is not None and not isinstance(self.data_root, str):

@@ -225,7 +225,7 @@ class FedSGD:
         if "aggregator_options" in needs and "aggregator_options" not in options:
             # The adversary simulating the AGR knows its options (and, for Fang's defense, the server's scoring).
             simulated = dict(exp.aggregator_options) if target == exp.aggregator else {}
-            if target == "fang_defense":
+            if "score_fn" in aggregators.needs(target):  # Fang's defense, or a user's rule that scores
                 simulated["score_fn"] = self.score_fn
             if simulated:
                 options["aggregator_options"] = simulated

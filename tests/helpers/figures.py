@@ -11,6 +11,7 @@ FIGURES = {
     "malicious_fraction": 2,  # the quick figure and the committed scale-profile figure
     "performance": 1,  # the committed benchmark results
     "flower": 1,  # accuracy per round of the four Flower runs
+    "your_own_rule": 3,  # the report card, the deviation cards side by side, the FL cards side by side
 }
 
 #: The Results and Summary pages (_toc.yml): written for readers, so their code is behind a toggle, their

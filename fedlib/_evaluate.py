@@ -1,0 +1,419 @@
+r"""``fedlib.evaluate``: the report card of one aggregation rule against the paper's attacks and newer ones.
+
+For a rule (a registered name, a ``"module:function"`` string, or a callable) and a profile, one row per
+attack (no attack, Fang, LIE, AGR-tailored, Min-Max, Min-Sum, IPM, Mimic by default) with
+
+(a) **deviation** (seconds, no training): benign gradients are captured from a few real rounds of honest
+    FedSGD with the mean in the profile's setting (rounds ``capture_rounds``; the same gradients for every rule,
+    cached per profile and seed), each attack is crafted against the rule from them, and
+
+    .. math:: \text{deviation} = \lVert \mathrm{AGR}(\text{crafted} \cup \text{benign}) - \mu \rVert_2 ,
+              \qquad \text{relative\_deviation} = \text{deviation} / \lVert \mu \rVert_2
+
+    with μ the mean of the benign rows (no attack: the attackers' honest rows instead of crafted ones),
+    averaged over the captured rounds and the seeds;
+(b) **FL impact**: the profile's experiment with the rule as the server's AGR, for no attack and each attack,
+    over ``seeds`` (through :func:`fedlib.experiments.run` and its results cache); impact = no-attack accuracy −
+    attacked accuracy, per seed (:func:`fedlib.report.tables.impacts`), mean ± sd over seeds
+    (:func:`fedlib.report.tables.mean_and_sd`).
+
+Columns (:data:`COLUMNS`): ``rule``, ``attack``, ``reason`` (empty when the attack ran; else why it is not
+defined for the rule or could not be crafted — such attacks are rows, never dropped), ``deviation``,
+``relative_deviation``, ``gamma`` (mean γ of the crafted rows; NaN for attacks without one), ``accuracy`` and
+``accuracy_sd`` (test accuracy at the best-validation round, %, mean and sd over seeds), ``impact`` and
+``impact_sd`` (percentage points; NaN for no attack), ``impact_text`` (``"mean ± sd"``), ``profile``,
+``knowledge``, ``rounds``, ``seeds`` (how many).
+
+A callable is registered for the call only (:func:`fedlib.aggregators.registered`) under
+``<function name>_<8 hex digits of its source's sha256>``: editing the function gives new cached runs, and
+nothing stays registered after the call. The results cache is keyed by the experiment, which names the rule,
+not its code: a rule you register yourself under a name is trusted to keep that name's meaning (pass
+``results_dir=None`` to cache nothing). The runs are made in this process (a rule registered at run time
+exists only here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from . import aggregators, attacks
+from .errors import AttackInfeasible, ConfigError, UnknownNameError
+
+#: The attacks of a report card, in the paper's order, then the newer ones.
+DEFAULT_ATTACKS = ("none", "fang", "lie", "tailored", "min_max", "min_sum", "ipm", "mimic")
+COLUMNS = (
+    "rule",
+    "attack",
+    "reason",
+    "deviation",
+    "relative_deviation",
+    "gamma",
+    "accuracy",
+    "accuracy_sd",
+    "impact",
+    "impact_sd",
+    "impact_text",
+    "profile",
+    "knowledge",
+    "rounds",
+    "seeds",
+)
+_NOT_OPTIONS = ("aggregator", "attack", "attack_options", "attack_target", "knowledge", "rounds", "profile", "dataset")
+
+
+# ---------------------------------------------------------------------------------------------- the rule
+def _import_rule(text: str) -> Callable:
+    module_name, _, attr = text.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"rule: expected a registered name or 'module:function'; found {text!r}.")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"rule {text!r}: cannot import it ({type(exc).__name__}: {exc}).") from exc
+    if not callable(obj):
+        raise ConfigError(f"rule {text!r}: expected a callable rule; found {type(obj).__name__}.")
+    return obj
+
+
+def _source_digest(fn: Callable) -> str | None:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()[:8]
+
+
+@contextmanager
+def rule_name(rule: str | Callable) -> Iterator[tuple[str, bool]]:
+    """(the registry name of ``rule``, whether its results may be cached) for the ``with`` block.
+
+    A registered name is used as is; ``"module:function"`` is imported; a callable that is already registered
+    keeps its name, any other is registered for the block only (see the module docstring).
+    """
+    if isinstance(rule, str) and ":" not in rule:
+        aggregators.get(rule)  # raises UnknownNameError with the registered names
+        yield rule, True
+        return
+    fn = _import_rule(rule) if isinstance(rule, str) else rule
+    if not callable(fn):
+        raise ConfigError(f"rule: expected a registered name, 'module:function' or a callable; found {fn!r}.")
+    for name in aggregators.names():
+        if aggregators.get(name) is fn:
+            yield name, True
+            return
+    digest = _source_digest(fn)
+    base = getattr(fn, "__name__", "rule").strip("<>") or "rule"
+    name = f"{base}_{digest or format(id(fn), 'x')[-8:]}"
+    with aggregators.registered(name, fn):
+        yield name, digest is not None
+
+
+# ---------------------------------------------------------------------------------------------- captures
+def _capture_path(results_dir: Path | None, exp, rounds: Sequence[int]) -> Path | None:
+    if results_dir is None:
+        return None
+    tag = "-".join(str(r) for r in rounds)
+    return Path(results_dir) / "benign_gradients" / f"{exp.config_hash}-r{tag}.pt"
+
+
+_MEMORY: dict[tuple[str, tuple[int, ...]], list[dict]] = {}
+
+
+def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset=None) -> list[dict]:
+    """The honest gradients of rounds ``rounds`` of FedSGD with the mean and no attack in ``exp``'s setting:
+    one dict per round with ``grads`` (every client of the round, malicious first) and ``m`` (attackers
+    drawn). Cached in ``results_dir/benign_gradients`` (and in memory)."""
+    from .fl import FedSGD
+
+    exp = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
+    key = (exp.config_hash, tuple(rounds))
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = _capture_path(results_dir, exp, rounds)
+    if path is not None and path.exists():
+        _MEMORY[key] = torch.load(path, weights_only=True)
+        return _MEMORY[key]
+    engine = FedSGD(exp, dataset=dataset)
+    captured = []
+    for t in range(exp.rounds):
+        draw = engine.sample_clients(t)
+        grads = engine.honest_gradients(draw)
+        if grads is None:
+            raise ConfigError(f"capturing benign gradients: honest training diverged at round {t}.")
+        if t in rounds:
+            captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t})
+        engine.server_step(engine.aggregate(draw, grads).vector)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(captured, tmp)
+        os.replace(tmp, path)
+    _MEMORY[key] = captured
+    return captured
+
+
+# ---------------------------------------------------------------------------------------------- (a) deviation
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _rule_options(rule: str, options: dict, seed: int) -> dict:
+    extra = {"generator": _seeded(seed + 1)} if "generator" in aggregators.needs(rule) else {}
+    return {**options, **extra}
+
+
+def _crafted(attack: str, rule: str, exp, round_: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor, int, Any]:
+    """(rows the server aggregates, benign rows, f, γ) of one captured round, as the FL engine builds them:
+    ``inject`` crafted rows replace the acting attackers' (the surplus stay honest)."""
+    from .fl import round_f
+
+    grads, m = round_["grads"], round_["m"]
+    f, inject = round_f(exp.server_f, rule, m, grads.shape[0], variant=exp.variant, options=exp.aggregator_options)
+    acting = min(m, inject)
+    benign = grads[acting:]
+    if attack == "none" or acting == 0:
+        return grads, grads[m:], f, None
+    known = benign if exp.knowledge == "full" else grads[:m]
+    extra: dict[str, Any] = {}
+    wanted = attacks.needs(attack)
+    if "n_total" in wanted:
+        extra["n_total"] = inject + benign.shape[0]
+    if "aggregator_options" in wanted and exp.aggregator_options:
+        extra["aggregator_options"] = dict(exp.aggregator_options)
+    crafted = attacks.craft(
+        attack,
+        known,
+        inject,
+        aggregator=rule,
+        f=f,
+        perturbation=exp.perturbation,
+        search=exp.search,
+        gamma_init=exp.gamma_init,
+        knowledge=exp.knowledge,
+        generator=_seeded(seed),
+        variant=exp.variant,
+        **extra,
+        **exp.attack_options,
+    )
+    return torch.cat([crafted.updates, benign]), benign, f, crafted.gamma
+
+
+def deviation(attack: str, rule: str, exp, captured: Sequence[dict], seed: int) -> dict[str, float]:
+    """Mean ``deviation``, ``relative_deviation`` and ``gamma`` of ``attack`` against ``rule`` over the
+    captured rounds (module docstring); μ is the mean of the benign rows."""
+    devs, rels, gammas = [], [], []
+    for round_ in captured:
+        rows, benign, f, gamma = _crafted(attack, rule, exp, round_, seed)
+        options = _rule_options(rule, dict(exp.aggregator_options), seed)
+        out = aggregators.aggregate(rule, rows, f, variant=exp.variant, **options).vector
+        mu = benign.mean(dim=0)
+        devs.append(float(torch.linalg.vector_norm(out - mu)))
+        rels.append(devs[-1] / float(torch.linalg.vector_norm(mu)))
+        gammas.append(math.nan if gamma is None else float(gamma))
+    return {
+        "deviation": sum(devs) / len(devs),
+        "relative_deviation": sum(rels) / len(rels),
+        "gamma": sum(gammas) / len(gammas),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- the card
+def _not_defined(attack: str, rule: str) -> str:
+    if attacks.can_target(attack, rule):
+        return ""
+    forms = ", ".join(attacks.targets(attack) or ())
+    return f"not defined for {rule}: attack {attack!r} has forms for {forms} only"
+
+
+def _check_arguments(attack_list: Sequence[str], seeds: Sequence[int], options: dict) -> None:
+    for attack in attack_list:
+        if attack not in attacks.names():
+            raise UnknownNameError(f"attacks: {attack!r} is not an attack; expected names from {attacks.names()}.")
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds: expected a non-empty list of ints >= 0; found {seeds!r}.")
+    clash = sorted(set(options) & set(_NOT_OPTIONS))
+    if clash:
+        raise ConfigError(f"evaluate(**options) sets Experiment fields; {clash} are set by evaluate itself.")
+
+
+def _experiment(profile, dataset, rule, attack, seed, rounds, knowledge, options, attack_options):
+    from .experiments import experiment_for
+    from .experiments._config import seed_fields
+
+    fields = {**options, **seed_fields(seed), "aggregator": rule, "attack": attack}
+    if attack != "none":
+        fields["knowledge"] = knowledge
+        fields["attack_options"] = dict(attack_options.get(attack, {}))
+    if rounds is not None:
+        fields["rounds"] = rounds
+    return experiment_for(profile, dataset, **fields)
+
+
+def _train(experiments: dict, results_dir, progress: bool) -> pd.DataFrame:
+    """Run (or load) every experiment; one row per (attack, seed) with its test accuracy."""
+    from .experiments import run
+    from .fl import load_dataset
+
+    data = None
+    rows = []
+    for (attack, seed), exp in experiments.items():
+        if data is None:
+            data = load_dataset(exp)
+        result = run(exp, results_dir, progress=progress, dataset=data)
+        rows.append(
+            {
+                "aggregator": exp.aggregator,
+                "attack": attack,
+                "seed": seed,
+                "test_accuracy": result.test_accuracy_at_best,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _fl_columns(runs: pd.DataFrame, attack: str) -> dict[str, Any]:
+    from .report.tables import impacts, mean_and_sd, mean_sd
+
+    acc, acc_sd = mean_and_sd(runs[runs.attack == attack].test_accuracy)
+    out: dict[str, Any] = {"accuracy": acc, "accuracy_sd": acc_sd}
+    if attack == "none":
+        return {**out, "impact": math.nan, "impact_sd": math.nan, "impact_text": "–"}
+    per_seed = impacts(runs[runs.attack.isin(["none", attack])], by=["aggregator"]).impact
+    mean, sd = mean_and_sd(per_seed)
+    return {**out, "impact": mean, "impact_sd": sd, "impact_text": mean_sd(per_seed)}
+
+
+def evaluate(
+    rule: str | Callable,
+    *,
+    profile: str = "quick",
+    attacks: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    rounds: int | None = None,
+    dataset: str | None = None,
+    knowledge: str = "full",
+    attack_options: dict[str, dict] | None = None,
+    capture_rounds: Sequence[int] = (0, 10, 20),
+    train: bool = True,
+    results_dir: str | os.PathLike | None = "default",
+    progress: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """The report card of ``rule`` (module docstring for the columns): one row per attack.
+
+    Args:
+        rule: a registered name, ``"module:function"``, or a callable ``fn(updates, f, *, variant, **options)``.
+        profile: ``"quick"``, ``"scale"`` or ``"full"`` (:func:`fedlib.experiments.experiment_for`).
+        attacks: attack names (default :data:`DEFAULT_ATTACKS`; ``"none"`` is always added for the impacts).
+        seeds: the seeds of the FL runs and of the captures (default ``[0]``).
+        rounds: FL rounds (default: the profile's).
+        dataset: the profile's dataset (default: its own).
+        knowledge: the attacks' knowledge setting, ``"full"`` or ``"partial"``.
+        attack_options: per attack, its options (``Experiment.attack_options``), e.g.
+            ``{"tailored": {"generic_grid": 9, "generic_iters": 4}}`` for a cheaper generic search.
+        capture_rounds: the honest rounds whose gradients the deviation is measured on.
+        train: False skips (b): accuracy and impact are NaN (seconds instead of training runs).
+        results_dir: the results cache (``"default"``: :func:`fedlib.experiments.default_results_dir`;
+            None: no files).
+        progress: progress bars of the training runs.
+        **options: Experiment fields for every run (e.g. ``n_malicious=2``, ``aggregator_options={...}``).
+
+    Example:
+        >>> import fedlib
+        >>> card = fedlib.evaluate("median", attacks=["lie", "min_max"], train=False, capture_rounds=(0,),
+        ...                        results_dir=None)  # doctest: +SKIP
+        >>> card[["attack", "relative_deviation"]]  # doctest: +SKIP
+    """
+    from .experiments import default_results_dir
+
+    attack_list = list(dict.fromkeys(["none", *(DEFAULT_ATTACKS[1:] if attacks is None else attacks)]))
+    seeds = [0] if seeds is None else list(seeds)
+    _check_arguments(attack_list, seeds, options)
+    attack_options = dict(attack_options or {})
+    unknown = sorted(set(attack_options) - set(attack_list))
+    if unknown:
+        raise ConfigError(f"attack_options: {unknown} are not among the card's attacks {attack_list}.")
+    folder = Path(default_results_dir()) if results_dir == "default" else results_dir
+    with rule_name(rule) as (name, cacheable):
+        folder = Path(folder) if (folder is not None and cacheable) else None
+        return _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture_rounds, train, folder,
+                     progress, options, attack_options)  # fmt: skip
+
+
+def _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options, attack_options):
+    """The experiments of the card, and why an attack has none (not defined for the rule, or not runnable)."""
+    reasons = {a: _not_defined(a, name) for a in attack_list}
+    experiments: dict[tuple[str, int], Any] = {}
+    for attack in attack_list:
+        for seed in seeds:
+            if reasons[attack]:
+                continue
+            try:
+                experiments[(attack, seed)] = _experiment(
+                    profile, dataset, name, attack, seed, rounds, knowledge, options, attack_options
+                )
+            except ConfigError as exc:
+                if attack == "none":
+                    raise
+                reasons[attack] = f"not runnable in this setting: {exc}"
+    return experiments, reasons
+
+
+def _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, folder):
+    """(deviation rows per attack, notes): an attack whose deviation cannot be measured still trains."""
+    devs: dict[str, list[dict]] = {a: [] for a in attack_list}
+    notes = {a: "" for a in attack_list}
+    for seed in seeds:
+        captured = capture(experiments[("none", seed)], capture_rounds, folder)
+        for attack in attack_list:
+            if reasons[attack] or notes[attack]:
+                continue
+            if "score_fn" in aggregators.needs(name):
+                notes[attack] = "deviation not measured: the rule needs score_fn (a model to score)"
+                continue
+            try:
+                devs[attack].append(deviation(attack, name, experiments[(attack, seed)], captured, seed))
+            except AttackInfeasible as exc:
+                notes[attack] = f"deviation not measured, infeasible on the captured rounds: {exc}"
+    return devs, notes
+
+
+def _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture_rounds, train, folder, progress,
+          options, attack_options) -> pd.DataFrame:  # fmt: skip
+    experiments, reasons = _plan(name, attack_list, seeds, profile, dataset, rounds, knowledge, options, attack_options)
+    devs, notes = _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, folder)
+    runs = _train(experiments, folder, progress) if train else None
+    rows = []
+    for attack in attack_list:
+        row: dict[str, Any] = {"rule": name, "attack": attack, "reason": reasons[attack] or notes[attack]}
+        for key in ("deviation", "relative_deviation", "gamma"):
+            values = [d[key] for d in devs[attack]]
+            row[key] = sum(values) / len(values) if values and not notes[attack] else math.nan
+        if runs is not None and not reasons[attack]:
+            row.update(_fl_columns(runs, attack))
+        row.update(
+            profile=profile, knowledge=knowledge, rounds=experiments[("none", seeds[0])].rounds, seeds=len(seeds)
+        )
+        rows.append(row)
+    card = pd.DataFrame(rows)
+    for column in COLUMNS:
+        if column not in card:
+            card[column] = math.nan
+    card["impact_text"] = card["impact_text"].astype(object).where(card["impact_text"].notna(), "–")
+    return card[list(COLUMNS)]
+
+
+__all__ = ["evaluate", "capture", "deviation", "rule_name", "DEFAULT_ATTACKS", "COLUMNS"]

@@ -1,0 +1,125 @@
+"""fedlib.evaluate and `python -m fedlib evaluate`: a rule defined here (not in fedlib) gets its report card."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+import fedlib
+import fedlib.aggregators as agg
+from fedlib._evaluate import COLUMNS
+from fedlib.cli import main
+from fedlib.errors import ConfigError, UnknownNameError
+
+matplotlib.use("Agg")
+
+TINY = dict(rounds=2, capture_rounds=(0, 1), seeds=[0])
+
+
+def clipped_mean(updates, f, *, variant="textbook"):
+    """Every row scaled down to the median row norm, then averaged."""
+    norms = torch.linalg.vector_norm(updates, dim=1, keepdim=True)
+    return agg.Aggregate((updates * (norms.median() / norms).clamp(max=1.0)).mean(dim=0))
+
+
+@pytest.fixture
+def rule_module(tmp_path, monkeypatch):
+    (tmp_path / "fedlib_eval_rule.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from fedlib.aggregators import Aggregate
+
+            def clipped_mean(updates, f, *, variant="textbook"):
+                norms = torch.linalg.vector_norm(updates, dim=1, keepdim=True)
+                return Aggregate((updates * (norms.median() / norms).clamp(max=1.0)).mean(dim=0))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fedlib_eval_rule:clipped_mean"
+
+
+def test_report_card_of_a_callable(tmp_path):
+    before = agg.names()
+    card = fedlib.evaluate(clipped_mean, attacks=["fang", "lie", "tailored", "min_max"], results_dir=tmp_path, **TINY)
+    assert list(card.columns) == list(COLUMNS)
+    assert card.attack.tolist() == ["none", "fang", "lie", "tailored", "min_max"]
+    assert agg.names() == before  # the callable was registered for the call only
+    assert card.rule.iloc[0].startswith("clipped_mean_")
+    by = card.set_index("attack")
+    assert "not defined" in by.loc["fang", "reason"] and math.isnan(by.loc["fang", "impact"])
+    for attack in ("none", "lie", "tailored", "min_max"):
+        assert by.loc[attack, "reason"] == ""
+        assert 0 <= by.loc[attack, "accuracy"] <= 100 and by.loc[attack, "deviation"] >= 0
+    # the same captured rounds, the same rule: the generic tailored attack deviates at least as much as Min-Max
+    assert by.loc["tailored", "deviation"] >= by.loc["min_max", "deviation"] * (1 - 1e-9)
+    assert by.loc["tailored", "deviation"] > by.loc["none", "deviation"]
+    assert by.loc["lie", "impact"] == pytest.approx(by.loc["none", "accuracy"] - by.loc["lie", "accuracy"])
+    assert math.isnan(by.loc["none", "impact"]) and by.loc["none", "impact_text"] == "–"
+    assert (tmp_path / "benign_gradients").is_dir()
+    # cached: the second call trains nothing and gives the same card
+    again = fedlib.evaluate(clipped_mean, attacks=["fang", "lie", "tailored", "min_max"], results_dir=tmp_path, **TINY)
+    pd.testing.assert_frame_equal(card, again)
+
+
+def test_module_function_and_registered_names(rule_module):
+    card = fedlib.evaluate(rule_module, attacks=["tailored", "min_max"], train=False, results_dir=None, **TINY)
+    assert card.accuracy.isna().all() and (card.deviation >= 0).all()
+    with agg.registered("test_eval_clip", clipped_mean):
+        named = fedlib.evaluate("test_eval_clip", attacks=["tailored", "min_max"], train=False, results_dir=None,
+                                **TINY)  # fmt: skip
+    assert named.rule.iloc[0] == "test_eval_clip"
+    assert named.deviation.tolist() == pytest.approx(card.deviation.tolist())
+
+
+def test_bad_arguments_fail_before_any_work():
+    with pytest.raises(UnknownNameError):
+        fedlib.evaluate("no_such_rule", train=False)
+    with pytest.raises(ConfigError, match="cannot import it"):
+        fedlib.evaluate("fedlib_no_such_module:fn", train=False)
+    with pytest.raises(UnknownNameError, match="not an attack"):
+        fedlib.evaluate("median", attacks=["lies"], train=False)
+    with pytest.raises(ConfigError, match="set by evaluate"):
+        fedlib.evaluate("median", attack="lie", train=False)
+    with pytest.raises(ConfigError, match="not among the card's attacks"):
+        fedlib.evaluate("median", attacks=["lie"], attack_options={"tailored": {}}, train=False)
+
+
+def test_attack_options_reach_the_attack():
+    with pytest.raises(ConfigError, match="generic_grid"):
+        fedlib.evaluate("nnm", attacks=["tailored"], attack_options={"tailored": {"generic_grid": 1}}, train=False,
+                        results_dir=None, **TINY)  # fmt: skip
+    card = fedlib.evaluate("nnm", attacks=["tailored"], attack_options={"tailored": {"generic_grid": 3}},
+                           train=False, results_dir=None, **TINY)  # fmt: skip
+    assert card.set_index("attack").loc["tailored", "deviation"] > 0
+
+
+def test_cli_prints_the_card_and_writes_csv(rule_module, tmp_path, capsys):
+    out = tmp_path / "card.csv"
+    code = main(["evaluate", rule_module, "--rounds", "2", "--capture-rounds", "0", "--attacks", "fang", "min_max",
+                 "--results-dir", str(tmp_path), "--output", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "report card of clipped_mean_" in printed and "min_max" in printed and "not defined" in printed
+    card = pd.read_csv(out)
+    assert list(card.columns) == list(COLUMNS) and card.attack.tolist() == ["none", "fang", "min_max"]
+
+
+def test_figure_helpers_draw_one_card_and_several(tmp_path):
+    from fedlib.report.figures import report_card, report_cards
+
+    cards = [
+        fedlib.evaluate(rule, attacks=["fang", "min_max"], results_dir=tmp_path, **TINY) for rule in ("median", "nnm")
+    ]
+    ax = report_card(cards[1])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Fang", "Min-Max"]
+    heat = report_cards(cards, value="relative_deviation")
+    assert heat.get_ylabel() == "aggregation rule"
+    with pytest.raises(ValueError, match="value"):
+        report_card(cards[0], value="nonsense")
