@@ -224,8 +224,8 @@ check_krum_index(krum_index)
 #
 # The figure's attackers sit far away, and Krum ignores them. Place the four malicious updates instead:
 # build `malicious`, a $(4, 2)$ tensor, such that Krum, run on `malicious` stacked on top of the 16 honest
-# updates `honest` with $f = 4$, **selects one of your rows**, and that row lies **at least 1.0 away from
-# the honest mean** (one honest standard deviation). Hint: four identical copies help each other, since
+# updates `honest` (those of the first figure with seed 0) with $f = 4$, **selects one of your rows**, and
+# that row lies **at least 1.0 away from the honest mean** (one honest standard deviation). Hint: four identical copies help each other, since
 # each counts the other three as neighbours at distance 0; search for a good place by running fedlib's
 # Krum, as the paper's AGR-tailored attacker does.
 #
@@ -234,9 +234,10 @@ check_krum_index(krum_index)
 # ```
 
 # %%
-honest = points[n_malicious:]
+cloud = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=0)  # the first figure's, for seed 0
+honest = cloud[n_malicious:]
 # Start: the far cluster of the figure. Krum never selects it.
-malicious = points[:n_malicious].clone()
+malicious = cloud[:n_malicious].clone()
 
 
 # %% [markdown]
