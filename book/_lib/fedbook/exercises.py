@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -145,7 +146,7 @@ def check_krum_index(answer: Callable[[torch.Tensor, int], Any], *, seed: int = 
                     x[:f] = 6.0 + 0.3 * torch.randn(f, 3, generator=g, dtype=DTYPE)
                 expected = int(aggregators.aggregate("krum", x, f).selected[0])
                 got = _call(answer, x.clone(), f)
-                _require(isinstance(got, int | torch.Tensor) and torch.as_tensor(got).numel() == 1,
+                _require(isinstance(got, numbers.Integral | torch.Tensor) and torch.as_tensor(got).numel() == 1,
                          f"expected one row index (an int); found {got!r}")
                 got = int(got)
                 if got != expected:
