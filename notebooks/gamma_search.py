@@ -177,3 +177,151 @@ pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found], "search": [search
 # to about $10^{-5}$ when the optimum is reachable from $\gamma_{\text{init}}$, and halving never exceeds
 # the exact Min-Max/Min-Sum optimum. (3) With a badly chosen $\gamma_{\text{init}}$ the released search
 # silently returns a weaker attack.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
+# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
+# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+
+# %%
+import torch
+from fedbook.exercises import check_exact_min_max_gamma, check_halving_search, check_min_max_test
+
+# %% [markdown]
+# ```{exercise} The Min-Max acceptance test
+# :label: gamma_search-min-max-test
+#
+# Write `min_max_accepts(benign, gamma)` that returns `True` when the malicious update
+# $\nabla^m = \nabla^b + \gamma\nabla^p$, with $\nabla^b$ the mean of the rows of `benign` and
+# $\nabla^p = -\sigma$ (minus the coordinate-wise *unbiased* standard deviation, `benign.std(dim=0)`),
+# satisfies the Min-Max constraint $\max_i \lVert\nabla^m - g_i\rVert^2 \le \max_{i,j}\lVert g_i - g_j\rVert^2$,
+# and `False` otherwise.
+#
+# *The check* probes 40 values of $\gamma$ on each of 4 seeded rounds and requires `True` below fedlib's
+# exact Min-Max $\gamma^*$ (`craft("min_max", ..., search="exact")`) and `False` above it.
+# ```
+
+# %%
+def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
+    malicious = benign.mean(dim=0) - gamma * benign.std(dim=0)
+    to_malicious = ((benign - malicious) ** 2).sum(dim=1)  # squared distance to each benign row
+    # Start: accepts everything. Compare with the largest squared distance between two benign rows.
+    return bool(to_malicious.max() >= 0)
+
+
+# %% [markdown]
+# ```{solution-start} gamma_search-min-max-test
+# :class: dropdown
+# ```
+
+# %%
+def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
+    malicious = benign.mean(dim=0) - gamma * benign.std(dim=0)
+    to_malicious = ((benign - malicious) ** 2).sum(dim=1)
+    between_benign = torch.cdist(benign, benign) ** 2
+    return bool(to_malicious.max() <= between_benign.max())
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_min_max_test(min_max_accepts)
+
+# %% [markdown]
+# ```{exercise} Algorithm 1, the halving search
+# :label: gamma_search-halving
+#
+# Write `halving_search(success, gamma_init, tau)` following the paper's Algorithm 1 as described above:
+# start with $\gamma = \gamma_{\text{init}}$, step $= \gamma_{\text{init}}$ and $\gamma_{\text{succ}} = 0$;
+# while $|\gamma_{\text{succ}} - \gamma| > \tau$, probe `success(gamma)`: on success record
+# $\gamma_{\text{succ}} = \gamma$ and move up by half the step, otherwise move down by half the step; then
+# halve the step. Return $\gamma_{\text{succ}}$.
+#
+# *The check* runs your search and `fedlib.attacks.halving_search` on five acceptance tests (an optimum
+# inside the reach, one above $2\gamma_{\text{init}}$, one that nothing passes, a band) and requires the
+# same probes in the same order and the same answer.
+# ```
+
+# %%
+def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
+    # Start: a single probe. Write the loop of Algorithm 1.
+    return gamma_init if success(gamma_init) else 0.0
+
+
+# %% [markdown]
+# ```{solution-start} gamma_search-halving
+# :class: dropdown
+# ```
+
+# %%
+def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
+    gamma, step, gamma_succ = gamma_init, gamma_init, 0.0
+    while abs(gamma_succ - gamma) > tau:
+        if success(gamma):
+            gamma_succ = gamma
+            gamma += step / 2
+        else:
+            gamma -= step / 2
+        step /= 2
+    return gamma_succ
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_halving_search(halving_search)
+
+# %% [markdown]
+# ```{exercise} The exact Min-Max γ in closed form
+# :label: gamma_search-exact
+#
+# The halving search needs a probe per step; the constraint itself is quadratic in $\gamma$. With
+# $a_i = \lVert\nabla^b - g_i\rVert^2$, $b_i = (\nabla^b - g_i)\cdot\nabla^p$ and $c = \lVert\nabla^p\rVert^2$,
+# each benign row gives $a_i + 2\gamma b_i + \gamma^2 c \le T$, $T = \max_{i,j}\lVert g_i - g_j\rVert^2$.
+# Write `exact_min_max_gamma(benign)` that returns the largest $\gamma$ satisfying all of them at once
+# ($\nabla^p = -\sigma$ as before), without any search.
+#
+# *The check* compares your value with fedlib's `craft("min_max", benign, m, search="exact").gamma` on 4
+# seeded rounds, to a relative $10^{-8}$ (the halving answer, accurate to $\tau = 10^{-5}$, fails).
+# ```
+
+# %%
+def exact_min_max_gamma(benign: torch.Tensor) -> float:
+    # Start: the halving search's answer, accurate only to τ. Solve the quadratic instead.
+    return craft("min_max", benign, 1, search="halving").gamma
+
+
+# %% [markdown]
+# ```{solution-start} gamma_search-exact
+# :class: dropdown
+# ```
+#
+# Every $a_i \le T$ (the mean lies inside the benign rows' hull), so each quadratic is negative at
+# $\gamma = 0$ and holds up to its larger root $\gamma_i = (-b_i + \sqrt{b_i^2 - c\,(a_i - T)})/c$; all hold
+# up to the smallest of these roots.
+
+# %%
+def exact_min_max_gamma(benign: torch.Tensor) -> float:
+    mean, direction = benign.mean(dim=0), -benign.std(dim=0)
+    offset = mean - benign
+    a, b, c = (offset**2).sum(dim=1), offset @ direction, direction @ direction
+    threshold = (torch.cdist(benign, benign) ** 2).max()
+    larger_roots = (-b + torch.sqrt(b**2 - c * (a - threshold))) / c
+    return float(larger_roots.min())
+
+
+print(f"synthetic round: exact γ = {exact_min_max_gamma(benign):.7f}; "
+      f"fedlib: {found[('min_max', 'exact')].gamma:.7f}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_exact_min_max_gamma(exact_min_max_gamma)

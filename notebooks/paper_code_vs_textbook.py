@@ -170,3 +170,169 @@ attack_variant_table("tailored", benign, 5, aggregator="trimmed_mean")
 #   A run whose validation loss exceeds 1000 but stays finite trains on in fedlib, where the released
 #   code would have stopped. Both keep the best-validation accuracy, so training on can only add
 #   evaluations: fedlib's number for such a run is at least what the released code would report.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
+# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
+# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+
+# %%
+import torch
+from fedbook.exercises import check_krum_scores, check_krum_variants_differ, check_lie_z, check_released_median
+
+# %% [markdown]
+# ```{exercise} The released median
+# :label: paper_code_vs_textbook-median
+#
+# Write `released_median(updates)`: the coordinate-wise median of an $(n, d)$ tensor as the released code
+# computes it, i.e. the **lower** middle value of each column when $n$ is even.
+#
+# *The check* compares your function with `aggregate("median", updates, f, variant="ndss21")` on 24 seeded
+# inputs with odd and even $n$, some with ties.
+# ```
+
+# %%
+def released_median(updates: torch.Tensor) -> torch.Tensor:
+    # Start: the textbook median (torch.quantile averages the two middle values). Change it.
+    return updates.quantile(0.5, dim=0)
+
+
+# %% [markdown]
+# ```{solution-start} paper_code_vs_textbook-median
+# :class: dropdown
+# ```
+#
+# `torch.median` returns the lower middle value, which is what the released code calls.
+
+# %%
+def released_median(updates: torch.Tensor) -> torch.Tensor:
+    return updates.median(dim=0).values
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_released_median(released_median)
+
+# %% [markdown]
+# ```{exercise} LIE's z from the formula
+# :label: paper_code_vs_textbook-lie-z
+#
+# Write `lie_z(n_total, n_malicious)` returning Baruch et al.'s $z$: $s = \lfloor n/2 + 1\rfloor - m$ and
+# $z = \Phi^{-1}((n - s)/n)$, with $\Phi^{-1}$ the standard normal quantile (`torch.special.ndtri` on a
+# float64 tensor, or `statistics.NormalDist().inv_cdf`). Then compare your $z$ for $n = 50$, $m = 10$ with
+# the released table's $0.72575$.
+#
+# *The check* compares your function with `fedlib.attacks.lie_z` on 117 pairs $(n, m)$ to $10^{-9}$.
+# ```
+
+# %%
+def lie_z(n_total: int, n_malicious: int) -> float:
+    # Start: the released table, keyed by m only (and 0 where it has no entry). Use the formula.
+    return {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891}.get(n_malicious, 0.0)
+
+
+# %% [markdown]
+# ```{solution-start} paper_code_vs_textbook-lie-z
+# :class: dropdown
+# ```
+
+# %%
+import math
+from statistics import NormalDist
+
+
+def lie_z(n_total: int, n_malicious: int) -> float:
+    s = math.floor(n_total / 2 + 1) - n_malicious
+    return NormalDist().inv_cdf((n_total - s) / n_total)
+
+
+print(f"n = 50, m = 10: formula z = {lie_z(50, 10):.5f}, released table 0.72575")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_lie_z(lie_z)
+
+# %% [markdown]
+# ```{exercise} Both Krum scores
+# :label: paper_code_vs_textbook-krum-scores
+#
+# Write `krum_scores_both(updates, f)` returning the pair `(textbook, released)` of $(n,)$ score vectors:
+# textbook Krum sums the squared distances to the $n - f - 2$ nearest *other* rows; the released code sorts
+# each row of the distance matrix *with* its zero self-distance and sums its first $n - f - 2$ entries.
+#
+# *The check* compares both with `fedlib.aggregators.krum_scores(pairwise_sq_distances(updates), f,
+# variant=...)` on 9 seeded inputs.
+# ```
+
+# %%
+def krum_scores_both(updates: torch.Tensor, f: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = updates.shape[0]
+    ordered = (torch.cdist(updates, updates) ** 2).sort(dim=1).values
+    textbook = ordered[:, 1 : n - f - 1].sum(dim=1)
+    # Start: the released score is taken to be the textbook one. Write the released code's slice.
+    return textbook, textbook
+
+
+# %% [markdown]
+# ```{solution-start} paper_code_vs_textbook-krum-scores
+# :class: dropdown
+# ```
+
+# %%
+def krum_scores_both(updates: torch.Tensor, f: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = updates.shape[0]
+    ordered = (torch.cdist(updates, updates) ** 2).sort(dim=1).values  # column 0: the self-distance
+    return ordered[:, 1 : n - f - 1].sum(dim=1), ordered[:, : n - f - 2].sum(dim=1)
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_krum_scores(krum_scores_both)
+
+# %% [markdown]
+# ```{exercise} An input on which the Krum variants disagree
+# :label: paper_code_vs_textbook-krum-input
+#
+# The chapter found its Krum example by trying random inputs. Build one by reasoning instead: a $(7, 1)$
+# tensor `updates` of integers between $-20$ and $20$ on which textbook Krum and the released Krum, both with
+# $f = 1$, select **different** rows. (Textbook scores sum $n - f - 2 = 4$ neighbours, the released code
+# only 3: which row gains when its fourth neighbour stops counting?)
+#
+# *The check* runs `aggregate("krum", updates, 1, variant=v)` for both variants and requires different
+# selections.
+# ```
+
+# %%
+# Start: values on which both variants select the same row (the 0). Change them.
+updates = torch.tensor([[-3.0], [-1.0], [0.0], [1.0], [2.0], [4.0], [9.0]])
+
+# %% [markdown]
+# ```{solution-start} paper_code_vs_textbook-krum-input
+# :class: dropdown
+# ```
+#
+# Three identical values at 0 and a tight group 5, 6, 7, 8. The released score of 6 sums its 3 nearest
+# others, $1 + 1 + 4 = 6$, the lowest. Textbook adds a fourth neighbour, and every row of the group must now
+# reach across to the zeros: 5 pays the least for it ($14 + 25 = 39$ against $6 + 36 = 42$ for 6), so
+# textbook Krum selects 5.
+
+# %%
+updates = torch.tensor([[0.0], [0.0], [0.0], [5.0], [6.0], [7.0], [8.0]])
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_krum_variants_differ(updates, f=1)

@@ -124,3 +124,156 @@ plt.show()
 # outputs move from the honest mean towards the attackers. In two dimensions the shift is small because the
 # honest spread is small; in a model with millions of coordinates the same construction moves the
 # aggregate by the honest spread in *every* coordinate at once, which is what the paper exploits.
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
+# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
+# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+
+# %%
+from fedbook.exercises import check_coordinate_median, check_fools_krum, check_krum_index
+
+# %% [markdown]
+# ```{exercise} The coordinate-wise median
+# :label: robust_aggregation_2d-median
+#
+# Write `coordinate_median(updates)` that takes an $(n, d)$ tensor of updates (one row per client) and
+# returns the $(d,)$ vector whose coordinate $j$ is the median of column $j$. For an even $n$ the textbook
+# median is the mean of the two middle values. Use whole-tensor operations (`torch.sort` along dimension 0),
+# no Python loop over coordinates.
+#
+# *The check* compares your function with `fedlib.aggregators.aggregate("median", updates, f)` on 24 seeded
+# inputs with odd and even $n$, some with ties.
+# ```
+
+# %%
+def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
+    # Start: this is the mean, which one attacker can drag anywhere. Change it into the median.
+    return updates.mean(dim=0)
+
+
+# %% [markdown]
+# ```{solution-start} robust_aggregation_2d-median
+# :class: dropdown
+# ```
+#
+# Sort each column; the middle values are at positions $\lfloor (n-1)/2 \rfloor$ and $\lfloor n/2 \rfloor$
+# (the same position when $n$ is odd).
+
+# %%
+def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
+    ordered = updates.sort(dim=0).values
+    n = updates.shape[0]
+    return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_coordinate_median(coordinate_median)
+
+# %% [markdown]
+# ```{exercise} Krum's choice
+# :label: robust_aggregation_2d-krum
+#
+# Write `krum_index(updates, f)` that returns the index of the row Krum selects: the row $i$ with the
+# smallest score $s_i = \sum_{j \in N_i} \lVert g_i - g_j\rVert^2$, where $N_i$ holds the $n - f - 2$
+# rows nearest to row $i$ (other than $i$ itself). `torch.cdist` gives all pairwise distances at once.
+#
+# *The check* compares your index with `fedlib.aggregators.aggregate("krum", updates, f).selected` on 30
+# seeded inputs ($1 \le f \le 5$, $2f + 3 \le n \le 25$), half of them with $f$ rows in a far cluster like
+# the attackers of the figure above.
+# ```
+
+# %%
+def krum_index(updates: torch.Tensor, f: int) -> int:
+    # Start: the row closest to the mean of all rows. Replace it with Krum's score.
+    return int(torch.linalg.vector_norm(updates - updates.mean(dim=0), dim=1).argmin())
+
+
+# %% [markdown]
+# ```{solution-start} robust_aggregation_2d-krum
+# :class: dropdown
+# ```
+#
+# Sort each row of the squared-distance matrix: column 0 is the zero distance of the row to itself, so the
+# $n - f - 2$ nearest *other* rows are columns $1, \dots, n - f - 2$.
+
+# %%
+def krum_index(updates: torch.Tensor, f: int) -> int:
+    n = updates.shape[0]
+    sq_dist = torch.cdist(updates, updates) ** 2
+    nearest = sq_dist.sort(dim=1).values[:, 1 : n - f - 1]
+    return int(nearest.sum(dim=1).argmin())
+
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_krum_index(krum_index)
+
+# %% [markdown]
+# ```{exercise} Hide an attacker from Krum
+# :label: robust_aggregation_2d-fool-krum
+#
+# The figure's attackers sit far away, and Krum ignores them. Place the four malicious updates instead:
+# build `malicious`, a $(4, 2)$ tensor, such that Krum, run on `malicious` stacked on top of the 16 honest
+# updates `honest` (those of the first figure with seed 0) with $f = 4$, **selects one of your rows**, and
+# that row lies **at least 1.0 away from the honest mean** (one honest standard deviation). Hint: four identical copies help each other, since
+# each counts the other three as neighbours at distance 0; search for a good place by running fedlib's
+# Krum, as the paper's AGR-tailored attacker does.
+#
+# *The check* runs `fedlib.aggregators.aggregate("krum", ...)` on the stacked rows and verifies both
+# conditions.
+# ```
+
+# %%
+cloud = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=0)  # the first figure's, for seed 0
+honest = cloud[n_malicious:]
+# Start: the far cluster of the figure. Krum never selects it.
+malicious = cloud[:n_malicious].clone()
+
+
+# %% [markdown]
+# ```{solution-start} robust_aggregation_2d-fool-krum
+# :class: dropdown
+# ```
+#
+# Put four copies at distance $t$ from the honest mean in each of 36 directions, and keep the farthest place
+# where fedlib's Krum still selects a copy (scanning $t$ downwards from 2.5 stops at the first success).
+
+# %%
+import math
+
+from fedlib.aggregators import aggregate
+
+
+def farthest_selected_copies(honest: torch.Tensor, f: int, *, directions: int = 36) -> torch.Tensor:
+    centre = honest.mean(dim=0)
+    best_t, best = -1.0, centre.expand(f, -1)
+    for k in range(directions):
+        angle = 2 * math.pi * k / directions
+        unit = torch.tensor([math.cos(angle), math.sin(angle)], dtype=honest.dtype)
+        for t in torch.arange(2.5, best_t, -0.05).tolist():
+            copies = (centre + t * unit).expand(f, -1)
+            if int(aggregate("krum", torch.cat([copies, honest]), f).selected[0]) < f:
+                best_t, best = t, copies
+                break
+    return best.clone()
+
+
+malicious = farthest_selected_copies(honest, n_malicious)
+print(f"copies at {malicious[0].numpy().round(3)}")
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %%
+check_fools_krum(malicious, honest)

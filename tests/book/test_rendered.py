@@ -133,3 +133,34 @@ def test_reader_page_has_no_machine_path_and_no_parameters(html_dir, stem):
     root = str(Path(__file__).resolve().parents[2])
     assert root not in html, f"{stem}.html shows the build machine's path {root}"
     assert "injected-parameters" not in html and 'run_missing = None' not in html, f"{stem}.html shows parameters"
+
+
+def _learn_pages() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((Path(__file__).resolve().parents[2] / "_toc.yml").read_text(encoding="utf-8"))
+    learn = next(p for p in toc["parts"] if p["caption"] == "Learn")
+    return [Path(c["file"]).name for c in learn["chapters"]]
+
+
+@pytest.mark.parametrize("stem", _learn_pages())
+def test_learn_page_has_exercises_with_solutions_hidden_by_default(html_dir, stem):
+    # No browser needed: sphinx-togglebutton's script collapses every admonition with the class "dropdown"
+    # when the page loads, so a hidden solution is a div.solution.dropdown on a page that loads that script.
+    from bs4 import BeautifulSoup
+
+    page = html_dir / "executed" / f"{stem}.html"
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    main = soup.find("main") or soup
+    exercises = main.select("div.exercise")
+    solutions = main.select("div.solution")
+    assert len(exercises) >= 3, f"{page.name}: {len(exercises)} exercise(s); a Learn page needs at least 3"
+    assert len(solutions) >= len(exercises), f"{page.name}: {len(exercises)} exercises, {len(solutions)} solutions"
+    for solution in solutions:
+        title = solution.select_one("p.admonition-title").get_text(" ", strip=True)
+        assert "dropdown" in solution["class"], f"{page.name}: '{title}' is not hidden (no dropdown class)"
+        assert solution.select("div.cell_input"), f"{page.name}: '{title}' holds no solution code cell"
+    shown = [c for c in main.select("div.cell_input") if not c.find_parent("div", class_="solution")]
+    assert any("check_" in c.get_text() for c in shown), f"{page.name}: no visible check cell"
+    scripts = [s.get("src", "") for s in soup.select("script")]
+    assert any("togglebutton" in s for s in scripts), f"{page.name}: sphinx-togglebutton's script is not loaded"
