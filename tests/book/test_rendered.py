@@ -133,3 +133,17 @@ def test_reader_page_has_no_machine_path_and_no_parameters(html_dir, stem):
     root = str(Path(__file__).resolve().parents[2])
     assert root not in html, f"{stem}.html shows the build machine's path {root}"
     assert "injected-parameters" not in html and 'run_missing = None' not in html, f"{stem}.html shows parameters"
+
+
+#: The Results pages (fl_setup is a settings page): each leads with its full-size (scale) section.
+RESULTS_PAGES = ("main_table", "afa_fang_defense", "cross_device", "perturbations", "malicious_fraction", "dnc_table")
+
+
+@pytest.mark.parametrize("stem", RESULTS_PAGES)
+def test_results_page_shows_full_size_before_the_quick_version(html_dir, stem):
+    html = (html_dir / "executed" / f"{stem}.html").read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    full, quick = text.find("Full size"), text.find("Quick profile (what CI re-executes)")
+    assert -1 < full < quick, f"{stem}.html: the full-size section must come first (positions {full}, {quick})"
+    assert full < text.find("Profile scale, dataset Fashion-MNIST", full) < quick, (
+        f"{stem}.html: no scale-profile caption in the full-size section")

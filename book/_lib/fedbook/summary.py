@@ -19,6 +19,12 @@ so the setting was not run). Results of the ``quick`` and ``scale`` profiles are
 *analogue* — the same quantity on a different, smaller problem — with whether the analogue satisfies
 the same rule; an analogue never makes a verdict.
 
+**A second, separate judgement** (:func:`ordering`, :data:`ORDERING_RULE`): whether each claim holds *as an
+ordering* at full size on Fashion-MNIST, from the committed scale campaign (our attacks' largest impact ÷
+the larger of Fang's and LIE's inside 1.5×–60×; DnC's worst case at least 2× below the most robust
+existing rule's; an attack's rank among the attacks). Where a case it needs is not committed yet, it says
+"not yet computed", never a verdict.
+
 Example:
     >>> verdict_for_impact(45.6, 40.0)
     True
