@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fedlib.errors import UnknownNameError
 from fedlib.experiments import grids
 from fedlib.report import labels, tables
-from fedlib.errors import UnknownNameError
 from fedlib.report.results import Cell, MissingResultsError, collect, committed
 
 ROOT = Path(__file__).resolve().parents[1]

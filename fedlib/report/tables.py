@@ -163,7 +163,7 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
         if profile == "scale"
         else ""
     )
-    seeds_text = ", ".join(str(s) for s in seeds)
+    seeds_text = ", ".join(str(s) for s in seeds) or "none committed yet"
     return (
         f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
         f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "

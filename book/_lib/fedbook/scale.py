@@ -60,9 +60,8 @@ class ScaleBlock:
 
     def caption(self, extra: str = "") -> str:
         """The provenance line of a scale table or figure: profile, dataset, seeds present of those asked."""
-        seeds = self.seeds_present or self.seeds
         asked = ", ".join(map(str, self.seeds))
-        return tables.caption("scale", ["fashion_mnist"], seeds, (
+        return tables.caption("scale", ["fashion_mnist"], self.seeds_present, (
             f"The block asks for seed(s) {asked}; each cell is the mean ± std over the seeds committed for it, "
             f"with (n=k) where fewer than {len(self.seeds)}; '{tables.NOT_YET}' where none is. "
             f"{self.status()} ({self.where}). {extra}").strip())
