@@ -158,11 +158,7 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
         if profile == "quick"
         else ""
     )
-    scale = (
-        " **Scale profile**: full Fashion-MNIST in the paper's MNIST setting (the paper used MNIST)."
-        if profile == "scale"
-        else ""
-    )
+    scale = " **Scale profile**: the full Fashion-MNIST (the paper used MNIST)." if profile == "scale" else ""
     seeds_text = ", ".join(str(s) for s in seeds) or "none committed yet"
     return (
         f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
@@ -328,6 +324,8 @@ def _group_name(labels: dict) -> str:
             bits.append(f"{value} knowledge")
         elif key == "percent":
             bits.append(f"{value:g} % malicious")
+        elif key == "perturbation":
+            bits.append(f"{value} direction")
         else:
             bits.append(f"{key} {value}")
     return ", ".join(bits)

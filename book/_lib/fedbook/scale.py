@@ -62,8 +62,9 @@ class ScaleBlock:
         """The provenance line of a scale table or figure: profile, dataset, seeds present of those asked."""
         asked = ", ".join(map(str, self.seeds))
         return tables.caption("scale", ["fashion_mnist"], self.seeds_present, (
-            f"The block asks for seed(s) {asked}; each cell is the mean ± std over the seeds committed for it, "
-            f"with (n=k) where fewer than {len(self.seeds)}; '{tables.NOT_YET}' where none is. "
+            f"The block asks for seed(s) {asked}; each cell is the mean ± std over the seeds committed for it"
+            + (f", with (n=k) where fewer than {len(self.seeds)}" if len(self.seeds) > 1 else "")
+            + f"; '{tables.NOT_YET}' where none is. "
             f"{self.status()} ({self.where}). {extra}").strip())
 
     def table(self, *, index=("aggregator",), column: str = "attack", by=BY, clean_accuracy: bool = True,
