@@ -42,7 +42,7 @@ BY = ["dataset", "model", "aggregator", "percent"]
 
 # %% tags=["hide-input"]
 scale = scale_block("malicious_fraction", device=device)
-scale_imp = tables.paired_impacts(scale.runs, BY)
+scale_imp = tables.order(tables.paired_impacts(scale.runs, BY), "aggregator", grids.SCALE_FRACTION["aggregators"])
 if len(scale_imp):
     fig = malicious_fraction_figure(scale_imp, profile="scale", seeds=scale.seeds_present, attacks=paper.ATTACKS)
     display(fig)
