@@ -17,6 +17,8 @@
 # federated averaging) and **Fang's defense** (validation-based rejection). Cells are impacts (no-attack
 # accuracy minus attacked accuracy, percentage points): first at full size, then the quick version that
 # CI re-executes. How the two rules work: below the tables.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -34,10 +36,6 @@ from IPython.display import Markdown, display
 from fedlib.experiments import grids
 from fedlib.report import tables
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST (scale profile)
-
-# %% tags=["hide-input"]
 scale = scale_block("afa_fang", device=device)
 display(Markdown("**Table 1.** Impacts (pp) on AFA and Fang's defense (Fang-TrMean) on the full Fashion-MNIST, "
                  "**full knowledge**; Fang's attack uses its Trimmed-mean variant. " + scale.caption()))

@@ -13,11 +13,11 @@
 # %% [markdown]
 # # Cross-device federated learning
 #
-# In *cross-silo* FL every client takes part in every round; in *cross-device* FL the server draws a few
-# clients per round out of many (the paper's FEMNIST runs draw 60 of 3,400 writers each round), so the
-# number of malicious clients in a round varies and every client has little data. The paper reports, for
-# FEMNIST, that its attacks reduce accuracy 2×–3× more than Fang and LIE on Trimmed-mean and 4×–18× more
-# on Median. First at full size, then the quick version that CI re-executes.
+# In *cross-device* FL the server draws a few clients per round out of many, so the number of attackers
+# in a round varies (the paper: FEMNIST, 60 of 3,400 writers; its attacks 2×–3× stronger than Fang and
+# LIE on Trimmed-mean, 4×–18× on Median). First at full size, then the quick version CI re-executes.
+#
+# ## Full size: Fashion-MNIST, 1,000 clients (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -45,16 +45,12 @@ def sampling_of(cells) -> str:
     return ", ".join(f"{k} = {setting[k]}" for k in SAMPLING)
 
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST, 1,000 clients (scale profile)
-
-# %% tags=["hide-input"]
 scale = scale_block("cross_device", device=device)
 setting = grids.SCALE_CROSS_DEVICE
 display(Markdown(
-    f"**Table 1.** Cross-device impacts (pp) on the full Fashion-MNIST split among {setting['n_clients']:,} "
-    f"clients by a Dirichlet label skew (α = {setting['partition_alpha']:g}), {setting['clients_per_round']} "
-    f"drawn per round with replacement, {setting['n_malicious']} malicious (20 %), **full knowledge**. "
+    f"**Table 1.** Cross-device impacts (pp), {setting['n_clients']:,} Dirichlet clients (α = "
+    f"{setting['partition_alpha']:g}), {setting['clients_per_round']} per round with replacement, "
+    f"{setting['n_malicious']} malicious, **full knowledge**. "
     + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 claims = [(number, summary.ordering(number, {"cross_device": scale}))

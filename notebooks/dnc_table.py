@@ -13,11 +13,11 @@
 # %% [markdown]
 # # DnC against the existing rules
 #
-# **DnC** (divide and conquer), the paper's defense, drops the updates with the largest projections on
-# the top principal component of random coordinate subsets. The tables give DnC's impacts under every
-# attack, including the **adaptive attack** built against DnC, and compare the largest impact on DnC with
-# the largest on the most robust existing rule: first at full size, then the quick version that CI
-# re-executes. How DnC works: below the tables.
+# **DnC** (divide and conquer), the paper's defense, under every attack, including the **adaptive
+# attack** built against it, and its largest impact beside the most robust existing rule's: first at full
+# size, then the quick version that CI re-executes. How DnC works: below the tables.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -38,10 +38,7 @@ from fedlib.report import tables
 
 adaptive = {paper.ATTACK_LABELS["tailored"]: paper.ATTACK_LABELS["adaptive"]}
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST (scale profile)
 
-# %% tags=["hide-input"]
 scale = scale_block("dnc", device=device)
 for number, know in enumerate(("full", "partial"), start=1):
     display(Markdown(f"**Table {number}.** Impacts (pp) on DnC on the full Fashion-MNIST, **{know} knowledge**; "

@@ -17,6 +17,8 @@
 # Min-Sum) against five Byzantine-robust aggregation rules, with 20 % malicious clients. Each cell is an
 # **impact**: the accuracy without attack minus with the attack, in percentage points (higher = stronger
 # attack). First at full size, then the quick version that CI re-executes.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -39,10 +41,7 @@ from fedlib.report import tables
 
 sns.set_theme(style="whitegrid")
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST (scale profile)
 
-# %% tags=["hide-input"]
 scale = scale_block("main", device=device)
 for number, know in enumerate(("full", "partial"), start=1):
     display(Markdown(f"**Table {number}.** Impact (pp) of each attack on the full Fashion-MNIST, **{know} "

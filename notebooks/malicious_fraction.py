@@ -16,6 +16,8 @@
 # The paper's default is 20 % malicious clients; its figure varies the share. The server is told the true
 # number of attackers ($f = m$), as in the released code, so every percentage has its own no-attack run.
 # First at full size, then the quick version that CI re-executes.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -37,10 +39,7 @@ from fedlib.report.figures import malicious_fraction_figure
 
 BY = ["dataset", "model", "aggregator", "percent"]
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST (scale profile)
 
-# %% tags=["hide-input"]
 scale = scale_block("malicious_fraction", device=device)
 scale_imp = tables.order(tables.paired_impacts(scale.runs, BY), "aggregator", grids.SCALE_FRACTION["aggregators"])
 if len(scale_imp):

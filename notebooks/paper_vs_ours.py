@@ -65,13 +65,15 @@ display(Markdown(
     f"({holds.get('holds', 0)} hold, {holds.get('does not hold', 0)} do not hold, "
     f"{holds.get(summary.NOT_YET, 0)} not yet computed; the scale campaign's committed runs: "
     + ", ".join(f"{name} {len(b.runs)} of {len(b.cells)}" for name, b in blocks.items())
-    + "). Last column: profile `scale`, dataset Fashion-MNIST (the full dataset, in the paper's MNIST "
-    "setting; the paper used MNIST), seeds committed: "
+    + "). Last column: profile `scale`, dataset Fashion-MNIST (the full dataset; the paper used MNIST), "
+    "seeds committed: "
     + "; ".join(f"{name} {', '.join(map(str, b.seeds_present)) or 'none yet'} (of {', '.join(map(str, b.seeds))})"
                 for name, b in blocks.items())
     + "; impacts are means over the seeds committed per case."))
-columns = ["setting", "quantity", "paper", "ours (paper's setting)", "verdict", "reason", summary.ORDERING_COLUMN]
-display(tables.page_table(table[columns]).set_properties(
+shown = table.assign(claim=table.setting + ": " + table.quantity,
+                     verdict=table.verdict + " (" + table.reason + ")")
+columns = ["claim", "paper", "ours (paper's setting)", "verdict", summary.ORDERING_COLUMN]
+display(tables.page_table(shown[columns]).set_properties(
     subset=[summary.ORDERING_COLUMN], **{"border-left": "3px solid #888", "background-color": "#f4f6fa"}))
 display(Markdown(f"**Verdict rule.** {summary.RULE}"))
 display(Markdown(f"**Ordering rule (last column, never a verdict).** {summary.ORDERING_RULE}"))

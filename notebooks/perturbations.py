@@ -17,6 +17,8 @@
 # $\nabla^p$ (its §VI-C): inverse unit vector, inverse standard deviation and inverse sign. Cells are
 # impacts (percentage points): first at full size, then the quick version that CI re-executes, whose last
 # column names the most harmful direction. The directions: below the tables.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -36,10 +38,7 @@ from fedlib.report import tables
 
 DIRECTIONS = {"unit_vec": "inverse unit vector", "std": "inverse std", "sign": "inverse sign"}
 
-# %% [markdown]
-# ## Full size: Fashion-MNIST (scale profile)
 
-# %% tags=["hide-input"]
 scale = scale_block("perturbations", device=device)
 display(Markdown("**Table 1.** Impact (pp) of each attack with each perturbation direction on the full "
                  "Fashion-MNIST, full knowledge. " + scale.caption()))

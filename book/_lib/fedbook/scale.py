@@ -59,13 +59,15 @@ class ScaleBlock:
         return f"{len(self.runs)} of the {len(self.cells)} runs of this block are committed"
 
     def caption(self, extra: str = "") -> str:
-        """The provenance line of a scale table or figure: profile, dataset, seeds present of those asked."""
-        asked = ", ".join(map(str, self.seeds))
-        return tables.caption("scale", ["fashion_mnist"], self.seeds_present, (
-            f"The block asks for seed(s) {asked}; each cell is the mean ± std over the seeds committed for it"
-            + (f", with (n=k) where fewer than {len(self.seeds)}" if len(self.seeds) > 1 else "")
-            + f"; '{tables.NOT_YET}' where none is. "
-            f"{self.status()} ({self.where}). {extra}").strip())
+        """The provenance line of a scale table or figure: profile, dataset, the seeds committed of those the
+        block asks for, the metric, and how much of the block is committed."""
+        committed = ", ".join(map(str, self.seeds_present)) or "none yet"
+        several = len(self.seeds) > 1
+        return (f"Profile `scale`, dataset Fashion-MNIST (full; the paper used MNIST), seed(s) {committed} committed "
+                f"of {', '.join(map(str, self.seeds))}; " + ("mean ± std over a cell's committed seeds, (n=k) where "
+                                                             "fewer; " if several else "")
+                + f"impact = no-attack − attacked test accuracy (best-validation round), pp; '{tables.NOT_YET}': "
+                f"no run yet. {self.status()} ({self.where}). {extra}").strip()
 
     def table(self, *, index=("aggregator",), column: str = "attack", by=BY, clean_accuracy: bool = True,
               **where) -> pd.DataFrame:
