@@ -15,8 +15,10 @@
 #
 # The paper's central table compares the earlier attacks (Fang, LIE) with its own (AGR-tailored, Min-Max,
 # Min-Sum) against five Byzantine-robust aggregation rules, with 20 % malicious clients. Each cell is an
-# **impact**: the accuracy of the FL output model without attack minus with the attack, in percentage
-# points (higher = stronger attack). Grid and settings are described below the tables.
+# **impact**: the accuracy without attack minus with the attack, in percentage points (higher = stronger
+# attack). First at full size, then the quick version that CI re-executes.
+#
+# ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -30,17 +32,38 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 from fedbook import paper, summary
-from fedbook.context import Context, committed
+from fedbook.context import Context
+from fedbook.scale import scale_block
 from IPython.display import Markdown, display
 
 from fedlib.experiments import grids
 from fedlib.report import tables
 
 sns.set_theme(style="whitegrid")
+
+
+scale = scale_block("main", device=device)
+for number, know in enumerate(("full", "partial"), start=1):
+    display(Markdown(f"**Table {number}.** Impact (pp) of each attack on the full Fashion-MNIST, **{know} "
+                     f"knowledge**. " + scale.caption()))
+    display(tables.page_table(scale.table(knowledge=know)))
+display(Markdown(scale.missing_note()))
+
+# %% [markdown]
+# The `scale` profile runs the paper's MNIST setting (100 clients × 600 samples, 20 malicious, 300 rounds,
+# a 784-100-10 network) on the full Fashion-MNIST: **the paper used MNIST**; Fashion-MNIST is the
+# full-size dataset available offline here, and a harder task. Its runs take minutes each, so they are
+# computed once by the scale campaign (`fedlib.experiments.grids.scale_grid("main")`: every rule × every
+# attack × both knowledge settings × seeds 0–2) and committed under `results/scale/`; this page reads
+# whatever part is committed and never computes one.
+#
+# ## Quick profile (what CI re-executes)
+
+# %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/main_table.py")
 runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-for number, know in enumerate(("full", "partial"), start=1):
+for number, know in enumerate(("full", "partial"), start=3):
     display(Markdown(f"**Table {number}.** Impact (pp) of each attack, **{know} knowledge** "
                      + ("(the adversary knows every benign gradient of the round)" if know == "full" else
                         "(the adversary knows only its own clients' honest gradients)") + ". "
@@ -53,7 +76,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # **Grid.** Full profile: the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST,
 # FEMNIST) × 5 rules × 5 attacks × 2 knowledge settings, 3 seeds. Quick profile (what the book is built
 # with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **one seed and 50 rounds**, to keep the
-# whole book build within its CPU budget. Scale profile: full Fashion-MNIST, committed results.
+# whole book build within its CPU budget. Scale profile: the table at the top.
 #
 # *n/a* in the quick profile: with partial knowledge the tailored attacker simulates the rule on its own
 # $m = 4$ honest gradients plus $m' = \max(1, \lfloor m^2/n\rfloor) = 1$ copy (the released rule, spec §2);
@@ -118,31 +141,6 @@ fig.tight_layout()
 plt.show()
 display(Markdown("**Figure.** The main table's impacts as a heat map (darker = larger accuracy drop). "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
-
-# %% [markdown]
-# ## Full-size runs: the scale profile
-#
-# The quick profile shows orderings on a small problem. The `scale` profile runs the same grid on the
-# full Fashion-MNIST (70,000 images, 100 clients × 600 samples, 300 rounds) in the paper's MNIST setting;
-# its results are computed once and committed under `results/scale/`. The committed grid is reduced to
-# what a 2-core CPU computes in the time this repository had: seed 0, full knowledge, the Median rule and
-# the Fang, LIE, Min-Max and Min-Sum attacks (the AGR-tailored attack's per-round γ search and the other
-# rules are left to a larger machine, see `fedlib.experiments.grids.SCALE_TABLE`). **The paper used MNIST**;
-# Fashion-MNIST is the full-size dataset available offline here and is a harder task.
-
-# %% tags=["hide-input"]
-if profile == "quick":
-    scale_runs, note = committed("scale", lambda s: grids.scale_table_grid(s, device=device),
-                                 notebook="notebooks/main_table.py")
-    if scale_runs is None:
-        display(Markdown(f"*{note}*"))
-    else:
-        display(Markdown("**Table.** " + tables.caption("scale", scale_runs.dataset.unique(),
-                                                        sorted(scale_runs.seed.unique()))))
-        display(tables.page_table(tables.knowledge_table(scale_runs, grids.SCALE_TABLE["attacks"],
-                                                         grids.SCALE_TABLE["aggregators"], "full")))
-else:
-    display(Markdown(f"*This notebook ran in the `{profile}` profile: the table above is the {profile} table.*"))
 
 # %% [markdown]
 # **Reading.** Each impact is one FL training per seed, and differences of one or two points between

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fedlib.errors import UnknownNameError
 from fedlib.experiments import grids
 from fedlib.report import labels, tables
-from fedlib.report.results import Cell, MissingResultsError, absent_labels, collect, committed, is_cached
+from fedlib.report.results import Cell, MissingResultsError, collect, committed
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = ROOT / "results" / "scale"
@@ -81,15 +82,97 @@ def test_scale_profile_never_runs_silently(tmp_path):
     assert frame is None and "2 of 2 runs" in note and "results/scale" in note and str(tmp_path) not in note
 
 
-def test_committed_scale_results_cover_the_reduced_grids_and_name_what_is_missing():
-    # The book reads these grids in every profile; a config change that orphans the committed JSON files
-    # would make the scale comparisons vanish from the book.
-    folder = SCALE
-    for cells in (grids.scale_table_grid(), grids.scale_fraction_grid()):
-        assert all(is_cached(c.experiment, folder) for c in cells)
-    absent = absent_labels(grids.attack_grid("scale", grids.SCALE_SEEDS), folder)
-    # What the committed scale campaign has not reached yet (results/README.md); update as blocks are committed.
-    assert absent == {"aggregator": ["krum", "multi_krum"]}
+def _hashes(cells):
+    return {c.experiment.config_hash for c in cells}
+
+
+def test_scale_block_one_is_the_campaigns_grid():
+    # The campaign computes block 1 seed by seed with this expression (results/README.md): the book's block
+    # grid must name exactly its cells, or committed files would be orphaned or never looked for.
+    campaign = set()
+    for seed in (0, 1, 2):
+        campaign |= _hashes(grids.attack_grid("scale", [seed], aggregators=("trimmed_mean", "bulyan", "multi_krum",
+                                                                             "krum", "median"),
+                                              attacks=("fang", "lie", "tailored", "min_max", "min_sum"),
+                                              knowledge=("full", "partial"), device="cpu"))
+    main = grids.scale_grid("main")
+    assert _hashes(main) == campaign and len(main) == len(campaign) == 3 * 5 * (1 + 5 * 2)
+
+
+def test_scale_blocks_are_the_issue_grids():
+    counts = {name: len(grids.scale_grid(name)) for name in grids.SCALE_BLOCKS}
+    assert counts == {"main": 165, "dnc": 3 * 11, "afa_fang": 3 * 2 * 6, "malicious_fraction": 4 * 3 * 6,
+                      "perturbations": 2 * (1 + 3 * 3), "cross_device": 5 * 6}
+    for name in grids.SCALE_BLOCKS:
+        cells = grids.scale_grid(name)
+        assert len(_hashes(cells)) == len(cells), name
+        assert {c.experiment.profile for c in cells} == {"scale"} and {c.seed for c in cells} == set(
+            grids.SCALE_SEEDS[name])
+    dnc = grids.scale_grid("dnc")
+    assert {c.experiment.attack_target for c in dnc if c.labels["attack"] == "fang"} == {"trimmed_mean"}
+    assert {c.labels["knowledge"] for c in grids.scale_grid("afa_fang")} == {"full", "-"}
+    fraction = grids.scale_grid("malicious_fraction")
+    assert sorted({c.experiment.n_malicious for c in fraction}) == [5, 10, 20, 30]
+    # Blocks share the runs they have in common: 20 % malicious and the std direction are main-table runs.
+    main = _hashes(grids.scale_grid("main"))
+    assert _hashes(c for c in fraction if c.labels["percent"] == 20) <= main
+    assert _hashes(c for c in grids.scale_grid("perturbations") if c.labels["perturbation"] in ("std", "-")) <= main
+    cross = {c.experiment for c in grids.scale_grid("cross_device")}
+    assert {(e.n_clients, e.clients_per_round, e.sampling, e.partition, e.partition_alpha, e.n_malicious,
+             e.batch_size) for e in cross} == {(1000, 60, "with_replacement", "dirichlet", 0.5, 200, None)}
+    with pytest.raises(UnknownNameError):
+        grids.scale_grid("everything")
+
+
+def test_scale_cross_device_cells_are_feasible_for_every_draw():
+    from fedlib.fl import check_feasible
+
+    for cell in grids.scale_grid("cross_device"):
+        check_feasible(cell.experiment)
+
+
+def test_every_committed_scale_file_belongs_to_a_block_and_loads():
+    # Holds at every stage of the campaign: a committed file that no block grid names is invisible in the
+    # book (an orphan after a config change), and a file must be a valid result of its own config.
+    from fedlib.experiments import load_result
+
+    files = sorted(SCALE.glob("*.json"))
+    assert files, "no committed scale results"
+    known = set().union(*(_hashes(grids.scale_grid(name)) for name in grids.SCALE_BLOCKS))
+    orphans = [f.name for f in files if f.stem not in known]
+    assert not orphans, f"committed scale files that no block of grids.scale_grid names: {orphans}"
+    for path in files:
+        assert load_result(path).config_hash == path.stem, path.name  # load_result checks it against the config
+
+
+def test_quick_grids_never_share_a_cell_with_the_scale_campaign():
+    # A quick notebook computes what its grids lack; none of its cells may be a scale cell (a full-size run).
+    quick = (grids.attack_grid("quick", [0, 1]) + grids.attack_grid("quick", [0], aggregators=("dnc", "afa",
+                                                                                                "fang_defense"))
+             + grids.malicious_fraction_grid("quick", [0, 1], percents=(10, 20, 30))
+             + grids.perturbation_grid("quick", [0]))
+    scale = set().union(*(_hashes(grids.scale_grid(name)) for name in grids.SCALE_BLOCKS))
+    assert not _hashes(quick) & scale
+    assert {c.experiment.profile for c in quick} == {"quick"}
+
+
+def test_progress_table_shows_only_what_is_committed():
+    wanted = pd.DataFrame([{"aggregator": a, "attack": atk, "seed": s}
+                           for a in ("krum", "median") for atk in ("none", "lie", "fang") for s in (0, 1, 2)])
+    acc = {"none": 90.0, "lie": 80.0, "fang": 85.0}
+    runs = wanted[(wanted.aggregator == "median") & (wanted.seed < 2)].assign(
+        test_accuracy=lambda f: f.attack.map(acc) - f.seed)
+    runs = runs[~((runs.attack == "fang") & (runs.seed == 1))]
+    runs = pd.concat([runs, pd.DataFrame([{"aggregator": "krum", "attack": "lie", "seed": 0, "test_accuracy": 1.0}])])
+    table = tables.progress_table(runs, wanted, by=["aggregator"], index=["aggregator"], column="attack", n_seeds=3)
+    rows = table.set_index("AGR")
+    assert rows.loc["Median", "LIE"] == "10.0 ± 0.0 (n=2)" and rows.loc["Median", "Fang"] == "5.0 (n=1)"
+    assert rows.loc["Median", "no-attack acc. (%)"] == "89.5 ± 0.7 (n=2)"
+    # Krum's LIE run has no no-attack run yet: no impact, never a number.
+    assert (rows.loc["Krum"] == tables.NOT_YET).all()
+    lines = tables.describe_missing(
+        {"aggregator": "median", "attack": "fang", "knowledge": "full", "seed": s} for s in (1, 2))
+    assert lines == ["Median, full knowledge: Fang (seeds 1, 2)"]
 
 
 def test_collect_reads_cached_results(tmp_path):

@@ -4,7 +4,8 @@ The ``full`` profile keeps the paper's grid (spec §6). The ``quick`` profile, w
 execute on a 2-core CPU, runs the same shape on the embedded ``mnist5k`` with fewer seeds (and, for the
 %-malicious figure and the perturbation comparison, fewer rules) so that every notebook together stays
 within the time budget; each notebook states what its quick grid leaves out. ``scale`` runs the
-paper's MNIST setting on full Fashion-MNIST.
+paper's MNIST setting on full Fashion-MNIST in six blocks (:func:`scale_grid`), committed under
+``results/scale/`` as they are computed.
 
 Example:
     >>> from fedlib.experiments.grids import datasets_for
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError
 from ..report.labels import ATTACKS, EXISTING_AGRS
 from ..report.results import Cell, check_profile
 
@@ -83,27 +84,6 @@ class FractionOptions(_Percents, total=False):
 
     aggregators: tuple[str, ...]
     attacks: tuple[str, ...]
-
-
-#: The committed ``scale`` results (full Fashion-MNIST, 300 rounds, 100 clients) cost 5-10 minutes per run
-#: on a 2-core CPU, so the repository commits a reduced grid: one seed, full knowledge, Median, and the four
-#: attacks below (the AGR-tailored attack's per-round γ search over 100 × 79,510 updates, and the other
-#: rules, are left to a larger machine: ``make notebook NB=... PARAMS="-p profile scale -p run_missing
-#: true"`` after widening these tuples).
-SCALE_SEEDS = [0]
-SCALE_ATTACKS = ("fang", "lie", "min_max", "min_sum")
-SCALE_TABLE: TableOptions = {"aggregators": ("median",), "attacks": SCALE_ATTACKS, "knowledge": ("full",)}
-SCALE_FRACTION: FractionOptions = {"percents": (10, 20, 30), "aggregators": ("median",), "attacks": SCALE_ATTACKS}
-
-
-def scale_table_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> list[Cell]:
-    """The committed scale-profile main-table grid (:data:`SCALE_TABLE`)."""
-    return attack_grid("scale", seeds, device=device, **SCALE_TABLE)
-
-
-def scale_fraction_grid(seeds: Sequence[int] = SCALE_SEEDS, device: str = "auto") -> list[Cell]:
-    """The committed scale-profile %-malicious grid (:data:`SCALE_FRACTION`)."""
-    return malicious_fraction_grid("scale", seeds, device=device, **SCALE_FRACTION)
 
 
 def base_experiment(profile: str, dataset: str, model: str | None = None, device: str = "auto", **overrides):
@@ -310,20 +290,46 @@ def malicious_fraction_grid(
     return cells
 
 
+#: The scale profile's cross-device setting (issue 14, block 6): Fashion-MNIST's 60,000 training images split
+#: non-iid among 1,000 clients by a Dirichlet label skew with concentration α = 0.5 (each class's images cut
+#: among the clients in Dir(0.5) proportions: most clients hold a few classes), 60 clients drawn per round
+#: with replacement, 200 malicious clients (20 %), each drawn client's whole local data as its batch (as the
+#: released FEMNIST code).
+SCALE_CROSS_DEVICE = {
+    "partition": "dirichlet",
+    "partition_alpha": 0.5,
+    "n_clients": 1000,
+    "samples_per_client": None,
+    "clients_per_round": 60,
+    "sampling": "with_replacement",
+    "n_malicious": 200,
+    "batch_size": None,
+    "server_f": "capped",
+}
+
+
 def cross_device_overrides(profile: str, dataset: str) -> dict:
     """Client sampling of the cross-device runs (spec §5.2, §5.5).
 
     FEMNIST's profiles are cross-device already (60 of 3,400 writers per round, with replacement, as the
-    released code). For the other datasets the cross-device variant draws a fifth of the clients each round
-    without replacement from five times as many clients (each with a fifth of the data, used whole as its
-    batch); the number of malicious clients drawn varies per round and the server's f is the number drawn,
-    ``server_f="capped"``: never more than the rule accepts on the round's rows (a rare draw of more attackers
-    than e.g. Trimmed-mean's (k-1)/2 would otherwise stop the run; :func:`fedlib.fl.check_feasible` refuses
-    ``"actual"`` there before round 1).
+    released code). The scale profile's Fashion-MNIST uses :data:`SCALE_CROSS_DEVICE` (1,000 Dirichlet
+    clients, α = 0.5, 60 per round with replacement). For the other datasets the cross-device variant draws a
+    fifth of the clients each round without replacement from five times as many clients (each with a fifth
+    of the data, used whole as its batch). The number of malicious clients drawn varies per round and the
+    server's f is the number drawn, ``server_f="capped"``: never more than the rule accepts on the round's
+    rows (a rare draw of more attackers than e.g. Trimmed-mean's (k-1)/2 would otherwise stop the run;
+    :func:`fedlib.fl.check_feasible` refuses ``"actual"`` there before round 1).
+
+    Example:
+        >>> o = cross_device_overrides("scale", "fashion_mnist")
+        >>> o["n_clients"], o["clients_per_round"], o["sampling"], o["partition_alpha"]
+        (1000, 60, 'with_replacement', 0.5)
     """
     base = base_experiment(profile, dataset)
     if base.sampling != "all":
         return {}
+    if profile == "scale" and dataset == "fashion_mnist":
+        return dict(SCALE_CROSS_DEVICE)
     n = base.n_clients * 5
     per_round = base.n_clients
     changes = {
@@ -391,3 +397,61 @@ def full_grid(
             )
         )
     raise ConfigError(f"full_grid: expected one of {list(FULL_GRIDS)}; found {name!r}.")
+
+
+#: The scale campaign's blocks (issue 14), in order of priority; each is committed under ``results/scale/``
+#: as soon as it is complete, and the book shows whatever part of each is committed.
+SCALE_BLOCKS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device")
+#: Seeds of each scale block: three for the tables, one for the figure, the perturbations and cross-device.
+SCALE_SEEDS = {
+    "main": (0, 1, 2),
+    "dnc": (0, 1, 2),
+    "afa_fang": (0, 1, 2),
+    "malicious_fraction": (0,),
+    "perturbations": (0,),
+    "cross_device": (0,),
+}
+#: The scale %-malicious figure (block 4): 5, 10, 20 and 30 % of the 100 clients.
+SCALE_FRACTION: FractionOptions = {
+    "percents": (5, 10, 20, 30),
+    "aggregators": ("multi_krum", "trimmed_mean", "median"),
+}
+#: The scale perturbation comparison (block 5) and the scale cross-device table (block 6).
+SCALE_PERTURBATION_RULES = ("multi_krum", "median")
+SCALE_CROSS_DEVICE_KNOWLEDGE = ("full",)
+
+
+def scale_grid(block: str, seeds: Sequence[int] | None = None, *, device: str = "auto") -> list[Cell]:
+    """The cells of one block of the scale campaign (:data:`SCALE_BLOCKS`; seeds: :data:`SCALE_SEEDS`).
+
+    ``main``: the five existing rules × every attack × both knowledge settings; ``dnc``: DnC, the same
+    (Fang's attack aimed at Trimmed-mean, :data:`FANG_FALLBACK_TARGET`; the tailored attack on DnC is the
+    adaptive one); ``afa_fang``: AFA and Fang's defense, full knowledge; ``malicious_fraction``:
+    :data:`SCALE_FRACTION`; ``perturbations``: :data:`SCALE_PERTURBATION_RULES` × (tailored, Min-Max,
+    Min-Sum) × the three directions; ``cross_device``: the five existing rules × every attack, full
+    knowledge, in :data:`SCALE_CROSS_DEVICE`. Every attacked cell comes with its no-attack run.
+
+    Example:
+        >>> len(scale_grid("main")), len(scale_grid("cross_device"))
+        (165, 30)
+    """
+    if block not in SCALE_SEEDS:
+        raise UnknownNameError(f"scale_grid: expected a block in {list(SCALE_BLOCKS)}; found {block!r}.")
+    seeds = list(SCALE_SEEDS[block] if seeds is None else seeds)
+    if block == "main":
+        return attack_grid("scale", seeds, device=device)
+    if block == "dnc":
+        return attack_grid("scale", seeds, device=device, aggregators=("dnc",))
+    if block == "afa_fang":
+        return attack_grid("scale", seeds, device=device, aggregators=("afa", "fang_defense"), knowledge=("full",))
+    if block == "malicious_fraction":
+        return malicious_fraction_grid("scale", seeds, device=device, **SCALE_FRACTION)
+    if block == "perturbations":
+        return perturbation_grid("scale", seeds, device=device, aggregators=SCALE_PERTURBATION_RULES)
+    return attack_grid(
+        "scale",
+        seeds,
+        device=device,
+        knowledge=SCALE_CROSS_DEVICE_KNOWLEDGE,
+        **cross_device_overrides("scale", "fashion_mnist"),
+    )

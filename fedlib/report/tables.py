@@ -158,12 +158,8 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
         if profile == "quick"
         else ""
     )
-    scale = (
-        " **Scale profile**: full Fashion-MNIST in the paper's MNIST setting (the paper used MNIST)."
-        if profile == "scale"
-        else ""
-    )
-    seeds_text = ", ".join(str(s) for s in seeds)
+    scale = " **Scale profile**: the full Fashion-MNIST (the paper used MNIST)." if profile == "scale" else ""
+    seeds_text = ", ".join(str(s) for s in seeds) or "none committed yet"
     return (
         f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
         f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "
@@ -235,3 +231,132 @@ def quick_note(profile: str) -> str | None:
             "fully-connected network; not comparable in size to the paper's numbers."
         )
     return None
+
+
+# --------------------------------------------------------------------------- partly computed grids
+#: What a table cell of a partly computed grid shows when none of its runs is there yet (never a number).
+NOT_YET = "not yet computed"
+
+
+def paired_impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) -> pd.DataFrame:
+    """:func:`impacts` of the attacked runs whose no-attack run (same ``by`` keys and seed) is present;
+    the others are left out (in a partly computed grid their baseline may not be computed yet).
+
+    Example:
+        >>> runs = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie", "lie"], "seed": [0, 0, 1],
+        ...                      "test_accuracy": [90.0, 85.0, 80.0]})
+        >>> paired_impacts(runs, ["aggregator"])[["seed", "impact"]].values.tolist()
+        [[0.0, 5.0]]
+    """
+    if runs.empty:
+        return runs.assign(impact=pd.Series(dtype="float64"))
+    keys = list(by) + ["seed"]
+    clean = runs[runs.attack == "none"][keys].drop_duplicates()
+    has_baseline = runs.merge(clean, on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    return impacts(runs[has_baseline], by, metric)
+
+
+def _cell_text(values: pd.Series, n_seeds: int) -> str:
+    """mean ± sd of one table cell; ``(n=k)`` when fewer seeds than the grid's ``n_seeds`` are in."""
+    values = values.dropna()
+    if values.empty:
+        return NOT_YET
+    return mean_sd(values) + (f" (n={len(values)})" if len(values) < n_seeds else "")
+
+
+def progress_table(
+    runs: pd.DataFrame,
+    wanted: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    index: Sequence[str],
+    column: str,
+    n_seeds: int,
+    clean_accuracy: bool = True,
+) -> pd.DataFrame:
+    """A table of a partly computed grid: one row per ``index`` value and one column per ``column`` value
+    of the grid's attacked cells (``wanted``: the grid's labels, one row per cell and seed), each cell the
+    mean ± std over the seeds whose attacked and no-attack runs are both in ``runs`` (with ``(n=k)`` when
+    fewer than ``n_seeds``), or :data:`NOT_YET`. ``clean_accuracy`` adds the no-attack accuracy (needs
+    ``index`` to hold no attack-only label). Rows and columns follow ``wanted``'s order.
+
+    Example:
+        >>> wanted = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie", "fang"] * 2,
+        ...                        "seed": [0, 0, 0, 1, 1, 1]})
+        >>> runs = wanted.iloc[:2].assign(test_accuracy=[90.0, 85.0])
+        >>> progress_table(runs, wanted, by=["aggregator"], index=["aggregator"], column="attack",
+        ...                n_seeds=2).values.tolist()
+        [['Median', '90.0 (n=1)', '5.0 (n=1)', 'not yet computed']]
+    """
+    index = list(index)
+    imp = paired_impacts(runs, by)
+    attacked = wanted[wanted.attack != "none"]
+    rows = []
+    for key, group in attacked.groupby(index, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, object] = dict(zip(index, key, strict=True))
+        mine = imp.loc[(imp[index] == pd.Series(row)).all(axis=1)] if len(imp) else imp
+        if clean_accuracy:
+            clean = runs[runs.attack == "none"] if len(runs) else runs
+            match = clean.loc[(clean[index] == pd.Series(row)).all(axis=1), METRIC] if len(clean) else pd.Series()
+            row["no-attack acc. (%)"] = _cell_text(match, n_seeds)
+        for value in dict.fromkeys(group[column]):
+            cell = mine.loc[mine[column] == value, "impact"] if len(mine) else pd.Series(dtype="float64")
+            row[str(value)] = _cell_text(cell, n_seeds)
+        rows.append(row)
+    table = label(pd.DataFrame(rows))
+    names = {"aggregator": "AGR", "attack": "attack", "percent": "% malicious"}
+    table = table.rename(columns={**names, **{a: ATTACK_LABELS.get(a, a) for a in table.columns if a in ATTACK_LABELS}})
+    return table.fillna(NOT_YET)
+
+
+_OMITTED = ("dataset", "model", "n_malicious", "attack", "seed")
+
+
+def _group_name(labels: dict) -> str:
+    bits = []
+    for key, value in labels.items():
+        if key in _OMITTED or value == "-":
+            continue
+        if key == "aggregator":
+            bits.append(AGR_LABELS.get(value, value))
+        elif key == "knowledge":
+            bits.append(f"{value} knowledge")
+        elif key == "percent":
+            bits.append(f"{value:g} % malicious")
+        elif key == "perturbation":
+            bits.append(f"{value} direction")
+        else:
+            bits.append(f"{key} {value}")
+    return ", ".join(bits)
+
+
+def _seeds_text(seeds: Sequence[int]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
+
+
+def describe_missing(missing: Iterable[dict]) -> list[str]:
+    """What a partly computed grid lacks, in its own terms and compactly: one line per group of cells that
+    share every label but the attack (and the seed), the attacks that miss the same seeds named together.
+    ``missing`` holds each missing cell's labels plus its ``seed``.
+
+    Example:
+        >>> describe_missing([{"aggregator": "krum", "attack": "none", "knowledge": "-", "seed": 1},
+        ...                   {"aggregator": "krum", "attack": "lie", "knowledge": "full", "seed": 1},
+        ...                   {"aggregator": "krum", "attack": "fang", "knowledge": "full", "seed": 1},
+        ...                   {"aggregator": "krum", "attack": "fang", "knowledge": "full", "seed": 2}])
+        ['Krum: no attack (seed 1)', 'Krum, full knowledge: LIE (seed 1); Fang (seeds 1, 2)']
+    """
+    groups: dict[str, dict[str, list[int]]] = {}
+    for labels in missing:
+        name = _group_name(labels)
+        attack = labels.get("attack", "none")
+        groups.setdefault(name, {}).setdefault(attack, []).append(int(labels["seed"]))
+    lines = []
+    for name, attacks in groups.items():
+        by_seeds: dict[tuple[int, ...], list[str]] = {}
+        for attack, seeds in attacks.items():
+            by_seeds.setdefault(tuple(sorted(set(seeds))), []).append(ATTACK_LABELS.get(attack, attack))
+        parts = [f"{', '.join(names)} ({_seeds_text(seeds)})" for seeds, names in by_seeds.items()]
+        lines.append(f"{name}: {'; '.join(parts)}")
+    return lines

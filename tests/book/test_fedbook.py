@@ -5,14 +5,18 @@ from __future__ import annotations
 import doctest
 import importlib
 import math
+import shutil
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
 from fedbook import paper, summary, toy
 from fedbook.context import ROOT, Context, results_dir_for
+from fedbook.scale import scale_block
 
 from fedlib.errors import ConfigError, UnknownNameError
+from fedlib.experiments import grids
 from fedlib.report import tables
 
 
@@ -26,7 +30,7 @@ def _runs():
 
 
 @pytest.mark.parametrize("module", ["fedbook.context", "fedbook.paper", "fedbook.summary", "fedbook.setup",
-                                    "fedbook.toy", "fedbook.notebooks"])
+                                    "fedbook.toy", "fedbook.notebooks", "fedbook.scale"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module),
                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -197,3 +201,116 @@ def test_summary_maxima_come_from_the_most_robust_rule():
                         "impact": [7.0, 1.0, 5.0, 5.0]})
     dnc = imp.assign(aggregator="dnc", impact=[0.5, 2.0, 1.0, 1.5])
     assert summary.max_impacts(imp, dnc) == (tables.most_robust(imp).max_impact, 2.0) == (5.0, 2.0)
+
+
+# --------------------------------------------------------------------------- the scale campaign on the pages
+SCALE = ROOT / "results" / "scale"
+#: The Results pages (fl_setup is a settings page) and the scale block each leads with.
+RESULTS_PAGES = {"main_table": "main", "dnc_table": "dnc", "afa_fang_defense": "afa_fang",
+                 "malicious_fraction": "malicious_fraction", "perturbations": "perturbations",
+                 "cross_device": "cross_device"}
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Any attempt to run an experiment (serially or on Dask) fails the test; cached results still load."""
+    import fedlib.sweep._run as sweep_run
+
+    def refuse(todo, *args, **kwargs):
+        raise AssertionError(f"{len(todo)} experiment(s) would be computed")
+
+    monkeypatch.setattr(sweep_run, "_run_serial", refuse)
+    monkeypatch.setattr(sweep_run, "_run_dask", refuse)
+
+
+@pytest.mark.parametrize("name", grids.SCALE_BLOCKS)
+def test_scale_block_shows_every_committed_run_and_lists_exactly_the_rest(name, nothing_runs):
+    block = scale_block(name)
+    committed = {p.stem for p in SCALE.glob("*.json")}
+    grid = {c.experiment.config_hash for c in block.cells}
+    assert {c.experiment.config_hash for c in block.missing} == grid - committed
+    assert len(block.runs) == len(grid & committed) == len(block.cells) - len(block.missing)
+    note = block.missing_note()
+    if block.missing:  # every missing run is counted once in the note: (attacks named) × (seeds named)
+        listed = 0
+        for line in note.splitlines()[2:]:
+            for part in line.split(": ", 1)[1].split("; "):
+                names, seeds = part.rsplit(" (", 1)
+                listed += len(names.split(", ")) * len(seeds.split(","))
+        assert listed == len(block.missing)
+    else:
+        assert "Every one" in note
+
+
+def test_scale_block_reads_a_partial_folder_and_computes_nothing(tmp_path, nothing_runs):
+    cells = grids.scale_grid("main")
+    present = [c for c in cells if (SCALE / f"{c.experiment.config_hash}.json").exists()][:3]
+    for c in present:
+        shutil.copy(SCALE / f"{c.experiment.config_hash}.json", tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    block = scale_block("main", results_dir=tmp_path)
+    assert len(block.runs) == len(present) and len(block.missing) == len(cells) - len(present)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    table = block.table(knowledge="full")
+    assert list(table.AGR) == [paper.AGR_LABELS[a] for a in paper.EXISTING_AGRS]
+    assert (table.drop(columns="AGR") == tables.NOT_YET).sum().sum() >= table.drop(columns="AGR").size - len(present)
+
+
+def test_quick_notebooks_cannot_recompute_a_scale_cell(tmp_path, nothing_runs):
+    # A quick-profile Context computes what is missing; handed scale cells it would recompute full-size runs
+    # (into the quick cache): it refuses them before anything runs.
+    with pytest.raises(ConfigError, match="expected cells of the 'quick' profile"):
+        Context("quick", results_dir=tmp_path).collect(grids.scale_grid("main")[:1])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("stem,block", sorted(RESULTS_PAGES.items()))
+def test_results_pages_lead_with_their_scale_block(stem, block):
+    # The page shows its full-size table first (before the quick grid is collected) and reads it only
+    # through scale_block, which never runs anything.
+    source = (ROOT / "notebooks" / f"{stem}.py").read_text(encoding="utf-8")
+    first_scale = source.find(f'scale_block("{block}"')
+    assert first_scale != -1, f"{stem}.py does not read scale block {block!r}"
+    assert first_scale < source.find("ctx.collect("), f"{stem}.py collects its quick grid before its scale block"
+    assert source.find("## Full size") < source.find("## Quick profile"), stem
+    assert "committed(\"scale\"" not in source and "run_missing=True" not in source, stem
+
+
+def _scale_runs(block: str, impact: dict) -> SimpleNamespace:
+    """A complete synthetic scale block: every cell of the grid, no-attack accuracy 90, each attacked
+    cell 90 − impact[(aggregator, attack)] (seed-independent)."""
+    cells = grids.scale_grid(block)
+    wanted = pd.DataFrame([{**c.labels, "seed": c.seed} for c in cells])
+    runs = wanted.assign(test_accuracy=[90.0 - (0.0 if a == "none" else impact.get((g, a), impact.get(a, 0.0)))
+                                        for g, a in zip(wanted.aggregator, wanted.attack, strict=True)])
+    return SimpleNamespace(wanted=wanted, runs=runs)
+
+
+def test_ordering_column_judges_complete_blocks_and_waits_for_missing_ones():
+    main = _scale_runs("main", {"fang": 2.0, "lie": 3.0, "tailored": 12.0, "min_max": 9.0, "min_sum": 6.0})
+    dnc = _scale_runs("dnc", {"fang": 0.5, "lie": 0.5, "tailored": 1.0, "min_max": 0.5, "min_sum": 0.5})
+    blocks = {"main": main, "dnc": dnc}
+    ratio = summary.ordering(paper.get("abstract_attack_ratio"), blocks)
+    assert ratio["verdict"] == "holds" and "4.0×" in ratio["text"] and "10 of 10 settings" in ratio["text"]
+    assert summary.ordering(paper.get("dnc_mnist_dnc"), blocks)["verdict"] == "holds"  # 12.0 → 1.0
+    ranks = {k: summary.ordering(paper.get(f"cifar_alexnet_partial_{k}"), blocks)["verdict"]
+             for k in ("fang", "lie", "tailored", "agnostic")}
+    assert ranks == {"fang": "holds", "lie": "holds", "tailored": "holds", "agnostic": "holds"}
+    # LIE as strong as ours on Median: ratio 1.0 there, outside 1.5×–60×.
+    weak = _scale_runs("main", {"fang": 2.0, "lie": 3.0, "tailored": 12.0, "min_max": 9.0, "min_sum": 6.0,
+                                ("median", "lie"): 12.0})
+    assert summary.ordering(paper.get("abstract_attack_ratio"), {"main": weak})["verdict"] == "does not hold"
+    assert summary.ordering(paper.get("cifar_alexnet_partial_lie"), {"main": weak})["verdict"] == "does not hold"
+    # DnC as harmed as the most robust rule: not well below.
+    same = _scale_runs("dnc", {"tailored": 12.0})
+    assert summary.ordering(paper.get("abstract_dnc_ratio"), {"main": main, "dnc": same})["verdict"] == (
+        "does not hold")
+    # One case without its run: no verdict, and the column says so.
+    partial = SimpleNamespace(wanted=main.wanted, runs=main.runs[~((main.runs.aggregator == "krum")
+                                                                    & (main.runs.attack == "lie"))])
+    got = summary.ordering(paper.get("abstract_attack_ratio"), {"main": partial})
+    assert got == {"verdict": summary.NOT_YET, "text": "2 of 50 cases missing"}
+    assert summary.ordering(paper.get("femnist_median_ratio"), blocks)["verdict"] == summary.NOT_YET
+    table = summary.ordering_column(summary.summary_table({}), {"main": partial})
+    assert set(table.ordering) == {summary.NOT_YET} and (table.verdict == "not reproduced").all()
+

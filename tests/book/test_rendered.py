@@ -164,3 +164,17 @@ def test_learn_page_has_exercises_with_solutions_hidden_by_default(html_dir, ste
     assert any("check_" in c.get_text() for c in shown), f"{page.name}: no visible check cell"
     scripts = [s.get("src", "") for s in soup.select("script")]
     assert any("togglebutton" in s for s in scripts), f"{page.name}: sphinx-togglebutton's script is not loaded"
+
+
+#: The Results pages (fl_setup is a settings page): each leads with its full-size (scale) section.
+RESULTS_PAGES = ("main_table", "afa_fang_defense", "cross_device", "perturbations", "malicious_fraction", "dnc_table")
+
+
+@pytest.mark.parametrize("stem", RESULTS_PAGES)
+def test_results_page_shows_full_size_before_the_quick_version(html_dir, stem):
+    html = (html_dir / "executed" / f"{stem}.html").read_text(encoding="utf-8")
+    full, quick = html.find('<section id="full-size'), html.find('<section id="quick-profile')
+    assert -1 < full < quick, f"{stem}.html: the full-size section must come first (positions {full}, {quick})"
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html[full:quick]))
+    assert "Profile scale, dataset Fashion-MNIST" in text, f"{stem}.html: no scale caption in its full-size section"
+    assert "<table" in html[full:quick] or "<img" in html[full:quick], f"{stem}.html: no scale table or figure"

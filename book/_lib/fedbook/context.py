@@ -32,8 +32,9 @@ from fedlib.report.results import Cell, check_profile, default_run_missing
 ROOT = Path(__file__).resolve().parents[3]
 
 #: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
-#: are committed for every quick grid (seed 0 so far; 1 and 2 are being computed, then they join), so the
-#: book build only reads them; the committed scale results use one (grids.SCALE_SEEDS), full results three.
+#: are committed for every quick grid (seed 0 so far; 1 and 2 join once computed), so the book build only
+#: reads them; full results use three. (The Results pages read the committed scale campaign with each
+#: block's own seeds, ``grids.SCALE_SEEDS``, through :mod:`fedbook.scale`.)
 DEFAULT_SEEDS = {"quick": [0], "scale": [0], "full": [0, 1, 2]}
 
 
@@ -79,6 +80,15 @@ class Context:
         self.folder = results_dir_for(self.profile, self.results_dir)
 
     def collect(self, cells: Sequence[Cell]) -> pd.DataFrame:
+        """The results of ``cells``, computing the missing ones when ``run_missing``. Every cell must belong
+        to this context's profile: a quick-profile notebook (which computes what is missing) handed scale or
+        full cells would recompute full-size runs into the quick cache; committed results are read through
+        :func:`committed` or :func:`fedbook.scale.scale_block` instead."""
+        foreign = sorted({c.experiment.profile for c in cells} - {self.profile})
+        if foreign:
+            raise ConfigError(f"Context({self.profile!r}).collect: expected cells of the {self.profile!r} "
+                              f"profile; found cells of {foreign} (read committed results with "
+                              f"fedbook.scale.scale_block or fedbook.context.committed, which never run).")
         return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
                                 device=self.device, notebook=self.notebook, where=shown(self.folder))
 

@@ -19,6 +19,12 @@ so the setting was not run). Results of the ``quick`` and ``scale`` profiles are
 *analogue* — the same quantity on a different, smaller problem — with whether the analogue satisfies
 the same rule; an analogue never makes a verdict.
 
+**A second, separate judgement** (:func:`ordering`, :data:`ORDERING_RULE`): whether each claim holds *as an
+ordering* at full size on Fashion-MNIST, from the committed scale campaign (our attacks' largest impact ÷
+the larger of Fang's and LIE's inside 1.5×–60×; DnC's worst case at least 2× below the most robust
+existing rule's; an attack's rank among the attacks). Where a case it needs is not committed yet, it says
+"not yet computed", never a verdict.
+
 Example:
     >>> verdict_for_impact(45.6, 40.0)
     True
@@ -35,7 +41,7 @@ import pandas as pd
 
 from fedlib.report.tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
 
-from .paper import EXISTING_AGRS, NUMBERS, PaperNumber, numbers
+from .paper import AGR_LABELS, ATTACK_LABELS, EXISTING_AGRS, NUMBERS, PaperNumber, numbers
 
 RELATIVE_TOLERANCE = 0.20
 IMPACT_FLOOR_PP = 1.0
@@ -268,3 +274,134 @@ def _matches(p: PaperNumber, dataset: str, model: str) -> bool:
     if p.dataset is None:
         return True
     return p.dataset == dataset and (p.model is None or p.model == model)
+
+
+# --------------------------------------------------------------------------- orderings at full size
+#: The ordering rule of the summary's second column (the claims as orderings on the committed scale
+#: campaign: full Fashion-MNIST in the paper's MNIST setting).
+ORDER_RANGE = (1.5, 60.0)
+DNC_FACTOR = 2.0
+NOT_YET = "not yet computed"
+ORDERING_RULE = (
+    f"Holds as an ordering at full size = on the committed scale results (full Fashion-MNIST in the paper's MNIST "
+    f"setting; mean over the seeds committed per case): a claim that our attacks beat Fang and LIE holds when, "
+    f"for every rule and knowledge setting the claim covers, our attacks' largest impact ÷ the larger of Fang's "
+    f"and LIE's lies in {ORDER_RANGE[0]:g}×–{ORDER_RANGE[1]:g}× (the abstract's range; settings where Fang and "
+    f"LIE do no harm have no ratio and are counted as excluded); FEMNIST's claims are judged on the "
+    f"cross-device block (1,000 Dirichlet clients, 60 per round); a claim about DnC holds when the most robust "
+    f"existing rule's largest impact (over attack × knowledge) is at least {DNC_FACTOR:g}× DnC's largest "
+    f"(the paper's smallest stated ratio is 4.4 ÷ 1.9 = 2.3×, on MNIST); an impact of one attack holds when the "
+    f"attack's rank among Fang, LIE, AGR-agnostic and AGR-tailored (each its largest impact over the five rules, "
+    f"same knowledge setting) is the paper's. A claim whose cases are not all committed (at least one seed "
+    f"each, with its no-attack run) reads '{NOT_YET}', never a verdict; 'provisional' marks a judgement on "
+    f"fewer seeds than the block asks for. This column never decides the 'reproduced' verdict.")
+
+ORDERING_COLUMN = "ordering at full size (Fashion-MNIST, scale)"
+_CASE = ["aggregator", "attack", "knowledge"]
+
+
+def _only(frame: pd.DataFrame, aggregators=None, attacks=None, knowledge=None) -> pd.DataFrame:
+    out = frame[frame.attack != "none"] if len(frame) else frame
+    for column, values in (("aggregator", aggregators), ("attack", attacks), ("knowledge", knowledge)):
+        if values is not None and len(out):
+            out = out[out[column].isin(values)]
+    return out
+
+
+def _evidence(block, **select) -> tuple[pd.DataFrame | None, str]:
+    """Per-seed impacts of the cases ``select`` names in a scale block (an object with ``wanted`` and
+    ``runs`` frames), or (None, why not) when a case has no committed seed yet."""
+    from fedlib.report.tables import paired_impacts
+
+    if block is None:
+        return None, "block not read"
+    need = _only(block.wanted, **select)[_CASE].drop_duplicates()
+    imp = _only(paired_impacts(block.runs, ["dataset", "model", "aggregator"]), **select)
+    have = imp[_CASE].drop_duplicates() if len(imp) else need.iloc[0:0]
+    lacking = len(need.merge(have, on=_CASE, how="left", indicator=True).query("_merge == 'left_only'"))
+    if need.empty or lacking:
+        return None, f"{lacking} of {len(need)} cases missing"
+    asked = block.wanted.seed.nunique()
+    fewest = int(imp.groupby(_CASE).seed.nunique().min())
+    seeds = f"; provisional: {fewest} of {asked} seeds in some case" if fewest < asked else f"; {asked} seeds"
+    return imp, seeds
+
+
+def _ordering_ratio(number: PaperNumber, blocks) -> tuple[str, str]:
+    block = blocks.get("cross_device" if number.dataset == "femnist" else "main")
+    ours = OURS if number.attack is None else (("min_max", "min_sum") if number.attack == "agnostic"
+                                               else (number.attack,))
+    aggregators = None if number.aggregator is None else (number.aggregator,)
+    imp, seeds = _evidence(block, aggregators=aggregators, attacks=tuple(ours) + PRIOR)
+    if imp is None:
+        return NOT_YET, seeds
+    ratios, settings = _per_setting_ratios(imp, ours)
+    result = _ratio_result(ratios, settings, "Fang's and LIE's largest impact")
+    ok = verdict_for_ratio(*ORDER_RANGE, result["ratios"])
+    return ("holds" if ok else "does not hold"), f"{result['text']}{seeds}"
+
+
+def _ordering_dnc(blocks) -> tuple[str, str]:
+    existing, why = _evidence(blocks.get("main"), aggregators=EXISTING_AGRS)
+    dnc, why_dnc = _evidence(blocks.get("dnc"))
+    if existing is None or dnc is None:
+        return NOT_YET, f"existing rules: {why}; DnC: {why_dnc}"
+    robust = most_robust(existing)
+    worst = largest_impacts(dnc, ["aggregator"]).iloc[0]
+    ok = robust.max_impact > 0 and robust.max_impact >= DNC_FACTOR * max(float(worst.max_impact), 0.0)
+    ratio = impact_ratio(float(robust.max_impact), float(worst.max_impact))
+    dnc_attack = "adaptive" if worst.worst_attack == "tailored" else worst.worst_attack
+    text = (f"{AGR_LABELS[robust.aggregator]} {robust.max_impact:.1f} ({ATTACK_LABELS[robust.worst_attack]}, "
+            f"{robust.worst_knowledge}) → DnC {worst.max_impact:.1f} ({ATTACK_LABELS[dnc_attack]}, "
+            f"{worst.worst_knowledge})" + ("" if math.isnan(ratio) else f": {ratio:.1f}×"))
+    return ("holds" if ok else "does not hold"), text + (why if why == why_dnc else f"{why} (existing){why_dnc} (DnC)")
+
+
+def _ordering_rank(number: PaperNumber, blocks) -> tuple[str, str]:
+    knowledge = (number.knowledge,) if number.knowledge else None
+    imp, seeds = _evidence(blocks.get("main"), aggregators=EXISTING_AGRS, knowledge=knowledge)
+    if imp is None:
+        return NOT_YET, seeds
+    family = {"fang": ("fang",), "lie": ("lie",), "tailored": ("tailored",), "agnostic": ("min_max", "min_sum")}
+    paper_values = {p.attack: p.value for p in numbers(kind="impact", dataset=number.dataset, model=number.model,
+                                                        knowledge=number.knowledge)}
+    means = imp.groupby(["aggregator", "attack"]).impact.mean()
+    ours = {a: float(means[means.index.get_level_values("attack").isin(family[a])].max()) for a in paper_values}
+    order = sorted(ours, key=ours.get)
+    paper_order = sorted(paper_values, key=paper_values.get)
+    ok = order.index(number.attack) == paper_order.index(number.attack)
+    text = " < ".join(f"{ATTACK_LABELS[a]} {ours[a]:.1f}" for a in order)
+    return ("holds" if ok else "does not hold"), (
+        f"{text}: rank {order.index(number.attack) + 1} of {len(order)} (paper: "
+        f"{paper_order.index(number.attack) + 1}){seeds}")
+
+
+def ordering(number: PaperNumber, blocks) -> dict[str, str]:
+    """Whether ``number``'s claim holds as an ordering on the committed scale results (:data:`ORDERING_RULE`).
+
+    ``blocks`` maps scale block names (``main``, ``dnc``, ``cross_device``) to objects with a ``wanted``
+    frame (the block grid's labels, one row per cell and seed) and a ``runs`` frame (the committed runs),
+    e.g. :class:`fedbook.scale.ScaleBlock`. Returns ``{"verdict": "holds" | "does not hold" |
+    "not yet computed", "text": the numbers behind it}``.
+    """
+    if number.kind == "ratio" and number.key != "abstract_dnc_ratio":
+        verdict, text = _ordering_ratio(number, blocks)
+    elif number.kind == "max_impact" or number.key == "abstract_dnc_ratio":
+        verdict, text = _ordering_dnc(blocks)
+    elif number.kind == "impact":
+        verdict, text = _ordering_rank(number, blocks)
+    else:
+        raise ValueError(f"no ordering rule for {number.key!r} ({number.kind})")
+    return {"verdict": verdict, "text": text}
+
+
+def ordering_column(table: pd.DataFrame, blocks, numbers_: Iterable[PaperNumber] = NUMBERS) -> pd.DataFrame:
+    """``table`` (:func:`summary_table`) with the columns :data:`ORDERING_COLUMN` (the verdict of the ordering
+    rule with its numbers) and ``ordering`` (the verdict alone)."""
+    by_key = {p.key: ordering(p, blocks) for p in numbers_}
+    out = table.copy()
+    out["ordering"] = [by_key[k]["verdict"] for k in out["paper number"]]
+    out[ORDERING_COLUMN] = [
+        f"{by_key[k]['verdict']} ({by_key[k]['text']})" if by_key[k]["verdict"] == NOT_YET
+        else f"{by_key[k]['verdict']}: {by_key[k]['text']}" for k in out["paper number"]]
+    return out
