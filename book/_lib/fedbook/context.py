@@ -4,9 +4,8 @@ This module, not the installed fedlib, knows the repository's layout:
 
 - every profile reads the committed ``results/<profile>/`` folder. ``quick``: results of every quick grid
   cell (100 rounds, the seeds of :data:`DEFAULT_SEEDS`) are committed, so the notebook tests and ``make book``
-  only read them; a
-  cell missing from the folder is computed (``run_missing`` defaults to True) and written there — the
-  notebook tests fail when that happens, so the committed folder always covers the quick grids;
+  only read them; a cell missing from the folder is computed (``run_missing`` defaults to True) and written
+  there — the notebook tests fail when that happens, so the committed folder always covers the quick grids;
 - ``scale`` and ``full``: read and never recomputed unless a notebook is run with ``run_missing=True``.
 
 Example:
