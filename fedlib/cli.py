@@ -9,6 +9,7 @@ Examples::
     python -m fedlib run --profile quick --aggregator median --attack min_max --seed 1 --output r.json
     python -m fedlib list
     python -m fedlib dry-run --profile full --stand-in-model --rounds 2 --only cross_device
+    python -m fedlib reproduce --profile full --device cuda
 
 ``run`` caches results in ``$FEDLIB_RESULTS_DIR`` when set, else in the user cache folder
 (:func:`fedlib.experiments.default_results_dir`), never in the repository's committed ``results/``.
@@ -277,13 +278,15 @@ def _plugin_parsers(subparsers) -> None:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
     from .data._cli import add_data_parser
+    from .experiments._reproduce import add_reproduce_parser
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,sweep}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,reproduce,sweep}")
     add_run_parser(subparsers)
     add_list_parser(subparsers)
     add_dry_run_parser(subparsers)
     add_data_parser(subparsers)
+    add_reproduce_parser(subparsers)
     _plugin_parsers(subparsers)
     return parser
 
