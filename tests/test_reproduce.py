@@ -76,6 +76,8 @@ def test_notebooks_are_those_whose_every_grid_is_run():
     assert Reproduction(**CHECK).notebooks() == ["main_table"]
     both = Reproduction(grids=("main", "dnc"), datasets=("mnist",))
     assert both.notebooks() == ["main_table", "dnc_table", "paper_vs_ours"]
+    # The verdicts page never judges a pipeline check against the paper.
+    assert Reproduction(grids=("main", "dnc"), datasets=("mnist",), rounds=3).notebooks() == ["main_table", "dnc_table"]
     assert Reproduction(grids=("cross_device",), datasets=("mnist",)).notebooks() == []  # FEMNIST only
     assert Reproduction(grids=("cross_device",), datasets=("femnist",)).notebooks() == ["cross_device"]
 
@@ -279,7 +281,7 @@ def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results
         assert len(server.log) == 4
     argv = ["reproduce", "--profile", "full", "--datasets", "mnist", "--only", "main", "--seeds", "0", "--rounds", "2",
             "--stand-in-model", "--device", "cpu", "--measure-rounds", "1", "--results-dir", str(results),
-            "--data-root", str(data), "--book", str(book), "--no-progress"]  # fmt: skip
+            "--root", str(data), "--book", str(book), "--no-progress"]  # fmt: skip
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(r"^main\s+55\s+55\s+2\s", out, re.M) and out.count("(median vs none; real data)") == 1
@@ -305,6 +307,7 @@ def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results
         assert "Pipeline check, not the paper's numbers" in text
         assert "2 round(s) instead of the profile's (mnist 500)" in text and "stand-in network" in text
         assert "55 runs (profile 'full', seeds [0]" in text and "a pipeline check, not the paper's setting" in text
+    assert "ours, full-profile pipeline check (pp)" in page  # the paper's numbers sit beside a labelled check
     median_clean = f"{by_labels[('median', 'none', '-')].test_accuracy_at_best:.1f}"
     assert re.search(r">Median</td>\s*<td[^>]*>" + re.escape(median_clean) + "<", page)
     assert sorted(results.glob("*.json")) == stored  # the book step computed nothing

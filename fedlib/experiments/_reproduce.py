@@ -59,6 +59,8 @@ NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "dnc_table": ("main", "dnc"),
     "paper_vs_ours": ("main", "dnc"),
 }
+#: The notebooks that judge our numbers against the paper's (reproduced / not reproduced).
+VERDICT_NOTEBOOKS = ("paper_vs_ours",)
 #: The stand-in network: the fully-connected net of the dataset's input with one hidden layer of this width.
 STAND_IN_HIDDEN = 16
 #: The fully-connected family that takes each dataset's inputs (CIFAR10's 3×32×32 images have none).
@@ -151,9 +153,14 @@ class Reproduction:
         return list(seen.values())
 
     def notebooks(self) -> list[str]:
-        """The notebooks whose every grid is part of this reproduction and has cells."""
+        """The notebooks whose every grid is part of this reproduction and has cells; never the verdicts page
+        (:data:`VERDICT_NOTEBOOKS`) for a pipeline check, whose numbers must not be judged against the paper's."""
         full = {g for g in self.grids if _grids.full_grid(g, [0], datasets=self.datasets)}
-        return [nb for nb, needs in NOTEBOOK_GRIDS.items() if set(needs) <= full]
+        return [
+            nb
+            for nb, needs in NOTEBOOK_GRIDS.items()
+            if set(needs) <= full and (self.paper_setting or nb not in VERDICT_NOTEBOOKS)
+        ]
 
     def describe(self) -> str:
         """One line for a page or the plan: what was run and whether it is the paper's setting."""
@@ -349,18 +356,18 @@ def _device_name(device) -> str:
 def format_plan(plan: Plan, rep: Reproduction) -> str:
     """The plan as text: the reproduction, one line per grid, the measured costs, the total."""
     lines = [f"plan: fedlib reproduce, {rep.describe()}", f"device: {plan.device}", ""]
-    lines.append(f"{'grid':19s}{'cells':>6s}{'new':>6s}  {'rounds':12s}{'est. hours':>11s}  notebooks")
+    rounds = {r["grid"]: ",".join(str(x) for x in r["rounds"]) or "-" for r in plan.rows}
+    width = max(8, *map(len, rounds.values())) + 2
+    lines.append(f"{'grid':19s}{'cells':>6s}{'new':>6s}  {'rounds':{width}s}{'est. hours':>11s}  notebooks")
     for r in plan.rows:
-        rounds = ",".join(str(x) for x in r["rounds"]) or "-"
-        lines.append(
-            f"{r['grid']:19s}{r['cells']:6d}{r['new']:6d}  {rounds:12s}{r['hours']:11.2f}  {', '.join(r['notebooks'])}"
-        )
+        hours, readers = f"{r['hours']:11.2f}" if plan.costs else f"{'-':>11s}", ", ".join(r["notebooks"])
+        lines.append(f"{r['grid']:19s}{r['cells']:6d}{r['new']:6d}  {rounds[r['grid']]:{width}s}{hours}  {readers}")
     total = sum(r["new"] for r in plan.rows)
-    lines.append(f"{'total':19s}{'':6s}{total:6d}  {'':12s}{plan.hours:11.2f}")
-    per = plan.hours_per_dataset()
-    lines.append("hours per dataset: " + ", ".join(f"{d} {h:.2f}" for d, h in per.items()))
+    lines.append(f"{'total':19s}{'':6s}{total:6d}  {'':{width}s}" + (f"{plan.hours:11.2f}" if plan.costs else ""))
     if plan.costs:
-        lines.append(f"measured seconds per round ({plan.measure_rounds} rounds each, this device):")
+        per = plan.hours_per_dataset()
+        lines.append("hours per dataset: " + ", ".join(f"{d} {h:.2f}" for d, h in per.items()))
+        lines.append(f"seconds per round (mean of {plan.measure_rounds} after a warm-up round, this device):")
         for c in plan.costs:
             lines.append(f"  {c.setting:36s} {c.kind:10s} {c.seconds:9.4f} s  ({c.cell}; {c.data})")
         lines.append(
@@ -538,7 +545,13 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--results-dir", default=None, help="results cache (default: $FEDLIB_RESULTS_DIR, else the user cache)"
     )
-    p.add_argument("--data-root", default=None, help="where `data fetch` put the datasets (default: $FEDLIB_DATA, ...)")
+    p.add_argument(
+        "--root",
+        default=None,
+        metavar="DIR",
+        help="the data root `fedlib data fetch --root DIR` installed into (default: $FEDLIB_DATA, else the user "
+        "data folder); each dataset is read from DIR/NAME",
+    )
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786", help="run on this Dask cluster")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per GPU if >1)")
     p.add_argument("--retries", type=int, default=2, help="extra attempts for a run that fails (default 2)")
@@ -570,7 +583,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     plan = make_plan(
-        rep, args.device, measure_rounds=args.measure_rounds, measure=not args.no_measure, data_root=args.data_root
+        rep, args.device, measure_rounds=args.measure_rounds, measure=not args.no_measure, data_root=args.root
     )
     print(format_plan(plan, rep) + f"\n(plan made in {time.perf_counter() - start:.0f} s)", flush=True)
     if args.plan_only:
@@ -592,7 +605,7 @@ def run_command(args: argparse.Namespace) -> int:
         rep,
         results_dir,
         device=args.device,
-        data_root=args.data_root,
+        data_root=args.root,
         scheduler=args.scheduler,
         workers=args.workers,
         retries=args.retries,

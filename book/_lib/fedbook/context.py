@@ -93,6 +93,17 @@ class Context:
         return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
                                 device=self.device, notebook=self.notebook, where=shown(self.folder))
 
+    @property
+    def paper_setting(self) -> bool:
+        """False when these results are a pipeline check of ``fedlib reproduce`` (fewer rounds, stand-in net)."""
+        return self.reproduction is None or self.reproduction.paper_setting
+
+    @property
+    def setting(self) -> str:
+        """How a column of our numbers names where they come from: ``"full profile"``, or, for a pipeline
+        check, ``"full-profile pipeline check"``."""
+        return f"{self.profile} profile" if self.paper_setting else f"{self.profile}-profile pipeline check"
+
     def _announce(self) -> None:
         """Say once, above the first table, that these results come from a reproduction (and which)."""
         if self._announced or self.reproduction is None:
