@@ -120,7 +120,10 @@ def test_the_plan_counts_cells_per_grid_and_each_new_cell_once():
     assert rows["main"]["notebooks"] == ["main_table", "dnc_table", "paper_vs_ours"]
     assert rows["main"]["rounds"] == [500] and plan.hours == 0.0 and not plan.costs
     text = format_plan(plan, rep)
-    assert text.splitlines()[3].split() == ["grid", "cells", "new", "rounds", "est.", "hours", "notebooks"]
+    assert text.splitlines()[3].split() == "grid cells new rounds est. hours notebooks run on it".split()
+    assert rows["afa_fang"]["notebooks"] == ["afa_fang_defense"]
+    check = make_plan(Reproduction(**CHECK), "cpu", measure=False)
+    assert check.rows[0]["notebooks"] == ["main_table"]  # no DnC grid, and a check never reaches the verdicts
     assert "--no-measure" in text
 
 
@@ -224,6 +227,24 @@ def test_cli_plan_only_prints_the_plan(capsys):
 def test_cli_refuses_a_stand_in_for_cifar10(capsys):
     code = cli.main(["reproduce", "--datasets", "cifar10", "--stand-in-model", "--plan-only"])
     assert code == 2 and "cifar10" in capsys.readouterr().err
+
+
+def test_a_notebooks_context_applies_the_manifest_of_its_profile_and_labels_a_check(tmp_path):
+    sys.path.insert(0, str(ROOT / "book" / "_lib"))  # fedbook is the book's code, not installed
+    from fedbook.context import Context
+
+    plain = Context("full", results_dir=tmp_path)
+    assert plain.reproduction is None and plain.paper_setting and plain.setting == "full profile"
+    Reproduction(**CHECK).save(tmp_path)
+    ctx = Context("full", results_dir=tmp_path, seeds=[0])
+    assert ctx.reproduction == Reproduction(**CHECK) and not ctx.paper_setting
+    assert ctx.setting == "full-profile pipeline check"
+    assert "(results of the sweep only); fedlib reproduce: profile 'full', datasets ['mnist']" in ctx.describe()
+    assert "not the paper's setting" in ctx.describe()
+    assert Context("quick", results_dir=tmp_path).reproduction is None  # another profile's manifest is ignored
+    Reproduction(datasets=("mnist",), seeds=(0,)).save(tmp_path)
+    full = Context("full", results_dir=tmp_path, seeds=[0])
+    assert full.paper_setting and full.setting == "full profile" and "not the paper" not in full.describe()
 
 
 # --------------------------------------------------------------------------------------------- end to end

@@ -326,7 +326,7 @@ def make_plan(
             by_dataset[exp.dataset] = by_dataset.get(exp.dataset, 0.0) + (
                 exp.rounds * cost.seconds / 3600 if cost else 0.0
             )
-        readers = [nb for nb, needs in NOTEBOOK_GRIDS.items() if grid in needs]
+        readers = [nb for nb in rep.notebooks() if grid in NOTEBOOK_GRIDS[nb]]
         rows.append(
             {
                 "grid": grid,
@@ -358,9 +358,9 @@ def format_plan(plan: Plan, rep: Reproduction) -> str:
     lines = [f"plan: fedlib reproduce, {rep.describe()}", f"device: {plan.device}", ""]
     rounds = {r["grid"]: ",".join(str(x) for x in r["rounds"]) or "-" for r in plan.rows}
     width = max(8, *map(len, rounds.values())) + 2
-    lines.append(f"{'grid':19s}{'cells':>6s}{'new':>6s}  {'rounds':{width}s}{'est. hours':>11s}  notebooks")
+    lines.append(f"{'grid':19s}{'cells':>6s}{'new':>6s}  {'rounds':{width}s}{'est. hours':>11s}  notebooks run on it")
     for r in plan.rows:
-        hours, readers = f"{r['hours']:11.2f}" if plan.costs else f"{'-':>11s}", ", ".join(r["notebooks"])
+        hours, readers = f"{r['hours']:11.2f}" if plan.costs else f"{'-':>11s}", ", ".join(r["notebooks"]) or "-"
         lines.append(f"{r['grid']:19s}{r['cells']:6d}{r['new']:6d}  {rounds[r['grid']]:{width}s}{hours}  {readers}")
     total = sum(r["new"] for r in plan.rows)
     lines.append(f"{'total':19s}{'':6s}{total:6d}  {'':{width}s}" + (f"{plan.hours:11.2f}" if plan.costs else ""))
