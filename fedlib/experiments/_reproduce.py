@@ -333,7 +333,7 @@ def make_plan(
                 "notebooks": readers,
                 "cells": len({c.experiment.config_hash for c in cells}),
                 "new": len({e.config_hash for e in new}),
-                "rounds": sorted({e.rounds for e in new}),
+                "rounds": sorted({c.experiment.rounds for c in cells}),
                 "hours": sum(by_dataset.values()),
                 "by_dataset": by_dataset,
             }
