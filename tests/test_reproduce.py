@@ -224,6 +224,25 @@ def test_cli_plan_only_prints_the_plan(capsys):
     assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+500\s", out, re.M) and "datasets ['mnist']" in out
 
 
+def test_cli_dry_run_runs_the_full_profile_dry_run_instead_of_the_sweep(tmp_path, capsys, monkeypatch):
+    import fedlib.experiments.dry_run as dry
+
+    calls = {}
+
+    def fake_dry_run(**kwargs):
+        calls.update(kwargs)
+        return [dry.Outcome("dnc", "a cell", "ok")]
+
+    monkeypatch.setattr(dry, "dry_run", fake_dry_run)
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
+    argv = ["reproduce", "--datasets", "mnist", "--only", "dnc", "--seeds", "0", "--no-measure", "--dry-run",
+            "--rounds", "3", "--stand-in-model", "--device", "cpu"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert calls == {"only": ("dnc",), "datasets": ("mnist",), "rounds": 3, "device": "cpu", "stand_in_model": True}
+    assert "dnc                1 ok, 0 refused, 0 failed" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())  # the dry run stores nothing
+
+
 def test_cli_refuses_a_stand_in_for_cifar10(capsys):
     code = cli.main(["reproduce", "--datasets", "cifar10", "--stand-in-model", "--plan-only"])
     assert code == 2 and "cifar10" in capsys.readouterr().err
