@@ -278,7 +278,7 @@ def _plugin_parsers(subparsers) -> None:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
     from .data._cli import add_data_parser
-    from .experiments._reproduce import add_reproduce_parser
+    from .experiments.reproduce import add_reproduce_parser
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,reproduce,sweep}")

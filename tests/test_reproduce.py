@@ -19,8 +19,9 @@ from helpers.fetch_fixtures import LoopbackServer, fixture_registry, idx_gz
 
 from fedlib import cli
 from fedlib.errors import ConfigError
-from fedlib.experiments import _reproduce, grids, load_result
-from fedlib.experiments._reproduce import (
+from fedlib.experiments import grids, load_result
+from fedlib.experiments import reproduce as _reproduce
+from fedlib.experiments.reproduce import (
     MANIFEST,
     Reproduction,
     book_commands,

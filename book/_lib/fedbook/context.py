@@ -7,7 +7,7 @@ This module, not the installed fedlib, knows the repository's layout:
   unless a notebook is run with ``run_missing=True``.
 
 A results folder written by ``python -m fedlib reproduce`` holds its manifest
-(:class:`fedlib.experiments._reproduce.Reproduction`): a notebook of that profile then keeps only the
+(:class:`fedlib.experiments.reproduce.Reproduction`): a notebook of that profile then keeps only the
 manifest's datasets, applies its changes (rounds, stand-in network) to every cell, so that it reads exactly
 the results the sweep stored, and says so on the page; a pipeline check is labelled as not the paper's setting.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedlib.errors import ConfigError
-from fedlib.experiments._reproduce import Reproduction
+from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
 

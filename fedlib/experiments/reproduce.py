@@ -20,7 +20,7 @@ to every cell (so that they look up exactly the results the sweep stored) and la
 fewer rounds or the stand-in network as a pipeline check, not the paper's numbers.
 
 Example:
-    >>> from fedlib.experiments._reproduce import Reproduction
+    >>> from fedlib.experiments.reproduce import Reproduction
     >>> rep = Reproduction(grids=("main",), datasets=("mnist",), seeds=(0,), rounds=2, stand_in_model=True)
     >>> len(rep.experiments()), rep.notebooks(), rep.paper_setting
     (55, ['main_table'], False)
