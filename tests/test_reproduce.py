@@ -125,7 +125,7 @@ def test_the_plan_counts_cells_per_grid_and_each_new_cell_once():
     assert rows["afa_fang"]["notebooks"] == ["afa_fang_defense"]
     check = make_plan(Reproduction(**CHECK), "cpu", measure=False)
     assert check.rows[0]["notebooks"] == ["main_table"]  # no DnC grid, and a check never reaches the verdicts
-    assert "--no-measure" in text
+    assert "(no per-round cost measured)" in text
 
 
 def test_the_estimate_is_cells_times_rounds_times_the_measured_cost():
@@ -242,6 +242,19 @@ def test_cli_dry_run_runs_the_full_profile_dry_run_instead_of_the_sweep(tmp_path
     assert calls == {"only": ("dnc",), "datasets": ("mnist",), "rounds": 3, "device": "cpu", "stand_in_model": True}
     assert "dnc                1 ok, 0 refused, 0 failed" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())  # the dry run stores nothing
+
+
+def test_a_missing_gpu_is_refused_before_anything_runs_unless_a_cluster_runs_the_cells(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
+    argv = ["reproduce", "--datasets", "mnist", "--only", "dnc", "--seeds", "0", "--device", "cuda"]
+    assert cli.main(argv) == 2 and "expected a CUDA device on this machine" in capsys.readouterr().err
+    assert cli.main([*argv, "--scheduler", "tcp://127.0.0.1:1", "--plan-only"]) == 0
+    out = capsys.readouterr().out
+    assert "this machine has no 'cuda'" in out and "(no per-round cost measured)" in out
+    assert not list(tmp_path.iterdir())
 
 
 def test_cli_refuses_a_stand_in_for_cifar10(capsys):

@@ -305,8 +305,6 @@ def make_plan(
     Median) cost more per round, so the estimate is a lower bound. ``measure=False`` counts cells only;
     ``data_root`` is where the datasets are (each is measured on generated data of its shapes when absent).
     """
-    from ..fl import resolve_device
-
     experiments = rep.experiments()
     costs: dict[tuple[str, str], Cost] = {}
     if measure:
@@ -338,15 +336,22 @@ def make_plan(
                 "by_dataset": by_dataset,
             }
         )
-    return Plan(rows, list(costs.values()), _device_name(resolve_device(device)), measure_rounds)
+    return Plan(rows, list(costs.values()), _device_name(device), measure_rounds)
 
 
 def _cell_name(exp: Experiment) -> str:
     return f"{exp.aggregator} vs {exp.attack}" + ("" if exp.attack == "none" else f" ({exp.knowledge})")
 
 
-def _device_name(device) -> str:
+def _device_name(name: str) -> str:
     import torch
+
+    from ..fl import resolve_device
+
+    try:
+        device = resolve_device(name)
+    except ConfigError:
+        return f"{name} (not on this machine)"
 
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
@@ -375,7 +380,7 @@ def format_plan(plan: Plan, rep: Reproduction) -> str:
             "Trimmed-mean / Median) cost more per round, so read it as a lower bound."
         )
     else:
-        lines.append("(no per-round cost measured: --no-measure)")
+        lines.append("(no per-round cost measured)")
     return "\n".join(lines)
 
 
@@ -566,6 +571,18 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def device_here(device: str, scheduler: str | None) -> bool:
+    """Whether ``device`` exists on this machine. Without ``scheduler`` the runs happen here, so a missing
+    device is a :class:`~fedlib.errors.ConfigError` before anything runs; with one, only the plan's
+    measurement needs it here (False: the plan counts cells only)."""
+    import torch
+
+    available = not device.startswith("cuda") or torch.cuda.is_available()
+    if not available and scheduler is None:
+        raise ConfigError(f"--device {device}: expected a CUDA device on this machine; found none (torch.cuda).")
+    return available
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``reproduce``; returns the exit code (1: some runs or notebooks failed)."""
     from ._results import default_results_dir
@@ -581,11 +598,14 @@ def run_command(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         stand_in_model=args.stand_in_model,
     )
+    here = device_here(args.device, args.scheduler)
     start = time.perf_counter()
-    plan = make_plan(
-        rep, args.device, measure_rounds=args.measure_rounds, measure=not args.no_measure, data_root=args.root
-    )
+    plan = make_plan(rep, args.device, measure_rounds=args.measure_rounds, measure=here and not args.no_measure,
+                     data_root=args.root)  # fmt: skip
     print(format_plan(plan, rep) + f"\n(plan made in {time.perf_counter() - start:.0f} s)", flush=True)
+    if not here:
+        print(f"(no per-round cost measured: this machine has no {args.device!r}; the cluster's workers run the "
+              "cells. Run --plan-only on a worker's machine for its costs.)", flush=True)  # fmt: skip
     if args.plan_only:
         return 0
     if args.dry_run:
