@@ -10,7 +10,7 @@ BUILD  := _build
 # The book's own code (book/_lib/fedbook: runner, paper numbers, verdicts) is not part of the installed fedlib.
 BOOKPY := PYTHONPATH=$(CURDIR)/book/_lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY)
 
-.PHONY: venv test lint lock scale-data book notebooks notebook html bench clean help
+.PHONY: venv test lint lock scale-data book notebooks notebook html reproduce bench clean help
 
 help:
 	@echo "make test      - create/reuse .venv and run the test suite"
@@ -18,6 +18,8 @@ help:
 	@echo "make notebook NB=notebooks/x.py PARAMS='-p profile full -p device cuda'"
 	@echo "make lint      - ruff check, ruff format --check, mypy"
 	@echo "make scale-data - install the full Fashion-MNIST (Debian's dataset-fashion-mnist) for the scale profile"
+	@echo "make reproduce DEVICE=cuda [REPRODUCE_ARGS='--datasets mnist --scheduler tcp://HOST:8786']"
+	@echo "               - the paper's full grids: plan, sweep, execute the notebooks against the results, build the book"
 	@echo "make bench     - run the benchmarks (writes benchmarks/results/*.json)"
 
 # constraints.txt pins every package (torch 2.14.1 with torchvision 0.29.1 is the pair that installs and imports
@@ -61,6 +63,14 @@ html: $(STAMP)
 
 book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"
+
+# `fedlib reproduce` plans and runs every notebook's full grid (resumable), then runs this folder's book runner
+# on those results. It only accepts the full profile: PROFILE's quick default means full here.
+DEVICE ?= auto
+REPRODUCE_ARGS ?=
+reproduce: $(STAMP)
+	$(PY) -m fedlib reproduce --profile $(if $(filter quick,$(PROFILE)),full,$(PROFILE)) --device $(DEVICE) \
+	  --book $(CURDIR) $(REPRODUCE_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

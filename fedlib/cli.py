@@ -10,6 +10,7 @@ Examples::
     python -m fedlib list
     python -m fedlib dry-run --profile full --stand-in-model --rounds 2 --only cross_device
     python -m fedlib evaluate geometric_median --profile quick --rounds 20 --output card.csv
+    python -m fedlib reproduce --profile full --device cuda
 
 ``run`` caches results in ``$FEDLIB_RESULTS_DIR`` when set, else in the user cache folder
 (:func:`fedlib.experiments.default_results_dir`), never in the repository's committed ``results/``.
@@ -353,14 +354,18 @@ def _plugin_parsers(subparsers) -> None:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
     from .data._cli import add_data_parser
+    from .experiments.reproduce import add_reproduce_parser
 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="{run,list,dry-run,data,evaluate,sweep}")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,list,dry-run,data,evaluate,reproduce,sweep}"
+    )
     add_run_parser(subparsers)
     add_list_parser(subparsers)
     add_dry_run_parser(subparsers)
     add_data_parser(subparsers)
     add_evaluate_parser(subparsers)
+    add_reproduce_parser(subparsers)
     _plugin_parsers(subparsers)
     return parser
 

@@ -115,7 +115,7 @@ rows = []
 for number in paper.numbers(kind="ratio", dataset="femnist"):
     sub = imp[imp.aggregator == number.aggregator]
     measured = summary.measure(number, sub)
-    same = profile == "full" and set(runs.dataset) == {"femnist"}
+    same = profile == "full" and set(runs.dataset) == {"femnist"} and ctx.paper_setting
     rows.append({"rule": paper.AGR_LABELS[number.aggregator], "paper (FEMNIST)": number.shown,
                  f"ours ({profile}, {', '.join(runs.dataset.unique())})": measured["text"],
                  "same setting as the paper": "yes" if same else "no (analogue only)"})

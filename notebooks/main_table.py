@@ -97,7 +97,7 @@ for number in paper.numbers(kind="impact"):
     measured = summary.measure(number, sub)
     rows.append({"setting": number.setting, "attack": paper.ATTACK_LABELS[number.attack],
                  "paper (pp)": number.shown,
-                 f"ours, {profile} profile (pp)": measured["text"] if len(sub) else
+                 f"ours, {ctx.setting} (pp)": measured["text"] if len(sub) else
                  f"not run (the {profile} profile has no {paper.DATASET_LABELS[number.dataset]} runs)"})
 tables.page_table(pd.DataFrame(rows))
 

@@ -8,6 +8,11 @@ This module, not the installed fedlib, knows the repository's layout:
   there — the notebook tests fail when that happens, so the committed folder always covers the quick grids;
 - ``scale`` and ``full``: read and never recomputed unless a notebook is run with ``run_missing=True``.
 
+A results folder written by ``python -m fedlib reproduce`` holds its manifest
+(:class:`fedlib.experiments.reproduce.Reproduction`): a notebook of that profile then keeps only the
+manifest's datasets, applies its changes (rounds, stand-in network) to every cell, so that it reads exactly
+the results the sweep stored, and says so on the page; a pipeline check is labelled as not the paper's setting.
+
 Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
@@ -25,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedlib.errors import ConfigError
+from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
 
@@ -78,6 +84,9 @@ class Context:
             raise ConfigError(f"seeds: expected a non-empty list of ints >= 0 (or None); found {self.seeds!r}.")
         self.run_missing = default_run_missing(self.profile) if self.run_missing is None else bool(self.run_missing)
         self.folder = results_dir_for(self.profile, self.results_dir)
+        manifest = Reproduction.load(self.folder)
+        self.reproduction = manifest if manifest is not None and manifest.profile == self.profile else None
+        self._announced = False
 
     def collect(self, cells: Sequence[Cell]) -> pd.DataFrame:
         """The results of ``cells``, computing the missing ones when ``run_missing``. Every cell must belong
@@ -89,13 +98,41 @@ class Context:
             raise ConfigError(f"Context({self.profile!r}).collect: expected cells of the {self.profile!r} "
                               f"profile; found cells of {foreign} (read committed results with "
                               f"fedbook.scale.scale_block or fedbook.context.committed, which never run).")
+        if self.reproduction is not None:
+            cells = self.reproduction.adapt(cells)
+            self._announce()
         return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
                                 device=self.device, notebook=self.notebook, where=shown(self.folder))
+
+    @property
+    def paper_setting(self) -> bool:
+        """False when these results are a pipeline check of ``fedlib reproduce`` (fewer rounds, stand-in net)."""
+        return self.reproduction is None or self.reproduction.paper_setting
+
+    @property
+    def setting(self) -> str:
+        """How a column of our numbers names where they come from: ``"full profile"``, or, for a pipeline
+        check, ``"full-profile pipeline check"``."""
+        return f"{self.profile} profile" if self.paper_setting else f"{self.profile}-profile pipeline check"
+
+    def _announce(self) -> None:
+        """Say once, above the first table, that these results come from a reproduction (and which)."""
+        if self._announced or self.reproduction is None:
+            return
+        from IPython.display import Markdown, display
+
+        rep = self.reproduction
+        head = ("**Results of `fedlib reproduce`:**" if rep.paper_setting else
+                "**Pipeline check, not the paper's numbers.** These results come from `fedlib reproduce` with")
+        display(Markdown(f"{head} {rep.describe()}."))
+        self._announced = True
 
     def describe(self) -> str:
         return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in "
                 f"{shown(self.folder)}"
-                + (" (missing results are computed)" if self.run_missing else " (committed results only)"))
+                + (" (missing results are computed)" if self.run_missing else
+                   " (results of the sweep only)" if self.reproduction is not None else " (committed results only)")
+                + (f"; fedlib reproduce: {self.reproduction.describe()}" if self.reproduction is not None else ""))
 
 
 def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *, notebook: str | None = None,
