@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fedlib.errors import UnknownNameError
-from fedlib.experiments import grids
+from fedlib.experiments import experiment_for, grids
 from fedlib.report import labels, tables
 from fedlib.report.results import Cell, MissingResultsError, collect, committed
 
@@ -57,7 +57,8 @@ def test_main_grid_shape_and_quick_overrides():
     assert len(cells) == 2 * (5 + 5 * 5 * 2 - 1)  # minus the infeasible partial tailored Bulyan run
     assert grids.infeasible("quick") == [("bulyan", "tailored", "partial"), ("dnc", "tailored", "partial")]
     assert grids.infeasible("scale") == []
-    assert {c.experiment.rounds for c in cells} == {grids.QUICK_OVERRIDES["rounds"]}
+    # the quick grids run the profile's own rounds (100), not a shortened run
+    assert {c.experiment.rounds for c in cells} == {experiment_for("quick").rounds} == {100}
     assert len({c.experiment.config_hash for c in cells}) == len(cells)
     tailored_median = [c for c in cells if c.labels["attack"] == "tailored" and c.labels["aggregator"] == "median"]
     assert all(c.experiment.attack_options == grids.QUICK_TAILORED_COORDINATEWISE for c in tailored_median)
