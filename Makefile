@@ -35,6 +35,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# Every core runs tests (pytest-xdist): the notebook executions are independent and dominate the time.
+PYTEST_ARGS ?= -n auto
+
 test: $(STAMP)
 	FEDLIB_PINNED_ENV=1 $(PY) -m pytest $(PYTEST_ARGS)
 
