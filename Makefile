@@ -36,10 +36,11 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 # Every core runs tests (pytest-xdist): the notebook executions are independent and dominate the time.
-PYTEST_ARGS ?= -n auto
+# PYTEST_WORKERS= (empty) runs them in one process.
+PYTEST_WORKERS ?= -n auto
 
 test: $(STAMP)
-	FEDLIB_PINNED_ENV=1 $(PY) -m pytest $(PYTEST_ARGS)
+	FEDLIB_PINNED_ENV=1 $(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
