@@ -24,7 +24,7 @@
 profile = "quick"
 device = "auto"
 seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
-results_dir = None  # None: _build/cache/quick for quick, the committed results/<profile>/ otherwise
+results_dir = None  # None: the committed results/<profile>/
 run_missing = None  # None: compute missing results only in the quick profile
 
 # %% tags=["hide-input"]
@@ -75,8 +75,8 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # %% [markdown]
 # **Grid.** Full profile: the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST,
 # FEMNIST) × 5 rules × 5 attacks × 2 knowledge settings, 3 seeds. Quick profile (what the book is built
-# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **one seed and 50 rounds**, to keep the
-# whole book build within its CPU budget. Scale profile: the table at the top.
+# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **seeds 0 and 1, 100 rounds**, computed
+# once and committed under `results/quick/` (the book build reads them). Scale profile: the table at the top.
 #
 # *n/a* in the quick profile: with partial knowledge the tailored attacker simulates the rule on its own
 # $m = 4$ honest gradients plus $m' = \max(1, \lfloor m^2/n\rfloor) = 1$ copy (the released rule, spec §2);

@@ -22,7 +22,7 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: quick [0, 1] here (a band needs two); scale [0]; full [0, 1, 2]
+seeds = None  # None: the profile's default (quick [0, 1]: a band needs two; scale [0]; full [0, 1, 2])
 results_dir = None
 run_missing = None
 
@@ -66,8 +66,6 @@ display(Markdown(scale.missing_note()))
 # ## Quick profile (what CI re-executes)
 
 # %% tags=["hide-input"]
-if seeds is None and profile == "quick":
-    seeds = [0, 1]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/malicious_fraction.py")
 
@@ -98,7 +96,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 #
 # **Grid.** Full profile: every dataset, Multi-krum, Trimmed-mean and Median, every attack, 5 %–25 %,
 # 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **two seeds**
-# (for the band), 50 rounds, full knowledge. Scale profile: the figure at the top.
+# (for the band), 100 rounds, full knowledge. Scale profile: the figure at the top.
 
 # %% tags=["hide-input"]
 display(Markdown("**Table 2.** The quick figure's numbers (mean ± std over seeds, pp). "
