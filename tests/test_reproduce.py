@@ -1,5 +1,5 @@
 """``python -m fedlib reproduce``: the reproduction's cells and manifest, the plan, one Dask worker per GPU, the
-book step's commands, and (slow) the whole path from ``data fetch`` on a loopback mirror to the built book.
+book step's commands, and the whole path from ``data fetch`` on a loopback mirror to the built book.
 
 Nothing here touches the internet: the end-to-end test serves fixture MNIST files on 127.0.0.1.
 """
@@ -323,8 +323,7 @@ def _page_text(notebook: Path) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.slow
-@pytest.mark.notebook
+@pytest.mark.notebook  # about 75 s on one core: part of make test, the issue's end-to-end evidence
 def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results(tmp_path, monkeypatch, capsys):
     files = _mnist_like_files()
     data, results, book = tmp_path / "data", tmp_path / "results", _book_copy(tmp_path / "book")
