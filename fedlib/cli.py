@@ -40,6 +40,19 @@ def _key_value(text: str) -> tuple:
     return key.strip(), value
 
 
+def _add_key_value_option(p: argparse.ArgumentParser, flag: str, dest: str, what: str, metavar: str = "KEY=VALUE"):
+    """A repeatable ``flag KEY=VALUE`` collected as a list of pairs in ``dest``."""
+    p.add_argument(
+        flag,
+        dest=dest,
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar=metavar,
+        help=f"{what} (repeatable; VALUE parsed as JSON if possible)",
+    )
+
+
 # Flags that map one-to-one onto Experiment fields (flag → field).
 _FIELD_FLAGS = {
     "dataset": str,
@@ -91,36 +104,13 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
         "--server-f",
         dest="server_f",
         default=None,
-        help="f the AGR assumes: 'true' (attackers in the round), 'ndss21_femnist', or an int",
+        help="f the AGR assumes: 'actual' (attackers in the round), 'capped' (actual, at most what the rule accepts), "
+        "'ndss21_femnist', or an int",
     )
     p.add_argument("--seed", type=int, default=None, help="sets split, init, sample and attack seeds together")
-    p.add_argument(
-        "--aggregator-option",
-        dest="aggregator_options",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra AGR option (repeatable; VALUE parsed as JSON if possible)",
-    )
-    p.add_argument(
-        "--attack-option",
-        dest="attack_options",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra attack option (repeatable)",
-    )
-    p.add_argument(
-        "--set",
-        dest="fields",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="FIELD=VALUE",
-        help="set any Experiment field (repeatable; VALUE parsed as JSON if possible)",
-    )
+    _add_key_value_option(p, "--aggregator-option", "aggregator_options", "extra AGR option")
+    _add_key_value_option(p, "--attack-option", "attack_options", "extra attack option")
+    _add_key_value_option(p, "--set", "fields", "set any Experiment field", metavar="FIELD=VALUE")
     p.add_argument(
         "--results-dir",
         default=None,
@@ -282,15 +272,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--knowledge", default="full", choices=["full", "partial"])
     p.add_argument("--capture-rounds", nargs="+", type=int, default=[0, 10, 20], metavar="ROUND")
     p.add_argument("--no-train", action="store_true", help="deviation only (seconds): no FL runs")
-    p.add_argument(
-        "--aggregator-option",
-        dest="aggregator_options",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="rule option (repeatable; VALUE parsed as JSON if possible)",
-    )
+    _add_key_value_option(p, "--aggregator-option", "aggregator_options", "rule option")
     p.add_argument("--results-dir", default=None, help="results cache (default: as for run)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the results cache")
     p.add_argument("--output", default=None, help="also write the table to this CSV file")
