@@ -94,7 +94,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 #
 # **Grid.** Full profile: both rules × every attack × both knowledge settings, 3 seeds, every dataset.
 # Scale profile: the table at the top (full knowledge, seeds 0–2).
-# Quick profile: full knowledge only, seeds 0 and 1, 100 rounds, and **no tailored attack on Fang's defense**:
+# Quick profile: full knowledge only, seeds 0–2, 100 rounds, and **no tailored attack on Fang's defense**:
 # it simulates the defense (21 validation evaluations per aggregation) about 20 times per round, minutes
 # per run even on the small problem. The paper's numbers for these rules are not in the text available
 # to us, so no paper column appears.

@@ -100,7 +100,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # batch, as the released code) × Trimmed-mean and Median × every attack × both knowledge settings, 3 seeds.
 # Quick profile: FEMNIST-style sampling on the embedded MNIST subset — 100 clients of 40 images, 20 drawn
 # per round without replacement, whole local data as the batch, 20 malicious clients (the server's f is
-# the number of attackers drawn) — full knowledge, seeds 0 and 1, 100 rounds.
+# the number of attackers drawn) — full knowledge, seeds 0–2, 100 rounds.
 
 # %% [markdown]
 # ## The paper's ratios beside ours

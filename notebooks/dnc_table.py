@@ -84,7 +84,7 @@ display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the e
 # adversary's own simulation of DnC.
 #
 # **Grid.** Full profile: every dataset × every attack × both knowledge settings, 3 seeds. Quick
-# profile: the same attacks and both knowledge settings on the embedded MNIST subset, seeds 0 and 1, 100 rounds;
+# profile: the same attacks and both knowledge settings on the embedded MNIST subset, seeds 0–2, 100 rounds;
 # the existing rules' maxima come from the [main table](main_table.ipynb)'s runs (same settings, cached).
 # Fang's attack against DnC is its Trimmed-mean variant (our choice; Fang et al. had no attack on DnC).
 # In the quick profile the adaptive attack with *partial* knowledge does not exist: the adversary

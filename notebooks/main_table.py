@@ -75,7 +75,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # %% [markdown]
 # **Grid.** Full profile: the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST,
 # FEMNIST) × 5 rules × 5 attacks × 2 knowledge settings, 3 seeds. Quick profile (what the book is built
-# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **seeds 0 and 1, 100 rounds**, computed
+# with): the same 5 × 5 × 2 grid on the embedded MNIST subset, **seeds 0–2, 100 rounds**, computed
 # once and committed under `results/quick/` (the book build reads them). Scale profile: the table at the top.
 #
 # *n/a* in the quick profile: with partial knowledge the tailored attacker simulates the rule on its own

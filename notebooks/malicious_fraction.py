@@ -22,7 +22,7 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: the profile's default (quick [0, 1]: a band needs two; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick [0, 1, 2]; scale [0]; full [0, 1, 2])
 results_dir = None
 run_missing = None
 
@@ -95,7 +95,7 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # clients, about 6 %–24 %).
 #
 # **Grid.** Full profile: every dataset, Multi-krum, Trimmed-mean and Median, every attack, 5 %–25 %,
-# 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **two seeds**
+# 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **three seeds**
 # (for the band), 100 rounds, full knowledge. Scale profile: the figure at the top.
 
 # %% tags=["hide-input"]

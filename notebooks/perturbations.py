@@ -88,8 +88,8 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 #   the benign sign (the released FEMNIST runs use it).
 #
 # **Grid.** Full profile: every dataset × 5 rules × (tailored, Min-Max, Min-Sum) × 3 directions, full
-# knowledge, 3 seeds. Scale profile: the table at the top. Quick profile: **Multi-krum only**, seeds 0
-# and 1, 100 rounds (the `std` column re-uses the main table's runs); the tailored attack on Median and
+# knowledge, 3 seeds. Scale profile: the table at the top. Quick profile: **Multi-krum only**, seeds 0–2,
+# 100 rounds (the `std` column re-uses the main table's runs); the tailored attack on Median and
 # Trimmed-mean costs too much CPU for the book's CI budget.
 #
 # **Reading.** The paper reports that the best direction depends on the dataset and rule, and selects it

@@ -17,7 +17,7 @@ Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
-    "profile 'quick', seeds [0, 1], device 'auto', results in results/quick (missing results are computed)"
+    "profile 'quick', seeds [0, 1, 2], device 'auto', results in results/quick (missing results are computed)"
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from fedlib.report.results import Cell, check_profile, default_run_missing
 ROOT = Path(__file__).resolve().parents[3]
 
 #: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
-#: are committed for every quick grid (0 and 1 so far; 2 joins once computed), so the book build only
-#: reads them; full results use three. (The Results pages read the committed scale campaign with each
+#: are committed for every quick grid, so the book build only reads them; full results use three. (The Results pages read the committed scale campaign with each
 #: block's own seeds, ``grids.SCALE_SEEDS``, through :mod:`fedbook.scale`.)
-DEFAULT_SEEDS = {"quick": [0, 1], "scale": [0], "full": [0, 1, 2]}
+DEFAULT_SEEDS = {"quick": [0, 1, 2], "scale": [0], "full": [0, 1, 2]}
 
 
 def results_dir_for(profile: str, results_dir: os.PathLike | str | None = None) -> Path:
@@ -67,7 +66,7 @@ class Context:
     Example:
         >>> ctx = Context("quick", seeds=None)
         >>> ctx.seeds, ctx.run_missing
-        ([0, 1], True)
+        ([0, 1, 2], True)
     """
 
     profile: str
