@@ -38,8 +38,9 @@ from fedlib.report.results import Cell, check_profile, default_run_missing
 ROOT = Path(__file__).resolve().parents[3]
 
 #: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
-#: are committed for every quick grid, so the book build only reads them; full results use three. (The Results pages read the committed scale campaign with each
-#: block's own seeds, ``grids.SCALE_SEEDS``, through :mod:`fedbook.scale`.)
+#: are committed for every quick grid, so the book build only reads them; full results use three. (The
+#: Results pages read the committed scale campaign with each block's own seeds, ``grids.SCALE_SEEDS``,
+#: through :mod:`fedbook.scale`.)
 DEFAULT_SEEDS = {"quick": [0, 1, 2], "scale": [0], "full": [0, 1, 2]}
 
 
