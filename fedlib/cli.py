@@ -237,7 +237,7 @@ def add_dry_run_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _cmd_dry_run(args: argparse.Namespace) -> int:
-    from .experiments.dry_run import dry_run, summary
+    from .experiments.dry_run import dry_run, print_and_exit_code
 
     if args.rounds < 1:
         raise ConfigError(f"--rounds must be >= 1; found {args.rounds}.")
@@ -249,8 +249,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
         device=args.device,
         limit=args.limit,
     )
-    print(summary(outcomes))
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return print_and_exit_code(outcomes)
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:

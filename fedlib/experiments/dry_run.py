@@ -187,3 +187,9 @@ def summary(outcomes: Sequence[Outcome]) -> str:
         for reason, n in reasons.most_common():
             lines.append(f"  {status} ×{n}: {reason}")
     return "\n".join(lines)
+
+
+def print_and_exit_code(outcomes) -> int:
+    """Print :func:`summary` of ``outcomes``; the command line's exit code: 1 if a cell failed, else 0."""
+    print(summary(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -609,7 +609,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.plan_only:
         return 0
     if args.dry_run:
-        from .dry_run import dry_run, summary
+        from .dry_run import dry_run, print_and_exit_code
 
         outcomes = dry_run(
             only=rep.grids,
@@ -618,8 +618,7 @@ def run_command(args: argparse.Namespace) -> int:
             device=args.device,
             stand_in_model=args.stand_in_model,
         )
-        print(summary(outcomes))
-        return 1 if any(o.status == "failed" for o in outcomes) else 0
+        return print_and_exit_code(outcomes)
     results_dir = Path(args.results_dir or default_results_dir())
     report = run_sweep(
         rep,
