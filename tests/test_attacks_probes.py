@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import fedlib.attacks as atk
 import fedlib.attacks._tailored as tailored_module
 import fedlib.attacks._utils.agnostic as agnostic_module
+import fedlib.attacks._utils.coordinate_probe as coordinate_probe
 from fedlib.attacks._utils.quadratic import QuadraticDistances
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -56,6 +57,7 @@ class _Recorder:
 
     def __init__(self, monkeypatch, module, name):
         self.log = []
+        self.objectives = []
         original = getattr(module, name)
 
         def wrapped(fn, *args, **kwargs):
@@ -64,6 +66,14 @@ class _Recorder:
                 self.log.append((gamma, out))
                 return out
 
+            if hasattr(fn, "many"):  # the batched and bracketed probes of the CPU objective, recorded alike
+                def many(gammas):
+                    outs = fn.many(gammas)
+                    self.log.extend(zip(gammas, outs, strict=True))
+                    return outs
+
+                recording.many, recording.narrow = many, fn.narrow
+                self.objectives.append(fn)
             return original(recording, *args, **kwargs)
 
         monkeypatch.setattr(module, name, wrapped)
@@ -137,6 +147,29 @@ def test_coordinatewise_objective_values_bit_identical(target, variant, benign, 
     assert torch.equal(out.updates[0], expected)
 
 
+@pytest.mark.parametrize("target", ["trimmed_mean", "median"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("f", [5, 20])
+def test_coordinatewise_search_settles_columns_and_keeps_every_value(target, dtype, f):
+    # The scale setting's shape (80 benign rows, 20 copies, f = 20; and f = 5, where the copies stay inside the
+    # trimmed window) on heavy-tailed columns: the grid is evaluated in one batch, most Trimmed-mean columns
+    # settle during the golden section and the Median reads order statistics, yet every probe value is the
+    # reference's float and the final γ is the same.
+    g = torch.Generator().manual_seed(3)
+    benign = (torch.randn(80, 500, generator=g, dtype=torch.float64) ** 3 * 1e-3).to(dtype)
+    with pytest.MonkeyPatch.context() as mp:
+        recorder = _Recorder(mp, tailored_module, "maximize")
+        out = atk.craft("tailored", benign, 20, aggregator=target, f=f)
+    gamma, ref_log = _reference_tailored(benign, 20, target, "textbook", f=f)
+    _compare(recorder.log, ref_log, exact_values=True)
+    assert out.gamma == gamma
+    (objective,) = recorder.objectives
+    if target == "trimmed_mean":
+        assert objective.window.settled.mean() > 0.9  # the fast path was taken for most columns
+    else:
+        assert isinstance(objective.window, coordinate_probe._ClampWindow)  # order statistics, no search
+
+
 def test_coordinatewise_exactness_check_covers_wide_magnitudes():
     # Columns whose float32 values span more than 2^52 of their granularity: the prefix sums would round,
     # the sequential fallback must reproduce the rule's float64 sum.
@@ -194,3 +227,25 @@ def test_fang_krum_lambda_probes_as_reference(variant, benign, m):
     out = atk.craft("fang", benign, m, aggregator="krum", f=f, variant=variant)
     lam, success, probes = ref.fang_krum_lambda(benign, m, f, variant, out.info["lambda0"])
     assert (out.info["lambda_final"], out.info["success"], out.info["n_probes"]) == (lam, success, probes)
+
+
+@SETTINGS
+@given(benign=benign_inputs, duplicate=st.booleans())
+def test_exact_pairwise_distances_are_cdists_floats(benign, duplicate):
+    from fedlib.attacks._fang import exact_pairwise_distances
+
+    if duplicate:
+        benign[-1] = benign[0]
+    expected = torch.cdist(benign, benign, compute_mode="donot_use_mm_for_euclid_dist")
+    assert torch.equal(exact_pairwise_distances(benign), expected)
+    assert torch.equal(exact_pairwise_distances(benign[:1]), expected[:1, :1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_exact_pairwise_distances_long_rows(dtype):
+    from fedlib.attacks._fang import exact_pairwise_distances
+
+    benign = torch.randn(9, 4099, generator=torch.Generator().manual_seed(1), dtype=dtype) ** 3
+    benign[4] = benign[2]
+    expected = torch.cdist(benign, benign, compute_mode="donot_use_mm_for_euclid_dist")
+    assert torch.equal(exact_pairwise_distances(benign), expected)

@@ -197,7 +197,7 @@ def _saturation_gamma(benign, mean, direction) -> float:
         return 0.0
     # (g − μ_j)/p_j is monotone in g and so is its float rounding: the largest ratio of a column comes from its
     # max (p_j > 0) or min (p_j < 0); one pass instead of a (k, d) quotient, the same float.
-    low, high = torch.aminmax(benign, dim=0)
+    low, high = benign.amin(dim=0), benign.amax(dim=0)  # the same floats as aminmax, ~3x faster here
     if not bool(moving.all()):  # (the std direction is non-zero wherever the benign values differ)
         low, high, mean, direction = low[moving], high[moving], mean[moving], direction[moving]
     ratio = torch.where(direction > 0, (high - mean) / direction, (low - mean) / direction)
