@@ -189,7 +189,18 @@ scale_runs, scale_note = committed("scale", scale_cells, notebook="notebooks/you
 if scale_runs is None:
     display(Markdown(f"*Not yet computed.* {scale_note}"))
 else:
+    scale_caption = tables.caption("scale", scale_runs.dataset.unique(), sorted(scale_runs.seed.unique()))
+    display(Markdown("**Table.** Impact (pp) on the full Fashion-MNIST, full knowledge. " + scale_caption))
     display(tables.page_table(tables.knowledge_table(scale_runs, grids.ATTACKS, NEWER, "full")))
+    scale_impacts = tables.impacts(scale_runs, ["aggregator"])
+    best_at_scale = tables.most_robust(scale_impacts)
+    display(Markdown(
+        f"**Finding at full size:** among the newer defenses, **{best_at_scale.aggregator}** survives the "
+        f"paper's attacks best — its worst attack ({best_at_scale.worst_attack}) costs "
+        f"{best_at_scale.max_impact:.1f} pp. Worst attack per rule: "
+        + "; ".join(f"{r.aggregator}: {r.worst_attack} {r.max_impact:.1f} pp"
+                    for r in tables.largest_impacts(scale_impacts, ["aggregator"]).itertuples())
+        + ". One seed: a difference of a few points between two rules is not a ranking."))
 
 # %% [markdown]
 # ## Exercises

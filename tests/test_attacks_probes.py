@@ -157,6 +157,9 @@ def test_coordinatewise_search_settles_columns_and_keeps_every_value(target, dty
     # reference's float and the final γ is the same.
     g = torch.Generator().manual_seed(3)
     benign = (torch.randn(80, 500, generator=g, dtype=torch.float64) ** 3 * 1e-3).to(dtype)
+    benign[:, 0] = 0.0  # a column without a non-zero value (no exponent bound)
+    benign[:40, 1] = 0.0  # half zeros, half tiny values
+    benign[40:, 1] *= 1e-30
     with pytest.MonkeyPatch.context() as mp:
         recorder = _Recorder(mp, tailored_module, "maximize")
         out = atk.craft("tailored", benign, 20, aggregator=target, f=f)
