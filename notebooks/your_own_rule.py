@@ -136,7 +136,7 @@ display(Markdown(
 
 # %%
 PAPER = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
-NEWER = ("centered_clipping", "geometric_median", "nnm", "bucketing")
+NEWER = grids.NEWER_RULES  # centered clipping, geometric median, nearest-neighbour mixing, bucketing
 deviation_cards = [fedlib.evaluate(rule, train=False, **SETTINGS) for rule in PAPER + NEWER]
 fig, ax = plt.subplots(figsize=(10, 5.5))
 report_cards([card, *deviation_cards], ax, value="relative_deviation")
@@ -180,7 +180,7 @@ else:
 
 # %%
 def scale_cells(seeds):
-    return grids.attack_grid("scale", seeds, aggregators=NEWER, knowledge=("full",), device=device)
+    return grids.scale_grid("newer_rules", seeds, device=device)
 
 
 if profile == "scale" and ctx.run_missing:  # computes the missing rows (the note's command)

@@ -103,7 +103,7 @@ def test_scale_block_one_is_the_campaigns_grid():
 def test_scale_blocks_are_the_issue_grids():
     counts = {name: len(grids.scale_grid(name)) for name in grids.SCALE_BLOCKS}
     assert counts == {"main": 165, "dnc": 3 * 11, "afa_fang": 3 * 2 * 6, "malicious_fraction": 4 * 3 * 6,
-                      "perturbations": 2 * (1 + 3 * 3), "cross_device": 5 * 6}
+                      "perturbations": 2 * (1 + 3 * 3), "cross_device": 5 * 6, "newer_rules": 4 * 6}
     for name in grids.SCALE_BLOCKS:
         cells = grids.scale_grid(name)
         assert len(_hashes(cells)) == len(cells), name

@@ -399,9 +399,12 @@ def full_grid(
     raise ConfigError(f"full_grid: expected one of {list(FULL_GRIDS)}; found {name!r}.")
 
 
-#: The scale campaign's blocks (issue 14), in order of priority; each is committed under ``results/scale/``
-#: as soon as it is complete, and the book shows whatever part of each is committed.
-SCALE_BLOCKS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device")
+#: The scale campaign's blocks (issue 14), in order of priority, then the newer defenses' main-table rows of the
+#: *Test your own rule* chapter; each is committed under ``results/scale/`` as soon as it is complete, and the
+#: book shows whatever part of each is committed.
+SCALE_BLOCKS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device", "newer_rules")
+#: The defenses published after the paper that the library has (the ``newer_rules`` block).
+NEWER_RULES = ("centered_clipping", "geometric_median", "nnm", "bucketing")
 #: Seeds of each scale block: three for the tables, one for the figure, the perturbations and cross-device.
 SCALE_SEEDS = {
     "main": (0, 1, 2),
@@ -410,6 +413,7 @@ SCALE_SEEDS = {
     "malicious_fraction": (0,),
     "perturbations": (0,),
     "cross_device": (0,),
+    "newer_rules": (0,),
 }
 #: The scale %-malicious figure (block 4): 5, 10, 20 and 30 % of the 100 clients.
 SCALE_FRACTION: FractionOptions = {
@@ -429,11 +433,12 @@ def scale_grid(block: str, seeds: Sequence[int] | None = None, *, device: str = 
     adaptive one); ``afa_fang``: AFA and Fang's defense, full knowledge; ``malicious_fraction``:
     :data:`SCALE_FRACTION`; ``perturbations``: :data:`SCALE_PERTURBATION_RULES` × (tailored, Min-Max,
     Min-Sum) × the three directions; ``cross_device``: the five existing rules × every attack, full
-    knowledge, in :data:`SCALE_CROSS_DEVICE`. Every attacked cell comes with its no-attack run.
+    knowledge, in :data:`SCALE_CROSS_DEVICE`; ``newer_rules``: :data:`NEWER_RULES` × every attack, full
+    knowledge (the generic tailored attack for them). Every attacked cell comes with its no-attack run.
 
     Example:
-        >>> len(scale_grid("main")), len(scale_grid("cross_device"))
-        (165, 30)
+        >>> len(scale_grid("main")), len(scale_grid("cross_device")), len(scale_grid("newer_rules"))
+        (165, 30, 24)
     """
     if block not in SCALE_SEEDS:
         raise UnknownNameError(f"scale_grid: expected a block in {list(SCALE_BLOCKS)}; found {block!r}.")
@@ -448,6 +453,8 @@ def scale_grid(block: str, seeds: Sequence[int] | None = None, *, device: str = 
         return malicious_fraction_grid("scale", seeds, device=device, **SCALE_FRACTION)
     if block == "perturbations":
         return perturbation_grid("scale", seeds, device=device, aggregators=SCALE_PERTURBATION_RULES)
+    if block == "newer_rules":
+        return attack_grid("scale", seeds, device=device, aggregators=NEWER_RULES, knowledge=("full",))
     return attack_grid(
         "scale",
         seeds,
