@@ -87,7 +87,7 @@ class DuplicateRows:
             _drop_differing_pairs(values.view(np.int32 if values.itemsize == 4 else np.int64), self.pairs, self.alive)
             return
         for k, (a, b) in enumerate(self.pairs.tolist()):
-            if self.alive[k] and not _same_bits(block[a], block[b]):
+            if self.alive[k] and not same_bits(block[a], block[b]):
                 self.alive[k] = False
 
     def representatives(self) -> torch.Tensor | None:
@@ -103,7 +103,7 @@ class DuplicateRows:
             for j in collided:
                 if j >= i:
                     break
-                if rep[j] == j and self.keys[j] == self.keys[i] and _same_bits(self.x[j], self.x[i]):
+                if rep[j] == j and self.keys[j] == self.keys[i] and same_bits(self.x[j], self.x[i]):
                     rep[i] = j
                     break
         if rep == list(range(n)):
@@ -118,10 +118,13 @@ def _bits(values: torch.Tensor, as_int: torch.dtype) -> torch.Tensor:
     return values.view(as_int)
 
 
-def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether two float rows hold the same bit patterns (unlike ``==``, 0.0 and -0.0 differ, as in the
-    checksums)."""
-    as_int = torch.int32 if a.element_size() == 4 else torch.int64
+_INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two float rows of one dtype hold the same bit patterns (unlike ``==``, 0.0 and -0.0 differ, as
+    in the checksums)."""
+    as_int = _INT_OF_SIZE[a.element_size()]
     return torch.equal(_bits(a, as_int), _bits(b, as_int))
 
 

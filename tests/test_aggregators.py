@@ -366,6 +366,40 @@ def test_fang_union_removes_up_to_2f_and_calls_score_fn_n_plus_one_times():
     assert 2 <= len(removed) <= 4 and sorted(set(range(15)) - set(removed)) == result.selected.tolist()
 
 
+def test_fang_evaluates_a_run_of_identical_rows_once_with_the_same_scores():
+    calls = []
+
+    def score(v):
+        calls.append(1)
+        return validation_score(v)
+
+    x = gaussian(15, 3, torch.float32, "cpu", seed=12)
+    x[1:4] = x[0]  # a run of four identical rows (the attacks' copies)
+    x[9] = x[0]  # identical to them, not adjacent: removing it leaves another matrix, so it is evaluated
+    x[6] = -0.0 * x[5]
+    x[5] = 0.0 * x[5]  # equal under ==, different bits: evaluated
+    result = agg.fang_defense(x, 2, score_fn=score, rule="union")
+    assert len(calls) == 16 - 3
+    for i in range(15):  # each row's scores, from the leave-one-out aggregate itself
+        rest = torch.cat([x[:i], x[i + 1:]])
+        loss_i, err_i = validation_score(agg.trimmed_mean(rest, 2).vector)
+        whole_loss, whole_err = validation_score(agg.trimmed_mean(x, 2).vector)
+        assert float(result.info["lrr"][i]) == pytest.approx(whole_loss - loss_i, rel=1e-6, abs=1e-9)
+        assert float(result.info["err"][i]) == pytest.approx(whole_err - err_i, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("base, rule", [("trimmed_mean", "union"), ("median", "lrr"), ("mean", "err"),
+                                        ("krum", "union")])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fang_survivors_are_the_rules_selection(base, rule, seed):
+    x = gaussian(20, 5, torch.float32, "cpu", seed=seed)
+    x[:3] = x[0] + 2.0  # copies
+    kwargs = dict(score_fn=validation_score, base=base, rule=rule, generator=seed)
+    assert torch.equal(agg.fang_survivors(x, 3, **kwargs), agg.fang_defense(x, 3, **kwargs).selected)
+    with pytest.raises(ConfigError, match="score_fn"):
+        agg.fang_survivors(x, 3)
+
+
 # ----------------------------------------------------------------------------------------------- dtype/device
 
 

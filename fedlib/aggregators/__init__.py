@@ -53,7 +53,7 @@ from ._bulyan import bulyan, mean_nearest_median
 from ._trimmed_mean import trimmed_mean
 from ._median import median
 from ._afa import AFAReputation, afa
-from ._fang_defense import fang_defense
+from ._fang_defense import fang_defense, fang_survivors
 from ._dnc import dnc, dnc_iteration, dnc_outlier_scores
 from ._utils.distances import pairwise_sq_distances
 from ._centered_clipping import centered_clipping
@@ -84,6 +84,7 @@ __all__ = [
     "median",
     "afa",
     "fang_defense",
+    "fang_survivors",
     "dnc",
     "centered_clipping",
     "geometric_median",

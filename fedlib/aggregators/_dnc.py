@@ -14,6 +14,19 @@ from ._utils.random import as_generator, draw_permutation
 
 SVD_METHODS = ("exact", "fast")
 COMBINE_RULES = ("intersection", "union")
+N_ITERS = 5  # the paper's niters
+SUBSAMPLE_DIM = 10000  # the paper's b
+
+
+def centred_rows(sub: torch.Tensor) -> torch.Tensor:
+    """``sub`` minus its row mean (the matrix DnC scores); raises InputError when centring overflows."""
+    centred = sub - sub.mean(dim=0, keepdim=True)
+    if not bool(torch.isfinite(centred).all()):
+        raise InputError(
+            f"dnc: centring the sampled coordinates overflowed {sub.dtype} (max |value| "
+            f"{float(sub.abs().max()):.3g}); rescale the updates."
+        )
+    return centred
 
 
 def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor:
@@ -26,12 +39,10 @@ def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor
     ``eigh``; no (b, b) work). Both are deterministic and agree whenever the top singular value is simple.
     """
     check_choice(svd, SVD_METHODS, "DnC svd method")
-    centred = sub - sub.mean(dim=0, keepdim=True)
-    if not bool(torch.isfinite(centred).all()):
-        raise InputError(
-            f"dnc: centring the sampled coordinates overflowed {sub.dtype} (max |value| "
-            f"{float(sub.abs().max()):.3g}); rescale the updates."
-        )
+    return _scores_of_centred(centred_rows(sub), svd)
+
+
+def _scores_of_centred(centred: torch.Tensor, svd: str) -> torch.Tensor:
     if svd == "exact":
         top = torch.linalg.svd(centred, full_matrices=False).Vh[0]
         return (centred @ top) ** 2
@@ -39,11 +50,29 @@ def dnc_outlier_scores(sub: torch.Tensor, *, svd: str = "exact") -> torch.Tensor
     return eigenvalues[-1].clamp_min(0) * eigenvectors[:, -1] ** 2
 
 
+def sampled_coordinates(
+    d: int, subsample_dim: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor | None:
+    """The coordinates one DnC iteration scores (ascending), drawn from ``generator`` on its device; None
+    (all coordinates, no draw) when d <= subsample_dim."""
+    if d <= subsample_dim:
+        return None
+    return draw_permutation(d, generator, device)[:subsample_dim].sort().values
+
+
+def kept_after_scoring(centred: torch.Tensor, n_remove: int, svd: str = "exact") -> torch.Tensor:
+    """Rows kept by one DnC iteration on its centred sample (ascending): all but the ``n_remove`` highest
+    scores, ties dropping the lowest index first (stable sort)."""
+    scores = _scores_of_centred(centred, svd)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    return order[n_remove:].sort().values
+
+
 def dnc_iteration(
     updates: torch.Tensor,
     n_remove: int,
     *,
-    subsample_dim: int = 10000,
+    subsample_dim: int = SUBSAMPLE_DIM,
     svd: str = "exact",
     generator: torch.Generator | int | None = None,
 ) -> torch.Tensor:
@@ -57,16 +86,12 @@ def dnc_iteration(
     Returns:
         LongTensor of the kept row indices, ascending.
     """
-    n, d = updates.shape
-    if d > subsample_dim:
-        generator = as_generator(generator, default_seed=0)
-        coords = draw_permutation(d, generator, updates.device)[:subsample_dim].sort().values
-        sub = updates.index_select(1, coords)
-    else:
-        sub = updates
-    scores = dnc_outlier_scores(sub, svd=svd)
-    order = torch.sort(scores, descending=True, stable=True).indices
-    return order[n_remove:].sort().values
+    check_choice(svd, SVD_METHODS, "DnC svd method")
+    coords = None
+    if updates.shape[1] > subsample_dim:
+        coords = sampled_coordinates(updates.shape[1], subsample_dim, as_generator(generator, 0), updates.device)
+    sub = updates if coords is None else updates.index_select(1, coords)
+    return kept_after_scoring(centred_rows(sub), n_remove, svd)
 
 
 def dnc_min_n(f: int, variant: str = "textbook", options=None) -> int:
@@ -84,8 +109,8 @@ def dnc(
     f: int,
     *,
     variant: str = "textbook",
-    n_iters: int = 5,
-    subsample_dim: int = 10000,
+    n_iters: int = N_ITERS,
+    subsample_dim: int = SUBSAMPLE_DIM,
     filter_frac: float = 1.0,
     combine: str = "intersection",
     svd: str = "exact",

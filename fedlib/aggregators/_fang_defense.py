@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .._blocks import row_checksums
+from .._blocks import row_checksums, same_bits
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, min_inputs, names, register
@@ -91,16 +91,26 @@ def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
 def _removal_scores(
     updates: torch.Tensor, f: int, score_fn: ScoreFn, base: str, variant: str, base_options: dict
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """LRR_i and ERR_i for every row i: the score of A(all rows) minus the score of A(all rows but i)."""
+    """LRR_i and ERR_i for every row i: the score of A(all rows) minus the score of A(all rows but i).
+
+    Removing either of two adjacent identical rows leaves the same matrix, so a row identical (bit for bit) to
+    the one before it gets that row's scores without another evaluation: the attacks' copies come as one such
+    run, and ``score_fn`` is a pure function of the vector."""
     base_fn = get(base)
     n = updates.shape[0]
-    loss_all, err_all = _evaluate(score_fn, base_fn(updates, f, variant=variant, **base_options).vector)
+    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
+    shortcut = leave_one_out(updates, f, base, variant, base_options)
+    whole = None if shortcut is None else shortcut.whole
+    if whole is None:
+        whole = base_fn(updates, f, variant=variant, **base_options).vector
+    loss_all, err_all = _evaluate(score_fn, whole)
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
     rows = torch.arange(n, device=updates.device)
-    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
-    shortcut = leave_one_out(updates, f, base, variant, base_options)
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
+        if i > 0 and same_bits(updates[i], updates[i - 1]):
+            lrr[i], err[i] = lrr[i - 1], err[i - 1]
+            continue
         if shortcut is not None:
             vector_i = shortcut(i)
         else:
@@ -117,6 +127,54 @@ def _check_options(score_fn, rule: str, base: str, options: Mapping[str, object]
         raise ConfigError(f"{NAME} needs score_fn(vector) -> (loss, error) evaluating a validation batch.")
     check_choice(rule, REJECTION_RULES, "Fang rejection rule")
     check_choice(base, [name for name in names() if name != NAME], "Fang base rule")
+
+
+class _Filter:
+    """The defense up to its survivors: options checked, scores computed, rows removed (``selected``)."""
+
+    def __init__(self, updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options):
+        _check_options(score_fn, rule, base, options)
+        self.base_options = dict(base_options or {})
+        final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
+        generator = None if generator is None else as_generator(generator)
+        checked = {"base": base, "rule": rule, "base_options": self.base_options, "final_f": final_f}
+        updates, f = prepare(updates, f, variant, NAME, options=checked)
+        self.final_f = f if final_f is None else final_f
+        self.tie_rank = tie_ranks(updates, generator)
+        self.lrr, self.err = _removal_scores(updates, f, score_fn, base, variant, self.base_options)
+        self.removed = torch.zeros(updates.shape[0], dtype=torch.bool)
+        if rule in ("lrr", "union"):
+            self.removed[_largest(self.lrr, f, self.tie_rank)] = True
+        if rule in ("err", "union"):
+            self.removed[_largest(self.err, f, self.tie_rank)] = True
+        self.selected = torch.nonzero(~self.removed).flatten().to(updates.device)
+
+
+def fang_survivors(
+    updates: torch.Tensor,
+    f: int,
+    *,
+    variant: str = "textbook",
+    score_fn: ScoreFn | None = None,
+    base: str = "trimmed_mean",
+    rule: str = "union",
+    base_options: Mapping[str, object] | None = None,
+    final_f: int | None = None,
+    generator: torch.Generator | int | None = None,
+    **options,
+) -> torch.Tensor:
+    """``fang_defense(...).selected`` (the survivors, ascending) without the final aggregation of the
+    survivors: what an attack that only asks "does row i survive?" needs. The same checks and errors.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0], [1.1], [0.9], [1.0], [1.05], [9.0]])
+        >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
+        >>> fang_survivors(x, f=1, score_fn=loss, base="mean", rule="lrr")
+        tensor([0, 1, 2, 3, 4])
+    """
+    step = _Filter(updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options)
+    return step.selected
 
 
 @register(NAME, checks_finite=True, needs=("score_fn", "generator"), min_inputs=fang_min_n)
@@ -155,7 +213,9 @@ def fang_defense(
 
     ``score_fn(vector: Tensor (d,)) -> (loss: float, error: float)`` (supplied by the FL engine) applies
     ``vector`` as the aggregate update to a *copy* of the current global model and returns its loss and
-    error rate on a server-held validation batch; it is called n + 1 times and must not change state.
+    error rate on a server-held validation batch; it must be a pure function of ``vector`` (no state change,
+    the same result for the same vector). It is called n + 1 times, minus one for each row identical to the
+    row before it (identical copies share one leave-one-out aggregate).
 
     ``base``: any registered rule except this one (default ``"trimmed_mean"``, paper: Fang-TrMean), run
     with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
@@ -170,30 +230,13 @@ def fang_defense(
         >>> fang_defense(x, f=1, score_fn=loss, base="mean", rule="lrr").selected
         tensor([0, 1, 2, 3, 4])
     """
-    _check_options(score_fn, rule, base, options)
-    assert score_fn is not None  # checked above; for the type checker
-    base_options = dict(base_options or {})
-    final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
-    generator = None if generator is None else as_generator(generator)
-    options = {"base": base, "rule": rule, "base_options": base_options, "final_f": final_f}
-    updates, f = prepare(updates, f, variant, NAME, options=options)
-    final_f = f if final_f is None else final_f
-    n = updates.shape[0]
-    tie_rank = tie_ranks(updates, generator)
-    lrr, err = _removal_scores(updates, f, score_fn, base, variant, base_options)
-
-    removed = torch.zeros(n, dtype=torch.bool)
-    if rule in ("lrr", "union"):
-        removed[_largest(lrr, f, tie_rank)] = True
-    if rule in ("err", "union"):
-        removed[_largest(err, f, tie_rank)] = True
-    selected = torch.nonzero(~removed).flatten().to(updates.device)
-    final = get(base)(updates.index_select(0, selected), final_f, variant=variant, **base_options)
+    step = _Filter(updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options)
+    final = get(base)(updates.index_select(0, step.selected), step.final_f, variant=variant, **step.base_options)
     info: dict[str, object] = {
-        "lrr": lrr,
-        "err": err,
-        "removed": torch.nonzero(removed).flatten(),
-        "tie_rank": tie_rank,
+        "lrr": step.lrr,
+        "err": step.err,
+        "removed": torch.nonzero(step.removed).flatten(),
+        "tie_rank": step.tie_rank,
         "base_selected": final.selected,
     }
-    return Aggregate(final.vector, selected, info=info)
+    return Aggregate(final.vector, step.selected, info=info)

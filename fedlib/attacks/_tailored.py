@@ -50,15 +50,19 @@ the adversary adds simulated copies up to that minimum (``info["padded_copies"]`
 Probes (halving, hill-climb, grid + golden section) take exactly the decisions of the rule run on the (n, d)
 matrix, at a fraction of the cost: the Krum family on the (n, n) distance model with near ties sent to the
 matrix (:mod:`._utils.krum_probe`, ``info["matrix_probes"]``), Trimmed-mean / Median objectives bit-identical
-from the benign columns sorted once (:mod:`._utils.coordinate_probe`). AFA, Fang's defense and DnC still run
-the rule at each probe. A simulated DnC that filters out every row raises
-:class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
+from the benign columns sorted once (:mod:`._utils.coordinate_probe`), DnC's iterations from a float64 Gram
+matrix with a rounding bound, the SVD only where the bound cannot decide (:mod:`._utils.dnc_probe`,
+``info["exact_iterations"]``). AFA and Fang's defense still run the rule at each probe (Fang's defense without
+the final aggregation of its survivors: :func:`~fedlib.aggregators.fang_survivors`). A simulated DnC that
+filters out every row raises :class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
 γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
 trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang_defense/dnc.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -82,6 +86,7 @@ from ._utils.common import (
     with_copies,
 )
 from ._utils.coordinate_probe import coordinate_objective
+from ._utils.dnc_probe import DncSurvivalProbe
 from ._utils.krum_probe import KrumFamilyProbe
 from ._utils.quadratic import QuadraticDistances
 from ._utils.search import halving, hill_climb, largest_feasible, maximize
@@ -277,9 +282,16 @@ def _survival_gamma(
             return extra
         return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
 
+    def survivors(g: float) -> torch.Tensor:
+        if setting.target == "fang_defense":  # the survivors only: no final aggregation of them
+            from ..aggregators import fang_survivors
+
+            return fang_survivors(setting.stacked(g), setting.f_sim, variant=setting.variant, **setting.agg_opts)
+        return setting.run_rule(g, **fresh()).selected
+
     def survives(g: float) -> bool:
         try:
-            return _copies_selected(setting.run_rule(g, **fresh()).selected, setting.n_copies, False)
+            return _copies_selected(survivors(g), setting.n_copies, False)
         except ConfigError as exc:
             if setting.target == "dnc" and "filtered out every row" in str(exc):
                 raise AttackInfeasible(
@@ -289,9 +301,44 @@ def _survival_gamma(
                 ) from exc
             raise
 
+    probe = None if seed is None else _dnc_probe(setting, seed, gen.device, survives)
+    if probe is not None:
+        result = halving(probe, g0, tau)
+        info.update(n_probes=result.n_probes, exact_iterations=probe.exact_iterations,
+                    matrix_probes=probe.matrix_probes)  # fmt: skip
+        return result.gamma
     result = halving(survives, g0, tau)
     info["n_probes"] = result.n_probes
     return result.gamma
+
+
+def _dnc_probe(setting: _Setting, seed: int, device: torch.device, on_matrix) -> DncSurvivalProbe | None:
+    """The certified DnC probe (:mod:`._utils.dnc_probe`) for the rule's default scoring (exact SVD,
+    intersection) and finite float32/float64 benign rows; None otherwise (each probe then runs the rule). The
+    options and sizes are checked first by running the rule once on the first column (the errors the first
+    probe raised)."""
+    from ..aggregators import aggregate
+    from ..aggregators._dnc import N_ITERS, SUBSAMPLE_DIM
+
+    options = setting.agg_opts
+    if options.get("svd", "exact") != "exact" or options.get("combine", "intersection") != "intersection":
+        return None
+    if setting.benign.dtype not in (torch.float32, torch.float64) or not bool(torch.isfinite(setting.benign).all()):
+        return None
+    tiny = with_copies(setting.mean[:1], setting.n_copies, setting.benign[:, :1])
+    aggregate("dnc", tiny, setting.f_sim, variant=setting.variant, generator=seed, **options)
+    return DncSurvivalProbe(
+        setting.benign,
+        setting.mean,
+        setting.direction,
+        n_copies=setting.n_copies,
+        n_remove=math.floor(options.get("filter_frac", 1.0) * setting.f_sim),
+        n_iters=options.get("n_iters", N_ITERS),
+        subsample_dim=options.get("subsample_dim", SUBSAMPLE_DIM),
+        seed=seed,
+        device=device,
+        on_matrix=on_matrix,
+    )
 
 
 def _generic_gamma(

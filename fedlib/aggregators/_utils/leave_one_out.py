@@ -45,12 +45,24 @@ def _median_without(row, picked, middle, out):
         out[j] = acc / middle.shape[0]
 
 
+class LeaveOneOut:
+    """``loo(i)`` = base(updates without row i, f).vector; ``loo.whole`` = base(updates, f).vector where the same
+    sorted pass gives it bit for bit (the trimmed mean with f >= 1: the rule's float64 window sum over n − 2f,
+    stored in the input dtype), else None."""
+
+    def __init__(self, without: Callable[[int], torch.Tensor], whole: torch.Tensor | None = None):
+        self.without, self.whole = without, whole
+
+    def __call__(self, i: int) -> torch.Tensor:
+        return self.without(i)
+
+
 def leave_one_out(
     updates: torch.Tensor, f: int, base: str, variant: str, base_options: Mapping[str, object]
-) -> Callable[[int], torch.Tensor] | None:
-    """``i -> base(updates without row i, f).vector`` for ``base`` in (trimmed_mean, median) on CPU, or
-    None where no shortcut applies (other rules, options, devices, or n − 1 rows too few for the rule: the
-    caller then runs the rule itself, with its own checks and errors).
+) -> LeaveOneOut | None:
+    """:class:`LeaveOneOut` (``i -> base(updates without row i, f).vector``) for ``base`` in (trimmed_mean,
+    median) on CPU, or None where no shortcut applies (other rules, options, devices, or n − 1 rows too few
+    for the rule: the caller then runs the rule itself, with its own checks and errors).
 
     Example:
         >>> import torch
@@ -70,7 +82,7 @@ def leave_one_out(
     return None
 
 
-def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor]:
+def _trimmed_mean(updates: torch.Tensor, f: int) -> LeaveOneOut:
     n = updates.shape[0]
     (low_rows, high_rows), window_sum = order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
     x, low, high, total = order.as_numpy(updates), low_rows.numpy(), high_rows.numpy(), window_sum.numpy()
@@ -80,10 +92,11 @@ def _trimmed_mean(updates: torch.Tensor, f: int) -> Callable[[int], torch.Tensor
         _trimmed_without(x[i], low, high, total, float(n - 1 - 2 * f), out)
         return torch.from_numpy(out)
 
-    return without
+    whole = torch.from_numpy((total / float(n - 2 * f)).astype(x.dtype)) if f >= 1 else None  # f = 0: torch's mean
+    return LeaveOneOut(without, whole)
 
 
-def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor]:
+def _median(updates: torch.Tensor, variant: str) -> LeaveOneOut:
     m = updates.shape[0] - 1  # values left after removing one
     first = (m - 1) // 2
     # sorted positions first, first + 1 (and first + 2 for the mean of two middle values)
@@ -96,4 +109,4 @@ def _median(updates: torch.Tensor, variant: str) -> Callable[[int], torch.Tensor
         _median_without(x[i], picked, middle, out)
         return torch.from_numpy(out)
 
-    return without
+    return LeaveOneOut(without)
