@@ -172,3 +172,16 @@ def test_other_dnc_scorings_run_the_rule_at_each_probe(options):
     out = atk.craft("tailored", benign, 3, aggregator="dnc", aggregator_options=options,
                     generator=torch.Generator().manual_seed(0))
     assert "exact_iterations" not in out.info and out.gamma > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("knowledge", ["full", "partial"])
+def test_tailored_dnc_on_cuda_gamma_is_the_rule_per_probe_gamma(monkeypatch, knowledge):
+    # CUDA rows, a CUDA generator: the probe draws the coordinates on the GPU as the rule does, cuSOLVER's SVD
+    benign = _benign(5, 30, 4000, "offset", torch.float32).cuda()
+    kwargs = dict(aggregator="dnc", f=8, knowledge=knowledge, n_total=38,
+                  aggregator_options={"subsample_dim": 1500})  # fmt: skip
+    fast = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
+    monkeypatch.setattr(tailored_module, "_dnc_probe", lambda *args: None)
+    slow = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
+    assert fast.gamma == slow.gamma and torch.equal(fast.updates, slow.updates)
