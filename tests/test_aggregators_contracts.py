@@ -121,6 +121,22 @@ def test_min_inputs_is_exactly_the_smallest_n_the_rule_accepts(name, variant, f,
             agg.aggregate(name, gaussian(need - 1, 5, seed=need), f, variant=variant, **call)
 
 
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("variant", ["textbook", "ndss21"])
+def test_rules_leave_their_input_unchanged(name, variant):
+    # the tailored attack refills one matrix between AFA probes, and callers re-use the rows they pass
+    x = gaussian(40, 7, seed=9, dtype=torch.float32)
+    x[:6] = x[0] + 3.0  # identical copies, as the attacks send
+    before = x.clone()
+    call = {**CALL_ONLY.get(name, {})}
+    if "generator" in agg.needs(name):
+        call.setdefault("generator", 0)
+    if "score_fn" in agg.needs(name):
+        call.setdefault("score_fn", validation_score)
+    agg.aggregate(name, x, 6, variant=variant, **call)
+    assert torch.equal(x.view(torch.int32), before.view(torch.int32))
+
+
 def test_fang_union_minimum_covers_two_f_removals():
     """rule="union" can remove 2f rows; the base must still run on the survivors (issue 12.2d)."""
     f = 3

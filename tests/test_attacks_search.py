@@ -167,6 +167,18 @@ def test_tailored_afa_copies_survive():
     assert int((survivors < 5).sum()) == 5
 
 
+def test_tailored_afa_refilled_rows_give_the_fresh_rows_gamma(monkeypatch):
+    import fedlib.attacks._tailored as tailored_module
+    from fedlib.attacks._utils.common import malicious_vector, with_copies
+
+    benign = gaussian_cloud(15, 30, 12)
+    refilled = atk.craft("tailored", benign, 6, aggregator="afa")
+    monkeypatch.setattr(tailored_module._Setting, "stacked", lambda self, g: with_copies(
+        malicious_vector(self.mean, g, self.direction), self.n_copies, self.benign))
+    fresh = atk.craft("tailored", benign, 6, aggregator="afa")
+    assert refilled.gamma == fresh.gamma > 0 and refilled.info["n_probes"] == fresh.info["n_probes"]
+
+
 def test_tailored_dnc_adaptive_seeded():
     benign = gaussian_cloud(16, 20, 30)
     opts = {"n_iters": 2, "subsample_dim": 10}
