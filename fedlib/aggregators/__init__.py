@@ -19,8 +19,9 @@ Example:
 
 Shared building blocks (used by the attacks to simulate the rules on n×n matrices):
 :func:`pairwise_sq_distances`, :func:`krum_scores`, :func:`krum_selection`, :func:`dnc_iteration`,
-:func:`dnc_outlier_scores`, :func:`mean_nearest_median` (Bulyan's coordinate-wise step; formerly
-``closest_to_median_mean``, which still works). Helper modules that are not rules live in ``_utils``.
+:func:`dnc_outlier_scores`, :func:`fang_survivors` (Fang's defense up to its survivors),
+:func:`mean_nearest_median` (Bulyan's coordinate-wise step; formerly ``closest_to_median_mean``, which still
+works). Helper modules that are not rules live in ``_utils``.
 
 Your own rule: :func:`register` it (or use :func:`registered` for a ``with`` block), or declare it in the
 ``fedlib.aggregators`` entry-point group of your package (:func:`load_plugins`); the tailored attack and
