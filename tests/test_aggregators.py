@@ -380,6 +380,10 @@ def test_fang_evaluates_a_run_of_identical_rows_once_with_the_same_scores():
     x[5] = 0.0 * x[5]  # equal under ==, different bits: evaluated
     result = agg.fang_defense(x, 2, score_fn=score, rule="union")
     assert len(calls) == 16 - 3
+    calls.clear()  # a random base (DnC with a generator object) draws anew at each call: every row evaluated
+    agg.fang_defense(x, 2, score_fn=score, rule="lrr", base="dnc",
+                     base_options={"generator": torch.Generator().manual_seed(0)})
+    assert len(calls) == 16
     for i in range(15):  # each row's scores, from the leave-one-out aggregate itself
         rest = torch.cat([x[:i], x[i + 1:]])
         loss_i, err_i = validation_score(agg.trimmed_mean(rest, 2).vector)

@@ -10,7 +10,7 @@ import torch
 from .._blocks import row_checksums, same_bits
 from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
-from ._base import Aggregate, get, min_inputs, names, register
+from ._base import Aggregate, get, min_inputs, names, needs, register
 from ._utils.common import prepare
 from ._utils.leave_one_out import leave_one_out
 from ._utils.random import as_generator, draw_permutation
@@ -93,9 +93,9 @@ def _removal_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LRR_i and ERR_i for every row i: the score of A(all rows) minus the score of A(all rows but i).
 
-    Removing either of two adjacent identical rows leaves the same matrix, so a row identical (bit for bit) to
-    the one before it gets that row's scores without another evaluation: the attacks' copies come as one such
-    run, and ``score_fn`` is a pure function of the vector."""
+    Removing either of two adjacent identical rows leaves the same matrix, so with a base that draws no random
+    numbers a row identical (bit for bit) to the one before it gets that row's scores without another
+    evaluation: the attacks' copies come as one such run, and ``score_fn`` is a pure function of the vector."""
     base_fn = get(base)
     n = updates.shape[0]
     # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
@@ -107,8 +107,9 @@ def _removal_scores(
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
     rows = torch.arange(n, device=updates.device)
+    deterministic = "generator" not in needs(base)  # a random base draws anew at every call: no re-use
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
-        if i > 0 and same_bits(updates[i], updates[i - 1]):
+        if deterministic and i > 0 and same_bits(updates[i], updates[i - 1]):
             lrr[i], err[i] = lrr[i - 1], err[i - 1]
             continue
         if shortcut is not None:
@@ -215,7 +216,7 @@ def fang_defense(
     ``vector`` as the aggregate update to a *copy* of the current global model and returns its loss and
     error rate on a server-held validation batch; it must be a pure function of ``vector`` (no state change,
     the same result for the same vector). It is called n + 1 times, minus one for each row identical to the
-    row before it (identical copies share one leave-one-out aggregate).
+    row before it when the base draws no random numbers (identical copies share one leave-one-out aggregate).
 
     ``base``: any registered rule except this one (default ``"trimmed_mean"``, paper: Fang-TrMean), run
     with the same ``variant`` and ``base_options``; its own input-size checks apply to n - 1 rows and to
