@@ -292,8 +292,13 @@ def _survival_gamma(
             return extra
         return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
 
+    base_options = dict(setting.agg_opts.get("base_options") or {})
+    drawing = any(isinstance(v, torch.Generator) for v in [*setting.agg_opts.values(), *base_options.values()])
+
     def survivors(g: float) -> torch.Tensor:
-        if setting.target == "fang_defense":  # the survivors only: no final aggregation of them
+        # Fang's defense: the survivors only, no final aggregation of them (unless a generator object is passed,
+        # whose draws the final aggregation would advance)
+        if setting.target == "fang_defense" and not drawing:
             from ..aggregators import fang_survivors
 
             return fang_survivors(setting.stacked(g), setting.f_sim, variant=setting.variant, **setting.agg_opts)
