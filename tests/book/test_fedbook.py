@@ -311,6 +311,11 @@ def test_ordering_column_judges_complete_blocks_and_waits_for_missing_ones():
     got = summary.ordering(paper.get("abstract_attack_ratio"), {"main": partial})
     assert got == {"verdict": summary.NOT_YET, "text": "2 of 50 cases missing"}
     assert summary.ordering(paper.get("femnist_median_ratio"), blocks)["verdict"] == summary.NOT_YET
+    # The complete main block and a DnC block without its tailored runs: each side's status, worded.
+    no_adaptive = SimpleNamespace(wanted=dnc.wanted, runs=dnc.runs[dnc.runs.attack != "tailored"])
+    got = summary.ordering(paper.get("dnc_mnist_dnc"), {"main": main, "dnc": no_adaptive})
+    assert got == {"verdict": summary.NOT_YET,
+                   "text": "existing rules: every case, 3 seeds; DnC: 2 of 10 cases missing"}
     table = summary.ordering_column(summary.summary_table({}), {"main": partial})
     assert set(table.ordering) == {summary.NOT_YET} and (table.verdict == "not reproduced").all()
 

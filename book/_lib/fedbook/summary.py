@@ -341,11 +341,16 @@ def _ordering_ratio(number: PaperNumber, blocks) -> tuple[str, str]:
     return ("holds" if ok else "does not hold"), f"{result['text']}{seeds}"
 
 
+def _coverage(why: str) -> str:
+    """``_evidence``'s note as a status of its own: "every case, 3 seeds" or "8 of 10 cases missing"."""
+    return f"every case, {why[2:]}" if why.startswith("; ") else why
+
+
 def _ordering_dnc(blocks) -> tuple[str, str]:
     existing, why = _evidence(blocks.get("main"), aggregators=EXISTING_AGRS)
     dnc, why_dnc = _evidence(blocks.get("dnc"))
     if existing is None or dnc is None:
-        return NOT_YET, f"existing rules: {why}; DnC: {why_dnc}"
+        return NOT_YET, f"existing rules: {_coverage(why)}; DnC: {_coverage(why_dnc)}"
     robust = most_robust(existing)
     worst = largest_impacts(dnc, ["aggregator"]).iloc[0]
     ok = robust.max_impact > 0 and robust.max_impact >= DNC_FACTOR * max(float(worst.max_impact), 0.0)
