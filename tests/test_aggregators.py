@@ -352,13 +352,19 @@ def test_fang_accepts_every_base_rule_and_removes_the_harmful_row(base):
     assert result.selected.numel() == 21
 
 
-def test_fang_union_removes_up_to_2f_and_calls_score_fn_n_plus_one_times():
-    calls = []
+def counted_validation_score(calls: list):
+    """validation_score, appending to ``calls`` at each call."""
 
     def score(v):
         calls.append(1)
         return validation_score(v)
 
+    return score
+
+
+def test_fang_union_removes_up_to_2f_and_calls_score_fn_n_plus_one_times():
+    calls = []
+    score = counted_validation_score(calls)
     x = gaussian(15, 3, torch.float64, "cpu", seed=11)
     result = agg.fang_defense(x, 2, score_fn=score, rule="union")
     assert len(calls) == 16
@@ -368,10 +374,7 @@ def test_fang_union_removes_up_to_2f_and_calls_score_fn_n_plus_one_times():
 
 def test_fang_evaluates_a_run_of_identical_rows_once_with_the_same_scores():
     calls = []
-
-    def score(v):
-        calls.append(1)
-        return validation_score(v)
+    score = counted_validation_score(calls)
 
     x = gaussian(15, 3, torch.float32, "cpu", seed=12)
     x[1:4] = x[0]  # a run of four identical rows (the attacks' copies)
