@@ -185,11 +185,9 @@ class DncSurvivalProbe:
         mask[kept_after_scoring(sample, self.n_remove).cpu()] = True
         return mask
 
-    def _surely_not_empty(self, kept: list[torch.Tensor]) -> bool:
-        together = kept[0].clone()
-        for mask in kept[1:]:
-            together &= mask
-        return bool(together.any())
+    @staticmethod
+    def _surely_not_empty(kept: list[torch.Tensor]) -> bool:
+        return bool(torch.stack(kept).all(dim=0).any())  # some row in every iteration's kept set
 
     def _on_matrix(self, gamma: float) -> bool:
         self.matrix_probes += 1
