@@ -86,7 +86,13 @@ def test_notebooks_are_those_whose_every_grid_is_run():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"profile": "quick"}, "expected profile 'full'; found 'quick'"),
+        ({"profile": "quick"}, r"expected profile in \['full', 'scale'\]; found 'quick'"),
+        ({"profile": "scale", "grids": ("main", "tables")}, r"expected some of \['main', .*'newer_rules'\]"),
+        ({"grids": ("newer_rules",)}, r"expected some of .*found \['newer_rules'\]"),  # a scale block only
+        ({"profile": "scale", "datasets": ("mnist",)}, r"expected some of \['fashion_mnist'\]; found \['mnist'\]"),
+        ({"profile": "scale", "rounds": 3}, "committed full-size evidence.*rounds=3"),
+        ({"profile": "scale", "stand_in_model": True}, "committed full-size evidence.*stand_in_model=True"),
+        ({"profile": "scale", "seeds": ()}, "non-empty list"),
         ({"grids": ("main", "tables")}, r"expected some of .*found \['main', 'tables'\]"),
         ({"datasets": ("mnist5k",)}, r"datasets: expected some of .*found \['mnist5k'\]"),
         ({"seeds": ()}, "non-empty list"),
@@ -110,6 +116,34 @@ def test_the_manifest_round_trips_and_a_bad_one_is_named(tmp_path):
         Reproduction.load(tmp_path)
 
 
+def test_a_scale_reproduction_is_the_campaigns_blocks_with_their_own_seeds():
+    everything = Reproduction(profile="scale")
+    assert everything.grids == grids.SCALE_BLOCKS and everything.seeds is None
+    expected = {c.experiment.config_hash for b in grids.SCALE_BLOCKS for c in grids.scale_grid(b)}
+    assert {e.config_hash for e in everything.experiments()} == expected
+    assert {e.profile for e in everything.experiments()} == {"scale"}
+    assert everything.notebooks() == list(_reproduce.SCALE_NOTEBOOK_BLOCKS)
+    dnc = Reproduction(profile="scale", grids=("dnc",))
+    assert len(dnc.experiments()) == 33 and dnc.notebooks() == ["dnc_table", "paper_vs_ours"]
+    assert dnc.readers("dnc") == ["dnc_table", "paper_vs_ours"]
+    one_seed = Reproduction(profile="scale", grids=("dnc", "cross_device"), seeds=(1,))
+    assert {c.experiment.attack_seed for g in one_seed.grids for c in one_seed.cells(g)} == {1}
+    assert "seeds [1]" in one_seed.describe() and "each block's own" in dnc.describe()
+    assert Reproduction().seeds == (0, 1, 2) and Reproduction().grids == grids.FULL_GRIDS
+
+
+def test_every_page_that_reads_a_scale_block_is_listed_with_its_blocks():
+    """SCALE_NOTEBOOK_BLOCKS must name exactly the blocks each notebook reads (else a scale reproduction would
+    leave a page showing stale results): the scale_block / scale_grid calls in the notebooks' sources."""
+    found: dict[str, set[str]] = {}
+    for source in sorted((ROOT / "notebooks").glob("*.py")):
+        names = set(re.findall(r'scale_(?:block|grid)\(\s*"([a-z_]+)"', source.read_text(encoding="utf-8")))
+        names |= {b for b in grids.SCALE_BLOCKS if re.search(rf'for name in \(.*"{b}".*\)', source.read_text())}
+        if names:
+            found[source.stem] = names
+    assert {nb: set(blocks) for nb, blocks in _reproduce.SCALE_NOTEBOOK_BLOCKS.items()} == found
+
+
 # ------------------------------------------------------------------------------------------------ the plan
 def test_the_plan_counts_cells_per_grid_and_each_new_cell_once():
     rep = Reproduction(grids=("main", "dnc", "afa_fang"), datasets=("mnist",), seeds=(0, 1))
@@ -121,11 +155,39 @@ def test_the_plan_counts_cells_per_grid_and_each_new_cell_once():
     assert rows["main"]["notebooks"] == ["main_table", "dnc_table", "paper_vs_ours"]
     assert rows["main"]["rounds"] == [500] and plan.hours == 0.0 and not plan.costs
     text = format_plan(plan, rep)
-    assert text.splitlines()[3].split() == "grid cells new rounds est. hours notebooks run on it".split()
+    assert text.splitlines()[3].split() == "grid cells new done rounds est. hours notebooks run on it".split()
     assert rows["afa_fang"]["notebooks"] == ["afa_fang_defense"]
     check = make_plan(Reproduction(**CHECK), "cpu", measure=False)
     assert check.rows[0]["notebooks"] == ["main_table"]  # no DnC grid, and a check never reaches the verdicts
     assert "(no per-round cost measured)" in text
+
+
+def test_runs_already_present_are_counted_done_and_price_the_same_kind_of_run(tmp_path):
+    """The committed DnC runs of seed 0 (a complete seed of the scale campaign) price the seed-1 runs: each at
+    the seconds per round its seed-0 twin took; nothing is measured and nothing of seed 0 is counted again."""
+    import shutil
+
+    from fedlib.experiments import result_path
+
+    rep = Reproduction(profile="scale", grids=("dnc",), seeds=(0, 1))
+    seed0 = {c.experiment.config_hash: c.experiment for c in grids.scale_grid("dnc", [0])}
+    twins = {}
+    for exp in seed0.values():
+        shutil.copy(result_path(exp, ROOT / "results" / "scale"), tmp_path)
+        timings = load_result(result_path(exp, tmp_path)).timings
+        twins[(exp.aggregator, exp.attack, exp.knowledge)] = timings["total_s"] / timings["rounds_run"]
+    plan = make_plan(rep, "cpu", results_dir=tmp_path)  # measure=True: still nothing to measure
+    (row,) = plan.rows
+    seed1 = [c.experiment for c in grids.scale_grid("dnc", [1])]
+    assert (row["cells"], row["new"], row["done"], row["priced"]) == (22, 22, 11, 11) and not plan.costs
+    expected = sum(e.rounds * twins[(e.aggregator, e.attack, e.knowledge)] for e in seed1) / 3600
+    assert plan.hours == pytest.approx(expected, rel=1e-12) and plan.hours > 0
+    text = format_plan(plan, rep)
+    assert re.search(r"^dnc\s+22\s+22\s+11\s+300\s", text, re.M)
+    assert "11 of them priced at the seconds per round of the runs already there" in text
+    complete = make_plan(Reproduction(profile="scale", grids=("dnc",), seeds=(0,)), "cpu", results_dir=tmp_path)
+    assert complete.rows[0]["done"] == 11 and complete.hours == 0.0
+    assert format_plan(complete, rep).endswith("(nothing to run)")
 
 
 def test_the_estimate_is_cells_times_rounds_times_the_measured_cost():
@@ -218,11 +280,12 @@ def test_find_book_needs_the_books_sources(tmp_path, monkeypatch):
     assert find_book() == ROOT
 
 
-def test_cli_plan_only_prints_the_plan(capsys):
+def test_cli_plan_only_prints_the_plan(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
     argv = ["reproduce", "--datasets", "mnist", "--only", "dnc", "--seeds", "0", "--no-measure", "--plan-only"]
     code = cli.main(argv)
     out = capsys.readouterr().out
-    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+500\s", out, re.M) and "datasets ['mnist']" in out
+    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+0\s+500\s", out, re.M) and "datasets ['mnist']" in out
 
 
 def test_cli_dry_run_runs_the_full_profile_dry_run_instead_of_the_sweep(tmp_path, capsys, monkeypatch):
@@ -255,6 +318,62 @@ def test_a_missing_gpu_is_refused_before_anything_runs_unless_a_cluster_runs_the
     out = capsys.readouterr().out
     assert "this machine has no 'cuda'" in out and "(no per-round cost measured)" in out
     assert not list(tmp_path.iterdir())
+
+
+def test_book_commands_of_a_scale_reproduction_re_execute_the_pages_of_its_blocks():
+    first, rest, build = _reproduce.scale_book_commands(ROOT, Reproduction(profile="scale", grids=("dnc",)))
+    assert [Path(p).stem for p in first[first.index("--only") + 1 :]] == ["dnc_table", "paper_vs_ours"]
+    assert "-p" not in first and "--profile" not in first  # the quick pages, reading the book's results/scale
+    assert "--skip-fresh" in rest and build[-1] == "build"
+
+
+def _fake_book(folder: Path) -> Path:
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "book" / "_lib" / "fedbook").mkdir(parents=True)
+    (folder / "_toc.yml").write_text("root: intro\n")
+    for name in ("dnc_table", "main_table", "paper_vs_ours"):
+        (folder / "notebooks" / f"{name}.py").write_text("# %%\n")
+    return folder
+
+
+class _Sweep:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __call__(self, rep, results_dir, **kwargs):
+        self.calls.append(("sweep", rep, Path(results_dir)))
+        return type("Report", (), {"failures": [], "summary": lambda self: "0 run, 33 loaded"})()
+
+
+def test_a_scale_reproduction_rebuilds_the_pages_only_from_the_books_results_scale(tmp_path, monkeypatch, capsys):
+    book = _fake_book(tmp_path / "clone")
+    calls: list = []
+    monkeypatch.setattr(_reproduce, "run_sweep", _Sweep(calls))
+    monkeypatch.setattr(_reproduce, "run_book", lambda folder, commands: calls.append(("book", folder, commands)) or 0)
+    monkeypatch.chdir(book)
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path / "cache"))
+    argv = ["reproduce", "--profile", "scale", "--only", "dnc", "--no-measure", "--results-dir", "results/scale"]
+    assert cli.main(argv) == 0
+    (_, rep, results_dir), (_, folder, commands) = calls
+    assert rep.profile == "scale" and rep.grids == ("dnc",) and results_dir == Path("results/scale")
+    assert folder == book and commands == _reproduce.scale_book_commands(book, rep)
+    # By default the results go to the cache, never into the committed folder, and the book's pages (which
+    # read results/scale) are not rebuilt from results they do not read.
+    calls.clear()
+    assert cli.main(argv[:-2]) == 0
+    assert [c[0] for c in calls] == ["sweep"] and calls[0][2] == tmp_path / "cache"
+    assert "No book built: its pages read the scale campaign from" in capsys.readouterr().out
+    assert not (tmp_path / "cache" / MANIFEST).exists() and not (book / "results").exists()
+
+
+def test_cli_plans_a_scale_block_and_refuses_its_dry_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
+    code = cli.main(["reproduce", "--profile", "scale", "--only", "dnc", "--no-measure", "--plan-only"])
+    out = capsys.readouterr().out
+    assert code == 0 and re.search(r"^dnc\s+33\s+33\s+0\s+300\s", out, re.M) and "profile 'scale'" in out
+    assert "dnc_table, paper_vs_ours" in out
+    assert cli.main(["reproduce", "--profile", "scale", "--dry-run", "--no-measure"]) == 2
+    assert "--dry-run runs the full profile's grids" in capsys.readouterr().err
 
 
 def test_cli_refuses_a_stand_in_for_cifar10(capsys):

@@ -1,9 +1,12 @@
-"""``python -m fedlib reproduce``: plan, run and render the paper's full grids on this machine or a Dask cluster.
+"""``python -m fedlib reproduce``: plan, run and render the paper's full grids, or the scale campaign's blocks, on
+this machine or a Dask cluster.
 
 A :class:`Reproduction` names what to reproduce: the notebooks' full-profile grids
 (:data:`fedlib.experiments.grids.FULL_GRIDS`), optionally only some datasets and seeds, and, for a check that
-the pipeline runs end to end, fewer rounds (``rounds``) and a small stand-in network (``stand_in_model``).
-``reproduce`` then
+the pipeline runs end to end, fewer rounds (``rounds``) and a small stand-in network (``stand_in_model``); or,
+with ``profile="scale"``, blocks of the scale campaign (:data:`fedlib.experiments.grids.SCALE_BLOCKS`: full
+Fashion-MNIST in the paper's MNIST setting, each block with its own seeds unless ``seeds`` says otherwise),
+whose results the book's Results pages show above their quick versions. ``reproduce`` then
 
 1. prints the plan: distinct cells per grid and the notebooks that read them, and a time estimate from a
    per-round cost measured on the current device (:func:`make_plan`);
@@ -13,7 +16,10 @@ the pipeline runs end to end, fewer rounds (``rounds``) and a small stand-in net
 3. when the book's sources are at hand (``--book DIR``, or the current folder holds ``_toc.yml`` and
    ``book/_lib/fedbook``), executes the notebooks against those results and builds the book, by running the
    book's own runner ``python -m fedbook.notebooks`` in that folder. The installed fedlib never assumes where a
-   repository is: without a book folder this step is skipped with a message.
+   repository is: without a book folder this step is skipped with a message. The Results pages read the scale
+   campaign from the book's ``results/scale``: a scale reproduction builds the book only when its results go
+   there (``python -m fedlib reproduce --profile scale --only dnc --workers 2 --results-dir results/scale``, in
+   a clone, computes the block's missing cells, resumably, and rebuilds the pages that show it).
 
 The notebooks read the manifest (``fedbook.context.Context``): they keep only its datasets, apply its changes
 to every cell (so that they look up exactly the results the sweep stored) and label every page computed with
@@ -26,6 +32,9 @@ Example:
     (55, ['main_table'], False)
     >>> rep.experiments()[0].rounds, rep.experiments()[0].model_options
     (2, {'hidden': [16]})
+    >>> scale = Reproduction(profile="scale", grids=("dnc",))
+    >>> len(scale.experiments()), scale.notebooks()
+    (33, ['dnc_table', 'paper_vs_ours'])
 """
 
 from __future__ import annotations
@@ -59,6 +68,24 @@ NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "dnc_table": ("main", "dnc"),
     "paper_vs_ours": ("main", "dnc"),
 }
+#: The notebooks that show each scale block (:func:`fedlib.experiments.grids.scale_grid`): a page shows whatever
+#: part of its blocks is committed, so a scale reproduction re-executes every page that reads any of its blocks.
+SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
+    "main_table": ("main",),
+    "afa_fang_defense": ("afa_fang",),
+    "cross_device": ("cross_device",),
+    "perturbations": ("perturbations",),
+    "malicious_fraction": ("malicious_fraction",),
+    "dnc_table": ("main", "dnc"),
+    "paper_vs_ours": ("main", "dnc", "cross_device"),
+    "your_own_rule": ("newer_rules",),
+}
+#: What ``reproduce`` runs: the paper's settings, or the scale campaign.
+PROFILES = ("full", "scale")
+#: The grids of each profile (the default: all of them).
+PROFILE_GRIDS = {"full": _grids.FULL_GRIDS, "scale": _grids.SCALE_BLOCKS}
+#: The full profile's default seeds, the paper's three (a scale block's default is its own, grids.SCALE_SEEDS).
+FULL_SEEDS = (0, 1, 2)
 #: The notebooks that judge our numbers against the paper's (reproduced / not reproduced).
 VERDICT_NOTEBOOKS = ("paper_vs_ours",)
 #: The stand-in network: the fully-connected net of the dataset's input with one hidden layer of this width.
@@ -71,49 +98,79 @@ STAND_IN_MODELS = {
     "purchase100": "purchase_fc",
 }
 FULL_DATASETS = tuple(dict.fromkeys(d for d, _ in _grids.DATASETS["full"]))
+#: The scale profile's dataset.
+SCALE_DATASETS = tuple(dict.fromkeys(d for d, _ in _grids.DATASETS["scale"]))
 
 
 @dataclass(frozen=True)
 class Reproduction:
-    """What ``fedlib reproduce`` runs: the full grids ``grids`` for ``datasets`` (None: all five settings) and
-    ``seeds``, with the profile's rounds and networks unless ``rounds`` / ``stand_in_model`` say otherwise.
+    """What ``fedlib reproduce`` runs: the full grids ``grids`` (None: all of them) for ``datasets`` (None: all
+    five settings) and ``seeds`` (None: the paper's three), with the profile's rounds and networks unless
+    ``rounds`` / ``stand_in_model`` say otherwise.
 
     ``rounds`` replaces every cell's number of rounds (evaluating at least at the last one) and
     ``stand_in_model`` its network by :data:`STAND_IN_MODELS` with one hidden layer of :data:`STAND_IN_HIDDEN`
     units; either makes the results a check that the pipeline runs, never the paper's numbers
     (:attr:`paper_setting` is then False).
+
+    ``profile="scale"``: ``grids`` are blocks of the scale campaign (:data:`fedlib.experiments.grids.SCALE_BLOCKS`),
+    on its one dataset (Fashion-MNIST), each with its own seeds (``grids.SCALE_SEEDS``) unless ``seeds`` is
+    given. Its results are the book's committed full-size evidence, so a pipeline check (``rounds``,
+    ``stand_in_model``) is refused there: check the pipeline with the full profile.
     """
 
     profile: str = "full"
-    grids: tuple[str, ...] = _grids.FULL_GRIDS
+    grids: tuple[str, ...] | None = None
     datasets: tuple[str, ...] | None = None
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] | None = None
     rounds: int | None = None
     stand_in_model: bool = False
 
     def __post_init__(self) -> None:
-        if self.profile != "full":
-            raise ConfigError(f"reproduce runs the paper's settings: expected profile 'full'; found {self.profile!r}.")
-        object.__setattr__(self, "grids", tuple(self.grids))
-        unknown = sorted(set(self.grids) - set(_grids.FULL_GRIDS))
-        if unknown or not self.grids:
-            raise ConfigError(f"grids: expected some of {list(_grids.FULL_GRIDS)}; found {list(self.grids)}.")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"reproduce runs the paper's settings or the scale campaign: expected profile in "
+                              f"{list(PROFILES)}; found {self.profile!r}.")  # fmt: skip
+        known = PROFILE_GRIDS[self.profile]
+        names = tuple(known if self.grids is None else self.grids)
+        object.__setattr__(self, "grids", names)
+        unknown = sorted(set(names) - set(known))
+        if unknown or not names:
+            raise ConfigError(f"grids: expected some of {list(known)}; found {list(names)}.")
         if self.datasets is not None:
             object.__setattr__(self, "datasets", tuple(self.datasets))
-            bad = sorted(set(self.datasets) - set(FULL_DATASETS))
+            bad = sorted(set(self.datasets) - set(self.known_datasets))
             if bad or not self.datasets:
-                raise ConfigError(f"datasets: expected some of {list(FULL_DATASETS)}; found {list(self.datasets)}.")
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
+                raise ConfigError(
+                    f"datasets: expected some of {list(self.known_datasets)}; found {list(self.datasets)}."
+                )
+        seeds = FULL_SEEDS if self.seeds is None and self.profile == "full" else self.seeds
+        object.__setattr__(self, "seeds", None if seeds is None else tuple(seeds))
+        if self.seeds is not None and (
+            not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds)
+        ):
             raise ConfigError(f"seeds: expected a non-empty list of ints >= 0; found {list(self.seeds)}.")
         if self.rounds is not None and not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise ConfigError(f"rounds: expected an int >= 1 or None (the profile's); found {self.rounds!r}.")
+        self._check_pipeline_check()
+
+    def _check_pipeline_check(self) -> None:
+        if self.profile == "scale" and not self.paper_setting:
+            raise ConfigError(
+                "the scale profile's results are the book's committed full-size evidence: expected its own rounds "
+                f"and network; found rounds={self.rounds!r}, stand_in_model={self.stand_in_model!r} (check the "
+                "pipeline with --profile full --rounds N --stand-in-model)."
+            )
         no_stand_in = sorted(set(self.datasets or FULL_DATASETS) - set(STAND_IN_MODELS))
         if self.stand_in_model and no_stand_in:
             raise ConfigError(
                 f"stand_in_model: the stand-in is a fully-connected net and none takes the inputs of "
                 f"{no_stand_in} (3×32×32 images); choose datasets among {sorted(STAND_IN_MODELS)}."
             )
+
+    @property
+    def known_datasets(self) -> tuple[str, ...]:
+        """The datasets of this reproduction's profile."""
+        return SCALE_DATASETS if self.profile == "scale" else FULL_DATASETS
 
     @property
     def paper_setting(self) -> bool:
@@ -141,33 +198,45 @@ class Reproduction:
         ]
 
     def cells(self, grid: str) -> list:
-        """The adapted cells of one full grid."""
-        return self.adapt(_grids.full_grid(grid, list(self.seeds), datasets=self.datasets))
+        """The adapted cells of one grid (a scale block: its cells, each block with its own seeds by default)."""
+        if self.profile == "scale":
+            return self.adapt(_grids.scale_grid(grid, None if self.seeds is None else list(self.seeds)))
+        return self.adapt(_grids.full_grid(grid, list(self.seeds or FULL_SEEDS), datasets=self.datasets))
 
     def experiments(self) -> list[Experiment]:
         """Every distinct experiment of the chosen grids, in grid order."""
         seen: dict[str, Experiment] = {}
-        for grid in self.grids:
+        for grid in self.grids or ():
             for cell in self.cells(grid):
                 seen.setdefault(cell.experiment.config_hash, cell.experiment)
         return list(seen.values())
 
     def notebooks(self) -> list[str]:
-        """The notebooks whose every grid is part of this reproduction and has cells; never the verdicts page
-        (:data:`VERDICT_NOTEBOOKS`) for a pipeline check, whose numbers must not be judged against the paper's."""
-        full = {g for g in self.grids if _grids.full_grid(g, [0], datasets=self.datasets)}
+        """The notebooks to execute on these results. Full profile: those whose every grid is part of this
+        reproduction and has cells; never the verdicts page (:data:`VERDICT_NOTEBOOKS`) for a pipeline check,
+        whose numbers must not be judged against the paper's. Scale: every page that shows one of its blocks
+        (:data:`SCALE_NOTEBOOK_BLOCKS`)."""
+        if self.profile == "scale":
+            return [nb for nb, blocks in SCALE_NOTEBOOK_BLOCKS.items() if set(blocks) & set(self.grids or ())]
+        full = {g for g in self.grids or () if _grids.full_grid(g, [0], datasets=self.datasets)}
         return [
             nb
             for nb, needs in NOTEBOOK_GRIDS.items()
             if set(needs) <= full and (self.paper_setting or nb not in VERDICT_NOTEBOOKS)
         ]
 
+    def readers(self, grid: str) -> list[str]:
+        """The notebooks of :meth:`notebooks` that read ``grid``."""
+        reads = SCALE_NOTEBOOK_BLOCKS if self.profile == "scale" else NOTEBOOK_GRIDS
+        return [nb for nb in self.notebooks() if grid in reads[nb]]
+
     def describe(self) -> str:
         """One line for a page or the plan: what was run and whether it is the paper's setting."""
         from ._profiles import profile_table
 
-        datasets = list(self.datasets or FULL_DATASETS)
-        what = f"profile {self.profile!r}, datasets {datasets}, seeds {list(self.seeds)}"
+        datasets = list(self.datasets or self.known_datasets)
+        seeds = "each block's own (grids.SCALE_SEEDS)" if self.seeds is None else list(self.seeds)
+        what = f"profile {self.profile!r}, datasets {datasets}, seeds {seeds}"
         if self.paper_setting:
             return f"{what}, the profile's rounds and networks"
         changes = []
@@ -237,8 +306,10 @@ class Plan:
 
 
 def _setting(exp: Experiment) -> str:
+    """Dataset, network and, for a cross-device run (which computes fewer gradients a round), its sampling."""
     options = "".join(f" {k}={v}" for k, v in sorted(exp.model_options.items()))
-    return f"{exp.dataset}/{exp.model}{options}"
+    sampled = "" if exp.sampling == "all" else f" {exp.clients_per_round}/{exp.n_clients}"
+    return f"{exp.dataset}/{exp.model}{options}{sampled}"
 
 
 def _kind(exp: Experiment) -> str:
@@ -297,46 +368,89 @@ def make_plan(
     measure_rounds: int = 2,
     measure: bool = True,
     data_root: str | None = None,
+    results_dir: os.PathLike | str | None = None,
 ) -> Plan:
-    """Count the cells of each grid and estimate the time: Σ cells × rounds × measured seconds per round.
+    """Count the cells of each grid, those already in ``results_dir`` (never re-run), and estimate the hours
+    of the others: Σ cells × rounds × seconds per round.
 
-    Each (dataset, network) setting is measured twice, ``measure_rounds`` rounds each: without attack (Median)
-    and attacked (Min-Max on Multi-krum). The attacks that search harder (AGR-tailored on Trimmed-mean or
-    Median) cost more per round, so the estimate is a lower bound. ``measure=False`` counts cells only;
-    ``data_root`` is where the datasets are (each is measured on generated data of its shapes when absent).
+    A run still to do is priced at the seconds per round that the runs already in ``results_dir`` with the same
+    setting, rule, attack, knowledge and client sampling took (their own machine's clock, in their result
+    files); else at a measurement of this device: each (dataset, network) setting without such runs is measured
+    twice, ``measure_rounds`` rounds each, without attack (Median) and attacked (Min-Max on Multi-krum). The
+    attacks that search harder (AGR-tailored, above all on DnC, AFA and Fang's defense) cost more per round, so
+    a measured price is a lower bound. ``measure=False`` measures nothing; ``data_root`` is where the datasets
+    are (each is measured on generated data of its shapes when absent).
     """
     experiments = rep.experiments()
+    present = _present_seconds_per_round(experiments, results_dir)
+    similar = _mean_by_kind(experiments, present)
+    to_price = [e for e in experiments if e.config_hash not in present and _cost_key(e) not in similar]
     costs: dict[tuple[str, str], Cost] = {}
     if measure:
-        for (setting, kind), exp in _representative(experiments).items():
+        for (setting, kind), exp in _representative(to_price).items():
             probe = with_data_root(exp, data_root)
             seconds, data = measure_round(probe, device, measure_rounds)
             costs[(setting, kind)] = Cost(setting, kind, _cell_name(exp), seconds, data)
     rows: list[dict[str, Any]] = []
     counted: set[str] = set()
-    for grid in rep.grids:
+    for grid in rep.grids or ():
         cells = rep.cells(grid)
-        new = [c.experiment for c in cells if c.experiment.config_hash not in counted]
+        new = list(
+            {c.experiment.config_hash: c.experiment for c in cells if c.experiment.config_hash not in counted}.values()
+        )
         counted.update(e.config_hash for e in new)
         by_dataset: dict[str, float] = {}
-        for exp in dict((e.config_hash, e) for e in new).values():
+        for exp in new:
+            if exp.config_hash in present:
+                continue
             cost = costs.get((_setting(exp), _kind(exp)))
-            by_dataset[exp.dataset] = by_dataset.get(exp.dataset, 0.0) + (
-                exp.rounds * cost.seconds / 3600 if cost else 0.0
-            )
-        readers = [nb for nb in rep.notebooks() if grid in NOTEBOOK_GRIDS[nb]]
+            seconds = similar.get(_cost_key(exp), cost.seconds if cost else 0.0)
+            by_dataset[exp.dataset] = by_dataset.get(exp.dataset, 0.0) + exp.rounds * seconds / 3600
         rows.append(
             {
                 "grid": grid,
-                "notebooks": readers,
+                "notebooks": rep.readers(grid),
                 "cells": len({c.experiment.config_hash for c in cells}),
-                "new": len({e.config_hash for e in new}),
+                "new": len(new),
+                "done": sum(e.config_hash in present for e in new),
+                "priced": sum(e.config_hash not in present and _cost_key(e) in similar for e in new),
                 "rounds": sorted({c.experiment.rounds for c in cells}),
                 "hours": sum(by_dataset.values()),
                 "by_dataset": by_dataset,
             }
         )
     return Plan(rows, list(costs.values()), _device_name(device), measure_rounds)
+
+
+def _cost_key(exp: Experiment) -> tuple[str, ...]:
+    """Runs that cost about the same per round: one setting (with its client sampling), rule, attack, knowledge."""
+    return (_setting(exp), exp.aggregator, exp.attack, exp.knowledge)
+
+
+def _present_seconds_per_round(
+    experiments: Sequence[Experiment], results_dir: os.PathLike | str | None
+) -> dict[str, float]:
+    """Config hash → seconds per round (the run's own clock) of the experiments already in ``results_dir``."""
+    from ._results import load_result, result_path
+
+    out: dict[str, float] = {}
+    if results_dir is None:
+        return out
+    for exp in experiments:
+        path = result_path(exp, results_dir)
+        if path.is_file():
+            timings = load_result(path).timings
+            out[exp.config_hash] = float(timings["total_s"]) / max(1, int(timings.get("rounds_run") or exp.rounds))
+    return out
+
+
+def _mean_by_kind(experiments: Sequence[Experiment], seconds: dict[str, float]) -> dict[tuple[str, ...], float]:
+    """Mean seconds per round of the present runs, per :func:`_cost_key`."""
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for exp in experiments:
+        if exp.config_hash in seconds:
+            groups.setdefault(_cost_key(exp), []).append(seconds[exp.config_hash])
+    return {key: sum(values) / len(values) for key, values in groups.items()}
 
 
 def _cell_name(exp: Experiment) -> str:
@@ -359,16 +473,30 @@ def _device_name(name: str) -> str:
 
 
 def format_plan(plan: Plan, rep: Reproduction) -> str:
-    """The plan as text: the reproduction, one line per grid, the measured costs, the total."""
+    """The plan as text: the reproduction, one line per grid, how the runs to do were priced, the total."""
     lines = [f"plan: fedlib reproduce, {rep.describe()}", f"device: {plan.device}", ""]
     rounds = {r["grid"]: ",".join(str(x) for x in r["rounds"]) or "-" for r in plan.rows}
     width = max(8, *map(len, rounds.values())) + 2
-    lines.append(f"{'grid':19s}{'cells':>6s}{'new':>6s}  {'rounds':{width}s}{'est. hours':>11s}  notebooks run on it")
+    priced = sum(r["priced"] for r in plan.rows)
+    estimated = bool(plan.costs) or priced > 0
+    lines.append(
+        f"{'grid':19s}{'cells':>6s}{'new':>6s}{'done':>6s}  {'rounds':{width}s}{'est. hours':>11s}  notebooks run on it"
+    )
     for r in plan.rows:
-        hours, readers = f"{r['hours']:11.2f}" if plan.costs else f"{'-':>11s}", ", ".join(r["notebooks"]) or "-"
-        lines.append(f"{r['grid']:19s}{r['cells']:6d}{r['new']:6d}  {rounds[r['grid']]:{width}s}{hours}  {readers}")
-    total = sum(r["new"] for r in plan.rows)
-    lines.append(f"{'total':19s}{'':6s}{total:6d}  {'':{width}s}" + (f"{plan.hours:11.2f}" if plan.costs else ""))
+        hours, readers = f"{r['hours']:11.2f}" if estimated else f"{'-':>11s}", ", ".join(r["notebooks"]) or "-"
+        lines.append(
+            f"{r['grid']:19s}{r['cells']:6d}{r['new']:6d}{r['done']:6d}  {rounds[r['grid']]:{width}s}{hours}  {readers}"
+        )
+    total, done = sum(r["new"] for r in plan.rows), sum(r["done"] for r in plan.rows)
+    lines.append(
+        f"{'total':19s}{'':6s}{total:6d}{done:6d}  {'':{width}s}" + (f"{plan.hours:11.2f}" if estimated else "")
+    )
+    lines.append(f"done: already in the results folder, loaded and not re-run; est. hours: the other {total - done}.")
+    if priced:
+        lines.append(
+            f"{priced} of them priced at the seconds per round of the runs already there with the same setting, "
+            "rule, attack, knowledge and sampling (their own machine's clock)."
+        )
     if plan.costs:
         per = plan.hours_per_dataset()
         lines.append("hours per dataset: " + ", ".join(f"{d} {h:.2f}" for d, h in per.items()))
@@ -376,11 +504,11 @@ def format_plan(plan: Plan, rep: Reproduction) -> str:
         for c in plan.costs:
             lines.append(f"  {c.setting:36s} {c.kind:10s} {c.seconds:9.4f} s  ({c.cell}; {c.data})")
         lines.append(
-            "estimate = Σ cells × rounds × seconds per round; the stronger searches (AGR-tailored on "
-            "Trimmed-mean / Median) cost more per round, so read it as a lower bound."
+            "estimate = Σ cells × rounds × seconds per round; the stronger searches (AGR-tailored, above all on "
+            "DnC, AFA and Fang's defense) cost more per round than the measured Min-Max, so read it as a lower bound."
         )
-    else:
-        lines.append("(no per-round cost measured)")
+    elif not priced:
+        lines.append("(nothing to run)" if total == done else "(no per-round cost measured)")
     return "\n".join(lines)
 
 
@@ -450,10 +578,12 @@ def run_sweep(
 ):
     """Write the manifest and run every experiment of ``rep`` not yet in ``results_dir``; return the
     :class:`fedlib.sweep.SweepReport`. ``workers=None``: one local worker per GPU when several are present
-    (:func:`gpu_workers`), else in this process; ``scheduler``: an existing Dask cluster."""
+    (:func:`gpu_workers`), else in this process; ``scheduler``: an existing Dask cluster. A scale reproduction
+    writes no manifest: its folder holds the campaign's results only, in the profile's own setting."""
     from ..sweep import run_experiments
 
-    rep.save(results_dir)
+    if rep.profile != "scale":
+        rep.save(results_dir)
     # Neither the device nor the data folder changes a result's hash.
     experiments = [with_data_root(e, data_root).replace(device=device) for e in rep.experiments()]
     n_gpus = gpu_workers(device, scheduler) if workers is None else 0
@@ -502,7 +632,7 @@ def book_commands(book: Path, rep: Reproduction, results_dir: os.PathLike | str,
     others = [p for p in sources if p not in ours]
     runner = [sys.executable, "-m", "fedbook.notebooks"]
     params = ["results_dir", str(Path(results_dir).resolve()), "run_missing", "false", "device", device]
-    params += ["seeds", json.dumps(list(rep.seeds))]
+    params += ["seeds", json.dumps(list(rep.seeds or FULL_SEEDS))]
     commands = []
     if ours:
         pairs = [x for name, value in zip(params[::2], params[1::2], strict=True) for x in ("-p", name, value)]
@@ -510,6 +640,25 @@ def book_commands(book: Path, rep: Reproduction, results_dir: os.PathLike | str,
     if others:
         commands.append([*runner, "execute", "--skip-fresh", "--only", *map(str, others)])
     return [*commands, [*runner, "build"]]
+
+
+def scale_book_commands(book: Path, rep: Reproduction) -> list[list[str]]:
+    """The book's runner for a scale reproduction: re-execute the pages that show its blocks (in the quick
+    profile, as ``make book``: each reads the committed scale results of the book's ``results/scale``), execute
+    the other notebooks when they are out of date, build the HTML book."""
+    sources = sorted((book / "notebooks").glob("*.py"))
+    ours = [p for p in sources if p.stem in rep.notebooks()]
+    others = [p for p in sources if p not in ours]
+    runner = [sys.executable, "-m", "fedbook.notebooks"]
+    commands = [[*runner, "execute", "--only", *map(str, ours)]] if ours else []
+    if others:
+        commands.append([*runner, "execute", "--skip-fresh", "--only", *map(str, others)])
+    return [*commands, [*runner, "build"]]
+
+
+def book_results(book: Path | None) -> Path | None:
+    """Where the book's Results pages read the scale campaign: ``<book>/results/scale``."""
+    return None if book is None else book / "results" / "scale"
 
 
 def run_book(book: Path, commands: Sequence[Sequence[str]]) -> int:
@@ -527,28 +676,46 @@ def run_book(book: Path, commands: Sequence[Sequence[str]]) -> int:
 
 # -------------------------------------------------------------------------------------------- command line
 def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
-    """``reproduce``: plan, run and render the notebooks' full grids."""
+    """``reproduce``: plan, run and render the notebooks' full grids, or the scale campaign's blocks."""
     p = subparsers.add_parser(
         "reproduce",
-        help="plan and run every notebook's full grid, then execute the notebooks and build the book",
+        help="plan and run every notebook's full grid (or the scale campaign), then execute the notebooks and "
+        "build the book",
         description="Print the plan (cells per grid and notebook, a time estimate from a per-round cost "
         "measured on this device), run every cell of the notebooks' full-profile grids through the sweep "
         "(resumable; one Dask worker per GPU when several are present, or --scheduler), then execute the "
         "notebooks against those results and build the book (with --book DIR, or from a folder that holds "
-        "the book's sources).",
+        "the book's sources). With --profile scale: the scale campaign's blocks (full Fashion-MNIST, the "
+        "paper's MNIST setting); the book is rebuilt when --results-dir is its results/scale.",
     )
-    p.add_argument("--profile", default="full", choices=["full"], help="the grids to run (only 'full')")
+    p.add_argument(
+        "--profile",
+        default="full",
+        choices=PROFILES,
+        help="full: the paper's settings (default); scale: the scale campaign's blocks",
+    )
     p.add_argument("--device", default="auto", help="device of every run: auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--datasets", nargs="+", default=None, choices=FULL_DATASETS, metavar="NAME", help="only these")
-    grids = ", ".join(_grids.FULL_GRIDS)
-    p.add_argument("--only", nargs="+", default=None, choices=_grids.FULL_GRIDS, metavar="GRID", help=grids)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (default 0 1 2, the paper's three)")
+    datasets = tuple(dict.fromkeys(FULL_DATASETS + SCALE_DATASETS))
+    p.add_argument("--datasets", nargs="+", default=None, choices=datasets, metavar="NAME", help="only these")
+    names = tuple(dict.fromkeys(_grids.FULL_GRIDS + _grids.SCALE_BLOCKS))
+    grids = f"full: {', '.join(_grids.FULL_GRIDS)}; scale: {', '.join(_grids.SCALE_BLOCKS)}"
+    p.add_argument("--only", nargs="+", default=None, choices=names, metavar="GRID", help=grids)
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds (default: full 0 1 2, the paper's three; scale: each block's own)",
+    )
     p.add_argument("--rounds", type=int, default=None, help="a pipeline check: this many rounds per cell")
     p.add_argument(
         "--stand-in-model", action="store_true", help=f"a pipeline check: FC nets with {STAND_IN_HIDDEN} hidden units"
     )
     p.add_argument(
-        "--results-dir", default=None, help="results cache (default: $FEDLIB_RESULTS_DIR, else the user cache)"
+        "--results-dir",
+        default=None,
+        help="results cache (default: $FEDLIB_RESULTS_DIR, else the user cache; the book's pages read the scale "
+        "campaign from its results/scale)",
     )
     p.add_argument(
         "--root",
@@ -592,16 +759,19 @@ def run_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; found {getattr(args, name)}.")
     rep = Reproduction(
         profile=args.profile,
-        grids=tuple(args.only or _grids.FULL_GRIDS),
+        grids=tuple(args.only) if args.only else None,
         datasets=tuple(args.datasets) if args.datasets else None,
-        seeds=tuple(args.seeds),
+        seeds=tuple(args.seeds) if args.seeds is not None else None,
         rounds=args.rounds,
         stand_in_model=args.stand_in_model,
     )
+    if args.dry_run and rep.profile != "full":
+        raise ConfigError(f"--dry-run runs the full profile's grids on generated data; found --profile {rep.profile}.")
     here = device_here(args.device, args.scheduler)
+    results_dir = Path(args.results_dir or default_results_dir())
     start = time.perf_counter()
     plan = make_plan(rep, args.device, measure_rounds=args.measure_rounds, measure=here and not args.no_measure,
-                     data_root=args.root)  # fmt: skip
+                     data_root=args.root, results_dir=None if args.dry_run else results_dir)  # fmt: skip
     print(format_plan(plan, rep) + f"\n(plan made in {time.perf_counter() - start:.0f} s)", flush=True)
     if not here:
         print(f"(no per-round cost measured: this machine has no {args.device!r}; the cluster's workers run the "
@@ -619,7 +789,6 @@ def run_command(args: argparse.Namespace) -> int:
             stand_in_model=args.stand_in_model,
         )
         return print_and_exit_code(outcomes)
-    results_dir = Path(args.results_dir or default_results_dir())
     report = run_sweep(
         rep,
         results_dir,
@@ -645,6 +814,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _book_step(args: argparse.Namespace, rep: Reproduction, results_dir: Path) -> int:
     book = None if args.no_book else find_book(args.book)
+    read = book_results(book) if rep.profile == "scale" else None
+    if read is not None and read.resolve() != results_dir.resolve():
+        print(
+            f"reproduce: results in {results_dir}. No book built: its pages read the scale campaign from {read}; "
+            "run again with --results-dir there (the cells already computed are loaded, not re-run).",
+            flush=True,
+        )
+        return 0
     if book is None:
         print(
             f"reproduce: results in {results_dir}. No book built: "
@@ -658,7 +835,10 @@ def _book_step(args: argparse.Namespace, rep: Reproduction, results_dir: Path) -
             flush=True,
         )
         return 0
-    code = run_book(book, book_commands(book, rep, results_dir, args.device))
+    commands = (
+        scale_book_commands(book, rep) if rep.profile == "scale" else book_commands(book, rep, results_dir, args.device)
+    )
+    code = run_book(book, commands)
     if code == 0:
         print(f"reproduce: book built: {book / '_build' / 'html' / 'index.html'}", flush=True)
     return 1 if code else 0
