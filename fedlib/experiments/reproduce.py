@@ -68,15 +68,11 @@ NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "dnc_table": ("main", "dnc"),
     "paper_vs_ours": ("main", "dnc"),
 }
-#: The notebooks that show each scale block (:func:`fedlib.experiments.grids.scale_grid`): a page shows whatever
-#: part of its blocks is committed, so a scale reproduction re-executes every page that reads any of its blocks.
+#: The notebooks that show each scale block (:func:`fedlib.experiments.grids.scale_grid`): the full grids' pages,
+#: the summary also with the cross-device block, and the newer rules' chapter. A page shows whatever part of its
+#: blocks is committed, so a scale reproduction re-executes every page that reads any of its blocks.
 SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
-    "main_table": ("main",),
-    "afa_fang_defense": ("afa_fang",),
-    "cross_device": ("cross_device",),
-    "perturbations": ("perturbations",),
-    "malicious_fraction": ("malicious_fraction",),
-    "dnc_table": ("main", "dnc"),
+    **NOTEBOOK_GRIDS,
     "paper_vs_ours": ("main", "dnc", "cross_device"),
     "your_own_rule": ("newer_rules",),
 }
