@@ -456,7 +456,7 @@ def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results
             "--root", str(data), "--book", str(book), "--no-progress"]  # fmt: skip
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^main\s+55\s+55\s+2\s", out, re.M) and out.count("(median vs none; real data)") == 1
+    assert re.search(r"^main\s+55\s+55\s+0\s+2\s", out, re.M) and out.count("(median vs none; real data)") == 1
 
     # The sweep stored every cell of the main grid, with the check's rounds and network, trained on the fetched files.
     rep = Reproduction.load(results)
