@@ -10,7 +10,7 @@ BUILD  := _build
 # The book's own code (book/_lib/fedbook: runner, paper numbers, verdicts) is not part of the installed fedlib.
 BOOKPY := PYTHONPATH=$(CURDIR)/book/_lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY)
 
-.PHONY: venv test lint lock scale-data book notebooks notebook html reproduce bench clean help
+.PHONY: venv test lint lock scale-data scale book notebooks notebook html reproduce bench clean help
 
 help:
 	@echo "make test      - create/reuse .venv and run the test suite"
@@ -20,6 +20,8 @@ help:
 	@echo "make scale-data - install the full Fashion-MNIST (Debian's dataset-fashion-mnist) for the scale profile"
 	@echo "make reproduce DEVICE=cuda [REPRODUCE_ARGS='--datasets mnist --scheduler tcp://HOST:8786']"
 	@echo "               - the paper's full grids: plan, sweep, execute the notebooks against the results, build the book"
+	@echo "make scale [BLOCKS='dnc afa_fang'] [WORKERS=2] - the scale campaign's blocks into results/scale (resumable),"
+	@echo "               then the pages that show them (REPRODUCE_ARGS='--plan-only': the plan and the hours left)"
 	@echo "make bench     - run the benchmarks (writes benchmarks/results/*.json)"
 
 # constraints.txt pins every package (torch 2.14.1 with torchvision 0.29.1 is the pair that installs and imports
@@ -69,12 +71,21 @@ book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"
 
 # `fedlib reproduce` plans and runs every notebook's full grid (resumable), then runs this folder's book runner
-# on those results. It only accepts the full profile: PROFILE's quick default means full here.
+# on those results. PROFILE's quick default means full here (`make scale` runs the scale campaign).
 DEVICE ?= auto
 REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
 	$(PY) -m fedlib reproduce --profile $(if $(filter quick,$(PROFILE)),full,$(PROFILE)) --device $(DEVICE) \
 	  --book $(CURDIR) $(REPRODUCE_ARGS)
+
+# The scale campaign (full Fashion-MNIST, grids.SCALE_BLOCKS): the blocks BLOCKS (default: all) into the committed
+# results/scale, skipping the runs already there, WORKERS local processes of one torch thread each; then the pages
+# that show those blocks are re-executed and the book is built. Commit the new results/scale files.
+BLOCKS ?=
+WORKERS ?= 2
+scale: $(STAMP) scale-data
+	$(PY) -m fedlib reproduce --profile scale $(if $(BLOCKS),--only $(BLOCKS)) --results-dir $(CURDIR)/results/scale \
+	  --workers $(WORKERS) --book $(CURDIR) $(REPRODUCE_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
