@@ -185,6 +185,11 @@ def test_runs_already_present_are_counted_done_and_price_the_same_kind_of_run(tm
     text = format_plan(plan, rep)
     assert re.search(r"^dnc\s+22\s+22\s+11\s+300\s", text, re.M)
     assert "11 of them priced at the seconds per round of the runs already there" in text
+    # A corrupt file is not a result (the sweep runs it again): counted to do, left where it is.
+    damaged = result_path(seed0[next(iter(seed0))], tmp_path)
+    damaged.write_text(damaged.read_text()[:-40])
+    assert make_plan(rep, "cpu", results_dir=tmp_path, measure=False).rows[0]["done"] == 10 and damaged.exists()
+    shutil.copy(result_path(seed0[next(iter(seed0))], ROOT / "results" / "scale"), tmp_path)
     complete = make_plan(Reproduction(profile="scale", grids=("dnc",), seeds=(0,)), "cpu", results_dir=tmp_path)
     assert complete.rows[0]["done"] == 11 and complete.hours == 0.0
     assert format_plan(complete, rep).endswith("(nothing to run)")

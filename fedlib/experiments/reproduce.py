@@ -426,16 +426,17 @@ def _cost_key(exp: Experiment) -> tuple[str, ...]:
 def _present_seconds_per_round(
     experiments: Sequence[Experiment], results_dir: os.PathLike | str | None
 ) -> dict[str, float]:
-    """Config hash → seconds per round (the run's own clock) of the experiments already in ``results_dir``."""
-    from ._results import load_result, result_path
+    """Config hash → seconds per round (the run's own clock) of the experiments already in ``results_dir``: the
+    results the sweep would load (a corrupt or mismatched file is not one: the sweep runs it again)."""
+    from ..sweep._store import load_cached
 
     out: dict[str, float] = {}
     if results_dir is None:
         return out
     for exp in experiments:
-        path = result_path(exp, results_dir)
-        if path.is_file():
-            timings = load_result(path).timings
+        result, _ = load_cached(exp, Path(results_dir), move_corrupt=False)
+        if result is not None:
+            timings = result.timings  # type: ignore[attr-defined]
             out[exp.config_hash] = float(timings["total_s"]) / max(1, int(timings.get("rounds_run") or exp.rounds))
     return out
 
