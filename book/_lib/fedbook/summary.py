@@ -323,7 +323,8 @@ def _evidence(block, **select) -> tuple[pd.DataFrame | None, str]:
         return None, f"{lacking} of {len(need)} cases missing"
     asked = block.wanted.seed.nunique()
     fewest = int(imp.groupby(_CASE).seed.nunique().min())
-    seeds = f"; provisional: {fewest} of {asked} seeds in some case" if fewest < asked else f"; {asked} seeds"
+    seeds = (f"; provisional: {fewest} of {asked} seeds in some case" if fewest < asked
+             else f"; {asked} seed{'s' if asked > 1 else ''}")
     return imp, seeds
 
 
