@@ -42,6 +42,8 @@ def test_mean_sd_formatting():
     assert tables.mean_sd(pd.Series([1.0])) == "1.0"
     assert tables.mean_sd(pd.Series([1.0, 3.0])) == "2.0 ± 1.4"
     assert tables.mean_sd(pd.Series([math.nan])) == "–"
+    assert tables.mean_sd(pd.Series([-0.02])) == "0.0" and tables.mean_sd(pd.Series([0.1, -0.12])) == "0.0 ± 0.2"
+    assert tables.mean_sd(pd.Series([-0.06])) == "-0.1"
 
 
 def test_main_table_layout_and_caption():

@@ -52,6 +52,12 @@ def mean_and_sd(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else 0.0)
 
 
+def _one_decimal(value: float) -> str:
+    """``value`` to one decimal; a mean that rounds to zero reads ``0.0``, never ``-0.0``."""
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
 def mean_sd(values: pd.Series) -> str:
     """``"12.3"`` for one value, ``"12.3 ± 1.0"`` (sample std) for several; NaN → ``"–"``."""
     values = pd.Series(values, dtype="float64").dropna()
@@ -59,8 +65,8 @@ def mean_sd(values: pd.Series) -> str:
     if values.empty:
         return "–"
     if len(values) == 1:
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {sd:.1f}"
+        return _one_decimal(mean)
+    return f"{_one_decimal(mean)} ± {sd:.1f}"
 
 
 def summarise(frame: pd.DataFrame, index: Sequence[str], columns: Sequence[str], value: str) -> pd.DataFrame:
