@@ -326,7 +326,8 @@ def test_a_missing_gpu_is_refused_before_anything_runs_unless_a_cluster_runs_the
 
 
 def test_book_commands_of_a_scale_reproduction_re_execute_the_pages_of_its_blocks():
-    first, rest, build = _reproduce.scale_book_commands(ROOT, Reproduction(profile="scale", grids=("dnc",)))
+    rep = Reproduction(profile="scale", grids=("dnc",))
+    first, rest, build = book_commands(ROOT, rep, ROOT / "results" / "scale", "cpu")
     assert [Path(p).stem for p in first[first.index("--only") + 1 :]] == ["dnc_table", "paper_vs_ours"]
     assert "-p" not in first and "--profile" not in first  # the quick pages, reading the book's results/scale
     assert "--skip-fresh" in rest and build[-1] == "build"
@@ -361,7 +362,7 @@ def test_a_scale_reproduction_rebuilds_the_pages_only_from_the_books_results_sca
     assert cli.main(argv) == 0
     (_, rep, results_dir), (_, folder, commands) = calls
     assert rep.profile == "scale" and rep.grids == ("dnc",) and results_dir == Path("results/scale")
-    assert folder == book and commands == _reproduce.scale_book_commands(book, rep)
+    assert folder == book and commands == book_commands(book, rep, results_dir, "auto")
     # By default the results go to the cache, never into the committed folder, and the book's pages (which
     # read results/scale) are not rebuilt from results they do not read.
     calls.clear()

@@ -621,33 +621,24 @@ def _is_book(folder: Path) -> bool:
 
 
 def book_commands(book: Path, rep: Reproduction, results_dir: os.PathLike | str, device: str) -> list[list[str]]:
-    """The book's runner, three times: execute the notebooks that read ``rep``'s grids against ``results_dir``
-    (committed results only, never recomputed), execute the other notebooks as ``make notebooks`` does (quick
-    profile, skipped when up to date), build the HTML book."""
+    """The book's runner, three times: execute the notebooks that read ``rep``'s grids, execute the other notebooks
+    as ``make notebooks`` does (quick profile, skipped when up to date), build the HTML book.
+
+    Full profile: ``rep``'s notebooks run in that profile against ``results_dir`` (committed results only, never
+    recomputed). Scale: the pages that show its blocks are re-executed as ``make book`` runs them (quick profile;
+    each reads the committed scale results of the book's ``results/scale``)."""
     sources = sorted((book / "notebooks").glob("*.py"))
     ours = [p for p in sources if p.stem in rep.notebooks()]
     others = [p for p in sources if p not in ours]
     runner = [sys.executable, "-m", "fedbook.notebooks"]
-    params = ["results_dir", str(Path(results_dir).resolve()), "run_missing", "false", "device", device]
-    params += ["seeds", json.dumps(list(rep.seeds or FULL_SEEDS))]
     commands = []
-    if ours:
+    if ours and rep.profile == "scale":
+        commands.append([*runner, "execute", "--only", *map(str, ours)])
+    elif ours:
+        params = ["results_dir", str(Path(results_dir).resolve()), "run_missing", "false", "device", device]
+        params += ["seeds", json.dumps(list(rep.seeds or FULL_SEEDS))]
         pairs = [x for name, value in zip(params[::2], params[1::2], strict=True) for x in ("-p", name, value)]
         commands.append([*runner, "execute", "--profile", rep.profile, "--only", *map(str, ours), "--", *pairs])
-    if others:
-        commands.append([*runner, "execute", "--skip-fresh", "--only", *map(str, others)])
-    return [*commands, [*runner, "build"]]
-
-
-def scale_book_commands(book: Path, rep: Reproduction) -> list[list[str]]:
-    """The book's runner for a scale reproduction: re-execute the pages that show its blocks (in the quick
-    profile, as ``make book``: each reads the committed scale results of the book's ``results/scale``), execute
-    the other notebooks when they are out of date, build the HTML book."""
-    sources = sorted((book / "notebooks").glob("*.py"))
-    ours = [p for p in sources if p.stem in rep.notebooks()]
-    others = [p for p in sources if p not in ours]
-    runner = [sys.executable, "-m", "fedbook.notebooks"]
-    commands = [[*runner, "execute", "--only", *map(str, ours)]] if ours else []
     if others:
         commands.append([*runner, "execute", "--skip-fresh", "--only", *map(str, others)])
     return [*commands, [*runner, "build"]]
@@ -832,10 +823,7 @@ def _book_step(args: argparse.Namespace, rep: Reproduction, results_dir: Path) -
             flush=True,
         )
         return 0
-    commands = (
-        scale_book_commands(book, rep) if rep.profile == "scale" else book_commands(book, rep, results_dir, args.device)
-    )
-    code = run_book(book, commands)
+    code = run_book(book, book_commands(book, rep, results_dir, args.device))
     if code == 0:
         print(f"reproduce: book built: {book / '_build' / 'html' / 'index.html'}", flush=True)
     return 1 if code else 0
