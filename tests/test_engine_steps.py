@@ -74,18 +74,20 @@ EXPECTED = {'mean_none': {'evals': [[0, 9.4, 2.377287109375, 12.2, 2.36199877929
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_same_history_as_the_engine_before_the_split(name):
+    """Bit-identical on the CPU that recorded EXPECTED (a 2-core AMD EPYC); another CPU's kernels round the
+    evaluation's reductions differently (an Intel Sapphire Rapids: losses apart by up to 1.5e-7, relative,
+    every accuracy, count and γ equal), and torch.optim.Adam rounds its bias corrections in another order than
+    the old hand-written Adam (θ agrees to ~2 ulps, tests/test_fl.py). So: counts and accuracies exactly, γ and
+    losses to ``rel_tol`` 1e-6 — a change of a rule, an attack or a step moves them by orders of magnitude more."""
     log = train(Experiment(**{**BASE, **CASES[name]}))
     rounds = [[r["n_malicious"], r["f"], r["n_rows"], r["gamma"], r["malicious_selected"]] for r in log.rounds]
     evals = [[e["round"], e["val_acc"], e["val_loss"], e["test_acc"], e["test_loss"]] for e in log.evals]
-    assert rounds == EXPECTED[name]["rounds"]
-    if CASES[name].get("optimiser") == "adam":
-        # torch.optim.Adam rounds its bias corrections in another order than the old hand-written Adam (θ agrees
-        # to ~2 ulps, tests/test_fl.py); after 4 steps the losses agree to ~1e-7 and the accuracies exactly.
-        for got, want in zip(evals, EXPECTED[name]["evals"], strict=True):
-            assert got[0::2][:2] == want[0::2][:2] and got[1] == want[1] and got[3] == want[3]
-            assert math.isclose(got[2], want[2], rel_tol=1e-6) and math.isclose(got[4], want[4], rel_tol=1e-6)
-    else:
-        assert evals == EXPECTED[name]["evals"]  # SGD: bit-identical
+    for got, want in zip(rounds, EXPECTED[name]["rounds"], strict=True):
+        assert got[:3] + got[4:] == want[:3] + want[4:]
+        assert got[3] == want[3] if want[3] is None else math.isclose(got[3], want[3], rel_tol=1e-6)
+    for got, want in zip(evals, EXPECTED[name]["evals"], strict=True):
+        assert (got[0], got[1], got[3]) == (want[0], want[1], want[3])
+        assert math.isclose(got[2], want[2], rel_tol=1e-6) and math.isclose(got[4], want[4], rel_tol=1e-6)
 
 
 def tiny(**changes) -> Experiment:

@@ -103,7 +103,8 @@ def test_run_writes_valid_json_and_cache_hit(tmp_path, monkeypatch):
     assert 0 <= payload["best_val_accuracy"] <= 100
     assert [e["round"] for e in payload["history"]["evals"]] == [0, 2, 3]
     assert len(payload["history"]["rounds"]) == 3 and payload["history"]["rounds"][0]["gamma"] is not None
-    assert set(payload["versions"]) == {"fedlib", "torch", "python"}
+    assert set(payload["versions"]) == {"fedlib", "torch", "python", "cpu", "cpu_capability"}
+    assert payload["versions"]["cpu"] and payload["versions"]["cpu_capability"]
 
     def boom(*a, **k):
         raise AssertionError("cache miss: train() must not run")

@@ -8,7 +8,7 @@ Example:
 
 from ._config import Experiment
 from ._profiles import PROFILE_NAMES, experiment_for, profile_table
-from ._results import Result, default_results_dir, load_result, result_path, run
+from ._results import Result, default_results_dir, load_result, result_path, run, versions
 
 __all__ = [
     "Experiment",
@@ -20,4 +20,5 @@ __all__ = [
     "load_result",
     "result_path",
     "run",
+    "versions",
 ]

@@ -108,8 +108,42 @@ def default_results_dir() -> Path:
     return platformdirs.user_cache_path("fedlib") / "results"
 
 
-def versions() -> dict[str, str]:
-    return {"fedlib": __version__, "torch": torch.__version__, "python": platform.python_version()}
+def cpu_model() -> str:
+    """The CPU's model name (Linux: ``/proc/cpuinfo``; elsewhere what :mod:`platform` reports)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions(device: str = "cpu") -> dict[str, str]:
+    """Software versions and the hardware that computed a result.
+
+    A result is bit-reproducible on one kind of processor with one number of torch threads: the BLAS and
+    torch's vectorised reductions choose their kernels by instruction set (``cpu_capability``) and split sums
+    between threads, so another CPU rounds the long dot products of the distance- and cosine-based rules
+    differently, and an attacked run's halving search turns that into another trajectory after a few rounds
+    (the book's *Reproducing* page gives the measured size). A file says which CPU (and GPU) computed it so
+    that a reader comparing numbers knows whether to expect equality.
+
+    Example:
+        >>> sorted(versions())
+        ['cpu', 'cpu_capability', 'fedlib', 'python', 'torch']
+    """
+    out = {
+        "fedlib": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
 
 
 def load_result(path: str | os.PathLike) -> Result:
@@ -275,7 +309,7 @@ def run(
             "diverged_reason": log.diverged_reason,
             "n_parameters": log.n_parameters,
             "timings": timings,
-            "versions": versions(),
+            "versions": versions(log.device),
             "device": log.device,
         }
     )
@@ -284,4 +318,4 @@ def run(
     return Result(**payload, path=None if path is None else str(path))
 
 
-__all__ = ["Result", "run", "load_result", "result_path"]
+__all__ = ["Result", "run", "load_result", "result_path", "versions"]

@@ -147,7 +147,8 @@ def run_experiments(
         n_workers: worker processes of the local Dask cluster; ``0`` runs everything in this process, one
             after the other (no Dask).
         threads_per_worker: torch threads each run uses (set in every worker, and in this process for the
-            serial path, then restored). The same value gives bit-identical results on every path.
+            serial path, then restored). The same value gives bit-identical results on every path (on one
+            kind of CPU: another instruction set rounds differently, see ``fedlib.experiments.versions``).
         scheduler: address of an existing Dask scheduler (``tcp://HOST:8786``, started with ``dask scheduler``
             and ``dask worker``); ``n_workers`` is then ignored. The results come back to this machine.
         retries: how many more times a run that raised, or whose worker died, is submitted before it is
