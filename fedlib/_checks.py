@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import torch
 
 from .errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
@@ -61,6 +62,22 @@ def check_matrix(updates: object, what: str = "updates", *, min_rows: int = 1) -
     if d < 1:
         raise InputError(f"{what} must have at least one column; found shape {tuple(updates.shape)}.")
     return updates
+
+
+def all_finite(x: torch.Tensor) -> bool:
+    """``bool(torch.isfinite(x).all())``: no entry of ``x`` is NaN or ±Inf.
+
+    On the CPU, float32 / float64 go through numpy's test, the same answer ~10× faster (measured on an
+    (80, 79,510) float32 matrix, one thread: 1.3 ms against torch's 14 ms) — the engine asks it of every
+    round's gradients. Other devices and dtypes use torch's.
+
+    Example:
+        >>> all_finite(torch.tensor([1.0, -2.0])), all_finite(torch.tensor([1.0, float("nan")]))
+        (True, False)
+    """
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return bool(np.isfinite(x.detach().numpy()).all())
+    return bool(torch.isfinite(x).all())
 
 
 def nonfinite_rows(updates: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,7 @@ import math
 
 import torch
 
-from .._checks import check_int
+from .._checks import all_finite, check_int
 from ..errors import AttackInfeasible, ConfigError
 from ._base import Crafted, register
 from ._perturbation import perturbation as make_perturbation
@@ -338,7 +338,7 @@ def _dnc_probe(setting: _Setting, seed: int, device: torch.device, on_matrix) ->
     options = setting.agg_opts
     if options.get("svd", "exact") != "exact" or options.get("combine", "intersection") != "intersection":
         return None
-    if setting.benign.dtype not in (torch.float32, torch.float64) or not bool(torch.isfinite(setting.benign).all()):
+    if setting.benign.dtype not in (torch.float32, torch.float64) or not all_finite(setting.benign):
         return None
     tiny = with_copies(setting.mean[:1], setting.n_copies, setting.benign[:, :1])
     aggregate("dnc", tiny, setting.f_sim, variant=setting.variant, generator=seed, **options)

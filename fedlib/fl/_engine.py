@@ -19,6 +19,7 @@ import torch
 from .. import aggregators, attacks
 from .. import data as _data
 from .. import models as _models
+from .._checks import all_finite
 from ..errors import AttackInfeasible, ConfigError
 from ._batches import ClientBatches, subset
 from ._grads import FlatModel
@@ -260,7 +261,7 @@ class FedSGD:
         grads, losses = self.net.client_gradients(self.theta, batches, method=self.exp.grad_method)
         self.sync()
         self.clock["gradients"] += time.perf_counter() - t0
-        if not bool(torch.isfinite(losses).all()) or not bool(torch.isfinite(grads).all()):
+        if not all_finite(losses) or not all_finite(grads):
             return None
         return grads
 
@@ -328,7 +329,7 @@ class FedSGD:
         theta = self.optimiser.step(vector)
         self.sync()
         self.clock["step"] += time.perf_counter() - t0
-        return bool(torch.isfinite(theta).all())
+        return all_finite(theta)
 
     def evaluate(self, step: int, on_eval: Callable | None = None) -> bool:
         """Validation and test loss/accuracy of θ after ``step`` steps; False on a non-finite validation loss."""

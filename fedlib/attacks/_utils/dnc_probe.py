@@ -45,6 +45,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..._checks import all_finite
 from ...aggregators._dnc import centred_rows, kept_after_scoring, sampled_coordinates
 from ...errors import InputError
 from .common import malicious_vector
@@ -145,7 +146,7 @@ class DncSurvivalProbe:
 
     def __call__(self, gamma: float) -> bool:
         vector = malicious_vector(self.mean, gamma, self.direction)
-        if not bool(torch.isfinite(vector).all()):
+        if not all_finite(vector):
             return self._on_matrix(gamma)  # the rule raises its own error
         try:
             centred = [self._centred(vector, t) for t in range(len(self.coords))]
