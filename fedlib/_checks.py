@@ -86,7 +86,7 @@ def nonfinite_rows(updates: torch.Tensor) -> torch.Tensor:
     # finite with one pass and no (n, d) boolean temporary. A finite row whose sum overflows only sends
     # us to the exact per-entry check below, which then finds nothing.
     sums = updates.sum(dim=1)
-    if bool(torch.isfinite(sums).all()):
+    if all_finite(sums):
         return torch.zeros(0, dtype=torch.long, device=updates.device)
     return torch.nonzero(~torch.isfinite(updates).all(dim=1)).flatten()
 

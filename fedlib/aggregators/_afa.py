@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_matrix, reject_options
+from .._checks import all_finite, check_matrix, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, register
 from ._utils.common import prepare
@@ -148,11 +148,7 @@ def _initial_weights(
     weights = torch.ones(n, dtype=torch.float64)
     if client_weights is not None:
         client_weights = check_matrix(client_weights.reshape(1, -1), "client_weights").reshape(-1)
-        if (
-            client_weights.numel() != n
-            or bool((client_weights < 0).any())
-            or not bool(torch.isfinite(client_weights).all())
-        ):
+        if client_weights.numel() != n or bool((client_weights < 0).any()) or not all_finite(client_weights):
             raise InputError(f"client_weights must be {n} finite values >= 0; found {client_weights.tolist()}.")
         weights = client_weights.detach().double().cpu()
     good = torch.ones(n, dtype=torch.bool)

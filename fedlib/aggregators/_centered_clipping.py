@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._checks import check_choice, check_int, reject_options
+from .._checks import all_finite, check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
 from ._utils.common import prepare
@@ -59,7 +59,7 @@ def starting_center(
             )
         if not torch.is_floating_point(center):
             raise InputTypeError(f"{what} must be a floating vector; found dtype {center.dtype}.")
-        if not bool(torch.isfinite(center).all()):
+        if not all_finite(center):
             raise InputError(f"{what} must be finite; found NaN/Inf in it.")
         return center.to(dtype=updates.dtype, device=updates.device)
     check_choice(center, CENTERS, what)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._checks import check_choice, check_int, reject_options
+from .._checks import all_finite, check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError, InputTypeError
 from ._base import Aggregate, register
 from ._utils.common import mean_of_rows, prepare
@@ -21,7 +21,7 @@ SUBSAMPLE_DIM = 10000  # the paper's b
 def centred_rows(sub: torch.Tensor) -> torch.Tensor:
     """``sub`` minus its row mean (the matrix DnC scores); raises InputError when centring overflows."""
     centred = sub - sub.mean(dim=0, keepdim=True)
-    if not bool(torch.isfinite(centred).all()):
+    if not all_finite(centred):
         raise InputError(
             f"dnc: centring the sampled coordinates overflowed {sub.dtype} (max |value| "
             f"{float(sub.abs().max()):.3g}); rescale the updates."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_finite, reject_options
+from .._checks import all_finite, check_finite, reject_options
 from ._base import Aggregate, register
 from ._utils.common import prepare
 
@@ -24,6 +24,6 @@ def mean(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **opti
     updates, f = prepare(updates, f, variant, "mean", check_values=False)
     vector = updates.mean(dim=0)
     # NaN/Inf entries always reach a column mean, so a finite mean proves finite input: one pass, not two.
-    if not bool(torch.isfinite(vector).all()):
+    if not all_finite(vector):
         check_finite(updates)  # names the bad rows; finite rows whose sum overflows pass and give ±inf
     return Aggregate(vector)

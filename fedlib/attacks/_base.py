@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._checks import check_choice, check_finite, check_int, check_matrix
+from .._checks import all_finite, check_choice, check_finite, check_int, check_matrix
 from ..errors import AttackInfeasible, ConfigError, NonFiniteError
 
 KNOWLEDGE = ("full", "partial")
@@ -231,8 +231,8 @@ def _check_output(name: str, crafted: Crafted, benign: torch.Tensor) -> None:
     """Finite benign rows can still overflow inside an attack (squared distances of values near the
     dtype's maximum); never hand such NaN/Inf updates or γ to the caller."""
     gamma_ok = crafted.gamma is None or math.isfinite(crafted.gamma)
-    if not gamma_ok or not bool(torch.isfinite(crafted.updates.sum(dim=1)).all()):
-        if gamma_ok and bool(torch.isfinite(crafted.updates).all()):
+    if not gamma_ok or not all_finite(crafted.updates.sum(dim=1)):
+        if gamma_ok and all_finite(crafted.updates):
             return  # only the row sums overflowed; every entry is finite
         raise NonFiniteError(
             f"attack {name!r} produced non-finite output (gamma={crafted.gamma}) from finite benign "

@@ -39,7 +39,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..._checks import check_choice
+from ..._checks import all_finite, check_choice
 from ..._compiled import numba
 
 NO_NONZERO = 100_000  # exponent for a column with no non-zero value: every value is a multiple of 2^anything
@@ -486,7 +486,7 @@ def coordinate_objective(
 
     def objective(gamma: float) -> float:
         x = mean.clone() if gamma == 0.0 else mean + gamma * direction  # the rule's copies, same arithmetic
-        if not bool(torch.isfinite(x).all()):
+        if not all_finite(x):
             return on_matrix(gamma)  # the rule rejects non-finite input: let it raise as before
         return float(torch.linalg.vector_norm(values(x) - mean))
 
