@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import fedlib.aggregators
+import fedlib.attacks
 from fedlib.errors import UnknownNameError
 from fedlib.experiments import experiment_for, grids
 from fedlib.report import labels, tables
@@ -104,8 +106,9 @@ def test_scale_block_one_is_the_campaigns_grid():
 
 def test_scale_blocks_are_the_issue_grids():
     counts = {name: len(grids.scale_grid(name)) for name in grids.SCALE_BLOCKS}
-    assert counts == {"main": 165, "dnc": 3 * 11, "afa_fang": 3 * 2 * 6, "malicious_fraction": 4 * 3 * 6,
-                      "perturbations": 2 * (1 + 3 * 3), "cross_device": 5 * 6, "newer_rules": 4 * 6}
+    assert counts == {"main": 165, "dnc": 3 * 11, "afa_fang": 3 * 2 * 6, "malicious_fraction": 3 * 4 * 3 * 6,
+                      "perturbations": 3 * 2 * (1 + 3 * 3), "cross_device": 3 * 5 * 6, "newer_rules": 3 * 4 * 6,
+                      "benchmark": 3 * 2 * 13 * 8}
     for name in grids.SCALE_BLOCKS:
         cells = grids.scale_grid(name)
         assert len(_hashes(cells)) == len(cells), name
@@ -125,6 +128,28 @@ def test_scale_blocks_are_the_issue_grids():
              e.batch_size) for e in cross} == {(1000, 60, "with_replacement", "dirichlet", 0.5, 200, None)}
     with pytest.raises(UnknownNameError):
         grids.scale_grid("everything")
+
+
+def test_the_benchmark_block_is_every_rule_against_every_attack_on_both_partitions():
+    cells = grids.scale_grid("benchmark")
+    rules = set(fedlib.aggregators.names())
+    attacks = set(fedlib.attacks.names())
+    for partition in ("iid", "dirichlet"):
+        part = [c for c in cells if c.labels["partition"] == partition]
+        assert {(c.labels["aggregator"], c.labels["attack"], c.seed) for c in part} == {
+            (r, a, s) for r in rules for a in attacks for s in (0, 1, 2)}
+        assert {c.experiment.knowledge for c in part if c.labels["attack"] != "none"} == {"full"}
+        assert {c.experiment.partition for c in part} == {partition}
+    # The iid cells of the paper's rules and of the newer rules are the other blocks' runs (same hashes).
+    iid = _hashes(c for c in cells if c.labels["partition"] == "iid")
+    shared = (_hashes(grids.scale_grid("main")) | _hashes(grids.scale_grid("dnc"))
+              | _hashes(grids.scale_grid("afa_fang")) | _hashes(grids.scale_grid("newer_rules")))
+    assert len(iid & shared) == 3 * (8 * 6 + 4 * 6)
+    dirichlet = {c.experiment for c in cells if c.labels["partition"] == "dirichlet"}
+    assert {(e.n_clients, e.partition_alpha, e.samples_per_client, e.sampling, e.batch_size) for e in dirichlet} == {
+        (100, 0.5, None, "all", 100)}
+    with pytest.raises(UnknownNameError):
+        grids.benchmark_grid([0], partitions=("shards",))
 
 
 def test_scale_cross_device_cells_are_feasible_for_every_draw():

@@ -87,7 +87,7 @@ def test_notebooks_are_those_whose_every_grid_is_run():
     ("kwargs", "match"),
     [
         ({"profile": "quick"}, r"expected profile in \['full', 'scale'\]; found 'quick'"),
-        ({"profile": "scale", "grids": ("main", "tables")}, r"expected some of \['main', .*'newer_rules'\]"),
+        ({"profile": "scale", "grids": ("main", "tables")}, r"expected some of \['main', .*'benchmark'\]"),
         ({"grids": ("newer_rules",)}, r"expected some of .*found \['newer_rules'\]"),  # a scale block only
         ({"profile": "scale", "datasets": ("mnist",)}, r"expected some of \['fashion_mnist'\]; found \['mnist'\]"),
         ({"profile": "scale", "rounds": 3}, "committed full-size evidence.*rounds=3"),

@@ -311,10 +311,10 @@ def test_ordering_column_judges_complete_blocks_and_waits_for_missing_ones():
     got = summary.ordering(paper.get("abstract_attack_ratio"), {"main": partial})
     assert got == {"verdict": summary.NOT_YET, "text": "2 of 50 cases missing"}
     assert summary.ordering(paper.get("femnist_median_ratio"), blocks)["verdict"] == summary.NOT_YET
-    # The cross-device block (one seed): judged on FEMNIST's claims, and a single seed is "1 seed".
+    # The cross-device block: judged on FEMNIST's claims, with its seeds counted.
     cross = _scale_runs("cross_device", {"fang": 2.0, "lie": 3.0, "tailored": 12.0, "min_max": 9.0, "min_sum": 6.0})
     got = summary.ordering(paper.get("femnist_median_ratio"), {"cross_device": cross})
-    assert got["verdict"] == "holds" and got["text"].endswith("; 1 seed") and "4.0×" in got["text"]
+    assert got["verdict"] == "holds" and got["text"].endswith("; 3 seeds") and "4.0×" in got["text"]
     # The complete main block and a DnC block without its tailored runs: each side's status, worded.
     no_adaptive = SimpleNamespace(wanted=dnc.wanted, runs=dnc.runs[dnc.runs.attack != "tailored"])
     got = summary.ordering(paper.get("dnc_mnist_dnc"), {"main": main, "dnc": no_adaptive})
