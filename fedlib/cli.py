@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import ConfigError, FedlibError
+from .vocabulary import KNOWLEDGE, PROFILES
 
 
 def _key_value(text: str) -> tuple:
@@ -95,7 +96,7 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         default="quick",
-        choices=["quick", "scale", "full"],
+        choices=PROFILES,
         help="quick: mnist5k in seconds; scale: full Fashion-MNIST; full: the paper's settings",
     )
     for name, kind in _FIELD_FLAGS.items():
@@ -263,12 +264,12 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         "training rounds, and its FL impact over the seeds of the profile (fedlib.evaluate).",
     )
     p.add_argument("rule", help="a registered rule name, or module:function (imported)")
-    p.add_argument("--profile", default="quick", choices=["quick", "scale", "full"])
+    p.add_argument("--profile", default="quick", choices=PROFILES)
     p.add_argument("--dataset", default=None, help="the profile's dataset (default: its own)")
     p.add_argument("--attacks", nargs="+", default=None, metavar="NAME", help=f"default: {' '.join(DEFAULT_ATTACKS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="default: 0")
     p.add_argument("--rounds", type=int, default=None, help="FL rounds (default: the profile's)")
-    p.add_argument("--knowledge", default="full", choices=["full", "partial"])
+    p.add_argument("--knowledge", default="full", choices=KNOWLEDGE)
     p.add_argument("--capture-rounds", nargs="+", type=int, default=[0, 10, 20], metavar="ROUND")
     p.add_argument("--no-train", action="store_true", help="deviation only (seconds): no FL runs")
     _add_key_value_option(p, "--aggregator-option", "aggregator_options", "rule option")

@@ -10,9 +10,7 @@ import torch
 
 from .._checks import check_choice, check_finite, check_int, check_matrix, nonfinite_rows
 from ..errors import ConfigError
-
-VARIANTS = ("textbook", "ndss21")
-NONFINITE_POLICIES = ("raise", "drop")
+from ..vocabulary import NONFINITE_POLICIES, VARIANTS
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,7 @@ import torch
 
 from .._checks import all_finite, check_choice, check_finite, check_int, check_matrix
 from ..errors import AttackInfeasible, ConfigError, NonFiniteError
-
-KNOWLEDGE = ("full", "partial")
-VARIANTS = ("textbook", "ndss21")
-SEARCHES = ("halving", "exact")
-PERTURBATION_KINDS = ("unit_vec", "std", "sign")
+from ..vocabulary import KNOWLEDGE, PERTURBATIONS, SEARCHES, VARIANTS
 
 
 @dataclass(frozen=True)
@@ -221,7 +217,7 @@ def _check_common_settings(aggregator, f, perturbation, search, tau) -> None:
         check_choice(aggregator, aggregators.names(), "aggregator")
     if f is not None:
         check_int(f, "f", minimum=0)
-    check_choice(perturbation, PERTURBATION_KINDS, "perturbation")
+    check_choice(perturbation, PERTURBATIONS, "perturbation")
     check_choice(search, SEARCHES, "search")
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
         raise ConfigError(f"tau must be a finite number > 0; found {tau!r}.")

@@ -38,6 +38,7 @@ import torch
 
 from .._checks import check_choice
 from ..errors import ConfigError, InputError
+from ..vocabulary import COORDINATE_WISE, KRUM_FAMILY
 from ._base import Crafted, register
 from ._perturbation import column_std
 from ._utils.common import (
@@ -52,8 +53,6 @@ from ._utils.common import (
 from ._utils.krum_probe import KrumFamilyProbe
 from ._utils.quadratic import QuadraticDistances
 
-KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
-COORDINATE_WISE = ("trimmed_mean", "median")
 TARGETS = KRUM_FAMILY + COORDINATE_WISE
 LAMBDA_STOP = 1e-5
 ZERO_REPLACEMENT_NDSS21 = 10000.0

@@ -6,8 +6,9 @@ Example:
     >>> result = run(exp, results_dir="results")  # doctest: +SKIP
 """
 
+from ..vocabulary import PROFILES as PROFILE_NAMES
 from ._config import Experiment
-from ._profiles import PROFILE_NAMES, experiment_for, profile_table
+from ._profiles import experiment_for, profile_table
 from ._results import Result, default_results_dir, load_result, result_path, run, versions
 
 __all__ = [

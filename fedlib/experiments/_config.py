@@ -13,20 +13,23 @@ from .. import data as _data
 from .. import models as _models
 from .._checks import did_you_mean
 from ..errors import ConfigError, UnknownNameError
+from ..vocabulary import (
+    CUSTOM_PROFILE,
+    DTYPES,
+    F_POLICIES,
+    GRAD_METHODS,
+    KNOWLEDGE,
+    LEGACY_F_POLICIES,
+    NONFINITE_POLICIES,
+    OPTIMISERS,
+    PROFILES,
+    SAMPLING,
+    VARIANTS,
+)
 
-PROFILES = ("quick", "scale", "full", "custom")
-SAMPLING = ("all", "with_replacement", "without_replacement")
-F_POLICIES = ("actual", "capped", "ndss21_femnist")
-#: Old spellings of server_f, read as the new ones. The config hash keeps the old spelling, so results cached
-#: before the rename (e.g. results/scale/*.json) keep their file names.
-LEGACY_F_POLICIES = {"true": "actual"}
-_HASHED_F_SPELLING = {"actual": "true"}
-KNOWLEDGE = ("full", "partial")
-VARIANTS = ("textbook", "ndss21")
-NONFINITE = ("raise", "drop")
-OPTIMISERS = ("sgd", "adam")
-GRAD_METHODS = ("auto", "vmap", "loop")
-DTYPES = ("float32", "float64")
+#: The config hash keeps the pre-rename spelling of server_f (:data:`fedlib.vocabulary.LEGACY_F_POLICIES`), so
+#: results cached before the rename (e.g. results/scale/*.json) keep their file names.
+_HASHED_F_SPELLING = {new: old for old, new in LEGACY_F_POLICIES.items()}
 # Fields that do not change the result and are left out of the hash.
 UNHASHED = ("device", "data_root")
 
@@ -130,7 +133,7 @@ class Experiment:
     init_seed: int = 0
     sample_seed: int = 0
     attack_seed: int = 0
-    profile: str = "custom"
+    profile: str = CUSTOM_PROFILE
 
     # ------------------------------------------------------------------ construction and validation
     def __post_init__(self) -> None:
@@ -174,11 +177,11 @@ class Experiment:
             ("sampling", SAMPLING),
             ("knowledge", KNOWLEDGE),
             ("variant", VARIANTS),
-            ("nonfinite", NONFINITE),
+            ("nonfinite", NONFINITE_POLICIES),
             ("optimiser", OPTIMISERS),
             ("grad_method", GRAD_METHODS),
             ("dtype", DTYPES),
-            ("profile", PROFILES),
+            ("profile", (*PROFILES, CUSTOM_PROFILE)),
             ("aggregator", aggregators.names()),
             ("attack", attacks.names()),
         ):
@@ -281,7 +284,7 @@ class Experiment:
         need = _models.input_shape(self.model)
         have = _data.input_shape(self.dataset)
         fits = need == have or (len(need) == 1 and need[0] == _prod(have))
-        if self.model in ("mnist_fc", "purchase_fc") and "in_features" in self.model_options:
+        if _models.sized_by_data(self.model) and "in_features" in self.model_options:
             raise _fail("model_options", "no 'in_features' (it comes from the dataset)", self.model_options)
         if not fits:
             raise ConfigError(

@@ -15,8 +15,6 @@ from typing import Any
 from ..errors import ConfigError
 from ._config import Experiment
 
-PROFILE_NAMES = ("quick", "scale", "full")
-
 _QUICK = {
     # 20 clients × 200 of the 4,000 mnist5k training images, batch 50 (4 cyclic minibatches per client).
     "mnist5k": dict(

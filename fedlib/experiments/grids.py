@@ -20,8 +20,10 @@ from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
 from ..errors import ConfigError, UnknownNameError
-from ..report.labels import ATTACKS, EXISTING_AGRS
 from ..report.results import Cell, check_profile
+from ..vocabulary import COORDINATE_WISE, KNOWLEDGE, PERTURBATIONS
+from ..vocabulary import EXISTING_RULES as EXISTING_AGRS
+from ..vocabulary import PAPER_ATTACKS as ATTACKS
 
 #: (dataset, model) pairs of the main results per profile (spec §6; the paper's five settings in full).
 DATASETS = {
@@ -37,8 +39,6 @@ DATASETS = {
 }
 #: iid (cross-silo) settings where the paper evaluates DnC (§VII-C1), plus FEMNIST.
 DNC_DATASETS = DATASETS
-KNOWLEDGE = ("full", "partial")
-PERTURBATIONS = ("unit_vec", "std", "sign")
 #: The optimisation-based attacks whose perturbation the paper compares (§VI-C).
 PERTURBED_ATTACKS = ("tailored", "min_max", "min_sum")
 
@@ -98,7 +98,7 @@ def base_experiment(profile: str, dataset: str, model: str | None = None, device
     if profile == "quick":
         overrides = {**QUICK_OVERRIDES, **overrides}
         target = overrides.get("attack_target") or overrides.get("aggregator")
-        if overrides.get("attack") == "tailored" and target in ("trimmed_mean", "median"):
+        if overrides.get("attack") == "tailored" and target in COORDINATE_WISE:
             overrides["attack_options"] = {**QUICK_TAILORED_COORDINATEWISE, **overrides.get("attack_options", {})}
     if model is not None:
         overrides["model"] = model
@@ -352,7 +352,7 @@ FULL_FRACTION: FractionOptions = {
     "aggregators": ("multi_krum", "trimmed_mean", "median"),
 }
 #: The full profile's cross-device rules (notebooks/cross_device.py): FEMNIST only.
-CROSS_DEVICE_RULES = ("trimmed_mean", "median")
+CROSS_DEVICE_RULES = COORDINATE_WISE
 #: The notebooks' names for their full-profile grids, in book order.
 FULL_GRIDS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device")
 

@@ -76,10 +76,10 @@ SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
     "paper_vs_ours": ("main", "dnc", "cross_device"),
     "your_own_rule": ("newer_rules",),
 }
-#: What ``reproduce`` runs: the paper's settings, or the scale campaign.
-PROFILES = ("full", "scale")
-#: The grids of each profile (the default: all of them).
+#: The grids of each profile ``reproduce`` runs, the paper's settings or the scale campaign (default: all of them).
 PROFILE_GRIDS = {"full": _grids.FULL_GRIDS, "scale": _grids.SCALE_BLOCKS}
+#: What ``reproduce`` runs: the paper's settings, or the scale campaign.
+PROFILES = tuple(PROFILE_GRIDS)
 #: The full profile's default seeds, the paper's three (a scale block's default is its own, grids.SCALE_SEEDS).
 FULL_SEEDS = (0, 1, 2)
 #: The notebooks that judge our numbers against the paper's (reproduced / not reproduced).

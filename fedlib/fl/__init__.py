@@ -4,11 +4,12 @@ Most users call :func:`fedlib.experiments.run`; :func:`train` is the round loop 
 its state and its named steps).
 """
 
+from ..vocabulary import F_POLICIES as POLICIES  # the name fedlib.fl has always exported
 from ._batches import ClientBatches
 from ._engine import Draw, FedSGD, Seeds, TrainLog, build_model, load_dataset, resolve_device, train
 from ._grads import GRAD_METHODS, FlatModel
 from ._optim import OPTIMISERS, ServerOptimiser
-from ._policy import POLICIES, attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
+from ._policy import attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
 
 __all__ = [
     "train",

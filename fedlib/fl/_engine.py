@@ -132,7 +132,7 @@ def load_dataset(exp: Experiment) -> _data.Dataset:
 def build_model(exp: Experiment, dataset: _data.Dataset) -> torch.nn.Module:
     """The experiment's registered network, sized for ``dataset``, initialised from ``init_seed``."""
     options = dict(exp.model_options)
-    if exp.model in ("mnist_fc", "purchase_fc"):
+    if _models.sized_by_data(exp.model):
         options["in_features"] = math.prod(dataset.input_shape)
     return _models.build(exp.model, n_classes=dataset.n_classes, seed=exp.init_seed, **options)
 

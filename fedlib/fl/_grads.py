@@ -12,8 +12,7 @@ from torch.func import functional_call, grad_and_value, vmap
 
 from .._checks import check_choice
 from ..errors import ConfigError
-
-GRAD_METHODS = ("auto", "vmap", "loop")
+from ..vocabulary import GRAD_METHODS
 
 
 class FlatModel:

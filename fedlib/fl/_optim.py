@@ -8,8 +8,7 @@ import torch
 
 from .._checks import check_choice
 from ..errors import ConfigError
-
-OPTIMISERS = ("sgd", "adam")
+from ..vocabulary import OPTIMISERS
 
 
 class ServerOptimiser:

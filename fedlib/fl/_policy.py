@@ -15,13 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import aggregators
 from ..errors import ConfigError
+from ..vocabulary import F_POLICIES, KRUM_FAMILY, LEGACY_F_POLICIES
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..experiments import Experiment
-
-#: ``server_f`` policies by name (an int is a fixed f). "true" is the pre-1.0 spelling of "actual".
-POLICIES = ("actual", "capped", "ndss21_femnist")
-LEGACY_POLICIES = {"true": "actual"}
 
 
 @lru_cache(maxsize=4096)
@@ -73,17 +70,17 @@ def round_f(
         >>> round_f("capped", "median", 12, 12)
         (11, 12)
     """
-    policy = LEGACY_POLICIES.get(policy, policy) if isinstance(policy, str) else policy
+    policy = LEGACY_F_POLICIES.get(policy, policy) if isinstance(policy, str) else policy
     if policy == "actual":
         return m_t, m_t
     if isinstance(policy, int) and not isinstance(policy, bool):
         return policy, m_t
-    if policy not in POLICIES:
-        raise ConfigError(f"server_f: expected one of {list(POLICIES)} or an int; found {policy!r}.")
+    if policy not in F_POLICIES:
+        raise ConfigError(f"server_f: expected one of {list(F_POLICIES)} or an int; found {policy!r}.")
     if n_rows is None:
         raise ConfigError(f"server_f={policy!r} needs the round's number of rows (n_rows).")
     cap = largest_f(aggregator, n_rows, variant=variant, options=options)
-    if policy == "capped" or aggregator not in ("krum", "multi_krum", "bulyan"):
+    if policy == "capped" or aggregator not in KRUM_FAMILY:
         return max(0, min(m_t, cap)), m_t
     f = max(0, min(cap, 14 if aggregator == "bulyan" else n_rows, max(2, m_t)))
     return f, (f if m_t > 0 else 0)

@@ -29,6 +29,7 @@ from ._nets import (
     count_parameters,
     input_shape,
     names,
+    sized_by_data,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "count_parameters",
     "input_shape",
     "names",
+    "sized_by_data",
 ]

@@ -194,12 +194,26 @@ _INPUTS: dict[str, tuple[int, ...]] = {
     "purchase_fc": (600,),
 }
 _DEFAULT_CLASSES = {"alexnet_cifar": 10, "vgg11_cifar": 10, "femnist_cnn": 62, "mnist_fc": 10, "purchase_fc": 100}
-_OPTIONS = {"mnist_fc": ("hidden", "in_features"), "purchase_fc": ("hidden", "in_features")}
+#: The fully-connected nets: they take flattened inputs, and the dataset decides their width (``in_features``).
+_SIZED_BY_DATA = ("mnist_fc", "purchase_fc")
+_OPTIONS = {name: ("hidden", "in_features") for name in _SIZED_BY_DATA}
 
 
 def names() -> list[str]:
     """Names accepted by :func:`build`."""
     return list(_BUILDERS)
+
+
+def sized_by_data(name: str) -> bool:
+    """Whether model ``name`` takes flattened inputs whose width (its ``in_features`` option) is the number of
+    values of the dataset's input: the engine sets it from the dataset, so an experiment never does.
+
+    Example:
+        >>> sized_by_data("mnist_fc"), sized_by_data("femnist_cnn")
+        (True, False)
+    """
+    check_choice(name, _BUILDERS, "model")
+    return name in _SIZED_BY_DATA
 
 
 def input_shape(name: str) -> tuple[int, ...]:

@@ -8,10 +8,10 @@ Example:
 
 from __future__ import annotations
 
-#: Attacks compared by the paper, in its column order (our registry names).
-ATTACKS = ("fang", "lie", "tailored", "min_max", "min_sum")
-#: The existing robust rules of the main table, in the paper's row order.
-EXISTING_AGRS = ("krum", "multi_krum", "bulyan", "trimmed_mean", "median")
+#: Attacks compared by the paper, in its column order (our registry names); the existing robust rules of the main
+#: table, in the paper's row order (defined in :mod:`fedlib.vocabulary`).
+from ..vocabulary import EXISTING_RULES as EXISTING_AGRS  # noqa: F401
+from ..vocabulary import PAPER_ATTACKS as ATTACKS  # noqa: F401
 
 ATTACK_LABELS = {
     "none": "no attack",

@@ -24,8 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FedlibError
-
-PROFILES = ("quick", "scale", "full")
+from ..vocabulary import PROFILES
 
 
 class MissingResultsError(FedlibError, LookupError):

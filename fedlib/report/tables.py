@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import KNOWLEDGE
 from .labels import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, MODEL_LABELS
 
 METRIC = "test_accuracy"
@@ -109,7 +110,7 @@ def main_table(runs: pd.DataFrame, attacks: Sequence[str], aggregators: Sequence
         }
         acc = clean[(clean.dataset == dataset) & (clean.model == model) & (clean.aggregator == agr)]
         row[("", "no-attack acc. (%)")] = mean_sd(acc[METRIC])
-        for know in ("full", "partial"):
+        for know in KNOWLEDGE:
             for attack in attacks:
                 cell = group[(group.knowledge == know) & (group.attack == attack)]
                 if len(cell):

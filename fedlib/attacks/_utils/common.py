@@ -10,8 +10,8 @@ import torch
 
 from ..._checks import check_choice, check_int, reject_options
 from ...errors import ConfigError
+from ...vocabulary import SEARCHES
 
-SEARCHES = ("halving", "exact")
 PARTIAL_RULES = ("square", "table")
 
 # Released γ_init per attack/target, CIFAR10 notebooks (spec §4.3). afa, fang and dnc have no released

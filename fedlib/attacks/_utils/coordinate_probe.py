@@ -41,6 +41,7 @@ import torch
 
 from ..._checks import all_finite, check_choice
 from ..._compiled import numba
+from ...vocabulary import COORDINATE_WISE
 
 NO_NONZERO = 100_000  # exponent for a column with no non-zero value: every value is a multiple of 2^anything
 
@@ -471,7 +472,7 @@ def coordinate_objective(
         >>> J(0.7) == on_matrix(0.7)
         True
     """
-    check_choice(target, ("trimmed_mean", "median"), "target")
+    check_choice(target, COORDINATE_WISE, "target")
     n = n_copies + benign.shape[0]
     window = _window(target, variant, n, f)
     if window is None:

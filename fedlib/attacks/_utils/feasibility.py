@@ -15,8 +15,9 @@ is a configuration error (:class:`~fedlib.errors.ConfigError`), wrong in every r
 
 from __future__ import annotations
 
+from ...vocabulary import COORDINATE_WISE, KRUM_FAMILY
+
 STD_ATTACKS = ("tailored", "min_max", "min_sum")
-KRUM_FAMILY = ("krum", "multi_krum", "bulyan")
 
 
 def _fang_f(n_malicious, n_known, aggregator, f, knowledge, variant, n_total, partial_rule) -> int:
@@ -68,7 +69,7 @@ def feasible(
         return one_row + " (a round with a single attacker under partial knowledge)."
     if name in STD_ATTACKS and perturbation == "std" and n_known < 2:
         return one_row + " (perturbation='std')."
-    if name == "fang" and aggregator in ("trimmed_mean", "median") and knowledge == "partial" and n_known < 2:
+    if name == "fang" and aggregator in COORDINATE_WISE and knowledge == "partial" and n_known < 2:
         return one_row + f" (Fang's partial attack on {aggregator})."
     if name == "fang" and aggregator in KRUM_FAMILY and options.get("lambda0") is None:
         f_sim = _fang_f(

@@ -22,6 +22,7 @@ import torch
 from ..._checks import check_choice
 from ..._compiled import numba
 from ..._krum_kernel import krum_step, neighbours_summed, sorted_rows
+from ...vocabulary import VARIANTS
 from .probe_tolerance import PROBE_RTOL
 
 ACCEPT, REJECT, UNSURE = 1, 0, -1
@@ -82,7 +83,7 @@ def certified_selection(
         >>> certified_selection(pairwise_sq_distances(x), 1, 2, variant="textbook", n_copies=2, first_only=False)
         0
     """
-    check_choice(variant, ("textbook", "ndss21"), "variant")
+    check_choice(variant, VARIANTS, "variant")
     values, order = sorted_rows(dist)
     return int(_certified_selection(values, order, f, n_select, variant == "ndss21", n_copies, first_only, PROBE_RTOL))
 

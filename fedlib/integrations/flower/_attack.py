@@ -15,12 +15,10 @@ from flwr.serverapp.strategy import Strategy
 from ... import aggregators, attacks
 from ..._checks import check_choice, check_int
 from ...errors import ConfigError
+from ...vocabulary import KNOWLEDGE
 from ._strategy import FedlibStrategy, GlobalModel, split_replies
 
 logger = logging.getLogger(__name__)
-
-
-KNOWLEDGE = ("full", "partial")
 
 
 class AttackSimulation(Strategy):
