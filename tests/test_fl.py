@@ -306,3 +306,55 @@ def test_attack_target_and_fang_score_fn(monkeypatch):
     spy.crafts.clear()
     train(tiny(aggregator="dnc", attack="fang", attack_target="trimmed_mean", rounds=1, eval_every=1))
     assert spy.crafts[0][2]["aggregator"] == "trimmed_mean" and "generator" in spy.aggs[-1][2]
+
+
+# ------------------------------------------------------------------ the engine's inputs (fedlib.fl.Setting)
+def test_every_experiment_field_but_the_profile_is_in_one_part_of_its_setting():
+    import dataclasses
+
+    from fedlib.fl import Setting
+
+    parts = {name: [f.name for f in dataclasses.fields(getattr(Setting(), name))] for name in
+             [f.name for f in dataclasses.fields(Setting)]}  # fmt: skip
+    owned = [field + ("_seed" if part == "seeds" else "") for part, names in parts.items() for field in names]
+    assert len(owned) == len(set(owned))  # no field in two parts
+    assert set(owned) == {f.name for f in dataclasses.fields(Experiment)} - {"profile"}
+    exp = tiny(aggregator="dnc", attack="tailored", knowledge="partial", variant="ndss21", sample_seed=3, lr=0.25)
+    setting = exp.setting
+    assert (setting.defense.aggregator, setting.threat.attack, setting.threat.knowledge) == ("dnc", "tailored", "partial")
+    assert (setting.options.variant, setting.seeds.sample, setting.training.lr) == ("ndss21", 3, 0.25)
+
+
+def test_a_setting_runs_as_its_experiment_does():
+    exp = tiny(aggregator="median", attack="min_max", rounds=2)
+    by_experiment, by_setting = train(exp), train(exp.setting)
+    assert by_experiment.evals == by_setting.evals and by_experiment.rounds == by_setting.rounds
+
+
+def test_the_settings_parts_check_their_names():
+    from fedlib.errors import UnknownNameError
+    from fedlib.fl import Defense, RunOptions, ThreatModel, TrainingSetup
+
+    for make in (lambda: ThreatModel(knowledge="ful"), lambda: RunOptions(variant="ndss"),
+                 lambda: TrainingSetup(optimiser="adagrad"), lambda: Defense(nonfinite="ignore")):  # fmt: skip
+        with pytest.raises(UnknownNameError, match="expected one of"):
+            make()
+    with pytest.raises(ConfigError, match="server_f"):
+        Defense(server_f="some")
+    with pytest.raises(ConfigError, match="fedlib.fl.Setting"):
+        train({"aggregator": "median"})
+
+
+def test_the_engine_runs_without_the_experiment_layer():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fedlib.fl import DataSetup, Defense, RunOptions, Setting, ThreatModel, TrainingSetup, train\n"
+        "s = Setting(DataSetup(n_clients=10, samples_per_client=20), TrainingSetup(batch_size=10, rounds=1),\n"
+        "            Defense(aggregator='median'), ThreatModel(n_malicious=2, attack='lie'), RunOptions(device='cpu'))\n"
+        "assert len(train(s).rounds) == 1\n"
+        "assert not [m for m in sys.modules if m.startswith(('fedlib.experiments', 'fedlib.report', 'fedlib.sweep'))]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

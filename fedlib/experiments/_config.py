@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .. import data as _data
 from .. import models as _models
@@ -26,6 +26,9 @@ from ..vocabulary import (
     SAMPLING,
     VARIANTS,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..fl import Setting
 
 #: The config hash keeps the pre-rename spelling of server_f (:data:`fedlib.vocabulary.LEGACY_F_POLICIES`), so
 #: results cached before the rename (e.g. results/scale/*.json) keep their file names.
@@ -332,6 +335,25 @@ class Experiment:
 
     def __hash__(self) -> int:
         return hash(self.config_hash)
+
+    # ------------------------------------------------------------------ the engine's inputs
+    @property
+    def setting(self) -> Setting:
+        """The engine's inputs (:class:`fedlib.fl.Setting`), composed from this experiment's fields: every field
+        but ``profile`` belongs to exactly one part (the seeds without their ``_seed`` suffix).
+
+        Example:
+            >>> s = Experiment(aggregator="median", attack="lie", n_malicious=4).setting
+            >>> s.defense.aggregator, s.threat.attack, s.threat.n_malicious, s.seeds.sample
+            ('median', 'lie', 4, 0)
+        """
+        from ..fl import _inputs
+
+        def part(cls: type, suffix: str = "") -> Any:
+            return cls(**{f.name: getattr(self, f.name + suffix) for f in dataclasses.fields(cls)})
+
+        parts = {name: part(cls, "_seed" if cls is _inputs.Seeds else "") for name, cls in _inputs.PARTS.items()}
+        return _inputs.Setting(**parts)
 
 
 #: The four seeds of a run: dataset split, model init, client sampling, attack randomness.

@@ -1,21 +1,43 @@
 """The FedSGD engine (spec §1, §2, §5): per-client gradients, attack, AGR, server optimiser, evaluation.
 
-Most users call :func:`fedlib.experiments.run`; :func:`train` is the round loop it uses (:class:`FedSGD` holds
-its state and its named steps).
+The engine takes a :class:`Setting`, six small parts defined here (:class:`DataSetup`, :class:`TrainingSetup`,
+:class:`Defense`, :class:`ThreatModel`, :class:`RunOptions`, :class:`Seeds`), or anything that offers one as
+``.setting``. Most users call :func:`fedlib.experiments.run` with an :class:`~fedlib.experiments.Experiment`,
+which composes a Setting from its fields; :func:`train` is the round loop it uses (:class:`FedSGD` holds its
+state and its named steps).
 """
 
 from ..vocabulary import F_POLICIES as POLICIES  # the name fedlib.fl has always exported
 from ._batches import ClientBatches
-from ._engine import Draw, FedSGD, Seeds, TrainLog, build_model, load_dataset, resolve_device, train
+from ._engine import Draw, FedSGD, TrainLog, build_model, load_dataset, resolve_device, train
 from ._grads import GRAD_METHODS, FlatModel
+from ._inputs import (
+    DataSetup,
+    Defense,
+    HasSetting,
+    RunOptions,
+    Seeds,
+    Setting,
+    ThreatModel,
+    TrainingSetup,
+    setting_of,
+)
 from ._optim import OPTIMISERS, ServerOptimiser
 from ._policy import attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
 
 __all__ = [
     "train",
     "FedSGD",
-    "Draw",
+    "Setting",
+    "DataSetup",
+    "TrainingSetup",
+    "Defense",
+    "ThreatModel",
+    "RunOptions",
     "Seeds",
+    "HasSetting",
+    "setting_of",
+    "Draw",
     "TrainLog",
     "ClientBatches",
     "resolve_device",

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -23,13 +23,9 @@ from .._checks import all_finite
 from ..errors import AttackInfeasible, ConfigError
 from ._batches import ClientBatches, subset
 from ._grads import FlatModel
+from ._inputs import HasSetting, Setting, setting_of
 from ._optim import ServerOptimiser
 from ._policy import check_feasible, round_clients, round_f
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..experiments import Experiment
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -72,32 +68,6 @@ class TrainLog:
         self.diverged, self.diverged_round, self.diverged_reason = True, round_, reason
 
 
-@dataclass(frozen=True)
-class Seeds:
-    """The four random streams of a run, fanned out from the experiment's seeds in one place.
-
-    ``sample`` (CPU generator: client draws and minibatch permutations are CPU draws whose results move to the
-    device), ``attack`` and ``server`` (the AGR's own draws, e.g. DnC's coordinates and Fang's tie-breaks; seeded
-    from ``sample_seed``) live on the run's device. ``split`` and ``init`` seed the dataset split and the model.
-    """
-
-    split: int
-    init: int
-    sample: int
-    attack: int
-
-    @classmethod
-    def of(cls, exp: Experiment) -> Seeds:
-        return cls(exp.split_seed, exp.init_seed, exp.sample_seed, exp.attack_seed)
-
-    def generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
-        """(sample on CPU, attack on ``device``, server on ``device``)."""
-        sample = torch.Generator().manual_seed(self.sample)
-        attack = torch.Generator(device=device).manual_seed(self.attack)
-        server = torch.Generator(device=device).manual_seed(self.sample * 1_000_003 + 17)
-        return sample, attack, server
-
-
 @dataclass
 class Draw:
     """Who takes part in round t: ``ids`` (malicious first), m_t drawn, the round's f, crafted rows injected,
@@ -115,37 +85,42 @@ class Draw:
         return self.inject > 0
 
 
-def load_dataset(exp: Experiment) -> _data.Dataset:
-    """The experiment's dataset split (from disk or the embedded mnist5k)."""
+def load_dataset(source: Setting | HasSetting) -> _data.Dataset:
+    """The setting's dataset split (from disk or the embedded mnist5k), split with the ``split`` seed."""
+    setting = setting_of(source)
+    data = setting.data
     return _data.load(
-        exp.dataset,
-        exp.data_root,
-        split_seed=exp.split_seed,
-        n_clients=exp.n_clients,
-        samples_per_client=exp.samples_per_client,
-        partition=exp.partition,
-        alpha=exp.partition_alpha,
-        **exp.dataset_options,
+        data.dataset,
+        data.data_root,
+        split_seed=setting.seeds.split,
+        n_clients=data.n_clients,
+        samples_per_client=data.samples_per_client,
+        partition=data.partition,
+        alpha=data.partition_alpha,
+        **data.dataset_options,
     )
 
 
-def build_model(exp: Experiment, dataset: _data.Dataset) -> torch.nn.Module:
-    """The experiment's registered network, sized for ``dataset``, initialised from ``init_seed``."""
-    options = dict(exp.model_options)
-    if _models.sized_by_data(exp.model):
+def build_model(source: Setting | HasSetting, dataset: _data.Dataset) -> torch.nn.Module:
+    """The setting's registered network, sized for ``dataset``, initialised from the ``init`` seed."""
+    setting = setting_of(source)
+    training = setting.training
+    options = dict(training.model_options)
+    if _models.sized_by_data(training.model):
         options["in_features"] = math.prod(dataset.input_shape)
-    return _models.build(exp.model, n_classes=dataset.n_classes, seed=exp.init_seed, **options)
+    return _models.build(training.model, n_classes=dataset.n_classes, seed=setting.seeds.init, **options)
 
 
-def check_dataset(exp: Experiment, dataset: _data.Dataset) -> None:
-    """The split must have the clients the experiment describes and room for its attackers and draws."""
-    n_total = dataset.n_clients
-    if exp.n_clients is not None and exp.n_clients != n_total:
-        raise ConfigError(f"the dataset has {n_total} clients; the experiment says n_clients={exp.n_clients}.")
-    if exp.n_malicious >= n_total:
-        raise ConfigError(f"n_malicious={exp.n_malicious} must be < the {n_total} clients of the dataset split.")
-    if exp.sampling == "without_replacement" and round_clients(exp, n_total) > n_total:
-        raise ConfigError(f"clients_per_round={exp.clients_per_round} > {n_total} clients without replacement.")
+def check_dataset(setting: Setting, dataset: _data.Dataset) -> None:
+    """The split must have the clients the setting describes and room for its attackers and draws."""
+    n_total, n_clients, n_malicious = dataset.n_clients, setting.data.n_clients, setting.threat.n_malicious
+    if n_clients is not None and n_clients != n_total:
+        raise ConfigError(f"the dataset has {n_total} clients; the setting says n_clients={n_clients}.")
+    if n_malicious >= n_total:
+        raise ConfigError(f"n_malicious={n_malicious} must be < the {n_total} clients of the dataset split.")
+    training = setting.training
+    if training.sampling == "without_replacement" and round_clients(setting, n_total) > n_total:
+        raise ConfigError(f"clients_per_round={training.clients_per_round} > {n_total} clients without replacement.")
 
 
 class FedSGD:
@@ -171,32 +146,48 @@ class FedSGD:
     ``score_fn`` when it simulates Fang's defense) and ``n_total`` (rows the AGR sees) when it needs them.
 
     ``model`` (an ``nn.Module``) and ``dataset`` (a :class:`fedlib.data.Dataset`, e.g.
-    :func:`fedlib.data.synthetic`) replace the experiment's registered network and dataset; then
-    ``exp.model`` / ``exp.init_seed`` / ``exp.dataset`` do not describe the run, and its results must not be
-    cached under the experiment's hash.
+    :func:`fedlib.data.synthetic`) replace the setting's registered network and dataset; then the setting's
+    model, ``init`` seed and dataset do not describe the run, and its results must not be cached under an
+    experiment's hash.
+
+    ``source`` is a :class:`~fedlib.fl.Setting` or anything that offers one as ``.setting`` (an
+    :class:`~fedlib.experiments.Experiment`).
     """
 
-    def __init__(self, exp: Experiment, *, dataset: _data.Dataset | None = None, model: torch.nn.Module | None = None):
-        self.exp, self.clock = exp, {k: 0.0 for k in ("gradients", "attack", "aggregate", "step", "eval")}
+    def __init__(
+        self,
+        source: Setting | HasSetting,
+        *,
+        dataset: _data.Dataset | None = None,
+        model: torch.nn.Module | None = None,
+    ):
+        setting = self.setting = setting_of(source)
+        self.clock = {k: 0.0 for k in ("gradients", "attack", "aggregate", "step", "eval")}
         t_start = time.perf_counter()
-        self.device, self.dtype = resolve_device(exp.device), _DTYPES[exp.dtype]
-        self.dataset = load_dataset(exp) if dataset is None else dataset
-        check_dataset(exp, self.dataset)
+        self.device, self.dtype = resolve_device(setting.options.device), setting.options.torch_dtype
+        self.dataset = load_dataset(setting) if dataset is None else dataset
+        check_dataset(setting, self.dataset)
         self.n_total = self.dataset.n_clients
-        check_feasible(exp, self.n_total)
-        self.k = round_clients(exp, self.n_total)
+        check_feasible(setting, self.n_total)
+        self.k = round_clients(setting, self.n_total)
         self.data_s = time.perf_counter() - t_start
-        module = build_model(exp, self.dataset) if model is None else model
+        module = build_model(setting, self.dataset) if model is None else model
         self.net = FlatModel(module, dtype=self.dtype, device=self.device)
+        training = setting.training
         self.optimiser = ServerOptimiser(
-            exp.optimiser, self.net.theta, lr=exp.lr, decay_rounds=exp.lr_decay_rounds, decay_factor=exp.lr_decay_factor
+            training.optimiser,
+            self.net.theta,
+            lr=training.lr,
+            decay_rounds=training.lr_decay_rounds,
+            decay_factor=training.lr_decay_factor,
         )
-        self.sample_gen, self.attack_gen, self.server_gen = Seeds.of(exp).generators(self.device)
-        self.batches = ClientBatches(self.dataset, exp.batch_size, self.sample_gen, self.device, self.dtype)
+        self.sample_gen, self.attack_gen, self.server_gen = setting.seeds.generators(self.device)
+        self.batches = ClientBatches(self.dataset, training.batch_size, self.sample_gen, self.device, self.dtype)
         ds, dev, dt = self.dataset, self.device, self.dtype
         self.val = (ds.val_x.to(device=dev, dtype=dt), ds.val_y.to(dev))
         self.test = (ds.test_x.to(device=dev, dtype=dt), ds.test_y.to(dev))
-        self.score_set = (self.val[0][: exp.fang_val_samples], self.val[1][: exp.fang_val_samples])
+        n_score = setting.defense.fang_val_samples
+        self.score_set = (self.val[0][:n_score], self.val[1][:n_score])
         self.rule_options = self._rule_options()
         self.attack_options = self._attack_options()
         self.log = TrainLog(device=str(self.device), n_parameters=self.net.d)
@@ -214,18 +205,19 @@ class FedSGD:
         return loss, 1.0 - acc / 100.0
 
     def _rule_options(self) -> dict[str, object]:
-        needs = aggregators.needs(self.exp.aggregator)
+        defense = self.setting.defense
+        needs = aggregators.needs(defense.aggregator)
         supplied = {"generator": self.server_gen, "score_fn": self.score_fn}
-        return {**self.exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
+        return {**defense.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
 
     def _attack_options(self) -> dict[str, Any]:
-        exp = self.exp
-        needs = attacks.needs(exp.attack)
-        options = dict(exp.attack_options)
-        target = exp.attack_target or exp.aggregator
+        threat, defense = self.setting.threat, self.setting.defense
+        needs = attacks.needs(threat.attack)
+        options = dict(threat.attack_options)
+        target = self.setting.target
         if "aggregator_options" in needs and "aggregator_options" not in options:
             # The adversary simulating the AGR knows its options (and, for Fang's defense, the server's scoring).
-            simulated = dict(exp.aggregator_options) if target == exp.aggregator else {}
+            simulated = dict(defense.aggregator_options) if target == defense.aggregator else {}
             if "score_fn" in aggregators.needs(target):  # Fang's defense, or a user's rule that scores
                 simulated["score_fn"] = self.score_fn
             if simulated:
@@ -236,20 +228,26 @@ class FedSGD:
     # ------------------------------------------------------------------ the steps of one round
     def sample_clients(self, t: int) -> Draw:
         """The round's clients, malicious first (spec §1), m_t, and the policy's f and injected rows."""
-        exp = self.exp
-        if exp.sampling == "all":
+        setting = self.setting
+        sampling, defense = setting.training.sampling, setting.defense
+        if sampling == "all":
             ids = torch.arange(self.n_total)
-        elif exp.sampling == "with_replacement":
+        elif sampling == "with_replacement":
             ids = torch.randint(self.n_total, (self.k,), generator=self.sample_gen)
         else:
             ids = torch.randperm(self.n_total, generator=self.sample_gen)[: self.k]
-        is_mal = ids < exp.n_malicious
+        is_mal = ids < setting.threat.n_malicious
         ids = torch.cat([ids[is_mal], ids[~is_mal]])
         m_t = int(is_mal.sum())
         f, inject = round_f(
-            exp.server_f, exp.aggregator, m_t, self.k, variant=exp.variant, options=exp.aggregator_options
+            defense.server_f,
+            defense.aggregator,
+            m_t,
+            self.k,
+            variant=setting.options.variant,
+            options=defense.aggregator_options,
         )
-        inject = inject if exp.attack != "none" else 0
+        inject = inject if setting.threat.attack != "none" else 0
         return Draw(t, ids, m_t, f, inject, min(m_t, inject))
 
     def honest_gradients(self, draw: Draw, first: int = 0, stop: int | None = None):
@@ -258,7 +256,7 @@ class FedSGD:
             return torch.empty(0, self.net.d, dtype=self.dtype, device=self.device)
         t0 = time.perf_counter()
         batches = subset(self.batches.get(draw.ids, draw.round), first, stop)
-        grads, losses = self.net.client_gradients(self.theta, batches, method=self.exp.grad_method)
+        grads, losses = self.net.client_gradients(self.theta, batches, method=self.setting.options.grad_method)
         self.sync()
         self.clock["gradients"] += time.perf_counter() - t0
         if not all_finite(losses) or not all_finite(grads):
@@ -271,11 +269,11 @@ class FedSGD:
         Full knowledge: ``grads`` are the benign clients' rows (the acting attackers computed none); partial:
         every client's honest row, of which the attackers know their own ``grads[:m_t]``.
         """
-        exp = self.exp
+        threat = self.setting.threat
         if not draw.attacking:
             return grads, None, None
         t0 = time.perf_counter()
-        full = exp.knowledge == "full"
+        full = threat.knowledge == "full"
         known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting :])
         rows: torch.Tensor | None
         try:
@@ -285,17 +283,17 @@ class FedSGD:
             if self.pass_n_total:
                 options["n_total"] = draw.inject + benign.shape[0]  # clients in the round, as the AGR sees them
             crafted = attacks.craft(
-                exp.attack,
+                threat.attack,
                 known,
                 draw.inject,
-                aggregator=exp.attack_target or exp.aggregator,
+                aggregator=self.setting.target,
                 f=draw.f,
-                perturbation=exp.perturbation,
-                search=exp.search,
-                gamma_init=exp.gamma_init,
-                knowledge=exp.knowledge,
+                perturbation=threat.perturbation,
+                search=threat.search,
+                gamma_init=threat.gamma_init,
+                knowledge=threat.knowledge,
                 generator=self.attack_gen,
-                variant=exp.variant,
+                variant=self.setting.options.variant,
                 **options,
             )
             rows, gamma, skipped = torch.cat([crafted.updates, benign]), crafted.gamma, None
@@ -307,7 +305,7 @@ class FedSGD:
 
     def _honest_instead(self, draw: Draw, grads: torch.Tensor) -> torch.Tensor | None:
         """Every client's honest row: under full knowledge the acting attackers' gradients are computed now."""
-        if self.exp.knowledge == "partial" or draw.acting == 0:
+        if self.setting.threat.knowledge == "partial" or draw.acting == 0:
             return grads
         own = self.honest_gradients(draw, 0, draw.acting)
         return None if own is None else torch.cat([own, grads])
@@ -315,9 +313,14 @@ class FedSGD:
     def aggregate(self, draw: Draw, rows: torch.Tensor) -> aggregators.Aggregate:
         """The AGR on the round's rows with the round's f."""
         t0 = time.perf_counter()
-        exp = self.exp
+        defense = self.setting.defense
         result = aggregators.aggregate(
-            exp.aggregator, rows, draw.f, variant=exp.variant, nonfinite=exp.nonfinite, **self.rule_options
+            defense.aggregator,
+            rows,
+            draw.f,
+            variant=self.setting.options.variant,
+            nonfinite=defense.nonfinite,
+            **self.rule_options,
         )
         self.sync()
         self.clock["aggregate"] += time.perf_counter() - t0
@@ -378,7 +381,7 @@ class FedSGD:
     def run_round(self, t: int) -> bool:
         """One round; False when the run must stop (divergence)."""
         draw = self.sample_clients(t)
-        first = draw.acting if (draw.attacking and self.exp.knowledge == "full") else 0
+        first = draw.acting if (draw.attacking and self.setting.threat.knowledge == "full") else 0
         grads = self.honest_gradients(draw, first)
         rows, gamma, skipped = (None, None, None) if grads is None else self.craft(draw, grads)
         if rows is None:
@@ -397,11 +400,12 @@ class FedSGD:
         """Run every round and return the :class:`TrainLog`."""
         self.on_round = on_round
         self.evaluate(0, on_eval)
-        for t in range(self.exp.rounds):
+        rounds, every = self.setting.training.rounds, self.setting.training.eval_every
+        for t in range(rounds):
             if not self.run_round(t):
                 break
             step = t + 1
-            if (step % self.exp.eval_every == 0 or step == self.exp.rounds) and not self.evaluate(step, on_eval):
+            if (step % every == 0 or step == rounds) and not self.evaluate(step, on_eval):
                 break
         self.log.timings = {
             "data_s": self.data_s,
@@ -413,30 +417,32 @@ class FedSGD:
 
 
 def train(
-    exp: Experiment,
+    source: Setting | HasSetting,
     *,
     dataset: _data.Dataset | None = None,
     model: torch.nn.Module | None = None,
     on_eval: Callable[[dict[str, object]], None] | None = None,
     on_round: Callable[[int], None] | None = None,
 ) -> TrainLog:
-    """Run FedSGD for ``exp.rounds`` rounds (see :class:`FedSGD`) and return the :class:`TrainLog`.
+    """Run FedSGD for the setting's rounds (see :class:`FedSGD`) and return the :class:`TrainLog`.
 
-    ``dataset`` / ``model`` replace the experiment's registered dataset and network (train your own model).
-    The setting is checked before round 1 (:func:`fedlib.fl.check_feasible`).
+    ``source`` is a :class:`~fedlib.fl.Setting` or an object that offers one as ``.setting`` (an
+    :class:`~fedlib.experiments.Experiment`). ``dataset`` / ``model`` replace the setting's registered dataset
+    and network (train your own model). The setting is checked before round 1 (:func:`fedlib.fl.check_feasible`).
 
-    ``exp.variant`` reaches the AGR and the attack. Released-code quirks of the loop itself are not reproduced:
-    evaluation uses every validation/test sample (the code scores ⌊N/64⌋−1 batches of 64, spec §5.1) and the
-    mislabelled LIE cells (spec §7.3, §7.17) are not imitated.
+    The run options' ``variant`` reaches the AGR and the attack. Released-code quirks of the loop itself are not
+    reproduced: evaluation uses every validation/test sample (the code scores ⌊N/64⌋−1 batches of 64, spec §5.1)
+    and the mislabelled LIE cells (spec §7.3, §7.17) are not imitated.
 
     Example:
         >>> import torch
-        >>> from fedlib.experiments import Experiment
-        >>> exp = Experiment(n_clients=10, n_malicious=2, samples_per_client=20, batch_size=10, rounds=2,
-        ...                  aggregator="median", attack="min_max", device="cpu")
+        >>> from fedlib.fl import DataSetup, Defense, RunOptions, Setting, ThreatModel, TrainingSetup
+        >>> setting = Setting(DataSetup(n_clients=10, samples_per_client=20), TrainingSetup(batch_size=10, rounds=2),
+        ...                   Defense(aggregator="median"), ThreatModel(n_malicious=2, attack="min_max"),
+        ...                   RunOptions(device="cpu"))
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-        >>> log = train(exp, model=net)
+        >>> log = train(setting, model=net)
         >>> [r["n_rows"] for r in log.rounds], len(log.evals)
         ([10, 10], 2)
     """
-    return FedSGD(exp, dataset=dataset, model=model).run(on_eval, on_round)
+    return FedSGD(source, dataset=dataset, model=model).run(on_eval, on_round)

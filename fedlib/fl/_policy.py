@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import aggregators
 from ..errors import ConfigError
 from ..vocabulary import F_POLICIES, KRUM_FAMILY, LEGACY_F_POLICIES
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..experiments import Experiment
+from ._inputs import HasSetting, Setting, setting_of
 
 
 @lru_cache(maxsize=4096)
@@ -86,50 +84,65 @@ def round_f(
     return f, (f if m_t > 0 else 0)
 
 
-def attacker_counts(exp: Experiment, n_total: int) -> Iterable[int]:
-    """Every number of attackers m_t a round of ``exp`` can draw from ``n_total`` clients.
+def attacker_counts(source: Setting | HasSetting, n_total: int) -> Iterable[int]:
+    """Every number of attackers m_t a round of the setting can draw from ``n_total`` clients.
 
     Cross-silo: n_malicious. With replacement: 0..k (one attacker can be drawn k times). Without replacement:
     max(0, k - honest)..min(k, n_malicious).
     """
-    m = exp.n_malicious
-    if exp.sampling == "all":
+    setting = setting_of(source)
+    m, sampling = setting.threat.n_malicious, setting.training.sampling
+    if sampling == "all":
         return [m]
-    k = round_clients(exp, n_total)
+    k = round_clients(setting, n_total)
     if m == 0:
         return [0]
-    if exp.sampling == "with_replacement":
+    if sampling == "with_replacement":
         return range(0, k + 1)
     return range(max(0, k - (n_total - m)), min(k, m) + 1)
 
 
-def round_clients(exp: Experiment, n_total: int) -> int:
-    """k, the clients a round draws: all ``n_total`` cross-silo, else ``exp.clients_per_round``."""
-    if exp.sampling == "all":
+def round_clients(source: Setting | HasSetting, n_total: int) -> int:
+    """k, the clients a round draws: all ``n_total`` cross-silo, else ``clients_per_round``."""
+    training = setting_of(source).training
+    if training.sampling == "all":
         return n_total
-    if exp.clients_per_round is None:  # Experiment rejects this; a clear error should validation be bypassed
-        raise ConfigError(f"sampling={exp.sampling!r} needs clients_per_round (an int >= 1); found None.")
-    return exp.clients_per_round
+    if training.clients_per_round is None:  # Experiment rejects this; a Setting built by hand may not
+        raise ConfigError(f"sampling={training.sampling!r} needs clients_per_round (an int >= 1); found None.")
+    return training.clients_per_round
 
 
-def rows_in_round(exp: Experiment, n_total: int, m_t: int) -> tuple[int, int, int]:
-    """(f, inject, rows the server aggregates) for a round of ``exp`` with ``m_t`` attackers drawn.
+def rows_in_round(source: Setting | HasSetting, n_total: int, m_t: int) -> tuple[int, int, int]:
+    """(f, inject, rows the server aggregates) for a round of the setting with ``m_t`` attackers drawn.
 
     The rows are the round's k clients, plus the extra crafted copies a policy injects beyond m_t. When the
     attack is skipped in a round (:class:`~fedlib.errors.AttackInfeasible`) the server sees exactly k rows.
     """
-    k = round_clients(exp, n_total)
-    f, inject = round_f(exp.server_f, exp.aggregator, m_t, k, variant=exp.variant, options=exp.aggregator_options)
-    attacking = exp.attack != "none" and inject > 0
+    setting = setting_of(source)
+    defense = setting.defense
+    k = round_clients(setting, n_total)
+    f, inject = round_f(
+        defense.server_f,
+        defense.aggregator,
+        m_t,
+        k,
+        variant=setting.options.variant,
+        options=defense.aggregator_options,
+    )
+    attacking = setting.threat.attack != "none" and inject > 0
     return f, inject, (k + max(0, inject - m_t) if attacking else k)
 
 
-def describe_cell(exp: Experiment) -> str:
+def describe_cell(source: Setting | HasSetting) -> str:
     """A one-line name of the cell (for error messages and the dry run)."""
-    sampling = "all clients" if exp.sampling == "all" else f"{exp.clients_per_round} per round {exp.sampling}"
+    setting = setting_of(source)
+    data, training, defense, threat = setting.data, setting.training, setting.defense, setting.threat
+    sampling = (
+        "all clients" if training.sampling == "all" else f"{training.clients_per_round} per round {training.sampling}"
+    )
     return (
-        f"{exp.dataset}/{exp.model} {exp.aggregator} vs {exp.attack} ({exp.knowledge} knowledge), "
-        f"{exp.n_malicious} malicious of {exp.n_clients} clients, {sampling}, server_f={exp.server_f!r}"
+        f"{data.dataset}/{training.model} {defense.aggregator} vs {threat.attack} ({threat.knowledge} knowledge), "
+        f"{threat.n_malicious} malicious of {data.n_clients} clients, {sampling}, server_f={defense.server_f!r}"
     )
 
 
@@ -150,39 +163,44 @@ def rule_says(
     return ""
 
 
-def check_feasible(exp: Experiment, n_total: int | None = None) -> None:
+def check_feasible(source: Setting | HasSetting, n_total: int | None = None) -> None:
     """Raise ConfigError naming the cell and the condition if the server's rule cannot run in some round.
 
     Every m_t of :func:`attacker_counts` is checked with ``min_inputs(rule, f, variant, **aggregator_options)``
     on the k rows the server is sure to see that round (k: the round's clients).
 
+    ``source`` is a :class:`~fedlib.fl.Setting` or an object that offers one (an Experiment).
+
     Example:
-        >>> from fedlib.experiments import Experiment
-        >>> e = Experiment(n_clients=100, n_malicious=20, clients_per_round=20, sampling="without_replacement",
-        ...                aggregator="median")
-        >>> check_feasible(e)  # doctest: +ELLIPSIS
+        >>> from dataclasses import replace
+        >>> from fedlib.fl import DataSetup, Defense, Setting, ThreatModel, TrainingSetup
+        >>> s = Setting(DataSetup(n_clients=100), TrainingSetup(sampling="without_replacement", clients_per_round=20),
+        ...             Defense(aggregator="median"), ThreatModel(n_malicious=20))
+        >>> check_feasible(s)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         fedlib.errors.ConfigError: infeasible cell mnist5k/mnist_fc median vs none ... needs >= 21 rows ...
-        >>> check_feasible(e.replace(server_f="capped"))
+        >>> check_feasible(replace(s, defense=Defense(aggregator="median", server_f="capped")))
     """
-    n_total = exp.n_clients if n_total is None else n_total
+    setting = setting_of(source)
+    n_total = setting.data.n_clients if n_total is None else n_total
     if n_total is None:
         raise ConfigError("check_feasible needs the number of clients (n_clients is None: pass n_total).")
-    k = round_clients(exp, n_total)
-    for m_t in attacker_counts(exp, n_total):
-        f, _, _ = rows_in_round(exp, n_total, m_t)
-        need = aggregators.min_inputs(exp.aggregator, f, variant=exp.variant, **exp.aggregator_options)
+    rule, options, variant = setting.defense.aggregator, setting.defense.aggregator_options, setting.options.variant
+    k = round_clients(setting, n_total)
+    for m_t in attacker_counts(setting, n_total):
+        f, _, _ = rows_in_round(setting, n_total, m_t)
+        need = aggregators.min_inputs(rule, f, variant=variant, **options)
         if need > k:
-            says = rule_says(exp.aggregator, k, f, variant=exp.variant, options=exp.aggregator_options)
+            says = rule_says(rule, k, f, variant=variant, options=options)
             raise ConfigError(
-                f"infeasible cell {describe_cell(exp)}: a round can draw m_t={m_t} attackers; {exp.aggregator} with "
+                f"infeasible cell {describe_cell(setting)}: a round can draw m_t={m_t} attackers; {rule} with "
                 f"f={f} needs >= {need} rows (fedlib.aggregators.min_inputs) and the server aggregates {k}"
                 + (f" (the rule says: {says})" if says else "")
                 + ". "
                 + (
                     "Use server_f='capped' (f never above what the rule accepts) or fewer malicious clients."
-                    if exp.sampling != "all"
+                    if setting.training.sampling != "all"
                     else "Use fewer malicious clients or more clients."
                 )
             )
