@@ -321,7 +321,8 @@ def test_every_experiment_field_but_the_profile_is_in_one_part_of_its_setting():
     assert set(owned) == {f.name for f in dataclasses.fields(Experiment)} - {"profile"}
     exp = tiny(aggregator="dnc", attack="tailored", knowledge="partial", variant="ndss21", sample_seed=3, lr=0.25)
     setting = exp.setting
-    assert (setting.defense.aggregator, setting.threat.attack, setting.threat.knowledge) == ("dnc", "tailored", "partial")
+    threat = setting.threat
+    assert (setting.defense.aggregator, threat.attack, threat.knowledge) == ("dnc", "tailored", "partial")
     assert (setting.options.variant, setting.seeds.sample, setting.training.lr) == ("ndss21", 3, 0.25)
 
 
@@ -353,7 +354,8 @@ def test_the_engine_runs_without_the_experiment_layer():
         "import sys\n"
         "from fedlib.fl import DataSetup, Defense, RunOptions, Setting, ThreatModel, TrainingSetup, train\n"
         "s = Setting(DataSetup(n_clients=10, samples_per_client=20), TrainingSetup(batch_size=10, rounds=1),\n"
-        "            Defense(aggregator='median'), ThreatModel(n_malicious=2, attack='lie'), RunOptions(device='cpu'))\n"
+        "            Defense(aggregator='median'), ThreatModel(n_malicious=2, attack='lie'),\n"
+        "            RunOptions(device='cpu'))\n"
         "assert len(train(s).rounds) == 1\n"
         "assert not [m for m in sys.modules if m.startswith(('fedlib.experiments', 'fedlib.report', 'fedlib.sweep'))]\n"
     )
