@@ -20,7 +20,7 @@ Which rules an AGR-aware attack can be aimed at: :func:`targets` (its dedicated 
 (the tailored attack also has a generic, black-box form for every other registered rule, a user's included).
 
 Modules: one per attack (``_lie``, ``_fang``, ``_tailored`` with its generic form ``_tailored_generic``,
-``_min_max``, ``_min_sum``, ``_none``), the
+``_agnostic`` (Min-Max and Min-Sum), ``_ipm``, ``_mimic``, ``_none``), the
 perturbations (``_perturbation``); helpers that are not attacks live in ``_utils`` (argument handling, the
 quadratic distance model, the γ searches, the probe models and the feasibility rules).
 
@@ -40,8 +40,7 @@ from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
 from ._tailored import tailored
-from ._min_max import min_max
-from ._min_sum import min_sum
+from ._agnostic import min_max, min_sum
 from ._ipm import ipm
 from ._mimic import mimic
 from ._perturbation import perturbation, pick_perturbation
