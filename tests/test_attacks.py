@@ -356,3 +356,27 @@ def test_sums_to_benign_without_the_pairwise_matrix(in_dtype):
     torch.testing.assert_close(light.sums_to_benign(), direct, rtol=rtol, atol=0.0)
     torch.testing.assert_close(full.benign_sq.sum(1), direct, rtol=rtol, atol=0.0)
     torch.testing.assert_close(light.b, full.b, rtol=rtol, atol=rtol * float(full.b.abs().max()))
+
+
+def test_an_attack_is_passed_only_the_settings_and_options_it_declares():
+    from fedlib.attacks import _base
+
+    seen: dict = {}
+
+    @atk.register("test_declared", settings=("variant",), options=("scale",))
+    def declared(benign, n_malicious, *, variant, scale=1.0):  # any other keyword would raise TypeError
+        seen.update(variant=variant, scale=scale)
+        return atk.Crafted(benign[:1].expand(n_malicious, -1) * scale)
+
+    try:
+        out = atk.craft("test_declared", torch.ones(3, 2), 2, variant="ndss21", search="exact", scale=2.0)
+        assert seen == {"variant": "ndss21", "scale": 2.0} and out.updates.tolist() == [[2.0, 2.0]] * 2
+        with pytest.raises(ConfigError, match=r"attack 'test_declared' got unknown option\(s\) \['epsilon'\]"):
+            atk.craft("test_declared", torch.ones(3, 2), 2, epsilon=1.0)
+        with pytest.raises(UnknownNameError, match="search"):  # every shared setting is still checked
+            atk.craft("test_declared", torch.ones(3, 2), 2, search="exactly")
+    finally:
+        for table in (_base._REGISTRY, _base._NEEDS, _base._SETTINGS, _base._OPTIONS, _base._TARGETS):
+            table.pop("test_declared", None)
+    with pytest.raises(ValueError, match="unknown settings"):
+        atk.register("test_undeclared", settings=("gamma",))

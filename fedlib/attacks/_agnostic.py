@@ -30,7 +30,7 @@ import torch
 
 from .._checks import check_choice
 from ._base import Crafted, register
-from ._utils.common import check_options, check_positive, check_search, gamma_init_for, malicious_vector, repeat_rows
+from ._utils.common import check_positive, check_search, gamma_init_for, malicious_vector, repeat_rows
 from ._utils.probe_tolerance import clear
 from ._utils.quadratic import QuadraticDistances, largest_root, sq_distances_to
 from ._utils.search import halving
@@ -56,7 +56,9 @@ class _ModelTest:
         return bool(reduce(dist) <= self.threshold)
 
 
-def agnostic_attack(attack, benign, n_malicious, *, perturbation, search, gamma_init, tau, reference):
+def agnostic_attack(attack, benign, n_malicious, perturbation, search, gamma_init, tau, reference) -> Crafted:
+    """``n_malicious`` copies of μ + γ·∇p with the largest γ that ``attack``'s constraint accepts (module docstring);
+    ``reference`` (Min-Sum) is the benign sum compared with: ``"min"`` or ``"max"``."""
     check_search(search)
     check_positive(tau, "tau")
     g0 = gamma_init_for(attack, None, gamma_init)
@@ -95,21 +97,20 @@ def agnostic_attack(attack, benign, n_malicious, *, perturbation, search, gamma_
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)
 
 
-@register("min_max")
+#: The shared settings of :func:`fedlib.attacks.craft` the γ searches use (both variants agree; the adversary
+#: does not know the rule, so ``aggregator`` and ``f`` do not apply).
+SEARCH_SETTINGS = ("perturbation", "search", "gamma_init", "tau")
+
+
+@register("min_max", settings=SEARCH_SETTINGS)
 def min_max(
     benign: torch.Tensor,
     n_malicious: int,
     *,
     perturbation: str = "std",
     search: str = "halving",
-    gamma_init=None,
+    gamma_init: float | None = None,
     tau: float = 1e-5,
-    aggregator=None,
-    f=None,
-    knowledge: str = "full",
-    generator=None,
-    variant: str = "textbook",
-    **options,
 ) -> Crafted:
     """Min-Max: largest γ with max_i ‖μ + γ∇p − g_i‖² ≤ max_{i,j} ‖g_i − g_j‖² (spec §4.8).
 
@@ -122,35 +123,19 @@ def min_max(
         >>> out.updates.shape, out.gamma > 0
         (torch.Size([4, 6]), True)
     """
-    check_options(options, "min_max")
-    return agnostic_attack(
-        "min_max",
-        benign,
-        n_malicious,
-        perturbation=perturbation,
-        search=search,
-        gamma_init=gamma_init,
-        tau=tau,
-        reference="min",
-    )
+    return agnostic_attack("min_max", benign, n_malicious, perturbation, search, gamma_init, tau, "min")
 
 
-@register("min_sum")
+@register("min_sum", settings=SEARCH_SETTINGS, options=("min_sum_reference",))
 def min_sum(
     benign: torch.Tensor,
     n_malicious: int,
     *,
     perturbation: str = "std",
     search: str = "halving",
-    gamma_init=None,
+    gamma_init: float | None = None,
     tau: float = 1e-5,
-    aggregator=None,
-    f=None,
-    knowledge: str = "full",
-    generator=None,
-    variant: str = "textbook",
     min_sum_reference: str = "min",
-    **options,
 ) -> Crafted:
     """Min-Sum: largest γ with Σ_i ‖μ + γ∇p − g_i‖² ≤ min_j Σ_i ‖g_j − g_i‖² (spec §4.8).
 
@@ -163,15 +148,5 @@ def min_sum(
         >>> craft("min_sum", x, 4, search="exact").gamma > 0
         True
     """
-    check_options(options, "min_sum")
     check_choice(min_sum_reference, ("min", "max"), "min_sum_reference")
-    return agnostic_attack(
-        "min_sum",
-        benign,
-        n_malicious,
-        perturbation=perturbation,
-        search=search,
-        gamma_init=gamma_init,
-        tau=tau,
-        reference=min_sum_reference,
-    )
+    return agnostic_attack("min_sum", benign, n_malicious, perturbation, search, gamma_init, tau, min_sum_reference)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._checks import all_finite, check_choice, check_finite, check_int, check_matrix
+from .._checks import all_finite, check_choice, check_finite, check_int, check_matrix, reject_options
 from ..errors import AttackInfeasible, ConfigError, NonFiniteError
 from ..vocabulary import KNOWLEDGE, PERTURBATIONS, SEARCHES, VARIANTS
 
@@ -33,7 +33,22 @@ AttackFn = Callable[..., Crafted]
 #: the server aggregates this round; ``aggregator_options``, the options of the rule it simulates (with the
 #: server's ``score_fn`` when that rule is Fang's defense).
 ATTACK_NEEDS = ("n_total", "aggregator_options")
+#: The settings :func:`craft` takes for every attack (and checks for every attack); an attack is passed only those
+#: it declares at registration.
+SHARED_SETTINGS = (
+    "aggregator",
+    "f",
+    "perturbation",
+    "search",
+    "gamma_init",
+    "tau",
+    "knowledge",
+    "generator",
+    "variant",
+)
 _REGISTRY: dict[str, AttackFn] = {}
+_SETTINGS: dict[str, tuple[str, ...]] = {}
+_OPTIONS: dict[str, frozenset[str]] = {}
 _NONFINITE_ALLOWED: set = set()
 _NEEDS: dict[str, frozenset[str]] = {}
 _TARGETS: dict[str, tuple[str, ...] | None] = {}
@@ -47,8 +62,14 @@ def register(
     needs: tuple[str, ...] = (),
     targets: tuple[str, ...] | None = None,
     generic_form: bool = False,
+    settings: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
 ) -> Callable[[AttackFn], AttackFn]:
     """Register ``fn(benign, n_malicious, **kwargs) -> Crafted`` under ``name``.
+
+    ``settings`` (from :data:`SHARED_SETTINGS`) names the shared settings of :func:`craft` the attack uses: craft
+    passes it those as keyword arguments, and no other (it still checks every one, for every attack). ``options``
+    names the attack's own keyword options: craft refuses any other option (except what ``needs`` supplies).
 
     ``craft`` rejects NaN/Inf in an attack's output (a sign of overflow) unless the attack is registered
     with ``finite_output=False``: a Byzantine client that sends NaN on purpose, e.g. to test the server's
@@ -61,12 +82,17 @@ def register(
     unknown = sorted(set(needs) - set(ATTACK_NEEDS))
     if unknown:
         raise ValueError(f"register({name!r}): unknown needs {unknown}; allowed: {list(ATTACK_NEEDS)}")
+    unknown = sorted(set(settings) - set(SHARED_SETTINGS))
+    if unknown:
+        raise ValueError(f"register({name!r}): unknown settings {unknown}; allowed: {list(SHARED_SETTINGS)}")
 
     def deco(fn: AttackFn) -> AttackFn:
         if name in _REGISTRY:
             raise RuntimeError(f"attack {name!r} registered twice")
         _REGISTRY[name] = fn
         _NEEDS[name] = frozenset(needs)
+        _SETTINGS[name] = tuple(settings)
+        _OPTIONS[name] = frozenset(options)
         _TARGETS[name] = None if targets is None else tuple(targets)
         if generic_form:
             if targets is None:
@@ -164,6 +190,9 @@ def craft(
     ``benign`` holds every benign update of the round (``knowledge="full"``) or the malicious clients'
     own honest updates (``knowledge="partial"``); the caller decides which rows to pass.
 
+    Every setting is checked for every attack (a misspelt one is never accepted silently); the attack itself is
+    passed only the settings it declared at :func:`register`, and ``options`` only if it declared them.
+
     Raises :class:`~fedlib.errors.AttackInfeasible` when this round's rows do not allow the attack (e.g. one
     own row where a standard deviation needs two); :func:`feasible` gives the same verdict without crafting.
     """
@@ -174,6 +203,7 @@ def craft(
     check_finite(benign, "benign")
     n_malicious = check_int(n_malicious, "n_malicious", minimum=1)
     _check_common_settings(aggregator, f, perturbation, search, tau)
+    reject_options(options, f"attack {name!r}", _OPTIONS[name] | _NEEDS[name])
     from ._utils.feasibility import feasible
 
     reason = feasible(
@@ -189,9 +219,7 @@ def craft(
     )
     if reason is not None:
         raise AttackInfeasible(reason)
-    crafted = fn(
-        benign,
-        n_malicious,
+    shared = dict(
         aggregator=aggregator,
         f=f,
         perturbation=perturbation,
@@ -201,8 +229,8 @@ def craft(
         knowledge=knowledge,
         generator=generator,
         variant=variant,
-        **options,
     )
+    crafted = fn(benign, n_malicious, **{k: shared[k] for k in _SETTINGS[name]}, **options)
     if name not in _NONFINITE_ALLOWED:
         _check_output(name, crafted, benign)
     return crafted

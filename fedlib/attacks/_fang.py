@@ -42,7 +42,6 @@ from ..vocabulary import COORDINATE_WISE, KRUM_FAMILY
 from ._base import Crafted, register
 from ._perturbation import column_std
 from ._utils.common import (
-    check_options,
     need_generator,
     partial_simulation,
     repeat_rows,
@@ -202,7 +201,13 @@ def _fang_trmean(benign, n_malicious, *, knowledge, variant, generator, uniform_
     return Crafted(updates, None, {"knowledge": knowledge, "direction_positive": int(positive.sum())})
 
 
-@register("fang", needs=("n_total",), targets=TARGETS)
+@register(
+    "fang",
+    needs=("n_total",),
+    targets=TARGETS,
+    settings=("aggregator", "f", "knowledge", "generator", "variant"),
+    options=("fang_fallback", "lambda0", "partial_rule", "uniform_draws"),
+)
 def fang(
     benign: torch.Tensor,
     n_malicious: int,
@@ -217,14 +222,9 @@ def fang(
     partial_rule: str = "square",
     n_total: int | None = None,
     uniform_draws: torch.Tensor | None = None,
-    perturbation: str = "std",
-    search: str = "halving",
-    gamma_init=None,
-    tau: float = 1e-5,
-    **options,
 ) -> Crafted:
-    """Fang's attack on the server's ``aggregator`` (module docstring). The γ-search arguments do not
-    apply (Fang has its own λ search or random draws) and are not used.
+    """Fang's attack on the server's ``aggregator`` (module docstring). It takes none of craft's γ-search
+    settings (Fang has its own λ search or random draws).
 
     Options: ``fang_fallback`` (Krum family), ``lambda0`` (override λ₀), ``partial_rule`` and ``n_total``
     (partial knowledge, Krum family), ``uniform_draws`` (trimmed_mean/median).
@@ -237,7 +237,6 @@ def fang(
         >>> out.updates.shape
         torch.Size([4, 5])
     """
-    check_options(options, "fang")
     target = require_aggregator(aggregator, "fang", TARGETS)
     if target in COORDINATE_WISE:
         return _fang_trmean(

@@ -23,7 +23,7 @@ from .._checks import check_int
 from ..errors import ConfigError
 from ._base import Crafted, register
 from ._perturbation import column_std
-from ._utils.common import check_options, repeat_rows
+from ._utils.common import repeat_rows
 
 Z_TABLE_NDSS21 = {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891}
 
@@ -46,7 +46,7 @@ def lie_z(n_total: int, n_malicious: int) -> float:
     return float(torch.special.ndtri(torch.tensor((n_total - s) / n_total, dtype=torch.float64)))
 
 
-@register("lie", needs=("n_total",))
+@register("lie", needs=("n_total",), settings=("variant",), options=("z", "lie_sign"))
 def lie(
     benign: torch.Tensor,
     n_malicious: int,
@@ -55,18 +55,9 @@ def lie(
     n_total: int | None = None,
     z: float | None = None,
     lie_sign: int = 1,
-    aggregator=None,
-    f=None,
-    perturbation: str = "std",
-    search: str = "halving",
-    gamma_init=None,
-    tau: float = 1e-5,
-    knowledge: str = "full",
-    generator=None,
-    **options,
 ) -> Crafted:
-    """LIE: n_malicious copies of μ ± z·σ (module docstring for z). The γ-search arguments
-    (perturbation, search, gamma_init, tau) and aggregator/f do not apply to LIE and are not used.
+    """LIE: n_malicious copies of μ ± z·σ (module docstring for z). Of craft's shared settings it takes only
+    ``variant``: the γ search and the rule do not apply to LIE.
 
     Example:
         >>> import torch
@@ -75,7 +66,6 @@ def lie(
         >>> craft("lie", x, 1, variant="ndss21", z=1.0).updates
         tensor([[4., 5.]])
     """
-    check_options(options, "lie")
     if lie_sign not in (1, -1):
         raise ConfigError(f"lie_sign must be +1 or -1; found {lie_sign!r}.")
     if benign.shape[0] < 2:

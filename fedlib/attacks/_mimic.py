@@ -13,31 +13,16 @@ import torch
 
 from .._checks import check_int
 from ._base import Crafted, register
-from ._utils.common import check_options, repeat_rows
+from ._utils.common import repeat_rows
 
 
-@register("mimic")
-def mimic(
-    benign: torch.Tensor,
-    n_malicious: int,
-    *,
-    target: int = 0,
-    aggregator=None,
-    f=None,
-    perturbation: str = "std",
-    search: str = "halving",
-    gamma_init=None,
-    tau: float = 1e-5,
-    knowledge: str = "full",
-    generator=None,
-    variant: str = "textbook",
-    **options,
-) -> Crafted:
+@register("mimic", options=("target",))
+def mimic(benign: torch.Tensor, n_malicious: int, *, target: int = 0) -> Crafted:
     """Mimic: ``n_malicious`` copies of the known benign row ``target`` (0 <= target < k, default 0).
 
     ``target`` is ByzFL's ``epsilon``. With ``knowledge="partial"`` the known rows are the malicious
-    clients' own honest updates, so the copy is one of theirs. The γ-search settings and
-    ``aggregator``/``f``/``variant`` do not apply and are not used. ``info``: ``target``.
+    clients' own honest updates, so the copy is one of theirs. It takes none of craft's shared settings.
+    ``info``: ``target``.
 
     Example:
         >>> import torch
@@ -47,6 +32,5 @@ def mimic(
         tensor([[3., 6.],
                 [3., 6.]])
     """
-    check_options(options, "mimic")
     target = check_int(target, "mimic target (row of benign to copy)", minimum=0, maximum=benign.shape[0] - 1)
     return Crafted(repeat_rows(benign[target], n_malicious), None, {"target": target})

@@ -69,12 +69,11 @@ import torch
 from .._checks import all_finite, check_int
 from ..errors import AttackInfeasible, ConfigError
 from ..vocabulary import COORDINATE_WISE, KRUM_FAMILY
-from ._base import Crafted, register
+from ._base import SHARED_SETTINGS, Crafted, register
 from ._perturbation import perturbation as make_perturbation
 from ._tailored_generic import GAMMA_INIT as GENERIC_GAMMA_INIT
 from ._tailored_generic import agnostic_gammas, check_size, gamma_scale, ndss21_search, rule_extras, textbook_search
 from ._utils.common import (
-    check_options,
     check_positive,
     check_search,
     gamma_init_for,
@@ -414,7 +413,14 @@ def _gamma(setting: _Setting, model, g0: float, tau: float, generator, knowledge
     return _generic_gamma(setting, g0, tau, generator, settings["perturbation"], grid, iters, info)
 
 
-@register("tailored", needs=("n_total", "aggregator_options"), targets=TARGETS, generic_form=True)
+@register(
+    "tailored",
+    needs=("n_total", "aggregator_options"),
+    targets=TARGETS,
+    generic_form=True,
+    settings=SHARED_SETTINGS,
+    options=("partial_rule", "exact_grid", "objective_grid", "objective_iters", "generic_grid", "generic_iters"),
+)
 def tailored(
     benign: torch.Tensor,
     n_malicious: int,
@@ -436,7 +442,6 @@ def tailored(
     objective_iters: int = 30,
     generic_grid: int = 13,
     generic_iters: int = 8,
-    **options,
 ) -> Crafted:
     """AGR-tailored attack on ``aggregator`` (module docstring for the tests, searches and knowledge): a
     dedicated form for the rules of :data:`TARGETS`, the generic black-box form (:mod:`._tailored_generic`)
@@ -458,7 +463,6 @@ def tailored(
     """
     from ..aggregators import names as rule_names
 
-    check_options(options, "tailored")
     target = require_aggregator(aggregator, "tailored", rule_names())
     sizes = dict(
         exact_grid=exact_grid,

@@ -1,5 +1,5 @@
 """Argument handling shared by the attacks: the released γ_init constants, the simulated attacker count of
-partial knowledge (spec §2), option checks and the stacking of malicious copies."""
+partial knowledge (spec §2), number checks and the stacking of malicious copies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ..._checks import check_choice, check_int, reject_options
+from ..._checks import check_choice, check_int
 from ...errors import ConfigError
 from ...vocabulary import SEARCHES
 
@@ -52,11 +52,6 @@ def check_positive(value: object, what: str) -> float:
 
 def check_search(search: str) -> str:
     return check_choice(search, SEARCHES, "search")
-
-
-def check_options(options: Mapping[str, object], attack: str, allowed=()) -> None:
-    """Raise ConfigError on any attack-specific option the attack does not accept."""
-    reject_options(options, f"attack {attack!r}", allowed)
 
 
 def require_aggregator(aggregator: str | None, attack: str, targets) -> str:
