@@ -134,8 +134,10 @@ _MEMORY: dict[tuple[str, tuple[int, ...]], list[dict]] = {}
 
 def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset=None) -> list[dict]:
     """The honest gradients of rounds ``rounds`` of FedSGD with the mean and no attack in ``exp``'s setting:
-    one dict per round with ``grads`` (every client of the round, malicious first) and ``m`` (attackers
-    drawn). Cached in ``results_dir/benign_gradients`` (and in memory)."""
+    one dict per round with ``grads`` (every client of the round, malicious first), ``m`` (attackers drawn) and
+    ``server`` (the server optimiser's :meth:`~fedlib.fl.ServerOptimiser.snapshot` at that round, from which a
+    rule that scores candidate models gets the server's scoring). Cached in ``results_dir/benign_gradients`` (and
+    in memory); a cached file from before the snapshots were recorded is computed again."""
     from .fl import FedSGD
 
     exp = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
@@ -144,8 +146,10 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
         return _MEMORY[key]
     path = _capture_path(results_dir, exp, rounds)
     if path is not None and path.exists():
-        _MEMORY[key] = torch.load(path, weights_only=True)
-        return _MEMORY[key]
+        cached = torch.load(path, weights_only=True)
+        if all("server" in round_ for round_ in cached):
+            _MEMORY[key] = cached
+            return cached
     engine = FedSGD(exp, dataset=dataset)
     captured = []
     for t in range(exp.rounds):
@@ -154,7 +158,8 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
         if grads is None:
             raise ConfigError(f"capturing benign gradients: honest training diverged at round {t}.")
         if t in rounds:
-            captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t})
+            snapshot = engine.optimiser.snapshot()
+            captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t, "server": snapshot})
         engine.server_step(engine.aggregate(draw, grads).vector)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,18 +171,12 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
 
 
 # ---------------------------------------------------------------------------------------------- (a) deviation
-def _seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _rule_options(rule: str, options: dict, seed: int) -> dict:
-    extra = {"generator": _seeded(seed + 1)} if "generator" in aggregators.needs(rule) else {}
-    return {**options, **extra}
-
-
-def _crafted(attack: str, rule: str, exp, round_: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor, int, Any]:
+def _crafted(
+    attack: str, rule: str, exp, round_: dict, generator, score_fn
+) -> tuple[torch.Tensor, torch.Tensor, int, Any]:
     """(rows the server aggregates, benign rows, f, γ) of one captured round, as the FL engine builds them:
-    ``inject`` crafted rows replace the acting attackers' (the surplus stay honest)."""
+    ``inject`` crafted rows replace the acting attackers' (the surplus stay honest); the attack's inputs come
+    from :class:`fedlib.attacks.AttackContext`, as in the engine."""
     from .fl import round_f
 
     grads, m = round_["grads"], round_["m"]
@@ -186,38 +185,48 @@ def _crafted(attack: str, rule: str, exp, round_: dict, seed: int) -> tuple[torc
     benign = grads[acting:]
     if attack == "none" or acting == 0:
         return grads, grads[m:], f, None
-    known = benign if exp.knowledge == "full" else grads[:m]
-    extra: dict[str, Any] = {}
-    wanted = attacks.needs(attack)
-    if "n_total" in wanted:
-        extra["n_total"] = inject + benign.shape[0]
-    if "aggregator_options" in wanted and exp.aggregator_options:
-        extra["aggregator_options"] = dict(exp.aggregator_options)
-    crafted = attacks.craft(
+    crafted = attacks.AttackContext.of(
         attack,
-        known,
-        inject,
-        aggregator=rule,
+        benign=benign,
+        own=grads[:m],
+        n_crafted=inject,
+        target=rule,
         f=f,
+        variant=exp.variant,
+        knowledge=exp.knowledge,
         perturbation=exp.perturbation,
         search=exp.search,
         gamma_init=exp.gamma_init,
-        knowledge=exp.knowledge,
-        generator=_seeded(seed),
-        variant=exp.variant,
-        **extra,
-        **exp.attack_options,
-    )
+        generator=generator,
+        attack_options=exp.attack_options,
+        server_rule=rule,
+        rule_options=exp.aggregator_options,
+        score_fn=score_fn,
+    ).craft()
     return torch.cat([crafted.updates, benign]), benign, f, crafted.gamma
 
 
-def deviation(attack: str, rule: str, exp, captured: Sequence[dict], seed: int) -> dict[str, float]:
+def deviation(attack: str, rule: str, exp, captured: Sequence[dict], dataset=None) -> dict[str, float]:
     """Mean ``deviation``, ``relative_deviation`` and ``gamma`` of ``attack`` against ``rule`` over the
-    captured rounds (module docstring); μ is the mean of the benign rows."""
+    captured rounds (module docstring); μ is the mean of the benign rows.
+
+    Each round's attack and rule draw from the generators the engine would give them in ``exp``'s first round
+    (:meth:`fedlib.fl.Seeds.generators`). A rule that scores candidate models (Fang's defense) gets the server's
+    scoring at the captured round (:meth:`fedlib.fl.ServerScore.replay`, on ``dataset``'s validation samples;
+    ``dataset`` is loaded when not given)."""
+    from .fl import Seeds, ServerScore, load_dataset
+
+    needs = aggregators.needs(rule)
+    if "score_fn" in needs and dataset is None:
+        dataset = load_dataset(exp)
+    cpu = torch.device("cpu")
     devs, rels, gammas = [], [], []
     for round_ in captured:
-        rows, benign, f, gamma = _crafted(attack, rule, exp, round_, seed)
-        options = _rule_options(rule, dict(exp.aggregator_options), seed)
+        _, attack_gen, server_gen = Seeds.of(exp).generators(cpu)
+        score_fn = ServerScore.replay(exp, dataset, round_["server"]) if "score_fn" in needs else None
+        rows, benign, f, gamma = _crafted(attack, rule, exp, round_, attack_gen, score_fn)
+        supplied = {"generator": server_gen, "score_fn": score_fn}
+        options = {**exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
         out = aggregators.aggregate(rule, rows, f, variant=exp.variant, **options).vector
         mu = benign.mean(dim=0)
         devs.append(float(torch.linalg.vector_norm(out - mu)))
@@ -376,16 +385,17 @@ def _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, 
     """(deviation rows per attack, notes): an attack whose deviation cannot be measured still trains."""
     devs: dict[str, list[dict]] = {a: [] for a in attack_list}
     notes = {a: "" for a in attack_list}
+    from .fl import load_dataset
+
+    scores = "score_fn" in aggregators.needs(name)  # the rule scores candidate models on validation samples
     for seed in seeds:
         captured = capture(experiments[("none", seed)], capture_rounds, folder)
+        data = load_dataset(experiments[("none", seed)]) if scores else None  # the seed's own split
         for attack in attack_list:
             if reasons[attack] or notes[attack]:
                 continue
-            if "score_fn" in aggregators.needs(name):
-                notes[attack] = "deviation not measured: the rule needs score_fn (a model to score)"
-                continue
             try:
-                devs[attack].append(deviation(attack, name, experiments[(attack, seed)], captured, seed))
+                devs[attack].append(deviation(attack, name, experiments[(attack, seed)], captured, data))
             except AttackInfeasible as exc:
                 notes[attack] = f"deviation not measured, infeasible on the captured rounds: {exc}"
     return devs, notes

@@ -380,3 +380,30 @@ def test_an_attack_is_passed_only_the_settings_and_options_it_declares():
             table.pop("test_declared", None)
     with pytest.raises(ValueError, match="unknown settings"):
         atk.register("test_undeclared", settings=("gamma",))
+
+
+# ------------------------------------------------------------------ what an attack is given: AttackContext
+def test_attack_context_rules():
+    benign, own = torch.randn(6, 3), torch.randn(2, 3)
+    score = lambda v: (0.0, 0.0)  # noqa: E731
+    ctx = atk.AttackContext.of("tailored", benign=benign, own=own, n_crafted=2, target="fang_defense", f=2,
+                               variant="textbook", knowledge="partial", server_rule="fang_defense",
+                               rule_options={"base": "median"}, score_fn=score)  # fmt: skip
+    assert ctx.known is own and ctx.options["n_total"] == 8  # crafted + benign rows the server aggregates
+    assert ctx.options["aggregator_options"] == {"base": "median", "score_fn": score}
+    # aimed at another rule than the server's: the server's options are not that rule's; no scoring it does not need
+    other = atk.AttackContext.of("tailored", benign=benign, n_crafted=2, target="krum", f=2, variant="textbook",
+                                 server_rule="fang_defense", rule_options={"base": "median"},
+                                 score_fn=score)  # fmt: skip
+    assert other.known is benign and "aggregator_options" not in other.options
+    # the attack's own options win; an attack that needs nothing is given nothing
+    mine = atk.AttackContext.of("lie", benign=benign, n_crafted=2, target=None, f=None, variant="textbook",
+                                attack_options={"n_total": 50, "z": 1.0})  # fmt: skip
+    assert mine.options == {"n_total": 50, "z": 1.0}
+    plain = atk.AttackContext.of("min_max", benign=benign, n_crafted=2, target="median", f=2, variant="textbook")
+    assert plain.options == {} and plain.craft().updates.shape == (2, 3)
+    with pytest.raises(ConfigError, match="own rows"):
+        atk.AttackContext.of("lie", benign=benign, n_crafted=2, target=None, f=None, variant="textbook",
+                             knowledge="partial")  # fmt: skip
+    with pytest.raises(AttackInfeasible, match="no benign gradient"):
+        atk.AttackContext.of("min_max", benign=benign[:0], n_crafted=2, target=None, f=None, variant="textbook").craft()

@@ -123,3 +123,14 @@ def test_figure_helpers_draw_one_card_and_several(tmp_path):
     assert heat.get_ylabel() == "aggregation rule"
     with pytest.raises(ValueError, match="value"):
         report_card(cards[0], value="nonsense")
+
+
+def test_the_deviation_on_a_rule_that_scores_candidate_models():
+    """Fang's defense scores candidate models on the server's validation samples: the card gives it the server's
+    scoring at each captured round, as the engine does, and measures the deviation."""
+    card = fedlib.evaluate("fang_defense", attacks=["lie", "min_max"], train=False, results_dir=None,
+                           capture_rounds=(0,), rounds=2, seeds=[0])  # fmt: skip
+    by = card.set_index("attack")
+    for attack in ("none", "lie", "min_max"):
+        assert by.loc[attack, "reason"] == "" and math.isfinite(by.loc[attack, "deviation"])
+    assert by.loc["min_max", "deviation"] > by.loc["none", "deviation"]

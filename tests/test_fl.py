@@ -360,3 +360,17 @@ def test_the_engine_runs_without_the_experiment_layer():
         "assert not [m for m in sys.modules if m.startswith(('fedlib.experiments', 'fedlib.report', 'fedlib.sweep'))]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+@pytest.mark.parametrize("optimiser,lr", [("sgd", 0.5), ("adam", 1e-3)])
+def test_the_servers_scoring_replays_from_a_snapshot(optimiser, lr):
+    from fedlib.fl import FedSGD, ServerScore
+
+    engine = FedSGD(tiny(aggregator="fang_defense", optimiser=optimiser, lr=lr, lr_decay_rounds=[1],
+                         lr_decay_factor=0.5))  # fmt: skip
+    v = torch.randn(engine.net.d, generator=torch.Generator().manual_seed(3)) * 0.01
+    for _ in range(2):  # after two steps: a decayed learning rate and (Adam) moments
+        engine.server_step(v)
+    replayed = ServerScore.replay(engine.setting, engine.dataset, engine.optimiser.snapshot())
+    w = torch.randn(engine.net.d, generator=torch.Generator().manual_seed(4)) * 0.01
+    assert replayed(w) == engine.score_fn(w)

@@ -16,6 +16,10 @@ Algorithm 1 (also public as :func:`halving_search`), ``search="exact"`` the clos
 Min-Sum, tailored Krum family). A round whose sample leaves the adversary too little to craft from raises
 :class:`~fedlib.errors.AttackInfeasible`; :func:`feasible` tells it in advance from the counts alone.
 
+What an attack is given in a round (its known rows, ``n_total``, the simulated rule's options and the server's
+scoring) is assembled in one place, :class:`AttackContext` (the FL engine, :func:`fedlib.evaluate` and the Flower
+attack simulation all build it there).
+
 Which rules an AGR-aware attack can be aimed at: :func:`targets` (its dedicated forms) and :func:`can_target`
 (the tailored attack also has a generic, black-box form for every other registered rule, a user's included).
 
@@ -36,6 +40,7 @@ Example:
 # Import order is registration order: names() lists the rules/attacks in the paper's order.
 # isort: off
 from ._base import ATTACK_NEEDS, Crafted, can_target, craft, generic_form, get, names, needs, register, targets
+from ._context import AttackContext
 from . import _none  # noqa: F401  (registers "none")
 from ._lie import Z_TABLE_NDSS21, lie, lie_z
 from ._fang import fang, fang_lambda0
@@ -52,6 +57,7 @@ from ..vocabulary import PERTURBATIONS
 __all__ = [
     "Crafted",
     "craft",
+    "AttackContext",
     "get",
     "names",
     "needs",

@@ -24,6 +24,7 @@ from ._inputs import (
 )
 from ._optim import OPTIMISERS, ServerOptimiser
 from ._policy import attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
+from ._score import ServerScore
 
 __all__ = [
     "train",
@@ -52,6 +53,7 @@ __all__ = [
     "POLICIES",
     "FlatModel",
     "ServerOptimiser",
+    "ServerScore",
     "GRAD_METHODS",
     "OPTIMISERS",
 ]

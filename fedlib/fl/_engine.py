@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
@@ -26,6 +25,7 @@ from ._grads import FlatModel
 from ._inputs import HasSetting, Setting, setting_of
 from ._optim import ServerOptimiser
 from ._policy import check_feasible, round_clients, round_f
+from ._score import ServerScore
 
 
 def resolve_device(name: str) -> torch.device:
@@ -139,11 +139,11 @@ class FedSGD:
     too few own rows), the acting attackers send their honest gradients that round and the round's record
     says ``attack_skipped``.
 
-    Fang's defense (it needs ``score_fn``) scores the model the server would actually produce: the candidate
-    step of the server optimiser (SGD: θ − η_t·v; Adam: the Adam step of that aggregate, computed on copies
-    without touching the optimiser's state), on the first ``fang_val_samples`` validation samples, returning
-    (loss, error rate 0–1). An attack that simulates the AGR gets the server's ``aggregator_options`` (plus that
-    ``score_fn`` when it simulates Fang's defense) and ``n_total`` (rows the AGR sees) when it needs them.
+    Fang's defense (it needs ``score_fn``) scores the model the server would actually produce
+    (:class:`~fedlib.fl.ServerScore`: the candidate step of the server optimiser on the first
+    ``fang_val_samples`` validation samples). What the attack is given each round is built by
+    :meth:`attack_context` (:class:`fedlib.attacks.AttackContext`: the server's rule options and scoring when it
+    simulates the server's rule, ``n_total`` when it needs it).
 
     ``model`` (an ``nn.Module``) and ``dataset`` (a :class:`fedlib.data.Dataset`, e.g.
     :func:`fedlib.data.synthetic`) replace the setting's registered network and dataset; then the setting's
@@ -188,8 +188,9 @@ class FedSGD:
         self.test = (ds.test_x.to(device=dev, dtype=dt), ds.test_y.to(dev))
         n_score = setting.defense.fang_val_samples
         self.score_set = (self.val[0][:n_score], self.val[1][:n_score])
+        #: (loss, error 0–1) of the model the server would produce with an aggregate (Fang's defense's score_fn).
+        self.score_fn = ServerScore(self.net, self.optimiser, *self.score_set)
         self.rule_options = self._rule_options()
-        self.attack_options = self._attack_options()
         self.log = TrainLog(device=str(self.device), n_parameters=self.net.d)
         self.sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         self.t_start = t_start
@@ -199,31 +200,35 @@ class FedSGD:
         return self.optimiser.theta
 
     # ------------------------------------------------------------------ what rules and attacks need
-    def score_fn(self, vector: torch.Tensor) -> tuple[float, float]:
-        """(loss, error 0–1) of the model the server would produce with aggregate ``vector`` (Fang's defense)."""
-        loss, acc = self.net.evaluate(self.optimiser.candidate(vector), *self.score_set)
-        return loss, 1.0 - acc / 100.0
-
     def _rule_options(self) -> dict[str, object]:
         defense = self.setting.defense
         needs = aggregators.needs(defense.aggregator)
         supplied = {"generator": self.server_gen, "score_fn": self.score_fn}
         return {**defense.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
 
-    def _attack_options(self) -> dict[str, Any]:
-        threat, defense = self.setting.threat, self.setting.defense
-        needs = attacks.needs(threat.attack)
-        options = dict(threat.attack_options)
-        target = self.setting.target
-        if "aggregator_options" in needs and "aggregator_options" not in options:
-            # The adversary simulating the AGR knows its options (and, for Fang's defense, the server's scoring).
-            simulated = dict(defense.aggregator_options) if target == defense.aggregator else {}
-            if "score_fn" in aggregators.needs(target):  # Fang's defense, or a user's rule that scores
-                simulated["score_fn"] = self.score_fn
-            if simulated:
-                options["aggregator_options"] = simulated
-        self.pass_n_total = "n_total" in needs and "n_total" not in options
-        return options
+    def attack_context(self, draw: Draw, known: torch.Tensor, benign: torch.Tensor) -> attacks.AttackContext:
+        """What the attack is given this round (:class:`fedlib.attacks.AttackContext`): ``known`` rows (the benign
+        ones, or under partial knowledge the attackers' own), ``draw.inject`` rows to craft aimed at the setting's
+        target with the round's f, the server's rule options and scoring, the attack generator."""
+        setting, threat, defense = self.setting, self.setting.threat, self.setting.defense
+        return attacks.AttackContext.of(
+            threat.attack,
+            benign=benign,
+            own=known,
+            n_crafted=draw.inject,
+            target=setting.target,
+            f=draw.f,
+            variant=setting.options.variant,
+            knowledge=threat.knowledge,
+            perturbation=threat.perturbation,
+            search=threat.search,
+            gamma_init=threat.gamma_init,
+            generator=self.attack_gen,
+            attack_options=threat.attack_options,
+            server_rule=defense.aggregator,
+            rule_options=defense.aggregator_options,
+            score_fn=self.score_fn,
+        )
 
     # ------------------------------------------------------------------ the steps of one round
     def sample_clients(self, t: int) -> Draw:
@@ -269,33 +274,14 @@ class FedSGD:
         Full knowledge: ``grads`` are the benign clients' rows (the acting attackers computed none); partial:
         every client's honest row, of which the attackers know their own ``grads[:m_t]``.
         """
-        threat = self.setting.threat
         if not draw.attacking:
             return grads, None, None
         t0 = time.perf_counter()
-        full = threat.knowledge == "full"
+        full = self.setting.threat.knowledge == "full"
         known, benign = (grads, grads) if full else (grads[: draw.m_t], grads[draw.acting :])
         rows: torch.Tensor | None
         try:
-            if known.shape[0] == 0:
-                raise AttackInfeasible("no benign gradient in the round to craft from (every client is malicious)")
-            options = dict(self.attack_options)
-            if self.pass_n_total:
-                options["n_total"] = draw.inject + benign.shape[0]  # clients in the round, as the AGR sees them
-            crafted = attacks.craft(
-                threat.attack,
-                known,
-                draw.inject,
-                aggregator=self.setting.target,
-                f=draw.f,
-                perturbation=threat.perturbation,
-                search=threat.search,
-                gamma_init=threat.gamma_init,
-                knowledge=threat.knowledge,
-                generator=self.attack_gen,
-                variant=self.setting.options.variant,
-                **options,
-            )
+            crafted = self.attack_context(draw, known, benign).craft()
             rows, gamma, skipped = torch.cat([crafted.updates, benign]), crafted.gamma, None
         except AttackInfeasible as exc:
             rows, gamma, skipped = self._honest_instead(draw, grads), None, str(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -80,6 +81,22 @@ class ServerOptimiser:
         self.param.grad = None
         self.scheduler.step()
         return self.theta
+
+    def snapshot(self) -> dict[str, object]:
+        """θ and the optimiser's state (learning rate, Adam moments) as CPU copies: enough to rebuild the
+        :meth:`candidate` of this round later (:meth:`fedlib.fl.ServerScore.replay`)."""
+
+        def to_cpu(value):
+            return value.detach().to("cpu", copy=True) if torch.is_tensor(value) else copy.deepcopy(value)
+
+        state = self.optimizer.state_dict()
+        return {
+            "theta": to_cpu(self.theta),
+            "optimiser": {
+                "state": {k: {n: to_cpu(v) for n, v in s.items()} for k, s in state["state"].items()},
+                "param_groups": copy.deepcopy(state["param_groups"]),
+            },
+        }
 
     @torch.no_grad()
     def candidate(self, aggregate: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:

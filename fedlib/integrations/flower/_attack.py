@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Collection, Iterable
-from typing import Any
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -14,6 +13,7 @@ from flwr.serverapp.strategy import Strategy
 
 from ... import aggregators, attacks
 from ..._checks import check_choice, check_int
+from ..._seeds import derived_seed
 from ...errors import ConfigError
 from ...vocabulary import KNOWLEDGE
 from ._strategy import FedlibStrategy, GlobalModel, split_replies
@@ -176,42 +176,29 @@ class AttackSimulation(Strategy):
     def _craft(self, server_round: int, mal: list[Message], benign: list[Message], n_total: int) -> attacks.Crafted:
         if self.knowledge == "full" and not benign:
             raise ConfigError(f"round {server_round}: full knowledge needs benign replies; every reply is malicious.")
-        known = self._global_model().updates(benign if self.knowledge == "full" else mal, self._array_key())
+        model, key = self._global_model(), self._array_key()
         inner = self.strategy if isinstance(self.strategy, FedlibStrategy) else None
         f = self.f if self.f is not None else (inner.f_for(n_total) if inner else None)
-        generator = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
-        return attacks.craft(
+        generator = torch.Generator(self.device).manual_seed(derived_seed(self.seed, server_round))
+        # What the adversary is given is built as in the FL engine (fedlib.attacks.AttackContext): the server's rule
+        # options and scoring when it simulates that rule, n_total = the replies the server aggregates.
+        return attacks.AttackContext.of(
             self.attack,
-            known,
-            len(mal),
-            aggregator=self.target,
+            benign=model.updates(benign, key) if benign else model.vector.new_zeros(0, model.vector.numel()),
+            own=model.updates(mal, key) if self.knowledge == "partial" else None,
+            n_crafted=len(mal),
+            target=self.target,
             f=f,
+            variant=self.variant,
+            knowledge=self.knowledge,
             perturbation=self.perturbation,
             search=self.search,
-            knowledge=self.knowledge,
             generator=generator,
-            variant=self.variant,
-            **self._options(n_total, inner),
-        )
-
-    def _options(self, n_total: int, inner: FedlibStrategy | None) -> dict[str, Any]:
-        """The attack's options plus what it needs from the server (fedlib.attacks.needs)."""
-        options = dict(self.attack_options)
-        needs = attacks.needs(self.attack)
-        if "n_total" in needs and "n_total" not in options:
-            options["n_total"] = n_total  # the rows the server aggregates this round
-        if (
-            "aggregator_options" in needs
-            and "aggregator_options" not in options
-            and inner is not None
-            and self.target == inner.aggregator
-        ):
-            simulated: dict[str, object] = dict(inner.rule_options)
-            if self.target == "fang_defense":
-                simulated["score_fn"] = inner.vector_score_fn()  # the adversary knows the server's scoring
-            if simulated:
-                options["aggregator_options"] = simulated
-        return options
+            attack_options=self.attack_options,
+            server_rule=inner.aggregator if inner else None,
+            rule_options=inner.rule_options if inner else None,
+            score_fn=inner.vector_score_fn() if inner and inner.score_fn is not None else None,
+        ).craft()
 
     def _forge(self, message: Message, update: torch.Tensor) -> Message:
         """A copy of ``message`` whose ArrayRecord is the global model plus ``update``."""

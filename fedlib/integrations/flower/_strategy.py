@@ -14,6 +14,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from ... import aggregators
 from ..._checks import check_choice, check_int
+from ..._seeds import derived_seed
 from ...errors import ConfigError
 from ...vocabulary import NONFINITE_POLICIES
 from ._layout import ArrayLayout, single_array_record
@@ -252,7 +253,7 @@ class FedlibStrategy(FedAvg):
         extra: dict[str, Any] = {}
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
-            extra["generator"] = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
+            extra["generator"] = torch.Generator(self.device).manual_seed(derived_seed(self.seed, server_round))
         if "score_fn" in needs:
             extra["score_fn"] = self.vector_score_fn()
         return extra
