@@ -8,13 +8,14 @@ Example:
 
 from ..vocabulary import PROFILES as PROFILE_NAMES
 from ._config import Experiment
-from ._profiles import experiment_for, profile_table
+from ._profiles import check_profile, experiment_for, profile_table
 from ._results import Result, default_results_dir, load_result, result_path, run, versions
 
 __all__ = [
     "Experiment",
     "experiment_for",
     "profile_table",
+    "check_profile",
     "PROFILE_NAMES",
     "Result",
     "default_results_dir",

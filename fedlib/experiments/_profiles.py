@@ -12,7 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .._checks import check_choice
 from ..errors import ConfigError
+from ..vocabulary import PROFILES
 from ._config import Experiment
 
 _QUICK = {
@@ -112,6 +114,16 @@ _FEMNIST_GAMMA = {
     ("min_max", None): 50.0,
     ("min_sum", None): 50.0,
 }
+
+
+def check_profile(profile: str) -> str:
+    """``profile`` if it names a profile (:data:`fedlib.vocabulary.PROFILES`), else UnknownNameError.
+
+    Example:
+        >>> check_profile("scale")
+        'scale'
+    """
+    return check_choice(profile, PROFILES, "profile")
 
 
 def profile_table() -> dict[str, dict[str, dict[str, Any]]]:

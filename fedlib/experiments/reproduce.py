@@ -186,7 +186,7 @@ class Reproduction:
         return exp.replace(**changes) if changes else exp
 
     def adapt(self, cells: Sequence) -> list:
-        """The cells (:class:`fedlib.report.results.Cell`) of this reproduction's datasets, adapted; labels kept."""
+        """The cells (:class:`fedlib.experiments.grids.Cell`) of this reproduction's datasets, adapted; labels kept."""
         return [
             dataclasses.replace(c, experiment=self.adapt_experiment(c.experiment))
             for c in cells
