@@ -9,7 +9,7 @@ state and its named steps).
 
 from ..vocabulary import F_POLICIES as POLICIES  # the name fedlib.fl has always exported
 from ._batches import ClientBatches
-from ._engine import Draw, FedSGD, TrainLog, build_model, load_dataset, resolve_device, train
+from ._engine import Draw, FedSGD, TrainLog, train
 from ._grads import GRAD_METHODS, FlatModel
 from ._inputs import (
     DataSetup,
@@ -25,6 +25,7 @@ from ._inputs import (
 from ._optim import OPTIMISERS, ServerOptimiser
 from ._policy import attacker_counts, check_feasible, describe_cell, largest_f, round_f, rows_in_round
 from ._score import ServerScore
+from ._setup import build_model, load_dataset, resolve_device
 
 __all__ = [
     "train",

@@ -11,6 +11,7 @@ from .. import data as _data
 from ._grads import FlatModel
 from ._inputs import HasSetting, Setting, setting_of
 from ._optim import ServerOptimiser
+from ._setup import build_model
 
 
 class ServerScore:
@@ -41,8 +42,6 @@ class ServerScore:
     ) -> ServerScore:
         """The server's scoring at the round whose optimiser ``snapshot`` was taken, for the setting's network
         (built from its ``init`` seed and then given the snapshot's θ) and the dataset's validation samples."""
-        from ._engine import build_model
-
         setting = setting_of(source)
         dtype, training = setting.options.torch_dtype, setting.training
         net = FlatModel(build_model(setting, dataset), dtype=dtype, device=device)
