@@ -48,10 +48,6 @@ class ResultFileError(FedlibError, ValueError):
     """A results file is corrupt, truncated, or does not match the expected schema."""
 
 
-class MissingResultsError(FedlibError, LookupError):
-    """Results of a scale/full grid are missing; the message lists them and how to compute them."""
-
-
 class DivergedError(FedlibError, ArithmeticError):
     """Training produced a non-finite loss and the policy says to stop with an error."""
 
@@ -66,6 +62,5 @@ __all__ = [
     "AttackInfeasible",
     "DatasetNotFoundError",
     "ResultFileError",
-    "MissingResultsError",
     "DivergedError",
 ]

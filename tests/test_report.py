@@ -10,11 +10,10 @@ import pytest
 
 import fedlib.aggregators
 import fedlib.attacks
-from fedlib.errors import MissingResultsError, UnknownNameError
+from fedlib.errors import UnknownNameError
 from fedlib.experiments import experiment_for, grids
-from fedlib.experiments.grids import Cell
 from fedlib.report import labels, tables
-from fedlib.sweep import collect, committed
+from fedlib.report.results import Cell, MissingResultsError, collect, committed
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = ROOT / "results" / "scale"

@@ -4,8 +4,6 @@
 * :func:`run_experiments` loads every cached result, runs the rest (``n_workers=0``: in this process;
   otherwise on a local Dask cluster of worker processes, or on ``scheduler="tcp://HOST:8786"``), retries runs
   that fail or lose their worker, and returns a :class:`SweepReport` with the results in input order.
-* :func:`collect` gives the results of a grid's cells (:class:`fedlib.experiments.grids.Cell`) as one table,
-  running the missing ones only when asked; :func:`committed` only reads.
 * ``python -m fedlib sweep GRID.yaml [--scheduler tcp://HOST:8786] [--workers N] [--results-dir DIR]``.
 
 Example:
@@ -18,14 +16,10 @@ Example:
 """
 
 from ._cli import add_parser, main
-from ._collect import collect, committed, default_run_missing
 from ._grid import allowed_keys, expand, load_grid
 from ._run import Failure, SweepFailedError, SweepReport, run_experiments
 
 __all__ = [
-    "collect",
-    "committed",
-    "default_run_missing",
     "expand",
     "load_grid",
     "allowed_keys",

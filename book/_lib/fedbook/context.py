@@ -29,12 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fedlib import sweep
 from fedlib.errors import ConfigError
-from fedlib.experiments import check_profile
-from fedlib.experiments.grids import Cell
 from fedlib.experiments.reproduce import Reproduction
-from fedlib.sweep import default_run_missing
+from fedlib.report import results as _results
+from fedlib.report.results import Cell, check_profile, default_run_missing
 
 #: The repository root: this file is book/_lib/fedbook/context.py.
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,7 +101,7 @@ class Context:
         if self.reproduction is not None:
             cells = self.reproduction.adapt(cells)
             self._announce()
-        return sweep.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
+        return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
                                 device=self.device, notebook=self.notebook, where=shown(self.folder))
 
     @property
@@ -142,5 +140,5 @@ def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *,
     """Committed results of ``profile`` (``scale`` or ``full``) for the grid ``cells_for(seeds)`` with the
     profile's default seeds, if every one is present; else ``(None, note)``. Nothing is ever run."""
     folder = results_dir_for(profile, results_dir)
-    return sweep.committed(profile, lambda: cells_for(DEFAULT_SEEDS[profile]), results_dir=folder,
+    return _results.committed(profile, lambda: cells_for(DEFAULT_SEEDS[profile]), results_dir=folder,
                               notebook=notebook, where=shown(folder))

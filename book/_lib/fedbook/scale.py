@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fedlib import sweep
 from fedlib.experiments import grids
-from fedlib.experiments.grids import Cell
 from fedlib.report import results as _results
 from fedlib.report import tables
+from fedlib.report.results import Cell
 
 from .context import results_dir_for, shown
 
@@ -97,5 +96,5 @@ def scale_block(name: str, *, results_dir: os.PathLike | str | None = None, devi
     cells = grids.scale_grid(name, device=device)
     present = [c for c in cells if _results.is_cached(c.experiment, folder)]
     missing = [c for c in cells if not _results.is_cached(c.experiment, folder)]
-    runs = sweep.collect(present, profile="scale", results_dir=folder, run_missing=False)
+    runs = _results.collect(present, profile="scale", results_dir=folder, run_missing=False)
     return ScaleBlock(name, cells, runs, missing, where=shown(folder))
