@@ -134,10 +134,8 @@ _MEMORY: dict[tuple[str, tuple[int, ...]], list[dict]] = {}
 
 def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset=None) -> list[dict]:
     """The honest gradients of rounds ``rounds`` of FedSGD with the mean and no attack in ``exp``'s setting:
-    one dict per round with ``grads`` (every client of the round, malicious first), ``m`` (attackers drawn) and
-    ``server`` (the server optimiser's :meth:`~fedlib.fl.ServerOptimiser.snapshot` at that round, from which a
-    rule that scores candidate models gets the server's scoring). Cached in ``results_dir/benign_gradients`` (and
-    in memory); a cached file from before the snapshots were recorded is computed again."""
+    one dict per round with ``grads`` (every client of the round, malicious first) and ``m`` (attackers
+    drawn). Cached in ``results_dir/benign_gradients`` (and in memory)."""
     from .fl import FedSGD
 
     exp = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
@@ -146,10 +144,8 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
         return _MEMORY[key]
     path = _capture_path(results_dir, exp, rounds)
     if path is not None and path.exists():
-        cached = torch.load(path, weights_only=True)
-        if all("server" in round_ for round_ in cached):
-            _MEMORY[key] = cached
-            return cached
+        _MEMORY[key] = torch.load(path, weights_only=True)
+        return _MEMORY[key]
     engine = FedSGD(exp, dataset=dataset)
     captured = []
     for t in range(exp.rounds):
@@ -158,8 +154,7 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
         if grads is None:
             raise ConfigError(f"capturing benign gradients: honest training diverged at round {t}.")
         if t in rounds:
-            snapshot = engine.optimiser.snapshot()
-            captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t, "server": snapshot})
+            captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t})
         engine.server_step(engine.aggregate(draw, grads).vector)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,24 +201,42 @@ def _crafted(
     return torch.cat([crafted.updates, benign]), benign, f, crafted.gamma
 
 
-def deviation(attack: str, rule: str, exp, captured: Sequence[dict], dataset=None) -> dict[str, float]:
+def server_scores(exp, rounds: Sequence[int], dataset=None) -> dict[int, Any]:
+    """The server's scoring (the ``score_fn`` a rule such as Fang's defense is given) at each of ``rounds`` of the
+    captures' honest training (FedSGD with the mean and no attack in ``exp``'s setting, as :func:`capture` trains):
+    the training is replayed and the server optimiser's snapshot at each round rebuilt into a
+    :class:`fedlib.fl.ServerScore` (CPU, the validation samples of ``dataset``, loaded when not given)."""
+    from .fl import FedSGD, ServerScore
+
+    honest = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
+    engine = FedSGD(honest, dataset=dataset)
+    scores = {}
+    for t in range(honest.rounds):
+        if t in rounds:
+            scores[t] = ServerScore.replay(honest, engine.dataset, engine.optimiser.snapshot())
+        if not engine.run_round(t):
+            raise ConfigError(f"replaying the honest training of the captures: it diverged at round {t}.")
+    return scores
+
+
+def deviation(attack: str, rule: str, exp, captured: Sequence[dict], scores: dict | None = None) -> dict[str, float]:
     """Mean ``deviation``, ``relative_deviation`` and ``gamma`` of ``attack`` against ``rule`` over the
     captured rounds (module docstring); μ is the mean of the benign rows.
 
     Each round's attack and rule draw from the generators the engine would give them in ``exp``'s first round
     (:meth:`fedlib.fl.Seeds.generators`). A rule that scores candidate models (Fang's defense) gets the server's
-    scoring at the captured round (:meth:`fedlib.fl.ServerScore.replay`, on ``dataset``'s validation samples;
-    ``dataset`` is loaded when not given)."""
-    from .fl import Seeds, ServerScore, load_dataset
+    scoring at the captured round, as the engine gives it (``scores``: :func:`server_scores` of the captured
+    rounds, computed when not given)."""
+    from .fl import Seeds
 
     needs = aggregators.needs(rule)
-    if "score_fn" in needs and dataset is None:
-        dataset = load_dataset(exp)
+    if "score_fn" in needs and scores is None:
+        scores = server_scores(exp, [round_["round"] for round_ in captured])
     cpu = torch.device("cpu")
     devs, rels, gammas = [], [], []
     for round_ in captured:
         _, attack_gen, server_gen = Seeds.of(exp).generators(cpu)
-        score_fn = ServerScore.replay(exp, dataset, round_["server"]) if "score_fn" in needs else None
+        score_fn = None if scores is None else scores[round_["round"]]
         rows, benign, f, gamma = _crafted(attack, rule, exp, round_, attack_gen, score_fn)
         supplied = {"generator": server_gen, "score_fn": score_fn}
         options = {**exp.aggregator_options, **{k: v for k, v in supplied.items() if k in needs}}
@@ -385,17 +398,15 @@ def _deviations(name, attack_list, seeds, experiments, reasons, capture_rounds, 
     """(deviation rows per attack, notes): an attack whose deviation cannot be measured still trains."""
     devs: dict[str, list[dict]] = {a: [] for a in attack_list}
     notes = {a: "" for a in attack_list}
-    from .fl import load_dataset
-
-    scores = "score_fn" in aggregators.needs(name)  # the rule scores candidate models on validation samples
+    scoring = "score_fn" in aggregators.needs(name)  # the rule scores candidate models on validation samples
     for seed in seeds:
         captured = capture(experiments[("none", seed)], capture_rounds, folder)
-        data = load_dataset(experiments[("none", seed)]) if scores else None  # the seed's own split
+        scores = server_scores(experiments[("none", seed)], capture_rounds) if scoring else None
         for attack in attack_list:
             if reasons[attack] or notes[attack]:
                 continue
             try:
-                devs[attack].append(deviation(attack, name, experiments[(attack, seed)], captured, data))
+                devs[attack].append(deviation(attack, name, experiments[(attack, seed)], captured, scores))
             except AttackInfeasible as exc:
                 notes[attack] = f"deviation not measured, infeasible on the captured rounds: {exc}"
     return devs, notes
@@ -426,4 +437,4 @@ def _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture
     return card[list(COLUMNS)]
 
 
-__all__ = ["evaluate", "capture", "deviation", "rule_name", "DEFAULT_ATTACKS", "COLUMNS"]
+__all__ = ["evaluate", "capture", "server_scores", "deviation", "rule_name", "DEFAULT_ATTACKS", "COLUMNS"]

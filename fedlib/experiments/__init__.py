@@ -6,16 +6,14 @@ Example:
     >>> result = run(exp, results_dir="results")  # doctest: +SKIP
 """
 
-from ..vocabulary import PROFILES as PROFILE_NAMES
 from ._config import Experiment
-from ._profiles import check_profile, experiment_for, profile_table
+from ._profiles import PROFILE_NAMES, experiment_for, profile_table
 from ._results import Result, default_results_dir, load_result, result_path, run, versions
 
 __all__ = [
     "Experiment",
     "experiment_for",
     "profile_table",
-    "check_profile",
     "PROFILE_NAMES",
     "Result",
     "default_results_dir",

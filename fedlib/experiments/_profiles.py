@@ -14,7 +14,7 @@ from typing import Any
 
 from .._checks import check_choice
 from ..errors import ConfigError
-from ..vocabulary import PROFILES
+from ..vocabulary import PROFILES as PROFILE_NAMES
 from ._config import Experiment
 
 _QUICK = {
@@ -117,13 +117,14 @@ _FEMNIST_GAMMA = {
 
 
 def check_profile(profile: str) -> str:
-    """``profile`` if it names a profile (:data:`fedlib.vocabulary.PROFILES`), else UnknownNameError.
+    """``profile`` if it names a profile (:data:`PROFILE_NAMES`, from :mod:`fedlib.vocabulary`), else
+    UnknownNameError.
 
     Example:
         >>> check_profile("scale")
         'scale'
     """
-    return check_choice(profile, PROFILES, "profile")
+    return check_choice(profile, PROFILE_NAMES, "profile")
 
 
 def profile_table() -> dict[str, dict[str, dict[str, Any]]]:

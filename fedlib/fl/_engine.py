@@ -144,6 +144,7 @@ class FedSGD:
         self.score_fn = ServerScore(self.net, self.optimiser, *self.score_set)
         self.rule_options = self._rule_options()
         self.log = TrainLog(device=str(self.device), n_parameters=self.net.d)
+        self.on_round: Callable[[int], None] | None = None
         self.sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         self.t_start = t_start
 

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import FedlibError
-from ..experiments import check_profile
+from ..experiments._profiles import check_profile
 from ..experiments.grids import Cell  # noqa: F401  (the unit of every grid, defined with the grids)
 
 
