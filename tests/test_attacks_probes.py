@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import fedlib.attacks as atk
-import fedlib.attacks._agnostic as agnostic_module
 import fedlib.attacks._tailored as tailored_module
+import fedlib.attacks._utils.agnostic as agnostic_module
 import fedlib.attacks._utils.coordinate_probe as coordinate_probe
 from fedlib.attacks._utils.quadratic import QuadraticDistances
 

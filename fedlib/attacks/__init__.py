@@ -48,10 +48,9 @@ from ._tailored import tailored
 from ._agnostic import min_max, min_sum
 from ._ipm import ipm
 from ._mimic import mimic
-from ._perturbation import perturbation, pick_perturbation
+from ._perturbation import KINDS as PERTURBATIONS, perturbation, pick_perturbation
 from ._utils.feasibility import feasible
 from ._utils.search import halving as halving_search
-from ..vocabulary import PERTURBATIONS
 # isort: on
 
 __all__ = [

@@ -17,7 +17,7 @@ import torch
 
 from .._checks import check_choice, check_finite, check_matrix
 from ..errors import ConfigError, InputError
-from ..vocabulary import PERTURBATIONS
+from ..vocabulary import PERTURBATIONS as KINDS
 
 
 def column_std(rows: torch.Tensor) -> torch.Tensor:
@@ -50,7 +50,7 @@ def perturbation(kind: str, benign: torch.Tensor) -> torch.Tensor:
         >>> perturbation("sign", torch.tensor([[1.0, -2.0], [3.0, -4.0]]))
         tensor([-1.,  1.])
     """
-    check_choice(kind, PERTURBATIONS, "perturbation")
+    check_choice(kind, KINDS, "perturbation")
     benign = check_matrix(benign, "benign")
     mean = benign.mean(dim=0)
     if kind == "sign":
@@ -74,7 +74,7 @@ def pick_perturbation(
     *,
     aggregator: str,
     f: int | None = None,
-    candidates: Sequence[str] = PERTURBATIONS,
+    candidates: Sequence[str] = KINDS,
     aggregator_options: dict | None = None,
     **craft_kwargs,
 ) -> tuple[str, dict[str, float]]:
@@ -104,7 +104,7 @@ def pick_perturbation(
     if not candidates:
         raise ConfigError("pick_perturbation needs at least one candidate perturbation.")
     for kind in candidates:
-        check_choice(kind, PERTURBATIONS, "perturbation")
+        check_choice(kind, KINDS, "perturbation")
     benign = check_finite(check_matrix(benign, "benign"), "benign")
     f_server = n_malicious if f is None else f
     reference = benign.mean(dim=0)

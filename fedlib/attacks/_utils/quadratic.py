@@ -22,7 +22,7 @@ import torch
 from ..._blocks import column_blocks, distances_from_gram
 from ..._checks import check_choice
 from ...errors import InputError
-from ...vocabulary import PERTURBATIONS
+from .._perturbation import KINDS
 
 
 def sq_distances_to(rows: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
@@ -57,7 +57,7 @@ class QuadraticDistances:
         ``pairwise=False`` skips the (k, k) Gram product (the pass's largest cost) and leaves
         ``benign_sq`` as None, for callers that need only a, b, c and :meth:`sums_to_benign`.
         """
-        check_choice(kind, PERTURBATIONS, "perturbation")
+        check_choice(kind, KINDS, "perturbation")
         k, d = benign.shape
         if kind == "std" and k < 2:
             raise InputError(f"perturbation 'std' needs at least 2 benign rows for an unbiased std; found {k}.")
