@@ -14,9 +14,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from ... import aggregators
 from ..._checks import check_choice, check_int
-from ..._seeds import derived_seed
 from ...errors import ConfigError
-from ...vocabulary import NONFINITE_POLICIES
 from ._layout import ArrayLayout, single_array_record
 
 logger = logging.getLogger(__name__)
@@ -157,7 +155,7 @@ class FedlibStrategy(FedAvg):
         if not (callable(f) or isinstance(f, int)) or isinstance(f, bool):
             raise ConfigError(f"f must be an int or a callable f(n) -> int; found {f!r}.")
         self.aggregator, self.f, self.variant = aggregator, f, variant
-        self.score_fn, self.nonfinite = score_fn, check_choice(nonfinite, NONFINITE_POLICIES, "nonfinite policy")
+        self.score_fn, self.nonfinite = score_fn, check_choice(nonfinite, ("raise", "drop"), "nonfinite policy")
         self.seed, self.device = check_int(seed, "seed", minimum=0), torch.device(device)
         self.rule_options = dict(rule_options)
         aggregators.min_inputs(aggregator, 0 if callable(f) else f, variant=variant, **self.rule_options)
@@ -253,7 +251,7 @@ class FedlibStrategy(FedAvg):
         extra: dict[str, Any] = {}
         needs = aggregators.needs(self.aggregator)
         if "generator" in needs:
-            extra["generator"] = torch.Generator(self.device).manual_seed(derived_seed(self.seed, server_round))
+            extra["generator"] = torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + server_round)
         if "score_fn" in needs:
             extra["score_fn"] = self.vector_score_fn()
         return extra
