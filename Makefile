@@ -70,12 +70,12 @@ html: $(STAMP)
 book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"
 
-# `fedlib reproduce` plans and runs every notebook's full grid (resumable), then runs this folder's book runner
-# on those results. PROFILE's quick default means full here (`make scale` runs the scale campaign).
+# `fedbook.reproduce` runs `fedlib reproduce` (plan and run every full grid, resumable), then this folder's book
+# runner on those results. PROFILE's quick default means full here (`make scale` runs the scale campaign).
 DEVICE ?= auto
 REPRODUCE_ARGS ?=
 reproduce: $(STAMP)
-	$(PY) -m fedlib reproduce --profile $(if $(filter quick,$(PROFILE)),full,$(PROFILE)) --device $(DEVICE) \
+	$(BOOKPY) -m fedbook.reproduce --profile $(if $(filter quick,$(PROFILE)),full,$(PROFILE)) --device $(DEVICE) \
 	  --book $(CURDIR) $(REPRODUCE_ARGS)
 
 # The scale campaign (full Fashion-MNIST, grids.SCALE_BLOCKS): the blocks BLOCKS (default: all) into the committed
@@ -84,7 +84,7 @@ reproduce: $(STAMP)
 BLOCKS ?=
 WORKERS ?= 2
 scale: $(STAMP) scale-data
-	$(PY) -m fedlib reproduce --profile scale $(if $(BLOCKS),--only $(BLOCKS)) --results-dir $(CURDIR)/results/scale \
+	$(BOOKPY) -m fedbook.reproduce --profile scale $(if $(BLOCKS),--only $(BLOCKS)) --results-dir $(CURDIR)/results/scale \
 	  --workers $(WORKERS) --book $(CURDIR) $(REPRODUCE_ARGS)
 
 bench: $(STAMP)

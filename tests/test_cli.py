@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -66,19 +65,23 @@ def test_flags_map_onto_experiment():
     assert (exp.split_seed, exp.init_seed, exp.sample_seed, exp.attack_seed) == (4, 4, 4, 4)
 
 
-def test_sweep_plugin_hook(monkeypatch):
-    seen = {}
+def test_one_module_per_subcommand_imported_plainly():
+    import argparse
+    import pathlib
 
-    def add_parser(subparsers):
-        p = subparsers.add_parser("sweep")
-        p.add_argument("grid")
-        p.set_defaults(func=lambda args: seen.setdefault("grid", args.grid) and 0)
+    def commands(parser):
+        (choices,) = [a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return choices
 
-    monkeypatch.setitem(sys.modules, "fedlib.sweep", types.SimpleNamespace(add_parser=add_parser))
-    assert cli.main(["sweep", "grid.yaml"]) == 0 and seen["grid"] == "grid.yaml"
-    monkeypatch.setitem(sys.modules, "fedlib.sweep", types.SimpleNamespace())  # no hook: no subcommand
-    with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["sweep", "grid.yaml"])
+    choices = commands(cli.build_parser())
+    handlers = {name: sub.get_default("func") for name, sub in choices.items()}
+    handlers["data"] = commands(choices["data"])["fetch"].get_default("func")  # data has its own subcommands
+    assert set(handlers) == {"run", "list", "dry-run", "data", "evaluate", "reproduce", "sweep"}
+    modules = {name: fn.__module__ for name, fn in handlers.items()}
+    assert all(m.startswith("fedlib.cli.") for m in modules.values()), modules
+    assert len(set(modules.values())) == len(modules)  # each subcommand its own module
+    folder = pathlib.Path(cli.__file__).parent
+    assert not [p.name for p in folder.glob("*.py") if "importlib" in p.read_text(encoding="utf-8")]
 
 
 def test_default_results_cache_is_not_the_repository(monkeypatch, tmp_path):

@@ -23,8 +23,8 @@ from helpers.fetch_fixtures import (
     sha256,
 )
 
+from fedlib.cli.data import add_data_parser
 from fedlib.data import _formats, default_data_root, fetch, load
-from fedlib.data._cli import add_data_parser
 from fedlib.data._download import ChecksumError, DownloadError
 from fedlib.data._fetch import MARKER
 from fedlib.data._sources import SOURCES, DatasetSource, RemoteFile

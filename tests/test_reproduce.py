@@ -1,5 +1,6 @@
-"""``python -m fedlib reproduce``: the reproduction's cells and manifest, the plan, one Dask worker per GPU, the
-book step's commands, and the whole path from ``data fetch`` on a loopback mirror to the built book.
+"""``python -m fedlib reproduce``: the reproduction's cells and manifest, the plan, one Dask worker per GPU; and the
+book's ``python -m fedbook.reproduce``: which notebooks read which grid, the book step's commands, and the whole
+path from ``data fetch`` on a loopback mirror to the built book.
 
 Nothing here touches the internet: the end-to-end test serves fixture MNIST files on 127.0.0.1.
 """
@@ -15,23 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fedbook import reproduce as book
+from fedbook.reproduce import SCALE_NOTEBOOK_BLOCKS, book_commands, find_book, notebooks, readers
 from helpers.fetch_fixtures import LoopbackServer, fixture_registry, idx_gz
 
+import fedlib.sweep
 from fedlib import cli
 from fedlib.errors import ConfigError
 from fedlib.experiments import grids, load_result
-from fedlib.experiments import reproduce as _reproduce
-from fedlib.experiments.reproduce import (
-    MANIFEST,
-    Reproduction,
-    book_commands,
-    find_book,
-    format_plan,
-    gpu_worker_env,
-    gpu_workers,
-    make_plan,
-    run_sweep,
-)
+from fedlib.experiments.reproduce import MANIFEST, Reproduction, format_plan, make_plan
+from fedlib.sweep import gpu_worker_env, gpu_workers, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = {"grids": ("main",), "datasets": ("mnist",), "seeds": (0,), "rounds": 2, "stand_in_model": True}
@@ -74,13 +68,13 @@ def test_experiments_are_the_distinct_cells_of_the_chosen_grids():
 
 
 def test_notebooks_are_those_whose_every_grid_is_run():
-    assert Reproduction(**CHECK).notebooks() == ["main_table"]
+    assert notebooks(Reproduction(**CHECK)) == ["main_table"]
     both = Reproduction(grids=("main", "dnc"), datasets=("mnist",))
-    assert both.notebooks() == ["main_table", "dnc_table", "paper_vs_ours"]
+    assert notebooks(both) == ["main_table", "dnc_table", "paper_vs_ours"]
     # The verdicts page never judges a pipeline check against the paper.
-    assert Reproduction(grids=("main", "dnc"), datasets=("mnist",), rounds=3).notebooks() == ["main_table", "dnc_table"]
-    assert Reproduction(grids=("cross_device",), datasets=("mnist",)).notebooks() == []  # FEMNIST only
-    assert Reproduction(grids=("cross_device",), datasets=("femnist",)).notebooks() == ["cross_device"]
+    assert notebooks(Reproduction(grids=("main", "dnc"), datasets=("mnist",), rounds=3)) == ["main_table", "dnc_table"]
+    assert notebooks(Reproduction(grids=("cross_device",), datasets=("mnist",))) == []  # FEMNIST only
+    assert notebooks(Reproduction(grids=("cross_device",), datasets=("femnist",))) == ["cross_device"]
 
 
 @pytest.mark.parametrize(
@@ -122,10 +116,10 @@ def test_a_scale_reproduction_is_the_campaigns_blocks_with_their_own_seeds():
     expected = {c.experiment.config_hash for b in grids.SCALE_BLOCKS for c in grids.scale_grid(b)}
     assert {e.config_hash for e in everything.experiments()} == expected
     assert {e.profile for e in everything.experiments()} == {"scale"}
-    assert everything.notebooks() == list(_reproduce.SCALE_NOTEBOOK_BLOCKS)
+    assert notebooks(everything) == list(SCALE_NOTEBOOK_BLOCKS)
     dnc = Reproduction(profile="scale", grids=("dnc",))
-    assert len(dnc.experiments()) == 33 and dnc.notebooks() == ["dnc_table", "paper_vs_ours"]
-    assert dnc.readers("dnc") == ["dnc_table", "paper_vs_ours"]
+    assert len(dnc.experiments()) == 33 and notebooks(dnc) == ["dnc_table", "paper_vs_ours"]
+    assert readers(dnc, "dnc") == ["dnc_table", "paper_vs_ours"]
     one_seed = Reproduction(profile="scale", grids=("dnc", "cross_device"), seeds=(1,))
     assert {c.experiment.attack_seed for g in one_seed.grids for c in one_seed.cells(g)} == {1}
     assert "seeds [1]" in one_seed.describe() and "each block's own" in dnc.describe()
@@ -141,7 +135,7 @@ def test_every_page_that_reads_a_scale_block_is_listed_with_its_blocks():
         names |= {b for b in grids.SCALE_BLOCKS if re.search(rf'for name in \(.*"{b}".*\)', source.read_text())}
         if names:
             found[source.stem] = names
-    assert {nb: set(blocks) for nb, blocks in _reproduce.SCALE_NOTEBOOK_BLOCKS.items()} == found
+    assert {nb: set(blocks) for nb, blocks in SCALE_NOTEBOOK_BLOCKS.items()} == found
 
 
 # ------------------------------------------------------------------------------------------------ the plan
@@ -152,14 +146,17 @@ def test_the_plan_counts_cells_per_grid_and_each_new_cell_once():
     for grid in rep.grids:
         assert rows[grid]["cells"] == len(grids.full_grid(grid, [0, 1], datasets=["mnist"]))
     assert sum(r["new"] for r in plan.rows) == len(rep.experiments())
-    assert rows["main"]["notebooks"] == ["main_table", "dnc_table", "paper_vs_ours"]
     assert rows["main"]["rounds"] == [500] and plan.hours == 0.0 and not plan.costs
     text = format_plan(plan, rep)
-    assert text.splitlines()[3].split() == "grid cells new done rounds est. hours notebooks run on it".split()
-    assert rows["afa_fang"]["notebooks"] == ["afa_fang_defense"]
-    check = make_plan(Reproduction(**CHECK), "cpu", measure=False)
-    assert check.rows[0]["notebooks"] == ["main_table"]  # no DnC grid, and a check never reaches the verdicts
-    assert "(no per-round cost measured)" in text
+    assert text.splitlines()[3].split() == "grid cells new done rounds est. hours".split()  # the library's plan
+    assert "(no per-round cost measured)" in text and "notebook" not in text
+    # The book's command adds the pages that read each grid.
+    by_book = format_plan(plan, rep, lambda grid: readers(rep, grid)).splitlines()
+    assert by_book[3].split() == "grid cells new done rounds est. hours read by".split()
+    assert by_book[4].endswith("main_table, dnc_table, paper_vs_ours") and by_book[6].endswith("afa_fang_defense")
+    check = Reproduction(**CHECK)  # no DnC grid, and a check never reaches the verdicts
+    assert format_plan(make_plan(check, "cpu", measure=False), check, lambda g: readers(check, g)).splitlines()[
+        4].endswith("main_table")  # fmt: skip
 
 
 def test_runs_already_present_are_counted_done_and_price_the_same_kind_of_run(tmp_path):
@@ -226,8 +223,6 @@ def test_run_sweep_sends_the_runs_to_a_cluster_of_one_worker_per_gpu(tmp_path, m
 
     import torch
 
-    import fedlib.sweep
-
     calls = {}
 
     @contextlib.contextmanager
@@ -240,8 +235,8 @@ def test_run_sweep_sends_the_runs_to_a_cluster_of_one_worker_per_gpu(tmp_path, m
         return "report"
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
-    monkeypatch.setattr(_reproduce, "gpu_cluster", fake_cluster)
-    monkeypatch.setattr(fedlib.sweep, "run_experiments", fake_run)
+    monkeypatch.setattr(fedlib.sweep._gpus, "gpu_cluster", fake_cluster)
+    monkeypatch.setattr(fedlib.sweep._run, "run_experiments", fake_run)
     rep = Reproduction(**CHECK)
     assert run_sweep(rep, tmp_path, device="cuda", progress=False) == "report"
     assert calls["gpus"] == 3 and calls["scheduler"] == "tcp://127.0.0.1:1" and calls["devices"] == {"cuda"}
@@ -255,7 +250,7 @@ def test_each_gpu_worker_sees_only_its_own_gpu():
     pytest.importorskip("distributed")
     from distributed import Client
 
-    with _reproduce.gpu_cluster(2) as address, Client(address) as client:
+    with fedlib.sweep.gpu_cluster(2) as address, Client(address) as client:
         seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
     assert sorted(seen.values()) == ["0", "1"]
 
@@ -352,29 +347,33 @@ class _Sweep:
 
 
 def test_a_scale_reproduction_rebuilds_the_pages_only_from_the_books_results_scale(tmp_path, monkeypatch, capsys):
-    book = _fake_book(tmp_path / "clone")
+    clone = _fake_book(tmp_path / "clone")
     calls: list = []
-    monkeypatch.setattr(_reproduce, "run_sweep", _Sweep(calls))
-    monkeypatch.setattr(_reproduce, "run_book", lambda folder, commands: calls.append(("book", folder, commands)) or 0)
-    monkeypatch.chdir(book)
+    monkeypatch.setattr(fedlib.sweep, "run_sweep", _Sweep(calls))
+    monkeypatch.setattr(book, "run_book", lambda folder, commands: calls.append(("book", folder, commands)) or 0)
+    monkeypatch.chdir(clone)
     monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path / "cache"))
-    argv = ["reproduce", "--profile", "scale", "--only", "dnc", "--no-measure", "--results-dir", "results/scale"]
-    assert cli.main(argv) == 0
+    argv = ["--profile", "scale", "--only", "dnc", "--no-measure", "--results-dir", "results/scale"]
+    assert book.main(argv) == 0
     (_, rep, results_dir), (_, folder, commands) = calls
     assert rep.profile == "scale" and rep.grids == ("dnc",) and results_dir == Path("results/scale")
-    assert folder == book and commands == book_commands(book, rep, results_dir, "auto")
+    assert folder == clone and commands == book_commands(clone, rep, results_dir, "auto")
     # By default the results go to the cache, never into the committed folder, and the book's pages (which
     # read results/scale) are not rebuilt from results they do not read.
     calls.clear()
-    assert cli.main(argv[:-2]) == 0
+    assert book.main(argv[:-2]) == 0
     assert [c[0] for c in calls] == ["sweep"] and calls[0][2] == tmp_path / "cache"
     assert "No book built: its pages read the scale campaign from" in capsys.readouterr().out
-    assert not (tmp_path / "cache" / MANIFEST).exists() and not (book / "results").exists()
+    assert not (tmp_path / "cache" / MANIFEST).exists() and not (clone / "results").exists()
+    # The library's own command runs the same sweep, builds nothing and names the book's command.
+    calls.clear()
+    assert cli.main(["reproduce", *argv]) == 0
+    assert [c[0] for c in calls] == ["sweep"] and "python -m fedbook.reproduce" in capsys.readouterr().out
 
 
 def test_cli_plans_a_scale_block_and_refuses_its_dry_run(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
-    code = cli.main(["reproduce", "--profile", "scale", "--only", "dnc", "--no-measure", "--plan-only"])
+    code = book.main(["--profile", "scale", "--only", "dnc", "--no-measure", "--plan-only"])
     out = capsys.readouterr().out
     assert code == 0 and re.search(r"^dnc\s+33\s+33\s+0\s+300\s", out, re.M) and "profile 'scale'" in out
     assert "dnc_table, paper_vs_ours" in out
@@ -451,16 +450,16 @@ def _page_text(notebook: Path) -> str:
 @pytest.mark.notebook  # about 75 s on one core: part of make test, the issue's end-to-end evidence
 def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results(tmp_path, monkeypatch, capsys):
     files = _mnist_like_files()
-    data, results, book = tmp_path / "data", tmp_path / "results", _book_copy(tmp_path / "book")
+    data, results, clone = tmp_path / "data", tmp_path / "results", _book_copy(tmp_path / "book")
     with LoopbackServer({f"/mnist/{f}": b for f, b in files.items()}, lifetime=120) as server:
         registry = fixture_registry(server.url, {"mnist": files}, mnist={"train": 60000, "test": 10000})
         monkeypatch.setattr("fedlib.data._fetch.SOURCES", registry)  # the fixtures' own checksums
         assert cli.main(["data", "fetch", "mnist", "--root", str(data), "--no-progress"]) == 0
         assert len(server.log) == 4
-    argv = ["reproduce", "--profile", "full", "--datasets", "mnist", "--only", "main", "--seeds", "0", "--rounds", "2",
+    argv = ["--profile", "full", "--datasets", "mnist", "--only", "main", "--seeds", "0", "--rounds", "2",
             "--stand-in-model", "--device", "cpu", "--measure-rounds", "1", "--results-dir", str(results),
-            "--root", str(data), "--book", str(book), "--no-progress"]  # fmt: skip
-    assert cli.main(argv) == 0
+            "--root", str(data), "--book", str(clone), "--no-progress"]  # fmt: skip
+    assert book.main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(r"^main\s+55\s+55\s+0\s+2\s", out, re.M) and out.count("(median vs none; real data)") == 1
 
@@ -478,8 +477,8 @@ def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results
 
     # The executed notebook reads those results (run_missing is false: a missing one would fail it) and says
     # what they are; the built book shows the same page.
-    page = _page_text(book / "executed" / "main_table.ipynb")
-    html = (book / "_build" / "html" / "executed" / "main_table.html").read_text(encoding="utf-8")
+    page = _page_text(clone / "executed" / "main_table.ipynb")
+    html = (clone / "_build" / "html" / "executed" / "main_table.html").read_text(encoding="utf-8")
     for text in (page, html):
         text = re.sub("&#39;|[‘’]", "'", text)  # Sphinx's smart quotes
         assert "Pipeline check, not the paper's numbers" in text

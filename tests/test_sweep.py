@@ -305,9 +305,14 @@ def write_grid(tmp_path, **base):
     return path
 
 
-def test_cli_serial_sweep_and_dry_run(tmp_path, capsys):
-    from fedlib.sweep import main
+def main(argv):
+    """``python -m fedlib sweep ARGV``."""
+    from fedlib.cli import main as fedlib_main
 
+    return fedlib_main(["sweep", *argv])
+
+
+def test_cli_serial_sweep_and_dry_run(tmp_path, capsys):
     grid, out = write_grid(tmp_path), tmp_path / "res"
     assert main([str(grid), "--results-dir", str(out), "--dry-run"]) == 0
     listed = capsys.readouterr().out
@@ -320,8 +325,6 @@ def test_cli_serial_sweep_and_dry_run(tmp_path, capsys):
 
 
 def test_cli_bad_grid_exits_2_with_the_message(tmp_path, capsys):
-    from fedlib.sweep import main
-
     grid = write_grid(tmp_path, n_malicous=3)
     assert main([str(grid), "--workers", "0"]) == 2
     err = capsys.readouterr().err
@@ -329,7 +332,7 @@ def test_cli_bad_grid_exits_2_with_the_message(tmp_path, capsys):
 
 
 def test_fedlib_cli_registers_the_sweep_subcommand(tmp_path, capsys):
-    """`python -m fedlib sweep ...` goes through fedlib.cli, which calls fedlib.sweep.add_parser."""
+    """`python -m fedlib sweep ...` goes through fedlib.cli, whose sweep module (fedlib.cli.sweep) parses it."""
     cli = pytest.importorskip("fedlib.cli", reason="fedlib/cli.py (the engine's CLI) is not there yet")
     grid = write_grid(tmp_path)
     status = cli.main(["sweep", str(grid), "--results-dir", str(tmp_path / "r"), "--workers", "0", "--quiet"])

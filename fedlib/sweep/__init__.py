@@ -4,6 +4,8 @@
 * :func:`run_experiments` loads every cached result, runs the rest (``n_workers=0``: in this process;
   otherwise on a local Dask cluster of worker processes, or on ``scheduler="tcp://HOST:8786"``), retries runs
   that fail or lose their worker, and returns a :class:`SweepReport` with the results in input order.
+* :func:`run_sweep` runs a reproduction's experiments (:class:`fedlib.experiments.reproduce.Reproduction`), with one
+  local Dask worker per GPU when a machine has several (:func:`gpu_cluster`).
 * ``python -m fedlib sweep GRID.yaml [--scheduler tcp://HOST:8786] [--workers N] [--results-dir DIR]``.
 
 Example:
@@ -15,7 +17,7 @@ Example:
     >>> report = run_experiments(expand(grid), "results", n_workers=2)  # doctest: +SKIP
 """
 
-from ._cli import add_parser, main
+from ._gpus import gpu_cluster, gpu_worker_env, gpu_workers, run_sweep
 from ._grid import allowed_keys, expand, load_grid
 from ._run import Failure, SweepFailedError, SweepReport, run_experiments
 
@@ -27,6 +29,8 @@ __all__ = [
     "SweepReport",
     "Failure",
     "SweepFailedError",
-    "add_parser",
-    "main",
+    "run_sweep",
+    "gpu_workers",
+    "gpu_worker_env",
+    "gpu_cluster",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from ..errors import FedlibError
 
@@ -14,7 +13,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``sweep`` subcommand on an argparse ``subparsers`` object (used by ``fedlib.cli``)."""
+    """Register the ``sweep`` subcommand on an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
         "sweep",
         help="run a grid of experiments on Dask (local worker processes or an existing cluster)",
@@ -71,9 +70,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed ``sweep`` command; returns the process exit status."""
     from ..experiments import default_results_dir
-    from ._grid import expand
-    from ._run import run_experiments
-    from ._store import load_cached
+    from ..sweep._grid import expand
+    from ..sweep._run import run_experiments
+    from ..sweep._store import load_cached
 
     if args.results_dir is None:
         args.results_dir = str(default_results_dir())
@@ -116,11 +115,3 @@ def _dry_run(experiments, results_dir, load_cached) -> int:
         )
     print(f"{len(experiments)} experiment(s), {len(seen)} distinct")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fedlib.sweep GRID.yaml ...`` (the same as ``python -m fedlib sweep GRID.yaml ...``)."""
-    parser = argparse.ArgumentParser(prog="python -m fedlib.sweep", description="run a grid of experiments")
-    configure(parser)
-    args = parser.parse_args(argv)
-    return args.func(args)

@@ -21,7 +21,7 @@ import argparse
 
 def add_data_parser(subparsers) -> argparse.ArgumentParser:
     """``data``: dataset tools; ``data fetch NAME...`` downloads, verifies and installs datasets."""
-    from ._sources import SOURCES
+    from ..data._sources import SOURCES
 
     data = subparsers.add_parser("data", help="dataset tools (fetch)", description="Dataset tools.")
     commands = data.add_subparsers(dest="data_command", required=True, metavar="{fetch}")
@@ -52,7 +52,7 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Handler of ``data fetch``: fetch, then print where each dataset is and how to load it."""
-    from ._fetch import fetch
+    from ..data._fetch import fetch
 
     folders = fetch(args.names, root=args.root, mirror=args.mirror, progress=args.progress, force=args.force)
     for name, folder in folders.items():
