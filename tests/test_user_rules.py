@@ -160,7 +160,8 @@ REFUSED = [
     (_wrong_device, r"on device cpu .*; found device meta"),
     (_non_finite, r"expected finite values on the probe input \(9×5 float32 rows on the CPU, f=1\).*found \[nan"),
     (_not_a_tensor, r"expected a tensor of shape \(5,\) .*; found list: \["),
-    (_no_f, r"expected a function called as fn\(updates, f, \*\*options\).*found the signature \(updates, \*\*kw\)"),
+    (_no_f, r"failed on the probe input .*TypeError: _no_f\(\) takes 1 positional argument but 2 were given "
+            r"\(expected a function called as fn\(updates, f, \*\*options\)"),
     (_raises, r"failed on the probe input \(9×5 float32 rows on the CPU, f=1\): IndexError"),
 ]
 
@@ -197,11 +198,12 @@ def test_every_call_is_checked_not_only_the_probe():
             agg.aggregate(name, _rows(dtype=torch.float64), 1)
 
 
-def test_a_rule_with_required_options_is_checked_at_its_first_call():
+def test_a_rule_whose_option_has_no_default_is_refused_with_the_call_form():
     def scaled_mean(updates, f, *, scale):
         return updates.mean(dim=0) * scale
 
-    with agg.registered("test_scaled", scaled_mean) as name:  # no probe: it cannot be called without scale
+    with pytest.raises(ConfigError, match=r"missing 1 required keyword-only argument: 'scale' \(expected a function "
+                                          r"called as fn\(updates, f, \*\*options\).*every option with a default"):
+        agg.register("test_scaled")(scaled_mean)
+    with agg.registered("test_scaled", lambda updates, f, *, scale=1.0: updates.mean(dim=0) * scale) as name:
         torch.testing.assert_close(agg.aggregate(name, _rows(), 1, scale=2.0).vector, 2 * _rows().mean(dim=0))
-        with pytest.raises(ConfigError, match="found dtype torch.float64"):
-            agg.aggregate(name, _rows(), 1, scale=torch.full((6,), 2.0, dtype=torch.float64))

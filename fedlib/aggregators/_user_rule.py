@@ -12,13 +12,13 @@ wherever a rule is (:func:`~fedlib.aggregators.register`, :func:`~fedlib.aggrega
 ``fedlib.aggregators`` entry points, :func:`fedlib.evaluate` and ``python -m fedlib evaluate module:function``,
 the FL engine, the Flower strategy), because the registry stores every such rule as one :class:`UserRule`:
 
-1. **signature** (at registration): the rule must take ``(updates, f)`` positionally; ``variant`` is passed
-   only to a rule that takes it (by name or through ``**kw``); a rule without it is the textbook variant only;
+1. **call form**: ``fn(updates, f, **options)``, every option with a default; ``variant`` is passed only when it
+   is not ``"textbook"`` (a rule written without variants is the textbook form only);
 2. **probe** (at registration, before any training): one call on a synthetic input, :math:`n \times d` float32
    rows on the CPU from a fixed seed, with ``f = 1``, :math:`n = \max(9, \text{min\_inputs}(1))`, :math:`d = 5`
    (with a seeded generator and a constant scorer when the rule needs them). The result must be a tensor of
    shape :math:`(d,)`, or an Aggregate whose ``vector`` is one, with the input's dtype and device and finite
-   values;
+   values; a call that fails (e.g. a rule without ``f``: a TypeError) is reported with the call form;
 3. **every call**: the same shape, dtype and device checks (they cost nothing next to the rule). A non-finite
    aggregate mid-training is left to the engine, which records it as divergence, as for a built-in rule.
 
@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,6 +54,11 @@ from ._base import Aggregate
 #: The probe's input: rows, columns and the f it passes (rows grow to the rule's ``min_inputs`` if it needs more).
 PROBE_ROWS, PROBE_COLUMNS, PROBE_F = 9, 5, 1
 PROBE_SEED = 0
+#: What a TypeError of the probe call most likely means.
+CALL_FORM = (
+    " (expected a function called as fn(updates, f, **options): updates the (n, d) tensor, f the number of "
+    "malicious rows the server assumes, every option with a default)"
+)
 
 
 def _describe(fn: Callable) -> str:
@@ -72,21 +76,22 @@ class UserRule:
     def __init__(self, name: str, fn: Callable[..., Any]):
         self.name, self.fn = name, fn
         self.where = f"aggregation rule {name!r} ({_describe(fn)})"
-        self.takes_variant, self.required = _check_signature(self.where, fn)
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __repr__(self) -> str:
         return f"UserRule({self.name!r}, {_describe(self.fn)})"
 
     def __call__(self, updates: torch.Tensor, f: int, *, variant: str = "textbook", **options: Any) -> Aggregate:
-        if self.takes_variant:
-            options["variant"] = variant
-        elif variant != "textbook":
-            raise ConfigError(
-                f"{self.where} takes no `variant` argument, so it has the textbook form only; "
-                f"found variant={variant!r}."
-            )
-        return self.as_aggregate(self.fn(updates, f, **options), updates)
+        if variant == "textbook":  # the default: a rule written without variants is called without one
+            return self.as_aggregate(self.fn(updates, f, **options), updates)
+        try:
+            out = self.fn(updates, f, variant=variant, **options)
+        except TypeError as exc:
+            if "'variant'" not in str(exc):
+                raise
+            raise ConfigError(f"{self.where} takes no `variant` argument, so it has the textbook form only; "
+                              f"found variant={variant!r}.") from exc  # fmt: skip
+        return self.as_aggregate(out, updates)
 
     def as_aggregate(self, out: object, updates: torch.Tensor) -> Aggregate:
         """``out`` as an Aggregate, after checking that its vector has the shape, dtype and device it must have."""
@@ -110,11 +115,7 @@ class UserRule:
         return out if isinstance(out, Aggregate) else Aggregate(vector)
 
     def probe(self, needs: frozenset[str], min_inputs: Callable[[int, str, Mapping[str, object]], int]) -> None:
-        """Call the rule once on a small synthetic input (module docstring); raise ConfigError if it fails. A rule
-        with options that have no default (other than what it ``needs``) cannot be called without them: its first
-        real call checks it instead."""
-        if self.required - needs:
-            return
+        """Call the rule once on a small synthetic input (module docstring); raise ConfigError if it fails."""
         n = max(PROBE_ROWS, int(min_inputs(PROBE_F, "textbook", {})))
         generator = torch.Generator().manual_seed(PROBE_SEED)
         updates = torch.randn(n, PROBE_COLUMNS, generator=generator)
@@ -126,35 +127,13 @@ class UserRule:
         except ConfigError:
             raise
         except Exception as exc:  # any failure of third-party code: name the rule and the input
-            raise ConfigError(f"{self.where} failed on {what}: {type(exc).__name__}: {exc}") from exc
+            hint = CALL_FORM if isinstance(exc, TypeError) else ""
+            raise ConfigError(f"{self.where} failed on {what}: {type(exc).__name__}: {exc}{hint}") from exc
         if not all_finite(result.vector):
             raise ConfigError(
                 f"{self.where}: expected finite values on {what}, whose rows are all finite; "
                 f"found {result.vector.tolist()}."
             )
-
-
-def _check_signature(where: str, fn: Callable) -> tuple[bool, frozenset[str]]:
-    """(whether ``fn`` takes ``variant``, its options without a default); raise ConfigError when it cannot be
-    called as ``fn(updates, f)``."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # a builtin or C callable without a signature: its calls will tell
-        return True, frozenset()
-    try:
-        signature.bind_partial(torch.empty(0, 0), 0)
-    except TypeError:
-        raise ConfigError(f"{where}: expected a function called as fn(updates, f, **options) (updates: the (n, d) "
-                          f"tensor, f: the number of malicious rows the server assumes); found the signature "
-                          f"{signature}.") from None  # fmt: skip
-    parameters = list(signature.parameters.values())
-    kinds = {p.kind for p in parameters}
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    rest = parameters[2:] if all(p.kind in positional for p in parameters[:2]) else parameters
-    required = frozenset(
-        p.name for p in rest if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    )
-    return "variant" in signature.parameters or inspect.Parameter.VAR_KEYWORD in kinds, required
 
 
 def unwrap(rule: Callable) -> Callable:
