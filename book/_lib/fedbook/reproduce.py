@@ -26,6 +26,8 @@ from fedlib.errors import ConfigError
 from fedlib.experiments import grids
 from fedlib.experiments.reproduce import FULL_SEEDS, Reproduction
 
+from .repository import is_book
+
 #: The notebooks (``notebooks/<name>.py`` in the book's sources) and the full grids each one reads.
 NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "main_table": ("main",),
@@ -78,23 +80,18 @@ def readers(rep: Reproduction, grid: str) -> list[str]:
 
 
 def find_book(book: os.PathLike | str | None = None) -> Path | None:
-    """The book's sources: ``book`` (which must hold them), else the current folder if it does, else None."""
+    """The book's sources: ``book`` (which must hold them), else the current folder if it does, else None
+    (:func:`fedbook.repository.is_book`)."""
     if book is not None:
         folder = Path(book).expanduser().resolve()
-        if not _is_book(folder):
+        if not is_book(folder):
             raise ConfigError(
-                f"--book {book}: expected the book's sources (_toc.yml, notebooks/ and book/_lib/fedbook); "
+                f"--book {book}: expected the book's sources (_toc.yml and notebooks/); "
                 f"found {'no such folder' if not folder.is_dir() else 'a folder without them'}."
             )
         return folder
     here = Path.cwd()
-    return here if _is_book(here) else None
-
-
-def _is_book(folder: Path) -> bool:
-    return (
-        (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir() and (folder / "book/_lib/fedbook").is_dir()
-    )
+    return here if is_book(here) else None
 
 
 def book_commands(book: Path, rep: Reproduction, results_dir: os.PathLike | str, device: str) -> list[list[str]]:
@@ -157,8 +154,8 @@ def book_step(args: argparse.Namespace, rep: Reproduction, results_dir: Path) ->
             + (
                 "--no-book."
                 if args.no_book
-                else "this folder holds no book sources (_toc.yml, notebooks/, "
-                "book/_lib/fedbook); pass --book DIR (a clone of the repository)."
+                else "this folder holds no book sources (_toc.yml and notebooks/); pass --book DIR (a clone of "
+                "the repository)."
             )
             + f" Notebooks that read them: {', '.join(notebooks(rep)) or 'none'}.",
             flush=True,
