@@ -80,9 +80,11 @@ def test_malicious_fraction_grid_counts():
 
 def test_scale_profile_never_runs_silently(tmp_path):
     cells = grids.attack_grid("scale", [0], aggregators=("median",), attacks=("lie",), knowledge=("full",))
-    with pytest.raises(MissingResultsError, match=r"run_missing true") as info:
-        collect(cells, profile="scale", results_dir=tmp_path, notebook="notebooks/main_table.py")
-    assert "2 result(s)" in str(info.value) and "notebooks/main_table.py" in str(info.value)
+    with pytest.raises(MissingResultsError, match=r"fedlib.sweep.run_experiments") as info:
+        collect(cells, profile="scale", results_dir=tmp_path)  # fedlib names no notebook: the sweep computes them
+    assert "2 result(s)" in str(info.value) and "notebook" not in str(info.value)
+    with pytest.raises(MissingResultsError, match=r"make notebook NB=notebooks/main_table.py"):
+        collect(cells, profile="scale", results_dir=tmp_path, how="make notebook NB=notebooks/main_table.py")
     frame, note = committed("scale", cells, results_dir=tmp_path, where="results/scale")
     assert frame is None and "2 of 2 runs" in note and "results/scale" in note and str(tmp_path) not in note
 

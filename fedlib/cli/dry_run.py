@@ -8,13 +8,13 @@ from ..errors import ConfigError
 
 
 def add_dry_run_parser(subparsers) -> argparse.ArgumentParser:
-    """``dry-run``: every cell of the notebooks' full grids for a few rounds on generated data."""
+    """``dry-run``: every cell of the paper's full grids for a few rounds on generated data."""
     from ..experiments.grids import FULL_GRIDS
 
     p = subparsers.add_parser(
         "dry-run",
         help="run every cell of the full grids for a few rounds on generated data",
-        description="Run every cell of every notebook's full-profile grid for a few rounds "
+        description="Run every cell of every full-profile grid of the paper for a few rounds "
         "on generated data with each dataset's exact shapes and client counts; print each "
         "cell as ok / refused (with the reason) / failed and a summary; exit 1 on a failure.",
     )

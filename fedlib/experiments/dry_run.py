@@ -1,7 +1,7 @@
 """Dry run of the paper's full grids: every cell for a few rounds on generated data with the real shapes.
 
 ``python -m fedlib dry-run --profile full [--rounds N] [--stand-in-model] [--datasets ...] [--only GRID]`` runs
-every distinct cell of every notebook's full-profile grid (:data:`fedlib.experiments.grids.FULL_GRIDS`) on
+every distinct cell of every full-profile grid of the paper (:data:`fedlib.experiments.grids.FULL_GRIDS`) on
 :func:`fedlib.data.synthetic` data shaped like the cell's dataset (CIFAR10: 50 clients of 3×32×32; FEMNIST:
 3,400 writers, 60 drawn per round; Purchase100: 600 features, 100 classes; MNIST: 28×28, 100 clients) and prints
 each as ``ok``, ``refused`` (the static check :func:`fedlib.fl.check_feasible` rejected it before round 1, with

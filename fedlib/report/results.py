@@ -71,17 +71,19 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict
     return {k: v for k, v in out.items() if v}
 
 
-def missing_message(missing: Sequence[Cell], where: str, profile: str, notebook: str | None) -> str:
-    """What is missing from the folder called ``where`` and how to compute it."""
+#: How missing results are computed when the caller names no better way (``how``).
+COMPUTE_MISSING = "fedlib.sweep.run_experiments([cell.experiment for cell in cells], results_dir)"
+
+
+def missing_message(missing: Sequence[Cell], where: str, profile: str, how: str | None) -> str:
+    """What is missing from the folder called ``where`` and how to compute it (``how``: the caller's command,
+    else :data:`COMPUTE_MISSING`)."""
     shown = "\n".join(f"  - {c.describe()}" for c in missing[:20])
     more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
-    nb = notebook or "notebooks/<this notebook>.py"
     return (
         f"{len(missing)} result(s) of this {profile}-profile grid are not in {where}:\n{shown}{more}\n"
         f"Computing them takes long (the {profile} profile is full-size), so it is never done silently. "
-        f"Compute them with\n"
-        f'  make notebook NB={nb} PARAMS="-p profile {profile} -p run_missing true -p device cuda"\n'
-        f"(or pass results_dir to point at a folder that holds them)."
+        f"Compute them with\n  {how or COMPUTE_MISSING}\n(or pass results_dir to point at a folder that holds them)."
     )
 
 
@@ -93,7 +95,7 @@ def collect(
     run_missing: bool | None = None,
     device: str = "auto",
     n_workers: int | None = None,
-    notebook: str | None = None,
+    how: str | None = None,
     progress: bool = False,
     where: str | None = None,
 ) -> pd.DataFrame:
@@ -101,7 +103,7 @@ def collect(
 
     Cached results are read; missing ones are run (in parallel with :func:`fedlib.sweep.run_experiments`)
     when ``run_missing`` (default: only in the quick profile), else :class:`MissingResultsError` is raised;
-    its message calls the folder ``where`` (default: the folder's path).
+    its message calls the folder ``where`` (default: the folder's path) and says ``how`` to compute them.
     Accuracies are in percent. A run that diverged keeps its best-so-far accuracy (as the paper's code)
     and is flagged in the ``diverged`` column.
     """
@@ -111,7 +113,7 @@ def collect(
     experiments = [c.experiment if device == "auto" else c.experiment.replace(device=device) for c in cells]
     missing = [c for c, e in zip(cells, experiments, strict=True) if not is_cached(e, folder)]
     if missing and not run_missing:
-        raise MissingResultsError(missing_message(missing, where or str(folder), profile, notebook))
+        raise MissingResultsError(missing_message(missing, where or str(folder), profile, how))
     if not cells:
         return pd.DataFrame()
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,13 +154,13 @@ def committed(
     cells: Sequence[Cell] | Callable[[], Sequence[Cell]],
     *,
     results_dir: os.PathLike | str,
-    notebook: str | None = None,
+    how: str | None = None,
     where: str | None = None,
 ) -> tuple[pd.DataFrame | None, str]:
     """Results of ``cells`` (or of ``cells()``) if every one is in ``results_dir``; nothing is ever run.
 
     Returns ``(frame, "")`` when all are there, else ``(None, note)`` with a note saying how many are
-    missing from the folder called ``where`` (default: its path) and the command that computes them. A
+    missing from the folder called ``where`` (default: its path) and ``how`` to compute them. A
     grid that cannot be built here (a :class:`~fedlib.errors.FedlibError`) gives ``(None, note)`` too.
     """
     folder = Path(results_dir)
@@ -168,10 +170,9 @@ def committed(
         return None, f"The {profile} grid cannot be built here: {exc}"
     missing = [c for c in cells if not is_cached(c.experiment, folder)]
     if missing:
-        nb = notebook or "notebooks/<this notebook>.py"
         return None, (
             f"No complete committed {profile}-profile results yet: {len(missing)} of {len(cells)} runs "
-            f"are missing from {where or folder}. Compute them with `make notebook NB={nb} "
-            f'PARAMS="-p profile {profile} -p run_missing true"` and commit the JSON files.'
+            f"are missing from {where or folder}. Compute them with `{how or COMPUTE_MISSING}` and commit the "
+            "JSON files."
         )
     return collect(cells, profile=profile, results_dir=folder, run_missing=False), ""

@@ -105,7 +105,8 @@ class Context:
             cells = self.reproduction.adapt(cells)
             self._announce()
         return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
-                                device=self.device, notebook=self.notebook, where=shown(self.folder))
+                                device=self.device, how=compute_with(self.profile, self.notebook),
+                                where=shown(self.folder))
 
     @property
     def paper_setting(self) -> bool:
@@ -138,10 +139,21 @@ class Context:
                 + (f"; fedlib reproduce: {self.reproduction.describe()}" if self.reproduction is not None else ""))
 
 
+def compute_with(profile: str, notebook: str | None) -> str:
+    """The command that computes a notebook's missing results of ``profile`` (the book's ``make notebook``).
+
+    Example:
+        >>> compute_with("scale", "notebooks/main_table.py")
+        'make notebook NB=notebooks/main_table.py PARAMS="-p profile scale -p run_missing true -p device cuda"'
+    """
+    nb = notebook or "notebooks/<this notebook>.py"
+    return f'make notebook NB={nb} PARAMS="-p profile {profile} -p run_missing true -p device cuda"'
+
+
 def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *, notebook: str | None = None,
               results_dir: os.PathLike | str | None = None):
     """Committed results of ``profile`` (``scale`` or ``full``) for the grid ``cells_for(seeds)`` with the
     profile's default seeds, if every one is present; else ``(None, note)``. Nothing is ever run."""
     folder = results_dir_for(profile, results_dir)
     return _results.committed(profile, lambda: cells_for(DEFAULT_SEEDS[profile]), results_dir=folder,
-                              notebook=notebook, where=shown(folder))
+                              how=compute_with(profile, notebook), where=shown(folder))

@@ -1,5 +1,5 @@
 """The paper's grids: the main table (:func:`attack_grid`), the perturbation comparison, the share of malicious
-clients, and each notebook's full-profile grid (:func:`full_grid`)."""
+clients, and the full-profile grid of each of the paper's tables and figures (:func:`full_grid`)."""
 
 from __future__ import annotations
 
@@ -176,14 +176,14 @@ def malicious_fraction_grid(
     return cells
 
 
-#: The full profile's %-malicious percentages and rules (notebooks/malicious_fraction.py).
+#: The full profile's %-malicious percentages and rules (the figure of the share of malicious clients).
 FULL_FRACTION: FractionOptions = {
     "percents": (5, 10, 15, 20, 25),
     "aggregators": ("multi_krum", "trimmed_mean", "median"),
 }
-#: The full profile's cross-device rules (notebooks/cross_device.py): FEMNIST only.
+#: The full profile's cross-device rules (the cross-device table): FEMNIST only.
 CROSS_DEVICE_RULES = COORDINATE_WISE
-#: The notebooks' names for their full-profile grids, in book order.
+#: The full-profile grids, one per table or figure of the paper, in the paper's order.
 FULL_GRIDS = ("main", "dnc", "afa_fang", "malicious_fraction", "perturbations", "cross_device")
 
 
@@ -194,7 +194,7 @@ def _only(datasets: Sequence[str] | None, pairs: Sequence[tuple[str, str]]) -> l
 def full_grid(
     name: str, seeds: Sequence[int] = (0,), *, datasets: Sequence[str] | None = None, device: str = "auto"
 ) -> list[Cell]:
-    """The full-profile grid of one notebook (:data:`FULL_GRIDS`), optionally only for some ``datasets``.
+    """The full-profile grid of one table or figure (:data:`FULL_GRIDS`), optionally only for some ``datasets``.
 
     ``main`` (main table), ``dnc`` (DnC table), ``afa_fang`` (AFA and Fang's defense), ``malicious_fraction``
     (:data:`FULL_FRACTION`), ``perturbations`` (the five existing rules), ``cross_device`` (FEMNIST,
