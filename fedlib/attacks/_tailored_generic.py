@@ -50,6 +50,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ConfigError
+from ..vocabulary import SEARCHES
 from ._utils.common import need_generator
 from ._utils.search import GOLDEN, hill_climb
 
@@ -99,7 +100,7 @@ def agnostic_gammas(benign: torch.Tensor, perturbation: str, tau: float) -> dict
 
     out = {}
     for attack in ("min_max", "min_sum"):
-        for search in ("exact", "halving"):
+        for search in sorted(SEARCHES):  # exact, then halving: the candidates' order (ties keep the first)
             gamma = craft(attack, benign, 1, perturbation=perturbation, search=search, tau=tau).gamma
             out[f"{attack}_{search}"] = float(gamma or 0.0)
     return out

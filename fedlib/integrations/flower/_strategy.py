@@ -15,6 +15,7 @@ from flwr.serverapp.strategy import FedAvg
 from ... import aggregators
 from ..._checks import check_choice, check_int
 from ...errors import ConfigError
+from ...vocabulary import NONFINITE_POLICIES
 from ._layout import ArrayLayout, single_array_record
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class FedlibStrategy(FedAvg):
         if not (callable(f) or isinstance(f, int)) or isinstance(f, bool):
             raise ConfigError(f"f must be an int or a callable f(n) -> int; found {f!r}.")
         self.aggregator, self.f, self.variant = aggregator, f, variant
-        self.score_fn, self.nonfinite = score_fn, check_choice(nonfinite, ("raise", "drop"), "nonfinite policy")
+        self.score_fn, self.nonfinite = score_fn, check_choice(nonfinite, NONFINITE_POLICIES, "nonfinite policy")
         self.seed, self.device = check_int(seed, "seed", minimum=0), torch.device(device)
         self.rule_options = dict(rule_options)
         aggregators.min_inputs(aggregator, 0 if callable(f) else f, variant=variant, **self.rule_options)
