@@ -112,3 +112,11 @@ def test_every_vocabulary_constant_is_defined_once():
                 if len(values) == len(node.elts) and frozenset(values) in names:
                     again.append(f"{path.relative_to(PACKAGE).as_posix()}:{node.lineno} {names[frozenset(values)]}")
     assert not again, again
+
+
+def test_docstrings_cite_what_readers_have():
+    """A reader has the paper and the book, never the project's internal notes: no source cites them."""
+    needles = ("spec §", "spec/", "ndss21-spec", "paper-results", "pilot-impacts", "[RECALL", "[GUESS")
+    found = [f"{path.relative_to(PACKAGE).as_posix()}: {needle!r}" for path in SOURCES for needle in needles
+             if needle in path.read_text(encoding="utf-8")]  # fmt: skip
+    assert not found, found

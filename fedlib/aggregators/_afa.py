@@ -104,9 +104,9 @@ def afa(
        :math:`s_k > m + \xi\sigma`; then :math:`\xi \leftarrow \xi + \Delta\xi`.
 
     until nothing is removed (or one row is left). Output the weighted mean of :math:`G`; ``selected`` =
-    G, ascending. ξ starts at ``xi`` = 2.0 and grows by ``xi_step`` = 0.5 (spec §3.7). The direction
-    test follows Muñoz-González et al.'s Algorithm 1 (a mean below the median means a low-similarity
-    tail); spec §3.7's recollection states the two cases the other way round.
+    G, ascending. ξ starts at ``xi`` = 2.0 and grows by ``xi_step`` = 0.5 (Muñoz-González et al.'s AFA; paper §II-C6).
+    The direction test follows Muñoz-González et al.'s Algorithm 1 (a mean below the median means a low-similarity
+    tail); a summary from memory can state the two cases the other way round.
 
     Weights: :math:`p_k` = ``client_weights`` (e.g. data sizes; default 1) times, when a ``reputation``
     (:class:`AFAReputation`) is given, the good probability :math:`\alpha_k/(\alpha_k+\beta_k)`; blocked

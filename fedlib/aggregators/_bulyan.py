@@ -56,7 +56,8 @@ def bulyan(updates: torch.Tensor, f: int, *, variant: str = "textbook", **option
 
     Needs :math:`n \ge 4f + 3`. ``selected`` = S in selection order.
 
-    Variants (spec §3.4, §7.7, §7.9):
+    Variants (paper §II-C3; the book's *Paper code against textbook* chapter, "Bulyan: selection that stops early, and
+    the lower median"):
 
     - ``"textbook"``: textbook Krum score; always θ = n − 2f rows, β = n − 4f; median of an even count is
       the mean of the two middle values.

@@ -119,7 +119,7 @@ def dnc(
 ) -> Aggregate:
     r"""DnC: remove rows that stick out along the top principal direction of random coordinate subsets.
 
-    Repeated ``n_iters`` times (spec §3.9): draw ``subsample_dim`` = b coordinates without replacement
+    Repeated ``n_iters`` times (the paper's §VII): draw ``subsample_dim`` = b coordinates without replacement
     (all of them when d <= b), centre the (n, b) submatrix, take its top right singular vector v, score
     :math:`s_i = ((x_i-\mu)\cdot v)^2`, keep the :math:`n - \lfloor c f\rfloor` lowest scores
     (c = ``filter_frac``). The kept sets are combined by ``combine="intersection"`` (default: a row
@@ -131,7 +131,7 @@ def dnc(
     generator's device (a CUDA generator for CUDA updates, as the engine passes; the same seed gives the
     same coordinates on the same device). ``None`` means seed 0, so the same coordinates every call: a
     training loop must pass its own generator. The authors never
-    released DnC (spec §7.1), so ``variant`` is checked but both variants run this algorithm.
+    released DnC, so ``variant`` is checked but both variants run this algorithm.
 
     Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` (see :func:`dnc_min_n`) or if the
     intersection leaves no row (data-dependent: each iteration may filter different rows).

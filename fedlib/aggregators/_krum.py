@@ -29,9 +29,10 @@ def krum_scores(dist: torch.Tensor, f: int, *, variant: str = "textbook") -> tor
       :math:`k = n - f - 2` nearest *other* rows. :math:`k` is clamped to :math:`[1, n-1]`: Krum is only
       defined for :math:`n \ge 2f + 3`, but Bulyan's recursion calls it on smaller sets, where we keep the
       nearest neighbour rather than let every row tie at 0.
-    - ``variant="ndss21"`` (released code, spec §3.2 and §7.7): row :math:`i` of :math:`D` is sorted
-      *including its zero self-distance* and the first :math:`n - f - 2` entries are summed, i.e. one
-      neighbour fewer than textbook. For :math:`n - f - 2 \le 0` the sum is empty and every score is 0.
+    - ``variant="ndss21"`` (released code; the book's *Paper code against textbook* chapter, "Krum counts one
+      neighbour fewer"): row :math:`i` of :math:`D` is sorted *including its zero self-distance* and the first
+      :math:`n - f - 2` entries are summed, i.e. one neighbour fewer than textbook. For :math:`n - f - 2 \le 0`
+      the sum is empty and every score is 0.
 
     Args:
         dist: squared distances (n, n) with zero diagonal, e.g. from :func:`pairwise_sq_distances`.
@@ -69,9 +70,9 @@ def krum_selection(dist: torch.Tensor, f: int, n_select: int, *, variant: str = 
     once; every step then walks the sorted rows skipping removed entries (compiled), with scores summed
     in float64 — the same selection as recomputing :func:`krum_scores` on the remaining rows (tested).
 
-    ``variant="ndss21"`` also reproduces the released code's early stop (spec §3.4): the loop ends as soon
-    as :math:`|R| - f - 2 \le 0`, so fewer than ``n_select`` rows can come back (Bulyan with ``f <= 1``).
-    ``variant="textbook"`` always returns ``n_select`` rows.
+    ``variant="ndss21"`` also reproduces the released code's early stop (the book's *Paper code against textbook*
+    chapter, "Bulyan: selection that stops early"): the loop ends as soon as :math:`|R| - f - 2 \le 0`, so fewer than
+    ``n_select`` rows can come back (Bulyan with ``f <= 1``). ``variant="textbook"`` always returns ``n_select`` rows.
 
     Args:
         dist: squared distances (n, n).
@@ -131,10 +132,10 @@ def krum(updates: torch.Tensor, f: int, *, variant: str = "textbook", **options)
     :math:`N_i` (see :func:`krum_scores`); output :math:`g_{i^*}`, ``selected = [i*]``. Needs
     :math:`n \ge 2f + 3`.
 
-    Variants (spec §3.2, §7.7): ``"textbook"`` sums the :math:`n-f-2` nearest *other* updates;
-    ``"ndss21"`` sums the first :math:`n-f-2` entries of the sorted row *including* the zero self-distance
-    (one neighbour fewer). Ties: lowest index (the released code's CPU behaviour, where identical
-    malicious copies come first).
+    Variants (paper §II-C1; the paper-code chapter, "Krum counts one neighbour fewer"): ``"textbook"`` sums the
+    :math:`n-f-2` nearest *other* updates; ``"ndss21"`` sums the first :math:`n-f-2` entries of the sorted row
+    *including* the zero self-distance (one neighbour fewer). Ties: lowest index (the released code's CPU behaviour,
+    where identical malicious copies come first).
 
     Example:
         >>> import torch

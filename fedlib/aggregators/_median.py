@@ -16,9 +16,9 @@ def median(updates: torch.Tensor, f: int = 0, *, variant: str = "textbook", **op
 
     ``f`` is accepted for a uniform signature and only checked (>= 0): the median needs no count.
 
-    Variants (spec §3.6, §7.9): ``"textbook"`` averages the two middle values when n is even;
-    ``"ndss21"`` returns the *lower* middle value (order statistic (n-1)//2, ``torch.median``), as the
-    released code does. Both agree for odd n.
+    Variants (paper §II-C5; the book's *Paper code against textbook* chapter, "Median: the lower middle value"):
+    ``"textbook"`` averages the two middle values when n is even; ``"ndss21"`` returns the *lower* middle value (order
+    statistic (n-1)//2, ``torch.median``), as the released code does. Both agree for odd n.
 
     Example:
         >>> import torch

@@ -31,10 +31,10 @@ def multi_krum(
     selection order. Needs :math:`n \ge 2f + 3`.
 
     Number selected ``n_select`` (c): default :math:`n - 2f - 2` for both variants, the count the released
-    code selects (it loops while :math:`|R| > 2f + 2`, spec §3.3 and §7.8), and the largest c for which
-    every pick is made by Krum on a set of at least :math:`2f+3` rows. The paper's wording
-    ":math:`n - c > 2m + 2`" would give one fewer; pass ``n_select`` to choose any count: 1 <= c <= n
-    (textbook) or 1 <= c <= n - f - 2 (ndss21, beyond which the released score is an empty sum).
+    code selects (it loops while :math:`|R| > 2f + 2`; paper §II-C2 and the book's paper-code chapter, "Multi-krum: how
+    many"), and the largest c for which every pick is made by Krum on a set of at least :math:`2f+3` rows. The paper's
+    wording ":math:`n - c > 2m + 2`" would give one fewer; pass ``n_select`` to choose any count: 1 <= c <= n (textbook)
+    or 1 <= c <= n - f - 2 (ndss21, beyond which the released score is an empty sum).
 
     Variants: the Krum score of :func:`krum_scores` (``"textbook"``: n−f−2 nearest others;
     ``"ndss21"``: sorted row including the zero self-distance). The selection is the recursive one of the

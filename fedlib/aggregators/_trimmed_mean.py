@@ -11,7 +11,7 @@ from ._utils.common import columnwise, prepare
 
 
 def trimmed_mean_min_n(f: int, variant: str = "textbook", options=None) -> int:
-    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN, spec §3.5), and every
+    """n > 2f (textbook); the released code also accepts n = 2f (and returns NaN there), and every
     rule needs n > f (so n >= 1 for f = 0)."""
     return max(2 * f, f + 1) if variant == "ndss21" else 2 * f + 1
 
@@ -21,8 +21,8 @@ def trimmed_mean(updates: torch.Tensor, f: int, *, variant: str = "textbook", **
     r"""Coordinate-wise trimmed mean: per coordinate, drop the f largest and f smallest values, average the rest.
 
     :math:`\operatorname{TrMean}(G)_j = \frac{1}{n-2f}\sum_{k=f+1}^{n-f} g_{(k)j}` with :math:`g_{(k)j}` the
-    k-th smallest value of coordinate j (β = f, spec §3.5). Ties do not matter: the result depends only on
-    the sorted values. ``f = 0`` is the plain mean.
+    k-th smallest value of coordinate j (β = f, as the paper's §II-C4 uses it). Ties do not matter: the result depends
+    only on the sorted values. ``f = 0`` is the plain mean.
 
     Needs :math:`n > 2f` (``variant="textbook"``). ``variant="ndss21"`` reproduces the released code,
     which also accepts :math:`n = 2f` and then averages an empty slice: every coordinate is NaN (this is

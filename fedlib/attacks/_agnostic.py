@@ -1,4 +1,4 @@
-r"""The paper's AGR-agnostic attacks Min-Max and Min-Sum (spec §4.8), one module for the two.
+r"""The paper's AGR-agnostic attacks Min-Max and Min-Sum (paper §IV-C), one module for the two.
 
 Both send ``n_malicious`` copies of ∇m = μ + γ·∇p (μ the mean of the known benign rows g_1..g_k) with the largest
 γ that keeps ∇m inside the benign "clique":
@@ -36,7 +36,7 @@ def min_max(
     gamma_init: float | None = None,
     tau: float = 1e-5,
 ) -> Crafted:
-    """Min-Max: largest γ with max_i ‖μ + γ∇p − g_i‖² ≤ max_{i,j} ‖g_i − g_j‖² (spec §4.8).
+    """Min-Max: largest γ with max_i ‖μ + γ∇p − g_i‖² ≤ max_{i,j} ‖g_i − g_j‖² (paper §IV-C).
 
     γ_init defaults to the released 10.0. Both variants agree. Example:
 
@@ -62,7 +62,7 @@ def min_sum(
     tau: float = 1e-5,
     min_sum_reference: str = "min",
 ) -> Crafted:
-    """Min-Sum: largest γ with Σ_i ‖μ + γ∇p − g_i‖² ≤ min_j Σ_i ‖g_j − g_i‖² (spec §4.8).
+    """Min-Sum: largest γ with Σ_i ‖μ + γ∇p − g_i‖² ≤ min_j Σ_i ‖g_j − g_i‖² (paper §IV-C).
 
     ``min_sum_reference="max"`` compares with the largest benign sum instead (a looser reading of the
     paper; the released code uses the minimum). γ_init defaults to the released 10.0. Example:

@@ -2,32 +2,33 @@ r"""Fang et al. (USENIX Security 2020) attacks, in the gradient-space port of th
 
 ``craft("fang", ..., aggregator=...)`` dispatches on the server's rule:
 
-* **krum, multi_krum, bulyan** (spec §4.5; "Fang attacks on Multi-krum and Bulyan are the same"):
-  s = sign(μ); every malicious client sends −λ·s. λ starts at the released bound
+* **krum, multi_krum, bulyan** (the released code's port; its notebooks say "Fang attacks on Multi-krum and
+  Bulyan are the same"): s = sign(μ); every malicious client sends −λ·s. λ starts at the released bound
 
   .. math:: \lambda_0 = \frac{\min_i \sum_{l \in N_i} \lVert g_i - g_l\rVert}{(k - f - 1)\sqrt d}
             + \frac{\max_i \lVert g_i - \mu\rVert}{\sqrt d},
 
   N_i the k − 2 − f nearest other known benign rows (non-squared distances), and halves while
   λ > 1e-5 until Krum (the AGR's ``variant``) selects a malicious copy. ``variant="ndss21"`` replaces every
-  zero distance by 10,000 before sorting (self-distances *and* duplicated benign rows, spec §4.5); the
+  zero distance by 10,000 before sorting (self-distances *and* duplicated benign rows); the
   textbook variant excludes only the self-distance. Fallback when no λ succeeds
   (``fang_fallback``): ``"benign_mean"`` → μ − λ_final·s (the intended one; textbook default; also the
   FEMNIST notebook's live branch), ``"last_probe"`` → the last tried −2λ_final·s (the CIFAR notebooks'
-  behaviour, spec §4.5/§7.5; ndss21 default).
-* **trimmed_mean, median** (spec §4.6): each malicious client and coordinate gets an independent uniform
-  draw u. Full knowledge (b = 2, g_max/g_min the benign coordinate max/min): where s_j > 0 the value is
-  drawn from [b·g_min, g_min] (g_min < 0) or [g_min/b, g_min]; where s_j ≤ 0 from [g_max, b·g_max]
-  (g_max > 0) or [g_max/b, g_max]. Partial knowledge (μ, σ of the own rows, σ unbiased): s_j > 0 →
-  [μ − 4σ, μ − 3σ], s_j ≤ 0 → [μ + 3σ, μ + 4σ]. ``variant="ndss21"`` reproduces the released
-  direction-mask slip (spec §4.6, §7.4): the value is (s_j > 0)·(max-side draw + min-side draw), both
-  with the same u, and 0 where s_j ≤ 0. Draws come from ``generator`` or from the option
-  ``uniform_draws`` (n_malicious, d) in [0, 1] (for parity tests).
+  behaviour; the book's *Paper code against textbook* chapter; ndss21 default).
+* **trimmed_mean, median** (Fang et al.'s attack on them, as the released code ports it): each malicious client and
+  coordinate gets an independent uniform draw u. Full knowledge (b = 2, g_max/g_min the benign coordinate max/min):
+  where s_j > 0 the value is drawn from [b·g_min, g_min] (g_min < 0) or [g_min/b, g_min]; where s_j ≤ 0 from
+  [g_max, b·g_max] (g_max > 0) or [g_max/b, g_max]. Partial knowledge (μ, σ of the own rows, σ unbiased):
+  s_j > 0 → [μ − 4σ, μ − 3σ], s_j ≤ 0 → [μ + 3σ, μ + 4σ]. ``variant="ndss21"`` reproduces the released
+  direction-mask slip (the book's *Paper code against textbook* chapter, "Fang's trimmed-mean attack: the
+  direction-mask slip"): the value is (s_j > 0)·(max-side draw + min-side draw), both with the same u, and 0
+  where s_j ≤ 0. Draws come from ``generator`` or from the option ``uniform_draws`` (n_malicious, d) in [0, 1]
+  (for parity tests).
 
-Partial knowledge for the Krum family simulates m' copies with f = m' (spec §2, ``partial_rule``), padded with
-simulated copies up to Krum's 2f + 3 inputs when the own rows are too few (``info["padded_copies"]``). The λ
-probes are decided on the (n, n) distance model with near ties sent to the (n, d) matrix
-(:mod:`._utils.krum_probe`): the same decisions as running Krum at every probe.
+Partial knowledge for the Krum family simulates m' copies with f = m' (the released code's partial-knowledge simulation,
+``partial_rule``), padded with simulated copies up to Krum's 2f + 3 inputs when the own rows are too few
+(``info["padded_copies"]``). The λ probes are decided on the (n, n) distance model with near ties sent to the (n, d)
+matrix (:mod:`._utils.krum_probe`): the same decisions as running Krum at every probe.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def exact_pairwise_distances(rows: torch.Tensor) -> torch.Tensor:
 
 
 def fang_lambda0(benign: torch.Tensor, f: int, *, variant: str = "textbook") -> float:
-    r"""The released starting value λ₀ of the Fang-Krum λ search (spec §4.5), from the k known benign rows.
+    r"""The released starting value λ₀ of the Fang-Krum λ search (module docstring), from the k known benign rows.
 
     Example:
         >>> import torch
@@ -159,7 +160,7 @@ def _fang_krum(benign, n_malicious, *, f_sim, n_copies, variant, fallback, lambd
 
 
 def _ranges(benign: torch.Tensor, knowledge: str):
-    """(max-side lo, hi), (min-side lo, hi) per coordinate (spec §4.6)."""
+    """(max-side lo, hi), (min-side lo, hi) per coordinate (module docstring)."""
     if knowledge == "partial":
         mean, std = benign.mean(dim=0), column_std(benign)
         return (mean + 3 * std, mean + 4 * std), (mean - 4 * std, mean - 3 * std)

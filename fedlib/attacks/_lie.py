@@ -1,4 +1,4 @@
-r"""LIE, "A Little Is Enough" (Baruch et al., NeurIPS 2019), as used in the NDSS'21 paper (spec §4.4).
+r"""LIE, "A Little Is Enough" (Baruch et al., NeurIPS 2019), as used in the NDSS'21 paper (a baseline of its §VI).
 
 Every malicious client sends μ + z·σ (``lie_sign=+1``, the released sign) or μ − z·σ (``lie_sign=-1``,
 the sign of several third-party ports), with μ, σ the coordinate mean and unbiased std of the known
@@ -9,7 +9,8 @@ z:
 * ``variant="textbook"``: Baruch et al.'s formula with n = ``n_total`` (required option, total clients
   of the round) and m = ``n_malicious``: s = ⌊n/2 + 1⌋ − m, z = Φ⁻¹((n − s)/n) (n = 50, m = 10 → 0.4677).
 * ``variant="ndss21"``: the released notebooks' table keyed by m,
-  {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891} (spec §4.4, §7.6); other m raise.
+  {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891} (the book's *Paper code against textbook* chapter,
+  "LIE's z: formula or table"); other m raise.
 * ``z=<float>`` overrides both.
 """
 

@@ -1,4 +1,4 @@
-r"""Perturbation directions ∇p of the paper's framework ∇m = ∇b + γ·∇p (spec §4.2).
+r"""Perturbation directions ∇p of the paper's framework ∇m = ∇b + γ·∇p (paper §IV-A).
 
 The released code writes the malicious vector as ``model_re − γ·deviation``; fedlib returns the
 direction that is *added*, ∇p = −deviation, so the three kinds are
@@ -80,8 +80,8 @@ def pick_perturbation(
 ) -> tuple[str, dict[str, float]]:
     r"""Pick the most harmful perturbation for one setting — **our heuristic**, not the paper's.
 
-    The paper selects the perturbation with a heuristic (its §VI-C) whose exact form is not available to
-    us (spec §4.2). fedlib's heuristic: craft the attack with each candidate on this round's data, stack
+    The paper selects the perturbation with a heuristic (its §VI-C) whose exact form is not in the part of
+    the paper available to us. fedlib's heuristic: craft the attack with each candidate on this round's data, stack
     the malicious copies first and the ``benign`` rows after, and measure the deviation
     :math:`\lVert \mathrm{AGR}(\text{all}) - \bar g_{\text{benign}}\rVert_2` with the server's rule; keep
     the candidate with the largest deviation (ties: the first in ``candidates``).

@@ -1,4 +1,4 @@
-r"""The paper's AGR-tailored attacks (spec §4.7): n_malicious copies of ∇m = μ + γ·∇p with γ chosen
+r"""The paper's AGR-tailored attacks (its §IV-B): n_malicious copies of ∇m = μ + γ·∇p with γ chosen
 against the server's rule ``aggregator``.
 
 Dedicated forms exist for the rules of :data:`TARGETS` (below; ``fedlib.attacks.targets("tailored")``). Any
@@ -10,10 +10,11 @@ deviation than Min-Max or Min-Sum on the same rows; ``info["form"]`` says which 
 What "γ is accepted" means per target (the success test of the search):
 
 * ``krum``: textbook — Krum's selected row is a malicious copy. ``variant="ndss21"`` uses the released
-  test instead (spec §7.15): Multi-krum (ndss21) selects *all* copies.
+  test instead (the book's *Paper code against textbook* chapter, "AGR-tailored attack on Krum: which test?"):
+  Multi-krum (ndss21) selects *all* copies.
 * ``multi_krum``, ``bulyan``: every copy is in the rule's selection (Multi-krum's n − 2f − 2 picks, or
   ``aggregator_options["n_select"]``; Bulyan's θ = n − 2f Krum picks). ``variant="ndss21"`` on Bulyan tests
-  Multi-krum's n − 2f − 2 selection, as the released code does (spec §4.3).
+  Multi-krum's n − 2f − 2 selection, as the released code does.
 * ``afa``, ``fang_defense``, ``dnc``: every copy survives the rule's filter (``Aggregate.selected``). For ``dnc``
   this is the adaptive attack: the adversary simulates DnC with its own randomness — one seed drawn
   from ``generator``, re-used for every probe so that the test is a deterministic function of γ.
@@ -21,8 +22,8 @@ What "γ is accepted" means per target (the success test of the search):
   Textbook: J is evaluated on a grid of ``objective_grid`` + 1 points over [0, γ_sat] and refined by
   golden section (``objective_iters`` steps) around the best grid point, γ_sat being the γ beyond which
   every copy coordinate lies outside the benign range (J is constant beyond it when the rule trims all
-  copies). ``variant="ndss21"``: the released hill-climb (spec §4.3, §7.10) — Algorithm 1 where a probe
-  succeeds when J is strictly larger than at the previous probe.
+  copies). ``variant="ndss21"``: the released hill-climb (the paper-code chapter, "AGR-tailored attack on
+  Trimmed-mean") — Algorithm 1 where a probe succeeds when J is strictly larger than at the previous probe.
 
 Searches for the Krum family (``search=``):
 
@@ -37,7 +38,7 @@ Searches for the Krum family (``search=``):
   it narrower than Γ/``exact_grid`` are not seen.
   ``"exact"`` is not available for the other targets (they have no quadratic structure to exploit).
 
-Knowledge (spec §2): ``"full"`` simulates n_malicious copies with the server's f (default n_malicious);
+Knowledge (paper §III): ``"full"`` simulates n_malicious copies with the server's f (default n_malicious);
 ``"partial"`` simulates m' fake attackers with f = m' on the adversary's own rows: ``partial_rule=
 "square"`` (m' = max(1, ⌊m²/n_total⌋), the CIFAR Krum-family and FEMNIST rule; needs ``n_total``) or
 ``"table"`` ({4:1, 5:1, 8:2, 10:3, 12:4}, the CIFAR trimmed-mean/median rule); the default is the released
@@ -56,7 +57,7 @@ matrix with a rounding bound, the SVD only where the bound cannot decide (:mod:`
 the final aggregation of its survivors: :func:`~fedlib.aggregators.fang_survivors`). A simulated DnC that
 filters out every row raises :class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
-γ_init defaults to the released CIFAR10 constants (spec §4.3): 3.0 for the Krum family, 10.0 for
+γ_init defaults to the released CIFAR10 constants: 3.0 for the Krum family, 10.0 for
 trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang_defense/dnc.
 """
 
@@ -106,7 +107,8 @@ def _copies_selected(selected: torch.Tensor, n_copies: int, first_only: bool) ->
 
 def rule_tested(target: str, variant: str) -> str:
     """The rule the success test simulates: ndss21 Krum and Bulyan test Multi-krum's n − 2f − 2 selection, as
-    the released code does (spec §4.3, §7.15); otherwise the target itself."""
+    the released code does (the paper-code chapter, "AGR-tailored attack on Krum: which test?"); otherwise the
+    target itself."""
     return "multi_krum" if (target in ("krum", "bulyan") and variant == "ndss21") else target
 
 

@@ -56,7 +56,7 @@ from ._utils.search import GOLDEN, hill_climb
 
 #: γ_j spans s·2^LOW_EXP .. s·2^HIGH_EXP (s: the farthest known row's distance from μ over ‖∇p‖).
 LOW_EXP, HIGH_EXP = -4.0, 6.0
-#: Released γ_init of the agnostic attacks (CIFAR10, spec §4.3), the start of the ndss21 hill-climb.
+#: Released γ_init of the agnostic attacks (the released CIFAR10 code), the start of the ndss21 hill-climb.
 GAMMA_INIT = 10.0
 
 

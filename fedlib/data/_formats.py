@@ -137,7 +137,7 @@ def _shard_files(folder: Path) -> dict[int, Path]:
 def read_leaf(
     root: Path, shards: int | None = None
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
-    """LEAF FEMNIST: per-writer train arrays and the concatenated test pool (spec §5.2).
+    """LEAF FEMNIST: per-writer train arrays and the concatenated test pool (as the released FEMNIST code reads them).
 
     ``root`` holds ``train/`` and ``test/`` with ``all_data_<k>_niid_0_keep_0_{train,test}_9.json`` shards
     (``{"users": [...], "num_samples": [...], "user_data": {user: {"x": [[784 floats]], "y": [int]}}}``).

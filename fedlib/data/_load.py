@@ -19,7 +19,7 @@ from ._partition import PARTITIONS, dirichlet_partition, iid_partition, writer_p
 # Channel statistics used for normalisation (x - mean) / std after scaling pixels to [0, 1].
 MNIST_STATS = (0.1307, 0.3081)
 FASHION_STATS = (0.2860, 0.3530)
-CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))  # spec §5.1
+CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))  # the released CIFAR10 code's
 
 DEFAULT_ROOTS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 
@@ -140,7 +140,7 @@ def _mnist_family(name: str, subdir: str, stats) -> Callable[[Path | None, int],
 
 
 def _cifar10(root: Path | None, split_seed: int) -> _Splits:
-    """CIFAR10 per spec §5.1: train+test merged (60k), permuted, 50k pool / 5k validation / 5k test.
+    """CIFAR10 as the released code splits it: train+test merged (60k), permuted, 50k pool / 5k validation / 5k test.
 
     The released code uses one fixed permutation file (``cifar10_shuffle.pkl``); here the permutation comes from
     ``split_seed`` (same shape of split, different draw)."""
@@ -184,8 +184,9 @@ def _purchase100(root: Path | None, split_seed: int) -> _Splits:
 
 
 def _femnist(root: Path | None, split_seed: int, shards: int | None = None) -> _Splits:
-    """FEMNIST per spec §5.2: writers' train data in shard order; the test pool's first half is the test set and
-    its second half the validation set; inputs as LEAF provides them (no normalisation), 62 classes."""
+    """FEMNIST as the released code reads it: writers' train data in shard order; the test pool's first half is
+    the test set and its second half the validation set; inputs as LEAF provides them (no normalisation), 62
+    classes."""
     writers, xs, ys, tx, ty = _formats.read_leaf(root, shards)  # type: ignore[arg-type]
     x = np.concatenate(xs).reshape(-1, 1, 28, 28)
     y = np.concatenate(ys)
@@ -326,8 +327,9 @@ def load(
         split_seed: seed of the train/validation/test permutation and of the partition.
         n_clients: number of clients (default: every writer for ``femnist``; required otherwise).
         samples_per_client: iid/dirichlet: size of each client's block (default: pool // n_clients).
-        partition: ``iid`` (contiguous blocks of the permuted pool, spec §5.1), ``dirichlet`` (label skew with
-            concentration ``alpha``), ``writer`` (femnist only, one client per writer, spec §5.2).
+        partition: ``iid`` (contiguous blocks of the permuted pool, as the released code), ``dirichlet`` (label
+            skew with concentration ``alpha``), ``writer`` (femnist only, one client per writer, as the released
+            code).
         alpha: Dirichlet concentration (required for ``dirichlet``).
         dtype: floating dtype of the inputs.
         **options: ``shards`` (femnist: use only the first k LEAF shards; the released code uses 34).

@@ -17,7 +17,7 @@ def iid_partition(n_samples: int, n_clients: int, samples_per_client: int | None
     """Client i gets the contiguous block ``[i·s, (i+1)·s)`` of an (already seeded-permuted) training pool.
 
     ``s = samples_per_client`` (default ``n_samples // n_clients``); the pool is permuted by the loader with
-    ``split_seed``, so contiguous blocks are iid (spec §5.1: 50 clients × 1,000 on CIFAR10).
+    ``split_seed``, so contiguous blocks are iid (the released CIFAR10 code: 50 clients × 1,000).
 
     Example:
         >>> [b.tolist() for b in iid_partition(7, 3, 2)]
@@ -77,7 +77,8 @@ def dirichlet_partition(
 
 
 def writer_partition(sizes: Sequence[int], n_clients: int | None = None) -> tuple[torch.Tensor, ...]:
-    """One client per writer (FEMNIST, spec §5.2): writer i owns its own contiguous rows of the training pool.
+    """One client per writer (FEMNIST, as the released code): writer i owns its own contiguous rows of the training
+    pool.
 
     ``n_clients`` keeps the first writers only (default: all).
     """

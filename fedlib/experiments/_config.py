@@ -74,18 +74,18 @@ class Experiment:
     result). Construction validates everything and raises :class:`~fedlib.errors.ConfigError` naming the
     field, the allowed values and the value found.
 
-    Threat model (spec §1, §2): clients ``0..n_malicious-1`` are malicious; their rows come first. With
+    Threat model (paper §III): clients ``0..n_malicious-1`` are malicious; their rows come first. With
     ``attack="none"`` every client is honest but the AGR still assumes ``f`` malicious inputs.
 
-    Client sampling (spec §5.5): ``sampling="all"`` (cross-silo, every client every round) or
-    ``with_replacement`` / ``without_replacement`` drawing ``clients_per_round`` of ``n_clients`` (cross-device).
-    ``attack_target``: the AGR an AGR-aware attack (Fang, tailored) optimises against; None = the server's own
-    (the paper's AGR-tailored setting); e.g. ``"trimmed_mean"`` to run Fang-TrMean against DnC or the mean.
+    Client sampling (cross-silo and cross-device FL, paper §II-A): ``sampling="all"`` (cross-silo, every client every
+    round) or ``with_replacement`` / ``without_replacement`` drawing ``clients_per_round`` of ``n_clients``
+    (cross-device). ``attack_target``: the AGR an AGR-aware attack (Fang, tailored) optimises against; None = the
+    server's own (the paper's AGR-tailored setting); e.g. ``"trimmed_mean"`` to run Fang-TrMean against DnC or the mean.
     ``server_f``: the f the AGR assumes each round (see :func:`fedlib.fl.round_f`): ``"actual"`` (the number of
-    malicious clients drawn, m_t, as the released code; ``"true"`` is its old spelling and still loads), an int
-    (fixed), ``"capped"`` (m_t, but never more than the rule accepts on the round's rows), or ``"ndss21_femnist"``
-    (the released FEMNIST code, spec §5.2: Krum and Multi-krum f = max(2, m_t), Bulyan f = min(14, max(2, m_t)),
-    with f crafted copies injected and surplus attackers honest; other rules f = m_t; capped like "capped").
+    malicious clients drawn, m_t, as the released code; ``"true"`` is its old spelling and still loads), an int (fixed),
+    ``"capped"`` (m_t, but never more than the rule accepts on the round's rows), or ``"ndss21_femnist"`` (the released
+    FEMNIST code: Krum and Multi-krum f = max(2, m_t), Bulyan f = min(14, max(2, m_t)), with f crafted copies injected
+    and surplus attackers honest; other rules f = m_t; capped like "capped").
 
     Example:
         >>> e = Experiment(dataset="mnist5k", model="mnist_fc", n_clients=20, n_malicious=4, rounds=5)

@@ -1,5 +1,5 @@
 """Profiles: named default settings per dataset. ``quick`` (embedded mnist5k, seconds on a laptop), ``scale`` (the
-paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, spec §5).
+paper's MNIST shape on the full Fashion-MNIST, minutes on CPU), ``full`` (the paper's settings, its §V).
 
 Every full-profile setting is feasible for every number of attackers a round can draw
 (:func:`fedlib.fl.check_feasible`): the cross-silo settings have a fixed f, and FEMNIST (60 of 3,400 writers per
@@ -24,7 +24,7 @@ _QUICK = {
     ),
 }
 _SCALE = {
-    # spec §5.3's MNIST guesses (100 clients × 600, batch 100) on the full Fashion-MNIST (60k pool, 5k/5k eval).
+    # the full profile's MNIST setting (100 clients × 600, batch 100) on the full Fashion-MNIST (60k pool, 5k/5k eval).
     "fashion_mnist": dict(
         model="mnist_fc",
         n_clients=100,
@@ -38,7 +38,7 @@ _SCALE = {
     ),
 }
 _FULL = {
-    # spec §5.1: 50 × 1,000, batch 250, SGD 0.5 halved at round 1000, rounds 0..1200, eval every round.
+    # the released CIFAR10 code: 50 × 1,000, batch 250, SGD 0.5 halved at round 1000, rounds 0..1200, eval every round.
     "cifar10": dict(
         model="alexnet_cifar",
         n_clients=50,
@@ -52,10 +52,10 @@ _FULL = {
         rounds=1201,
         eval_every=1,
     ),
-    # spec §5.2: 3,400 writers of 34 LEAF shards, 680 malicious, 60 drawn with replacement per round, whole local
-    # data as the batch, Adam 1e-3, rounds 0..1500, sign perturbation. server_f="ndss21_femnist": the released
-    # code's f (Bulyan min(14, max(2, m_t)), Krum family max(2, m_t), else m_t), capped at what the rule accepts
-    # on 60 rows, so every rule is feasible for every m_t in 0..60 a round can draw (with f = m_t, Bulyan would
+    # the released FEMNIST code: 3,400 writers of 34 LEAF shards, 680 malicious, 60 drawn with replacement per round,
+    # whole local data as the batch, Adam 1e-3, rounds 0..1500, sign perturbation. server_f="ndss21_femnist": the
+    # released code's f (Bulyan min(14, max(2, m_t)), Krum family max(2, m_t), else m_t), capped at what the rule
+    # accepts on 60 rows, so every rule is feasible for every m_t in 0..60 a round can draw (with f = m_t, Bulyan would
     # fail whenever m_t >= 15, about one round in five).
     "femnist": dict(
         model="femnist_cnn",
@@ -73,7 +73,8 @@ _FULL = {
         eval_every=10,
         perturbation="sign",
     ),
-    # spec §5.3 [RECALL/GUESS]: 100 × 600, batch 100, Adam 1e-3, 500 rounds, FC 784-512-10.
+    # MNIST is not in the released code: our reading of the paper's §V, 100 × 600, batch 100, Adam 1e-3, 500 rounds,
+    # FC 784-512-10.
     "mnist": dict(
         model="mnist_fc",
         model_options={"hidden": 512},
@@ -86,7 +87,8 @@ _FULL = {
         rounds=500,
         eval_every=10,
     ),
-    # spec §5.4 [RECALL/GUESS]: 80 clients × 2,000, batch 500, SGD 0.5, 1,000 rounds, FC 600-1024-100 Tanh.
+    # Purchase is not in the released code: our reading of the paper's §V, 80 clients × 2,000, batch 500, SGD 0.5,
+    # 1,000 rounds, FC 600-1024-100 Tanh.
     "purchase100": dict(
         model="purchase_fc",
         n_clients=80,
@@ -104,7 +106,7 @@ _FULL["fashion_mnist"] = copy.deepcopy(_FULL["mnist"])  # not in the paper: its 
 _TABLE = {"quick": _QUICK, "scale": _SCALE, "full": _FULL}
 _DEFAULT_DATASET = {"quick": "mnist5k", "scale": "fashion_mnist", "full": "cifar10"}
 
-# FEMNIST γ_init of the released code (spec §5.2), by attack and target rule.
+# FEMNIST γ_init of the released code, by attack and target rule.
 _FEMNIST_GAMMA = {
     ("tailored", "krum"): 20.0,
     ("tailored", "multi_krum"): 20.0,

@@ -1,4 +1,5 @@
-"""The FedSGD engine (spec §1, §2, §5): per-client gradients, attack, AGR, server optimiser, evaluation.
+"""The FedSGD engine (the paper's FL setting, §II-A, and threat model, §III): per-client gradients, attack, AGR, server
+optimiser, evaluation.
 
 The engine takes a :class:`Setting`, six small parts defined here (:class:`DataSetup`, :class:`TrainingSetup`,
 :class:`Defense`, :class:`ThreatModel`, :class:`RunOptions`, :class:`Seeds`), or anything that offers one as

@@ -1,4 +1,4 @@
-"""Each client's fixed cyclic minibatches (spec §5.1)."""
+"""Each client's fixed cyclic minibatches (as the released code draws them)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from .. import data as _data
 
 
 class ClientBatches:
-    """Fixed cyclic minibatches per client (spec §5.1): each client's samples are shuffled once (one permutation
-    shared by all clients when they have equal sizes, as the released code), then client i uses minibatch
-    ``t mod ⌊n_i/B⌋`` at round t. ``batch_size=None`` uses the whole local dataset (spec §5.2).
+    """Fixed cyclic minibatches per client (the released code's): each client's samples are shuffled once (one
+    permutation shared by all clients when they have equal sizes, as the released code), then client i uses minibatch
+    ``t mod ⌊n_i/B⌋`` at round t. ``batch_size=None`` uses the whole local dataset (the released FEMNIST code).
 
     The permutations are drawn from ``generator`` (the CPU sample generator); the index tensors then move to
     the run's device.

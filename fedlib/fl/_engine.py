@@ -1,4 +1,4 @@
-"""The FedSGD round loop (spec §1, §2, §5) as named steps.
+"""The FedSGD round loop (the paper's §II-A setting under its §III threat model) as named steps.
 
 One round of :class:`FedSGD` reads as its steps: :meth:`~FedSGD.sample_clients` → :meth:`~FedSGD.honest_gradients`
 → :meth:`~FedSGD.craft` → :meth:`~FedSGD.aggregate` → :meth:`~FedSGD.server_step` → :meth:`~FedSGD.evaluate` →
@@ -76,7 +76,7 @@ class Draw:
 
 
 class FedSGD:
-    """The state of one FedSGD run and its steps (spec §1).
+    """The state of one FedSGD run and its steps (paper §II-A: one gradient per client and round, one server step).
 
     Each round: :meth:`sample_clients` draws the round's clients (malicious ids ``< n_malicious`` first);
     :meth:`honest_gradients` computes ONE minibatch gradient per honest client at θ; :meth:`craft` builds the
@@ -185,7 +185,8 @@ class FedSGD:
 
     # ------------------------------------------------------------------ the steps of one round
     def sample_clients(self, t: int) -> Draw:
-        """The round's clients, malicious first (spec §1), m_t, and the policy's f and injected rows."""
+        """The round's clients, malicious first (as the released code stacks them), m_t, and the policy's f and
+        injected rows."""
         setting = self.setting
         sampling, defense = setting.training.sampling, setting.defense
         if sampling == "all":
@@ -370,8 +371,9 @@ def train(
     and network (train your own model). The setting is checked before round 1 (:func:`fedlib.fl.check_feasible`).
 
     The run options' ``variant`` reaches the AGR and the attack. Released-code quirks of the loop itself are not
-    reproduced: evaluation uses every validation/test sample (the code scores ⌊N/64⌋−1 batches of 64, spec §5.1)
-    and the mislabelled LIE cells (spec §7.3, §7.17) are not imitated.
+    reproduced: evaluation uses every validation/test sample (the released code scores ⌊N/64⌋−1 batches of 64)
+    and the mislabelled LIE cells are not imitated (the book's *Paper code against textbook* chapter, "Released
+    behaviours fedlib does not reproduce").
 
     Example:
         >>> import torch

@@ -16,7 +16,8 @@ from ..vocabulary import GRAD_METHODS
 
 
 class FlatModel:
-    """A module whose parameters live in one flat vector θ of length d (``model.parameters()`` order, spec §1).
+    """A module whose parameters live in one flat vector θ of length d (``model.parameters()`` order, as the released
+    code flattens it).
 
     ``unflatten(θ)`` gives name → view dicts for ``torch.func.functional_call``; gradients come back flattened
     in the same order, so the aggregate can be applied to θ directly.

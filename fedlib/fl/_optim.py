@@ -1,4 +1,4 @@
-"""Server optimisers: ``torch.optim`` on one flat parameter θ, the aggregate written into ``θ.grad`` (spec §1, §5)."""
+"""Server optimisers: ``torch.optim`` on one flat parameter θ, the aggregate written into ``θ.grad`` (paper §II-A)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ class ServerOptimiser:
 
     * ``sgd``: :math:`\theta \leftarrow \theta - \eta_t\, a_t` with :math:`\eta_t = \eta \cdot
       \text{factor}^{|\{r \in \text{decay\_rounds}: r \le t\}|}` (no momentum, no weight decay; CIFAR10: lr 0.5,
-      ×0.5 at round 1000, spec §5.1).
+      ×0.5 at round 1000, the released CIFAR10 code).
     * ``adam``: :math:`m \leftarrow \beta_1 m + (1-\beta_1) a`, :math:`v \leftarrow \beta_2 v + (1-\beta_2) a^2`,
       :math:`\theta \leftarrow \theta - \eta_t \hat m / (\sqrt{\hat v} + \epsilon)` with bias corrections
-      (``torch.optim.Adam`` without weight decay; FEMNIST: lr 1e-3, spec §5.2).
+      (``torch.optim.Adam`` without weight decay; FEMNIST: lr 1e-3, the released FEMNIST code).
 
     θ lives in :attr:`param` (a ``torch.nn.Parameter``); :meth:`step` writes the aggregate into ``param.grad``
     and steps the optimiser and the scheduler (one scheduler step per round). :meth:`candidate` returns the θ

@@ -53,7 +53,7 @@ def round_f(
     * an int F: (F, m_t).
     * ``"capped"``: (min(m_t, F_max), m_t), F_max = :func:`largest_f` of the rule on ``n_rows`` rows: f is the
       number of attackers, but never more than the rule can handle (rare cross-device draws).
-    * ``"ndss21_femnist"`` (the released FEMNIST code, spec §5.2): Krum / Multi-krum f = max(2, m_t), Bulyan
+    * ``"ndss21_femnist"`` (the released FEMNIST code): Krum / Multi-krum f = max(2, m_t), Bulyan
       f = min(14, max(2, m_t)), with f crafted copies injected (surplus attackers stay honest); other rules
       (m_t, m_t). f is capped at F_max as in ``"capped"`` (for Bulyan on 60 rows F_max is the released code's 14;
       the released code has no cap for the other rules and would fail on the rare draws that exceed it).

@@ -1,7 +1,7 @@
 """The networks of the NDSS'21 experiments, built with explicit, seeded initialisation.
 
 =================  ==========================  =====================  ============================
-name               input                       parameters (d)         initialisation (spec §5)
+name               input                       parameters (d)         initialisation (paper §V)
 =================  ==========================  =====================  ============================
 ``alexnet_cifar``  3×32×32, 10 classes         2,472,266              PyTorch default (§5.1)
 ``vgg11_cifar``    3×32×32, 10 classes         9,225,610              He-normal conv, N(0,0.01) fc

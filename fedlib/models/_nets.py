@@ -1,4 +1,4 @@
-"""Model definitions and their seeded initialisation (spec §5)."""
+"""Model definitions and their seeded initialisation (the networks of the paper's §V)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _default_init(module: nn.Module, generator: torch.Generator) -> None:
 
 
 class AlexnetCifar(nn.Module):
-    """The CIFAR10 variant of Alexnet used by the released code (spec §5.1), d = 2,472,266.
+    """The CIFAR10 variant of Alexnet used by the released code, d = 2,472,266.
 
     Conv(3→64, k11, s4, p5) ReLU MaxPool2 → Conv(64→192, k5, p2) ReLU MaxPool2 → Conv(192→384, k3, p1) ReLU →
     Conv(384→256, k3, p1) ReLU → Conv(256→256, k3, p1) ReLU MaxPool2 → Linear(256→10). Biases everywhere, no
@@ -63,7 +63,7 @@ _VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 
 class VGG11Cifar(nn.Module):
-    """VGG11 (configuration "A", no batch norm) for 32×32 inputs (spec §5.1), d = 9,225,610.
+    """VGG11 (configuration "A", no batch norm) for 32×32 inputs (paper §V), d = 9,225,610.
 
     3×3 convolutions (padding 1) with channels 64,M,128,M,256,256,M,512,512,M,512,512,M (M = MaxPool 2×2), ReLU
     after each, then Linear(512→10). Init: conv weights N(0, √(2/(k·k·out_channels))), conv biases 0, linear
@@ -96,7 +96,7 @@ class VGG11Cifar(nn.Module):
 
 
 class FemnistCNN(nn.Module):
-    """The released code's FEMNIST CNN ("mnist_conv", spec §5.2), d = 848,382 with 62 classes.
+    """The released code's FEMNIST CNN ("mnist_conv"), d = 848,382 with 62 classes.
 
     Conv(1→16, k5, p2) ReLU MaxPool2 → Conv(16→32, k5, p2) ReLU MaxPool2 → Linear(1568→512) ReLU →
     Linear(512→62). Xavier-uniform weights, PyTorch-default biases.
@@ -161,9 +161,9 @@ def _hidden(value: object) -> tuple[int, ...]:
 def _mnist_fc(n_classes: int, generator: torch.Generator, *, hidden=100, in_features: int = 784):
     """MNIST fully-connected net 784 → 100 → ReLU → 10 (79,510 parameters).
 
-    The paper's MNIST net is not in the released code (spec §5.3 guesses 784→512→10, i.e. ``hidden=512``,
-    407,050 parameters); the default width 100 is the pilot's (spec/pilot-impacts.md) and keeps the quick
-    profile fast.
+    The paper's MNIST net is not in the released code (our reading of the paper's §V: 784→512→10, i.e.
+    ``hidden=512``, 407,050 parameters); the default width 100 keeps the quick profile fast (our pilot runs on
+    mnist5k used it).
     """
     return FullyConnected(in_features, _hidden(hidden), n_classes, activation="relu", generator=generator)
 
@@ -171,8 +171,8 @@ def _mnist_fc(n_classes: int, generator: torch.Generator, *, hidden=100, in_feat
 def _purchase_fc(n_classes: int, generator: torch.Generator, *, hidden=1024, in_features: int = 600):
     """Purchase100 fully-connected net 600 → 1024 → Tanh → 100 (717,924 parameters).
 
-    Spec §5.4 [RECALL]: a fully-connected network with hidden width ~1024 and Tanh, as in the authors' related
-    work; not in the released code.
+    Not in the released code: our reading of the paper's §V, a fully-connected network with hidden width 1024 and
+    Tanh, as in the authors' related work.
     """
     return FullyConnected(in_features, _hidden(hidden), n_classes, activation="tanh", generator=generator)
 
@@ -230,7 +230,8 @@ def build(
     seed: int | None = None,
     **options,
 ) -> nn.Module:
-    """Build model ``name`` with its spec §5 initialisation drawn from ``generator`` (or ``seed``).
+    """Build model ``name`` with its initialisation (the table of :mod:`fedlib.models`) drawn from ``generator``
+    (or ``seed``).
 
     Args:
         name: one of :func:`names`.

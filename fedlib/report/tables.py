@@ -1,8 +1,8 @@
 """Turn a results frame (one row per run, from :func:`fedlib.report.results.collect`) into the book's tables.
 
-Impact (spec §1): for each seed, accuracy of the no-attack run with the same rule and setting minus the
-accuracy with the attack (percentage points, test accuracy of the best-validation round); reported as the
-mean over seeds, ± the standard deviation when there are several seeds.
+Impact (the paper's attack impact): for each seed, accuracy of the no-attack run with the same rule and setting minus
+the accuracy with the attack (percentage points, test accuracy of the best-validation round); reported as the mean over
+seeds, ± the standard deviation when there are several seeds.
 
 Example:
     >>> import pandas as pd

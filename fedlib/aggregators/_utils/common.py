@@ -61,7 +61,7 @@ def columnwise(x: torch.Tensor, per_block: Callable[[torch.Tensor], torch.Tensor
 
 def middle_value(sorted_rows: torch.Tensor, variant: str) -> torch.Tensor:
     """Median of each row of an ascending-sorted (c, m) block: the lower middle value for ``"ndss21"``
-    (``torch.median`` semantics, spec §3.6), the mean of the two middle values for even m otherwise."""
+    (``torch.median`` semantics, as the released code), the mean of the two middle values for even m otherwise."""
     m = sorted_rows.shape[1]
     lower = sorted_rows[:, (m - 1) // 2]
     if variant == "ndss21" or m % 2 == 1:

@@ -1,4 +1,4 @@
-r"""The search shared by the AGR-agnostic attacks Min-Max and Min-Sum (spec §4.8).
+r"""The search shared by the AGR-agnostic attacks Min-Max and Min-Sum (paper §IV-C).
 
 Both send ``n_malicious`` copies of ∇m = μ + γ·∇p with the largest γ that keeps ∇m inside the benign
 "clique" (the attacks' module :mod:`fedlib.attacks._agnostic` gives each constraint). Searches (``search=``):

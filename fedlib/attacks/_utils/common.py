@@ -1,5 +1,5 @@
 """Argument handling shared by the attacks: the released γ_init constants, the simulated attacker count of
-partial knowledge (spec §2), number checks and the stacking of malicious copies."""
+partial knowledge (the released code's), number checks and the stacking of malicious copies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ...vocabulary import SEARCHES
 
 PARTIAL_RULES = ("square", "table")
 
-# Released γ_init per attack/target, CIFAR10 notebooks (spec §4.3). afa, fang and dnc have no released
+# Released γ_init per attack/target, CIFAR10 notebooks. afa, fang and dnc have no released
 # tailored attack; we use the agnostic value 10.0 for them (our choice).
 GAMMA_INIT_CIFAR = {
     ("tailored", "krum"): 3.0,
@@ -29,12 +29,12 @@ GAMMA_INIT_CIFAR = {
     ("min_sum", None): 10.0,
 }
 
-# Released partial-knowledge map m -> m' of the CIFAR trimmed-mean / median notebooks (spec §2).
+# Released partial-knowledge map m -> m' of the CIFAR trimmed-mean / median notebooks.
 PARTIAL_TABLE = {4: 1, 5: 1, 8: 2, 10: 3, 12: 4}
 
 
 def gamma_init_for(attack: str, target: str | None, gamma_init: float | None) -> float:
-    """The γ_init to use: the caller's value, else the released CIFAR10 constant (spec §4.3)."""
+    """The γ_init to use: the caller's value, else the released CIFAR10 constant (:data:`GAMMA_INIT_CIFAR`)."""
     if gamma_init is None:
         return GAMMA_INIT_CIFAR[(attack, target)]
     return check_positive(gamma_init, "gamma_init")
@@ -69,7 +69,8 @@ def server_f(f: int | None, n_malicious: int) -> int:
 
 
 def simulated_attackers(n_malicious: int, rule: str, n_total: int | None, attack: str) -> int:
-    """m', the number of fake attackers of the partial-knowledge simulation (spec §2).
+    """m', the number of fake attackers of the released code's partial-knowledge simulation (paper §III: partial
+    knowledge).
 
     ``"square"``: m' = max(1, ⌊m²/n⌋) with n = ``n_total`` (CIFAR Krum/Multi-krum/Bulyan and all FEMNIST
     runs); ``"table"``: the hard-coded CIFAR trimmed-mean/median map {4:1, 5:1, 8:2, 10:3, 12:4}.

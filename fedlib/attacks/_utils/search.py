@@ -20,7 +20,7 @@ class SearchResult:
 
 
 def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> SearchResult:
-    r"""The paper's Algorithm 1 as released (spec §4.3).
+    r"""The paper's Algorithm 1 (§IV-D) as released.
 
     ::
 
@@ -52,8 +52,9 @@ def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> 
 
 
 def hill_climb(objective: Callable[[float], float], gamma_init: float, tau: float) -> SearchResult:
-    """Algorithm 1 with the released trimmed-mean/median test (spec §4.3, §7.10): a probe "succeeds"
-    when the objective is strictly larger than at the *previous probe* (initially −1)."""
+    """Algorithm 1 with the released trimmed-mean/median test (the book's *Paper code against textbook* chapter,
+    "AGR-tailored attack on Trimmed-mean: hill-climb or maximum"): a probe "succeeds" when the objective is
+    strictly larger than at the *previous probe* (initially −1)."""
     previous = [-1.0]
 
     def grew(gamma: float) -> bool:

@@ -1,6 +1,6 @@
 """The grids of experiments behind each table and figure of the book, per profile.
 
-The ``full`` profile keeps the paper's grid (spec §6). The ``quick`` profile, which runs on a 2-core CPU in
+The ``full`` profile keeps the paper's grid (its §VI). The ``quick`` profile, which runs on a 2-core CPU in
 minutes, has the same shape on the embedded ``mnist5k`` with fewer seeds (and, for the %-malicious figure and
 the perturbation comparison, fewer rules); whoever shows a quick grid says what it leaves out. ``scale`` runs the
 paper's MNIST setting on full Fashion-MNIST in six blocks (:func:`scale_grid`), committed under

@@ -24,7 +24,7 @@ class Cell:
         return f"{bits}, seed={self.seed} [{self.experiment.config_hash[:12]}]"
 
 
-#: (dataset, model) pairs of the main results per profile (spec §6; the paper's five settings in full).
+#: (dataset, model) pairs of the main results per profile (the paper's five settings in full, its §V and §VI).
 DATASETS = {
     "quick": [("mnist5k", "mnist_fc")],
     "scale": [("fashion_mnist", "mnist_fc")],
@@ -157,7 +157,7 @@ SCALE_CROSS_DEVICE = {
 
 
 def cross_device_overrides(profile: str, dataset: str) -> dict:
-    """Client sampling of the cross-device runs (spec §5.2, §5.5).
+    """Client sampling of the cross-device runs (cross-device FL: paper §II-A).
 
     FEMNIST's profiles are cross-device already (60 of 3,400 writers per round, with replacement, as the
     released code). The scale profile's Fashion-MNIST uses :data:`SCALE_CROSS_DEVICE` (1,000 Dirichlet

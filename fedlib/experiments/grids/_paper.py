@@ -76,11 +76,11 @@ def infeasible(profile: str, dataset: str | None = None) -> list[tuple]:
     """(aggregator, attack, knowledge) runs that cannot exist in this profile's setting.
 
     With partial knowledge the tailored attacker simulates the rule on its own m honest gradients plus
-    m' = max(1, ⌊m²/n⌋) copies (spec §2). In the quick profile (n = 20, m = 4) that is 4 + 1 = 5 rows, and
-    Bulyan needs at least ``aggregators.min_inputs("bulyan", 1)`` = 7: the adversary cannot simulate Bulyan, so
-    that run does not exist.
-    The adaptive attack on DnC has the same problem: DnC (5 iterations, ⌊c·f⌋ = m' removals each, rows
-    surviving every iteration) can remove all m + m' ≤ 5·m' simulated rows, and the simulation fails.
+    m' = max(1, ⌊m²/n⌋) copies (the released code's partial-knowledge simulation). In the quick profile (n = 20, m = 4)
+    that is 4 + 1 = 5 rows, and Bulyan needs at least ``aggregators.min_inputs("bulyan", 1)`` = 7: the adversary cannot
+    simulate Bulyan, so that run does not exist. The adaptive attack on DnC has the same problem: DnC (5 iterations,
+    ⌊c·f⌋ = m' removals each, rows surviving every iteration) can remove all m + m' ≤ 5·m' simulated rows, and the
+    simulation fails.
     """
     from ... import aggregators
 
