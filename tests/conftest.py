@@ -43,9 +43,15 @@ DEVICE = torch.device(os.environ.get("FEDLIB_TEST_DEVICE", "cpu"))
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
     parser.addoption("--book-html", default=None, help="built book folder (_build/html) for tests/book")
+    parser.addoption("--dtype-tests-only", action="store_true", default=False,
+                     help="run only the tests that take the dtype fixture (CI's second pass in the other dtype)")
 
 
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("--dtype-tests-only"):
+        others = [item for item in items if "dtype" not in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if "dtype" in getattr(item, "fixturenames", ())]
     skip_slow = pytest.mark.skip(reason="slow: pass --runslow to run")
     skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
