@@ -326,6 +326,12 @@ def test_every_experiment_field_but_the_profile_is_in_one_part_of_its_setting():
     assert (setting.options.variant, setting.seeds.sample, setting.training.lr) == ("ndss21", 3, 0.25)
 
 
+def test_an_experiments_defaults_are_its_settings_defaults():
+    from fedlib.fl import Setting
+
+    assert Experiment().setting == Setting()  # the two places a default is written agree
+
+
 def test_a_setting_runs_as_its_experiment_does():
     exp = tiny(aggregator="median", attack="min_max", rounds=2)
     by_experiment, by_setting = train(exp), train(exp.setting)
