@@ -148,9 +148,23 @@ def knowledge_table(
 
 
 def page_table(frame: pd.DataFrame, precision: int = 1):
-    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals (a pandas
-    Styler; its HTML is what the page renders)."""
-    return frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals, a missing
+    value as "–", and every cell without words (a number, "2.1 ± 1.0", "2.2×", "5.0 (n=2)") kept on one
+    line, so that a narrow screen scrolls the table sideways instead of breaking a number over lines (a
+    pandas Styler; its HTML is what the page renders).
+
+    Example:
+        >>> html = page_table(pd.DataFrame({"rule": ["Krum"], "impact": ["2.1 ± 1.0"]})).to_html()
+        >>> html.count("white-space: nowrap")
+        1
+    """
+    import re
+
+    def one_line(value: object) -> str:
+        words = re.sub(r"\(n ?= ?\d+\)|\bpp\b", "", str(value))
+        return "" if re.search(r"[A-Za-z]", words) else "white-space: nowrap"
+
+    return frame.style.hide(axis="index").format(precision=precision, na_rep="–").map(one_line)
 
 
 def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
