@@ -181,9 +181,10 @@ pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found], "search": [search
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
-# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
-# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+# Each exercise has a cell for your answer, holding a runnable but wrong start, a check cell that runs your
+# answer against fedlib, and a hidden solution with its own check. On this page the check cells run on the
+# starting answers, so they show what does not pass yet and a hint. Write your answer, then run its check
+# cell; do not run the solution cells (they would replace your answer with ours).
 
 # %%
 import torch
@@ -211,6 +212,10 @@ def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
     return bool(to_malicious.max() >= 0)
 
 
+# %%
+check_min_max_test(min_max_accepts)
+
+
 # %% [markdown]
 # ```{solution-start} gamma_search-min-max-test
 # :class: dropdown
@@ -224,12 +229,13 @@ def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
     return bool(to_malicious.max() <= between_benign.max())
 
 
+# %%
+check_min_max_test(min_max_accepts, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_min_max_test(min_max_accepts)
 
 # %% [markdown]
 # ```{exercise} Algorithm 1, the halving search
@@ -252,6 +258,10 @@ def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
     return gamma_init if success(gamma_init) else 0.0
 
 
+# %%
+check_halving_search(halving_search)
+
+
 # %% [markdown]
 # ```{solution-start} gamma_search-halving
 # :class: dropdown
@@ -270,12 +280,13 @@ def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
     return gamma_succ
 
 
+# %%
+check_halving_search(halving_search, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_halving_search(halving_search)
 
 # %% [markdown]
 # ```{exercise} The exact Min-Max γ in closed form
@@ -295,6 +306,10 @@ check_halving_search(halving_search)
 def exact_min_max_gamma(benign: torch.Tensor) -> float:
     # Start: the halving search's answer, accurate only to τ. Solve the quadratic instead.
     return craft("min_max", benign, 1, search="halving").gamma
+
+
+# %%
+check_exact_min_max_gamma(exact_min_max_gamma)
 
 
 # %% [markdown]
@@ -319,9 +334,10 @@ def exact_min_max_gamma(benign: torch.Tensor) -> float:
 print(f"synthetic round: exact γ = {exact_min_max_gamma(benign):.7f}; "
       f"fedlib: {found[('min_max', 'exact')].gamma:.7f}")
 
+# %%
+check_exact_min_max_gamma(exact_min_max_gamma, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_exact_min_max_gamma(exact_min_max_gamma)

@@ -174,9 +174,10 @@ attack_variant_table("tailored", benign, 5, aggregator="trimmed_mean")
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
-# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
-# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+# Each exercise has a cell for your answer, holding a runnable but wrong start, a check cell that runs your
+# answer against fedlib, and a hidden solution with its own check. On this page the check cells run on the
+# starting answers, so they show what does not pass yet and a hint. Write your answer, then run its check
+# cell; do not run the solution cells (they would replace your answer with ours).
 
 # %%
 import torch
@@ -199,6 +200,10 @@ def released_median(updates: torch.Tensor) -> torch.Tensor:
     return updates.quantile(0.5, dim=0)
 
 
+# %%
+check_released_median(released_median)
+
+
 # %% [markdown]
 # ```{solution-start} paper_code_vs_textbook-median
 # :class: dropdown
@@ -211,12 +216,13 @@ def released_median(updates: torch.Tensor) -> torch.Tensor:
     return updates.median(dim=0).values
 
 
+# %%
+check_released_median(released_median, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_released_median(released_median)
 
 # %% [markdown]
 # ```{exercise} LIE's z from the formula
@@ -236,6 +242,10 @@ def lie_z(n_total: int, n_malicious: int) -> float:
     return {3: 0.69847, 5: 0.7054, 8: 0.71904, 10: 0.72575, 12: 0.73891}.get(n_malicious, 0.0)
 
 
+# %%
+check_lie_z(lie_z)
+
+
 # %% [markdown]
 # ```{solution-start} paper_code_vs_textbook-lie-z
 # :class: dropdown
@@ -253,12 +263,13 @@ def lie_z(n_total: int, n_malicious: int) -> float:
 
 print(f"n = 50, m = 10: formula z = {lie_z(50, 10):.5f}, released table 0.72575")
 
+# %%
+check_lie_z(lie_z, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_lie_z(lie_z)
 
 # %% [markdown]
 # ```{exercise} Both Krum scores
@@ -281,6 +292,10 @@ def krum_scores_both(updates: torch.Tensor, f: int) -> tuple[torch.Tensor, torch
     return textbook, textbook
 
 
+# %%
+check_krum_scores(krum_scores_both)
+
+
 # %% [markdown]
 # ```{solution-start} paper_code_vs_textbook-krum-scores
 # :class: dropdown
@@ -293,12 +308,13 @@ def krum_scores_both(updates: torch.Tensor, f: int) -> tuple[torch.Tensor, torch
     return ordered[:, 1 : n - f - 1].sum(dim=1), ordered[:, : n - f - 2].sum(dim=1)
 
 
+# %%
+check_krum_scores(krum_scores_both, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_krum_scores(krum_scores_both)
 
 # %% [markdown]
 # ```{exercise} An input on which the Krum variants disagree
@@ -317,6 +333,10 @@ check_krum_scores(krum_scores_both)
 # Start: values on which both variants select the same row (the 0). Change them.
 updates = torch.tensor([[-3.0], [-1.0], [0.0], [1.0], [2.0], [4.0], [9.0]])
 
+# %%
+check_krum_variants_differ(updates, f=1)
+
+
 # %% [markdown]
 # ```{solution-start} paper_code_vs_textbook-krum-input
 # :class: dropdown
@@ -330,9 +350,10 @@ updates = torch.tensor([[-3.0], [-1.0], [0.0], [1.0], [2.0], [4.0], [9.0]])
 # %%
 updates = torch.tensor([[0.0], [0.0], [0.0], [5.0], [6.0], [7.0], [8.0]])
 
+# %%
+check_krum_variants_differ(updates, f=1, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_krum_variants_differ(updates, f=1)

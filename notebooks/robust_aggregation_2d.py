@@ -128,9 +128,10 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
-# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
-# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+# Each exercise has a cell for your answer, holding a runnable but wrong start, a check cell that runs your
+# answer against fedlib, and a hidden solution with its own check. On this page the check cells run on the
+# starting answers, so they show what does not pass yet and a hint. Write your answer, then run its check
+# cell; do not run the solution cells (they would replace your answer with ours).
 
 # %%
 from fedbook.exercises import check_coordinate_median, check_fools_krum, check_krum_index
@@ -154,6 +155,10 @@ def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
     return updates.mean(dim=0)
 
 
+# %%
+check_coordinate_median(coordinate_median)
+
+
 # %% [markdown]
 # ```{solution-start} robust_aggregation_2d-median
 # :class: dropdown
@@ -169,12 +174,13 @@ def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
     return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
 
 
+# %%
+check_coordinate_median(coordinate_median, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_coordinate_median(coordinate_median)
 
 # %% [markdown]
 # ```{exercise} Krum's choice
@@ -195,6 +201,10 @@ def krum_index(updates: torch.Tensor, f: int) -> int:
     return int(torch.linalg.vector_norm(updates - updates.mean(dim=0), dim=1).argmin())
 
 
+# %%
+check_krum_index(krum_index)
+
+
 # %% [markdown]
 # ```{solution-start} robust_aggregation_2d-krum
 # :class: dropdown
@@ -211,12 +221,13 @@ def krum_index(updates: torch.Tensor, f: int) -> int:
     return int(nearest.sum(dim=1).argmin())
 
 
+# %%
+check_krum_index(krum_index, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_krum_index(krum_index)
 
 # %% [markdown]
 # ```{exercise} Hide an attacker from Krum
@@ -238,6 +249,10 @@ cloud = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=0)  # the firs
 honest = cloud[n_malicious:]
 # Start: the far cluster of the figure. Krum never selects it.
 malicious = cloud[:n_malicious].clone()
+
+
+# %%
+check_fools_krum(malicious, honest)
 
 
 # %% [markdown]
@@ -271,9 +286,10 @@ def farthest_selected_copies(honest: torch.Tensor, f: int, *, directions: int = 
 malicious = farthest_selected_copies(honest, n_malicious)
 print(f"copies at {malicious[0].numpy().round(3)}")
 
+# %%
+check_fools_krum(malicious, honest, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_fools_krum(malicious, honest)
