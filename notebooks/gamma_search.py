@@ -48,6 +48,7 @@ from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, hal
 
 from fedlib.attacks import craft
 from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
+from fedlib.report.tables import page_table
 
 sns.set_theme(style="whitegrid")
 n_benign, n_malicious, dim = 20, 5, 50
@@ -68,10 +69,10 @@ for attack in ("min_max", "min_sum"):
     for search in ("halving", "exact"):
         out = craft(attack, benign, n_malicious, search=search)
         found[(attack, search)] = out
-pd.DataFrame(
-    [{"attack": ATTACK_LABELS[a], "search": s, "gamma": round(o.gamma, 7), "probes (d-dim passes)": o.info["n_probes"]}
+page_table(pd.DataFrame(
+    [{"attack": ATTACK_LABELS[a], "search": s, "γ": o.gamma, "probes (passes over the d coords)": o.info["n_probes"]}
      for (a, s), o in found.items()]
-)
+), precision=7)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -107,7 +108,8 @@ plt.show()
 
 # %%
 trace = halving_trace(agnostic_success(benign, "min_max"), gamma_init=10.0)
-trace.head(12)
+shown = trace.head(12).assign(success=trace.success.map({True: "accepted", False: "rejected"}))
+page_table(shown.rename(columns={"gamma": "probed γ", "success": "test", "best": "best γ so far"}), precision=6)
 
 # %%
 capped = halving_trace(agnostic_success(benign, "min_max"), gamma_init=0.5)
@@ -159,8 +161,9 @@ plt.show()
 # golden-section maximisation of the deviation for Trimmed-mean and Median (they accept every γ).
 search_used = {"krum": "halving", "multi_krum": "halving", "trimmed_mean": "grid + golden section",
                "median": "grid + golden section"}
-pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found], "search": [search_used[r] for r in tailored_found],
-              "tailored γ": tailored_found.values()})
+page_table(pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found],
+                         "search": [search_used[r] for r in tailored_found],
+                         "tailored γ": list(tailored_found.values())}), precision=4)
 
 # %% [markdown]
 # **Figure.** The tailored attacker's objective against $\gamma$ for four rules (solid) and the $\gamma$

@@ -33,6 +33,11 @@ AGR_LABELS = {
     "afa": "AFA",
     "fang_defense": "Fang defense",
     "dnc": "DnC",
+    # Defenses published after the paper (fedlib.experiments.grids.NEWER_RULES).
+    "centered_clipping": "Centered clipping",
+    "geometric_median": "Geometric median",
+    "nnm": "NNM",
+    "bucketing": "Bucketing",
 }
 DATASET_LABELS = {
     "cifar10": "CIFAR10",

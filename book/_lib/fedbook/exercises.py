@@ -47,12 +47,14 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
 from fedlib import aggregators, attacks
+
+from .text import number_text, values_text, vector_text
 
 DTYPE = torch.float64
 
@@ -84,22 +86,6 @@ def checker(hint: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         return run
 
     return decorate
-
-
-def number_text(value: float) -> str:
-    """A number as a reader writes it: up to 4 significant decimals, a real minus sign, no trailing ``.0``."""
-    text = f"{float(value):.4g}"
-    return text.replace("-", "−")
-
-
-def values_text(values: Iterable[float]) -> str:
-    """Numbers separated by commas (a vector or a list of values, without brackets or quotes)."""
-    return ", ".join(number_text(v) for v in values)
-
-
-def vector_text(values: Iterable[float]) -> str:
-    """A vector in the notation of the chapters: (1, −2.5)."""
-    return f"({values_text(values)})"
 
 
 def _matrix_text(x: torch.Tensor) -> str:

@@ -24,7 +24,8 @@ import torch
 
 from fedlib import aggregators, attacks
 
-from .exercises import ExerciseFailed, checker, number_text, require
+from .exercises import ExerciseFailed, checker, require
+from .text import number_text
 
 
 def cloud(seed: int = 0, k: int = 16, d: int = 30, dtype: torch.dtype = torch.float64) -> torch.Tensor:
