@@ -19,12 +19,12 @@ Layout of an exercise in a book notebook (Jupytext py:percent; the chapter *Test
    (e.g. the mean where the median is asked for).
 3. A code cell calling the checker on that answer, as the student will: on the page it shows that the start
    does not pass yet, and the hint.
-4. A markdown cell ```` ```{solution-start} <label> ```` with ``:class: dropdown`` (sphinx-exercise's gated
-   syntax: the solution is hidden behind a toggle by sphinx-togglebutton), the solution code cell, which
-   redefines the same name, a code cell calling the checker with ``strict=True`` (its ``✓`` line is the only
-   success the page shows, inside the toggle; a wrong solution stops the notebook), and a markdown cell
-   ```` ```{solution-end} ````. No heading may fall between ``solution-start`` and ``solution-end``, and no
-   label is reused.
+4. A markdown cell opening the ``solution-start`` directive for the label, with ``:class: dropdown``
+   (sphinx-exercise's gated syntax: the solution is hidden behind a toggle by sphinx-togglebutton), the
+   solution code cell, which redefines the same name, a code cell calling the checker with ``strict=True``
+   (its ``✓`` line is the only success the page shows, inside the toggle; a wrong solution stops the
+   notebook), and a markdown cell closing it (``solution-end``). No heading may fall between
+   ``solution-start`` and ``solution-end``, and no label is reused.
 
 Checkers take plain callables or tensors, draw inputs from an explicit ``torch.Generator``, work in float64
 and are fast (well under a second each). ``tests/book/test_exercises.py`` proves that each one rejects the
