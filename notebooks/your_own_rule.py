@@ -45,6 +45,7 @@ import fedlib
 from fedlib.experiments import grids
 from fedlib.report import tables
 from fedlib.report.figures import report_card, report_cards
+from fedlib.report.labels import ATTACK_LABELS
 
 quick = profile == "quick"
 ctx = Context(profile, device=device, seeds=[0] if seeds is None and quick else seeds, results_dir=results_dir,
@@ -90,13 +91,20 @@ if "clipped_mean" not in names():  # registering twice is an error (re-running t
 
 # %%
 card = fedlib.evaluate("clipped_mean", train=TRAIN, **SETTINGS)
-card.drop(columns=["profile", "knowledge", "rounds", "seeds"]).round(3)
+shown = pd.DataFrame({"attack": [ATTACK_LABELS.get(a, a) for a in card.attack], "deviation": card.deviation,
+                      "relative deviation": card.relative_deviation, "γ": card.gamma,
+                      "accuracy (%)": card.accuracy, "impact (pp)": card.impact})
+display(tables.page_table(shown, precision=3).format({"accuracy (%)": "{:.1f}", "impact (pp)": "{:.1f}"}, na_rep="–"))
+undefined = [f"{ATTACK_LABELS.get(r.attack, r.attack)} ({r.reason.split(':')[0]})"
+             for r in card.itertuples() if r.reason]
+display(Markdown("–: no γ for attacks that do not search one; no impact for the run without attack"
+                 + (f"; no numbers at all for {', '.join(undefined)}." if undefined else ".")))
 
 # %% [markdown]
-# **Table.** The report card of the clipped mean. `deviation` and `relative_deviation` are averaged over
-# the captured rounds; `gamma` is the attack's mean $\gamma$; `accuracy` is the test accuracy of the
-# best-validation round (%); `impact` = no-attack accuracy − attacked accuracy (percentage points).
-# `reason` says why an attack has no numbers: Fang's attack has forms for the paper's five rules only.
+# **Table.** The report card of the clipped mean. *Deviation* and *relative deviation* are averaged over
+# the captured rounds; $\gamma$ is the attack's mean $\gamma$; *accuracy* is the test accuracy of the
+# best-validation round (%); *impact* = no-attack accuracy − attacked accuracy (percentage points). Fang's
+# attack has forms for the paper's five rules only.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))

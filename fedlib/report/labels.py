@@ -20,6 +20,9 @@ ATTACK_LABELS = {
     "tailored": "AGR-tailored",
     "min_max": "Min-Max",
     "min_sum": "Min-Sum",
+    # Attacks published after the paper (fedlib.attacks "ipm", "mimic").
+    "ipm": "IPM",
+    "mimic": "Mimic",
     "agnostic": "AGR-agnostic (Min-Max / Min-Sum)",
     "adaptive": "adaptive (DnC-tailored)",
 }

@@ -125,14 +125,15 @@ def check_tailored_form(rule: str, form: Any, seeds: Sequence[int] = (0, 1, 2), 
           f"(deviation, tailored against Min-Max: {pairs})")
 
 
-@checker("for each rule take its largest relative deviation over the attacks (no attack excluded), then the rule "
-         "whose largest value is the smallest.")
+@checker("for each rule take its largest relative deviation over the attacks (leave out the rows without "
+         "attack), then the rule whose largest value is the smallest.")
 def check_least_hurt(answer: Any, cards: pd.DataFrame, rules: Sequence[str], value: str = "relative_deviation") -> None:
-    """Exercise 4: the rule among ``rules`` whose largest ``value`` over the attacks (no attack excluded) is the
-    smallest in ``cards`` (report cards stacked, one row per rule × attack)."""
+    """Exercise 4: the rule among ``rules`` whose largest ``value`` over the attacks (rows without attack left
+    out) is the smallest in ``cards`` (report cards stacked, one row per rule × attack)."""
     attacked = cards[(cards.attack != "none") & cards.rule.isin(list(rules))]
     worst = attacked.groupby("rule")[value].max()
     expected = str(worst.idxmin())
+    require(answer is not None, f"no rule named yet; store one of {', '.join(rules)}.")
     require(answer in list(rules), f"your answer, {answer}, is not one of the rules {', '.join(rules)}.")
     require(answer == expected,
              f"{answer} is not it: the largest {value} per rule is "
