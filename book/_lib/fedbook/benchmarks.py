@@ -169,9 +169,9 @@ def _target_text(target: str) -> str:
 
 
 def targets_table(bench: dict) -> pd.DataFrame:
-    """The issue's performance targets, one row each, grouped by target (named on its group's first row only,
-    groups in order of first appearance): what was measured, the ratio found, the ratio required and whether
-    it was met ("yes"/"no")."""
+    """fedlib's performance targets as the benchmark JSON states them, one row each, grouped by target (named
+    on its group's first row only, groups in order of first appearance): what was measured, the ratio found,
+    the ratio required and whether it was met ("yes"/"no")."""
     targets = bench.get("targets", [])
     order = list(dict.fromkeys(t["target"] for t in targets))
     rows = []
