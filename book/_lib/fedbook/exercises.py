@@ -322,12 +322,12 @@ def check_halving_search(answer: Callable[[Callable[[float], bool], float, float
         got = _call(answer, recorded(mine), gamma_init, tau)
         require(isinstance(got, int | float), f"expected a float γ; found a {_kind(got)}.")
         first_diff = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b), None)
+        case = f"γ_init = {number_text(gamma_init)}, τ = {number_text(tau)}"
         require(first_diff is None and len(mine) == len(theirs),
-                 f"γ_init = {gamma_init}, τ = {tau}: Algorithm 1 probes {_probes_text(theirs)}; yours "
-                 f"{_probes_text(mine)}.")
+                f"{case}: Algorithm 1 probes {_probes_text(theirs)}; yours {_probes_text(mine)}.")
         require(float(got) == expected,
-                 f"γ_init = {gamma_init}, τ = {tau}: same probes, but Algorithm 1 returns {expected} (the last "
-                 f"*successful* γ, 0 if none) and yours {got}.")
+                f"{case}: same probes, but Algorithm 1 returns {number_text(expected, 10)} (the last *successful* γ, "
+                f"0 if none) and yours {number_text(got, 10)}.")
     print(f"✓ your halving search probes and returns exactly what fedlib.attacks.halving_search does "
           f"({len(cases)} tests)")
 
