@@ -148,9 +148,23 @@ def knowledge_table(
 
 
 def page_table(frame: pd.DataFrame, precision: int = 1):
-    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals (a pandas
-    Styler; its HTML is what the page renders)."""
-    return frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals, a missing
+    value as "–", cells with words aligned left, and every cell without words (a number, "2.1 ± 1.0",
+    "2.2×", "5.0 (n=2)") aligned right and kept on one line, so that a narrow screen scrolls the table
+    sideways instead of breaking a number over lines (a pandas Styler; its HTML is what the page renders).
+
+    Example:
+        >>> html = page_table(pd.DataFrame({"rule": ["Krum"], "impact": ["2.1 ± 1.0"]})).to_html()
+        >>> html.count("white-space: nowrap"), html.count("text-align: left")
+        (1, 1)
+    """
+    import re
+
+    def cell_style(value: object) -> str:
+        words = re.sub(r"\(n ?= ?\d+\)|\bpp\b|\bnan\b|<NA>", "", str(value))
+        return "text-align: left" if re.search(r"[A-Za-z]", words) else "white-space: nowrap; text-align: right"
+
+    return frame.style.hide(axis="index").format(precision=precision, na_rep="–").map(cell_style)
 
 
 def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
