@@ -58,8 +58,6 @@ def _contract(rule: Callable) -> None:
                     raise
                 except Exception as exc:  # the student's rule may raise anything: report it as the failure
                     raise ExerciseFailed(f"your rule raised {type(exc).__name__}: {exc}.") from exc
-                require(isinstance(out, aggregators.Aggregate),
-                         f"your rule returned a {type(out).__name__}; return fedlib.aggregators.Aggregate(vector).")
                 require(tuple(out.vector.shape) == (x.shape[1],),
                          f"the vector must have shape (d,) = ({x.shape[1]},); found {tuple(out.vector.shape)}.")
                 require(out.vector.dtype == dtype, f"keep the input's dtype ({dtype}); found {out.vector.dtype}.")
@@ -67,13 +65,14 @@ def _contract(rule: Callable) -> None:
         raise ExerciseFailed(str(exc)) from None
 
 
-CONTRACT_HINT = "a rule is rule(updates, f, *, variant) returning Aggregate(vector) with vector of shape (d,)."
+CONTRACT_HINT = ("a rule is rule(updates, f, **options) returning the aggregate, a tensor of shape (d,) (or "
+                 "Aggregate(vector) to also say which rows it selected).")
 
 
 @checker(CONTRACT_HINT)
 def check_rule_contract(rule: Callable) -> None:
-    """The rule takes ``(updates, f, *, variant)``, returns an Aggregate whose vector has shape (d,) and the
-    input's dtype, and works through the registry (registered for the check only)."""
+    """The rule takes ``(updates, f, **options)``, returns the aggregate (a tensor, or an Aggregate whose vector)
+    of shape (d,) and the input's dtype, and works through the registry (registered for the check only)."""
     _contract(rule)
     print(f"✓ {rule.__name__} is a valid rule (shape, dtype and registry checks passed)")
 
@@ -88,7 +87,8 @@ def check_quantile_clip(rule: Callable) -> None:
         x = cloud(seed)
         x[:f] *= 10.0  # f long rows: exactly these must be clipped
         expected = _quantile_clip_reference(x, f)
-        found = rule(x, f, variant="textbook").vector
+        with aggregators.registered(f"exercise_{getattr(rule, '__name__', 'rule')}", rule) as name:
+            found = aggregators.aggregate(name, x, f).vector
         require(bool(torch.allclose(found, expected, rtol=1e-10, atol=1e-12)),
                  f"with f = {f} your aggregate differs from the expected one by "
                  f"{number_text(float((found - expected).norm()))}.")
