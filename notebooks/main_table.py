@@ -29,7 +29,6 @@ run_missing = None  # None: compute missing results only in the quick profile
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import pandas as pd
 from fedbook import paper, summary
 from fedbook.context import DEFAULT_SEEDS, Context
 from fedbook.scale import scale_block
@@ -108,9 +107,10 @@ heat = tables.label(imp).groupby(["knowledge", "aggregator", "attack"], sort=Fal
 grids_by_knowledge = {}
 for know in ("full", "partial"):
     grid = heat[heat.knowledge == know].pivot(index="aggregator", columns="attack", values="impact")
-    grids_by_knowledge[f"{know} knowledge"] = grid.reindex(
-        index=[paper.AGR_LABELS[a] for a in paper.EXISTING_AGRS], columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
-fig = impact_heatmaps(grids_by_knowledge, title=f"Attack impact (pp), {profile} profile, mean over {seeds_text(ctx.seeds)}")
+    grids_by_knowledge[f"{know} knowledge"] = grid.reindex(index=[paper.AGR_LABELS[a] for a in paper.EXISTING_AGRS],
+                                                           columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
+fig = impact_heatmaps(grids_by_knowledge,
+                      title=f"Attack impact (pp), {profile} profile, mean over {seeds_text(ctx.seeds)}")
 plt.show()
 display(Markdown("**Figure.** Tables 5 and 6 as heat maps on one colour scale (darker = larger accuracy drop; "
                  "hatched n/a: a run that cannot exist in this profile). "
@@ -129,7 +129,8 @@ display(Markdown(f"In the quick profile the abstract's claim reads *{quick_verdi
 settings = ", ".join(f"{paper.DATASET_LABELS[d]} ({paper.MODEL_LABELS[m]})" for d, m in grids.DATASETS["full"])
 display(Markdown(
     f"**Grid.** Full profile: the paper's settings ({settings}) × {len(paper.EXISTING_AGRS)} rules × "
-    f"{len(paper.ATTACKS)} attacks × 2 knowledge settings, {seeds_text(DEFAULT_SEEDS['full'])}. Quick profile (what the book is built with): the "
+    f"{len(paper.ATTACKS)} attacks × 2 knowledge settings, {seeds_text(DEFAULT_SEEDS['full'])}. Quick profile "
+    "(what the book is built with): the "
     f"same grid on {describe_profile('quick')}, {seeds_text(ctx.seeds)}, computed once and committed "
     "under `results/quick/` (the book build reads them). Scale profile: the tables at the top."))
 

@@ -394,8 +394,9 @@ def late_collapses(runs: pd.DataFrame, threshold: float = LATE_DROP_PP) -> pd.Da
     return attacked.assign(late_drop=drop)[drop > threshold]
 
 
-def best_and_final(runs: pd.DataFrame, by: Sequence[str], cases: Sequence[str],
-                   threshold: float = LATE_DROP_PP) -> pd.DataFrame:
+def best_and_final(
+    runs: pd.DataFrame, by: Sequence[str], cases: Sequence[str], threshold: float = LATE_DROP_PP
+) -> pd.DataFrame:
     """Per attacked cell (``cases``, e.g. aggregator, attack, knowledge): the impact by the paper's metric, the
     impact at the last round (no-attack − attacked last-round accuracy, same seed), and how many of the cell's runs
     collapse late (:func:`late_collapses`), for the cells with at least one such run. ``by``: the columns an
@@ -422,3 +423,30 @@ def best_and_final(runs: pd.DataFrame, by: Sequence[str], cases: Sequence[str],
                      f"{len(cell)}"})  # fmt: skip
     columns = [*cases, "impact (paper's metric)", "impact at the last round", "runs that collapse late"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def most_harmful(imp: pd.DataFrame, cases: Sequence[str], choice: str) -> pd.DataFrame:
+    """Per case (e.g. aggregator, attack), over the seeds that have a run of every value of ``choice`` (e.g. every
+    perturbation): the value with the largest mean impact, in how many of those seeds it is also that seed's most
+    harmful (``"k of n"``), and the spread of the means (largest − smallest, pp). A case without such a seed is
+    left out.
+
+    Example:
+        >>> imp = pd.DataFrame({"attack": "lie", "perturbation": ["std", "sign"] * 2 + ["std"], "seed": [0, 0, 1, 1, 2],
+        ...                     "impact": [5.0, 3.0, 6.0, 7.0, 90.0]})
+        >>> row = most_harmful(imp, ["attack"], "perturbation").iloc[0]
+        >>> row["most harmful"], row["seeds where it is"], float(row["spread (pp)"])
+        ('std', '1 of 2', 0.5)
+    """
+    rows = []
+    for key, g in imp.groupby(list(cases), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        per_seed = g.pivot_table(index="seed", columns=choice, values="impact", sort=False).dropna()
+        if per_seed.empty:
+            continue
+        means = per_seed.mean()
+        best = means.idxmax()
+        rows.append({**dict(zip(cases, key, strict=True)), "most harmful": best,
+                     "seeds where it is": f"{int((per_seed.idxmax(axis=1) == best).sum())} of {len(per_seed)}",
+                     "spread (pp)": float(means.max() - means.min())})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*cases, "most harmful", "seeds where it is", "spread (pp)"])
