@@ -73,7 +73,8 @@ class Target:
     def ratio(cls, low: float, high: float | None = None, shown: str | None = None) -> Target:
         """A ratio range ``[low, high]``, or one ratio ``low`` (±20 %); ``shown``: how the paper states it."""
         if high is None or high == low:
-            return cls("ratio", low * (1 - RELATIVE_TOLERANCE), low * (1 + RELATIVE_TOLERANCE), shown or f"{low:.1f}×")
+            stated = f"{low:.1f}".rstrip("0").rstrip(".")
+            return cls("ratio", low * (1 - RELATIVE_TOLERANCE), low * (1 + RELATIVE_TOLERANCE), shown or f"{stated}×")
         return cls("ratio", low, high, shown or f"{low:g}×–{high:g}×")
 
     @classmethod
