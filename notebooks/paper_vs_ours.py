@@ -3,7 +3,8 @@
 #
 # Every number the available paper text states (its abstract and introduction; the results sections were not
 # available to us), each judged on its own comparison at three levels: in the paper's own setting, at full size
-# on a stand-in, and in the quick profile. The rule and what each level ran are below the tables.
+# on a stand-in, and in the quick profile. The rule and what each level ran are below the tables; the sentence
+# just below says what was tested where.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"  # the profile whose own grid is computed if missing; committed scale/full results are always read
@@ -56,6 +57,7 @@ else:
     for (dataset, model), runs in full_runs.groupby(["dataset", "model"], sort=False):
         full[(dataset, model)] = summary.Evidence.from_runs(f"the full profile ({dataset})", runs)
 table = summary.summary_table(full, scale, quick)
+display(Markdown(summary.what_was_tested(table)))
 
 # %% [markdown]
 # ## The claims
@@ -66,18 +68,18 @@ display(Markdown(
     f"full profile): {summary.counts(table, summary.PAPER_SETTING)}. *{summary.STAND_IN}*: "
     f"{summary.counts(table, summary.STAND_IN)}. Stand-ins, seeds and the rule: below the table."))
 columns = ["claim", "paper", summary.PAPER_SETTING, summary.STAND_IN]
-display(tables.page_table(table[columns]))
+LEFT = {"text-align": "left", "vertical-align": "top"}
+display(tables.page_table(table[columns]).set_properties(**LEFT))
 if quick:
     display(Markdown(
         f"**Table 2.** The same claims in the quick profile ({profile_line('quick')}; {seeds_text(ctx.seeds)}): "
         f"{summary.counts(table, summary.QUICK)}. " + tables.quick_note(profile)))
-    display(tables.page_table(table[["claim", "paper", summary.QUICK]]))
+    display(tables.page_table(table[["claim", "paper", summary.QUICK]]).set_properties(**LEFT))
 
 # %% [markdown]
-# ## What was tested where
+# ## The stand-ins, the rule and the sources
 
 # %% tags=["hide-input"]
-display(Markdown(summary.what_was_tested(table)))
 display(Markdown(
     "**The stand-ins.** The *cross-silo stand-in* (scale profile, blocks main and DnC) is "
     f"{stand_in('main')}; it judges the claims about MNIST and the abstract's claims about every dataset. "

@@ -42,9 +42,9 @@ def malicious_fraction_figure(imp: pd.DataFrame, *, profile: str, seeds: Sequenc
             ax.set_xticks(sorted(data.percent.unique()))
         handles, names = axes[0, 0].get_legend_handles_labels()
         axes[0, 0].get_legend().remove()
-        fig.legend(handles, names, loc="outside upper center", ncols=min(len(names), 5), title="attack")
         band = "band: ± 1 std over seeds" if len(seeds) > 1 else "one seed: no band"
-        fig.suptitle(f"Attack impact against the share of malicious clients ({profile} profile; {band})")
+        fig.legend(handles, names, loc="outside upper center", ncols=min(len(names), 5),
+                   title=f"attack ({profile} profile; {band})")  # fmt: skip
     return fig
 
 
@@ -76,6 +76,7 @@ def impact_heatmaps(panels: dict[str, pd.DataFrame], *, title: str, label: str =
         ax.set_title(name)
         ax.set_xlabel("attack")
         ax.set_ylabel("aggregation rule" if ax is axes[0, 0] else "")
+        ax.tick_params(axis="y", rotation=0)
     fig.colorbar(axes[0, 0].collections[0], ax=list(axes[0]), label=label, shrink=0.9)
     fig.suptitle(title)
     return fig

@@ -46,6 +46,7 @@ CASE = ["aggregator", "attack", "knowledge"]
 
 NOT_TESTED = "not tested here"
 NO_ANALOGUE = "no full-size analogue"
+NO_QUICK_ANALOGUE = "no quick analogue"
 #: The Summary's columns: the claim, the paper's number, and one judgement per level.
 PAPER_SETTING = "in the paper's setting"
 STAND_IN = "full size, stand-in (scale)"
@@ -256,18 +257,16 @@ def judge_claim(number: PaperNumber, ev: Evidence, *, min_seeds: int = MIN_SEEDS
 def needs(number: PaperNumber) -> str:
     """What a test in the paper's own setting needs."""
     if number.dataset is None:
-        return ("the paper's five settings (CIFAR10 with Alexnet and VGG11, Purchase, MNIST, FEMNIST) in the full "
-                "profile")
+        return "the paper's five settings in the full profile (GPU)"
     model = f" with {MODEL_LABELS[number.model]}" if number.model and number.dataset == "cifar10" else ""
-    return f"{DATASET_LABELS[number.dataset]}{model} on disk and a full-profile run on a GPU"
+    return f"{DATASET_LABELS[number.dataset]}{model} in the full profile (GPU)"
 
 
 def _no_analogue(number: PaperNumber, level: str) -> Judgement:
     if level == QUICK:
-        return Judgement(NO_ANALOGUE, f"the quick grids mirror MNIST's and FEMNIST's settings only, not "
-                                      f"{DATASET_LABELS[number.dataset]}'s")
-    return Judgement(NO_ANALOGUE, f"the stand-ins mirror the paper's MNIST (cross-silo) and FEMNIST (cross-device) "
-                                  f"settings; {DATASET_LABELS[number.dataset]} has none here")
+        return Judgement(NO_QUICK_ANALOGUE, f"the quick grids mirror MNIST and FEMNIST, not "
+                                            f"{DATASET_LABELS[number.dataset]}")
+    return Judgement(NO_ANALOGUE, f"the stand-ins mirror MNIST and FEMNIST, not {DATASET_LABELS[number.dataset]}")
 
 
 def _paper_setting(number: PaperNumber, full: Mapping[tuple[str, str], Evidence]) -> Judgement:
@@ -319,7 +318,7 @@ def counts(table: pd.DataFrame, column: str, skip: Sequence[str] = ()) -> str:
     """``"2 holds, 1 direction only, …"``: how many claims have each outcome in ``column`` (none left out but
     those in ``skip``)."""
     found = table[f"outcome: {column}"].value_counts()
-    order = [o for o in (*OUTCOMES, NO_ANALOGUE, NOT_TESTED) if o not in skip]
+    order = [o for o in (*OUTCOMES, NO_ANALOGUE, NO_QUICK_ANALOGUE, NOT_TESTED) if o not in skip]
     return ", ".join(f"{int(found[o])} {o}" for o in order if o in found)
 
 
@@ -337,9 +336,9 @@ def what_was_tested(table: pd.DataFrame) -> str:
               f"({counts(table, STAND_IN, skip=(NO_ANALOGUE,))}) and {int((~stand).sum())} have no full-size analogue")
     text = f"{first}; {second}"
     if f"outcome: {QUICK}" in table and (table[f"outcome: {QUICK}"] != WAITS).any():
-        quick = table[f"outcome: {QUICK}"] != NO_ANALOGUE
+        quick = table[f"outcome: {QUICK}"] != NO_QUICK_ANALOGUE
         text += (f"; in the quick profile (a small problem: orderings, not sizes), the same {int(quick.sum())} read "
-                 f"{counts(table, QUICK, skip=(NO_ANALOGUE,))}")
+                 f"{counts(table, QUICK, skip=(NO_QUICK_ANALOGUE,))}")
     return text + "."
 
 
