@@ -88,7 +88,7 @@ side = pd.concat([scale_imp, main_imp[(main_imp.aggregator == "trimmed_mean") & 
 side_table = tables.summarise(tables.label(side), ["aggregator"], ["attack"], "impact")
 display(Markdown("**Table 2.** The same attacks on AFA, Fang's defense and plain Trimmed-mean (the base rule of "
                  "Fang's defense here; the [main table](main_table.ipynb)'s runs), full knowledge, impact (pp). "
-                 + scale.caption()))
+                 + scale.short_caption()))
 display(tables.page_table(side_table.reindex(columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS]).reset_index()
                           .rename(columns={"aggregator": "AGR"})))
 display(Markdown(f"**Reading** (full size, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
@@ -96,7 +96,7 @@ late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
 display(Markdown(late_text))
 if len(late_cells):
     display(Markdown("**Table 3.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.caption()))
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
     display(tables.page_table(late_cells))
 
 # %% tags=["hide-input"]

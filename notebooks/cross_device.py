@@ -50,13 +50,13 @@ for number in paper.numbers(kind="ratio", dataset="femnist"):
                  "full size, this analogue": verdict.shown})
 display(Markdown("**Table 2.** The paper's FEMNIST ratios judged on this analogue (the Summary page's rule: our "
                  "strongest attack against the stronger of Fang and LIE, seed by seed; the ratio of their means "
-                 "against the paper's range). " + scale.caption()))
+                 "against the paper's range). " + scale.short_caption()))
 display(tables.page_table(pd.DataFrame(rows)))
 late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
 display(Markdown(late_text))
 if len(late_cells):
     display(Markdown("**Table 3.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.caption()))
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
     display(tables.page_table(late_cells))
 
 # %% tags=["hide-input"]

@@ -73,7 +73,7 @@ if pair:
     c = pair[0]
     seeds_frame = pd.DataFrame({"seed": c.a.index, f"{c.a_name} (pp)": c.a.values})
     seeds_frame = seeds_frame.merge(pd.DataFrame({"seed": c.b.index, f"{c.b_name} (pp)": c.b.values}), how="outer")
-    display(Markdown("**Table 3.** The two worst cases, seed by seed (impact, pp). " + scale.caption()))
+    display(Markdown("**Table 3.** The two worst cases, seed by seed (impact, pp). " + scale.short_caption()))
     display(tables.page_table(seeds_frame))
 mnist = paper.get("dnc_mnist_dnc")
 verdict = summary.judge_claim(mnist, scale_ev)

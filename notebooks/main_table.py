@@ -64,7 +64,7 @@ display(Markdown(
 claim = paper.get("abstract_attack_ratio")
 scale_ev = summary.Evidence.from_runs("the scale profile", scale.runs, scale.wanted)
 display(Markdown("**Table 3.** Our strongest attack against the stronger of Fang and LIE, per rule and knowledge "
-                 "setting (mean ± std over the paired seeds). " + scale.caption()))
+                 "setting (mean ± std over the paired seeds). " + scale.short_caption()))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(scale_ev, summary.OURS))))
 verdict = summary.judge_claim(claim, scale_ev)
 display(Markdown(f"**At full size** the abstract's claim ({claim.shown}) reads *{verdict.outcome}*: "
@@ -82,7 +82,7 @@ late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
 display(Markdown(late_text))
 if len(late_cells):
     display(Markdown("**Table 4.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.caption()))
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
     display(tables.page_table(late_cells))
 
 # %% [markdown]

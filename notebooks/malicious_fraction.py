@@ -59,14 +59,14 @@ if len(scale_imp):
 else:
     display(Markdown("*No run of this block is committed yet: no figure.*"))
 table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, clean_accuracy=False)
-display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.caption()))
+display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
 display(tables.page_table(percent_columns(table)))
 display(Markdown(scale.missing_note()))
 late_text, late_cells = scale.late_note(["aggregator", "attack", "percent"], by=BY)
 display(Markdown(late_text))
 if len(late_cells):
     display(Markdown("**Table 2.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.caption()))
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
     display(tables.page_table(late_cells))
 
 # %% tags=["hide-input"]

@@ -81,7 +81,7 @@ display(Markdown(scale.missing_note()))
 scale_imp = tables.paired_impacts(scale.runs, BY)
 scale_harm = harm_table(scale_imp)
 display(Markdown("**Table 2.** The most harmful direction per rule and attack at full size, over the seeds that have "
-                 "a run of every direction. " + scale.caption()))
+                 "a run of every direction. " + scale.short_caption()))
 display(tables.page_table(scale_harm))
 display(Markdown(f"**Reading** (full size, {scale.seeds_per_cell()}): " + reading(scale_harm)))
 
