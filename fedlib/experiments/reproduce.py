@@ -61,7 +61,7 @@ MANIFEST = "reproduction.json"
 #: The notebooks (``notebooks/<name>.py`` in the book's sources) and the full grids each one reads.
 NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "main_table": ("main",),
-    "afa_fang_defense": ("afa_fang",),
+    "afa_fang_defense": ("afa_fang", "main"),
     "cross_device": ("cross_device",),
     "perturbations": ("perturbations",),
     "malicious_fraction": ("malicious_fraction",),

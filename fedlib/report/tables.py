@@ -260,8 +260,8 @@ def paired_impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) 
         >>> paired_impacts(runs, ["aggregator"])[["seed", "impact"]].values.tolist()
         [[0.0, 5.0]]
     """
-    if runs.empty:
-        return runs.assign(impact=pd.Series(dtype="float64"))
+    if runs.empty:  # no run yet: an empty frame with the columns a caller groups by
+        return pd.DataFrame(columns=[*by, "attack", "seed", "impact"]).astype({"impact": "float64"})
     keys = list(by) + ["seed"]
     clean = runs[runs.attack == "none"][keys].drop_duplicates()
     has_baseline = runs.merge(clean, on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
@@ -439,7 +439,7 @@ def most_harmful(imp: pd.DataFrame, cases: Sequence[str], choice: str) -> pd.Dat
         ('std', '1 of 2', 0.5)
     """
     rows = []
-    for key, g in imp.groupby(list(cases), sort=False):
+    for key, g in imp.groupby(list(cases), sort=False) if len(imp) else []:
         key = key if isinstance(key, tuple) else (key,)
         per_seed = g.pivot_table(index="seed", columns=choice, values="impact", sort=False).dropna()
         if per_seed.empty:

@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from fedbook import judge, paper, summary
-from fedbook.context import ROOT
+from fedbook.context import DEFAULT_SEEDS, ROOT
 from fedbook.judge import Comparison, Target
 from fedbook.setup import profile_line, stand_in
 
@@ -155,6 +155,17 @@ def test_a_block_short_of_seeds_waits_and_says_what_it_rests_on():
     assert _outcome(table, "femnist_trmean_ratio") == judge.DIRECTION  # Trimmed-mean's cells are all there
 
 
+def test_an_empty_block_waits_and_every_table_still_renders():
+    # A fresh results folder (e.g. a `fedlib reproduce` pipeline check) has no scale run at all.
+    wanted, _ = _block("main", MAIN)
+    empty = summary.Evidence.from_runs("empty", pd.DataFrame(), wanted)
+    none = summary.Evidence.from_runs("nothing", pd.DataFrame())
+    for ev in (empty, none):
+        assert summary.comparison_table(summary.attack_comparisons(ev, summary.OURS)).empty
+        assert summary.judge_claim(paper.get("abstract_attack_ratio"), ev).outcome == judge.WAITS
+        assert summary.dnc_comparisons(ev) == [] and summary.robust_comparisons(ev) == []
+
+
 def test_runs_in_the_papers_setting_are_judged_there():
     wanted, runs = _block("main", {**MAIN, "tailored": 45.0})
     runs = runs.assign(dataset="cifar10", model="alexnet_cifar")
@@ -201,6 +212,9 @@ def test_front_page_and_readme_say_what_was_tested_where():
         assert text[0].upper() + text[1:] in intro or text in intro
     assert profile_line("quick").replace(" (mnist5k)", "") in intro
     assert "reproduced" not in intro.splitlines()[0] and "reproduced" not in readme.splitlines()[0]
+    # The README's one description of the quick grids: the profile's rounds and the book's default seeds.
+    assert f"`results/quick/`, {experiment_for('quick').rounds} rounds, seeds 0–2)" in readme
+    assert DEFAULT_SEEDS["quick"] == [0, 1, 2]
 
 
 def test_results_pages_type_no_profile_setting():

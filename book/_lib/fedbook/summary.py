@@ -82,8 +82,11 @@ class Evidence:
         """From a results frame (one row per run; no-attack rows give the baselines) and the grid's labels
         (default: the runs' own)."""
         wanted = runs if wanted is None else wanted
-        imp = paired_impacts(runs, ["dataset", "model", "aggregator"]) if len(runs) else runs.assign(impact=[])
-        return cls(label, imp, wanted[wanted.attack != "none"].reset_index(drop=True))
+        labels = ["dataset", "model", *CASE, "seed"]
+        imp = (paired_impacts(runs, ["dataset", "model", "aggregator"]) if len(runs) else
+               pd.DataFrame(columns=[*labels, "impact"]).astype({"seed": int, "impact": float}))
+        wanted = wanted[wanted.attack != "none"] if len(wanted) else pd.DataFrame(columns=labels)
+        return cls(label, imp, wanted.reset_index(drop=True))
 
     def select(self, aggregators=None, attacks=None, knowledge=None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(impacts, wanted cells) restricted to the given rules, attacks and knowledge settings."""
