@@ -18,7 +18,7 @@ Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
-    "profile 'quick', seeds [0, 1, 2], device 'auto', results in results/quick (missing results are computed)"
+    'profile `quick`, seeds 0, 1, 2, results read from results/quick'
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedlib.errors import ConfigError
+from fedlib.experiments import seeds_text
 from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
@@ -131,11 +132,11 @@ class Context:
         self._announced = True
 
     def describe(self) -> str:
-        return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in "
-                f"{shown(self.folder)}"
-                + (" (missing results are computed)" if self.run_missing else
-                   " (results of the sweep only)" if self.reproduction is not None else " (committed results only)")
-                + (f"; fedlib reproduce: {self.reproduction.describe()}" if self.reproduction is not None else ""))
+        """Where a page's runs come from, as a reader reads it: profile, seeds, device (when chosen) and folder."""
+        device = "" if self.device == "auto" else f", device {self.device}"
+        return (f"profile `{self.profile}`, {seeds_text(self.seeds)}{device}, results read from {shown(self.folder)}"
+                + (f" (results of the sweep only); fedlib reproduce: {self.reproduction.describe()}"
+                   if self.reproduction is not None else ""))
 
 
 def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *, notebook: str | None = None,
