@@ -86,6 +86,7 @@ PAGE = """<html><body><article class="bd-article">{}</article></body></html>"""
     ('<div class="cell_output"><pre>tensor([1., 2.])</pre></div>', "tensor or array repr"),
     ("<table><tr><td>Krum</td><td>NaN</td></tr></table>", "printed as NaN"),
     ('<div class="cell_output"><pre>gamma None</pre></div>', "printed as None"),
+    ('<div class="cell_output"><p>the attack: None; γ NaN</p></div>', "printed as None"),
     ("<p>results in results/quick (missing results are computed)</p>", "missing results are computed"),
 ])
 def test_the_scanner_finds_each_artefact(body, what):
@@ -96,7 +97,8 @@ def test_the_scanner_finds_each_artefact(body, what):
 def test_the_scanner_leaves_code_alone():
     body = ('<div class="cell_input"><pre>x = None  # spec §1 [\'a\']</pre></div><p>Use <code>seeds=None</code>.</p>'
             '<table><tr><td><code>None</code></td><td>the default</td></tr></table>'
-            '<div class="highlight"><pre>plan: datasets [\'mnist\']</pre></div>')
+            '<div class="highlight"><pre>plan: datasets [\'mnist\']</pre></div>'
+            '<div class="cell_output"><p>None of the 30 committed runs ends below its best round.</p></div>')
     assert rendered.artefacts(rendered.main_of(PAGE.format(body))) == []
 
 

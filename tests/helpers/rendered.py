@@ -99,6 +99,8 @@ ARTEFACTS = [
 ]
 #: What a table cell or a printed output must not show for a missing value.
 MISSING = re.compile(r"(?<![\w-])(?:NaN|nan|None|<NA>|NaT)(?![\w-])")
+#: The same in prose (a Markdown output), where "None of the runs …" is English, not a missing value.
+MISSING_IN_PROSE = re.compile(r"(?<![\w-])(?:NaN|nan|<NA>|NaT)(?![\w-])|(?<![\w-])None(?![\w-])(?! of\b)")
 
 
 def artefacts(main) -> list[str]:
@@ -117,8 +119,9 @@ def artefacts(main) -> list[str]:
         if output.find("table"):
             continue  # tables are checked cell by cell above
         text = re.sub(r"\s+", " ", output.get_text(" "))
+        pattern = MISSING if output.find("pre") else MISSING_IN_PROSE
         found += [f"a missing value printed as {m.group()} in an output: …{text[max(0, m.start() - 60):m.end() + 40]}…"
-                  for m in MISSING.finditer(text)]
+                  for m in pattern.finditer(text)]
     return found
 
 
