@@ -1,4 +1,5 @@
-"""Experiments: the :class:`Experiment` config, profiles (quick / scale / full), and the results cache.
+"""Experiments: the :class:`Experiment` config, profiles (quick / scale / full), and the results store
+(:class:`ResultsStore`: one folder of ``<config hash>.json`` files, the only code that reads or writes them).
 
 Example:
     >>> from fedlib.experiments import experiment_for, run
@@ -8,7 +9,8 @@ Example:
 
 from ._config import Experiment
 from ._profiles import PROFILE_NAMES, experiment_for, profile_table
-from ._results import Result, default_results_dir, load_result, result_path, run, versions
+from ._results import run, versions
+from .store import Result, ResultsStore, default_results_dir, load_result, result_path
 
 __all__ = [
     "Experiment",
@@ -16,6 +18,7 @@ __all__ = [
     "profile_table",
     "PROFILE_NAMES",
     "Result",
+    "ResultsStore",
     "default_results_dir",
     "load_result",
     "result_path",
