@@ -240,3 +240,36 @@ def test_a_lost_scheduler_ends_the_command_with_exit_3_and_the_hint(tmp_path):
     assert line.endswith("finished results are saved: run the same command again to continue.")
     saved = sorted(out.glob("*.json"))
     assert 1 <= len(saved) < 12 and all(load_result(p).config_hash == p.stem for p in saved)
+
+
+def test_cluster_errors_end_both_commands_with_exit_status_3_in_one_line(tmp_path, monkeypatch, capsys):
+    import fedlib.experiments.reproduce as reproduce
+    import fedlib.sweep._run as sweep_run
+    from fedlib.cli import main
+    from fedlib.sweep._cli import EXIT_CLUSTER
+
+    lost = ClusterError(f"lost the Dask scheduler at tcp://127.0.0.1:1 mid-sweep (1 of 2 runs finished); "
+                        f"{dask_path.RUN_AGAIN}.")
+
+    def fail(*args, **kwargs):
+        raise lost
+
+    monkeypatch.setattr(sweep_run, "run_experiments", fail)
+    monkeypatch.setattr(reproduce, "run_sweep", fail)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {profile: quick, rounds: 2}\ngrid: {seed: [0]}\n")
+    assert main(["sweep", str(grid), "--scheduler", "tcp://127.0.0.1:1"]) == EXIT_CLUSTER == 3
+    assert capsys.readouterr().err == f"fedlib sweep: error: {lost}\n"
+    code = main(["reproduce", "--profile", "scale", "--only", "dnc", "--scheduler", "tcp://127.0.0.1:1",
+                 "--no-measure", "--no-book", "--results-dir", str(tmp_path / "r"), "--no-progress"])
+    assert code == 3 and capsys.readouterr().err == f"error: {lost}\n"
+    # the Sweeps page documents the same status and the same hint
+    page = (Path(__file__).resolve().parents[1] / "book" / "sweeps.md").read_text()
+    assert "3 the Dask cluster cannot run the sweep or was lost during it" in page
+    assert f"mid-sweep (5 of 12 runs finished); {dask_path.RUN_AGAIN}." in page
+
+
+def test_a_task_refuses_to_run_on_other_fedlib_sources(tmp_path):
+    with pytest.raises(ClusterError, match="this worker runs other fedlib sources"):
+        dask_path.run_on_worker(grid8()[0].to_dict(), str(tmp_path), 1, "0" * 16)
+    assert list(tmp_path.iterdir()) == []
