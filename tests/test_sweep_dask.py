@@ -134,7 +134,7 @@ def test_an_http_port_is_named_within_seconds(tmp_path):
         start = time.monotonic()
         with pytest.raises(ClusterError, match=r"expected a Dask scheduler there; found an HTTP server \(HTTP/1"):
             run_experiments(grid8()[:1], tmp_path, scheduler=f"127.0.0.1:{port}", progress=False)
-        assert time.monotonic() - start < dask_path.CONNECT_TIMEOUT / 3
+        assert time.monotonic() - start < dask_path.CONNECT_TIMEOUT / 2  # not after the timeout
         # the command line: one error line, exit status 3, within a minute
         grid = tmp_path / "grid.yaml"
         grid.write_text("base: {profile: quick, rounds: 2}\ngrid: {seed: [0]}\n")
@@ -170,7 +170,7 @@ def test_a_cluster_that_cannot_run_fedlib_is_refused_before_anything_runs(tmp_pa
         start = time.monotonic()
         with pytest.raises(ClusterError) as info:
             run_experiments(grid8()[:2], out, scheduler=address, progress=False)
-        assert time.monotonic() - start < 20
+        assert time.monotonic() - start < 60  # "stops within a minute" (seconds on an idle machine)
         assert hidden.poll() is None and edited.poll() is None  # the check did not bring them down
     message = str(info.value)
     assert "2 worker(s) that cannot run this sweep" in message
@@ -232,7 +232,7 @@ def test_a_lost_scheduler_ends_the_command_with_exit_3_and_the_hint(tmp_path):
         finally:
             dask_procs.stop(sweep)
     assert sweep.returncode == 3, err
-    assert time.monotonic() - killed < 30
+    assert time.monotonic() - killed < 60  # within a minute (seconds on an idle machine)
     lines = [x for x in err.splitlines() if "error" in x.lower()]
     assert len(lines) == 1, err
     (line,) = lines
