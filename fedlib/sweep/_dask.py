@@ -70,18 +70,20 @@ def run_on_worker(config: dict, results_dir: str | None, threads: int, code: str
 # ----------------------------------------------------------------------------------------------- the cluster
 @dataclass
 class Cluster:
-    """A connected client; ``local``: a cluster this process started; ``workers``: address → name last seen."""
+    """A connected client; ``local``: a cluster this process started; ``workers``: address → name last seen;
+    ``notes``: what the check of the workers found worth saying (another torch)."""
 
     client: Any
     address: str
     local: bool
     workers: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     empty_since: float | None = None
     last_look: float = 0.0
 
 
 @contextlib.contextmanager
-def open_cluster(n_workers: int, threads: int, scheduler: str | None, say: Callable[[str], None]) -> Iterator[Cluster]:
+def open_cluster(n_workers: int, threads: int, scheduler: str | None) -> Iterator[Cluster]:
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -91,7 +93,7 @@ def open_cluster(n_workers: int, threads: int, scheduler: str | None, say: Calla
             f"(missing: {exc.name}); n_workers=0 runs the experiments one after the other without it."
         ) from exc
     if scheduler is not None:
-        with _existing(Client, scheduler, say) as cluster:
+        with _existing(Client, scheduler) as cluster:
             yield cluster
         return
     env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
@@ -107,14 +109,15 @@ def open_cluster(n_workers: int, threads: int, scheduler: str | None, say: Calla
         )
     client = Client(local)
     try:
-        yield Cluster(client, local.scheduler_address, local=True, workers=_cluster.worker_names(client))
+        workers = _cluster.worker_names(client, CONNECT_TIMEOUT)
+        yield Cluster(client, local.scheduler_address, local=True, workers=workers)
     finally:
         client.close()
         local.close()
 
 
 @contextlib.contextmanager
-def _existing(client_class, address: str, say: Callable[[str], None]) -> Iterator[Cluster]:
+def _existing(client_class, address: str) -> Iterator[Cluster]:
     """Connect to the cluster at ``address`` after checking it (see the module docstring)."""
     if address.startswith("tcp://"):
         _cluster.identify(address, CONNECT_TIMEOUT)
@@ -127,9 +130,8 @@ def _existing(client_class, address: str, say: Callable[[str], None]) -> Iterato
                 f"the Dask scheduler at {address} has no worker (waited {WORKER_WAIT:g} s): start them with "
                 f"`dask worker {address}` where this fedlib is installed."
             ) from err
-        for note in _cluster.check_workers(client, address, CONNECT_TIMEOUT):
-            say(f"dask worker {note}")
-        yield Cluster(client, address, local=False, workers=_cluster.worker_names(client))
+        notes = [f"dask worker {note}" for note in _cluster.check_workers(client, address, CONNECT_TIMEOUT)]
+        yield Cluster(client, address, local=False, workers=_cluster.worker_names(client, CONNECT_TIMEOUT), notes=notes)
     finally:
         _close(client)
 
@@ -190,8 +192,8 @@ def look(cluster: Cluster, say: Callable[[str], None], notes: list[str]) -> None
     joined = sorted(set(workers) - set(cluster.workers))
     if joined and not cluster.local:
         for note in _cluster.check_workers(cluster.client, cluster.address, CONNECT_TIMEOUT, joined):
-            notes.append(note)
-            say(f"dask worker {note}")
+            notes.append(f"dask worker {note}")
+            say(notes[-1])
     for address in joined:
         notes.append(f"dask worker {_cluster.describe_worker(address, workers[address])} joined the cluster")
     cluster.workers = workers
@@ -211,7 +213,10 @@ def run_dask(todo, store: ResultsStore, plan: tuple, bar: Progress, report: Swee
     """Run ``todo`` on Dask (``plan = (n_workers, threads, scheduler, retries)``); the outcome of each run."""
     n_workers, threads, scheduler, retries = plan
     n_workers = max(1, min(n_workers, len(todo)))
-    with open_cluster(n_workers, threads, scheduler, say) as cluster:
+    with open_cluster(n_workers, threads, scheduler) as cluster:
+        for note in cluster.notes:
+            report.notes.append(note)
+            say(note)
         report.dashboard = _dashboard(cluster.client)
         say(f"dask dashboard: {report.dashboard or 'none (the scheduler runs without one; it needs bokeh)'}")
         return _submit_and_collect(cluster, todo, store, threads, retries, bar, report, say)
