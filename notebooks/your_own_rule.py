@@ -65,9 +65,15 @@ display(Markdown(f"*Setting: {ctx.describe()}; FL rounds: {ROUNDS or 'the profil
 # ## A ten-line rule
 #
 # A **norm-clipped mean**: every update longer than the median update norm is scaled down to that norm,
-# then all are averaged. Long malicious updates lose their leverage; short ones pass unchanged. A rule is
-# any function `rule(updates, f, *, variant, **options)` returning a `fedlib.aggregators.Aggregate`;
-# `register` makes it a name that every part of fedlib accepts (the FL engine, the attacks, `evaluate`).
+# then all are averaged. Long malicious updates lose their leverage; short ones pass unchanged.
+#
+# A rule is a plain PyTorch function `rule(updates, f=0, **kw)`: `updates` is the round's $(n, d)$ tensor, one
+# row per client, `f` the number of malicious rows the server assumes, and it returns the aggregate, a tensor
+# of shape $(d,)$. `register` makes it a name that every part of fedlib accepts (the FL engine, the attacks,
+# `evaluate`, the Flower strategy). It first calls the rule once on a small made-up input: a result of the
+# wrong shape, dtype or device, non-finite values, or a rule without `f`, is an error that names the rule,
+# before anything trains. A rule that also reports which rows it kept returns
+# `fedlib.aggregators.Aggregate(vector, selected)` instead of the bare tensor.
 
 # %%
 import torch
@@ -75,11 +81,11 @@ import torch
 from fedlib.aggregators import Aggregate, names, register
 
 
-def clipped_mean(updates, f, *, variant="textbook"):
+def clipped_mean(updates, f=0, **kw):
     """Scale every row down to the median row norm, then average."""
     norms = torch.linalg.vector_norm(updates, dim=1, keepdim=True)
     radius = norms.median()
-    return Aggregate((updates * (radius / norms).clamp(max=1.0)).mean(dim=0))
+    return (updates * (radius / norms).clamp(max=1.0)).mean(dim=0)
 
 
 if "clipped_mean" not in names():  # registering twice is an error (re-running this cell)

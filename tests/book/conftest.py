@@ -1,4 +1,4 @@
-"""The book's own package (book/_lib/fedbook) is not installed with fedlib: the tests here import it from there."""
+"""The book's own package (book/_lib/fedbook): these tests import this checkout's copy, not an installed one."""
 
 import sys
 from pathlib import Path

@@ -1,6 +1,7 @@
 """A results notebook's parameters, resolved once, and where its results live in this repository.
 
-This module, not the installed fedlib, knows the repository's layout:
+This module, not the installed fedlib, knows the repository's layout (the repository is found by
+:func:`fedbook.repository.find_root`):
 
 - every profile reads the committed ``results/<profile>/`` folder. ``quick``: results of every quick grid
   cell (100 rounds, the seeds of :data:`DEFAULT_SEEDS`) are committed, so the notebook tests and ``make book``
@@ -35,8 +36,10 @@ from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
 from fedlib.sweep import run_missing
 
-#: The repository root: this file is book/_lib/fedbook/context.py.
-ROOT = Path(__file__).resolve().parents[3]
+from .repository import find_root
+
+#: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
+ROOT = find_root()
 
 #: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
 #: are committed for every quick grid, so the book build only reads them; full results use three. (The
