@@ -1,4 +1,5 @@
-"""Experiments: the :class:`Experiment` config, profiles (quick / scale / full), and the results cache.
+"""Experiments: the :class:`Experiment` config, profiles (quick / scale / full), and the results store
+(:class:`ResultsStore`: one folder of ``<config hash>.json`` files, the only code that reads or writes them).
 
 Example:
     >>> from fedlib.experiments import experiment_for, run
@@ -16,7 +17,8 @@ from ._profiles import (
     seeds_text,
     setting_words,
 )
-from ._results import Result, default_results_dir, load_result, result_path, run, versions
+from ._results import run, versions
+from .store import Result, ResultsStore, default_results_dir, load_result, result_path
 
 __all__ = [
     "Experiment",
@@ -26,6 +28,7 @@ __all__ = [
     "profile_table",
     "PROFILE_NAMES",
     "Result",
+    "ResultsStore",
     "default_results_dir",
     "load_result",
     "result_path",

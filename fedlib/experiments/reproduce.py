@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DatasetNotFoundError
+from ..errors import ConfigError, DatasetNotFoundError, ResultFileError
 from . import grids as _grids
 from ._config import Experiment
 
@@ -430,15 +430,19 @@ def _present_seconds_per_round(
 ) -> dict[str, float]:
     """Config hash → seconds per round (the run's own clock) of the experiments already in ``results_dir``: the
     results the sweep would load (a corrupt or mismatched file is not one: the sweep runs it again)."""
-    from ..sweep._store import load_cached
+    from .store import ResultsStore
 
     out: dict[str, float] = {}
     if results_dir is None:
         return out
+    store = ResultsStore(results_dir)
     for exp in experiments:
-        result, _ = load_cached(exp, Path(results_dir), move_corrupt=False)
+        try:
+            result = store.get(exp)
+        except ResultFileError:
+            result = None
         if result is not None:
-            timings = result.timings  # type: ignore[attr-defined]
+            timings = result.timings
             out[exp.config_hash] = float(timings["total_s"]) / max(1, int(timings.get("rounds_run") or exp.rounds))
     return out
 
@@ -667,6 +671,8 @@ def run_book(book: Path, commands: Sequence[Sequence[str]]) -> int:
 # -------------------------------------------------------------------------------------------- command line
 def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
     """``reproduce``: plan, run and render the notebooks' full grids, or the scale campaign's blocks."""
+    from ..sweep._cluster import scheduler_argument  # a malformed --scheduler is an option error (exit 2)
+
     p = subparsers.add_parser(
         "reproduce",
         help="plan and run every notebook's full grid (or the scale campaign), then execute the notebooks and "
@@ -714,7 +720,8 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
         help="the data root `fedlib data fetch --root DIR` installed into (default: $FEDLIB_DATA, else the user "
         "data folder); each dataset is read from DIR/NAME",
     )
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786", help="run on this Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786", help="run on this Dask cluster",
+                   type=scheduler_argument)  # fmt: skip
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per GPU if >1)")
     p.add_argument("--retries", type=int, default=2, help="extra attempts for a run that fails (default 2)")
     p.add_argument("--measure-rounds", type=int, default=2, help="rounds per cost measurement (default 2)")
@@ -742,7 +749,7 @@ def device_here(device: str, scheduler: str | None) -> bool:
 
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``reproduce``; returns the exit code (1: some runs or notebooks failed)."""
-    from ._results import default_results_dir
+    from .store import default_results_dir
 
     for name in ("rounds", "measure_rounds"):
         if getattr(args, name) is not None and getattr(args, name) < 1:

@@ -4,6 +4,7 @@
 * :func:`run_experiments` loads every cached result, runs the rest (``n_workers=0``: in this process;
   otherwise on a local Dask cluster of worker processes, or on ``scheduler="tcp://HOST:8786"``), retries runs
   that fail or lose their worker, and returns a :class:`SweepReport` with the results in input order.
+* :func:`run_missing` computes what a results folder lacks of a grid (the book's notebooks, quick profile).
 * ``python -m fedlib sweep GRID.yaml [--scheduler tcp://HOST:8786] [--workers N] [--results-dir DIR]``.
 
 Example:
@@ -17,13 +18,14 @@ Example:
 
 from ._cli import add_parser, main
 from ._grid import allowed_keys, expand, load_grid
-from ._run import Failure, SweepFailedError, SweepReport, run_experiments
+from ._run import Failure, SweepFailedError, SweepReport, run_experiments, run_missing
 
 __all__ = [
     "expand",
     "load_grid",
     "allowed_keys",
     "run_experiments",
+    "run_missing",
     "SweepReport",
     "Failure",
     "SweepFailedError",

@@ -119,7 +119,7 @@ def nothing_runs(monkeypatch):
         raise AssertionError(f"{len(todo)} experiment(s) would be computed")
 
     monkeypatch.setattr(sweep_run, "_run_serial", refuse)
-    monkeypatch.setattr(sweep_run, "_run_dask", refuse)
+    monkeypatch.setattr(sweep_run, "run_dask", refuse)
 
 
 @pytest.mark.parametrize("name", grids.SCALE_BLOCKS)

@@ -35,6 +35,7 @@ from fedlib.experiments import seeds_text
 from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
+from fedlib.sweep import run_missing
 
 from .repository import find_root
 
@@ -105,8 +106,10 @@ class Context:
         if self.reproduction is not None:
             cells = self.reproduction.adapt(cells)
             self._announce()
-        return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
-                                device=self.device, notebook=self.notebook, where=shown(self.folder))
+        if self.run_missing:
+            run_missing([c.experiment for c in cells], self.folder, device=self.device)
+        return _results.collect(cells, profile=self.profile, results_dir=self.folder, notebook=self.notebook,
+                                where=shown(self.folder))
 
     @property
     def paper_setting(self) -> bool:

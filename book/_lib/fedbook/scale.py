@@ -147,7 +147,8 @@ def scale_block(name: str, *, results_dir: os.PathLike | str | None = None, devi
     """The committed part of scale block ``name`` (``grids.SCALE_BLOCKS``); reads, never runs."""
     folder = results_dir_for("scale", results_dir)
     cells = grids.scale_grid(name, device=device)
-    present = [c for c in cells if _results.is_cached(c.experiment, folder)]
-    missing = [c for c in cells if not _results.is_cached(c.experiment, folder)]
-    runs = _results.collect(present, profile="scale", results_dir=folder, run_missing=False)
+    missing = _results.absent(cells, folder)
+    absent = {c.experiment.config_hash for c in missing}
+    present = [c for c in cells if c.experiment.config_hash not in absent]
+    runs = _results.collect(present, profile="scale", results_dir=folder)
     return ScaleBlock(name, cells, runs, missing, where=shown(folder))
