@@ -174,11 +174,12 @@ def _lost(cluster: Cluster, finished: int, total: int) -> ClusterError:
     )
 
 
-def look(cluster: Cluster, say: Callable[[str], None], notes: list[str]) -> None:
+def look(cluster: Cluster, say: Callable[[str], None], notes: list[str], *, force: bool = False) -> None:
     """Name the workers that left or joined since the last look (checking the new ones); raise ClusterError when
-    the cluster has had no worker for :data:`WORKER_WAIT` seconds."""
+    the cluster has had no worker for :data:`WORKER_WAIT` seconds. Looks at most every :data:`POLL` seconds
+    unless ``force`` (the last look, once every run has finished, so that no departure goes unnamed)."""
     now = time.monotonic()
-    if now - cluster.last_look < POLL:
+    if not force and now - cluster.last_look < POLL:
         return
     cluster.last_look = now
     try:
@@ -258,6 +259,7 @@ def _submit_and_collect(cluster: Cluster, todo, store, threads, retries, bar, re
                     outcome[exp.config_hash] = (result, attempt, err)
                     bar.finished(err is None)
             look(cluster, say, report.notes)
+        look(cluster, say, report.notes, force=True)
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(list(pending))
