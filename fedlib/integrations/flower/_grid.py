@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import copy
-import logging
 import random
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from logging import WARNING
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from ..._checks import check_int
 from ...errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 ClientHandler = Callable[[Message, Context], Message]
 
@@ -124,7 +123,7 @@ class InProcessGrid(Grid):
         try:
             return self.client_app(delivered, self.contexts[node])
         except Exception as exc:  # a failing client is a reply with an error, as in Flower's runtime
-            logger.warning("ClientApp of node %d raised:\n%s", node, traceback.format_exc())
+            log(WARNING, "ClientApp of node %d raised:\n%s", node, traceback.format_exc())
             reason = f"{type(exc).__name__}: {exc}"
             return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=delivered)
 
