@@ -47,26 +47,6 @@ def _floating(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[str, np.ndarr
     return lambda key, a: fn(a) if a.dtype.kind == "f" else a
 
 
-def _first_floating(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[str, np.ndarray], np.ndarray]:
-    done: list[bool] = []
-
-    def apply(key: str, a: np.ndarray) -> np.ndarray:
-        if a.dtype.kind != "f" or done:
-            return a
-        done.append(True)
-        return fn(a.copy())
-
-    return apply
-
-
-def _set_first(value: float) -> Callable[[np.ndarray], np.ndarray]:
-    def put(a: np.ndarray) -> np.ndarray:
-        a.reshape(-1)[0] = value
-        return a
-
-    return put
-
-
 _ARRAY_FAULTS: dict[str, Callable[[str, np.ndarray], np.ndarray | None]] = {
     "wrong-shape": lambda key, a: np.append(a.reshape(-1), a.reshape(-1)[:1]),
     "empty": lambda key, a: np.zeros(0, a.dtype),
@@ -74,8 +54,6 @@ _ARRAY_FAULTS: dict[str, Callable[[str, np.ndarray], np.ndarray | None]] = {
     "float64-exact": _floating(lambda a: a.astype(np.float64)),
     "int": lambda key, a: np.rint(a).astype(np.int64),
     "complex": _floating(lambda a: a.astype(np.complex64)),
-    "nan": _first_floating(_set_first(float("nan"))),
-    "inf": _first_floating(_set_first(float("inf"))),
     "huge": _floating(lambda a: np.full_like(a, 3e38) if a.dtype.itemsize >= 4 else a),
 }
 
@@ -98,6 +76,11 @@ def malformed_content(content: RecordDict, fault: str, arrayrecord_key: str = "a
         raise ConfigError(f"the honest reply has no ArrayRecord {arrayrecord_key!r} to make malformed.")
     if fault in _ARRAY_FAULTS:
         items[arrayrecord_key] = _map_arrays(record, _ARRAY_FAULTS[fault])
+    elif fault in ("nan", "inf"):
+        first = next(k for k in record.keys() if np.dtype(record[k].dtype).kind == "f")
+        values = record[first].numpy().copy()
+        values.reshape(-1)[0] = float(fault)
+        items[arrayrecord_key] = ArrayRecord({**dict(record.items()), first: Array(values)})
     elif fault == "missing-array":
         items[arrayrecord_key] = ArrayRecord({k: record[k] for k in list(record.keys())[:-1]})
     elif fault == "extra-array":

@@ -148,12 +148,13 @@ def reply_vector(layout: ArrayLayout, record: ArrayRecord) -> tuple[torch.Tensor
 
 
 def _check_finite(layout: ArrayLayout, vector: torch.Tensor) -> None:
-    bad = ~torch.isfinite(vector)
-    if bool(bad.any()):
-        counts = [int(part.sum()) for part in torch.split(bad, list(layout.numels))]
-        names = [k for k, fl in zip(layout.keys, layout.floating, strict=True) if fl]
-        where = ", ".join(f"{n} of array {k!r}" for k, n in zip(names, counts, strict=True) if n)
-        raise MalformedReplyError("nonfinite", f"NaN/Inf entries: {where}")
+    values = vector.numpy()  # a CPU float64 vector: numpy's test is ~10x cheaper than torch's here
+    if np.isfinite(values).all():
+        return
+    counts = [int((~np.isfinite(part)).sum()) for part in np.split(values, np.cumsum(layout.numels)[:-1])]
+    names = [k for k, fl in zip(layout.keys, layout.floating, strict=True) if fl]
+    where = ", ".join(f"{n} of array {k!r}" for k, n in zip(names, counts, strict=True) if n)
+    raise MalformedReplyError("nonfinite", f"NaN/Inf entries: {where}")
 
 
 def overflow_limit(d: int, n: int) -> float:
@@ -185,7 +186,7 @@ def screen(replies: Iterable[Message], layout: ArrayLayout, global_vector: torch
             vector, notes = reply_vector(layout, reply_record(message, key))
             _check_finite(layout, vector)
             update = vector - global_vector.to(device="cpu", dtype=ROW_DTYPE)
-            peak = float(update.abs().max()) if update.numel() else 0.0
+            peak = float(np.abs(update.numpy()).max()) if update.numel() else 0.0
             if peak > limit:
                 raise MalformedReplyError("overflow", f"update entries up to {peak:.3g} exceed {limit:.3g}")
         except MalformedReplyError as exc:

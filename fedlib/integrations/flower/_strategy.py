@@ -281,8 +281,7 @@ class FedlibStrategy(FedAvg):
         result = aggregators.aggregate(
             self.aggregator, screened.rows, f, variant=self.variant, **self.rule_options, **self._needs(server_round)
         )
-        arrays = model.moved_by(result.vector)
-        self._check_model(server_round, arrays)
+        arrays = self._moved(server_round, model, result.vector)
         ids = screened.node_ids
         picked = None if result.selected is None else tuple(ids[i] for i in result.selected.tolist())
         self.last_round = report = RoundReport(
@@ -332,15 +331,20 @@ class FedlibStrategy(FedAvg):
         )
 
     @staticmethod
-    def _check_model(server_round: int, arrays: ArrayRecord) -> None:
-        """The new global model must be finite in its own dtypes (a float32 array can overflow to Inf)."""
-        for key in arrays.keys():
-            values = arrays[key].numpy()
-            if values.dtype.kind == "f" and not np.isfinite(values).all():
+    def _moved(server_round: int, model: GlobalModel, update: torch.Tensor) -> ArrayRecord:
+        """``global + update`` as the model's ArrayRecord, after checking that every array stays finite in its own
+        dtype (a convex combination of the replies always does; a rule that extrapolates may not)."""
+        new = (model.vector + update).cpu()
+        layout = model.layout
+        names = [(k, dt) for k, dt, fl in zip(layout.keys, layout.dtypes, layout.floating, strict=True) if fl]
+        for (key, dtype), part in zip(names, torch.split(new, list(layout.numels)), strict=True):
+            peak = float(part.abs().max()) if part.numel() else 0.0
+            if not peak <= float(np.finfo(dtype).max):
                 raise NonFiniteError(
                     f"round {server_round}: the aggregate moved array {key!r} of the global model out of the range "
-                    f"of {values.dtype} (Inf/NaN); the rule let through updates too large for the model's dtype."
+                    f"of {dtype} (|value| up to {peak:.3g}); the rule let through updates too large for the model."
                 )
+        return layout.unflatten(new, like=model.arrays)
 
     def _needs(self, server_round: int) -> dict[str, Any]:
         """The keyword options the rule needs from its caller (fedlib.aggregators.needs)."""
