@@ -326,6 +326,13 @@ def test_attack_settings_are_checked():
         AttackSimulation(inner, "lie2", malicious=1)
     with pytest.raises(ConfigError, match="unknown knowledge"):
         AttackSimulation(inner, "lie", malicious=1, knowledge="some")
+    with pytest.raises(ConfigError, match="attack 'fang' targets .*found target 'mean'"):
+        AttackSimulation(inner, "fang", malicious=1)  # fails at once, not after the first round's training
+    from flwr.serverapp.strategy import FedAvg
+
+    with pytest.raises(ConfigError, match="found target None"):
+        AttackSimulation(FedAvg(), "tailored", malicious=1)
+    assert AttackSimulation(inner, "fang", malicious=1, target="trimmed_mean").target == "trimmed_mean"
 
 
 # -- end to end: a Flower run on mnist5k, in process

@@ -1,8 +1,8 @@
 """fedlib in Flower: every fedlib aggregation rule as a Flower strategy, and the paper's attacks in Flower runs.
 
-Needs Flower (``pip install 'fedlib-ndss21[flower]'``: ``flwr>=1.42``, the Message API with
-``flwr.serverapp.strategy``; no Ray). Flower itself ships Krum, Multi-Krum, Bulyan, FedMedian and
-FedTrimmedAvg; this module adds DnC, AFA, Fang's defense, the authors' released-code variants
+Needs Flower (``pip install 'fedlib-ndss21[flower]'``: ``flwr[simulation]>=1.42``, the Message API with
+``flwr.serverapp.strategy``, and Ray for Flower's simulation engine). Flower itself ships Krum, Multi-Krum,
+Bulyan, FedMedian and FedTrimmedAvg; this module adds DnC, AFA, Fang's defense, the authors' released-code variants
 (``variant="ndss21"``) and the NDSS'21 attacks.
 
 - :class:`FedlibStrategy`: ``FedlibStrategy("dnc", num_malicious_nodes=2)`` is a Flower strategy (a ``FedAvg``
@@ -14,6 +14,9 @@ FedTrimmedAvg; this module adds DnC, AFA, Fang's defense, the authors' released-
   :func:`fedlib.attacks.craft` (full or partial knowledge), for robustness studies.
 - :func:`faulty_client_app`: clients that crash or reply garbage (:data:`FAULTS`), to test a strategy.
 - :class:`InProcessGrid` and :func:`simulate`: run ClientApps in this process (no Ray, no SuperLink).
+- :mod:`fedlib.integrations.flower.app`: a ready Flower App (ServerApp and ClientApp set by the run config);
+  :mod:`fedlib.integrations.flower.local` runs it on Flower's own engines (simulation, or a SuperLink and
+  SuperNodes on 127.0.0.1) through ``flwr run``.
 - :func:`sgd_client_app`, :func:`server_evaluate_fn`, :func:`fang_score_fn`: fedlib's datasets and
   PyTorch models as a ClientApp and server-side evaluation; :func:`echo_client_app` for tests.
 - :class:`ArrayLayout`: ArrayRecord ⇄ flat vector, with the shape/dtype checks the strategy relies on.

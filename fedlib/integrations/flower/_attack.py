@@ -104,6 +104,11 @@ class AttackSimulation(Strategy):
         self.target = target if target is not None else (fedlib_rule.aggregator if fedlib_rule else None)
         if self.target is not None:
             check_choice(self.target, aggregators.names(), "target aggregator")
+        if attacks.targets(attack) is not None and (self.target is None or not attacks.can_target(attack, self.target)):
+            raise ConfigError(  # before round 1, not when the first round's replies are in
+                f"attack {attack!r} targets {list(attacks.targets(attack) or ())}; found target {self.target!r} "
+                "(name the rule the attack simulates with target=)."
+            )
         self.f = None if f is None else check_int(f, "f", minimum=0)
         self.seed = check_int(seed, "seed", minimum=0)
         self.variant = variant or (fedlib_rule.variant if fedlib_rule else "textbook")

@@ -11,7 +11,8 @@ with the defaults of :data:`RUN_CONFIG`:
 - ``num-server-rounds``, ``num-nodes`` (the server waits for that many nodes and samples all of them);
 - ``dataset``, ``model``, ``seed`` (the split, the model's initialisation, the clients' minibatches, the attack);
 - ``rule``, ``f``: the :class:`FedlibStrategy`; ``attack``, ``malicious`` (a count of partitions drawn with
-  ``seed``, or partition IDs ``"0 3"``), ``knowledge``: the :class:`AttackSimulation` (``attack = "none"``: none);
+  ``seed``, or partition IDs ``"0 3"``), ``knowledge``, ``attack-target`` (the rule the attack simulates; empty:
+  ``rule``): the :class:`AttackSimulation` (``attack = "none"``: none);
 - ``lr``, ``batch-size``, ``local-steps``: the clients' SGD (:func:`sgd_client_app`);
 - ``faults``: clients that crash or reply garbage, by partition (``"4:wrong-shape 5:crash"``, :data:`FAULTS`);
 - ``round-timeout``: seconds a round waits for replies; ``result-file``: where the ServerApp writes its result as
@@ -57,6 +58,7 @@ RUN_CONFIG: dict[str, Any] = {
     "attack": "none",
     "malicious": "1",
     "knowledge": "partial",
+    "attack-target": "",
     "lr": 0.2,
     "batch-size": 32,
     "local-steps": 1,
@@ -113,6 +115,7 @@ def strategy_for(cfg: dict[str, Any]) -> Strategy:
             str(cfg["attack"]),
             malicious=_malicious(cfg["malicious"]),
             knowledge=str(cfg["knowledge"]),
+            target=str(cfg["attack-target"]) or None,
             seed=int(cfg["seed"]),
         )
     return strategy
