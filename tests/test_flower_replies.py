@@ -314,3 +314,31 @@ def test_an_attack_simulation_passes_garbage_on_to_be_set_aside(bad_partition):
     assert metrics["fedlib-set-aside-failed"] == [grid.node_id(6)]
     assert metrics["attack-malicious"] == (1 if bad_partition == 0 else 2) and metrics["fedlib-replies"] == 5
     assert np.isfinite(arrays["w"].numpy()).all()
+
+
+def test_garbage_evaluation_replies_never_stop_the_round():
+    """FedAvg's aggregate_evaluate raises when one reply's MetricRecord differs; the strategy leaves it out."""
+    app = ClientApp()
+
+    @app.evaluate()
+    def evaluate(message: Message, context: Context) -> Message:
+        partition = int(context.node_config["partition-id"])
+        if partition == 0:
+            raise RuntimeError("crashed during evaluation")
+        metrics = {"num-examples": 10, "eval-accuracy": 0.1 * partition}
+        if partition == 1:
+            metrics = {"num-examples": 10, "eval-accuracy": float("nan")}
+        if partition == 2:
+            metrics = {"num-examples": 10**9, "something-else": 3.0}
+        return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
+
+    grid = InProcessGrid(app, num_nodes=6)
+    strategy = FedlibStrategy("median", f=1, min_evaluate_nodes=6)
+    replies = grid.send_and_receive(strategy.configure_evaluate(1, _global(), ConfigRecord(), grid))
+    metrics = strategy.aggregate_evaluate(1, replies)
+    assert metrics["eval-accuracy"] == pytest.approx(np.mean([0.3, 0.4, 0.5]))
+    assert metrics["fedlib-set-aside-failed"] == [grid.node_id(0)]
+    assert sorted(metrics["fedlib-metrics-left-out"]) == sorted([grid.node_id(1), grid.node_id(2)])
+    assert (metrics["fedlib-received"], metrics["fedlib-evaluated"]) == (6, 3)
+    with pytest.raises(Exception, match="MetricRecord"):  # what Flower's FedAvg does with the same replies
+        FedAvg(min_evaluate_nodes=6).aggregate_evaluate(1, replies)

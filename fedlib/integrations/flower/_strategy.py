@@ -293,6 +293,34 @@ class FedlibStrategy(FedAvg):
         self._log_summary(report)
         return arrays, metrics
 
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        """FedAvg's weighted average of the evaluation metrics, without letting one reply stop the round: error
+        replies and malformed MetricRecords are left out (logged with their node IDs), unlike FedAvg, which
+        raises when the replies' MetricRecords differ."""
+        replies = list(replies)
+        if not replies:
+            return None
+        failed = [int(m.metadata.src_node_id) for m in replies if m.has_error()]
+        valid = [m for m in replies if not m.has_error()]
+        metrics, left_out = selected_metrics(valid, self.weighted_by_key, self.evaluate_metrics_aggr_fn)
+        for node in failed:
+            log(WARNING, "round %d: evaluation: set aside the failed reply of node %d", server_round, node)
+        if left_out:
+            log(
+                WARNING,
+                "round %d: evaluation: left out the metrics of nodes %s (not one MetricRecord of finite numbers "
+                "with a non-negative %r like the others)",
+                server_round,
+                left_out,
+                self.weighted_by_key,
+            )
+        metrics.update({"fedlib-received": len(replies), "fedlib-evaluated": len(valid) - len(left_out)})
+        if failed:
+            metrics["fedlib-set-aside-failed"] = failed
+        if left_out:
+            metrics["fedlib-metrics-left-out"] = left_out
+        return metrics
+
     # -- helpers
     def _model(self) -> GlobalModel:
         if self.global_model is None:
