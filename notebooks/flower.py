@@ -174,8 +174,9 @@ table
 
 # %%
 kept = int(table["attack-selected"].sum())
-print(f"DnC kept {kept} of the {n_malicious * rounds} crafted updates over {rounds} rounds; final test accuracy "
-      f"{final['fedlib DnC, Fang attack']:.1f} % (FedAvg without attack: {final['Flower FedAvg, no attack']:.1f} %)")
+print(f"DnC kept {kept} of the {n_malicious * rounds} crafted updates over {rounds} rounds.\n"
+      f"Final test accuracy {final['fedlib DnC, Fang attack']:.1f} % "
+      f"(FedAvg without attack: {final['Flower FedAvg, no attack']:.1f} %).")
 
 # %% [markdown]
 # DnC keeps at most $n - f = 7$ of the 10 updates each round. It drops the $f$ updates that stick out most
@@ -204,9 +205,9 @@ aside
 # %%
 same_every_round = aside["set aside"].nunique() == 1 and len(aside) == rounds
 robust_garbage = frame.set_index("round").loc[rounds, "test accuracy (%)"]
-print(f"The run finished all {len(aside)} rounds; the same two clients were set aside in "
-      f"{'every round' if same_every_round else 'some rounds only'} ({aside['set aside'].iloc[0]}); final test "
-      f"accuracy {robust_garbage:.1f} % (trimmed mean under attack without them: "
+print(f"The run finished all {len(aside)} rounds.\n"
+      f"Set aside in {'every round' if same_every_round else 'some rounds only'}: {aside['set aside'].iloc[0]}.\n"
+      f"Final test accuracy {robust_garbage:.1f} % (without the two clients: "
       f"{final['fedlib trimmed mean, Fang attack']:.1f} %).")
 
 # %% [markdown]
@@ -218,14 +219,16 @@ print(f"The run finished all {len(aside)} rounds; the same two clients were set 
 # `pyproject.toml`. A deployment on one machine, one terminal per process:
 #
 # ```bash
-# python -c "from fedlib.integrations.flower.local import write_app; write_app('fedlib-app')"
-# flower-superlink --insecure --disable-runtime-dependency-installation         # listens on 127.0.0.1:8000
-# flower-supernode --insecure --superlink 127.0.0.1:8000 --port 9094 --node-config "partition-id=0 num-partitions=6"
-# flower-supernode --insecure --superlink 127.0.0.1:8000 --port 9095 --node-config "partition-id=1 num-partitions=6"
-# # ... one SuperNode per partition, 2 to 5
-# printf '[superlink.local-deployment]\naddress = "127.0.0.1:8000"\ninsecure = true\n' >> ~/.flwr/config.toml
-# flwr run fedlib-app local-deployment --stream \
-#     --run-config "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='4:wrong-shape 5:crash'"
+# python -m fedlib.integrations.flower.local --write-app fedlib-app   # the app's pyproject.toml
+# flower-superlink --insecure --disable-runtime-dependency-installation  # on 127.0.0.1:8000
+# # one SuperNode per data partition (on one machine, one port each: 9094 to 9099)
+# flower-supernode --insecure --superlink 127.0.0.1:8000 --port 9094 \
+#     --node-config "partition-id=0 num-partitions=6"
+# # ... partition-id=1 to 5
+# printf '[superlink.local-deployment]\naddress = "127.0.0.1:8000"\ninsecure = true\n' \
+#     >> ~/.flwr/config.toml                # names the SuperLink for flwr
+# flwr run fedlib-app local-deployment --stream --run-config \
+#     "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='4:wrong-shape 5:crash'"
 # ```
 #
 # The simulation engine needs Ray (`pip install 'flwr[simulation]'`, part of fedlib's `flower` extra): start

@@ -14,8 +14,8 @@ pytest.importorskip("flwr", reason="the flower extra is not installed (pip insta
 psutil = pytest.importorskip("psutil")
 
 from fedlib.integrations.flower import simulate  # noqa: E402
-from fedlib.integrations.flower.app import client_app, server_app  # noqa: E402
-from fedlib.integrations.flower.local import LocalFederation, write_app  # noqa: E402
+from fedlib.integrations.flower.app import RUN_CONFIG, client_app, server_app, settings  # noqa: E402
+from fedlib.integrations.flower.local import LocalFederation, main, write_app  # noqa: E402
 
 NODES, GARBAGE, CRASH = 6, 4, 5
 #: Two rounds; LIE (full knowledge) by one partition drawn with seed 0 (partition 2) against the trimmed mean.
@@ -56,6 +56,17 @@ def _check_set_aside(result: dict, partition_of: dict[str, int] | None) -> None:
         assert metrics["fedlib-received"] == NODES and metrics["fedlib-replies"] == NODES - 2
         if partition_of is not None:
             assert partition_of[str(garbage[0])] == GARBAGE and partition_of[str(crashed[0])] == CRASH
+
+
+def test_the_written_app_is_a_valid_flower_app_with_the_apps_run_config(tmp_path, capsys):
+    from flwr.cli.config_utils import load_and_validate
+
+    assert main(["--write-app", str(tmp_path / "app")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "app" / "pyproject.toml")
+    config, _ = load_and_validate(tmp_path / "app" / "pyproject.toml")  # Flower's own check, as flwr run does
+    assert config["tool"]["flwr"]["app"]["config"] == RUN_CONFIG and config["project"]["dependencies"] == []
+    with pytest.raises(Exception, match="unknown run-config key"):
+        settings({"rounds": 3})
 
 
 def test_the_in_process_run_sets_aside_the_garbage_and_the_crashed_client(in_process):

@@ -123,12 +123,14 @@ class FedlibStrategy(FedAvg):
     fails only when fewer valid replies remain than the rule needs (:func:`fedlib.aggregators.min_inputs`): the
     :class:`~fedlib.integrations.flower.TooFewRepliesError` says how many arrived, which were set aside and why,
     and how many the rule needs. ``strict=True`` raises on the first malformed reply instead (for debugging a
-    ClientApp); error replies are set aside in both modes, as Flower's own strategies do.
+    ClientApp); error replies are set aside in both modes, as Flower's own strategies do. In federated
+    evaluation, failed replies and malformed MetricRecords are left out of the average the same way.
 
     **Weighting.** Flower's FedAvg weights each reply by its ``num-examples``; fedlib's rules do not. A
     Byzantine client can claim any number of examples, so a weight it reports itself would let one client take
     the whole average; every robust rule of the paper treats each reply as one vote (Flower's Krum, too, picks
-    its replies without weights). ``weighted_by_key`` is used only to average the clients' training metrics.
+    its replies without weights, though it then averages them by ``num-examples``). ``weighted_by_key`` is used
+    only to average the clients' metrics.
     Clients of very different sizes should send comparable updates instead (the same number of local steps on
     mean losses, as :func:`sgd_client_app` does), or the server can use a rule built for heterogeneous clients
     (``bucketing``, ``nnm`` pre-aggregation).

@@ -10,7 +10,8 @@ Runs the Flower App of :mod:`fedlib.integrations.flower.app` the way Flower's us
 Every wait is bounded, every process is started in its own process group and stopped by its PID (SIGTERM to the
 group, SIGKILL after a grace period), and Flower's state and logs stay in a working folder (``FLWR_HOME``).
 
-Command line (prints the run's result JSON; exit status 0 when the run finished)::
+Command line (prints the run's result JSON; exit status 0 when the run finished; ``--write-app DIR`` only
+writes the app, for running it with Flower's own commands)::
 
     python -m fedlib.integrations.flower.local --engine deployment --nodes 6 \\
         --run-config "rule='trimmed_mean' f=1 faults='4:wrong-shape 5:crash'"
@@ -284,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-config", default="", help="the app's settings, e.g. \"rule='median' f=1\"")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the run may take (default 900)")
     parser.add_argument("--workdir", default=None, help="FLWR_HOME, logs and result (default: a temporary folder)")
+    parser.add_argument("--write-app", metavar="DIR", default=None, help="only write the Flower App into DIR")
     args = parser.parse_args(argv)
+    if args.write_app:
+        print(write_app(args.write_app) / "pyproject.toml")
+        return 0
     from flwr.common.config import parse_config_args  # Flower's own parser of "key=value" run configs
 
     run_config = parse_config_args([args.run_config]) if args.run_config else {}
