@@ -342,3 +342,32 @@ def test_garbage_evaluation_replies_never_stop_the_round():
     assert (metrics["fedlib-received"], metrics["fedlib-evaluated"]) == (6, 3)
     with pytest.raises(Exception, match="MetricRecord"):  # what Flower's FedAvg does with the same replies
         FedAvg(min_evaluate_nodes=6).aggregate_evaluate(1, replies)
+
+
+def test_forged_array_metadata_and_foreign_byte_order():
+    """An Array whose metadata claims the model's shape while its bytes hold another is judged by its bytes; a
+    big-endian copy of an honest reply converts exactly."""
+    echo = echo_client_app(shift=lambda p: SHIFTS[p])
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        reply = echo(message, context)
+        arrays, partition = reply.content["arrays"], int(context.node_config["partition-id"])
+        if partition == 1:
+            arrays = ArrayRecord({k: Array(arrays[k].numpy().astype(arrays[k].numpy().dtype.newbyteorder(">")))
+                                  for k in arrays.keys()})
+        if partition == 2:
+            honest = arrays["w"]
+            forged = Array(np.zeros(6, np.float32))  # the right bytes count, the wrong shape inside
+            arrays = ArrayRecord({**dict(arrays.items()), "w": Array(honest.dtype, honest.shape, forged.stype,
+                                                                       forged.data)})
+        reply.content["arrays"] = arrays
+        return reply
+
+    grid = InProcessGrid(app, num_nodes=7)
+    strategy = FedlibStrategy("median", f=1, min_train_nodes=7, fraction_evaluate=0.0)
+    arrays, metrics = _round(strategy, grid)
+    assert metrics["fedlib-converted"] == [grid.node_id(1)]
+    assert metrics["fedlib-set-aside-shape"] == [grid.node_id(2)]
+    assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([s for p, s in enumerate(SHIFTS) if p != 2]))
