@@ -228,7 +228,7 @@ print(f"The run finished all {len(aside)} rounds.\n"
 # printf '[superlink.local-deployment]\naddress = "127.0.0.1:8000"\ninsecure = true\n' \
 #     >> ~/.flwr/config.toml                # names the SuperLink for flwr
 # flwr run fedlib-app local-deployment --stream --run-config \
-#     "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='4:wrong-shape 5:crash'"
+#     "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='0:wrong-shape 1:crash'"
 # ```
 #
 # The simulation engine needs Ray (`pip install 'flwr[simulation]'`, part of fedlib's `flower` extra): start

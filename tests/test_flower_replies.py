@@ -371,3 +371,19 @@ def test_forged_array_metadata_and_foreign_byte_order():
     assert metrics["fedlib-converted"] == [grid.node_id(1)]
     assert metrics["fedlib-set-aside-shape"] == [grid.node_id(2)]
     assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([s for p, s in enumerate(SHIFTS) if p != 2]))
+
+
+@pytest.mark.parametrize("knowledge, faults", [
+    ("partial", {1: "crash"}),  # partial knowledge left with one own row: no standard deviation
+    ("full", {2: "nan", 3: "crash", 4: "wrong-shape"}),  # full knowledge left with no valid benign reply
+])
+def test_a_round_whose_attack_is_infeasible_lets_the_malicious_replies_through(knowledge, faults, caplog):
+    grid = InProcessGrid(faulty_client_app(echo_client_app(shift=lambda p: SHIFTS[p]), faults), num_nodes=5)
+    inner = FedlibStrategy("median", f=1, min_train_nodes=5, fraction_evaluate=0.0)
+    strategy = AttackSimulation(inner, "fang", malicious=[0, 1], knowledge=knowledge)
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        arrays, metrics = _round(strategy, grid)
+    assert metrics["attack-skipped"] == 1 and metrics["attack-malicious"] == 0
+    valid = [p for p in range(5) if p not in faults]
+    assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([SHIFTS[p] for p in valid]))  # honest replies only
+    assert any("attack skipped, the malicious replies go through" in r.getMessage() for r in caplog.records)

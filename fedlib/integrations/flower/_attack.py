@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Iterable
-from logging import INFO
+from logging import INFO, WARNING
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from flwr.serverapp.strategy import Strategy
 
 from ... import aggregators, attacks
 from ..._checks import check_choice, check_int
-from ...errors import ConfigError
+from ...errors import AttackInfeasible, ConfigError
 from ._nodes import NODE_RECORD, reported_partition
 from ._strategy import FedlibStrategy, GlobalModel
 
@@ -64,7 +64,10 @@ class AttackSimulation(Strategy):
 
     ``aggregate_train`` adds ``attack-malicious`` (crafted replies), ``attack-gamma`` (γ, when the attack
     has one) and, for a FedlibStrategy whose rule selects, ``attack-selected`` (crafted replies it kept)
-    to the wrapped strategy's metrics.
+    to the wrapped strategy's metrics. A round in which the attack cannot be crafted
+    (:class:`~fedlib.errors.AttackInfeasible`: say a crashed attacker leaves partial knowledge a single row, or
+    full knowledge no valid benign reply) lets the malicious replies through unchanged and says
+    ``attack-skipped``, as fedlib's engine does.
 
     Example:
         >>> import numpy as np
@@ -207,13 +210,27 @@ class AttackSimulation(Strategy):
         benign = [m for m in valid if partition[int(m.metadata.src_node_id)] not in evil]
         kept = {id(m) for m in valid}
         others = [m for m in replies if id(m) not in kept]
-        self.last_crafted = None
+        self.last_crafted, skipped = None, False
         if mal and self.attack != "none":
-            self.last_crafted = self._craft(server_round, mal, benign, n_total=len(valid))
-            mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates, strict=True)]
+            try:
+                if self.knowledge == "full" and not benign:
+                    raise AttackInfeasible("full knowledge needs a valid benign reply; there is none this round")
+                self.last_crafted = self._craft(server_round, mal, benign, n_total=len(valid))
+            except AttackInfeasible as exc:  # e.g. a crashed attacker leaves partial knowledge one row: as the
+                skipped = True  # engine does, the attackers reply honestly this round, and the round says so
+                log(
+                    WARNING,
+                    "round %d: AttackSimulation: attack skipped, the malicious replies go through: %s",
+                    server_round,
+                    exc,
+                )
+            else:
+                mal = [self._forge(m, u) for m, u in zip(mal, self.last_crafted.updates, strict=True)]
         arrays, metrics = self.strategy.aggregate_train(server_round, benign + mal + others)
         metrics = MetricRecord() if metrics is None else metrics
         metrics.update(self._attack_metrics(len(mal) if self.last_crafted is not None else 0))
+        if skipped:
+            metrics["attack-skipped"] = 1
         return arrays, metrics
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid):
