@@ -225,7 +225,7 @@ print(f"The run finished all {len(aside)} rounds.\n"
 # flower-supernode --insecure --superlink 127.0.0.1:8000 --port 9094 \
 #     --node-config "partition-id=0 num-partitions=6"
 # # ... partition-id=1 to 5
-# printf '[superlink.local-deployment]\naddress = "127.0.0.1:8000"\ninsecure = true\n' \
+# mkdir -p ~/.flwr && printf '[superlink.local-deployment]\naddress = "127.0.0.1:8000"\ninsecure = true\n' \
 #     >> ~/.flwr/config.toml                # names the SuperLink for flwr
 # flwr run fedlib-app local-deployment --stream --run-config \
 #     "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='0:wrong-shape 1:crash'"
