@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import fedlib.attacks as atk
-import fedlib.attacks._tailored as tailored_module
+import fedlib.attacks._tailored_survival as survival_module
 from fedlib.aggregators import aggregate
 from fedlib.aggregators._dnc import _scores_of_centred, centred_rows
 from fedlib.attacks._perturbation import perturbation
@@ -160,7 +160,7 @@ def test_tailored_dnc_gamma_is_the_rule_per_probe_gamma(monkeypatch, knowledge):
                   aggregator_options={"subsample_dim": 1500})  # fmt: skip
     fast = atk.craft("tailored", benign, 8, generator=torch.Generator().manual_seed(2), **kwargs)
     assert fast.info["exact_iterations"] < 5 * fast.info["n_probes"]
-    monkeypatch.setattr(tailored_module, "_dnc_probe", lambda *args: None)
+    monkeypatch.setattr(survival_module, "_dnc_probe", lambda *args: None)
     slow = atk.craft("tailored", benign, 8, generator=torch.Generator().manual_seed(2), **kwargs)
     assert "exact_iterations" not in slow.info
     assert fast.gamma == slow.gamma and torch.equal(fast.updates, slow.updates)
@@ -182,6 +182,6 @@ def test_tailored_dnc_on_cuda_gamma_is_the_rule_per_probe_gamma(monkeypatch, kno
     kwargs = dict(aggregator="dnc", f=8, knowledge=knowledge, n_total=38,
                   aggregator_options={"subsample_dim": 1500})  # fmt: skip
     fast = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
-    monkeypatch.setattr(tailored_module, "_dnc_probe", lambda *args: None)
+    monkeypatch.setattr(survival_module, "_dnc_probe", lambda *args: None)
     slow = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
     assert fast.gamma == slow.gamma and torch.equal(fast.updates, slow.updates)
