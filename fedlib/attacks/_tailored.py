@@ -69,7 +69,7 @@ from ..errors import ConfigError
 from ._base import Crafted, register
 from ._perturbation import perturbation as make_perturbation
 from ._tailored_generic import GAMMA_INIT as GENERIC_GAMMA_INIT
-from ._tailored_generic import agnostic_gammas, check_size, gamma_scale, ndss21_search, rule_extras, textbook_search
+from ._tailored_generic import generic_gamma
 from ._tailored_survival import copies_selected, survival_gamma
 from ._utils.common import (
     check_options,
@@ -263,27 +263,6 @@ def _objective_gamma(setting: _Setting, g0: float, tau: float, grid: int, iters:
     return gamma
 
 
-def _generic_gamma(
-    setting: _Setting, g0: float, tau: float, generator, perturbation: str, grid: int, iters: int, info: dict
-) -> float:
-    """Any other registered rule, as a black box (:mod:`._tailored_generic`): γ maximising J(γ)."""
-    extras = rule_extras(setting.rule, setting.agg_opts, generator, info)
-    n = setting.n_copies + setting.benign.shape[0]
-    check_size(setting.rule, n, setting.f_sim, setting.variant, setting.agg_opts)
-
-    def objective(g: float) -> float:
-        return float(torch.linalg.vector_norm(setting.run_rule(g, **extras()).vector - setting.mean))
-
-    if setting.variant == "ndss21":
-        gamma, details = ndss21_search(objective, g0, tau)
-    else:
-        scale = gamma_scale(setting.benign, setting.mean, setting.direction)
-        candidates = agnostic_gammas(setting.benign, perturbation, tau)
-        gamma, details = textbook_search(objective, scale, candidates, grid=grid, iters=iters)
-    info.update(details)
-    return gamma
-
-
 def _simulated_counts(target, n_malicious, n_known, *, f, knowledge, variant, partial_rule, n_total, agg_opts):
     """(copies, f, info) the adversary simulates: the server's under full knowledge, m' under partial."""
     if knowledge != "partial":
@@ -318,7 +297,7 @@ def _gamma(setting: _Setting, model, g0: float, tau: float, generator, knowledge
     if target in SURVIVAL:
         return survival_gamma(setting, g0, tau, generator, knowledge, info)
     grid, iters = settings["generic_grid"], settings["generic_iters"]
-    return _generic_gamma(setting, g0, tau, generator, settings["perturbation"], grid, iters, info)
+    return generic_gamma(setting, g0, tau, generator, grid, iters, settings["generic_models"], info)
 
 
 @register("tailored", needs=("n_total", "aggregator_options"), targets=TARGETS, generic_form=True)
@@ -380,8 +359,11 @@ def tailored(
         partial_rule=partial_rule, n_total=n_total, agg_opts=agg_opts,
     )  # fmt: skip
     model = None  # built only for the exact Krum-family search
+    generic_models = None  # the generic textbook search's pass: Min-Max's and Min-Sum's models
     if target in KRUM_FAMILY and search == "exact":  # mean, direction and distance model in one pass
         mean, direction, model = QuadraticDistances.one_pass(benign, perturbation)
+    elif target not in TARGETS and variant == "textbook":
+        mean, direction, *generic_models = QuadraticDistances.one_pass_both(benign, perturbation)
     else:
         mean, direction = benign.mean(dim=0), make_perturbation(perturbation, benign)
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
@@ -396,6 +378,6 @@ def tailored(
         "copies_simulated": n_copies,
         **partial_info,
     }
-    gamma = _gamma(setting, model, g0, tau, generator, knowledge, {**sizes, "perturbation": perturbation}, info)
+    gamma = _gamma(setting, model, g0, tau, generator, knowledge, {**sizes, "generic_models": generic_models}, info)
     vector = malicious_vector(mean, gamma, direction)
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)
