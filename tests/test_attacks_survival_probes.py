@@ -7,6 +7,8 @@ the halving search (the search then visits the same γ and returns the same one)
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, given, settings
@@ -127,5 +129,109 @@ def test_tailored_afa_probes_decide_as_the_rule(benign, m):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(survival_module, "halving", recording_halving)
         crafted = atk.craft("tailored", benign, m, aggregator="afa")
+    assert found_log == expected_log
+    assert crafted.gamma == expected.gamma
+
+
+# --------------------------------------------------------------------------------------------- Fang's defense
+def _scorer(seed: int, ties: bool):
+    """A pure validation scorer: a quadratic loss around a target and an error rate in steps of 1/8 (many ties
+    when ``ties``)."""
+    target = torch.randn(64, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+    def score(vector):
+        v = vector.double()[:64]
+        loss = float(((v - target[: v.shape[0]]) ** 2).mean())
+        steps = 8 if ties else 10_000
+        return loss, math.floor(loss * steps) / steps
+
+    return score
+
+
+@SETTINGS
+@given(rows=benign_inputs, m=st.integers(1, 6), f=st.integers(0, 6), gamma=st.sampled_from([0.0, 0.3, 1.0, 4.0]),
+       rule=st.sampled_from(["union", "lrr", "err"]), base=st.sampled_from(["trimmed_mean", "median", "mean"]),
+       ties=st.booleans(), guessed=st.booleans())
+def test_fang_keeps_is_whether_the_defense_keeps_the_copies(rows, m, f, gamma, rule, base, ties, guessed):
+    from fedlib.aggregators import fang_survivors
+    from fedlib.aggregators._fang_defense import fang_keeps
+
+    mean, direction = rows.mean(dim=0), perturbation("std", rows)
+    stacked = with_copies(malicious_vector(mean, gamma, direction), m, rows)
+    options = {"score_fn": _scorer(rows.shape[0], ties), "base": base, "rule": rule}
+    guess = None
+    if guessed:  # a previous probe's LRR, with some rows unknown
+        guess = torch.randn(stacked.shape[0], generator=torch.Generator().manual_seed(m), dtype=torch.float64)
+        guess[::3] = float("nan")
+    try:
+        survivors = fang_survivors(stacked, f, **options)
+        expected: bool | str = bool(torch.isin(torch.arange(m), survivors).all())
+    except (ConfigError, ValueError) as exc:
+        expected = type(exc).__name__
+    try:
+        found: bool | str = fang_keeps(stacked, f, m, guess=guess, **options)[0]
+    except (ConfigError, ValueError) as exc:
+        found = type(exc).__name__
+    assert found == expected
+
+
+def test_fang_keeps_scores_fewer_rows_and_gives_their_scores():
+    from fedlib.aggregators._fang_defense import fang_defense, fang_keeps
+
+    rows = _benign(3, 40, 30, "offset", torch.float64)
+    mean, direction = rows.mean(dim=0), perturbation("std", rows)
+    stacked = with_copies(malicious_vector(mean, 0.5, direction), 8, rows)
+    options = {"score_fn": _scorer(0, False)}
+    full = fang_defense(stacked, 8, **options).info
+    kept, scored = fang_keeps(stacked, 8, 8, guess=full["lrr"], **options)
+    assert len(scored) < 1 + 40  # the copies once, then only some benign rows
+    for row, (lrr, err) in scored.items():
+        assert (lrr, err) == (float(full["lrr"][row]), float(full["err"][row]))  # the defense's own floats
+
+
+class FangReference:
+    """The survival test before the cheaper probes: Fang's defense's survivors on freshly stacked rows."""
+
+    def __init__(self, benign, n_copies, f, score_fn):
+        self.benign, self.n_copies, self.f, self.score_fn = benign, n_copies, f, score_fn
+        self.mean, self.direction = benign.mean(dim=0), perturbation("std", benign)
+
+    def __call__(self, gamma: float) -> bool:
+        from fedlib.aggregators import fang_survivors
+
+        rows = with_copies(malicious_vector(self.mean, gamma, self.direction), self.n_copies, self.benign)
+        kept = fang_survivors(rows, self.f, score_fn=self.score_fn)
+        return int((kept < self.n_copies).sum()) == self.n_copies
+
+
+@SETTINGS
+@given(benign=benign_inputs, m=st.integers(1, 4), ties=st.booleans())
+def test_tailored_fang_defense_probes_decide_as_the_rule(benign, m, ties):
+    if benign.shape[0] <= 4 * m + 2:
+        benign = torch.cat([benign, benign * 1.1, benign * 0.9])
+    score_fn = _scorer(benign.shape[1], ties)
+    reference = FangReference(benign, m, m, score_fn)
+    expected_log: list[tuple[float, bool]] = []
+
+    def logged(gamma: float) -> bool:
+        out = reference(gamma)
+        expected_log.append((gamma, out))
+        return out
+
+    expected = halving(logged, 10.0, 1e-5)
+    found_log: list[tuple[float, bool]] = []
+
+    def recording_halving(test, g0, tau):
+        def record(gamma):
+            out = test(gamma)
+            found_log.append((gamma, out))
+            return out
+
+        return halving(record, g0, tau)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(survival_module, "halving", recording_halving)
+        crafted = atk.craft("tailored", benign, m, aggregator="fang_defense",
+                            aggregator_options={"score_fn": score_fn})
     assert found_log == expected_log
     assert crafted.gamma == expected.gamma

@@ -55,19 +55,14 @@ def survival_gamma(
     base_options = dict(setting.agg_opts.get("base_options") or {})
     drawing = any(isinstance(v, torch.Generator) for v in [*setting.agg_opts.values(), *base_options.values()])
 
-    def survivors(g: float) -> torch.Tensor:
-        # Fang's defense: the survivors only, no final aggregation of them (unless a generator object is passed,
-        # whose draws the final aggregation would advance)
-        if setting.target == "fang_defense" and not drawing:
-            from ..aggregators import fang_survivors
-
-            return fang_survivors(setting.stacked(g), setting.f_sim, variant=setting.variant, **setting.agg_opts)
-        return setting.run_rule(g, **fresh()).selected
+    fang = _FangProbe(setting) if setting.target == "fang_defense" and not drawing else None
 
     def copies_kept(g: float) -> bool:
         if setting.target == "afa":
             return _afa_keeps_copies(setting, g)
-        return copies_selected(survivors(g), setting.n_copies, False)
+        if fang is not None:
+            return fang(g)
+        return copies_selected(setting.run_rule(g, **fresh()).selected, setting.n_copies, False)
 
     def survives(g: float) -> bool:
         try:
@@ -89,7 +84,32 @@ def survival_gamma(
         return result.gamma
     result = halving(survives, g0, tau)
     info["n_probes"] = result.n_probes
+    if fang is not None:
+        info["rows_scored"] = fang.scored  # leave-one-out evaluations, the copies' once per probe
     return result.gamma
+
+
+class _FangProbe:
+    """Whether Fang's defense keeps every copy: its survivors only, no final aggregation (unless a generator
+    object is passed, whose draws the final aggregation would advance), the other rows scored only until the
+    answer is known, in the order of their LRR at the previous probe (:func:`fedlib.aggregators._fang_defense.
+    fang_keeps`)."""
+
+    def __init__(self, setting):
+        self.setting = setting
+        self.guess = torch.full((setting.n_copies + setting.benign.shape[0],), math.nan, dtype=torch.float64)
+        self.scored = 0
+
+    def __call__(self, gamma: float) -> bool:
+        from ..aggregators._fang_defense import fang_keeps
+
+        s = self.setting
+        kept, scores = fang_keeps(s.stacked(gamma), s.f_sim, s.n_copies, guess=self.guess, variant=s.variant,
+                                  **s.agg_opts)  # fmt: skip
+        for row, (lrr, _) in scores.items():
+            self.guess[row] = lrr
+        self.scored += len(scores)
+        return kept
 
 
 def _afa_keeps_copies(setting, gamma: float) -> bool:
