@@ -235,3 +235,48 @@ def test_tailored_fang_defense_probes_decide_as_the_rule(benign, m, ties):
                             aggregator_options={"score_fn": score_fn})
     assert found_log == expected_log
     assert crafted.gamma == expected.gamma
+
+
+def _column_values(seed: int, k: int, d: int, shape: str, dtype: torch.dtype) -> torch.Tensor:
+    if shape == "integers":  # ties everywhere, between the benign values and with the copies
+        return torch.randint(-3, 4, (k, d), generator=torch.Generator().manual_seed(seed)).to(dtype)
+    if shape == "wide_range":  # a column's values far apart in magnitude: not every float64 partial sum is exact
+        x = _benign(seed, k, d, "plain", torch.float64)
+        return (x * torch.logspace(-15, 15, k, dtype=torch.float64).unsqueeze(1)).to(dtype)
+    return _benign(seed, k, d, shape, dtype)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.integers(3, 30), d=st.integers(1, 50), m=st.integers(1, 8),
+       f=st.integers(1, 8), gamma=st.sampled_from([0.0, 0.5, 1.0, 3.0, 1e6]),
+       shape=st.sampled_from(["plain", "offset", "integers", "wide_range", "duplicates"]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_the_copies_leave_one_out_is_the_rules_bit_for_bit(seed, k, d, m, f, gamma, shape, dtype):
+    from fedlib.aggregators._utils.leave_one_out import leave_one_out
+    from fedlib.attacks._utils.fang_probe import CopiesTrimmedLeaveOneOut, applies
+
+    benign = _column_values(seed, k, d, shape, dtype)
+    x = malicious_vector(benign.mean(dim=0), gamma, benign.std(dim=0) if k > 1 else benign[0])
+    rows = with_copies(x, m, benign)
+    if not applies(rows, f, "trimmed_mean", {}):
+        return
+    ours = CopiesTrimmedLeaveOneOut(benign, m, f).of(x, rows)
+    rule = leave_one_out(rows, f, "trimmed_mean", "textbook", {})
+    assert torch.equal(ours.whole, rule.whole)
+    for i in range(rows.shape[0]):
+        assert torch.equal(ours(i), rule(i)), i
+
+
+def test_the_copies_leave_one_out_sums_in_the_rules_order_where_prefix_sums_round():
+    from fedlib.aggregators._utils.leave_one_out import leave_one_out
+    from fedlib.attacks._utils.fang_probe import CopiesTrimmedLeaveOneOut
+
+    # a column whose sorted prefix sums lose the small values: only the sequential window sum keeps them
+    column = torch.tensor([-(2.0**60), 1.0, 3.0, 5.0, 7.0, 2.0**60, 2.0**61], dtype=torch.float32)
+    benign = torch.stack([column, column.flip(0)], dim=1)
+    x = torch.tensor([2.0, 4.0])
+    rows = with_copies(x, 2, benign)
+    ours = CopiesTrimmedLeaveOneOut(benign, 2, 2).of(x, rows)
+    rule = leave_one_out(rows, 2, "trimmed_mean", "textbook", {})
+    assert torch.equal(ours.whole, rule.whole)
+    assert all(torch.equal(ours(i), rule(i)) for i in range(rows.shape[0]))

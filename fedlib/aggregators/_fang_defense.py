@@ -12,7 +12,7 @@ from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, min_inputs, names, needs, register
 from ._utils.common import prepare
-from ._utils.leave_one_out import leave_one_out
+from ._utils.leave_one_out import LeaveOneOut, leave_one_out
 from ._utils.random import as_generator, draw_permutation
 
 ScoreFn = Callable[[torch.Tensor], tuple[float, float]]
@@ -91,12 +91,12 @@ def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
 class _Scorer:
     """LRR_i and ERR_i of row i on demand: the score of A(all rows) minus the score of A(all rows but i)."""
 
-    def __init__(self, updates, f, score_fn: ScoreFn, base: str, variant: str, base_options: dict):
+    def __init__(self, updates, f, score_fn: ScoreFn, base: str, variant: str, base_options: dict, shortcut=None):
         self.updates, self.f, self.score_fn = updates, f, score_fn
         self.variant, self.base_options = variant, base_options
         self.base_fn = get(base)
         # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
-        self.shortcut = leave_one_out(updates, f, base, variant, base_options)
+        self.shortcut = leave_one_out(updates, f, base, variant, base_options) if shortcut is None else shortcut
         whole = None if self.shortcut is None else self.shortcut.whole
         if whole is None:
             whole = self.base_fn(updates, f, variant=variant, **base_options).vector
@@ -205,6 +205,7 @@ def fang_keeps(
     first: int,
     *,
     guess: torch.Tensor | None = None,
+    shortcut: LeaveOneOut | None = None,
     variant: str = "textbook",
     score_fn: ScoreFn | None = None,
     base: str = "trimmed_mean",
@@ -224,6 +225,9 @@ def fang_keeps(
     orders the scoring: the rows likely above the copies first when at least f guesses are, else those likely
     below. The scores are the rule's floats (``score_fn`` is a pure function of the vector); only a NaN score the
     defense would meet in a row left unscored is not raised. Otherwise every row is scored, as the defense does.
+    ``shortcut``: the leave-one-out aggregates of ``updates`` when the caller has them bit for bit as
+    :func:`~fedlib.aggregators._utils.leave_one_out.leave_one_out` gives them (an attack keeps its benign columns
+    sorted), instead of the sorted pass.
 
     Example:
         >>> import torch
@@ -244,7 +248,7 @@ def fang_keeps(
         scored = {i: (float(step.lrr[i]), float(step.err[i])) for i in range(n)}
         return bool(torch.isin(torch.arange(first, device=step.selected.device), step.selected).all()), scored
     tie_rank = tie_ranks(updates, generator)
-    scorer = _Scorer(updates, f, score_fn, base, variant, base_options)
+    scorer = _Scorer(updates, f, score_fn, base, variant, base_options, shortcut)
     copy, copy_rank = scorer(0), int(tie_rank[:first].min())
     scored = {0: copy}
     criteria = [c for c, name in enumerate(("lrr", "err")) if rule in (name, "union")]

@@ -93,18 +93,26 @@ class _FangProbe:
     """Whether Fang's defense keeps every copy: its survivors only, no final aggregation (unless a generator
     object is passed, whose draws the final aggregation would advance), the other rows scored only until the
     answer is known, in the order of their LRR at the previous probe (:func:`fedlib.aggregators._fang_defense.
-    fang_keeps`)."""
+    fang_keeps`), the trimmed-mean leave-one-out aggregates from the benign columns sorted once
+    (:mod:`._utils.fang_probe`)."""
 
     def __init__(self, setting):
+        from ._utils.fang_probe import CopiesTrimmedLeaveOneOut, applies
+
         self.setting = setting
         self.guess = torch.full((setting.n_copies + setting.benign.shape[0],), math.nan, dtype=torch.float64)
         self.scored = 0
+        base, base_options = setting.agg_opts.get("base", "trimmed_mean"), setting.agg_opts.get("base_options")
+        fits = applies(setting.benign, setting.f_sim, base, dict(base_options or {}))
+        self.sorted = CopiesTrimmedLeaveOneOut(setting.benign, setting.n_copies, setting.f_sim) if fits else None
 
     def __call__(self, gamma: float) -> bool:
         from ..aggregators._fang_defense import fang_keeps
 
         s = self.setting
-        kept, scores = fang_keeps(s.stacked(gamma), s.f_sim, s.n_copies, guess=self.guess, variant=s.variant,
+        rows = s.stacked(gamma)
+        shortcut = None if self.sorted is None else self.sorted.of(rows[0], rows)
+        kept, scores = fang_keeps(rows, s.f_sim, s.n_copies, guess=self.guess, shortcut=shortcut, variant=s.variant,
                                   **s.agg_opts)  # fmt: skip
         for row, (lrr, _) in scores.items():
             self.guess[row] = lrr
