@@ -142,7 +142,9 @@ def _check_options(score_fn, rule: str, base: str, options: Mapping[str, object]
     check_choice(base, [name for name in names() if name != NAME], "Fang base rule")
 
 
-def _checked(updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options):
+def _checked(
+    updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options
+) -> tuple[torch.Tensor, int, dict, int | None, torch.Generator | None]:
     """The defense's checks, the same errors for every entry point: (updates, f, base_options, final_f or None,
     the generator or None)."""
     _check_options(score_fn, rule, base, options)

@@ -148,7 +148,7 @@ class Mixing:
             scale = math.sqrt(benign.shape[1] / columns.numel())
             self.small = self._buffers(benign[:, columns] * scale, mean[columns] * scale, direction[columns] * scale)
 
-    def _buffers(self, benign, mean, direction):
+    def _buffers(self, benign, mean, direction) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(the k benign rows and a copy row below them, the n mixed rows, μ, ∇p), refilled at every γ."""
         stack = torch.cat([benign, mean.unsqueeze(0)])
         return stack, benign.new_empty(self.n_copies + benign.shape[0], benign.shape[1]), mean, direction
