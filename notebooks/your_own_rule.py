@@ -337,7 +337,7 @@ ex.check_least_hurt(least_hurt, pd.concat(deviation_cards), PAPER)
 # - **Attacks**: full knowledge, std perturbation, the paper's halving search (textbook variants), as in the
 #   Results part. The tailored attack uses its dedicated form for the paper's rules and the generic
 #   black-box form for the clipped mean and the newer defenses (`info["form"]`); the generic search explores
-#   $\gamma$ on a 2,048-column sketch of the rows (or, for the rules it can reduce exactly, on far fewer numbers)
-#   and runs the rule itself on the whole rows at most three times per round.
+#   $\gamma$ on ~2,048 of the rows' columns (or, for the rules it can reduce exactly, on far fewer numbers) and
+#   runs the rule itself on the whole rows at most three times per round.
 # - **FL impact**: one run per attack and seed, through the results cache, compared with the no-attack run
 #   of the same seed (`fedlib.report.tables.impacts`).

@@ -45,7 +45,15 @@ def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
 def neighbour_weights(distances: torch.Tensor, k: int) -> torch.Tensor:
     """NNM's mixing weights from the (n, n) squared distances: row i has weight 1 on its rows closer than its
     k-th smallest distance and shares the remaining weight equally among the rows tied at that distance (each
-    row sums to k; :func:`nearest_neighbor_mixing` divides by k). In the dtype of ``distances``."""
+    row sums to k; :func:`nearest_neighbor_mixing` divides by k). In the dtype of ``distances``.
+
+    Example:
+        >>> import torch
+        >>> neighbour_weights(torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 4.0, 0.0]]), 2)
+        tensor([[1.0000, 0.5000, 0.5000],
+                [1.0000, 1.0000, 0.0000],
+                [1.0000, 0.0000, 1.0000]])
+    """
     cutoff = torch.kthvalue(distances, k, dim=1, keepdim=True).values
     closer = distances < cutoff
     tied = distances == cutoff

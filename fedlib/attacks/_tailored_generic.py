@@ -18,7 +18,7 @@ Searches (``variant``):
   attacks compute), and J is evaluated by :mod:`fedlib.attacks._utils.generic_probe`: the rule itself, or for
   the rules it knows an exact reduction of (the equivariant ones on the rows' coordinates in their span, NNM
   from its mixing weights) the same algorithm on far fewer numbers. Where J costs a full call of the rule on wide
-  rows, the search *explores* on a sketch J̃ (the rule on 2,048 evenly spaced columns, rescaled) and *decides* on
+  rows, the search *explores* on a sketch J̃ (the rule on ~2,048 evenly spaced columns, rescaled) and *decides* on
   J. It probes
 
   1. γ = 0 and the four γ that Min-Max and Min-Sum find on these rows with this perturbation (their

@@ -75,7 +75,17 @@ def agnostic_gamma(
 ) -> tuple[float, dict]:
     """(γ, info) of ``attack`` ("min_max" or "min_sum") from its model (:meth:`QuadraticDistances.one_pass` of the
     rows: pairwise for Min-Max, row norms for Min-Sum), as :func:`agnostic_attack` finds it: other attacks that
-    need Min-Max's or Min-Sum's γ on the same rows share the pass."""
+    need Min-Max's or Min-Sum's γ on the same rows share the pass.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.attacks import craft
+        >>> x = torch.randn(12, 30, generator=torch.Generator().manual_seed(0))
+        >>> mean, direction, model = QuadraticDistances.one_pass(x, "std")
+        >>> gamma, _ = agnostic_gamma("min_max", model, x, mean, direction, search="exact", gamma_init=10.0, tau=1e-5)
+        >>> gamma == craft("min_max", x, 3, search="exact").gamma
+        True
+    """
     if attack == "min_max":
         assert model.benign_sq is not None  # one_pass built it: pairwise for min_max
         threshold = model.benign_sq.max()

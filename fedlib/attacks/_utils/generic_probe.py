@@ -16,12 +16,12 @@ Three evaluators; :func:`evaluator_for` picks the cheapest one that applies:
   runs it. Exact up to rounding; the sketch mixes and aggregates the sketch's columns only.
 * :class:`OnRows` — any other rule (a user's rule, centered clipping around the median, bucketing around the
   trimmed mean, ...): the rule itself on the (n, d) rows. When d ≥ :data:`SKETCH_FACTOR` ·
-  :data:`SKETCH_COLUMNS`, the sketch is the rule on :data:`SKETCH_COLUMNS` evenly spaced columns of every row,
-  scaled by √(d/columns) so that distances and norms keep their size (a sum of squares over the columns,
-  scaled, estimates the whole sum): coordinate-wise rules then give exactly the sketch's coordinates of their
-  aggregate, distance-based rules nearly the same selections. Measured at the ``scale`` size (d = 79,510, 4,185
-  columns, 100 rows; centered clipping, bucketing, NNM over a grid of γ): the sketch's J was within 1–10 % of
-  J and peaked at the same grid point.
+  :data:`SKETCH_COLUMNS`, the sketch is the rule on every ⌈d / SKETCH_COLUMNS⌉-th column of every row (about
+  :data:`SKETCH_COLUMNS` of them), scaled by √(d/columns) so that distances and norms keep their size (a sum of
+  squares over the columns, scaled, estimates the whole sum): coordinate-wise rules then give exactly the sketch's
+  coordinates of their aggregate, distance-based rules nearly the same selections. Measured at the ``scale`` size
+  (d = 79,510, 2,039 columns, 100 rows; centered clipping and bucketing on two captured rounds, 23 γ from s/16 to
+  128·s): the sketch's J was 0.88–1.00 times J and peaked at the same γ.
 
 The search (:mod:`fedlib.attacks._tailored_generic`) explores γ on the sketch and decides between its best
 point and Min-Max's and Min-Sum's γ on the exact value.
@@ -46,7 +46,12 @@ RANK_RTOL = 1e-10
 
 
 def sketch_columns(d: int) -> torch.Tensor | None:
-    """Every ⌈d / SKETCH_COLUMNS⌉-th column (deterministic: no draw), or None when d is too small to sketch."""
+    """Every ⌈d / SKETCH_COLUMNS⌉-th column (deterministic: no draw), or None when d is too small to sketch.
+
+    Example:
+        >>> sketch_columns(79_510).numel(), sketch_columns(79_510)[:3].tolist(), sketch_columns(10_000)
+        (2039, [0, 39, 78], None)
+    """
     if d < SKETCH_FACTOR * SKETCH_COLUMNS:
         return None
     return torch.arange(0, d, -(-d // SKETCH_COLUMNS))
@@ -55,7 +60,14 @@ def sketch_columns(d: int) -> torch.Tensor | None:
 def equivariant(rule: str, options: Mapping[str, object]) -> bool:
     """Whether ``rule`` with ``options`` gives R(Qx_1 + t, …, Qx_n + t) = Q·R(x_1, …, x_n) + t for every
     orthogonal Q and translation t: the rules that only use distances, inner products of differences and
-    weighted means of the rows, starting from a point that moves with them."""
+    weighted means of the rows, starting from a point that moves with them.
+
+    Example:
+        >>> equivariant("geometric_median", {}), equivariant("centered_clipping", {}), equivariant("nnm", {})
+        (True, False, False)
+        >>> equivariant("nnm", {"base": "geometric_median"})
+        True
+    """
     base_options = dict(options.get("base_options") or {})  # type: ignore[call-overload]
     checks: dict[str, Callable[[], bool]] = {
         "mean": lambda: True,

@@ -69,7 +69,17 @@ class QuadraticDistances:
         cls, benign: torch.Tensor, kind: str
     ) -> tuple[torch.Tensor, torch.Tensor, QuadraticDistances, QuadraticDistances]:
         """μ, ∇p and both models of :meth:`one_pass` (``pairwise=True``, then ``pairwise=False``) from one pass:
-        the same floats as the two calls, for a caller that needs Min-Max's and Min-Sum's γ on the same rows."""
+        the same floats as the two calls, for a caller that needs Min-Max's and Min-Sum's γ on the same rows.
+
+        Example:
+            >>> import torch
+            >>> x = torch.randn(6, 40, generator=torch.Generator().manual_seed(0))
+            >>> mean, direction, pairwise, sums = QuadraticDistances.one_pass_both(x, "std")
+            >>> torch.equal(pairwise.b, QuadraticDistances.one_pass(x, "std")[2].b)
+            True
+            >>> torch.equal(sums.a, QuadraticDistances.one_pass(x, "std", pairwise=False)[2].a)
+            True
+        """
         mean, direction, gram, norms, cross, c = _one_pass(benign, kind, pairwise=True, norms=True)
         assert gram is not None and norms is not None  # both asked for
         pairwise = cls(gram.diagonal().clone(), -cross, c, distances_from_gram(gram), gram)
