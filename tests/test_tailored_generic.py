@@ -394,3 +394,10 @@ def test_on_wide_rows_min_max_and_min_sum_are_decided_on_the_rule():
         for attack in ("min_max", "min_sum"):
             other = atk.craft(attack, benign, m, search="halving")
             assert deviation(name, tailored, benign, m) >= deviation(name, other, benign, m) > 0
+
+
+@pytest.mark.parametrize("rule", ["geometric_median", "nnm", "centered_clipping"])
+def test_identical_benign_rows_leave_nothing_to_search(rule):
+    benign = torch.full((12, 30), 0.5, dtype=DTYPE)  # ∇p = 0 and every row is μ: γ does not matter
+    out = atk.craft("tailored", benign, 3, aggregator=rule)
+    assert out.gamma == 0.0 and torch.equal(out.updates, benign[:3])

@@ -190,7 +190,9 @@ def evaluator_for(rule: str, call, base_call, model: QuadraticDistances, benign,
     runs the simulated rule, ``base_call(rows)`` NNM's base as NNM runs it."""
     tensors = holds_tensors(options)
     if not tensors and equivariant(rule, options):
-        return Reduced(call, model, n_copies)
+        reduced = Reduced(call, model, n_copies)
+        if reduced.dimensions > 0:  # else every row is μ and ∇p = 0: nothing to reduce
+            return reduced
     sketchable = not tensors and "score_fn" not in needs
     if rule == "nnm" and sketchable:
         return Mixing(base_call, model, benign, mean, direction, n_copies, f)
