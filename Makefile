@@ -7,8 +7,8 @@ NB     ?=
 PARAMS ?=
 PROFILE ?= quick
 BUILD  := _build
-# The book's own code (book/_lib/fedbook: runner, paper numbers, verdicts) is not part of the installed fedlib.
-BOOKPY := PYTHONPATH=$(CURDIR)/book/_lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY)
+# The book's own code (fedbook: runner, paper numbers, verdicts) stays in book/_lib/fedbook and is installed with
+# fedlib (pyproject.toml maps it), so the targets below, plain papermill and JupyterLab all import it as installed.
 
 .PHONY: venv test lint lock scale-data scale book notebooks notebook html reproduce bench clean help
 
@@ -58,14 +58,14 @@ scale-data:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist)
 
 notebooks: $(STAMP)
-	$(BOOKPY) -m fedbook.notebooks execute --profile $(PROFILE) --skip-fresh
+	$(PY) -m fedbook.notebooks execute --profile $(PROFILE) --skip-fresh
 
 notebook: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make notebook NB=notebooks/<name>.py PARAMS='-p profile full'"; exit 2)
-	$(BOOKPY) -m fedbook.notebooks execute --only $(NB) -- $(PARAMS)
+	$(PY) -m fedbook.notebooks execute --only $(NB) -- $(PARAMS)
 
 html: $(STAMP)
-	$(BOOKPY) -m fedbook.notebooks build
+	$(PY) -m fedbook.notebooks build
 
 book: notebooks html
 	@echo "Book start page: $(abspath $(BUILD)/html/index.html)"

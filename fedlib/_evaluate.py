@@ -24,7 +24,8 @@ defined for the rule or could not be crafted — such attacks are rows, never dr
 ``impact_sd`` (percentage points; NaN for no attack), ``impact_text`` (``"mean ± sd"``), ``profile``,
 ``knowledge``, ``rounds``, ``seeds`` (how many).
 
-A callable is registered for the call only (:func:`fedlib.aggregators.registered`) under
+A callable (one that returns a tensor (d,), the form a PyTorch user writes first, or an Aggregate) is registered
+for the call only (:func:`fedlib.aggregators.registered`, which wraps and probes it) under
 ``<function name>_<8 hex digits of its source's sha256>``: editing the function gives new cached runs, and
 nothing stays registered after the call. The results cache is keyed by the experiment, which names the rule,
 not its code: a rule you register yourself under a name is trusted to keep that name's meaning (pass
@@ -48,6 +49,7 @@ import pandas as pd
 import torch
 
 from . import aggregators, attacks
+from .aggregators._base import registered_name
 from .errors import AttackInfeasible, ConfigError, UnknownNameError
 
 #: The attacks of a report card, in the paper's order, then the newer ones.
@@ -110,10 +112,11 @@ def rule_name(rule: str | Callable) -> Iterator[tuple[str, bool]]:
     fn = _import_rule(rule) if isinstance(rule, str) else rule
     if not callable(fn):
         raise ConfigError(f"rule: expected a registered name, 'module:function' or a callable; found {fn!r}.")
-    for name in aggregators.names():
-        if aggregators.get(name) is fn:
-            yield name, True
-            return
+    aggregators.names()  # loads the installed plugins: one of them may be this function
+    known = registered_name(fn)
+    if known is not None:
+        yield known, True
+        return
     digest = _source_digest(fn)
     base = getattr(fn, "__name__", "rule").strip("<>") or "rule"
     name = f"{base}_{digest or format(id(fn), 'x')[-8:]}"
@@ -315,7 +318,9 @@ def evaluate(
     """The report card of ``rule`` (module docstring for the columns): one row per attack.
 
     Args:
-        rule: a registered name, ``"module:function"``, or a callable ``fn(updates, f, *, variant, **options)``.
+        rule: a registered name, ``"module:function"``, or a callable ``fn(updates, f, **options)`` that returns
+            the aggregate as a tensor (d,) or an :class:`~fedlib.aggregators.Aggregate` (checked on a probe
+            input before anything trains: :mod:`fedlib.aggregators._user_rule`).
         profile: ``"quick"``, ``"scale"`` or ``"full"`` (:func:`fedlib.experiments.experiment_for`).
         attacks: attack names (default :data:`DEFAULT_ATTACKS`; ``"none"`` is always added for the impacts).
         seeds: the seeds of the FL runs and of the captures (default ``[0]``).

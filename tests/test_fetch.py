@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -18,6 +21,7 @@ from helpers.fetch_fixtures import (
     closed_port,
     femnist_archive,
     fixture_registry,
+    git_blob_sha1,
     mnist_files,
     purchase_archive,
     sha256,
@@ -217,19 +221,42 @@ def test_offline_lists_every_url_and_path_and_a_file_put_there_by_hand_installs(
     assert load("mnist", folder, split_seed=0, n_clients=2).train_x.shape == (12, 1, 28, 28)
 
 
-def test_purchase100_has_no_pinned_checksum_so_its_record_count_is_checked(tmp_path):
-    assert SOURCES["purchase100"].files[0].known_hash is None and SOURCES["purchase100"].expect["records"] == 197_324
+def test_purchase100_is_pinned_by_its_git_object_id_and_its_record_count_is_checked(tmp_path):
+    pinned = SOURCES["purchase100"].files[0]
+    assert pinned.known_hash == "git-blob-sha1:3efa7476ad5ed7ac3e558d28585a186b38fc5f19"
+    assert pinned.urls[0].endswith("/privacytrustlab/datasets/169de9de00de049dd2e571cf7279e64698ac046a/"
+                                   "dataset_purchase.tgz") and SOURCES["purchase100"].expect["records"] == 197_324
     archive, _ = purchase_archive(records=20)
-    source = replace(SOURCES["purchase100"], files=(RemoteFile("dataset_purchase.tgz", ("",), None),))
-    with LoopbackServer({"/dataset_purchase.tgz": archive}) as server:
+    pin = "git-blob-sha1:" + git_blob_sha1(archive)
+    source = replace(SOURCES["purchase100"], files=(RemoteFile("dataset_purchase.tgz", ("",), pin),))
+    other = archive + b"\0"  # one byte more: another size, another id
+    with LoopbackServer({"/dataset_purchase.tgz": archive, "/other/dataset_purchase.tgz": other}) as server:
         with pytest.raises(InputError, match="expected 197,324 records"):
             fetch("purchase100", root=tmp_path / "a", mirror=server.url, progress=False,
                   registry={"purchase100": source})
         assert not (tmp_path / "a").exists()
+        with pytest.raises(ChecksumError, match=f"git-blob-sha1 checksum mismatch: expected {git_blob_sha1(archive)}, "
+                                                f"found {git_blob_sha1(other)}"):
+            fetch("purchase100", root=tmp_path / "c", mirror=server.url + "/other", progress=False,
+                  registry={"purchase100": source})
+        assert not (tmp_path / "c").exists()
         folder = fetch("purchase100", root=tmp_path / "b", mirror=server.url, progress=False,
                        registry={"purchase100": replace(source, expect={"records": 20})})["purchase100"]
     assert json.loads((folder / MARKER).read_text())["files"][0] == {
-        "name": "dataset_purchase.tgz", "urls": [""], "pinned": None, "sha256": sha256(archive)}
+        "name": "dataset_purchase.tgz", "urls": [""], "pinned": pin, "sha256": sha256(archive)}
+
+
+def test_git_object_ids_are_the_ones_git_computes(tmp_path):
+    from fedlib.data._download import file_digest
+
+    git = shutil.which("git")
+    for data in (b"", b"hello\n", purchase_archive(records=3)[0]):
+        path = tmp_path / "file"
+        path.write_bytes(data)
+        assert file_digest(path, "git-blob-sha1") == git_blob_sha1(data)
+        if git:  # git itself, where installed, is the reference
+            out = subprocess.run([git, "hash-object", str(path)], capture_output=True, text=True, check=True)
+            assert out.stdout.strip() == git_blob_sha1(data)
 
 
 def test_an_existing_folder_not_made_by_fetch_is_kept_unless_forced(tmp_path, cifar):
@@ -297,3 +324,114 @@ def test_a_partial_file_that_is_already_whole_is_used_when_the_server_answers_41
         fetch("cifar10", root=tmp_path, progress=False, registry=fixture_registry(server.url, files))
         assert server.log == [(f"/cifar10/{CIFAR}", f"bytes={len(cifar[0])}-")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar10"]
+
+
+# ------------------------------------------------------------------------------------ fallback sources
+FAST = 0.5  # seconds a loopback source may stay silent in these tests before the next one is tried
+
+
+def _sources_for(dataset, files, *bases):
+    """``dataset``'s real install step with ``files`` fetched from each of ``bases`` in turn, pinned to the bytes."""
+    remote = tuple(RemoteFile(f, tuple(f"{base}/{f}" for base in bases), "sha256:" + sha256(b))
+                   for f, b in files.items())
+    return {dataset: replace(SOURCES[dataset], files=remote, expect={})}
+
+
+def test_the_built_in_sources_have_mirrors_with_the_published_pins():
+    fashion, cifar = SOURCES["fashion_mnist"].files, SOURCES["cifar10"].files[0]
+    assert [f.known_hash for f in fashion] == [  # torchvision's and Keras' published SHA-256, unchanged
+        "sha256:3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "sha256:a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "sha256:346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "sha256:67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"]
+    assert cifar.known_hash == "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+    for file in (*fashion, cifar, *SOURCES["mnist"].files, *SOURCES["purchase100"].files):
+        hosts = [url.split("/")[2] for url in file.urls]
+        assert len(hosts) >= 2 and len(set(hosts)) == len(hosts), (file.name, hosts)
+        assert all(url.endswith("/" + file.name) for url in file.urls), file.urls
+    assert "raw.githubusercontent.com/zalandoresearch/fashion-mnist/" in fashion[0].urls[1]
+    assert fashion[0].urls[2].startswith("https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
+
+
+def test_a_refused_first_host_falls_back_to_the_mirror_and_says_so(tmp_path, cifar, capsys):
+    dead = f"http://127.0.0.1:{closed_port()}"
+    with LoopbackServer({f"/m/{CIFAR}": cifar[0]}) as mirror:
+        registry = _sources_for("cifar10", {CIFAR: cifar[0]}, dead, mirror.url + "/m")
+        folder = fetch("cifar10", root=tmp_path, registry=registry, timeout=FAST)["cifar10"]
+        assert mirror.log == [(f"/m/{CIFAR}", None)]
+    np.testing.assert_array_equal(_formats.read_cifar10(folder)[0], cifar[1])
+    err = capsys.readouterr().err
+    assert (f"cifar10: {CIFAR}: source 1 of 2 failed, {dead}/{CIFAR}: connection refused; trying "
+            f"{mirror.url}/m/{CIFAR}") in err
+
+
+def test_a_host_that_stalls_is_abandoned_after_the_timeout_and_tried_last_for_the_next_files(tmp_path):
+    files, arrays = mnist_files(seed=3)
+    stalled = {f"/s/{f}": 0 for f in files}  # accepts the connection, never answers
+    with LoopbackServer({}, stalls=stalled) as slow, LoopbackServer({f"/m/{f}": b for f, b in files.items()}) as good:
+        registry = _sources_for("mnist", files, slow.url + "/s", good.url + "/m")
+        start = time.perf_counter()
+        folder = fetch("mnist", root=tmp_path, progress=False, registry=registry, timeout=FAST)["mnist"]
+        elapsed = time.perf_counter() - start
+        assert [path for path, _ in slow.log] == ["/s/train-images-idx3-ubyte.gz"]  # once, not once per file
+        assert sorted(path for path, _ in good.log) == sorted(f"/m/{f}" for f in files)
+    assert elapsed < 10 * FAST, f"a stalled host cost {elapsed:.1f} s"
+    train_x, _, _, _ = _formats.read_mnist_like("mnist", folder, "raw")
+    np.testing.assert_array_equal(train_x, arrays["train-images-idx3-ubyte.gz"])
+
+
+def test_a_transfer_that_stalls_midway_resumes_from_the_mirror(tmp_path, cifar):
+    path = f"/{CIFAR}"
+    with LoopbackServer({path: cifar[0]}, stalls={path: CHUNK}) as slow, LoopbackServer({path: cifar[0]}) as good:
+        registry = _sources_for("cifar10", {CIFAR: cifar[0]}, slow.url, good.url)
+        fetch("cifar10", root=tmp_path, progress=False, registry=registry, timeout=FAST)
+        # the stalling host is asked three times (each gave bytes), then the mirror for the rest only
+        assert slow.log == [(path, None), (path, f"bytes={CHUNK}-"), (path, f"bytes={2 * CHUNK}-")]
+        assert good.log == [(path, f"bytes={3 * CHUNK}-")]
+    np.testing.assert_array_equal(_formats.read_cifar10(tmp_path / "cifar10")[0], cifar[1])
+
+
+def test_a_mirror_serving_other_bytes_is_skipped(tmp_path, cifar, capsys):
+    other = cifar_archive(seed=5)[0]
+    with LoopbackServer({f"/bad/{CIFAR}": other, f"/good/{CIFAR}": cifar[0]}) as server:
+        registry = _sources_for("cifar10", {CIFAR: cifar[0]}, server.url + "/bad", server.url + "/good")
+        fetch("cifar10", root=tmp_path, registry=registry, timeout=FAST)
+    err = capsys.readouterr().err
+    assert f"source 1 of 2 failed, {server.url}/bad/{CIFAR}: sha256 checksum mismatch: expected {sha256(cifar[0])}, "\
+           f"found {sha256(other)}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar10"]
+
+
+def test_every_source_failing_is_one_error_naming_each_source_and_why(tmp_path, cifar):
+    dead = f"http://127.0.0.1:{closed_port()}"
+    with LoopbackServer({}, stalls={f"/s/{CIFAR}": 0}) as slow, LoopbackServer({}) as empty:
+        registry = _sources_for("cifar10", {CIFAR: cifar[0]}, dead, slow.url + "/s", empty.url + "/e")
+        start = time.perf_counter()
+        with pytest.raises(DownloadError) as info:
+            fetch("cifar10", root=tmp_path / "root", progress=False, registry=registry, timeout=FAST)
+        assert time.perf_counter() - start < 10 * FAST
+    lines = str(info.value).splitlines()
+    assert lines[:4] == [
+        f"could not download dataset 'cifar10': every source of {CIFAR} failed:",
+        f"  {dead}/{CIFAR}: connection refused",
+        f"  {slow.url}/s/{CIFAR}: the server sent nothing for {FAST:g} s (read timeout: it stalled)",
+        f"  {empty.url}/e/{CIFAR}: the server answered 404 Not Found",
+    ]
+    assert f"put it at {tmp_path / 'root' / 'downloads' / CIFAR}" in str(info.value)
+
+
+def test_every_source_serving_other_bytes_is_a_checksum_error_listing_each(tmp_path, cifar):
+    one, two = cifar_archive(seed=6)[0], cifar_archive(seed=7)[0]
+    with LoopbackServer({f"/a/{CIFAR}": one, f"/b/{CIFAR}": two}) as server:
+        registry = _sources_for("cifar10", {CIFAR: cifar[0]}, server.url + "/a", server.url + "/b")
+        with pytest.raises(ChecksumError) as info:
+            fetch("cifar10", root=tmp_path / "root", progress=False, registry=registry, timeout=FAST)
+    message = str(info.value)
+    assert f"{server.url}/a/{CIFAR}: sha256 checksum mismatch: expected {sha256(cifar[0])}, found {sha256(one)}" \
+        in message and f"{server.url}/b/{CIFAR}" in message and sha256(two) in message
+    assert not (tmp_path / "root").exists()
+
+
+def test_cli_timeout_must_be_positive(tmp_path):
+    with pytest.raises(ConfigError, match="--timeout: expected a number of seconds > 0; found 0"):
+        _cli(["data", "fetch", "cifar10", "--root", str(tmp_path), "--timeout", "0"])

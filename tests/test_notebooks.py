@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_lib"))  # fedbook is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_lib"))  # this checkout's fedbook
 from fedbook.notebooks import EXECUTED, ROOT, _kernel_environment, execute, execute_one, is_fresh, notebook_sources  # noqa: E402
 from helpers.figures import FIGURES, READER_PAGES  # noqa: E402
 

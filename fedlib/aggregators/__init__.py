@@ -25,7 +25,9 @@ works). Helper modules that are not rules live in ``_utils``.
 
 Your own rule: :func:`register` it (or use :func:`registered` for a ``with`` block), or declare it in the
 ``fedlib.aggregators`` entry-point group of your package (:func:`load_plugins`); the tailored attack and
-:func:`fedlib.evaluate` accept it like a built-in rule.
+:func:`fedlib.evaluate` accept it like a built-in rule. It may return the aggregate as a plain tensor (d,)
+(``def my_rule(updates, f=0, **kw): return updates[keep].mean(dim=0)``) or as an :class:`Aggregate`; it is
+wrapped once and probed at registration (:mod:`fedlib.aggregators._user_rule`).
 
 What a rule needs: :func:`needs` (``"generator"``: a ``torch.Generator``, drawn on its device;
 ``"score_fn"``: a validation scorer) and :func:`min_inputs` (the smallest n it accepts, the one source
@@ -61,7 +63,11 @@ from ._centered_clipping import centered_clipping
 from ._geometric_median import geometric_median
 from ._nnm import nearest_neighbor_mixing, nnm
 from ._bucketing import bucket, bucketing
+
 # isort: on
+from . import _base
+
+_base._REGISTERING_BUILT_INS = False  # every rule registered from here on is a user's: wrapped and probed once
 
 closest_to_median_mean = mean_nearest_median  # the former name, kept working for existing callers
 

@@ -46,6 +46,10 @@ _MIN_INPUTS: dict[str, MinInputsFn] = {}
 ENTRY_POINT_GROUP = "fedlib.aggregators"
 _PLUGINS_LOADED: set[str] = set()  # entry-point names already registered
 _PLUGINS_SCANNED = False  # every entry point of the group loaded once (names() scans only then)
+#: True while ``fedlib.aggregators`` registers its own rules (each returns an Aggregate by construction, tested
+#: against the contract); its ``__init__`` sets it to False, and every rule registered after that is wrapped once
+#: in a :class:`~fedlib.aggregators._user_rule.UserRule` (a tensor (d,) or an Aggregate, checked).
+_REGISTERING_BUILT_INS = True
 
 
 def more_than_f(f: int, variant: str, options: Mapping[str, object]) -> int:
@@ -60,7 +64,12 @@ def register(
     needs: tuple[str, ...] = (),
     min_inputs: MinInputsFn | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
-    """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``.
+    """Register ``fn(updates, f, *, variant, **options) -> Aggregate`` under ``name``; a function that returns
+    the aggregate as a tensor (d,), e.g. ``def my_rule(updates, f=0, **kw): return updates.mean(dim=0)``, is
+    accepted too. A rule from outside fedlib is wrapped once here and probed on a small synthetic input before
+    anything trains (:mod:`fedlib.aggregators._user_rule`): a wrong signature, output shape, dtype or device, or
+    non-finite output is a ConfigError naming the rule, what was expected and what came back. The decorator
+    returns ``fn`` unchanged.
 
     ``checks_finite=True`` declares that ``fn`` itself rejects NaN/Inf input with NonFiniteError (every
     built-in rule does, through ``prepare``), so :func:`aggregate` skips its own pass over the matrix;
@@ -79,13 +88,30 @@ def register(
     def deco(fn: RuleFn) -> RuleFn:
         if name in _REGISTRY:
             raise RuntimeError(f"aggregation rule {name!r} registered twice")
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = fn if _REGISTERING_BUILT_INS else _wrap(name, fn, frozenset(needs), min_inputs or more_than_f)
         _CHECKS_FINITE[name] = checks_finite
         _NEEDS[name] = frozenset(needs)
         _MIN_INPUTS[name] = min_inputs or more_than_f
         return fn
 
     return deco
+
+
+def _wrap(name: str, fn: Callable, needs: frozenset[str], min_inputs: MinInputsFn) -> RuleFn:
+    """A user's rule as one checked callable returning an Aggregate, probed before it is registered."""
+    from ._user_rule import UserRule, unwrap
+
+    rule = UserRule(name, unwrap(fn))
+    rule.probe(needs, min_inputs)
+    return rule
+
+
+def registered_name(fn: Callable) -> str | None:
+    """The name ``fn`` (a rule function as its author wrote it, or the registry's own callable) is registered
+    under, or None."""
+    from ._user_rule import unwrap
+
+    return next((name for name, rule in _REGISTRY.items() if rule is fn or unwrap(rule) is fn), None)
 
 
 def _unregister(name: str) -> None:
@@ -102,8 +128,8 @@ def registered(
     needs: tuple[str, ...] = (),
     min_inputs: MinInputsFn | None = None,
 ) -> Iterator[str]:
-    """Register ``fn`` under ``name`` (as :func:`register`) for the ``with`` block only; it is gone after it,
-    even when the block raises.
+    """Register ``fn`` under ``name`` (as :func:`register`: an Aggregate or a tensor (d,) back) for the ``with``
+    block only; it is gone after it, even when the block raises.
 
     Example:
         >>> import torch, fedlib.aggregators as agg
@@ -139,7 +165,9 @@ def _load_plugin(entry) -> None:
     except Exception as exc:  # any failure inside a third-party import: name the plugin
         raise ConfigError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
     if entry.name in _REGISTRY:
-        if _REGISTRY[entry.name] is not fn:
+        from ._user_rule import unwrap
+
+        if unwrap(_REGISTRY[entry.name]) is not fn:
             what = "a built-in or already registered rule" if before is not None else "another rule"
             raise ConfigError(f"{where}: the name {entry.name!r} is taken by {what}; rename the entry point.")
     elif not callable(fn):

@@ -21,6 +21,7 @@ import argparse
 
 def add_data_parser(subparsers) -> argparse.ArgumentParser:
     """``data``: dataset tools; ``data fetch NAME...`` downloads, verifies and installs datasets."""
+    from ._download import DEFAULT_TIMEOUT
     from ._sources import SOURCES
 
     data = subparsers.add_parser("data", help="dataset tools (fetch)", description="Dataset tools.")
@@ -44,6 +45,13 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
         help="fetch each file as MIRROR/<file name> instead (default: $FEDLIB_MIRROR); "
         "the pinned checksums still apply",
     )
+    fetch.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds a source may take to connect or send its next bytes before the next source is tried "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
     fetch.add_argument("--force", action="store_true", help="replace ROOT/NAME if it exists")
     fetch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     fetch.set_defaults(func=run_fetch)
@@ -52,9 +60,14 @@ def add_data_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Handler of ``data fetch``: fetch, then print where each dataset is and how to load it."""
+    from ..errors import ConfigError
     from ._fetch import fetch
 
-    folders = fetch(args.names, root=args.root, mirror=args.mirror, progress=args.progress, force=args.force)
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout: expected a number of seconds > 0; found {args.timeout:g}.")
+    folders = fetch(
+        args.names, root=args.root, mirror=args.mirror, progress=args.progress, force=args.force, timeout=args.timeout
+    )
     for name, folder in folders.items():
         print(
             f"{name}: {folder}  (fedlib.data.load({name!r}, {str(folder)!r}, ...) or "

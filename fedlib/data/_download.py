@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DatasetNotFoundError, FedlibError
@@ -57,7 +58,7 @@ class ResumableHTTPDownloader:
         *,
         progress: bool = True,
         attempts: int = 3,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
         algorithm: str | None = None,
     ):
         self.partial, self.progress, self.attempts, self.timeout = Path(partial), progress, attempts, timeout
@@ -134,45 +135,95 @@ class ResumableHTTPDownloader:
                 bar.update(len(chunk))
 
 
-def retrieve(file, downloads: Path, urls: list[str], *, progress: bool) -> tuple[Path, bool]:
+#: Seconds to wait for a server to connect or to send the next bytes before trying the next source.
+DEFAULT_TIMEOUT = 30.0
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc
+
+
+def retrieve(
+    file,
+    downloads: Path,
+    urls: list[str],
+    *,
+    progress: bool,
+    timeout: float = DEFAULT_TIMEOUT,
+    failed_hosts: set[str] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> tuple[Path, bool]:
     """Put ``file`` (a :class:`~fedlib.data._sources.RemoteFile`) in ``downloads``, checked against its pin.
 
     A file already in ``downloads`` with the right checksum is used as it is (that is how files downloaded by
-    hand are picked up). Otherwise each URL is tried in turn.
+    hand are picked up). Otherwise each URL is tried in turn: a source that refuses, stalls for ``timeout``
+    seconds, answers an HTTP error or serves bytes other than the pinned ones is reported through ``say`` and
+    the next one is tried. Hosts in ``failed_hosts`` (those that failed for an earlier file of the same fetch)
+    are tried last; a host that fails for a network reason is added to it.
 
     Returns: (path, downloaded): ``downloaded`` is False when the file was already there.
 
     Raises:
-        ChecksumError: the download's checksum differs from the pinned one (nothing is kept).
-        DownloadError: every URL failed; ``.failures`` lists (url, reason).
+        ChecksumError: every source served other bytes than the pinned ones (nothing is kept).
+        DownloadError: every source failed, some for a network reason; ``.failures`` lists (url, reason).
     """
-    import pooch
-    import requests
-
     target = downloads / file.name
     if target.is_file() and matches(target, file.known_hash):
         return target, False
-    partial = downloads / (file.name + ".part")
+    failed_hosts = set() if failed_hosts is None else failed_hosts
+    ordered = sorted(urls, key=lambda url: _host(url) in failed_hosts)  # stable: the given order otherwise
     failures: list[tuple[str, str]] = []
-    for url in urls:
-        algorithm = _split_hash(file.known_hash)[0] if file.known_hash else None
-        downloader = ResumableHTTPDownloader(partial, progress=progress, algorithm=algorithm)
-        try:
-            pooch.retrieve(url, known_hash=file.known_hash, fname=file.name, path=downloads, downloader=downloader)
+    mismatches = 0
+    for number, url in enumerate(ordered, start=1):
+        reason, mismatch = _try_source(file, downloads, url, progress=progress, timeout=timeout)
+        if reason is None:
             return target, True
-        except requests.HTTPError as exc:
-            answer = exc.response  # set by raise_for_status, the only place pooch's HTTPErrors come from
-            reason = _reason(exc) if answer is None else f"the server answered {answer.status_code} {answer.reason}"
-            failures.append((url, reason))
-        except requests.RequestException as exc:  # before ValueError: requests' URL errors are ValueErrors too
-            failures.append((url, _reason(exc)))
-        except ValueError as exc:  # pooch's hash mismatch; its temporary file (our .part) is already gone
-            if file.known_hash is None or "hash" not in str(exc):
-                raise
-            raise ChecksumError(_mismatch_message(file, url, downloader.digest)) from None
-    error = DownloadError("; ".join(f"{u}: {why}" for u, why in failures))
+        failures.append((url, reason))
+        mismatches += mismatch
+        if not mismatch and not reason.startswith("the server answered"):
+            failed_hosts.add(_host(url))
+        if say is not None:
+            following = f"; trying {ordered[number]}" if number < len(ordered) else ""
+            say(f"{file.name}: source {number} of {len(ordered)} failed, {url}: {reason}{following}")
+    listing = "\n".join(f"  {url}: {why}" for url, why in failures)
+    if mismatches == len(failures):
+        raise ChecksumError(f"{file.name}: every source served other bytes than the pinned checksum:\n{listing}")
+    error = DownloadError(f"every source of {file.name} failed:\n{listing}")
     error.failures = failures  # type: ignore[attr-defined]
     raise error
+
+
+def _try_source(file, downloads: Path, url: str, *, progress: bool, timeout: float) -> tuple[str | None, bool]:
+    """Download ``file`` from ``url`` into ``downloads``: (None, False) when it arrived with the pinned checksum,
+    else (why not, whether it was a checksum mismatch). A mismatching download is deleted."""
+    import pooch
+    import requests
+
+    partial = downloads / (file.name + ".part")
+    checked_by_pooch = file.known_hash is not None and _split_hash(file.known_hash)[0] in POOCH_ALGORITHMS
+    algorithm = _split_hash(file.known_hash)[0] if checked_by_pooch else None
+    downloader = ResumableHTTPDownloader(partial, progress=progress, algorithm=algorithm, timeout=timeout)
+    pin = file.known_hash if checked_by_pooch else None
+    try:
+        pooch.retrieve(url, known_hash=pin, fname=file.name, path=downloads, downloader=downloader)
+    except requests.HTTPError as exc:
+        answer = exc.response  # set by raise_for_status, the only place pooch's HTTPErrors come from
+        return (_reason(exc, timeout) if answer is None else f"the server answered {answer.status_code} "
+                f"{answer.reason}"), False  # fmt: skip
+    except requests.RequestException as exc:  # before ValueError: requests' URL errors are ValueErrors too
+        return _reason(exc, timeout), False
+    except ValueError as exc:  # pooch's hash mismatch; its temporary file (our .part) is already gone
+        if pin is None or "hash" not in str(exc):
+            raise
+        return _mismatch_message(file, downloader.digest), True
+    target = downloads / file.name
+    if file.known_hash is not None and not checked_by_pooch and not matches(target, file.known_hash):
+        found = file_digest(target, _split_hash(file.known_hash)[0])
+        target.unlink()
+        return _mismatch_message(file, found), True
+    return None, False
 
 
 def _split_hash(known_hash: str) -> tuple[str, str]:
@@ -185,18 +236,48 @@ def _split_hash(known_hash: str) -> tuple[str, str]:
     return (algorithm or "sha256").lower(), digest.lower()
 
 
+#: Pins pooch checks itself (hashlib names); ``git-blob-sha1`` (git's object id of a file in a public repository:
+#: the SHA-1 of ``b"blob <size>\0"`` followed by the content) is checked here after the download.
+POOCH_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
+GIT_BLOB = "git-blob-sha1"
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The ``algorithm`` digest of ``path`` (a hashlib name, or ``git-blob-sha1``).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello"
+    >>> _ = path.write_bytes(b"hello\\n")
+    >>> file_digest(path, "git-blob-sha1")  # `git hash-object hello` says the same
+    'ce013625030ba8dba906f756967f9e9ca394464a'
+    """
+    import hashlib
+
+    digest = hashlib.new("sha1" if algorithm == GIT_BLOB else algorithm)
+    if algorithm == GIT_BLOB:
+        digest.update(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def matches(path: Path, known_hash: str | None) -> bool:
     """Whether ``path`` has the checksum ``known_hash`` (always True when nothing is pinned)."""
-    import pooch
-
     if known_hash is None:
         return True
     algorithm, digest = _split_hash(known_hash)
-    return pooch.file_hash(str(path), alg=algorithm) == digest
+    return file_digest(path, algorithm) == digest
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, timeout: float) -> str:
+    import requests
+
     text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {timeout:g} s (connect timeout)"
+    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in text:  # a stall mid-body is a ConnectionError
+        return f"the server sent nothing for {timeout:g} s (read timeout: it stalled)"
     for needle, reason in (
         ("Connection refused", "connection refused"),
         ("Name or service not known", "the host name does not resolve (no DNS / offline)"),
@@ -209,12 +290,10 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}"
 
 
-def _mismatch_message(file, url: str, found: str | None) -> str:
+def _mismatch_message(file, found: str | None) -> str:
     """Name the algorithm, the expected and the found checksum."""
     algorithm, expected = _split_hash(file.known_hash)
     return (
-        f"{file.name} from {url}: {algorithm} checksum mismatch: expected {expected}, found {found}. "
-        "The download is corrupt or truncated (or the "
-        "file changed upstream); it was deleted, nothing was kept. Run the command again; if it persists, "
-        "the source serves a different file."
+        f"{algorithm} checksum mismatch: expected {expected}, found {found}; the download is corrupt or "
+        "truncated, or this source serves a different file (deleted, nothing kept)"
     )

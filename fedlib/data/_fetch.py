@@ -9,22 +9,26 @@ dataset               downloaded (see ``_sources.py``)              installed as
 ``mnist``             the four IDX ``*-ubyte.gz`` files             the same four ``.gz`` files
 ``fashion_mnist``     the four IDX ``*-ubyte.gz`` files             the same four ``.gz`` files
 ``cifar10``           ``cifar-10-python.tar.gz``                  ``cifar-10-batches-py/{data_batch_1..5,test_batch}``
-``purchase100``       ``dataset_purchase.tgz``                    ``dataset_purchase`` (no published checksum)
+``purchase100``       ``dataset_purchase.tgz``                    ``dataset_purchase`` (git blob id pinned)
 ``femnist``           TFF's ``fed_emnist.tar.bz2`` (HDF5)          LEAF JSON shards ``{train,test}/all_data_<k>_...``
 ====================  ==========================================  =================================================
 
 How it works, per dataset:
 
 1. Each file is looked for in ``<root>/downloads/`` (a file put there by hand with the right checksum is used
-   as it is), else downloaded there from its canonical URLs, or from ``<mirror>/<file name>`` when a mirror is
-   given (``mirror=`` / ``--mirror`` / ``$FEDLIB_MIRROR``); the pinned checksum is checked either way.
-   Interrupted downloads resume (``<root>/downloads/<file>.part``, HTTP Range requests).
+   as it is), else downloaded there from its sources in order — the canonical host, then mirrors that serve
+   the same bytes (``_sources.py``) — or from ``<mirror>/<file name>`` when a mirror is given (``mirror=`` /
+   ``--mirror`` / ``$FEDLIB_MIRROR``); the pinned checksum is checked either way. A source that refuses, stalls
+   (nothing for ``timeout`` seconds), answers an HTTP error or serves other bytes is reported on stderr and the
+   next one is tried; a host that stalled for one file is tried last for the next. Interrupted downloads
+   resume (``<root>/downloads/<file>.part``, HTTP Range requests), from the same source or the next.
 2. The files are unpacked into a hidden staging folder in ``<root>``, checked (the loader's reader or the
    published record counts), and the staging folder is renamed to ``<root>/<name>`` in one step, with a
    ``.fedlib-fetch.json`` note of the sources and checksums. A second call finds the note and does nothing.
-3. Downloads this call made are deleted once installed. On a checksum mismatch or a failed check nothing is
-   left in ``<root>``; when the network fails, the error lists the URLs to download by hand and the exact
-   path to put each file at, and the completed and partial downloads stay for the next run.
+3. Downloads this call made are deleted once installed. When every source serves other bytes than the pin, or
+   a check fails, nothing is left in ``<root>``; when every source fails and one of them for a network reason,
+   the error lists each source and why, the URLs to download by hand and the exact path to put each file at,
+   and the completed and partial downloads stay for the next run.
 
 Default root: ``$FEDLIB_DATA`` if set, else the user data folder of platformdirs (e.g.
 ``~/.local/share/fedlib`` on Linux).
@@ -51,7 +55,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError, UnknownNameError
 from . import _formats
-from ._download import ChecksumError, DownloadError, matches, retrieve
+from ._download import DEFAULT_TIMEOUT, ChecksumError, DownloadError, matches, retrieve
 from ._load import default_data_root
 from ._sources import SOURCES, DatasetSource, RemoteFile
 from ._tff_femnist import tff_to_leaf
@@ -179,7 +183,7 @@ def _by_hand(source: DatasetSource, data_root: Path, mirror: str | None, cause: 
     """The offline message: what to download, where to put it, what to run."""
     downloads = data_root / DOWNLOADS
     lines = [
-        f"could not download dataset {source.name!r}: {cause}.",
+        f"could not download dataset {source.name!r}: {cause}",
         "To install it without this machine's network, download on a machine with internet access:",
     ]
     for file in source.files:
@@ -211,14 +215,23 @@ def _prepare_target(target: Path, force: bool) -> bool:
 
 
 def _download_all(
-    source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, downloaded: list[Path]
+    source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, downloaded: list[Path], timeout: float
 ) -> dict[str, Path]:
     import pooch
 
     files = {}
+    failed_hosts: set[str] = set()  # a host that stalled for one file is tried last for the next ones
     for file in source.files:
         try:
-            path, new = retrieve(file, data_root / DOWNLOADS, _urls(file, mirror), progress=progress)
+            path, new = retrieve(
+                file,
+                data_root / DOWNLOADS,
+                _urls(file, mirror),
+                progress=progress,
+                timeout=timeout,
+                failed_hosts=failed_hosts,
+                say=lambda text: _say(progress, f"{source.name}: {text}"),
+            )
         except DownloadError as exc:
             raise DownloadError(_by_hand(source, data_root, mirror, str(exc))) from None
         if new:
@@ -262,7 +275,9 @@ def _note(source: DatasetSource, files: dict[str, Path], summary: str, mirror: s
     }
 
 
-def _fetch_one(source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, force: bool) -> Path:
+def _fetch_one(
+    source: DatasetSource, data_root: Path, mirror: str | None, progress: bool, force: bool, timeout: float
+) -> Path:
     target = data_root / source.name
     if _prepare_target(target, force):
         _say(progress, f"{source.name}: already installed in {target}")
@@ -273,7 +288,7 @@ def _fetch_one(source: DatasetSource, data_root: Path, mirror: str | None, progr
     scratch = Path(tempfile.mkdtemp(prefix=f".fetch-{source.name}-", dir=data_root))
     offline = False
     try:
-        files = _download_all(source, data_root, mirror, progress, downloaded)
+        files = _download_all(source, data_root, mirror, progress, downloaded, timeout)
         _say(progress, f"{source.name}: downloads match their pinned checksums; installing")
         staged = scratch / source.name
         summary = INSTALLERS[source.install](files, staged, source)
@@ -308,6 +323,7 @@ def fetch(
     *,
     registry: Mapping[str, DatasetSource] | None = None,
     force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, Path]:
     """Download, verify and install datasets; returns ``{name: folder}`` to pass as ``load(name, folder)``.
 
@@ -320,6 +336,8 @@ def fetch(
         registry: replaces entries of the built-in source list (:data:`fedlib.data._sources.SOURCES`) by
             name, e.g. to point at a local server with other files and their checksums (the tests do this).
         force: replace an existing ``<root>/<name>``.
+        timeout: seconds a source may take to connect or to send its next bytes; a source that stalls longer
+            (or refuses, or answers an error, or serves other bytes) is reported and the next one is tried.
 
     Raises:
         UnknownNameError: a name has no source.
@@ -340,7 +358,7 @@ def fetch(
     logger, level = pooch.get_logger(), pooch.get_logger().level
     logger.setLevel("WARNING")  # our own status lines replace pooch's
     try:
-        return {name: _fetch_one(sources[name], data_root, mirror, progress, force) for name in wanted}
+        return {name: _fetch_one(sources[name], data_root, mirror, progress, force, timeout) for name in wanted}
     finally:
         logger.setLevel(level)
 

@@ -26,8 +26,9 @@ HOW_TO_GET = {
     "download=True)` on a machine with internet and pass root=ROOT / --data-root ROOT",
     "cifar10": "on a machine with internet run `torchvision.datasets.CIFAR10(ROOT, download=True)` (files land "
     "in ROOT/cifar-10-batches-py), then pass root=ROOT / --data-root ROOT",
-    "femnist": "build LEAF's FEMNIST (github.com/TalwalkarLab/leaf, data/femnist: `./preprocess.sh -s niid "
-    "--sf 1.0 -k 0 -t sample`), then pass root=leaf/data/femnist/data (the folder holding train/ and test/)",
+    "femnist": "run `python -m fedlib data fetch femnist`, or build LEAF's FEMNIST (github.com/TalwalkarLab/leaf, "
+    "data/femnist: `./preprocess.sh -s niid --sf 1.0 -k 0 -t sample`, with Pillow < 10: LEAF uses Image.ANTIALIAS, "
+    "which Pillow 10 removed), then pass root=leaf/data/femnist/data (the folder holding train/ and test/)",
     "purchase100": "get Shokri et al.'s `dataset_purchase` (comma-separated: label 1..100, then 600 binary "
     "features; e.g. github.com/privacytrustlab/datasets) or a `purchase100.npz` with arrays `features` "
     "(N, 600) and `labels` (N,), and put it in ROOT (root=ROOT / --data-root ROOT)",

@@ -7,11 +7,21 @@ Example:
 """
 
 from ._config import Experiment
-from ._profiles import PROFILE_NAMES, experiment_for, profile_table
+from ._profiles import (
+    PROFILE_NAMES,
+    describe_experiment,
+    describe_profile,
+    experiment_for,
+    profile_table,
+    seeds_text,
+    setting_words,
+)
 from ._results import Result, default_results_dir, load_result, result_path, run, versions
 
 __all__ = [
     "Experiment",
+    "describe_experiment",
+    "describe_profile",
     "experiment_for",
     "profile_table",
     "PROFILE_NAMES",
@@ -20,5 +30,7 @@ __all__ = [
     "load_result",
     "result_path",
     "run",
+    "seeds_text",
+    "setting_words",
     "versions",
 ]

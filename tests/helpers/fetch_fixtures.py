@@ -3,7 +3,9 @@
 ``LoopbackServer`` serves in-memory files on 127.0.0.1 (a thread; it stops when the ``with`` block ends and,
 as a safety net, by itself after ``lifetime`` seconds). It honours ``Range: bytes=N-`` (206) unless told not
 to, can cut responses short (``cuts[path]``: byte caps for successive responses, sent with the full
-Content-Length, then the connection closes) and logs every request as (path, Range header).
+Content-Length, then the connection closes), can stall (``stalls[path] = k``: send nothing at all for k = 0,
+else the headers and k bytes, then nothing more until the block ends: a host that hangs) and logs every
+request as (path, Range header).
 
 The archive writers produce the files the real sources serve, shrunk to a few records:
 IDX ``*-ubyte.gz`` (MNIST, Fashion-MNIST), ``cifar-10-python.tar.gz`` (python pickles with bytes keys),
@@ -34,6 +36,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def git_blob_sha1(data: bytes) -> str:
+    """git's object id of a file with these bytes (what `git hash-object FILE` prints)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def closed_port() -> int:
     """A loopback port with nothing listening (connections are refused)."""
     with socket.socket() as s:
@@ -52,6 +59,10 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         server.log.append((self.path, range_header))  # type: ignore[attr-defined]
         data = server.files.get(self.path)  # type: ignore[attr-defined]
+        stall = server.stalls.get(self.path)  # type: ignore[attr-defined]
+        if stall == 0:  # accept the connection, read the request, never answer
+            server.release.wait(server.lifetime)  # type: ignore[attr-defined]
+            return
         if data is None:
             self.send_error(404, "Not Found")
             return
@@ -70,6 +81,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if stall:  # the headers and the first bytes, then silence
+            self.wfile.write(body[:stall])
+            self.wfile.flush()
+            server.release.wait(server.lifetime)  # type: ignore[attr-defined]
+            self.close_connection = True
+            return
         caps = server.cuts.get(self.path)  # type: ignore[attr-defined]
         if caps:
             self.wfile.write(body[: caps.pop(0)])
@@ -84,10 +101,12 @@ class LoopbackServer:
     """``with LoopbackServer({"/a.bin": b"..."}) as srv: srv.url + "/a.bin"``."""
 
     def __init__(self, files: dict[str, bytes], *, cuts: dict[str, list[int]] | None = None,
-                 ignore_range: bool = False, lifetime: float = 60.0):
+                 ignore_range: bool = False, lifetime: float = 60.0, stalls: dict[str, int] | None = None):
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.files, self.httpd.cuts = dict(files), dict(cuts or {})  # type: ignore[attr-defined]
+        self.httpd.stalls, self.httpd.lifetime = dict(stalls or {}), lifetime  # type: ignore[attr-defined]
+        self.httpd.release = threading.Event()  # type: ignore[attr-defined]
         self.httpd.ignore_range, self.httpd.log = ignore_range, []  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -104,6 +123,7 @@ class LoopbackServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.httpd.release.set()  # type: ignore[attr-defined]  # stalled handlers end
         self._timer.cancel()
         self.httpd.shutdown()
         self.httpd.server_close()

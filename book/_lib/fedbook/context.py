@@ -1,6 +1,7 @@
 """A results notebook's parameters, resolved once, and where its results live in this repository.
 
-This module, not the installed fedlib, knows the repository's layout:
+This module, not the installed fedlib, knows the repository's layout (the repository is found by
+:func:`fedbook.repository.find_root`):
 
 - every profile reads the committed ``results/<profile>/`` folder. ``quick``: results of every quick grid
   cell (100 rounds, the seeds of :data:`DEFAULT_SEEDS`) are committed, so the notebook tests and ``make book``
@@ -17,7 +18,7 @@ Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
-    "profile 'quick', seeds [0, 1, 2], device 'auto', results in results/quick (missing results are computed)"
+    'profile `quick`, seeds 0, 1, 2, results read from results/quick'
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ from pathlib import Path
 import pandas as pd
 
 from fedlib.errors import ConfigError
+from fedlib.experiments import seeds_text
 from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
 
-#: The repository root: this file is book/_lib/fedbook/context.py.
-ROOT = Path(__file__).resolve().parents[3]
+from .repository import find_root
+
+#: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
+ROOT = find_root()
 
 #: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
 #: are committed for every quick grid, so the book build only reads them; full results use three. (The
@@ -128,11 +132,11 @@ class Context:
         self._announced = True
 
     def describe(self) -> str:
-        return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in "
-                f"{shown(self.folder)}"
-                + (" (missing results are computed)" if self.run_missing else
-                   " (results of the sweep only)" if self.reproduction is not None else " (committed results only)")
-                + (f"; fedlib reproduce: {self.reproduction.describe()}" if self.reproduction is not None else ""))
+        """Where a page's runs come from, as a reader reads it: profile, seeds, device (when chosen) and folder."""
+        device = "" if self.device == "auto" else f", device {self.device}"
+        return (f"profile `{self.profile}`, {seeds_text(self.seeds)}{device}, results read from {shown(self.folder)}"
+                + (f" (results of the sweep only); fedlib reproduce: {self.reproduction.describe()}"
+                   if self.reproduction is not None else ""))
 
 
 def committed(profile: str, cells_for: Callable[[list[int]], Sequence[Cell]], *, notebook: str | None = None,

@@ -10,12 +10,13 @@ depend on (the source, the parameters, fedlib's and this package's code, the com
 ``execute --skip-fresh`` (what ``make book`` runs) skips a notebook whose copy carries the current
 fingerprint — e.g. one the notebook tests of ``make test`` just wrote.
 
-The kernel gets ``book/_lib`` on its ``PYTHONPATH`` (so that notebooks import :mod:`fedbook`) and the
-inline Matplotlib backend. Papermill's injected-parameters cell is tagged ``remove-cell``: the book never
-shows it.
+fedbook is installed with the project (``pip install -e ".[book]"``, ``make test``, ``make book``), so the
+kernel imports it like any module of the environment, as it does under plain papermill or in JupyterLab; the
+kernel gets the inline Matplotlib backend. Papermill's injected-parameters cell is tagged ``remove-cell``: the
+book never shows it. The repository (``notebooks/``, ``results/``, ``executed/``) is found by
+:func:`fedbook.repository.find_root`.
 
-Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call, with
-``PYTHONPATH=book/_lib``)::
+Command line (what ``make notebooks``, ``make notebook`` and ``make html`` call)::
 
     python -m fedbook.notebooks execute [--profile quick] [--skip-fresh] [--only notebooks/x.py ...]
                                         [-- -p name value ...]
@@ -35,9 +36,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-#: The repository root: this file is book/_lib/fedbook/notebooks.py.
-ROOT = Path(__file__).resolve().parents[3]
-LIB = Path(__file__).resolve().parents[1]
+from .repository import find_root
+
+#: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
+ROOT = find_root()
+#: This package's own code (part of every executed notebook's fingerprint).
+PACKAGE = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "executed"
 KERNEL = "python3"
@@ -51,11 +55,10 @@ INJECTED_TAGS = ("remove-cell",)
 
 @contextlib.contextmanager
 def _kernel_environment():
-    """Environment the kernel subprocess inherits while a notebook runs (restored afterwards)."""
-    saved = {k: os.environ.get(k) for k in ("MPLBACKEND", "PYTHONPATH")}
+    """Environment the kernel subprocess inherits while a notebook runs (restored afterwards). The kernel imports
+    fedbook as any Python of this environment does (installed with the project): no PYTHONPATH is added."""
+    saved = {k: os.environ.get(k) for k in ("MPLBACKEND",)}
     os.environ["MPLBACKEND"] = INLINE_BACKEND
-    paths = [str(LIB)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p and p != str(LIB)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
     try:
         yield
     finally:
@@ -96,7 +99,7 @@ def fingerprint(source: Path, parameters: dict) -> str:
     digest = hashlib.sha256()
     digest.update(Path(source).read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    for folder, pattern in ((Path(fedlib.__file__).parent, "*.py"), (LIB, "*.py"), (ROOT / "results", "*.json")):
+    for folder, pattern in ((Path(fedlib.__file__).parent, "*.py"), (PACKAGE, "*.py"), (ROOT / "results", "*.json")):
         for path in _files(folder, pattern):
             digest.update(path.relative_to(folder).as_posix().encode())
             digest.update(path.read_bytes())
