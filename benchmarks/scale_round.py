@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -50,7 +52,7 @@ def per_round(exp, dataset) -> dict[str, float]:
     return {part: timings[f"{part}_s"] / rounds for part in ("gradients", "attack", "aggregate")}
 
 
-def measure(rounds: int, repeats: int, variant: str, cases, log) -> dict[str, object]:
+def measure(rounds: int, repeats: int, variant: str, cases, log, warmup: int = 0) -> dict[str, object]:
     import fedlib
     from fedlib.data import load
     from fedlib.experiments import experiment_for
@@ -61,6 +63,10 @@ def measure(rounds: int, repeats: int, variant: str, cases, log) -> dict[str, ob
                    alpha=base.partition_alpha, **base.dataset_options)
     rules = sorted({rule for _, rule in cases} | {"median"})
     samples: dict[str, list[dict[str, float]]] = {}
+    for rule, attack in [(rule, "none") for rule in rules] + [(rule, attack) for attack, rule in cases][:warmup]:
+        # not measured: loads every compiled kernel (numba's cache) and the data before the first timed round
+        per_round(experiment_for("scale", "fashion_mnist", rounds=1, eval_every=10**6, variant=variant,
+                                 aggregator=rule, attack=attack), dataset)  # fmt: skip
     for rep in range(repeats):
         for rule in rules:
             honest = experiment_for("scale", "fashion_mnist", rounds=rounds, eval_every=10**6, variant=variant,
@@ -83,7 +89,7 @@ def measure(rounds: int, repeats: int, variant: str, cases, log) -> dict[str, ob
         row["ratio_same_rule"] = row["round"] / table[f"none/{rule}"]["round"]
         row["ratio_median_honest"] = row["round"] / table["none/median"]["round"]
     return {"fedlib": fedlib.__file__, "rounds": rounds, "repeats": repeats, "variant": variant,
-            "threads": torch.get_num_threads(), "table": table}
+            "threads": torch.get_num_threads(), "warmup": warmup, "table": table}
 
 
 def print_table(result: dict[str, object]) -> None:
@@ -96,6 +102,14 @@ def print_table(result: dict[str, object]) -> None:
               f"{1e3 * row['round']:>10.1f}{row['ratio_same_rule']:>9.2f}{row['ratio_median_honest']:>9.2f}")
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -104,10 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=None, help="comma-separated attack/rule pairs (default: all)")
     parser.add_argument("--json", default=None, help="also write the table to this file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief's measurement: 1)")
+    parser.add_argument("--warmup", type=int, default=0, metavar="N",
+                        help="first run one untimed round of every rule's honest case and of the first N attacked "
+                             "cases (else the first case of the run carries the loading of the compiled kernels)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cases = ATTACKED if args.cases is None else [tuple(c.split("/")) for c in args.cases.split(",")]
-    result = measure(args.rounds, args.repeats, args.variant, cases, lambda s: print(s, file=sys.stderr))
+    load_before = os.getloadavg()
+    result = measure(args.rounds, args.repeats, args.variant, cases, lambda s: print(s, file=sys.stderr), args.warmup)
+    result["load_average_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
+    result["cpu"] = platform.processor() or _cpu_model()
     print_table(result)
     if args.json:
         with open(args.json, "w") as fh:

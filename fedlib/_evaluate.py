@@ -125,11 +125,11 @@ def rule_name(rule: str | Callable) -> Iterator[tuple[str, bool]]:
 
 
 # ---------------------------------------------------------------------------------------------- captures
-def _capture_path(results_dir: Path | None, exp, rounds: Sequence[int]) -> Path | None:
-    if results_dir is None:
-        return None
-    tag = "-".join(str(r) for r in rounds)
-    return Path(results_dir) / "benign_gradients" / f"{exp.config_hash}-r{tag}.pt"
+CAPTURES = "benign_gradients"  # the results store's folder of captured gradients
+
+
+def _capture_name(exp, rounds: Sequence[int]) -> str:
+    return f"{exp.config_hash}-r{'-'.join(str(r) for r in rounds)}"
 
 
 _MEMORY: dict[tuple[str, tuple[int, ...]], list[dict]] = {}
@@ -138,17 +138,20 @@ _MEMORY: dict[tuple[str, tuple[int, ...]], list[dict]] = {}
 def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset=None) -> list[dict]:
     """The honest gradients of rounds ``rounds`` of FedSGD with the mean and no attack in ``exp``'s setting:
     one dict per round with ``grads`` (every client of the round, malicious first) and ``m`` (attackers
-    drawn). Cached in ``results_dir/benign_gradients`` (and in memory)."""
+    drawn). Cached in the results store of ``results_dir`` (``benign_gradients/``; an unreadable file there is moved
+    aside and captured again) and in memory."""
+    from .experiments import ResultsStore
     from .fl import FedSGD
 
     exp = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
     key = (exp.config_hash, tuple(rounds))
     if key in _MEMORY:
         return _MEMORY[key]
-    path = _capture_path(results_dir, exp, rounds)
-    if path is not None and path.exists():
-        _MEMORY[key] = torch.load(path, weights_only=True)
-        return _MEMORY[key]
+    store = None if results_dir is None else ResultsStore(results_dir)
+    stored = None if store is None else store.get_tensors(CAPTURES, _capture_name(exp, rounds))
+    if stored is not None:
+        _MEMORY[key] = stored
+        return stored
     engine = FedSGD(exp, dataset=dataset)
     captured = []
     for t in range(exp.rounds):
@@ -159,11 +162,8 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
         if t in rounds:
             captured.append({"round": t, "grads": grads.detach().cpu().clone(), "m": draw.m_t})
         engine.server_step(engine.aggregate(draw, grads).vector)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(captured, tmp)
-        os.replace(tmp, path)
+    if store is not None:
+        store.put_tensors(CAPTURES, _capture_name(exp, rounds), captured)
     _MEMORY[key] = captured
     return captured
 
@@ -297,7 +297,7 @@ def _train(experiments: dict, results_dir, progress: bool) -> pd.DataFrame:
     for (attack, seed), exp in experiments.items():
         if data is None:
             data = load_dataset(exp)
-        result = run(exp, results_dir, progress=progress, dataset=data)
+        result = run(exp, results_dir, progress=progress, dataset=data, repair=True)
         rows.append(
             {
                 "aggregator": exp.aggregator,

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 
 class FedlibError(Exception):
-    """Base class of every error fedlib raises on purpose."""
+    """Base class of every error fedlib raises on purpose. ``exit_code``: the command line's exit status when it
+    ends on this error (2: an invalid input or option)."""
+
+    exit_code = 2
 
 
 class InputError(FedlibError, ValueError):
@@ -48,6 +51,14 @@ class ResultFileError(FedlibError, ValueError):
     """A results file is corrupt, truncated, or does not match the expected schema."""
 
 
+class ClusterError(FedlibError, ConnectionError):
+    """The Dask cluster a sweep was given cannot run it, or was lost while it ran: nothing answers at the address,
+    something other than a Dask scheduler does, no worker can import this fedlib, or the scheduler went away.
+    Finished results are saved; the command line ends with exit status 3."""
+
+    exit_code = 3
+
+
 class DivergedError(FedlibError, ArithmeticError):
     """Training produced a non-finite loss and the policy says to stop with an error."""
 
@@ -62,5 +73,6 @@ __all__ = [
     "AttackInfeasible",
     "DatasetNotFoundError",
     "ResultFileError",
+    "ClusterError",
     "DivergedError",
 ]

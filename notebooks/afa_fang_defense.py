@@ -23,31 +23,92 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick 0, 1, 2; full 0, 1, 2)
 results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
+import pandas as pd
 from fedbook import paper
 from fedbook.context import Context
+from fedbook.judge import Comparison
 from fedbook.scale import scale_block
+from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids
+from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 
+RULES = ("afa", "fang_defense")
 scale = scale_block("afa_fang", device=device)
-display(Markdown("**Table 1.** Impacts (pp) on AFA and Fang's defense (Fang-TrMean) on the full Fashion-MNIST, "
-                 "**full knowledge**; Fang's attack uses its Trimmed-mean variant. " + scale.caption()))
+display(Markdown("**Table 1.** Impacts (pp) on AFA and Fang's defense (Fang-TrMean), **full knowledge**; Fang's "
+                 "attack uses its Trimmed-mean variant. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 display(Markdown(scale.missing_note()))
 
+
+def reading(imp: pd.DataFrame, rules=RULES) -> str:
+    """Which attack does the damage on each filter, from per-seed impacts: the strongest attack (by mean), the
+    agnostic attacks' impacts, AGR-tailored against the stronger agnostic attack seed by seed, and the conclusion
+    those comparisons support."""
+    parts, tailored_wins = [], []
+    for rule in rules:
+        g = imp[(imp.aggregator == rule) & (imp.knowledge == "full")]
+        if g.empty:
+            continue
+        means = g.groupby("attack").impact.mean()
+        best = means.idxmax()
+        agnostic = means.reindex(["min_max", "min_sum"]).dropna()
+        text = (f"on {paper.AGR_LABELS[rule]} the strongest attack is {paper.ATTACK_LABELS[best]} "
+                f"({tables.mean_sd(g[g.attack == best].impact)} pp); the AGR-agnostic attacks move it by "
+                + " and ".join(f"{paper.ATTACK_LABELS[a]} {tables.mean_sd(g[g.attack == a].impact)} pp"
+                               for a in agnostic.index))
+        if "tailored" in means and len(agnostic):
+            rival = agnostic.idxmax()
+            c = Comparison(paper.AGR_LABELS[rule], "AGR-tailored", paper.ATTACK_LABELS[rival],
+                           g[g.attack == "tailored"].groupby("seed").impact.mean(),
+                           g[g.attack == rival].groupby("seed").impact.mean())
+            text += (f"; AGR-tailored is above {paper.ATTACK_LABELS[rival]} in {c.above} of {len(c.seeds)} "
+                     "paired seeds")
+            tailored_wins.append(c.direction() == "up")
+        parts.append(text)
+    if tailored_wins and all(tailored_wins) and len(tailored_wins) == len(rules):
+        conclusion = (" On both filters the attack that simulates the filter (AGR-tailored), not the agnostic "
+                      "attacks, does the damage: it is above the stronger agnostic attack in every seed.")
+    else:
+        conclusion = (" The seeds do not show that the tailored attack beats the agnostic ones on every filter "
+                      "here (it needs three paired seeds per filter, above in each).")
+    return "; ".join(parts) + "." + conclusion
+
+
+scale_imp = tables.paired_impacts(scale.runs, ["dataset", "model", "aggregator"])
+main = scale_block("main", device=device)
+main_imp = tables.paired_impacts(main.runs, ["dataset", "model", "aggregator"])
+if len(scale_imp) and len(main_imp):
+    side = pd.concat([scale_imp, main_imp[(main_imp.aggregator == "trimmed_mean") & (main_imp.knowledge == "full")]])
+    side_table = tables.summarise(tables.label(side), ["aggregator"], ["attack"], "impact")
+    display(Markdown("**Table 2.** The same attacks on AFA, Fang's defense and plain Trimmed-mean (the base rule of "
+                     "Fang's defense here; the [main table](main_table.ipynb)'s runs), full knowledge, impact (pp). "
+                     + scale.short_caption()))
+    display(tables.page_table(side_table.reindex(columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
+                              .reset_index().rename(columns={"aggregator": "AGR"})))
+    display(Markdown(f"**Reading** (full size, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
+else:
+    display(Markdown("*No reading at full size yet: the blocks it needs have no committed run.*"))
+late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
+display(Markdown(late_text))
+if len(late_cells):
+    display(Markdown("**Table 3.** Cells with a run that ends more than "
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
+    display(tables.page_table(late_cells))
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"The `scale` profile is {stand_in('afa_fang')}. The block (`fedlib.experiments.grids.scale_grid(\"afa_fang\")`: "
+    f"both rules × every attack, full knowledge, {seeds_text(scale.seeds)}; {scale.seeds_per_cell()}) is committed "
+    "under `results/scale/` as the scale campaign computes it; this page never computes one."))
+
 # %% [markdown]
-# The `scale` profile is the paper's MNIST setting (100 clients, 20 malicious, 300 rounds) on the full
-# Fashion-MNIST (**the paper used MNIST**). The block (`fedlib.experiments.grids.scale_grid("afa_fang")`:
-# both rules × every attack, full knowledge, seeds 0–2) is committed under `results/scale/` as the scale
-# campaign computes it; this page never computes one.
-#
 # ## Quick profile (what CI re-executes)
 
 # %% tags=["hide-input"]
@@ -55,21 +116,24 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/afa_fang_defense.py")
 quick = profile == "quick"
 cells = (grids.scale_grid("afa_fang", ctx.seeds, device=device) if profile == "scale" else
-         grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("afa", "fang_defense"),
+         grids.attack_grid(profile, ctx.seeds, device=device, aggregators=RULES,
                            knowledge=("full",) if quick else grids.KNOWLEDGE,
                            skip=[("fang_defense", "tailored")] if quick else []))
 runs = ctx.collect(cells)
 for know in grids.KNOWLEDGE:
-    table = tables.knowledge_table(runs, paper.ATTACKS, ("afa", "fang_defense"), know)
+    table = tables.knowledge_table(runs, paper.ATTACKS, RULES, know)
     if table is None:
         continue
     note = "Fang's attack uses its Trimmed-mean variant here." + (
-        " Quick profile: full knowledge only; no tailored attack on Fang's defense (too slow for CI)." if quick else "")
-    display(Markdown(f"**Table {2 if know == 'full' else 3}.** Impacts (pp) on AFA and Fang's defense "
+        " Quick profile: full knowledge only; n/a: no tailored attack on Fang's defense (too slow for CI)."
+        if quick else "")
+    display(Markdown(f"**Table {4 if know == 'full' else 5}.** Impacts (pp) on AFA and Fang's defense "
                      f"(Fang-TrMean), **{know} knowledge**. "
                      + tables.caption(profile, runs.dataset.unique(), ctx.seeds, note)))
     display(tables.page_table(table))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
+display(Markdown(f"Quick profile ({seeds_text(ctx.seeds)}; a small problem: orderings, not sizes): "
+                 + reading(tables.impacts(runs, ["dataset", "model", "aggregator"]))))
 
 # %% [markdown]
 # **The two rules.**
@@ -91,14 +155,11 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # validation-based scoring for every probe of the γ search. Fang's own attacks were designed for the
 # Krum family and Trimmed-mean/Median; against these filters we send its Trimmed-mean attack, the one Fang
 # et al. propose when the rule is unknown (our choice).
-#
-# **Grid.** Full profile: both rules × every attack × both knowledge settings, 3 seeds, every dataset.
-# Scale profile: the table at the top (full knowledge, seeds 0–2).
-# Quick profile: full knowledge only, seeds 0–2, 100 rounds, and **no tailored attack on Fang's defense**:
-# it simulates the defense (21 validation evaluations per aggregation) about 20 times per round, minutes
-# per run even on the small problem. The paper's numbers for these rules are not in the text available
-# to us, so no paper column appears.
-#
-# **Reading.** A filter that keeps only updates close to the majority direction is exactly what the
-# agnostic attacks are built to pass: they keep the malicious update inside the benign spread. Compare each
-# impact with the same attack on Trimmed-mean in the [main table](main_table.ipynb).
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"**Grid.** Full profile: both rules × every attack × both knowledge settings, {seeds_text([0, 1, 2])}, every "
+    f"dataset. Scale profile: the table at the top. Quick profile: {describe_profile('quick')}, full knowledge "
+    f"only, {seeds_text(ctx.seeds)}, and no tailored attack on Fang's defense (it simulates the defense, with its "
+    "validation evaluations, at every probe of the γ search: minutes per run even on the small problem). The "
+    "paper's numbers for these rules are not in the text available to us, so no paper column appears."))

@@ -22,7 +22,7 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick 0, 1, 2; full 0, 1, 2)
 results_dir = None
 run_missing = None
 
@@ -31,34 +31,68 @@ import pandas as pd
 from fedbook import paper, summary
 from fedbook.context import Context
 from fedbook.scale import scale_block
+from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids
+from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 
-adaptive = {paper.ATTACK_LABELS["tailored"]: paper.ATTACK_LABELS["adaptive"]}
+ADAPTIVE = paper.ATTACK_LABELS["adaptive"]
+adaptive = {paper.ATTACK_LABELS["tailored"]: ADAPTIVE}
+
+
+def dnc_caption(table, know: str) -> str:
+    """What a DnC table's columns are: the adaptive column is named only when the table has it."""
+    if ADAPTIVE in table.columns:
+        return f"**{know} knowledge**; the {ADAPTIVE} column is the AGR-tailored attack against DnC. "
+    return (f"**{know} knowledge**; no {ADAPTIVE} column: that run cannot exist in this profile (see *Grid* "
+            "below). ")
 
 
 scale = scale_block("dnc", device=device)
 for number, know in enumerate(("full", "partial"), start=1):
-    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC on the full Fashion-MNIST, **{know} knowledge**; "
-                     "the adaptive column is the AGR-tailored attack against DnC, Fang's attack its Trimmed-mean "
-                     "variant. " + scale.caption()))
-    display(tables.page_table(scale.table(knowledge=know).rename(columns=adaptive)))
-verdict = summary.ordering(paper.get("dnc_mnist_dnc"), {"main": scale_block("main", device=device), "dnc": scale})
-display(Markdown("**Largest impact, most robust existing rule → DnC** (each the largest mean impact over attack × "
-                 "knowledge; the comparison needs every case of both blocks): "
-                 + (f"{summary.NOT_YET} ({verdict['text']})." if verdict["verdict"] == summary.NOT_YET else
-                    f"{verdict['text']}; DnC's worst case is {'' if verdict['verdict'] == 'holds' else 'not '}at "
-                    f"least {summary.DNC_FACTOR:g}× below the existing rule's.")))
+    table = scale.table(knowledge=know).rename(columns=adaptive)
+    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, " + dnc_caption(table, know)
+                     + "Fang's attack is its Trimmed-mean variant. " + scale.caption()))
+    display(tables.page_table(table))
 display(Markdown(scale.missing_note()))
 
 # %% [markdown]
-# The `scale` profile is the paper's MNIST setting (100 clients, 20 malicious, 300 rounds) on the full
-# Fashion-MNIST (**the paper used MNIST**; its MNIST maxima are 4.4 → 1.9). The block
-# (`fedlib.experiments.grids.scale_grid("dnc")`: DnC × every attack × both knowledge settings × seeds
-# 0–2) is committed under `results/scale/` as the scale campaign computes it; this page never computes one.
+# ## The largest impact: most robust existing rule against DnC, at full size
 #
+# The paper's headline compares the *largest* impact over all attacks on the most robust existing rule
+# with the largest impact on DnC. Both worst cases are picked by their means; they are then compared
+# seed by seed (same seed: same data split and initial model).
+
+# %% tags=["hide-input"]
+main = scale_block("main", device=device)
+scale_ev = summary.Evidence.from_runs("the scale profile", pd.concat([main.runs, scale.runs], ignore_index=True),
+                                      pd.concat([main.wanted, scale.wanted], ignore_index=True))
+pair = summary.dnc_comparisons(scale_ev)
+if pair:
+    c = pair[0]
+    seeds_frame = pd.DataFrame({"seed": c.a.index, f"{c.a_name} (pp)": c.a.values})
+    seeds_frame = seeds_frame.merge(pd.DataFrame({"seed": c.b.index, f"{c.b_name} (pp)": c.b.values}), how="outer")
+    display(Markdown("**Table 3.** The two worst cases, seed by seed (impact, pp). " + scale.short_caption()))
+    display(tables.page_table(seeds_frame))
+mnist = paper.get("dnc_mnist_dnc")
+verdict = summary.judge_claim(mnist, scale_ev)
+display(Markdown(
+    f"The paper states this comparison for MNIST as {summary.shown(mnist)}; the scale profile has MNIST's client "
+    f"layout, so it is that claim's stand-in: *{verdict.outcome}* — {verdict.text}. The CIFAR10 and Purchase maxima "
+    "have no stand-in here (Summary page)."))
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"The `scale` profile is {stand_in('dnc')}. The block (`fedlib.experiments.grids.scale_grid(\"dnc\")`: DnC × "
+    f"every attack × both knowledge settings × {seeds_text(scale.seeds)}; {scale.seeds_per_cell()}) is committed "
+    "under `results/scale/` as the scale campaign computes it; this page never computes one."))
+late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
+display(Markdown(late_text))
+if len(late_cells):
+    display(tables.page_table(late_cells))
+
+# %% [markdown]
 # ## Quick profile (what CI re-executes)
 
 # %% tags=["hide-input"]
@@ -66,11 +100,10 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/dnc_table.py")
 dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
 existing_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-for number, know in enumerate(("full", "partial"), start=3):
+for number, know in enumerate(("full", "partial"), start=4):
     table = tables.knowledge_table(dnc_runs, paper.ATTACKS, ("dnc",), know).rename(columns=adaptive)
-    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, **{know} knowledge**; the adaptive column is "
-                     "the AGR-tailored attack against DnC. " + tables.caption(profile, dnc_runs.dataset.unique(),
-                                                                              ctx.seeds)))
+    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, " + dnc_caption(table, know)
+                     + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
     display(tables.page_table(table))
 display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the existing rules ({ctx.describe()}).*"))
 
@@ -82,21 +115,19 @@ display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the e
 # some direction, and that direction shows up as the top principal component. The **adaptive attack** is
 # the AGR-tailored attack whose γ search keeps every malicious copy among the survivors of the
 # adversary's own simulation of DnC.
-#
-# **Grid.** Full profile: every dataset × every attack × both knowledge settings, 3 seeds. Quick
-# profile: the same attacks and both knowledge settings on the embedded MNIST subset, seeds 0–2, 100 rounds;
-# the existing rules' maxima come from the [main table](main_table.ipynb)'s runs (same settings, cached).
-# Fang's attack against DnC is its Trimmed-mean variant (our choice; Fang et al. had no attack on DnC).
-# In the quick profile the adaptive attack with *partial* knowledge does not exist: the adversary
-# simulates DnC on its 4 own gradients plus 1 copy, and DnC's 5 filtering iterations can remove all 5
-# rows (n/a in the table).
-#
-# The paper's headline compares the *largest* impact over all attacks on the most robust existing rule
-# with the largest impact on DnC: CIFAR10-Alexnet 36.8 → 6.1, CIFAR10-VGG11 32.5 → 6.3, Purchase 11.6 →
-# 1.8, MNIST 4.4 → 1.9 (percentage points).
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"**Grid.** Full profile: every dataset × every attack × both knowledge settings, {seeds_text([0, 1, 2])}. "
+    f"Quick profile: the same attacks and both knowledge settings on {describe_profile('quick')}, "
+    f"{seeds_text(ctx.seeds)}; the existing rules' maxima come from the [main table](main_table.ipynb)'s runs (same "
+    "settings, cached). Fang's attack against DnC is its Trimmed-mean variant (our choice; Fang et al. had no "
+    "attack on DnC). In the quick profile the adaptive attack with *partial* knowledge does not exist: the "
+    "adversary simulates DnC on its own gradients plus one copy, and DnC's filtering iterations can remove all "
+    "of those rows (`fedlib.experiments.grids.infeasible`)."))
 
 # %% [markdown]
-# ## Largest impact: existing rules against DnC, with the paper's maxima
+# ## Largest impact in the quick profile, with the paper's maxima
 
 # %% tags=["hide-input"]
 dnc_imp = tables.impacts(dnc_runs, by=["dataset", "model", "aggregator"])
@@ -117,29 +148,30 @@ for (dataset, model), group in imp.groupby(["dataset", "model"], sort=False):
     d = dnc_imp[(dnc_imp.dataset == dataset) & (dnc_imp.model == model)]
     dnc_worst = tables.largest_impacts(d, by=["aggregator"]).iloc[0]
     known = {p.aggregator: p for p in paper.numbers(kind="max_impact", dataset=dataset, model=model)}
+    ratio = tables.impact_ratio(robust.max_impact, dnc_worst.max_impact)
     rows.append({
         "setting": f"{paper.DATASET_LABELS[dataset]} ({paper.MODEL_LABELS[model]})",
         "most robust rule, ours": paper.AGR_LABELS[robust.aggregator],
         "its max impact, ours": worst_case(robust),
-        "paper": known[None].shown if None in known else "–",
+        "paper¹": known[None].shown if None in known else "–",
         "DnC max impact, ours": worst_case(dnc_worst),
-        "paper ": known["dnc"].shown if "dnc" in known else "–",
-        "ratio, ours": tables.impact_ratio(robust.max_impact, dnc_worst.max_impact),
+        "paper on DnC¹": known["dnc"].shown if "dnc" in known else "–",
+        "ratio, ours²": "–" if pd.isna(ratio) else f"{ratio:.1f}×",
     })
-display(Markdown("**Table.** Largest mean impact (pp) over every attack × knowledge setting (each pair one "
+maxima = "; ".join(f"{p.setting.split(',')[0]} {summary.shown(p)}" for p in paper.numbers(kind="max_impact",
+                                                                                          aggregator="dnc"))
+display(Markdown("**Table 6.** Largest mean impact (pp) over every attack × knowledge setting (each pair one "
                  "case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
-                 "smallest; its number and attack are that rule's. Ratio: its max impact ÷ DnC's (blank "
-                 "when DnC's is <= 0). " + tables.caption(
-                     profile, imp.dataset.unique(), ctx.seeds,
-                     "Paper columns: maxima stated in the paper's introduction (paper-results.md §A3), for "
-                     "CIFAR10-Alexnet 36.8 → 6.1, CIFAR10-VGG11 32.5 → 6.3, Purchase 11.6 → 1.8, MNIST "
-                     "4.4 → 1.9; '–' where the paper's setting differs from this row's.")))
+                 "smallest; its number and attack are that rule's. " + tables.caption(profile, imp.dataset.unique(),
+                                                                                      ctx.seeds)
+                 + f" ¹ The paper's maxima (its introduction), on DnC: {maxima}; '–': the paper states none for "
+                 "this row's setting. ² Its max impact ÷ DnC's; '–' when DnC's is <= 0."))
 tables.page_table(pd.DataFrame(rows))
 
 # %% tags=["hide-input"]
 per_rule = tables.label(pd.concat([imp, dnc_imp]))
 per_rule = per_rule.groupby(["aggregator", "knowledge", "attack"], sort=False).impact.mean().unstack("attack")
-display(Markdown("**Table.** Mean impact per rule, knowledge setting and attack (pp), DnC last; on DnC the "
+display(Markdown("**Table 7.** Mean impact per rule, knowledge setting and attack (pp), DnC last; on DnC the "
                  "AGR-tailored column is the adaptive attack; n/a: a run that does not exist in this profile. "
                  + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
 per_rule = per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")

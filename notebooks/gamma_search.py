@@ -48,6 +48,7 @@ from fedbook.toy import agnostic_curves, agnostic_success, gaussian_updates, hal
 
 from fedlib.attacks import craft
 from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
+from fedlib.report.tables import page_table
 
 sns.set_theme(style="whitegrid")
 n_benign, n_malicious, dim = 20, 5, 50
@@ -68,10 +69,10 @@ for attack in ("min_max", "min_sum"):
     for search in ("halving", "exact"):
         out = craft(attack, benign, n_malicious, search=search)
         found[(attack, search)] = out
-pd.DataFrame(
-    [{"attack": ATTACK_LABELS[a], "search": s, "gamma": round(o.gamma, 7), "probes (d-dim passes)": o.info["n_probes"]}
+page_table(pd.DataFrame(
+    [{"attack": ATTACK_LABELS[a], "search": s, "γ": o.gamma, "probes (passes over the d coords)": o.info["n_probes"]}
      for (a, s), o in found.items()]
-)
+), precision=7)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -107,7 +108,8 @@ plt.show()
 
 # %%
 trace = halving_trace(agnostic_success(benign, "min_max"), gamma_init=10.0)
-trace.head(12)
+shown = trace.head(12).assign(success=trace.success.map({True: "accepted", False: "rejected"}))
+page_table(shown.rename(columns={"gamma": "probed γ", "success": "test", "best": "best γ so far"}), precision=6)
 
 # %%
 capped = halving_trace(agnostic_success(benign, "min_max"), gamma_init=0.5)
@@ -159,8 +161,9 @@ plt.show()
 # golden-section maximisation of the deviation for Trimmed-mean and Median (they accept every γ).
 search_used = {"krum": "halving", "multi_krum": "halving", "trimmed_mean": "grid + golden section",
                "median": "grid + golden section"}
-pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found], "search": [search_used[r] for r in tailored_found],
-              "tailored γ": tailored_found.values()})
+page_table(pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found],
+                         "search": [search_used[r] for r in tailored_found],
+                         "tailored γ": list(tailored_found.values())}), precision=4)
 
 # %% [markdown]
 # **Figure.** The tailored attacker's objective against $\gamma$ for four rules (solid) and the $\gamma$
@@ -181,9 +184,10 @@ pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found], "search": [search
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
-# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
-# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+# Each exercise has a cell for your answer, holding a runnable but wrong start, a check cell that runs your
+# answer against fedlib, and a hidden solution with its own check. On this page the check cells run on the
+# starting answers, so they show what does not pass yet and a hint. Write your answer, then run its check
+# cell; do not run the solution cells (they would replace your answer with ours).
 
 # %%
 import torch
@@ -211,6 +215,10 @@ def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
     return bool(to_malicious.max() >= 0)
 
 
+# %%
+check_min_max_test(min_max_accepts)
+
+
 # %% [markdown]
 # ```{solution-start} gamma_search-min-max-test
 # :class: dropdown
@@ -224,12 +232,13 @@ def min_max_accepts(benign: torch.Tensor, gamma: float) -> bool:
     return bool(to_malicious.max() <= between_benign.max())
 
 
+# %%
+check_min_max_test(min_max_accepts, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_min_max_test(min_max_accepts)
 
 # %% [markdown]
 # ```{exercise} Algorithm 1, the halving search
@@ -252,6 +261,10 @@ def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
     return gamma_init if success(gamma_init) else 0.0
 
 
+# %%
+check_halving_search(halving_search)
+
+
 # %% [markdown]
 # ```{solution-start} gamma_search-halving
 # :class: dropdown
@@ -270,12 +283,13 @@ def halving_search(success, gamma_init: float, tau: float = 1e-5) -> float:
     return gamma_succ
 
 
+# %%
+check_halving_search(halving_search, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_halving_search(halving_search)
 
 # %% [markdown]
 # ```{exercise} The exact Min-Max γ in closed form
@@ -295,6 +309,10 @@ check_halving_search(halving_search)
 def exact_min_max_gamma(benign: torch.Tensor) -> float:
     # Start: the halving search's answer, accurate only to τ. Solve the quadratic instead.
     return craft("min_max", benign, 1, search="halving").gamma
+
+
+# %%
+check_exact_min_max_gamma(exact_min_max_gamma)
 
 
 # %% [markdown]
@@ -319,9 +337,10 @@ def exact_min_max_gamma(benign: torch.Tensor) -> float:
 print(f"synthetic round: exact γ = {exact_min_max_gamma(benign):.7f}; "
       f"fedlib: {found[('min_max', 'exact')].gamma:.7f}")
 
+# %%
+check_exact_min_max_gamma(exact_min_max_gamma, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_exact_min_max_gamma(exact_min_max_gamma)

@@ -22,22 +22,28 @@
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: the profile's default (quick [0, 1, 2]; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick 0, 1, 2; full 0, 1, 2)
 results_dir = None
 run_missing = None
 
+# %% tags=["hide-input"]
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from fedbook import paper
 from fedbook.context import Context
 from fedbook.scale import scale_block
+from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids
+from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
 
 BY = ["dataset", "model", "aggregator", "percent"]
+
+
+def percent_columns(table):
+    return table.rename(columns=lambda c: f"{float(c):g} %" if str(c)[:1].isdigit() else c)
 
 
 scale = scale_block("malicious_fraction", device=device)
@@ -46,35 +52,47 @@ if len(scale_imp):
     fig = malicious_fraction_figure(scale_imp, profile="scale", seeds=scale.seeds_present, attacks=paper.ATTACKS)
     display(fig)
     plt.close(fig)
-    display(Markdown("**Figure 1.** Attack impact against the share of malicious clients on the full "
-                     "Fashion-MNIST, one panel per rule, one point per committed run (a line joins the "
-                     "percentages committed so far). " + scale.caption("Full knowledge; f = number of attackers.")))
+    display(Markdown("**Figure 1.** Attack impact against the share of malicious clients, one panel per rule, one line "
+                     "per attack (mean over the committed seeds of each point; a band of ± 1 std where a point has "
+                     f"several: {scale.seeds_per_cell()}). "
+                     + scale.caption("Full knowledge; f = number of attackers.")))
 else:
     display(Markdown("*No run of this block is committed yet: no figure.*"))
 table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, clean_accuracy=False)
-display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.caption()))
-display(tables.page_table(table.rename(columns=lambda c: f"{float(c):g} %" if c[:1].isdigit() else c)))
+display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
+display(tables.page_table(percent_columns(table)))
 display(Markdown(scale.missing_note()))
+late_text, late_cells = scale.late_note(["aggregator", "attack", "percent"], by=BY)
+display(Markdown(late_text))
+if len(late_cells):
+    display(Markdown("**Table 2.** Cells with a run that ends more than "
+                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
+    display(tables.page_table(late_cells))
+
+# %% tags=["hide-input"]
+fraction = grids.SCALE_FRACTION
+display(Markdown(
+    f"The `scale` profile is {stand_in('malicious_fraction')}. This block "
+    "(`fedlib.experiments.grids.scale_grid(\"malicious_fraction\")`) runs "
+    + ", ".join(paper.AGR_LABELS[a] for a in fraction["aggregators"]) + " × every attack at "
+    + ", ".join(f"{p:g}" for p in fraction["percents"]) + f" % malicious clients, full knowledge, "
+    f"{seeds_text(scale.seeds)}; its runs are committed under `results/scale/` as the campaign computes them (the "
+    "20 % cells are the main table's), and this page never computes one."))
 
 # %% [markdown]
-# The `scale` profile is the paper's MNIST setting (100 clients, 300 rounds) on the full Fashion-MNIST
-# (**the paper used MNIST**). This block (`fedlib.experiments.grids.scale_grid("malicious_fraction")`)
-# runs Multi-krum, Trimmed-mean and Median × every attack at 5, 10, 20 and 30 % malicious clients, seed 0
-# (one seed: no band); its runs are committed under `results/scale/` as the campaign computes them, and
-# this page never computes one.
-#
 # ## Quick profile (what CI re-executes)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/malicious_fraction.py")
+QUICK_PERCENTS = (10, 20, 30)
 
 
 def grid_for(profile, seeds):
     if profile == "scale":
         return grids.scale_grid("malicious_fraction", seeds, device=device)
     if profile == "quick":
-        return grids.malicious_fraction_grid(profile, seeds, percents=(10, 20, 30), device=device)
+        return grids.malicious_fraction_grid(profile, seeds, percents=QUICK_PERCENTS, device=device)
     return grids.malicious_fraction_grid(profile, seeds, device=device, **grids.FULL_FRACTION)
 
 
@@ -93,14 +111,19 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # More attackers move the benign mean less but give the malicious update more weight and the robust
 # rules a larger $f$ to assume (the released CIFAR10 code has constants for 3–12 attackers of 50
 # clients, about 6 %–24 %).
-#
-# **Grid.** Full profile: every dataset, Multi-krum, Trimmed-mean and Median, every attack, 5 %–25 %,
-# 3 seeds. Quick profile: **Multi-krum only, 10 %, 20 % and 30 %** (2, 4, 6 of 20 clients), **three seeds**
-# (for the band), 100 rounds, full knowledge. Scale profile: the figure at the top.
 
 # %% tags=["hide-input"]
-display(Markdown("**Table 2.** The quick figure's numbers (mean ± std over seeds, pp). "
+full_rules = ", ".join(paper.AGR_LABELS[a] for a in grids.FULL_FRACTION["aggregators"])
+display(Markdown(
+    f"**Grid.** Full profile: every dataset, {full_rules}, every attack, "
+    + ", ".join(f"{p:g}" for p in grids.FULL_FRACTION["percents"]) + f" %, {seeds_text([0, 1, 2])}. "
+    "Quick profile: Multi-krum only, " + ", ".join(f"{p:g}" for p in QUICK_PERCENTS) + " % malicious clients, "
+    f"{seeds_text(ctx.seeds)} (for the band), full knowledge, on {describe_profile('quick')}. Scale profile: the "
+    "figure at the top."))
+
+# %% tags=["hide-input"]
+display(Markdown("**Table 3.** The quick figure's numbers (mean ± std over seeds, pp). "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 numbers = tables.summarise(tables.label(imp), ["dataset", "aggregator", "attack"], ["percent"], "impact")
 numbers.columns = [f"{p:g} %" for p in numbers.columns]
-tables.page_table(numbers.reset_index().rename(columns={"aggregator": "AGR"}))
+tables.page_table(numbers.reset_index().rename(columns={"aggregator": "AGR"}).drop(columns="dataset"))

@@ -1,98 +1,99 @@
 # %% [markdown]
 # # Summary: every paper number beside ours
 #
-# Every number the available paper text states (abstract and introduction; the results sections were not
-# available to us), ours beside it, and two separate judgements, each by the rule stated below the table:
-# the **verdict** (reproduced or not, reserved for full-profile runs in the paper's own setting) and,
-# in its own column, whether the claim **holds as an ordering at full size** on Fashion-MNIST (the
-# committed scale campaign).
+# Every number the available paper text states (its abstract and introduction; the results sections were not
+# available to us), each judged on its own comparison at three levels: in the paper's own setting, at full size
+# on a stand-in, and in the quick profile. The rule and what each level ran are below the tables; the sentence
+# just below says what was tested where.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"  # the profile whose own grid is computed if missing; committed scale/full results are always read
 device = "auto"
-seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick 0, 1, 2; full 0, 1, 2)
 results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
-from fedbook import summary
+import pandas as pd
+from fedbook import judge, summary
 from fedbook.context import Context, committed
 from fedbook.scale import scale_block
+from fedbook.setup import profile_line, stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids
+from fedlib.experiments import grids, seeds_text
 from fedlib.report import tables
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")
 
 
-def impacts_by_setting(runs, dnc_runs, profile, into):
-    for (dataset, model), group in runs.groupby(["dataset", "model"], sort=False):
-        imp = tables.impacts(group, by=["dataset", "model", "aggregator"])
-        d = dnc_runs[(dnc_runs.dataset == dataset) & (dnc_runs.model == model)]
-        dnc_imp = tables.impacts(d, by=["dataset", "model", "aggregator"]) if len(d) else None
-        into[(profile, dataset, model)] = (imp, dnc_imp)
+def evidence(label, *blocks):
+    """Evidence from scale blocks (their committed runs and the cells their grids ask for)."""
+    return summary.Evidence.from_runs(label, pd.concat([b.runs for b in blocks], ignore_index=True),
+                                      pd.concat([b.wanted for b in blocks], ignore_index=True))
 
 
-results, notes = {}, []
-if profile != "scale":  # the scale profile's own grids are the campaign's blocks, read below
-    runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-    dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
-    impacts_by_setting(runs, dnc_runs, profile, results)
 # The committed scale campaign, whatever part of it is committed: read, never computed here.
 blocks = {name: scale_block(name, device=device) for name in ("main", "dnc", "cross_device")}
-# The full profile: the paper's own settings (their datasets are not available here).
-if profile != "full":
-    full_runs, note = committed("full", lambda s: grids.attack_grid("full", s, device=device),
-                                notebook="notebooks/main_table.py")
-    full_dnc, note_dnc = committed("full", lambda s: grids.attack_grid("full", s, device=device,
-                                                                       aggregators=("dnc",)),
-                                   notebook="notebooks/dnc_table.py")
-    if full_runs is None:
-        notes.append(f"full: {note}")
-    else:
-        if full_dnc is None:
-            notes.append(f"full (DnC): {note_dnc}")
-        impacts_by_setting(full_runs, full_dnc if full_dnc is not None else full_runs.iloc[0:0], "full", results)
-table = summary.ordering_column(summary.summary_table(results), blocks)
-counts = table.verdict.value_counts()
-holds = table.ordering.value_counts()
-display(Markdown(
-    f"**Table 1.** Every paper number we know, beside ours in the paper's setting, with the verdict "
-    f"({counts.get('reproduced', 0)} reproduced, {counts.get('not reproduced', 0)} not reproduced) and, in the "
-    f"separate last column, the claim as an ordering at full size on Fashion-MNIST "
-    f"({holds.get('holds', 0)} hold, {holds.get('does not hold', 0)} do not hold, "
-    f"{holds.get(summary.NOT_YET, 0)} not yet computed; the scale campaign's committed runs: "
-    + ", ".join(f"{name} {len(b.runs)} of {len(b.cells)}" for name, b in blocks.items())
-    + "). Last column: profile `scale`, dataset Fashion-MNIST (the full dataset; the paper used MNIST), "
-    "seeds committed: "
-    + "; ".join(f"{name} {', '.join(map(str, b.seeds_present)) or 'none yet'} (of {', '.join(map(str, b.seeds))})"
-                for name, b in blocks.items())
-    + "; impacts are means over the seeds committed per case."))
-shown = table.assign(claim=table.setting + ": " + table.quantity,
-                     verdict=table.verdict + " (" + table.reason + ")")
-columns = ["claim", "paper", "ours (paper's setting)", "verdict", summary.ORDERING_COLUMN]
-display(tables.page_table(shown[columns]).set_properties(
-    subset=[summary.ORDERING_COLUMN], **{"border-left": "3px solid #888", "background-color": "#f4f6fa"}))
-display(Markdown(f"**Verdict rule.** {summary.RULE}"))
-display(Markdown(f"**Ordering rule (last column, never a verdict).** {summary.ORDERING_RULE}"))
-analogues = [k for k in results if k[0] != "full"]
-if analogues:
-    display(Markdown(
-        "**Table 2.** The same quantities measured on other data (analogues, not verdicts): "
-        + "; ".join(f"`{p}` profile on {d} (seeds {sorted(results[(p, d, m)][0].seed.unique().tolist())})"
-                    for p, d, m in analogues)
-        + ". " + (tables.quick_note(profile) or "")))
-    display(tables.page_table(table[["setting", "quantity", "paper", "analogue (other data, not a verdict)"]]))
-display(Markdown("**Results read.** " + ", ".join(f"{p}/{d}/{m}" for p, d, m in results)
-                 + f"; scale campaign blocks {', '.join(blocks)} (committed part). "
-                 + " ".join(f"*{n}*" for n in notes)))
-display(Markdown("**Sources.** " + "; ".join(sorted(set(table.source)))))
+scale = {"iid": evidence("the cross-silo stand-in", blocks["main"], blocks["dnc"]),
+         "cross_device": evidence("the cross-device analogue", blocks["cross_device"])}
+# The quick profile: the same analogues on the embedded MNIST subset.
+quick = {}
+if profile == "quick":
+    iid = ctx.collect(grids.attack_grid("quick", ctx.seeds, device=device, aggregators=(*grids.EXISTING_AGRS, "dnc")))
+    cross = ctx.collect(grids.attack_grid("quick", ctx.seeds, device=device, aggregators=("trimmed_mean", "median"),
+                                          knowledge=("full",), **grids.cross_device_overrides("quick", "mnist5k")))
+    quick = {"iid": summary.Evidence.from_runs("the quick profile", iid),
+             "cross_device": summary.Evidence.from_runs("the quick cross-device grid", cross)}
+# The paper's own settings (the full profile): read only if every run of a grid is committed.
+full, notes = {}, []
+full_runs, note = committed("full", lambda s: grids.attack_grid("full", s, device=device,
+                                                                aggregators=(*grids.EXISTING_AGRS, "dnc")),
+                            notebook="notebooks/main_table.py")
+if full_runs is None:
+    notes.append(note)
+else:
+    for (dataset, model), runs in full_runs.groupby(["dataset", "model"], sort=False):
+        full[(dataset, model)] = summary.Evidence.from_runs(f"the full profile ({dataset})", runs)
+table = summary.summary_table(full, scale, quick)
+display(Markdown(summary.what_was_tested(table)))
 
 # %% [markdown]
-# **What would change a verdict.** Every "not reproduced" with the reason *no full-profile result* needs the
-# paper's dataset on disk and a full-profile run (see *Reproducing*); running
-# `make notebook NB=notebooks/main_table.py PARAMS="-p profile full -p run_missing true -p device cuda"` and
-# `notebooks/dnc_table.py` likewise, then committing `results/full/`, makes this page compare them
-# automatically.
+# ## The claims
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"**Table 1.** Every paper number we know, judged on its own comparison. *{summary.PAPER_SETTING}* (the "
+    f"full profile): {summary.counts(table, summary.PAPER_SETTING)}. *{summary.STAND_IN}*: "
+    f"{summary.counts(table, summary.STAND_IN)}. Stand-ins, seeds and the rule: below the table."))
+columns = ["claim", "paper", summary.PAPER_SETTING, summary.STAND_IN]
+LEFT = {"text-align": "left", "vertical-align": "top"}
+display(tables.page_table(table[columns]).set_properties(**LEFT))
+if quick:
+    display(Markdown(
+        f"**Table 2.** The same claims in the quick profile ({profile_line('quick')}; {seeds_text(ctx.seeds)}): "
+        f"{summary.counts(table, summary.QUICK)}. " + tables.quick_note(profile)))
+    display(tables.page_table(table[["claim", "paper", summary.QUICK]]).set_properties(**LEFT))
+
+# %% [markdown]
+# ## The stand-ins, the rule and the sources
+
+# %% tags=["hide-input"]
+display(Markdown(
+    "**The stand-ins.** The *cross-silo stand-in* (scale profile, blocks main and DnC) is "
+    f"{stand_in('main')}; it judges the claims about MNIST and the abstract's claims about every dataset. "
+    f"The *cross-device analogue* (scale profile, block cross-device) is {stand_in('cross_device')}; it judges "
+    "the FEMNIST claims. No stand-in mirrors the paper's CIFAR10 or Purchase settings: their claims read "
+    f"*{summary.NO_ANALOGUE}*. Seeds committed per cell: "
+    + "; ".join(f"{name} block, {b.seeds_per_cell()}" for name, b in blocks.items()) + "."))
+display(Markdown(f"**The rule.** {judge.RULE} What each claim compares: {summary.COMPARED}"))
+display(Markdown(f"**The paper's own setting** (the full profile: {profile_line('full')}). "
+                 + " ".join(f"*{n}*" for n in notes)))
+display(Markdown("**Sources.** " + "; ".join(sorted(set(table.source))) + "."))
+
+# %% [markdown]
+# **What would change a judgement.** Every *not tested here* needs the paper's dataset on disk and a
+# full-profile run (see *Reproducing*); once `results/full/` holds the main and DnC grids, this page judges
+# them in their own setting with the same rule. A claim that *waits for seeds* is judged as soon as the scale
+# campaign commits the missing seeds.

@@ -41,8 +41,11 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
+from fedbook import benchmarks
+from IPython.display import Markdown, display
+
+from fedlib.report.tables import page_table
 
 path = Path(benchmark_json)
 if not path.exists():
@@ -51,17 +54,7 @@ if not path.exists():
         "to write it (this chapter only reads benchmark results)."
     )
 bench = json.loads(path.read_text())
-machine = bench["machine"]
-pd.Series({
-    "run": f"{bench['name']} ({bench['mode']}), started {bench['started_at']}",
-    "command": bench["command"],
-    "CPU": f"{machine['cpu_model']} ({machine['cpu_count']} logical CPUs, torch threads {machine['torch_threads']})",
-    "GPU": machine["cuda_device"] or "none",
-    "versions": f"torch {machine['torch']}, ByzFL {machine['byzfl']}, fedlib {machine['fedlib']}",
-    "load average at start / end": f"{machine['loadavg_start']} / {bench.get('loadavg_end')}",
-    "wall time of the whole benchmark": (f"{bench['wall_s'] / 60:.1f} min" if bench.get("complete")
-                                         else "INCOMPLETE run: only the parts below were measured"),
-}, name="value").to_frame()
+page_table(benchmarks.machine_table(bench))
 
 # %% [markdown]
 # The load average is the number of runnable processes; on a 2-core machine anything above about 2 means
@@ -70,20 +63,19 @@ pd.Series({
 #
 # ## Aggregation rules, n = 50 clients, float32
 #
-# Seconds per call of every rule (f = 10, textbook variant). `—` marks a reference that does not exist
-# (ByzFL has no Bulyan, AFA, Fang or DnC) or a cell the harness skipped because its predicted time was above
-# its per-call limit (the JSON says which and why).
+# Seconds per call of every rule (f = 10, textbook variant), then the hardware floor at each size.
 
 # %%
-agr = pd.DataFrame(bench.get("agr_summary", []))
-agr = agr[agr.get("error").isna()] if "error" in agr else agr
-seconds = agr.pivot_table(index=["device", "d", "rule"], values=["fedlib_s", "byzfl_s", "naive_s"], sort=False)
-seconds = seconds[["fedlib_s", "byzfl_s", "naive_s"]]
-floors = agr.groupby(["device", "d"])[["floor_s", "gemm_s"]].first()
-seconds.style.format("{:.4f}", na_rep="—").set_caption("median seconds per call")
+agr = benchmarks.agr_table(bench)
+display(page_table(agr, precision=4).set_caption("median seconds per call"))
+display(Markdown("–: " + benchmarks.missing_note(agr, {
+    "ByzFL (s)": "ByzFL has no {names}",
+    "naive loop (s)": "the naive loop covers the paper's distance and coordinate-wise rules only, not {names}",
+}) + "."))
 
 # %%
-floors.style.format("{:.4f}").set_caption("hardware floor: one read (column sum) and one GEMM X Xᵀ, seconds")
+page_table(benchmarks.floors_table(bench), precision=4).set_caption(
+    "hardware floor: one read of the matrix (column sum) and one GEMM X Xᵀ, seconds")
 
 # %% [markdown]
 # **Figure.** For each rule, every implementation's time divided by the fastest implementation of that
@@ -91,13 +83,10 @@ floors.style.format("{:.4f}").set_caption("hardware floor: one read (column sum)
 # than the best implementation of the same rule, measured back to back on the same input.
 
 # %%
-long = agr.melt(id_vars=["device", "d", "rule", "floor_s"], value_vars=["fedlib_s", "byzfl_s", "naive_s"],
+long = agr.melt(id_vars=["size", "rule"], value_vars=list(benchmarks.IMPLEMENTATIONS.values()),
                 var_name="implementation", value_name="seconds").dropna(subset=["seconds"])
-long["implementation"] = long["implementation"].str.removesuffix("_s").replace(
-    {"fedlib": "fedlib", "byzfl": "ByzFL", "naive": "naive loop"})
-fastest = long.groupby(["device", "d", "rule"])["seconds"].transform("min")
-long["ratio to fastest"] = long["seconds"] / fastest
-long["size"] = long["device"] + ", d = " + long["d"].map("{:,}".format)
+long["implementation"] = long["implementation"].str.removesuffix(" (s)")
+long["ratio to fastest"] = long["seconds"] / long.groupby(["size", "rule"])["seconds"].transform("min")
 sns.set_theme(style="whitegrid")
 grid = sns.catplot(data=long, kind="bar", x="rule", y="ratio to fastest", hue="implementation", col="size",
                    col_wrap=1, height=3.2, aspect=3.0, palette="colorblind",
@@ -112,19 +101,10 @@ plt.show()
 # ## Peak memory at d = 9,225,610 (VGG11 size)
 #
 # Extra resident memory of one call above its (n, d) input, measured in a fresh process per call (the
-# kernel's high-water mark, reset just before the call). The issue's bound is 3× the input.
+# kernel's high-water mark, reset just before the call). The target is at most 3× the input.
 
 # %%
-memory = pd.DataFrame(bench.get("memory", []))
-if not memory.empty:
-    memory["extra (GiB)"] = memory.get("peak_extra_bytes") / 2**30
-    memory["input (GiB)"] = memory.get("input_bytes") / 2**30
-    cols = [c for c in ["device", "impl", "rule", "input (GiB)", "extra (GiB)", "extra_over_input", "skipped",
-                        "error"] if c in memory]
-    display_memory = memory[cols]
-else:
-    display_memory = memory
-display_memory
+page_table(benchmarks.memory_table(bench), precision=3)
 
 # %% [markdown]
 # ## Attacks per round: halving against exact γ
@@ -136,42 +116,41 @@ display_memory
 # m = 1, `unit_vec`: exact returns γ = 5.4866 while 6.90 is also accepted), so exact returns the top of
 # the highest interval its scan of 200 points below an upper bound finds, refined by bisection: feasible,
 # with γ·(1 + 10⁻⁹) infeasible, but not the largest feasible γ when a narrower interval lies higher.
-# Attacks without a γ search have one time, in the `halving_s` column.
+# Attacks without a γ search have one time, in the `halving (s)` column.
 
 # %%
-attacks = pd.DataFrame(bench.get("attack_summary", []))
-cols = [c for c in ["attack", "aggregator", "halving_s", "exact_s", "halving_over_exact", "gamma_halving",
-                    "gamma_exact", "error", "skipped"] if c in attacks]
-attacks[cols] if not attacks.empty else attacks
+attacks = benchmarks.attack_table(bench)
+display(page_table(attacks, precision=3))
+display(Markdown("–: " + benchmarks.attack_missing_note(attacks)))
 
 # %% [markdown]
 # ## One FedSGD round: per-client gradients by a loop or by `torch.func.vmap`
 #
 # A round is every client's gradient at the current model, their mean and one server step, on seeded
-# random inputs of the dataset's shape. `auto_picks` is what `method="auto"` (the engine's default) runs
-# for that model on this device: the faster of the two in these measurements (vmap for the fully
-# connected nets, the loop for the CNNs on CPU, whose batched per-client convolution weight gradients
-# cost more under vmap than one backward pass per client).
+# random inputs of the dataset's shape. *auto runs* is what `method="auto"` (the engine's default) runs for that
+# model on this device: the faster of the two in these measurements (vmap for the fully connected nets, the
+# loop for the CNNs on CPU, whose batched per-client convolution weight gradients cost more under vmap than
+# one backward pass per client).
 
 # %%
-fedsgd = pd.DataFrame(bench.get("fedsgd_summary", []))
-fedsgd
+page_table(benchmarks.fedsgd_table(bench), precision=3)
 
 # %% [markdown]
-# ## Book build and the issue's targets
+# ## Book build and the performance targets
 
 # %%
 book = bench.get("book")
-print("quick-profile book build:",
-      "not measured in this run (run benchmarks/run.py --book-build)" if not book else
-      f"{book['total_s'] / 60:.1f} min (notebooks {book['notebooks_s']:.0f} s, HTML {book['html_s']:.0f} s)")
-targets = pd.DataFrame(bench.get("targets", []))
-cols = [c for c in ["target", "rule", "attack", "aggregator", "case", "d", "value", "op", "threshold", "met"]
-        if c in targets]
-targets[cols] if not targets.empty else targets
+targets = benchmarks.targets_table(bench)
+met = (targets["met"] == "yes").sum()
+display(Markdown(
+    "Quick-profile book build: "
+    + ("not measured in this run (run `benchmarks/run.py --book-build`)." if not book else
+       f"{book['total_s'] / 60:.1f} min (notebooks {book['notebooks_s']:.0f} s, HTML {book['html_s']:.0f} s).")
+    + f" Targets met: {met} of {len(targets)}."))
+page_table(targets)
 
 # %% [markdown]
-# A target marked `False` was missed in this run. For each missed speed target the benchmark JSON holds a
+# A target marked *no* was missed in this run. For each missed speed target the benchmark JSON holds a
 # torch.profiler breakdown (`profiles`, top operators by self time) that shows what bounds the call;
 # `benchmarks/README.md` summarises them. Three of the targets are bounded by the references themselves:
 #

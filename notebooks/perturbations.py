@@ -13,46 +13,86 @@
 # %% [markdown]
 # # Which perturbation direction?
 #
-# The optimisation attacks send $\nabla^b + \gamma\nabla^p$; the paper compares three directions
-# $\nabla^p$ (its §VI-C): inverse unit vector, inverse standard deviation and inverse sign. Cells are
-# impacts (percentage points): first at full size, then the quick version that CI re-executes, whose last
-# column names the most harmful direction. The directions: below the tables.
+# The optimisation attacks send $\nabla^b + \gamma\nabla^p$: the benign reference plus a scaled perturbation
+# direction $\nabla^p$. fedlib has three directions — inverse unit vector, inverse standard deviation and
+# inverse sign (defined below the tables) — and this page runs each attack with each of them. Cells are
+# impacts (percentage points): first at full size, then the quick version that CI re-executes.
 #
 # ## Full size: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
 device = "auto"
-seeds = None  # None: the profile's default (quick [0]; scale [0]; full [0, 1, 2])
+seeds = None  # None: the profile's default (quick 0, 1, 2; full 0, 1, 2)
 results_dir = None
 run_missing = None
 
 # %% tags=["hide-input"]
 from fedbook import paper
 from fedbook.context import Context
+from fedbook.judge import MIN_SEEDS
 from fedbook.scale import scale_block
+from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids
+from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 
 DIRECTIONS = {"unit_vec": "inverse unit vector", "std": "inverse std", "sign": "inverse sign"}
+BY = ["dataset", "model", "aggregator"]
+
+
+def harm_table(imp):
+    """Per rule and attack: the most harmful direction (largest mean impact), in how many seeds it is also that
+    seed's most harmful, and the spread between the directions' means."""
+    out = tables.most_harmful(tables.label(imp), ["aggregator", "attack"], "perturbation")
+    out["most harmful"] = out["most harmful"].map(DIRECTIONS)
+    return out.rename(columns={"aggregator": "AGR"})
+
+
+def reading(table) -> str:
+    """What the table supports, computed: the most harmful direction per cell, over the seeds with every direction,
+    and whether each cell has the MIN_SEEDS paired seeds a finding needs."""
+    n = len(table)
+    if not n:
+        return "no cell has a run with every direction yet."
+    counts = table["seeds where it is"].str.split(" of ", expand=True).astype(int)
+    stable = int(((counts[0] == counts[1]) & (counts[1] >= MIN_SEEDS)).sum())
+    short = int((counts[1] < MIN_SEEDS).sum())
+    favourite = table["most harmful"].value_counts()
+    fewest = int(counts[1].min())
+    text = (f"over the {fewest}–{int(counts[1].max())} seeds per cell with every direction" if counts[1].nunique()
+            > 1 else f"over the {fewest} seed{'s' if fewest > 1 else ''} per cell with every direction")
+    spread = table["spread (pp)"]
+    text += (f", the most harmful direction is {favourite.index[0]} in {int(favourite.iloc[0])} of {n} cells "
+             f"(the directions' means differ by {spread.min():.1f}–{spread.max():.1f} pp). ")
+    if short:
+        return text + (f"{short} of {n} cells have fewer than {MIN_SEEDS} such seeds: a provisional reading, not yet a "
+                       "finding.")
+    return text + f"In {stable} of {n} cells the same direction is the most harmful in every one of those seeds."
 
 
 scale = scale_block("perturbations", device=device)
-display(Markdown("**Table 1.** Impact (pp) of each attack with each perturbation direction on the full "
-                 "Fashion-MNIST, full knowledge. " + scale.caption()))
+display(Markdown("**Table 1.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
+                 + scale.caption()))
 display(tables.page_table(scale.table(index=("aggregator", "attack"), column="perturbation",
                                       clean_accuracy=False).rename(columns=DIRECTIONS)))
 display(Markdown(scale.missing_note()))
+scale_imp = tables.paired_impacts(scale.runs, BY)
+scale_harm = harm_table(scale_imp)
+display(Markdown("**Table 2.** The most harmful direction per rule and attack at full size, over the seeds that have "
+                 "a run of every direction. " + scale.short_caption()))
+display(tables.page_table(scale_harm))
+display(Markdown(f"**Reading** (full size, {scale.seeds_per_cell()}): " + reading(scale_harm)))
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"The `scale` profile is {stand_in('perturbations')}. The block (`fedlib.experiments.grids.scale_grid("
+    "\"perturbations\")`: Multi-krum and Median × tailored, Min-Max, Min-Sum × the three directions, full knowledge, "
+    f"{seeds_text(scale.seeds)}; the inverse-std cells are the main table's runs) is committed under `results/scale/` "
+    "as the scale campaign computes it; this page never computes one."))
 
 # %% [markdown]
-# The `scale` profile is the paper's MNIST setting (100 clients, 20 malicious, 300 rounds) on the full
-# Fashion-MNIST (**the paper used MNIST**). The block (`fedlib.experiments.grids.scale_grid("perturbations")`:
-# Multi-krum and Median × tailored, Min-Max, Min-Sum × the three directions, seed 0; the `std` cells are
-# the main table's) is committed under `results/scale/` as the scale campaign computes it; this page never
-# computes one.
-#
 # ## Quick profile (what CI re-executes)
 
 # %% tags=["hide-input"]
@@ -60,22 +100,25 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/perturbations.py")
 rules = {"quick": ("multi_krum",), "scale": grids.SCALE_PERTURBATION_RULES}.get(profile, paper.EXISTING_AGRS)
 runs = ctx.collect(grids.perturbation_grid(profile, ctx.seeds, device=device, aggregators=rules))
-imp = tables.impacts(runs, by=["dataset", "model", "aggregator"])
+imp = tables.impacts(runs, by=BY)
 labelled = tables.label(imp)
 labelled["perturbation"] = labelled["perturbation"].map(DIRECTIONS)
 table = tables.summarise(labelled, ["dataset", "aggregator", "attack"], ["perturbation"], "impact")
-table = table[["inverse unit vector", "inverse std", "inverse sign"]]
-best = labelled.groupby(["dataset", "aggregator", "attack", "perturbation"]).impact.mean().reset_index()
-best = best.loc[best.groupby(["dataset", "aggregator", "attack"]).impact.idxmax()]
-table["most harmful"] = best.set_index(["dataset", "aggregator", "attack"]).perturbation.reindex(table.index)
-table = table.reset_index().rename(columns={"aggregator": "AGR"})
+table = table[list(DIRECTIONS.values())].reset_index().rename(columns={"aggregator": "AGR"})
 if table.dataset.nunique() == 1:
     table = table.drop(columns="dataset")
-display(Markdown("**Table 2.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
+display(Markdown("**Table 3.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
                                   "Quick profile: Multi-krum only." if profile == "quick" else "")))
 display(tables.page_table(table))
-display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
+quick_harm = harm_table(imp)
+display(Markdown("**Table 4.** The most harmful direction in the quick profile, over the seeds that have a run of "
+                 "every direction. "
+                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(tables.page_table(quick_harm))
+display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.* Quick profile "
+                 f"({seeds_text(ctx.seeds)}; a small problem: orderings, not sizes): "
+                 + reading(quick_harm)))
 
 # %% [markdown]
 # **The directions**, computed from the benign updates the adversary knows (mean $\mu$, coordinate
@@ -87,12 +130,17 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 # - **inverse sign** `sign`: $-\mathrm{sign}(\mu)$ — every coordinate moved by the same amount against
 #   the benign sign (the released FEMNIST runs use it).
 #
-# **Grid.** Full profile: every dataset × 5 rules × (tailored, Min-Max, Min-Sum) × 3 directions, full
-# knowledge, 3 seeds. Scale profile: the table at the top. Quick profile: **Multi-krum only**, seeds 0–2,
-# 100 rounds (the `std` column re-uses the main table's runs); the tailored attack on Median and
-# Trimmed-mean costs too much CPU for the book's CI budget.
-#
-# **Reading.** The paper reports that the best direction depends on the dataset and rule, and selects it
-# per setting (its exact heuristic is not in the text available to us; fedlib's `pick_perturbation`
-# crafts with each direction on the round's data and keeps the one that moves the aggregate furthest).
-# The paper's per-cell numbers are not available, so there is no paper column.
+# **What the paper says.** Its introduction states that selecting the appropriate malicious perturbation
+# can significantly boost the impact of model poisoning, and that the paper proposes a simple way to select
+# the most effective perturbation for a given FL setting (its §VI-C, which is not in the text available to
+# us, nor are its per-cell numbers: no paper column). fedlib's `pick_perturbation` crafts with each direction
+# on the round's data and keeps the one that moves the aggregate furthest; the tables above fix one
+# direction per run.
+
+# %% tags=["hide-input"]
+display(Markdown(
+    f"**Grid.** Full profile: every dataset × {len(paper.EXISTING_AGRS)} rules × (tailored, Min-Max, Min-Sum) × 3 "
+    f"directions, full knowledge, {seeds_text([0, 1, 2])}. Scale profile: the tables at the top. Quick profile: "
+    f"Multi-krum only, on {describe_profile('quick')}, {seeds_text(ctx.seeds)} (the inverse-std column re-uses "
+    "the main table's runs); the tailored attack on Median and Trimmed-mean costs too much CPU for the book's CI "
+    "budget."))

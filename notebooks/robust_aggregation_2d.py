@@ -17,10 +17,13 @@
 # (FedSGD) follows every update, so a few malicious clients can drag it anywhere. Robust aggregation
 # rules (AGRs) assume that at most $f$ of the $n$ inputs are malicious and try to ignore them.
 #
-# This chapter runs every rule of the paper on a two-dimensional point cloud: 16 honest points around
+# This chapter runs every rule in fedlib on a two-dimensional point cloud: 16 honest points around
 # $(1, 1)$ and 4 malicious points clustered far away. Each rule sees the same 20 rows and is told
-# $f = 4$. Two dimensions are enough to see *what* each rule keeps; the paper's point is that in
-# millions of dimensions a carefully placed attacker can hide inside what every rule keeps.
+# $f = 4$. The rules are the nine of the paper (the mean, Krum, Multi-krum, Bulyan, Trimmed-mean, Median,
+# AFA and Fang's defense, which it attacks, and DnC, which it proposes) and four defenses published after it
+# (centered clipping, the geometric median, nearest-neighbour mixing and bucketing). Two dimensions are
+# enough to see *what* each rule keeps; the paper's point is that in millions of dimensions a carefully
+# placed attacker can hide inside what every rule keeps.
 
 # %% tags=["parameters"]
 profile = "quick"  # this chapter has no federated runs: every profile draws the same tiny example
@@ -30,57 +33,94 @@ results_dir = None
 
 # %%
 import matplotlib.pyplot as plt
+import pandas as pd
 import seaborn as sns
-from fedbook.toy import aggregate_all, point_cloud
+import torch
+from fedbook.text import vector_text
+from fedbook.toy import aggregate_all, aggregates_figure, point_cloud, rules_table
+from IPython.display import Markdown, display
+
+from fedlib.report.labels import AGR_LABELS
+from fedlib.report.tables import page_table
 
 n_benign, n_malicious = 16, 4
 points = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=seeds[0])
 table = aggregate_all(points, f=n_malicious, seed=seeds[0])
-table.round(3)
+page_table(rules_table(table), precision=3)
 
 # %% [markdown]
-# `n_selected` is how many inputs a selection rule kept and `malicious_selected` how many of them were
-# malicious (the malicious rows are the first four). Coordinate-wise rules (median, trimmed mean) select
-# no rows; they combine each coordinate separately.
+# **Table.** Each rule's aggregate $(x, y)$ of the 20 updates, for seed 0. *Rows kept* is how many inputs a
+# rule that selects rows kept, and *malicious rows kept* how many of them were malicious (the malicious rows
+# are the first four). "–": the rule selects no rows; it combines each coordinate separately (Median,
+# Trimmed-mean), averages every row with weights (mean, centered clipping, geometric median) or aggregates
+# mixed or bucketed rows (NNM, bucketing). *paper*: evaluated or proposed in the paper; *later*: published
+# after it. Fang's defense scores each candidate aggregate on the server's own validation data; a point
+# cloud has no model, so here a candidate's loss is its mean squared distance to 20 validation points drawn
+# from the honest distribution, and its error rate the fraction of them farther than 1.5.
 
 # %%
+def farthest_text(rows, count: int = 3) -> str:
+    """The ``count`` rules whose aggregate lies farthest from the honest mean, with the distance."""
+    rows = rows.sort_values("distance", ascending=False).head(count)
+    return ", ".join(f"{AGR_LABELS[r.rule]} ({r.distance:.2f})" for r in rows.itertuples())
+
+
+def kept_text(rows) -> str:
+    """The rules that kept malicious rows, and how many."""
+    kept = rows[rows.malicious_selected.fillna(0) > 0]
+    return "; ".join(f"{AGR_LABELS[r.rule]} {r.malicious_selected} of {n_malicious}" for r in kept.itertuples())
+
+
 sns.set_theme(style="whitegrid")
-fig, ax = plt.subplots(figsize=(7, 5.5))
-xy = points.numpy()
-ax.scatter(xy[n_malicious:, 0], xy[n_malicious:, 1], c="tab:blue", s=30, label="honest updates")
-ax.scatter(xy[:n_malicious, 0], xy[:n_malicious, 1], c="tab:red", marker="x", s=50, label="malicious updates")
-palette = sns.color_palette("tab10", len(table))
-markers = ["o", "s", "D", "^", "v", "P", "*", "X", "h"]
-for (i, row), color in zip(table.iterrows(), palette, strict=True):
-    ax.scatter(row.x, row.y, s=140, marker=markers[i % len(markers)], facecolor="none",
-               edgecolor=color, linewidth=2, label=f"{row.rule}")
-ax.set_title("Aggregates of 16 honest and 4 malicious 2-D updates (f = 4)")
-ax.set_xlabel("coordinate 1 (update units)")
-ax.set_ylabel("coordinate 2 (update units)")
-ax.legend(loc="upper left", fontsize=8, ncol=2)
+aggregates_figure(points, table, n_malicious, f"Aggregates of {n_benign} honest and {n_malicious} malicious 2-D "
+                                              f"updates (f = {n_malicious}, seed {seeds[0]})")
 plt.show()
+display(Markdown(
+    "**Figure.** Honest updates (grey dots), their mean (black plus), malicious updates (black crosses) and "
+    "the output of each rule (large open markers: the paper's rules; small filled markers: later ones); the "
+    f"right panel zooms on the honest mean. Farthest from the honest mean: {farthest_text(table)}. Rules that "
+    f"kept malicious rows: {kept_text(table) or 'none'}."))
 
 # %% [markdown]
-# **Figure.** Honest updates (blue dots), malicious updates (red crosses) and the output of each
-# aggregation rule (open markers), for seed 0. The mean is pulled a fifth of the way towards the
-# attackers. The distance- and rank-based rules stay with the honest cloud because the attackers are
-# obvious outliers. **AFA does not**: it filters by *direction* (cosine similarity to the mean), and the
-# far cluster points the same way as the honest mean, so AFA keeps all four attackers and drops honest
-# points instead. The later chapters show how the paper's attacks place malicious updates *inside* the
-# region a rule accepts.
-
 # ## What each rule keeps, and why
 #
-# | rule | what it does with the 20 points | why the far cluster loses (seed 0) |
-# |---|---|---|
-# | Mean | averages everything | nothing is removed: each attacker pulls with weight 1/20 |
-# | Krum | picks the single point whose $n-f-2$ nearest neighbours are closest | the attackers' neighbourhood is tight, but includes the far honest points; an honest point in the middle of the cloud scores best |
-# | Multi-krum | repeats Krum's choice on the remaining points and averages the picks | the attackers score badly once the honest core is picked first |
-# | Bulyan | selects like Multi-krum, then per coordinate averages the values closest to the median | two filters: an attacker that slips through the selection is trimmed coordinate-wise |
-# | Trimmed-mean | per coordinate, drops the $f$ largest and $f$ smallest values | the four attackers are the four largest in both coordinates |
-# | Median | per coordinate, the middle value | outliers move a median by at most a rank |
-# | AFA | drops updates whose cosine similarity to the weighted mean is an outlier | it does **not** lose: the cluster points the same way as the honest mean, so a filter on directions cannot see an attack on magnitude |
-# | DnC | drops the updates with the largest projection on the top principal direction | the attackers *are* the top principal direction of this cloud |
+# The second column says what each rule does with the 20 points; the third what it did here (computed above).
+
+# %%
+WHAT_IT_DOES = {
+    "mean": "averages everything: each attacker pulls with weight 1/n",
+    "krum": "picks the single point whose n − f − 2 nearest neighbours are closest",
+    "multi_krum": "repeats Krum's choice on the remaining points and averages the picks",
+    "bulyan": "selects like Multi-krum, then per coordinate averages the values closest to the median",
+    "trimmed_mean": "per coordinate, drops the f largest and f smallest values and averages the rest",
+    "median": "per coordinate, the middle value",
+    "afa": "drops updates whose cosine similarity to the weighted mean is an outlier (a filter on directions)",
+    "fang_defense": "drops the updates whose removal most lowers the loss or error rate on validation data, "
+                    "then applies its base rule (Trimmed-mean)",
+    "dnc": "drops the updates with the largest projection on the top principal direction",
+    "centered_clipping": "moves from a centre (the median) by the mean of the deviations, each clipped to norm τ",
+    "geometric_median": "the point with the smallest sum of distances to all updates",
+    "nnm": "replaces each update by the mean of its n − f nearest neighbours, then applies Trimmed-mean",
+    "bucketing": "averages random buckets of 2 updates, then applies Trimmed-mean to the bucket means",
+}
+
+
+def outcome(row) -> str:
+    moved = f"output {row.distance:.2f} from the honest mean"
+    if pd.notna(row.malicious_selected):
+        return f"kept {row.malicious_selected} of the {n_malicious} attackers; {moved}"
+    return moved
+
+
+page_table(pd.DataFrame({"rule": [AGR_LABELS[r] for r in table.rule],
+                         "what it does": [WHAT_IT_DOES[r] for r in table.rule],
+                         "here (seed " + str(seeds[0]) + ")": [outcome(r) for r in table.itertuples()]}))
+
+# %% [markdown]
+# Filters on *directions* (AFA) cannot see an attack on magnitude when the far cluster points the same way as
+# the honest mean; filters on *validation loss* (Fang's defense) see only what changes the base rule's output,
+# and a Trimmed-mean base already ignores far outliers. Centered clipping's τ must be chosen relative to the
+# updates' norms: with fedlib's default (ByzFL's) it may clip nothing at this scale, and then it returns the mean.
 #
 # ## Attackers that hide inside
 #
@@ -90,47 +130,33 @@ plt.show()
 # from the 16 honest points (perturbation: inverse standard deviation, exact $\gamma$).
 
 # %%
-import torch
-
 from fedlib.attacks import craft
 
 honest = points[n_malicious:]
 crafted = craft("min_max", honest, n_malicious, search="exact")
 hidden = torch.cat([crafted.updates, honest])
 hidden_table = aggregate_all(hidden, f=n_malicious, seed=seeds[0])
-print(f"Min-Max γ = {crafted.gamma:.3f}; malicious update = {crafted.updates[0].numpy().round(3)}")
-hidden_table.round(3)
+display(Markdown(f"Min-Max γ = {crafted.gamma:.3f}; malicious update = {vector_text(crafted.updates[0], 3)}."))
+page_table(rules_table(hidden_table), precision=3)
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 5.5))
-xy = hidden.numpy()
-ax.scatter(xy[n_malicious:, 0], xy[n_malicious:, 1], c="tab:blue", s=30, label="honest updates")
-ax.scatter(xy[:n_malicious, 0], xy[:n_malicious, 1], c="tab:red", marker="x", s=80,
-           label=f"{n_malicious} malicious copies (Min-Max)")
-ax.scatter(*honest.mean(0).numpy(), c="black", marker="+", s=120, label="honest mean")
-for (i, row), color in zip(hidden_table.iterrows(), palette, strict=True):
-    ax.scatter(row.x, row.y, s=140, marker=markers[i % len(markers)], facecolor="none",
-               edgecolor=color, linewidth=2, label=f"{row.rule}")
-ax.set_title("Aggregates when the attackers hide inside the honest spread (f = 4)")
-ax.set_xlabel("coordinate 1 (update units)")
-ax.set_ylabel("coordinate 2 (update units)")
-ax.legend(loc="upper left", fontsize=8, ncol=2)
+aggregates_figure(hidden, hidden_table, n_malicious, "Aggregates when the attackers hide inside the honest spread "
+                                                     f"(f = {n_malicious}, seed {seeds[0]})")
 plt.show()
-
-# %% [markdown]
-# **Figure.** The same honest updates with the four attackers at the Min-Max point (red crosses, all
-# on top of each other) and the honest mean (black plus). Now the selection rules pick malicious copies
-# (`malicious_selected` in the table: for seed 0 Multi-krum keeps 2, Bulyan 3 and DnC all 4), and most
-# outputs move from the honest mean towards the attackers. In two dimensions the shift is small because the
-# honest spread is small; in a model with millions of coordinates the same construction moves the
-# aggregate by the honest spread in *every* coordinate at once, which is what the paper exploits.
+display(Markdown(
+    "**Figure.** The same honest updates with the four attackers at the Min-Max point (black crosses, all on top "
+    f"of each other). Rules that now keep malicious copies: {kept_text(hidden_table) or 'none'}. Farthest from "
+    f"the honest mean: {farthest_text(hidden_table)}. In two dimensions the shift is small because the honest "
+    "spread is small; in a model with millions of coordinates the same construction moves the aggregate by the "
+    "honest spread in *every* coordinate at once, which is what the paper exploits."))
 
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a cell for your answer, a hidden solution and a check cell that runs your answer against
-# fedlib. Write your answer, then run the check cell *without* running the solution cell (it would replace
-# your answer with ours). The answer cells hold a runnable but wrong start, which the check rejects.
+# Each exercise has a cell for your answer, holding a runnable but wrong start, a check cell that runs your
+# answer against fedlib, and a hidden solution with its own check. On this page the check cells run on the
+# starting answers, so they show what does not pass yet and a hint. Write your answer, then run its check
+# cell; do not run the solution cells (they would replace your answer with ours).
 
 # %%
 from fedbook.exercises import check_coordinate_median, check_fools_krum, check_krum_index
@@ -154,6 +180,10 @@ def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
     return updates.mean(dim=0)
 
 
+# %%
+check_coordinate_median(coordinate_median)
+
+
 # %% [markdown]
 # ```{solution-start} robust_aggregation_2d-median
 # :class: dropdown
@@ -169,12 +199,13 @@ def coordinate_median(updates: torch.Tensor) -> torch.Tensor:
     return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
 
 
+# %%
+check_coordinate_median(coordinate_median, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_coordinate_median(coordinate_median)
 
 # %% [markdown]
 # ```{exercise} Krum's choice
@@ -195,6 +226,10 @@ def krum_index(updates: torch.Tensor, f: int) -> int:
     return int(torch.linalg.vector_norm(updates - updates.mean(dim=0), dim=1).argmin())
 
 
+# %%
+check_krum_index(krum_index)
+
+
 # %% [markdown]
 # ```{solution-start} robust_aggregation_2d-krum
 # :class: dropdown
@@ -211,12 +246,13 @@ def krum_index(updates: torch.Tensor, f: int) -> int:
     return int(nearest.sum(dim=1).argmin())
 
 
+# %%
+check_krum_index(krum_index, strict=True)  # strict: stops the notebook if wrong
+
+
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_krum_index(krum_index)
 
 # %% [markdown]
 # ```{exercise} Hide an attacker from Krum
@@ -238,6 +274,10 @@ cloud = point_cloud(n_benign, n_malicious, shift=(6.0, 6.0), seed=0)  # the firs
 honest = cloud[n_malicious:]
 # Start: the far cluster of the figure. Krum never selects it.
 malicious = cloud[:n_malicious].clone()
+
+
+# %%
+check_fools_krum(malicious, honest)
 
 
 # %% [markdown]
@@ -269,11 +309,12 @@ def farthest_selected_copies(honest: torch.Tensor, f: int, *, directions: int = 
 
 
 malicious = farthest_selected_copies(honest, n_malicious)
-print(f"copies at {malicious[0].numpy().round(3)}")
+print(f"copies at {vector_text(malicious[0], 3)}")
+
+# %%
+check_fools_krum(malicious, honest, strict=True)  # strict: stops the notebook if wrong
+
 
 # %% [markdown]
 # ```{solution-end}
 # ```
-
-# %%
-check_fools_krum(malicious, honest)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import fedlib.attacks as atk
-import fedlib.attacks._tailored as tailored_module
+import fedlib.attacks._tailored_survival as survival_module
 from fedlib.aggregators import aggregate
 from fedlib.aggregators._dnc import _scores_of_centred, centred_rows
 from fedlib.attacks._perturbation import perturbation
@@ -136,6 +136,41 @@ def test_bound_covers_the_rules_rounding(shape, dtype):
     assert max(deviations) > 0  # the two computations do differ: the check is not vacuous
 
 
+@pytest.mark.parametrize("shape", ["plain", "offset", "two_directions", "integers"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_iteration_gram_bound_covers_the_rules_rounding(shape, dtype):
+    # The probe decides from exactly centred rows assembled from float64 inner products; the rule scores its own
+    # float rows (the copy μ + γ∇p rounded, the column mean rounded): δ must cover both, at every γ.
+    deviations = []
+    for seed in range(2):
+        benign = _benign(seed, 30, 1000, shape, dtype)
+        mean, direction = benign.mean(dim=0), perturbation("std", benign)
+        model = dnc_probe._IterationGram(benign, mean, direction, 5)
+        for gamma in (0.0, 0.37, 1.0, 3.3, 25.0):
+            bounds = model.certified(gamma)
+            assert bounds is not None
+            p, delta = bounds
+            rows = with_copies(malicious_vector(mean, gamma, direction), 5, benign)
+            rule = _scores_of_centred(centred_rows(rows), "exact").double().sqrt()
+            assert bool(((rule - p).abs() <= delta).all()), (seed, gamma)
+            deviations.append(float(((rule - p).abs() / delta).max()))
+            exact = dnc_probe.certified_projections(centred_rows(rows))
+            assert exact is not None and float((exact[0] - p).abs().max()) <= float(delta.max())
+    assert 0 < max(deviations) < 0.1  # the rounding is there, and far inside the bound
+
+
+def test_iteration_gram_spread_widens_the_bound():
+    benign = _benign(1, 20, 500, "offset", torch.float32)
+    mean, direction = benign.mean(dim=0), perturbation("std", benign)
+    model = dnc_probe._IterationGram(benign, mean, direction, 4)
+    p, delta = model.certified(2.0)
+    rows = with_copies(mean.double() + 2.0 * direction.double(), 4, benign.double())  # the exact copy
+    centred = rows - rows.mean(dim=0)
+    p_direct, delta_direct = dnc_probe.certified_projections(centred)
+    assert torch.allclose(p, p_direct, rtol=1e-9, atol=1e-12)  # the same exact projections
+    assert bool((delta > delta_direct).all())  # plus the distance to the rule's float rows
+
+
 def test_iteration_verdicts():
     p = torch.tensor([5.0, 5.0, 9.0, 8.0, 1.0, 0.5], dtype=torch.float64)
     small = torch.full_like(p, 0.01)
@@ -160,7 +195,7 @@ def test_tailored_dnc_gamma_is_the_rule_per_probe_gamma(monkeypatch, knowledge):
                   aggregator_options={"subsample_dim": 1500})  # fmt: skip
     fast = atk.craft("tailored", benign, 8, generator=torch.Generator().manual_seed(2), **kwargs)
     assert fast.info["exact_iterations"] < 5 * fast.info["n_probes"]
-    monkeypatch.setattr(tailored_module, "_dnc_probe", lambda *args: None)
+    monkeypatch.setattr(survival_module, "_dnc_probe", lambda *args: None)
     slow = atk.craft("tailored", benign, 8, generator=torch.Generator().manual_seed(2), **kwargs)
     assert "exact_iterations" not in slow.info
     assert fast.gamma == slow.gamma and torch.equal(fast.updates, slow.updates)
@@ -182,6 +217,6 @@ def test_tailored_dnc_on_cuda_gamma_is_the_rule_per_probe_gamma(monkeypatch, kno
     kwargs = dict(aggregator="dnc", f=8, knowledge=knowledge, n_total=38,
                   aggregator_options={"subsample_dim": 1500})  # fmt: skip
     fast = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
-    monkeypatch.setattr(tailored_module, "_dnc_probe", lambda *args: None)
+    monkeypatch.setattr(survival_module, "_dnc_probe", lambda *args: None)
     slow = atk.craft("tailored", benign, 8, generator=torch.Generator(device="cuda").manual_seed(2), **kwargs)
     assert fast.gamma == slow.gamma and torch.equal(fast.updates, slow.updates)

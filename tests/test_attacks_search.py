@@ -173,7 +173,7 @@ def test_tailored_afa_refilled_rows_give_the_fresh_rows_gamma(monkeypatch):
 
     benign = gaussian_cloud(15, 30, 12)
     refilled = atk.craft("tailored", benign, 6, aggregator="afa")
-    monkeypatch.setattr(tailored_module._Setting, "stacked", lambda self, g: with_copies(
+    monkeypatch.setattr(tailored_module._Setting, "stacked", lambda self, g, vector=None: with_copies(
         malicious_vector(self.mean, g, self.direction), self.n_copies, self.benign))
     fresh = atk.craft("tailored", benign, 6, aggregator="afa")
     assert refilled.gamma == fresh.gamma > 0 and refilled.info["n_probes"] == fresh.info["n_probes"]

@@ -15,12 +15,13 @@ from flwr.clientapp import ClientApp  # noqa: E402
 
 import fedlib.aggregators as agg  # noqa: E402
 import fedlib.attacks as atk  # noqa: E402
-from fedlib.errors import ConfigError, InputError  # noqa: E402
+from fedlib.errors import ConfigError, InputError, NonFiniteError  # noqa: E402
 from fedlib.integrations.flower import (  # noqa: E402
     ArrayLayout,
     AttackSimulation,
     FedlibStrategy,
     InProcessGrid,
+    TooFewRepliesError,
     echo_client_app,
 )
 
@@ -142,7 +143,8 @@ def test_failed_replies_are_dropped_and_reported():
     grid = InProcessGrid(_app(train), num_nodes=7)
     strategy = FedlibStrategy("median", f=1, flower_options=_options(7))
     arrays, metrics = _run_round(strategy, grid)
-    assert metrics["fedlib-failed"] == 1 and metrics["fedlib-replies"] == 6
+    assert metrics["fedlib-set-aside-failed"] == [grid.node_id(3)] and metrics["fedlib-set-aside"] == 1
+    assert metrics["fedlib-replies"] == 6 and metrics["fedlib-received"] == 7
     assert strategy.last_round.failed == (grid.node_id(3),)
     assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([s for i, s in enumerate(SHIFTS) if i != 3]))
 
@@ -158,8 +160,10 @@ def test_too_few_replies_for_the_rule_fail_loudly_before_and_after_the_round():
         return echo_client_app()(message, context)
 
     grid = InProcessGrid(_app(train), num_nodes=5)
-    with pytest.raises(ConfigError, match="1 failed replies dropped"):
+    with pytest.raises(TooFewRepliesError) as error:
         _run_round(FedlibStrategy("trimmed_mean", f=2, flower_options=_options(5)), grid)
+    assert (f"5 replies arrived, 1 set aside (node {grid.node_id(0)}: failed (error code 2: RuntimeError: client "
+            "crashed)), 4 valid; 'trimmed_mean' with f=2 needs at least 5 valid replies") in str(error.value)
 
 
 def test_an_f_policy_follows_the_number_of_replies():
@@ -174,7 +178,7 @@ def test_an_f_policy_follows_the_number_of_replies():
     assert metrics["fedlib-replies"] == 8 and metrics["fedlib-f"] == 2
 
 
-def test_inconsistent_replies_fail_loudly():
+def test_inconsistent_replies_are_set_aside_and_fail_loudly_when_strict():
     def train(message: Message, context: Context) -> Message:
         arrays = message.content["arrays"]
         if context.node_config["partition-id"] == 2:
@@ -183,8 +187,10 @@ def test_inconsistent_replies_fail_loudly():
                        reply_to=message)
 
     grid = InProcessGrid(_app(train), num_nodes=5)
-    with pytest.raises(InputError, match=f"node {grid.node_id(2)}.*missing \\['b'\\]"):
-        _run_round(FedlibStrategy("median", f=1, flower_options=_options(5)), grid)
+    _, metrics = _run_round(FedlibStrategy("median", f=1, flower_options=_options(5)), grid)
+    assert metrics["fedlib-set-aside-arrays"] == [grid.node_id(2)] and metrics["fedlib-replies"] == 4
+    with pytest.raises(InputError, match=f"node {grid.node_id(2)} is malformed \\(arrays\\).*missing \\['b'\\]"):
+        _run_round(FedlibStrategy("median", f=1, strict=True, flower_options=_options(5)), grid)
 
 
 def test_dnc_is_reproducible_from_the_seed():
@@ -229,15 +235,15 @@ def test_settings_are_checked_when_the_strategy_is_built():
         FedlibStrategy("krum", f=1, variant="paper")
 
 
-def test_nonfinite_replies_raise_by_default_and_are_dropped_on_request():
-    from fedlib.errors import NonFiniteError
-
+def test_nonfinite_replies_are_set_aside_by_default_and_raise_with_the_node_id_when_strict():
     grid = InProcessGrid(echo_client_app(shift=lambda p: float("nan") if p == 4 else SHIFTS[p]), num_nodes=7)
-    with pytest.raises(NonFiniteError):
-        _run_round(FedlibStrategy("median", f=1, flower_options=_options(7)), grid)
-    strategy = FedlibStrategy("median", f=1, nonfinite="drop", flower_options=_options(7))
+    expected = f"round 1: the reply of node {grid.node_id(4)} is malformed \\(nonfinite\\)"
+    with pytest.raises(NonFiniteError, match=expected):
+        _run_round(FedlibStrategy("median", f=1, strict=True, flower_options=_options(7)), grid)
+    strategy = FedlibStrategy("median", f=1, flower_options=_options(7))
     arrays, metrics = _run_round(strategy, grid)
-    assert metrics["fedlib-nonfinite"] == 1 and strategy.last_round.nonfinite == (grid.node_id(4),)
+    assert metrics["fedlib-set-aside-nonfinite"] == [grid.node_id(4)]
+    assert strategy.last_round.nonfinite == (grid.node_id(4),)
     assert np.allclose(arrays["b"].numpy(), 1.0 + np.median([s for i, s in enumerate(SHIFTS) if i != 4]))
 
 
@@ -283,7 +289,7 @@ def test_malicious_replies_are_replaced_by_fedlib_crafted_updates(knowledge):
     grid = InProcessGrid(echo_client_app(shift=lambda p: SHIFTS[p]), num_nodes=7)
     bad = [grid.node_id(0), grid.node_id(1), grid.node_id(2)]
     inner = FedlibStrategy("mean", f=3, flower_options=_options(7))
-    strategy = AttackSimulation(inner, "lie", malicious=bad, knowledge=knowledge, z=2.0)
+    strategy = AttackSimulation(inner, "lie", malicious=[0, 1, 2], knowledge=knowledge, z=2.0)
     arrays, metrics = _run_round(strategy, grid)
 
     known = _updates(grid, [3, 4, 5, 6] if knowledge == "full" else [0, 1, 2])
@@ -312,14 +318,21 @@ def test_agr_tailored_attack_targets_the_wrapped_rule_and_reports_what_it_kept()
 def test_attack_settings_are_checked():
     grid = InProcessGrid(echo_client_app(), num_nodes=4)
     inner = FedlibStrategy("mean", f=1, flower_options=_options(4))
-    with pytest.raises(ConfigError, match="not nodes of the grid"):
-        _run_round(AttackSimulation(inner, "lie", malicious=[12345]), grid)
-    with pytest.raises(ConfigError, match="must be < the 4 nodes"):
+    with pytest.raises(ConfigError, match="malicious partitions \\[4\\] are not partitions 0..3"):
+        _run_round(AttackSimulation(inner, "lie", malicious=[1, 4]), grid)
+    with pytest.raises(ConfigError, match="must be < the 4 partitions"):
         _run_round(AttackSimulation(inner, "lie", malicious=4), grid)
     with pytest.raises(ConfigError, match="unknown attack"):
         AttackSimulation(inner, "lie2", malicious=1)
     with pytest.raises(ConfigError, match="unknown knowledge"):
         AttackSimulation(inner, "lie", malicious=1, knowledge="some")
+    with pytest.raises(ConfigError, match="attack 'fang' targets .*found target 'mean'"):
+        AttackSimulation(inner, "fang", malicious=1)  # fails at once, not after the first round's training
+    from flwr.serverapp.strategy import FedAvg
+
+    with pytest.raises(ConfigError, match="found target None"):
+        AttackSimulation(FedAvg(), "tailored", malicious=1)
+    assert AttackSimulation(inner, "fang", malicious=1, target="trimmed_mean").target == "trimmed_mean"
 
 
 # -- end to end: a Flower run on mnist5k, in process
@@ -342,8 +355,8 @@ def test_flower_simulation_on_mnist5k_attack_hurts_the_mean_and_a_robust_rule_ru
         grid = InProcessGrid(sgd_client_app(data, model_fn, lr=0.2, batch_size=32), num_nodes=10)
         strategy = FedlibStrategy(rule, f=3, flower_options=_options(10))
         if attack:
-            strategy = AttackSimulation(strategy, "fang", malicious=[grid.node_id(p) for p in range(3)],
-                                        knowledge="partial", target="trimmed_mean")
+            strategy = AttackSimulation(strategy, "fang", malicious=[0, 1, 2], knowledge="partial",
+                                        target="trimmed_mean")
         result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model_fn().state_dict()), num_rounds=10,
                                 evaluate_fn=evaluate)
         return result, result.evaluate_metrics_serverapp[10]["accuracy"]

@@ -53,7 +53,7 @@ def test_main_table_layout_and_caption():
     assert table.loc[0, ("", "no-attack acc. (%)")] == "91.0 ± 1.4"
     assert table.loc[0, ("full knowledge: impact (pp)", "AGR-tailored")] == "19.0 ± 1.4"
     text = tables.caption("quick", ["mnist5k"], [0, 1])
-    assert "Profile `quick`" in text and "seed(s) 0, 1" in text and "Quick profile" in text
+    assert "Profile `quick`" in text and "seeds 0, 1 (mean ± std over seeds)" in text and "Quick profile" in text
 
 
 def test_main_grid_shape_and_quick_overrides():

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 import fedlib.experiments as fx
+from fedlib._io import atomic_write_text
 from fedlib.errors import ConfigError, FedlibError, InputTypeError, ResultFileError
-from fedlib.experiments import experiment_for, load_result, result_path
-from fedlib.sweep import SweepFailedError, _store, expand, load_grid, run_experiments
+from fedlib.experiments import ResultsStore, experiment_for, load_result, result_path
+from fedlib.sweep import SweepFailedError, expand, load_grid, run_experiments
 
 TINY = {"profile": "quick", "rounds": 2, "eval_every": 1}
 
@@ -177,7 +178,7 @@ def test_failures_are_retried_then_recorded_and_do_not_stop_the_others(tmp_path,
     assert failure.index == 1 and failure.attempts == 3 and failure.experiment == broken
     assert failure.error == "RuntimeError: simulated crash in the training loop"
     assert "fake_run" in failure.traceback
-    record = json.loads(_store.failure_path(broken, tmp_path).read_text())
+    record = json.loads(ResultsStore(tmp_path).failure_path(broken).read_text())
     assert record["config_hash"] == broken.config_hash and record["attempts"] == 3
     assert record["error"] == failure.error and record["config"] == broken.to_dict()
     with pytest.raises(SweepFailedError, match="(?s)1 of 3 experiment.*simulated crash"):
@@ -188,7 +189,7 @@ def test_failures_are_retried_then_recorded_and_do_not_stop_the_others(tmp_path,
     monkeypatch.setattr(fx, "run", real_run)
     again = run_experiments([ok, broken, flaky], tmp_path, n_workers=0, progress=False)
     assert again.ok and again.n_cached == 2 and again.n_ran == 1
-    assert not _store.failure_path(broken, tmp_path).exists()
+    assert not ResultsStore(tmp_path).failure_path(broken).exists()
 
 
 def test_retries_zero_means_one_attempt(tmp_path, monkeypatch):
@@ -257,13 +258,12 @@ def test_two_writers_of_one_hash_never_expose_a_partial_file(tmp_path):
 
     def write(text):
         while not stop.is_set():
-            _store.atomic_write_text(path, text)
+            atomic_write_text(path, text)
 
     def write_engine(i):
-        from fedlib.experiments._results import _write_atomic
-
+        store = ResultsStore(tmp_path)
         while not stop.is_set():
-            _write_atomic(json.loads(texts[i]), path)
+            store.put(json.loads(texts[i]))
 
     writers = [threading.Thread(target=write, args=(t,)) for t in texts[:2]]
     writers += [threading.Thread(target=write_engine, args=(i,)) for i in (2, 3)]
@@ -284,17 +284,17 @@ def test_two_writers_of_one_hash_never_expose_a_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_store_text_validates_before_storing(tmp_path):
+def test_put_text_validates_before_storing(tmp_path):
     e, other = tiny(), tiny(aggregator="median")
     run_experiments([e, other], tmp_path / "worker", n_workers=0, progress=False)
     text = result_path(e, tmp_path / "worker").read_text()
-    stored = _store.store_text(e, tmp_path / "client", text)
+    stored = ResultsStore(tmp_path / "client").put_text(e, text)
     assert same_run(stored, load_result(result_path(e, tmp_path / "worker")))
     assert same_run(load_result(result_path(e, tmp_path / "client")), stored)
     truncated, wrong = text[:100], result_path(other, tmp_path / "worker").read_text()
     for bad in (truncated, wrong):
         with pytest.raises(ResultFileError):
-            _store.store_text(e, tmp_path / "bad", bad)
+            ResultsStore(tmp_path / "bad").put_text(e, bad)
     assert list((tmp_path / "bad").iterdir()) == []  # nothing stored, no temporary file left
 
 

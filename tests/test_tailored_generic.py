@@ -57,7 +57,7 @@ def test_generic_tailored_deviates_at_least_as_much_as_min_max_and_min_sum(clip_
         for search in ("halving", "exact"):
             other = atk.craft(attack, benign, m, perturbation=perturbation, search=search)
             assert ours >= deviation(clip_rule, other, benign, m) * (1 - 1e-12), (attack, search)
-    assert tailored.info["n_probes"] <= 1 + 4 + 13 + 2 + 8
+    assert tailored.info["n_probes"] <= 1 + 4 + 13 + 16 + 2 + 8  # the grid continued up to 2^20·s at most
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -83,7 +83,8 @@ def test_generic_search_finds_the_optimum_of_a_dense_scan(clip_rule):
 def test_mean_is_unbounded_and_the_search_says_so():
     benign = cloud(1)
     out = atk.craft("tailored", benign, 4, aggregator="mean")
-    assert out.info["at_grid_top"] is True and out.gamma == pytest.approx(64 * out.info["gamma_scale"])
+    assert out.info["at_grid_top"] is True and out.gamma == out.info["grid_top"]
+    assert 2**19 * out.info["gamma_scale"] < out.gamma <= 2**20 * out.info["gamma_scale"]
 
 
 @pytest.mark.parametrize("target", ["krum", "multi_krum", "bulyan", "trimmed_mean", "median", "afa", "dnc"])
@@ -235,3 +236,168 @@ def test_min_maxs_gamma_is_a_candidate_of_the_generic_search(seed):
         exact = atk.craft("min_max", benign, m, search="exact")
         assert deviation(name, tailored, benign, m) >= deviation(name, exact, benign, m)
         assert tailored.info["best_source"].startswith("min_max")
+
+
+# ------------------------------------------------------------------- the cheaper evaluations of the search
+def _wide_cloud(seed, k=24, d=20_000):
+    gen = torch.Generator().manual_seed(seed)
+    return (0.3 * torch.randn(k, d, generator=gen) + torch.randn(1, d, generator=gen)).float()
+
+
+def _rotation(d, seed):
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=DTYPE))
+    return q
+
+
+@pytest.mark.parametrize(("rule", "options"), [
+    ("mean", {}),
+    ("geometric_median", {}),
+    ("centered_clipping", {"center": "mean", "tau": 2.0, "n_iters": 3}),
+    ("nnm", {"base": "geometric_median"}),
+    ("bucketing", {"base": "centered_clipping", "base_options": {"center": "mean", "tau": 1.5}}),
+])
+def test_rules_declared_equivariant_move_with_rotations_and_translations(rule, options):
+    from fedlib.attacks._utils.generic_probe import equivariant
+
+    assert equivariant(rule, options)
+    x, q, shift = cloud(11, k=12, d=6), _rotation(6, 3), torch.arange(6, dtype=DTYPE)
+    gen = (lambda: {"generator": torch.Generator().manual_seed(5)}) if rule == "bucketing" else dict
+    moved = agg.aggregate(rule, x @ q.T + shift, 2, **options, **gen()).vector
+    assert torch.allclose(moved, agg.aggregate(rule, x, 2, **options, **gen()).vector @ q.T + shift, atol=1e-9)
+
+
+@pytest.mark.parametrize(("rule", "options"), [
+    ("trimmed_mean", {}), ("centered_clipping", {}), ("geometric_median", {"init": "median"}), ("nnm", {}),
+    ("bucketing", {}), ("dnc", {}), ("nnm", {"base": "centered_clipping"}),
+])
+def test_coordinate_wise_rules_are_not_declared_equivariant(rule, options):
+    from fedlib.attacks._utils.generic_probe import equivariant
+
+    assert not equivariant(rule, options)
+
+
+def test_one_pass_both_gives_the_two_passes_floats():
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
+
+    x = _wide_cloud(1, k=10, d=70_000)
+    mean, direction, pairwise, sums = QuadraticDistances.one_pass_both(x, "std")
+    m1, p1, pair1 = QuadraticDistances.one_pass(x, "std")
+    m2, p2, sums2 = QuadraticDistances.one_pass(x, "std", pairwise=False)
+    for a, b in [(mean, m1), (direction, p1), (mean, m2), (pairwise.a, pair1.a), (pairwise.b, pair1.b),
+                 (pairwise.benign_sq, pair1.benign_sq), (sums.a, sums2.a), (sums.b, sums2.b)]:
+        assert torch.equal(a, b)
+    assert pairwise.c == pair1.c == sums2.c
+
+
+@pytest.mark.parametrize("perturbation", ["std", "sign"])
+def test_the_agnostic_candidates_are_min_max_and_min_sum_gamma(perturbation):
+    from fedlib.attacks._tailored_generic import agnostic_candidates
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
+
+    x = _wide_cloud(2, k=16, d=5_000)
+    mean, direction, *models = QuadraticDistances.one_pass_both(x, perturbation)
+    candidates = agnostic_candidates(models, x, mean, direction, 1e-5)
+    for attack in ("min_max", "min_sum"):
+        for search in ("halving", "exact"):
+            assert candidates[f"{attack}_{search}"] == atk.craft(attack, x, 3, perturbation=perturbation,
+                                                                 search=search).gamma
+
+
+@pytest.mark.parametrize(("rule", "options", "evaluator"), [
+    ("geometric_median", {}, "reduced"),
+    ("centered_clipping", {"center": "mean", "tau": 20.0}, "reduced"),
+    ("nnm", {}, "mixing"),
+    ("nnm", {"base": "median"}, "mixing"),
+    ("centered_clipping", {"tau": 20.0}, "rule"),
+    ("bucketing", {}, "rule"),
+])
+def test_wide_rows_the_search_beats_min_max_and_min_sum_on_the_rule(rule, options, evaluator):
+    benign, m = _wide_cloud(3), 6
+    gen = (lambda: torch.Generator().manual_seed(9)) if rule == "bucketing" else (lambda: None)
+    out = atk.craft("tailored", benign, m, aggregator=rule, aggregator_options=options, generator=gen())
+    info = out.info
+    assert info["evaluator"] == evaluator
+    assert (info["sketch_columns"] is None) == (evaluator == "reduced")
+    rule_options = {**options, **({"generator": torch.Generator().manual_seed(info["rule_seed"])}
+                                  if "rule_seed" in info else {})}
+
+    def on_rule(crafted):
+        fresh = {k: (torch.Generator().manual_seed(info["rule_seed"]) if k == "generator" else v)
+                 for k, v in rule_options.items()}
+        return deviation(rule, crafted, benign, m, **fresh)
+
+    ours = on_rule(out)
+    assert ours == pytest.approx(info["deviation_simulated"], rel=1e-4)  # the reduced values: up to rounding
+    for attack in ("min_max", "min_sum"):
+        other = atk.craft(attack, benign, m, search="halving")
+        assert ours >= on_rule(other) * (1 - 1e-6), attack
+    if evaluator != "reduced":
+        assert info["n_exact"] <= 3  # the search's best, Min-Max's and Min-Sum's γ
+
+
+@pytest.mark.parametrize(("rule", "options"), [("geometric_median", {}), ("nnm", {}), ("nnm", {"base": "krum"})])
+def test_reduced_and_mixing_values_are_the_rules_up_to_rounding(rule, options):
+    from fedlib.aggregators._pre import run_base
+    from fedlib.attacks._utils.generic_probe import OnRows, evaluator_for
+    from fedlib.attacks._utils.quadratic import QuadraticDistances
+
+    benign, m, f = _wide_cloud(4, k=20, d=20_000), 5, 5
+    mean, direction, pairwise, _ = QuadraticDistances.one_pass_both(benign, "std")
+
+    def call(rows):
+        return agg.aggregate(rule, rows, f, **options).vector
+
+    def base_call(rows):
+        return run_base(rule, rows, f, "textbook", options.get("base", "trimmed_mean"), {}, None).vector
+
+    model = evaluator_for(rule, call, base_call, pairwise, benign, mean, direction, n_copies=m, f=f,
+                          options=options, needs=agg.needs(rule))
+    on_rule = OnRows(call, benign, mean, direction, m, sketchable=False)
+    assert model.kind != "rule"
+    scale = float(torch.linalg.vector_norm(benign, dim=1).max())  # float32 rows: rounding ~1e-7 of their norm
+    for gamma in (0.0, 0.2, 0.7, 1.5, 4.0, 30.0):
+        assert model.exact(gamma) == pytest.approx(on_rule.exact(gamma), rel=1e-5, abs=1e-6 * scale), gamma
+
+
+def test_close_reduced_values_are_settled_on_the_rule(monkeypatch):
+    import fedlib.attacks._utils.generic_probe as probe_module
+
+    benign, m = _wide_cloud(5), 6
+    honest = probe_module.Reduced.exact
+
+    def flattened(self, gamma):  # a reduction whose values all tie: the rule must decide
+        return round(honest(self, gamma), 1)
+
+    monkeypatch.setattr(probe_module.Reduced, "exact", flattened)
+    monkeypatch.setattr(probe_module.Reduced, "sketch", flattened)
+    out = atk.craft("tailored", benign, m, aggregator="geometric_median")
+    assert out.info["rule_checks"] >= 2
+    exact = atk.craft("min_max", benign, m)
+    assert deviation("geometric_median", out, benign, m) >= deviation("geometric_median", exact, benign, m) * (
+        1 - 1e-6)
+
+
+def wide_only_filter(updates, f, *, variant="textbook"):
+    """Test-only rule that is the plain mean on narrow rows (a sketch) and :func:`min_max_filter` on wide ones:
+    the sketch then leads the search to a huge γ that the rule filters out."""
+    if updates.shape[1] < 10_000:
+        return agg.Aggregate(updates.mean(dim=0))
+    return min_max_filter(updates, f, variant=variant)
+
+
+def test_on_wide_rows_min_max_and_min_sum_are_decided_on_the_rule():
+    benign, m = _wide_cloud(20).double(), 4
+    with agg.registered("test_wide_only_filter", wide_only_filter) as name:
+        tailored = atk.craft("tailored", benign, m, aggregator=name)
+        assert tailored.info["sketch_columns"] is not None and tailored.info["n_exact"] == 3
+        assert tailored.info["best_source"].startswith(("min_max", "min_sum"))
+        for attack in ("min_max", "min_sum"):
+            other = atk.craft(attack, benign, m, search="halving")
+            assert deviation(name, tailored, benign, m) >= deviation(name, other, benign, m) > 0
+
+
+@pytest.mark.parametrize("rule", ["geometric_median", "nnm", "centered_clipping"])
+def test_identical_benign_rows_leave_nothing_to_search(rule):
+    benign = torch.full((12, 30), 0.5, dtype=DTYPE)  # ∇p = 0 and every row is μ: γ does not matter
+    out = atk.craft("tailored", benign, 3, aggregator=rule)
+    assert out.gamma == 0.0 and torch.equal(out.updates, benign[:3])

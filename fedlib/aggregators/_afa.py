@@ -122,13 +122,7 @@ def afa(
         >>> afa(x, f=1).selected
         tensor([0, 1, 2, 3, 4, 5, 6])
     """
-    reject_options(options, "afa")
-    updates, f = prepare(updates, f, variant, "afa")
-    for name, value in (("xi", xi), ("xi_step", xi_step), ("delta", delta)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{name} must be a finite number >= 0; found {value!r}.")
-    weights, good = _initial_weights(updates.shape[0], client_weights, reputation)
-    w = weights.to(device=updates.device, dtype=updates.dtype)
+    updates, w, weights, good = _checked(updates, f, variant, xi, xi_step, client_weights, reputation, delta, options)
     good, rounds = _filter_outliers(updates, w, good, float(xi), xi_step)
     if not bool((weights[good] > 0).any()):
         raise ConfigError("afa kept only rows of zero weight; nothing to average.")
@@ -139,6 +133,58 @@ def afa(
     if reputation is not None:
         info["reputation"] = reputation.updated(good, delta)
     return Aggregate(vector, selected, info=info)
+
+
+def _checked(updates, f, variant, xi, xi_step, client_weights, reputation, delta, options, check_values=True):
+    """AFA's checks (the same errors for :func:`afa` and :func:`afa_keeps`): (updates, p_k in the rows' dtype,
+    p_k float64, the initial good set)."""
+    reject_options(options, "afa")
+    updates, f = prepare(updates, f, variant, "afa", check_values=check_values)
+    for name, value in (("xi", xi), ("xi_step", xi_step), ("delta", delta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} must be a finite number >= 0; found {value!r}.")
+    weights, good = _initial_weights(updates.shape[0], client_weights, reputation)
+    return updates, weights.to(device=updates.device, dtype=updates.dtype), weights, good
+
+
+def afa_keeps(
+    updates: torch.Tensor,
+    f: int,
+    first: int,
+    *,
+    variant: str = "textbook",
+    xi: float = 2.0,
+    xi_step: float = 0.5,
+    client_weights: torch.Tensor | None = None,
+    reputation: AFAReputation | None = None,
+    delta: float = 0.95,
+    check_values: bool = True,
+    **options,
+) -> bool:
+    """Whether AFA keeps every one of the rows ``0 .. first-1`` (all of them in ``afa(...).selected``), with the
+    same checks and errors as :func:`afa`: what an attack asks of its simulation.
+
+    The same floats and the same decisions as :func:`afa`, with less work: the filter stops at the first
+    round that removes one of those rows (AFA never takes a row back), and the final weighted mean is not
+    computed. When some row has weight 0 the filter runs to its end, so that the error :func:`afa` raises when
+    only zero-weight rows are left is raised here too. ``check_values=False`` skips the finiteness pass over
+    ``updates`` (for a caller that has checked every row itself).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.1], [1.0, -0.1], [1.0, 0.0], [0.9, 0.05], [1.1, 0.0],
+        ...                   [1.0, 0.02], [1.0, -0.05], [-1.0, 0.0]])
+        >>> afa_keeps(x, 1, 7), afa_keeps(x, 1, 8)
+        (True, False)
+    """
+    updates, w, weights, good = _checked(
+        updates, f, variant, xi, xi_step, client_weights, reputation, delta, options, check_values
+    )
+    positive = bool((weights[good] > 0).all())
+    good, _ = _filter_outliers(updates, w, good, float(xi), xi_step, watch=first if positive else 0)
+    if not bool((weights[good] > 0).any()):
+        raise ConfigError("afa kept only rows of zero weight; nothing to average.")
+    return bool(good[:first].all())
 
 
 def _initial_weights(
@@ -162,9 +208,10 @@ def _initial_weights(
 
 
 def _filter_outliers(
-    updates: torch.Tensor, w: torch.Tensor, good: torch.Tensor, slack: float, xi_step: float
+    updates: torch.Tensor, w: torch.Tensor, good: torch.Tensor, slack: float, xi_step: float, watch: int = 0
 ) -> tuple[torch.Tensor, int]:
-    """AFA's loop (steps 1-3 of :func:`afa`): the final good set and the number of rounds it took."""
+    """AFA's loop (steps 1-3 of :func:`afa`): the final good set and the number of rounds it took; with
+    ``watch`` > 0 it stops after the first round that removes one of the rows 0 .. watch-1."""
     rounds = 0
     # Each round reads the (n, d) matrix twice (weighted mean, dot products), never copies rows out:
     # excluded rows get weight 0 and their similarities are ignored; row norms are computed once.
@@ -183,4 +230,6 @@ def _filter_outliers(
         if not bool(bad.any()):
             break
         good[rows[bad]] = False
+        if watch and not bool(good[:watch].all()):
+            break
     return good, rounds

@@ -12,7 +12,7 @@ from .._checks import check_choice, check_int, reject_options
 from ..errors import ConfigError, InputError
 from ._base import Aggregate, get, min_inputs, names, needs, register
 from ._utils.common import prepare
-from ._utils.leave_one_out import leave_one_out
+from ._utils.leave_one_out import LeaveOneOut, leave_one_out
 from ._utils.random import as_generator, draw_permutation
 
 ScoreFn = Callable[[torch.Tensor], tuple[float, float]]
@@ -88,6 +88,31 @@ def fang_min_n(f: int, variant: str = "textbook", options=None) -> int:
     return max(f + 1, base_min(f) + 1, base_min(final_f) + removed)
 
 
+class _Scorer:
+    """LRR_i and ERR_i of row i on demand: the score of A(all rows) minus the score of A(all rows but i)."""
+
+    def __init__(self, updates, f, score_fn: ScoreFn, base: str, variant: str, base_options: dict, shortcut=None):
+        self.updates, self.f, self.score_fn = updates, f, score_fn
+        self.variant, self.base_options = variant, base_options
+        self.base_fn = get(base)
+        # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
+        self.shortcut = leave_one_out(updates, f, base, variant, base_options) if shortcut is None else shortcut
+        whole = None if self.shortcut is None else self.shortcut.whole
+        if whole is None:
+            whole = self.base_fn(updates, f, variant=variant, **base_options).vector
+        self.loss_all, self.err_all = _evaluate(score_fn, whole)
+        self.rows = torch.arange(updates.shape[0], device=updates.device)
+
+    def __call__(self, i: int) -> tuple[float, float]:
+        if self.shortcut is not None:
+            vector_i = self.shortcut(i)
+        else:
+            without_i = self.updates.index_select(0, self.rows[self.rows != i])
+            vector_i = self.base_fn(without_i, self.f, variant=self.variant, **self.base_options).vector
+        loss_i, err_i = _evaluate(self.score_fn, vector_i)
+        return self.loss_all - loss_i, self.err_all - err_i
+
+
 def _removal_scores(
     updates: torch.Tensor, f: int, score_fn: ScoreFn, base: str, variant: str, base_options: dict
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,29 +121,16 @@ def _removal_scores(
     Removing either of two adjacent identical rows leaves the same matrix, so with a base that draws no random
     numbers a row identical (bit for bit) to the one before it gets that row's scores without another
     evaluation: the attacks' copies come as one such run, and ``score_fn`` is a pure function of the vector."""
-    base_fn = get(base)
+    scorer = _Scorer(updates, f, score_fn, base, variant, base_options)
     n = updates.shape[0]
-    # Coordinate-wise bases: every leave-one-out aggregate from one sorted pass (see _utils.leave_one_out).
-    shortcut = leave_one_out(updates, f, base, variant, base_options)
-    whole = None if shortcut is None else shortcut.whole
-    if whole is None:
-        whole = base_fn(updates, f, variant=variant, **base_options).vector
-    loss_all, err_all = _evaluate(score_fn, whole)
     lrr = torch.empty(n, dtype=torch.float64)
     err = torch.empty(n, dtype=torch.float64)
-    rows = torch.arange(n, device=updates.device)
     deterministic = "generator" not in needs(base)  # a random base draws anew at every call: no re-use
     for i in range(n):  # n leave-one-out aggregates: inherent to the defense
         if deterministic and i > 0 and same_bits(updates[i], updates[i - 1]):
             lrr[i], err[i] = lrr[i - 1], err[i - 1]
             continue
-        if shortcut is not None:
-            vector_i = shortcut(i)
-        else:
-            without_i = updates.index_select(0, rows[rows != i])
-            vector_i = base_fn(without_i, f, variant=variant, **base_options).vector
-        loss_i, err_i = _evaluate(score_fn, vector_i)
-        lrr[i], err[i] = loss_all - loss_i, err_all - err_i
+        lrr[i], err[i] = scorer(i)
     return lrr, err
 
 
@@ -130,16 +142,27 @@ def _check_options(score_fn, rule: str, base: str, options: Mapping[str, object]
     check_choice(base, [name for name in names() if name != NAME], "Fang base rule")
 
 
+def _checked(
+    updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options
+) -> tuple[torch.Tensor, int, dict, int | None, torch.Generator | None]:
+    """The defense's checks, the same errors for every entry point: (updates, f, base_options, final_f or None,
+    the generator or None)."""
+    _check_options(score_fn, rule, base, options)
+    base_options = dict(base_options or {})
+    final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
+    generator = None if generator is None else as_generator(generator)
+    checked = {"base": base, "rule": rule, "base_options": base_options, "final_f": final_f}
+    updates, f = prepare(updates, f, variant, NAME, options=checked)
+    return updates, f, base_options, final_f, generator
+
+
 class _Filter:
     """The defense up to its survivors: options checked, scores computed, rows removed (``selected``)."""
 
     def __init__(self, updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options):
-        _check_options(score_fn, rule, base, options)
-        self.base_options = dict(base_options or {})
-        final_f = None if final_f is None else check_int(final_f, "final_f", minimum=0)
-        generator = None if generator is None else as_generator(generator)
-        checked = {"base": base, "rule": rule, "base_options": self.base_options, "final_f": final_f}
-        updates, f = prepare(updates, f, variant, NAME, options=checked)
+        updates, f, self.base_options, final_f, generator = _checked(
+            updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options
+        )
         self.final_f = f if final_f is None else final_f
         self.tie_rank = tie_ranks(updates, generator)
         self.lrr, self.err = _removal_scores(updates, f, score_fn, base, variant, self.base_options)
@@ -176,6 +199,83 @@ def fang_survivors(
     """
     step = _Filter(updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options)
     return step.selected
+
+
+def fang_keeps(
+    updates: torch.Tensor,
+    f: int,
+    first: int,
+    *,
+    guess: torch.Tensor | None = None,
+    shortcut: LeaveOneOut | None = None,
+    variant: str = "textbook",
+    score_fn: ScoreFn | None = None,
+    base: str = "trimmed_mean",
+    rule: str = "union",
+    base_options: Mapping[str, object] | None = None,
+    final_f: int | None = None,
+    generator: torch.Generator | int | None = None,
+    **options,
+) -> tuple[bool, dict[int, tuple[float, float]]]:
+    """Whether Fang's defense keeps every one of the rows 0 .. first-1 (the answer of :func:`fang_survivors`, with
+    its checks and errors), and the (LRR, ERR) of the rows it scored: what an attack asks of its simulation.
+
+    When those rows are identical (the attack's copies) and the base draws no random numbers, the other rows are
+    scored one at a time and scoring stops once the answer is known: the copies survive a criterion once f
+    other rows are ranked above them (a larger score, or an equal one and a smaller tie rank), and fall once more
+    than n − first − f are not. ``guess`` (float64 (n,), NaN where unknown: e.g. the LRR of the previous probe)
+    orders the scoring: the rows likely above the copies first when at least f guesses are, else those likely
+    below. The scores are the rule's floats (``score_fn`` is a pure function of the vector); only a NaN score the
+    defense would meet in a row left unscored is not raised. Otherwise every row is scored, as the defense does.
+    ``shortcut``: the leave-one-out aggregates of ``updates`` when the caller has them bit for bit as
+    :func:`~fedlib.aggregators._utils.leave_one_out.leave_one_out` gives them (an attack keeps its benign columns
+    sorted), instead of the sorted pass.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[9.0], [9.0], [1.0], [1.1], [0.9], [1.0], [1.05], [0.95], [1.02]])
+        >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
+        >>> fang_keeps(x, 2, 2, score_fn=loss, base="mean")[0]
+        False
+    """
+    updates, f, base_options, _, generator = _checked(
+        updates, f, variant, score_fn, base, rule, base_options, final_f, generator, options
+    )
+    n = updates.shape[0]
+    first = check_int(first, "first", minimum=1, maximum=n)
+    assert score_fn is not None  # checked
+    copies = all(same_bits(updates[i], updates[0]) for i in range(1, first))
+    if not copies or "generator" in needs(base):
+        step = _Filter(updates, f, variant, score_fn, base, rule, base_options, final_f, generator, {})
+        scored = {i: (float(step.lrr[i]), float(step.err[i])) for i in range(n)}
+        return bool(torch.isin(torch.arange(first, device=step.selected.device), step.selected).all()), scored
+    tie_rank = tie_ranks(updates, generator)
+    scorer = _Scorer(updates, f, score_fn, base, variant, base_options, shortcut)
+    copy, copy_rank = scorer(0), int(tie_rank[:first].min())
+    scored = {0: copy}
+    criteria = [c for c, name in enumerate(("lrr", "err")) if rule in (name, "union")]
+    above, below = [0, 0], [0, 0]
+    for j in _scoring_order(first, n, guess, copy[0], f):
+        if all(above[c] >= f for c in criteria) or any(below[c] > n - first - f for c in criteria):
+            break
+        scored[j] = scorer(j)
+        for c in criteria:
+            value = scored[j][c]
+            ahead = value > copy[c] or (value == copy[c] and int(tie_rank[j]) < copy_rank)
+            above[c], below[c] = above[c] + ahead, below[c] + (not ahead)
+    return all(above[c] >= f for c in criteria), scored
+
+
+def _scoring_order(first: int, n: int, guess: torch.Tensor | None, copy_lrr: float, f: int) -> list[int]:
+    """The rows first .. n-1 in the order :func:`fang_keeps` scores them (its docstring)."""
+    rows = list(range(first, n))
+    if guess is None:
+        return rows
+    values = guess.tolist()
+    known = [j for j in rows if not math.isnan(values[j])]
+    likely_kept = sum(values[j] > copy_lrr for j in known) >= f
+    known.sort(key=lambda j: values[j], reverse=likely_kept)
+    return known + [j for j in rows if math.isnan(values[j])]
 
 
 @register(NAME, checks_finite=True, needs=("score_fn", "generator"), min_inputs=fang_min_n)

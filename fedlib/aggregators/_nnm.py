@@ -38,14 +38,28 @@ def nearest_neighbor_mixing(updates: torch.Tensor, f: int) -> torch.Tensor:
     n = updates.shape[0]
     f = check_f(f, n, "nearest_neighbor_mixing")
     k = n - f
-    distances = pairwise_sq_distances(updates)
+    weights = neighbour_weights(pairwise_sq_distances(updates), k)
+    return (weights @ updates) / k
+
+
+def neighbour_weights(distances: torch.Tensor, k: int) -> torch.Tensor:
+    """NNM's mixing weights from the (n, n) squared distances: row i has weight 1 on its rows closer than its
+    k-th smallest distance and shares the remaining weight equally among the rows tied at that distance (each
+    row sums to k; :func:`nearest_neighbor_mixing` divides by k). In the dtype of ``distances``.
+
+    Example:
+        >>> import torch
+        >>> neighbour_weights(torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 4.0, 0.0]]), 2)
+        tensor([[1.0000, 0.5000, 0.5000],
+                [1.0000, 1.0000, 0.0000],
+                [1.0000, 0.0000, 1.0000]])
+    """
     cutoff = torch.kthvalue(distances, k, dim=1, keepdim=True).values
     closer = distances < cutoff
     tied = distances == cutoff
-    closer, tied = closer.to(updates.dtype), tied.to(updates.dtype)
+    closer, tied = closer.to(distances.dtype), tied.to(distances.dtype)
     remaining = k - closer.sum(dim=1, keepdim=True)  # weight left for the rows tied at the cut-off
-    weights = closer + tied * (remaining / tied.sum(dim=1, keepdim=True))
-    return (weights @ updates) / k
+    return closer + tied * (remaining / tied.sum(dim=1, keepdim=True))
 
 
 def nnm_min_n(f: int, variant: str = "textbook", options: Mapping[str, object] | None = None) -> int:

@@ -53,9 +53,9 @@ matrix, at a fraction of the cost: the Krum family on the (n, n) distance model 
 matrix (:mod:`._utils.krum_probe`, ``info["matrix_probes"]``), Trimmed-mean / Median objectives bit-identical
 from the benign columns sorted once (:mod:`._utils.coordinate_probe`), DnC's iterations from a float64 Gram
 matrix with a rounding bound, the SVD only where the bound cannot decide (:mod:`._utils.dnc_probe`,
-``info["exact_iterations"]``). AFA and Fang's defense still run the rule at each probe (Fang's defense without
-the final aggregation of its survivors: :func:`~fedlib.aggregators.fang_survivors`). A simulated DnC that
-filters out every row raises :class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
+``info["exact_iterations"]``), AFA's filter up to the round that removes a copy and Fang's defense up to its
+survivors, neither with its final aggregation (:mod:`._tailored_survival`). A simulated DnC that filters out every
+row raises :class:`~fedlib.errors.AttackInfeasible` (the round cannot be attacked this way).
 
 γ_init defaults to the released CIFAR10 constants: 3.0 for the Krum family, 10.0 for
 trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang_defense/dnc.
@@ -63,23 +63,21 @@ trimmed_mean/median, and (our choice, nothing released) 10.0 for afa/fang_defens
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .._checks import all_finite, check_int
-from ..errors import AttackInfeasible, ConfigError
+from .._checks import check_int
+from ..errors import ConfigError
 from ..vocabulary import COORDINATE_WISE, KRUM_FAMILY
 from ._base import SHARED_SETTINGS, Crafted, register
 from ._perturbation import perturbation as make_perturbation
 from ._tailored_generic import GAMMA_INIT as GENERIC_GAMMA_INIT
-from ._tailored_generic import agnostic_gammas, check_size, gamma_scale, ndss21_search, rule_extras, textbook_search
+from ._tailored_generic import generic_gamma
+from ._tailored_survival import copies_selected, survival_gamma
 from ._utils.common import (
     check_positive,
     check_search,
     gamma_init_for,
     malicious_vector,
-    need_generator,
     partial_simulation,
     repeat_rows,
     require_aggregator,
@@ -87,7 +85,6 @@ from ._utils.common import (
     with_copies,
 )
 from ._utils.coordinate_probe import coordinate_objective
-from ._utils.dnc_probe import DncSurvivalProbe
 from ._utils.krum_probe import KrumFamilyProbe
 from ._utils.quadratic import QuadraticDistances
 from ._utils.search import halving, hill_climb, largest_feasible, maximize
@@ -95,14 +92,6 @@ from ._utils.search import halving, hill_climb, largest_feasible, maximize
 OBJECTIVE = COORDINATE_WISE  # the targets whose γ maximises the deviation (no selection to pass)
 SURVIVAL = ("afa", "fang_defense", "dnc")
 TARGETS = KRUM_FAMILY + OBJECTIVE + SURVIVAL
-
-
-def _copies_selected(selected: torch.Tensor, n_copies: int, first_only: bool) -> bool:
-    if selected is None or selected.numel() == 0:
-        return False
-    if first_only:
-        return int(selected[0]) < n_copies
-    return int((selected < n_copies).sum()) == n_copies
 
 
 def rule_tested(target: str, variant: str) -> str:
@@ -123,10 +112,12 @@ class _Setting:
         self.first_only = target == "krum" and variant == "textbook"
         self._rows: torch.Tensor | None = None
 
-    def stacked(self, gamma: float) -> torch.Tensor:
-        """The (n, d) rows at γ. For AFA (only its ``selected`` is read, before the next probe; it does not
-        write its input) one matrix is refilled: writing the copies costs a fifth of stacking n rows anew."""
-        vector = malicious_vector(self.mean, gamma, self.direction)
+    def stacked(self, gamma: float, vector: torch.Tensor | None = None) -> torch.Tensor:
+        """The (n, d) rows at γ (``vector``: the copy at γ, when computed already). For AFA (only whether the
+        copies survive is read, before the next probe; it does not write its input) one matrix is refilled:
+        writing the copies costs a fifth of stacking n rows anew."""
+        if vector is None:
+            vector = malicious_vector(self.mean, gamma, self.direction)
         if self.target != "afa":
             return with_copies(vector, self.n_copies, self.benign)
         if self._rows is None:
@@ -176,7 +167,7 @@ def _krum_family_probe(setting: _Setting) -> KrumFamilyProbe:
 
     def on_matrix(gamma: float) -> bool:
         chosen = setting.run_rule(gamma).selected
-        return _copies_selected(chosen, setting.n_copies, setting.first_only)
+        return copies_selected(chosen, setting.n_copies, setting.first_only)
 
     return KrumFamilyProbe(
         model,
@@ -201,7 +192,7 @@ def _exact_krum_family(setting: _Setting, gamma_init: float, grid: int, model: Q
     def test(gamma: float) -> bool:
         dist = model.matrix(gamma, setting.n_copies)
         chosen = krum_selection(dist, setting.f_sim, n_select, variant=setting.variant)
-        return _copies_selected(chosen, setting.n_copies, setting.first_only)
+        return copies_selected(chosen, setting.n_copies, setting.first_only)
 
     return largest_feasible(test, 2.0 * gamma_init, grid=grid)
 
@@ -273,111 +264,6 @@ def _objective_gamma(setting: _Setting, g0: float, tau: float, grid: int, iters:
     return gamma
 
 
-def _survival_gamma(
-    setting: _Setting, g0: float, tau: float, generator: torch.Generator | None, knowledge: str, info: dict
-) -> float:
-    """AFA, Fang's defense, DnC: the largest γ (Algorithm 1) at which every copy survives the rule's filter."""
-    extra: dict[str, object] = {}
-    seed = None
-    if setting.target == "dnc":
-        if "generator" in setting.agg_opts:
-            raise ConfigError(
-                "tailored dnc draws DnC's randomness from `generator`; do not pass aggregator_options['generator']."
-            )
-        gen = need_generator(generator, "tailored (dnc)")
-        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
-        info["dnc_seed"] = seed
-
-    def fresh() -> dict:  # DnC: the same adversary seed at every probe, so the test is a function of γ
-        if seed is None:
-            return extra
-        return {"generator": torch.Generator(device=gen.device).manual_seed(seed)}
-
-    base_options = dict(setting.agg_opts.get("base_options") or {})
-    drawing = any(isinstance(v, torch.Generator) for v in [*setting.agg_opts.values(), *base_options.values()])
-
-    def survivors(g: float) -> torch.Tensor:
-        # Fang's defense: the survivors only, no final aggregation of them (unless a generator object is passed,
-        # whose draws the final aggregation would advance)
-        if setting.target == "fang_defense" and not drawing:
-            from ..aggregators import fang_survivors
-
-            return fang_survivors(setting.stacked(g), setting.f_sim, variant=setting.variant, **setting.agg_opts)
-        return setting.run_rule(g, **fresh()).selected
-
-    def survives(g: float) -> bool:
-        try:
-            return _copies_selected(survivors(g), setting.n_copies, False)
-        except ConfigError as exc:
-            if setting.target == "dnc" and "filtered out every row" in str(exc):
-                raise AttackInfeasible(
-                    f"attack 'tailored' on 'dnc' (knowledge={knowledge!r}): the simulated DnC filtered out "
-                    f"every one of its {setting.n_copies + setting.benign.shape[0]} rows at γ={g}; the adaptive "
-                    "attack has no survivor to test this round."
-                ) from exc
-            raise
-
-    probe = None if seed is None else _dnc_probe(setting, seed, gen.device, survives)
-    if probe is not None:
-        result = halving(probe, g0, tau)
-        info.update(n_probes=result.n_probes, exact_iterations=probe.exact_iterations,
-                    matrix_probes=probe.matrix_probes)  # fmt: skip
-        return result.gamma
-    result = halving(survives, g0, tau)
-    info["n_probes"] = result.n_probes
-    return result.gamma
-
-
-def _dnc_probe(setting: _Setting, seed: int, device: torch.device, on_matrix) -> DncSurvivalProbe | None:
-    """The certified DnC probe (:mod:`._utils.dnc_probe`) for the rule's default scoring (exact SVD,
-    intersection) and finite float32/float64 benign rows; None otherwise (each probe then runs the rule). The
-    options and sizes are checked first by running the rule once on the first column (the errors the first
-    probe raised)."""
-    from ..aggregators import aggregate
-    from ..aggregators._dnc import N_ITERS, SUBSAMPLE_DIM
-
-    options = setting.agg_opts
-    if options.get("svd", "exact") != "exact" or options.get("combine", "intersection") != "intersection":
-        return None
-    if setting.benign.dtype not in (torch.float32, torch.float64) or not all_finite(setting.benign):
-        return None
-    tiny = with_copies(setting.mean[:1], setting.n_copies, setting.benign[:, :1])
-    aggregate("dnc", tiny, setting.f_sim, variant=setting.variant, generator=seed, **options)
-    return DncSurvivalProbe(
-        setting.benign,
-        setting.mean,
-        setting.direction,
-        n_copies=setting.n_copies,
-        n_remove=math.floor(options.get("filter_frac", 1.0) * setting.f_sim),
-        n_iters=options.get("n_iters", N_ITERS),
-        subsample_dim=options.get("subsample_dim", SUBSAMPLE_DIM),
-        seed=seed,
-        device=device,
-        on_matrix=on_matrix,
-    )
-
-
-def _generic_gamma(
-    setting: _Setting, g0: float, tau: float, generator, perturbation: str, grid: int, iters: int, info: dict
-) -> float:
-    """Any other registered rule, as a black box (:mod:`._tailored_generic`): γ maximising J(γ)."""
-    extras = rule_extras(setting.rule, setting.agg_opts, generator, info)
-    n = setting.n_copies + setting.benign.shape[0]
-    check_size(setting.rule, n, setting.f_sim, setting.variant, setting.agg_opts)
-
-    def objective(g: float) -> float:
-        return float(torch.linalg.vector_norm(setting.run_rule(g, **extras()).vector - setting.mean))
-
-    if setting.variant == "ndss21":
-        gamma, details = ndss21_search(objective, g0, tau)
-    else:
-        scale = gamma_scale(setting.benign, setting.mean, setting.direction)
-        candidates = agnostic_gammas(setting.benign, perturbation, tau)
-        gamma, details = textbook_search(objective, scale, candidates, grid=grid, iters=iters)
-    info.update(details)
-    return gamma
-
-
 def _simulated_counts(target, n_malicious, n_known, *, f, knowledge, variant, partial_rule, n_total, agg_opts):
     """(copies, f, info) the adversary simulates: the server's under full knowledge, m' under partial."""
     if knowledge != "partial":
@@ -410,9 +296,9 @@ def _gamma(setting: _Setting, model, g0: float, tau: float, generator, knowledge
     if target in OBJECTIVE:
         return _objective_gamma(setting, g0, tau, settings["objective_grid"], settings["objective_iters"], info)
     if target in SURVIVAL:
-        return _survival_gamma(setting, g0, tau, generator, knowledge, info)
+        return survival_gamma(setting, g0, tau, generator, knowledge, info)
     grid, iters = settings["generic_grid"], settings["generic_iters"]
-    return _generic_gamma(setting, g0, tau, generator, settings["perturbation"], grid, iters, info)
+    return generic_gamma(setting, g0, tau, generator, grid, iters, settings["generic_models"], info)
 
 
 @register(
@@ -479,8 +365,11 @@ def tailored(
         partial_rule=partial_rule, n_total=n_total, agg_opts=agg_opts,
     )  # fmt: skip
     model = None  # built only for the exact Krum-family search
+    generic_models = None  # the generic textbook search's pass: Min-Max's and Min-Sum's models
     if target in KRUM_FAMILY and search == "exact":  # mean, direction and distance model in one pass
         mean, direction, model = QuadraticDistances.one_pass(benign, perturbation)
+    elif target not in TARGETS and variant == "textbook":
+        mean, direction, *generic_models = QuadraticDistances.one_pass_both(benign, perturbation)
     else:
         mean, direction = benign.mean(dim=0), make_perturbation(perturbation, benign)
     setting = _Setting(benign, mean, direction, target, variant, n_copies, f_sim, agg_opts)
@@ -495,6 +384,6 @@ def tailored(
         "copies_simulated": n_copies,
         **partial_info,
     }
-    gamma = _gamma(setting, model, g0, tau, generator, knowledge, {**sizes, "perturbation": perturbation}, info)
+    gamma = _gamma(setting, model, g0, tau, generator, knowledge, {**sizes, "generic_models": generic_models}, info)
     vector = malicious_vector(mean, gamma, direction)
     return Crafted(repeat_rows(vector, n_malicious), gamma, info)

@@ -52,6 +52,8 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of a reproduction (shared with the book's command)."""
+    from ..sweep._cluster import scheduler_argument  # a malformed --scheduler is an option error (exit 2)
+
     p.add_argument(
         "--profile",
         default="full",
@@ -88,7 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the data root `fedlib data fetch --root DIR` installed into (default: $FEDLIB_DATA, else the user "
         "data folder); each dataset is read from DIR/NAME",
     )
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786", help="run on this Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786", help="run on this Dask cluster",
+                   type=scheduler_argument)  # fmt: skip
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per GPU if >1)")
     p.add_argument("--retries", type=int, default=2, help="extra attempts for a run that fails (default 2)")
     p.add_argument("--measure-rounds", type=int, default=2, help="rounds per cost measurement (default 2)")

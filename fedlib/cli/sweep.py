@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import FedlibError
+from ..errors import ClusterError, FedlibError
+from ..sweep._cluster import scheduler_argument
 
 EXIT_FAILED = 1  # some runs failed after their retries
 EXIT_BAD_INPUT = 2  # the grid or an option is invalid (argparse's convention)
+EXIT_CLUSTER = ClusterError.exit_code  # 3: the Dask cluster cannot run the sweep, or was lost during it
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
@@ -21,7 +23,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Expand GRID.yaml (a `base` mapping: profile + overrides, and a `grid` mapping of lists) into "
             "experiments, load those already in --results-dir, and run the rest on a local Dask cluster of "
             "--workers processes, or on an existing cluster (--scheduler). Interrupt with Ctrl-C and run the "
-            "same command again to continue."
+            "same command again to continue. Exit status: 0 every result present, 1 some runs failed, 2 invalid "
+            "grid or option, 3 the Dask cluster cannot run the sweep or was lost (finished results are saved), "
+            "130 interrupted."
         ),
     )
     configure(parser)
@@ -34,7 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="tcp://HOST:8786",
         default=None,
-        help="address of a running `dask scheduler` (default: start a local cluster)",
+        type=scheduler_argument,
+        help="address of a running `dask scheduler` (default: start a local cluster); checked before anything is "
+        "submitted: a Dask scheduler must answer there and every worker must import this fedlib",
     )
     parser.add_argument(
         "--workers",
@@ -69,17 +75,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed ``sweep`` command; returns the process exit status."""
-    from ..experiments import default_results_dir
+    from ..experiments import ResultsStore, default_results_dir
     from ..sweep._grid import expand
     from ..sweep._run import run_experiments
-    from ..sweep._store import load_cached
 
     if args.results_dir is None:
         args.results_dir = str(default_results_dir())
     try:
         experiments = expand(args.grid)
         if args.dry_run:
-            return _dry_run(experiments, args.results_dir, load_cached)
+            return _dry_run(experiments, ResultsStore(args.results_dir))
         report = run_experiments(
             experiments,
             args.results_dir,
@@ -91,22 +96,26 @@ def run_command(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except FedlibError as err:
+    except FedlibError as err:  # ClusterError: EXIT_CLUSTER; any other: EXIT_BAD_INPUT
         print(f"fedlib sweep: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return err.exit_code
     if args.quiet:
         print(report.summary())
     return EXIT_FAILED if report.failures else 0
 
 
-def _dry_run(experiments, results_dir, load_cached) -> int:
+def _dry_run(experiments, store) -> int:
+    from ..errors import ResultFileError
+
     seen = set()
     for i, e in enumerate(experiments):
         if e.config_hash in seen:
             status = "duplicate"
         else:
-            cached, problem = load_cached(e, results_dir, move_corrupt=False)
-            status = "cached" if cached is not None else ("corrupt" if problem else "to run")
+            try:
+                status = "to run" if store.get(e) is None else "cached"
+            except ResultFileError:  # read only: the sweep itself moves it aside and runs it again
+                status = "corrupt"
         seen.add(e.config_hash)
         print(
             f"{i:4d} {e.config_hash[:12]} {status:9s} {e.dataset} {e.aggregator} {e.attack} {e.knowledge} "

@@ -173,18 +173,18 @@ def _present_seconds_per_round(
 ) -> dict[str, float]:
     """Config hash → seconds per round (the run's own clock) of the experiments already in ``results_dir``: the
     results the sweep would load (a corrupt or mismatched file is not one: the sweep runs it again)."""
-    from ._results import load_result, result_path
+    from .store import ResultsStore
 
     out: dict[str, float] = {}
     if results_dir is None:
         return out
+    store = ResultsStore(results_dir)
     for exp in experiments:
-        path = result_path(exp, results_dir)
         try:
-            result = load_result(path) if path.exists() else None
+            result = store.get(exp)
         except ResultFileError:
             result = None
-        if result is not None and result.config_hash == exp.config_hash:
+        if result is not None:
             timings = result.timings
             out[exp.config_hash] = float(timings["total_s"]) / max(1, int(timings.get("rounds_run") or exp.rounds))
     return out

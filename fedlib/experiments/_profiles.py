@@ -161,3 +161,94 @@ def experiment_for(profile: str, dataset: str | None = None, **overrides: Any) -
         if gamma is not None:
             values["gamma_init"] = gamma
     return Experiment.from_dict(values)
+
+
+#: How a description names a dataset whose display name alone would not say what it is.
+_DATA_WORDS = {"mnist5k": "the embedded 5,000-image MNIST subset (mnist5k)"}
+
+
+def _network(exp: Experiment) -> str:
+    """``"a 784-100-10 fully-connected network"`` for the FC models (widths read from the built model), else the
+    model's display name (``"the Alexnet model"``)."""
+    from .. import models
+    from ..data import input_shape
+    from ..report.labels import MODEL_LABELS
+
+    if exp.model not in ("mnist_fc", "purchase_fc"):
+        return f"the {MODEL_LABELS.get(exp.model, exp.model)} model"
+    in_features = 1
+    for size in input_shape(exp.dataset):
+        in_features *= size
+    net = models.build(exp.model, seed=0, **{"in_features": in_features, **exp.model_options})
+    linear = [m for m in net.modules() if hasattr(m, "in_features") and hasattr(m, "out_features")]
+    widths = [linear[0].in_features] + [m.out_features for m in linear]
+    return f"a {'-'.join(map(str, widths))} fully-connected network"
+
+
+def _clients(exp: Experiment) -> str:
+    split = (f", Dirichlet label skew α = {exp.partition_alpha:g}" if exp.partition == "dirichlet" else
+             ", one writer each" if exp.partition == "writer" else "")  # fmt: skip
+    per_client = f" × {exp.samples_per_client:,} samples" if exp.samples_per_client is not None else ""
+    text = f"{exp.n_clients:,} clients{per_client}{split}, {exp.n_malicious:,} malicious"
+    if exp.sampling == "all":
+        return text + ", every client every round"
+    return text + f", {exp.clients_per_round} drawn per round {exp.sampling.replace('_', ' ')}"
+
+
+def setting_words(exp: Experiment) -> dict[str, str]:
+    """What one experiment runs, in words, read from its fields: ``data``, ``clients``, ``network``,
+    ``optimiser``, ``batch`` and ``rounds`` (:func:`describe_experiment` joins them).
+
+    Example:
+        >>> setting_words(experiment_for("scale"))["network"]
+        'a 784-100-10 fully-connected network'
+    """
+    from ..report.labels import DATASET_LABELS
+
+    optimiser = f"server {'SGD' if exp.optimiser == 'sgd' else 'Adam'} with lr {exp.lr:g}"
+    if exp.lr_decay_rounds:
+        optimiser += f" (×{exp.lr_decay_factor:g} at round {', '.join(map(str, exp.lr_decay_rounds))})"
+    return {
+        "data": _DATA_WORDS.get(exp.dataset, DATASET_LABELS.get(exp.dataset, exp.dataset)),
+        "clients": _clients(exp),
+        "network": _network(exp),
+        "optimiser": optimiser,
+        "batch": "each client's whole local data as its batch" if exp.batch_size is None else f"batch {exp.batch_size}",
+        "rounds": f"{exp.rounds:,} rounds",
+    }
+
+
+def describe_experiment(exp: Experiment) -> str:
+    """What one experiment runs, in one line read from its fields (the book's captions use it, so a page never
+    types a setting by hand): dataset, clients, network, server optimiser, batch and rounds.
+
+    Example:
+        >>> describe_experiment(experiment_for("scale"))
+        'Fashion-MNIST, 100 clients × 600 samples, 20 malicious, every client every round, a 784-100-10 \
+fully-connected network, server SGD with lr 0.5, batch 100, 300 rounds'
+    """
+    return ", ".join(setting_words(exp).values())
+
+
+def describe_profile(profile: str, dataset: str | None = None, **overrides: Any) -> str:
+    """:func:`describe_experiment` of :func:`experiment_for` ``(profile, dataset, **overrides)``.
+
+    Example:
+        >>> describe_profile("quick")
+        'the embedded 5,000-image MNIST subset (mnist5k), 20 clients, 4 malicious, every client every round, \
+a 784-100-10 fully-connected network, server SGD with lr 0.5, batch 50, 100 rounds'
+    """
+    return describe_experiment(experiment_for(profile, dataset, **overrides))
+
+
+def seeds_text(seeds: Any) -> str:
+    """``"seed 0"``, ``"seeds 0, 1, 2"`` (or ``"no seed yet"``): how a caption names seeds, never a list repr.
+
+    Example:
+        >>> seeds_text([0, 1, 2]), seeds_text((3,)), seeds_text([])
+        ('seeds 0, 1, 2', 'seed 3', 'no seed yet')
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        return "no seed yet"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))

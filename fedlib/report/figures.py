@@ -12,43 +12,73 @@ from .labels import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS
 
 
 def malicious_fraction_figure(imp: pd.DataFrame, *, profile: str, seeds: Sequence[int], attacks: Sequence[str]):
-    """Impact against the percentage of malicious clients: one panel per (dataset, rule), one line per
-    attack, a band of ± one standard deviation over seeds (none with a single seed).
+    """Impact against the percentage of malicious clients: one panel per (dataset, rule), stacked so that each panel
+    spans the page's width, all on one y-range; one line per attack (mean over seeds), a band of ± one standard
+    deviation where a point has several seeds, and one legend for the figure.
 
     ``imp`` holds per-seed impacts with columns dataset, aggregator, attack, percent, seed, impact.
     Returns the matplotlib Figure.
     """
     data = imp.copy()
     data["attack"] = data["attack"].map(lambda a: ATTACK_LABELS.get(a, a))
+    several = data.dataset.nunique() > 1
     data["panel"] = [
-        f"{DATASET_LABELS.get(d, d).split(' (')[0]}, {AGR_LABELS.get(a, a)}"
+        f"{DATASET_LABELS.get(d, d)}, {AGR_LABELS.get(a, a)}" if several else AGR_LABELS.get(a, a)
         for d, a in zip(data.dataset, data.aggregator, strict=True)
     ]
     panels = list(dict.fromkeys(data.panel))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
-    hue_order = [ATTACK_LABELS[a] for a in attacks]
-    for ax, panel in zip(axes[0], panels, strict=True):
-        sns.lineplot(
-            data=data[data.panel == panel],
-            x="percent",
-            y="impact",
-            hue="attack",
-            hue_order=hue_order,
-            style="attack",
-            style_order=hue_order,
-            markers=True,
-            dashes=False,
-            errorbar=("sd", 1) if len(seeds) > 1 else None,
-            ax=ax,
-        )
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_title(panel)
-        ax.set_xlabel("malicious clients (% of the clients in a round)")
-        ax.set_ylabel("attack impact (accuracy drop, percentage points)")
-        ax.legend(title="attack", fontsize=8)
-    band = "line: mean, band: ± 1 std over seeds" if len(seeds) > 1 else "one seed: no band"
-    fig.suptitle(f"Impact against the share of malicious clients ({profile} profile, seeds {list(seeds)}; {band})")
-    fig.tight_layout()
+    hue_order = [ATTACK_LABELS[a] for a in attacks if ATTACK_LABELS[a] in set(data.attack)]
+    with plt.rc_context({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11}):
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8.0, 2.9 * len(panels) + 1.2), squeeze=False,
+                                 sharex=True, sharey=True, layout="constrained")  # fmt: skip
+        for ax, panel in zip(axes[:, 0], panels, strict=True):
+            sns.lineplot(data=data[data.panel == panel], x="percent", y="impact", hue="attack", hue_order=hue_order,
+                         style="attack", style_order=hue_order, markers=True, dashes=False, markersize=8,
+                         errorbar=("sd", 1) if len(seeds) > 1 else None, ax=ax, legend=ax is axes[0, 0])  # fmt: skip
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_title(panel)
+            ax.set_xlabel("malicious clients (% of all clients)")
+            ax.set_ylabel("impact (pp)")
+            ax.set_xticks(sorted(data.percent.unique()))
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        axes[0, 0].get_legend().remove()
+        band = "band: ± 1 std over seeds" if len(seeds) > 1 else "one seed: no band"
+        fig.legend(handles, names, loc="outside upper center", ncols=min(len(names), 5),
+                   title=f"attack ({profile} profile; {band})")  # fmt: skip
+    return fig
+
+
+def impact_heatmaps(panels: dict[str, pd.DataFrame], *, title: str, label: str = "impact (pp)"):
+    """Grids of impacts (rows: rules, columns: attacks) side by side on **one** colour scale with one colour bar;
+    a missing cell (NaN: a run that does not exist) is hatched and labelled "n/a". Returns the Figure.
+
+    Example:
+        >>> grid = pd.DataFrame({"LIE": [1.0, float("nan")]}, index=["Krum", "Median"])
+        >>> fig = impact_heatmaps({"full": grid, "partial": grid * 2}, title="t")
+        >>> [t.get_text() for t in fig.axes[0].texts]
+        ['1.0', 'n/a']
+        >>> plt.close(fig)
+    """
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    values = np.concatenate([g.to_numpy(dtype=float).ravel() for g in panels.values()])
+    vmin, vmax = min(0.0, float(np.nanmin(values))), float(np.nanmax(values))
+    first = next(iter(panels.values()))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.2, 0.6 * len(first) + 2.2),
+                             sharey=True, squeeze=False, layout="constrained")  # fmt: skip
+    for ax, (name, grid) in zip(axes[0], panels.items(), strict=True):
+        sns.heatmap(grid.astype(float), annot=True, fmt=".1f", cmap="rocket_r", vmin=vmin, vmax=vmax, cbar=False,
+                    ax=ax, annot_kws={"fontsize": 11})  # fmt: skip
+        for i, j in zip(*np.where(grid.isna().to_numpy()), strict=True):
+            ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch="//", edgecolor="#bbbbbb", lw=0))
+            ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=11, color="#555555")
+        ax.set_title(name)
+        ax.set_xlabel("attack")
+        ax.set_ylabel("aggregation rule" if ax is axes[0, 0] else "")
+        ax.tick_params(axis="y", rotation=0)
+    fig.colorbar(axes[0, 0].collections[0], ax=list(axes[0]), label=label, shrink=0.9)
+    fig.suptitle(title)
     return fig
 
 

@@ -20,6 +20,9 @@ ATTACK_LABELS = {
     "tailored": "AGR-tailored",
     "min_max": "Min-Max",
     "min_sum": "Min-Sum",
+    # Attacks published after the paper (fedlib.attacks "ipm", "mimic").
+    "ipm": "IPM",
+    "mimic": "Mimic",
     "agnostic": "AGR-agnostic (Min-Max / Min-Sum)",
     "adaptive": "adaptive (DnC-tailored)",
 }
@@ -33,6 +36,11 @@ AGR_LABELS = {
     "afa": "AFA",
     "fang_defense": "Fang defense",
     "dnc": "DnC",
+    # Defenses published after the paper (fedlib.experiments.grids.NEWER_RULES).
+    "centered_clipping": "Centered clipping",
+    "geometric_median": "Geometric median",
+    "nnm": "NNM",
+    "bucketing": "Bucketing",
 }
 DATASET_LABELS = {
     "cifar10": "CIFAR10",

@@ -1,9 +1,11 @@
-"""Load (or run) the results of a grid of experiments as a pandas table.
+"""Read the results of a grid of experiments as a pandas table.
 
 Where results live is the caller's choice: every function takes the folder (``results_dir``); nothing
-here knows a repository's layout. Missing results are run only when asked (``run_missing=True``; by
-default only in the ``quick`` profile, whose runs take seconds): otherwise :func:`collect` raises
-:class:`MissingResultsError` naming the missing configurations, because full-size runs take hours.
+here knows a repository's layout. This module only reads, through the results store
+(:class:`fedlib.experiments.ResultsStore`): it never runs, writes or moves a file. A grid with results missing
+raises :class:`MissingResultsError` naming them; computing them is the sweep's job
+(:func:`fedlib.sweep.run_missing`; the book's notebooks do it in the ``quick`` profile, whose runs take
+seconds, and never silently for full-size runs, which take hours).
 
 Example:
     >>> import tempfile
@@ -36,15 +38,21 @@ def default_run_missing(profile: str) -> bool:
     return check_profile(profile) == "quick"
 
 
-def result_path(experiment, results_dir: Path) -> Path:
-    """Where :func:`fedlib.experiments.run` stores the result of ``experiment``."""
-    from ..experiments import result_path as where
+def _store(results_dir: os.PathLike | str):
+    from ..experiments import ResultsStore
 
-    return Path(where(experiment, results_dir))
+    return ResultsStore(results_dir)
 
 
-def is_cached(experiment, results_dir: Path) -> bool:
-    return result_path(experiment, results_dir).exists()
+def absent(cells: Sequence[Cell], results_dir: os.PathLike | str) -> list[Cell]:
+    """The cells (in order) whose result is not in ``results_dir`` (:meth:`ResultsStore.missing`).
+
+    Example:
+        >>> absent([], "/nonexistent")
+        []
+    """
+    missing = {e.config_hash for e in _store(results_dir).missing([c.experiment for c in cells])}
+    return [c for c in cells if c.experiment.config_hash in missing]
 
 
 def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict[str, list[Any]]:
@@ -56,11 +64,11 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict
         >>> absent_labels([], "/nonexistent")
         {}
     """
-    folder = Path(results_dir)
+    missing = {c.experiment.config_hash for c in absent(cells, results_dir)}
     present: dict[str, set] = {}
     wanted: dict[str, list] = {}
     for cell in cells:
-        cached = is_cached(cell.experiment, folder)
+        cached = cell.experiment.config_hash not in missing
         for key, value in cell.labels.items():
             wanted.setdefault(key, [])
             if value not in wanted[key]:
@@ -92,56 +100,39 @@ def collect(
     *,
     profile: str,
     results_dir: os.PathLike | str,
-    run_missing: bool | None = None,
-    device: str = "auto",
-    n_workers: int | None = None,
     how: str | None = None,
-    progress: bool = False,
     where: str | None = None,
 ) -> pd.DataFrame:
-    """Results of ``cells`` as one row each: the cell's labels, ``seed`` and the result's metrics.
+    """Results of ``cells`` as one row each: the cell's labels, ``seed`` and the result's metrics; read only.
 
-    Cached results are read; missing ones are run (in parallel with :func:`fedlib.sweep.run_experiments`)
-    when ``run_missing`` (default: only in the quick profile), else :class:`MissingResultsError` is raised;
-    its message calls the folder ``where`` (default: the folder's path) and says ``how`` to compute them.
-    Accuracies are in percent. A run that diverged keeps its best-so-far accuracy (as the paper's code)
-    and is flagged in the ``diverged`` column.
+    A missing result raises :class:`MissingResultsError` (its message calls the folder ``where``, default: the
+    folder's path, and says ``how`` to compute them, default: the sweep); a corrupt one raises
+    :class:`~fedlib.errors.ResultFileError` (the sweep moves such a file aside and runs it again:
+    :func:`fedlib.sweep.run_missing`). Accuracies are in percent. A run that diverged keeps its
+    best-so-far accuracy (as the paper's code) and is flagged in the ``diverged`` column.
     """
     check_profile(profile)
-    folder = Path(results_dir)
-    run_missing = default_run_missing(profile) if run_missing is None else bool(run_missing)
-    experiments = [c.experiment if device == "auto" else c.experiment.replace(device=device) for c in cells]
-    missing = [c for c, e in zip(cells, experiments, strict=True) if not is_cached(e, folder)]
-    if missing and not run_missing:
-        raise MissingResultsError(missing_message(missing, where or str(folder), profile, how))
+    missing = absent(cells, results_dir)
+    if missing:
+        raise MissingResultsError(missing_message(missing, where or str(results_dir), profile, how))
     if not cells:
         return pd.DataFrame()
-    folder.mkdir(parents=True, exist_ok=True)
-    results = _run_all(experiments, folder, n_workers=n_workers, progress=progress)
+    store = _store(results_dir)
     rows = []
-    for cell, result in zip(cells, results, strict=True):
+    for cell in cells:
+        result = store.get(cell.experiment)
+        if result is None:  # removed since absent() looked
+            raise MissingResultsError(missing_message([cell], where or str(results_dir), profile, how))
         rows.append({**cell.labels, "seed": cell.seed, **metrics(result)})
     return pd.DataFrame(rows)
 
 
-def _run_all(experiments: list[Any], folder: Path, *, n_workers: int | None, progress: bool) -> list:
-    """Every experiment's Result, in order: cached ones are read, the rest run on a local Dask cluster
-    (serially when only a few are missing: starting the cluster costs more than it saves)."""
-    from ..sweep import run_experiments
-
-    todo = sum(not is_cached(e, folder) for e in experiments)
-    workers = n_workers if n_workers is not None else min(2, os.cpu_count() or 1)
-    if todo < 4:
-        workers = 0
-    report = run_experiments(experiments, folder, n_workers=workers, progress=progress)
-    report.raise_for_failures()
-    return list(report.results)
-
-
 def metrics(result) -> dict[str, Any]:
-    """The numbers the book reports from one Result (accuracies in percent)."""
+    """The numbers the book reports from one Result (accuracies in percent): ``test_accuracy`` is the paper's
+    metric (test accuracy of the best-validation round), ``final_accuracy`` the test accuracy of the last round."""
     return {
         "test_accuracy": float(result.test_accuracy_at_best),
+        "final_accuracy": float(result.final_accuracy),
         "val_accuracy": float(result.best_val_accuracy),
         "best_round": int(result.best_round),
         "diverged": bool(result.diverged),
@@ -168,11 +159,11 @@ def committed(
         cells = list(cells() if callable(cells) else cells)
     except FedlibError as exc:
         return None, f"The {profile} grid cannot be built here: {exc}"
-    missing = [c for c in cells if not is_cached(c.experiment, folder)]
+    missing = absent(cells, folder)
     if missing:
         return None, (
             f"No complete committed {profile}-profile results yet: {len(missing)} of {len(cells)} runs "
             f"are missing from {where or folder}. Compute them with `{how or COMPUTE_MISSING}` and commit the "
             "JSON files."
         )
-    return collect(cells, profile=profile, results_dir=folder, run_missing=False), ""
+    return collect(cells, profile=profile, results_dir=folder), ""

@@ -149,28 +149,48 @@ def knowledge_table(
 
 
 def page_table(frame: pd.DataFrame, precision: int = 1):
-    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals (a pandas
-    Styler; its HTML is what the page renders)."""
-    return frame.style.hide(axis="index").format(precision=precision, na_rep="–")
+    """``frame`` as a book page shows it: no index column, numbers with ``precision`` decimals, a missing
+    value as "–", cells with words aligned left, and every cell without words (a number, "2.1 ± 1.0",
+    "2.2×", "5.0 (n=2)") aligned right and kept on one line, so that a narrow screen scrolls the table
+    sideways instead of breaking a number over lines (a pandas Styler; its HTML is what the page renders).
+
+    Example:
+        >>> html = page_table(pd.DataFrame({"rule": ["Krum"], "impact": ["2.1 ± 1.0"]})).to_html()
+        >>> html.count("white-space: nowrap"), html.count("text-align: left")
+        (1, 1)
+    """
+    import re
+
+    def cell_style(value: object) -> str:
+        words = re.sub(r"\(n ?= ?\d+\)|\bpp\b|\bnan\b|<NA>", "", str(value))
+        return "text-align: left" if re.search(r"[A-Za-z]", words) else "white-space: nowrap; text-align: right"
+
+    return frame.style.hide(axis="index").format(precision=precision, na_rep="–").map(cell_style)
 
 
 def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
     """The provenance line every table and figure carries: profile, dataset(s), seeds, metric."""
+    from ..experiments import seeds_text
+
     datasets = list(datasets)
     names = ", ".join(dict.fromkeys(DATASET_LABELS.get(d, d) for d in datasets))
     if "mnist5k" in datasets:
         names += " (the embedded 5,000-image MNIST subset)"
     quick = (
-        " **Quick profile**: a small, fast stand-in for the paper's setting; compare orderings, not sizes."
+        " Quick profile: a small, fast stand-in for the paper's setting; compare orderings, not sizes."
         if profile == "quick"
         else ""
     )
-    scale = " **Scale profile**: the full Fashion-MNIST (the paper used MNIST)." if profile == "scale" else ""
-    seeds_text = ", ".join(str(s) for s in seeds) or "none committed yet"
+    scale = (
+        " Scale profile: the paper's MNIST client layout on the full Fashion-MNIST, with a smaller network."
+        if profile == "scale"
+        else ""
+    )
+    several = " (mean ± std over seeds)" if len(seeds) > 1 else ""
     return (
-        f"Profile `{profile}`, dataset {names}, seed(s) {seeds_text} (mean ± std over seeds where several). "
-        f"Accuracy = test accuracy of the best-validation round; impact = no-attack accuracy − attacked "
-        f"accuracy, in percentage points.{quick}{scale} {extra}"
+        f"Profile `{profile}`, dataset {names}, {seeds_text(seeds)}{several}. Accuracy = test accuracy of the "
+        f"best-validation round; impact = no-attack accuracy − attacked accuracy, in percentage points.{quick}{scale} "
+        f"{extra}"
     ).strip()
 
 
@@ -255,8 +275,8 @@ def paired_impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) 
         >>> paired_impacts(runs, ["aggregator"])[["seed", "impact"]].values.tolist()
         [[0.0, 5.0]]
     """
-    if runs.empty:
-        return runs.assign(impact=pd.Series(dtype="float64"))
+    if runs.empty:  # no run yet: an empty frame with the columns a caller groups by
+        return pd.DataFrame(columns=[*by, "attack", "seed", "impact"]).astype({"impact": "float64"})
     keys = list(by) + ["seed"]
     clean = runs[runs.attack == "none"][keys].drop_duplicates()
     has_baseline = runs.merge(clean, on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
@@ -367,3 +387,81 @@ def describe_missing(missing: Iterable[dict]) -> list[str]:
         parts = [f"{', '.join(names)} ({_seeds_text(seeds)})" for seeds, names in by_seeds.items()]
         lines.append(f"{name}: {'; '.join(parts)}")
     return lines
+
+
+# --------------------------------------------------------------------------- best round and last round
+#: A run "collapses late" when its last-round test accuracy is this many points below its best-validation round's.
+LATE_DROP_PP = 10.0
+
+
+def late_collapses(runs: pd.DataFrame, threshold: float = LATE_DROP_PP) -> pd.DataFrame:
+    """The attacked runs whose last-round test accuracy ends more than ``threshold`` pp below the test accuracy of
+    their best-validation round (the paper's metric hides such a collapse), with their ``late_drop`` (pp).
+
+    Example:
+        >>> runs = pd.DataFrame({"attack": ["none", "lie", "lie"], "test_accuracy": [90.0, 80.0, 85.0],
+        ...                      "final_accuracy": [89.0, 60.0, 84.0]})
+        >>> late_collapses(runs).late_drop.tolist()
+        [20.0]
+    """
+    attacked = runs[runs.attack != "none"]
+    drop = attacked[METRIC] - attacked["final_accuracy"]
+    return attacked.assign(late_drop=drop)[drop > threshold]
+
+
+def best_and_final(
+    runs: pd.DataFrame, by: Sequence[str], cases: Sequence[str], threshold: float = LATE_DROP_PP
+) -> pd.DataFrame:
+    """Per attacked cell (``cases``, e.g. aggregator, attack, knowledge): the impact by the paper's metric, the
+    impact at the last round (no-attack − attacked last-round accuracy, same seed), and how many of the cell's runs
+    collapse late (:func:`late_collapses`), for the cells with at least one such run. ``by``: the columns an
+    attacked run shares with its no-attack run (:func:`paired_impacts`).
+
+    Example:
+        >>> runs = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie"], "seed": 0,
+        ...                      "test_accuracy": [90.0, 80.0], "final_accuracy": [89.0, 60.0]})
+        >>> best_and_final(runs, ["aggregator"], ["aggregator", "attack"]).iloc[0].tolist()
+        ['median', 'lie', '10.0', '29.0', '1 of 1']
+    """
+    best = paired_impacts(runs, by)
+    final = paired_impacts(runs, by, metric="final_accuracy")
+    late = late_collapses(best.drop(columns=["impact", "no_attack"]), threshold)
+    rows = []
+    for key, cell in best.groupby(list(cases), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        mask = (late[list(cases)] == pd.Series(dict(zip(cases, key, strict=True)))).all(axis=1)
+        if not mask.any():
+            continue
+        at_end = final.loc[(final[list(cases)] == pd.Series(dict(zip(cases, key, strict=True)))).all(axis=1), "impact"]
+        rows.append({**dict(zip(cases, key, strict=True)), "impact (paper's metric)": mean_sd(cell.impact),
+                     "impact at the last round": mean_sd(at_end), "runs that collapse late": f"{int(mask.sum())} of "
+                     f"{len(cell)}"})  # fmt: skip
+    columns = [*cases, "impact (paper's metric)", "impact at the last round", "runs that collapse late"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def most_harmful(imp: pd.DataFrame, cases: Sequence[str], choice: str) -> pd.DataFrame:
+    """Per case (e.g. aggregator, attack), over the seeds that have a run of every value of ``choice`` (e.g. every
+    perturbation): the value with the largest mean impact, in how many of those seeds it is also that seed's most
+    harmful (``"k of n"``), and the spread of the means (largest − smallest, pp). A case without such a seed is
+    left out.
+
+    Example:
+        >>> imp = pd.DataFrame({"attack": "lie", "perturbation": ["std", "sign"] * 2 + ["std"], "seed": [0, 0, 1, 1, 2],
+        ...                     "impact": [5.0, 3.0, 6.0, 7.0, 90.0]})
+        >>> row = most_harmful(imp, ["attack"], "perturbation").iloc[0]
+        >>> row["most harmful"], row["seeds where it is"], float(row["spread (pp)"])
+        ('std', '1 of 2', 0.5)
+    """
+    rows = []
+    for key, g in imp.groupby(list(cases), sort=False) if len(imp) else []:
+        key = key if isinstance(key, tuple) else (key,)
+        per_seed = g.pivot_table(index="seed", columns=choice, values="impact", sort=False).dropna()
+        if per_seed.empty:
+            continue
+        means = per_seed.mean()
+        best = means.idxmax()
+        rows.append({**dict(zip(cases, key, strict=True)), "most harmful": best,
+                     "seeds where it is": f"{int((per_seed.idxmax(axis=1) == best).sum())} of {len(per_seed)}",
+                     "spread (pp)": float(means.max() - means.min())})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*cases, "most harmful", "seeds where it is", "spread (pp)"])

@@ -6,6 +6,7 @@
   that fail or lose their worker, and returns a :class:`SweepReport` with the results in input order.
 * :func:`run_sweep` runs a reproduction's experiments (:class:`fedlib.experiments.reproduce.Reproduction`), with one
   local Dask worker per GPU when a machine has several (:func:`gpu_cluster`).
+* :func:`run_missing` computes what a results folder lacks of a grid (the book's notebooks, quick profile).
 * ``python -m fedlib sweep GRID.yaml [--scheduler tcp://HOST:8786] [--workers N] [--results-dir DIR]``.
 
 Example:
@@ -19,13 +20,14 @@ Example:
 
 from ._gpus import gpu_cluster, gpu_worker_env, gpu_workers, run_sweep
 from ._grid import allowed_keys, expand, load_grid
-from ._run import Failure, SweepFailedError, SweepReport, run_experiments
+from ._run import Failure, SweepFailedError, SweepReport, run_experiments, run_missing
 
 __all__ = [
     "expand",
     "load_grid",
     "allowed_keys",
     "run_experiments",
+    "run_missing",
     "SweepReport",
     "Failure",
     "SweepFailedError",

@@ -1,17 +1,20 @@
-"""The exercises of the Learn chapters: each checker accepts a right answer and rejects known wrong ones, and each
-Learn notebook holds at least three exercises laid out as fedbook.exercises documents (hidden solution, check)."""
+"""The exercises of the Learn chapters: each checker accepts a right answer and rejects known wrong ones with a hint,
+and each Learn notebook holds at least three exercises laid out as fedbook.exercises documents: the check shown under
+the starting answer rejects it (with a hint), and the hidden solution passes its own check."""
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import io
 import math
-import re
 from pathlib import Path
 
 import pytest
 import torch
 from fedbook import exercises as ex
 from fedbook.toy import point_cloud
+from helpers import exercise_cells as cells_of
 
 from fedlib.attacks import Z_TABLE_NDSS21, craft
 
@@ -24,8 +27,25 @@ def test_docstring_examples_run():
 
 
 def rejects(check, *args, match: str | None = None, **kwargs) -> None:
-    with pytest.raises(ex.ExerciseFailed, match=match):
-        check(*args, **kwargs)
+    with pytest.raises(ex.ExerciseFailed, match=match) as failure:
+        check(*args, strict=True, **kwargs)
+    assert "Hint:" in str(failure.value), f"no hint in: {failure.value}"
+
+
+def accepts(check, *args, **kwargs) -> None:
+    """The check passes (strict: a failure raises) and says so with its ✓ line."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        check(*args, strict=True, **kwargs)
+    assert out.getvalue().startswith("✓"), out.getvalue()
+
+
+def test_a_failing_check_prints_not_passed_with_a_hint_and_raises_only_when_strict(capsys):
+    ex.check_coordinate_median(lambda x: x.mean(dim=0))
+    out = capsys.readouterr().out
+    assert out.startswith("✗ Not passed yet:") and "Hint: that is the mean" in out and "✓" not in out
+    rejects(ex.check_coordinate_median, lambda x: x.mean(dim=0), match="that is the mean")
+    rejects(ex.check_lie_z, lambda n, m: 0.0, match="Φ⁻¹")  # no known mistake: the checker's default hint
 
 
 # Right answers, written independently of the notebooks' solutions where there is a second way.
@@ -86,8 +106,8 @@ def krum_scores_pair(x, f, *, released_like_textbook=False):
 
 
 def test_median_checkers_accept_the_right_variant_and_reject_the_other():
-    ex.check_coordinate_median(median_by_quantile)
-    ex.check_released_median(lambda x: x.median(dim=0).values)
+    accepts(ex.check_coordinate_median, median_by_quantile)
+    accepts(ex.check_released_median, lambda x: x.median(dim=0).values)
     rejects(ex.check_coordinate_median, lambda x: x.mean(dim=0))
     rejects(ex.check_coordinate_median, lambda x: x.median(dim=0).values, match="two middle values")
     rejects(ex.check_released_median, median_by_quantile, match="lower of the two middle values")
@@ -97,7 +117,7 @@ def test_median_checkers_accept_the_right_variant_and_reject_the_other():
 
 
 def test_krum_index_checker():
-    ex.check_krum_index(krum_by_loops)
+    accepts(ex.check_krum_index, krum_by_loops)
     closest_to_mean = lambda x, f: int(torch.linalg.vector_norm(x - x.mean(dim=0), dim=1).argmin())  # noqa: E731
     rejects(ex.check_krum_index, closest_to_mean)
 
@@ -114,15 +134,15 @@ def test_fools_krum_checker():
     rejects(ex.check_fools_krum, points[:4], honest, match="selected honest row")  # the far cluster
     at_mean = honest.mean(dim=0).expand(4, -1).clone()
     rejects(ex.check_fools_krum, at_mean, honest, match="lies only")  # selected, but it moves nothing
-    ex.check_fools_krum(at_mean, honest, min_shift=0.0)
+    accepts(ex.check_fools_krum, at_mean, honest, min_shift=0.0)
     rejects(ex.check_fools_krum, at_mean[:, :1], honest, match="coordinates")
     # Copies one honest standard deviation from the mean, on the side where Krum still picks them (seed 0).
     direction = torch.tensor([math.cos(math.radians(140)), math.sin(math.radians(140))], dtype=honest.dtype)
-    ex.check_fools_krum((honest.mean(dim=0) + 1.05 * direction).expand(4, -1).clone(), honest)
+    accepts(ex.check_fools_krum, (honest.mean(dim=0) + 1.05 * direction).expand(4, -1).clone(), honest)
 
 
 def test_min_max_test_checker():
-    ex.check_min_max_test(min_max_accepts)
+    accepts(ex.check_min_max_test, min_max_accepts)
     rejects(ex.check_min_max_test, lambda benign, gamma: True, match="must reject")
     rejects(ex.check_min_max_test, min_sum_accepts, match="Min-Sum")
     biased = lambda b, g: min_max_accepts(b, g * b.std(dim=0, unbiased=False).norm() / b.std(dim=0).norm())  # noqa: E731
@@ -130,7 +150,7 @@ def test_min_max_test_checker():
 
 
 def test_halving_checker():
-    ex.check_halving_search(halving_reference)
+    accepts(ex.check_halving_search, halving_reference)
     rejects(ex.check_halving_search, lambda s, g0, tau: g0 if s(g0) else 0.0, match="probes")
 
     def returns_last_probe(success, gamma_init, tau):
@@ -156,25 +176,25 @@ def test_halving_checker():
 
 
 def test_exact_gamma_checker():
-    ex.check_exact_min_max_gamma(exact_gamma_by_bisection)
+    accepts(ex.check_exact_min_max_gamma, exact_gamma_by_bisection)
     rejects(ex.check_exact_min_max_gamma, lambda b: craft("min_max", b, 1).gamma, match="halving")
     rejects(ex.check_exact_min_max_gamma, lambda b: craft("min_sum", b, 1, search="exact").gamma)
 
 
 def test_lie_z_checker():
-    ex.check_lie_z(lie_z_formula)
+    accepts(ex.check_lie_z, lie_z_formula)
     rejects(ex.check_lie_z, lambda n, m: Z_TABLE_NDSS21.get(m, 0.0))
     rejects(ex.check_lie_z, lambda n, m: Z_TABLE_NDSS21.get(m, lie_z_formula(n, m)), match="released table")
 
 
 def test_krum_scores_checker():
-    ex.check_krum_scores(krum_scores_pair)
+    accepts(ex.check_krum_scores, krum_scores_pair)
     rejects(ex.check_krum_scores, lambda x, f: krum_scores_pair(x, f, released_like_textbook=True), match="ndss21")
     rejects(ex.check_krum_scores, lambda x, f: krum_scores_pair(x, f)[0], match="pair")
 
 
 def test_krum_variants_differ_checker():
-    ex.check_krum_variants_differ(torch.tensor([[0.0], [0.0], [0.0], [5.0], [6.0], [7.0], [8.0]]), 1)
+    accepts(ex.check_krum_variants_differ, torch.tensor([[0.0], [0.0], [0.0], [5.0], [6.0], [7.0], [8.0]]), 1)
     # The notebook's starting point, on which both variants select the 0.
     same = torch.tensor([[-3.0], [-1.0], [0.0], [1.0], [2.0], [4.0], [9.0]])
     rejects(ex.check_krum_variants_differ, same, 1, match="both variants select row 2")
@@ -195,88 +215,71 @@ def learn_chapters() -> list[Path]:
 
 
 LEARN = learn_chapters()
-EXERCISE = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)")
-SOLUTION_START = re.compile(r"```\{solution-start\} (\S+)\n:class: dropdown\n```")
+#: Every notebook with exercises: the Learn chapters and "Test your own rule".
+WITH_EXERCISES = [*LEARN, ROOT / "notebooks" / "your_own_rule.py"]
 
 
-def exercise_layout(source: Path) -> dict[str, list[str]]:
-    """For each exercise label, the kinds of the cells from the exercise to the first code cell after its
-    solution: e.g. ["exercise", "code", "solution-start", "code", "solution-end", "code"]."""
-    import jupytext
-
-    cells = jupytext.read(source, fmt="py:percent").cells
-    layout: dict[str, list[str]] = {}
-    current = None
-    for cell in cells:
-        text = cell.source
-        if cell.cell_type == "markdown" and (found := EXERCISE.search(text)):
-            current = found.group(1)
-            assert current not in layout, f"{source.name}: label {current} used twice"
-            layout[current] = ["exercise"]
-        elif current is None:
-            continue
-        elif cell.cell_type == "markdown" and (found := SOLUTION_START.search(text)):
-            assert found.group(1) == current, f"{source.name}: solution-start {found.group(1)} inside {current}"
-            layout[current].append("solution-start")
-        elif cell.cell_type == "markdown" and "```{solution-end}" in text:
-            layout[current].append("solution-end")
-        elif cell.cell_type == "code":
-            layout[current].append("check" if re.search(r"^check_\w+\(", text, re.M) else "code")
-            if layout[current][-1] == "check":
-                current = None
-    return layout
-
-
-@pytest.mark.parametrize("source", LEARN, ids=[p.stem for p in LEARN])
-def test_learn_chapter_has_three_exercises_with_hidden_solution_and_check(source):
-    layout = exercise_layout(source)
-    assert len(layout) >= 3, f"{source.name}: {len(layout)} exercise(s); the Learn chapters need at least 3"
-    for label, kinds in layout.items():
+@pytest.mark.parametrize("source", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_exercises_show_the_check_of_the_starting_answer_and_hide_the_solution_with_its_check(source):
+    found = cells_of.exercises(source)
+    assert len(found) >= 3, f"{source.name}: {len(found)} exercise(s); a chapter with exercises needs at least 3"
+    for label, exercise in found.items():
         assert label.startswith(f"{source.stem}-"), f"{source.name}: label {label} must start with the chapter stem"
-        start, end = kinds.index("solution-start"), kinds.index("solution-end")  # ValueError: missing
-        assert "code" in kinds[1:start], f"{source.name} {label}: no answer cell before the solution"
-        assert "code" in kinds[start:end], f"{source.name} {label}: no code inside the hidden solution"
-        assert kinds[-1] == "check" and kinds.index("check") > end, f"{source.name} {label}: no check after it"
+        kinds = " ".join(exercise.kinds)
+        assert cells_of.LAYOUT.fullmatch(kinds), (
+            f"{source.name} {label}: cells are [{kinds}]; expected the exercise, the starting answer, its check, "
+            "then solution-start, the solution, its check, solution-end")
+        assert "strict=True" in exercise.solution_check, f"{source.name} {label}: the solution's check is not strict"
+        assert "strict" not in exercise.check, f"{source.name} {label}: the shown check must not be strict"
 
 
-def test_exercise_labels_are_unique_across_the_learn_chapters():
-    labels = [label for source in LEARN for label in exercise_layout(source)]
+def test_exercise_labels_are_unique_across_the_book():
+    labels = [label for source in WITH_EXERCISES for label in cells_of.exercises(source)]
     assert len(labels) == len(set(labels))
+
+
+def run_cell(code: str, namespace: dict) -> str:
+    """Execute one cell's code in ``namespace``; return what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, namespace)
+    return out.getvalue()
+
+
+def assert_check_outputs(label: str, shown: str, solution: str) -> None:
+    """The check under the starting answer says it does not pass yet, with a hint, and shows no success; the
+    solution's check passes."""
+    assert shown.startswith("✗ Not passed yet:") and "Hint:" in shown, f"{label}: the starting answer {shown!r}"
+    assert "✓" not in shown, f"{label}: the check of the starting answer shows a success: {shown!r}"
+    assert solution.startswith("✓") and "✗" not in solution, f"{label}: the solution's check printed {solution!r}"
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("source", LEARN, ids=[p.stem for p in LEARN])
-def test_answer_cells_as_committed_fail_their_check_and_the_solutions_pass(source, capsys):
-    """Runs the notebook's code in order, in this process; at each check cell, first with the answer cell as
-    committed (the check must reject it), then with the hidden solution (the check must pass)."""
+def test_starting_answers_fail_their_check_and_the_solutions_pass(source):
+    """Runs the chapter's code in order, in this process, as the book does: the check under each starting answer
+    must reject it with a hint, and the check inside the hidden solution must pass."""
     import os
 
-    import jupytext
     import matplotlib
 
     if os.environ.get("FEDLIB_SKIP_NOTEBOOKS") == "1":
         pytest.skip("FEDLIB_SKIP_NOTEBOOKS=1")
     matplotlib.use("Agg")  # plt.show() draws nothing here
+    found = cells_of.exercises(source)
+    checks = {ex_.check: label for label, ex_ in found.items()}
+    solution_checks = {ex_.solution_check: label for label, ex_ in found.items()}
     namespace: dict = {"__name__": "__notebook__"}
-    solution: list[str] | None = None
-    pending: list[str] = []
-    checked = 0
-    for cell in jupytext.read(source, fmt="py:percent").cells:
-        if cell.cell_type == "markdown":
-            if SOLUTION_START.search(cell.source):
-                solution = pending = []
-            elif "```{solution-end}" in cell.source:
-                solution = None
+    shown: dict[str, str] = {}
+    passed: dict[str, str] = {}
+    for cell in cells_of.cells(source):
+        if cell.cell_type != "code":
             continue
-        if solution is not None:
-            solution.append(cell.source)  # held back until the committed answer has been checked
-        elif re.search(r"^check_\w+\(", cell.source, re.M):
-            with pytest.raises(ex.ExerciseFailed):
-                exec(cell.source, namespace)
-            for code in pending:
-                exec(code, namespace)
-            exec(cell.source, namespace)
-            pending, checked = [], checked + 1
-        else:
-            exec(cell.source, namespace)
-    assert checked >= 3 and capsys.readouterr().out.count("✓") == checked
+        printed = run_cell(cell.source, namespace)
+        if cell.source in checks:
+            shown[checks[cell.source]] = printed
+        elif cell.source in solution_checks:
+            passed[solution_checks[cell.source]] = printed
+    assert set(shown) == set(passed) == set(found)
+    for label in found:
+        assert_check_outputs(label, shown[label], passed[label])

@@ -6,7 +6,6 @@ Run after `make book`: `pytest tests/book --book-html _build/html` (skipped when
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,25 +22,6 @@ CHROMIUM_FLAGS = [
 
 # Pages whose figures must be present (notebook stem -> minimum number of figure images).
 FIGURE_PAGES = FIGURES
-
-
-@pytest.fixture(scope="module")
-def html_dir(request) -> Path:
-    opt = request.config.getoption("--book-html")
-    if not opt:
-        pytest.skip("pass --book-html _build/html (after make book) to check the rendered book")
-    path = Path(opt)
-    if not (path / "index.html").exists():
-        pytest.fail(f"--book-html {path}: no index.html there; did `make book` succeed?")
-    return path
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("headless Chromium is required for the rendered-book checks (apt-get install chromium)")
-    return exe
 
 
 def screenshot(chromium: str, url: str, out: Path, tmp: Path) -> np.ndarray:

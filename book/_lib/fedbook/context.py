@@ -18,7 +18,7 @@ Example:
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
-    "profile 'quick', seeds [0, 1, 2], device 'auto', results in results/quick (missing results are computed)"
+    'profile `quick`, seeds 0, 1, 2, results read from results/quick'
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from fedlib.errors import ConfigError
+from fedlib.experiments import seeds_text
 from fedlib.experiments.reproduce import Reproduction
 from fedlib.report import results as _results
 from fedlib.report.results import Cell, check_profile, default_run_missing
+from fedlib.sweep import run_missing
 
 from .repository import find_root
 
@@ -104,9 +106,10 @@ class Context:
         if self.reproduction is not None:
             cells = self.reproduction.adapt(cells)
             self._announce()
-        return _results.collect(cells, profile=self.profile, results_dir=self.folder, run_missing=self.run_missing,
-                                device=self.device, how=compute_with(self.profile, self.notebook),
-                                where=shown(self.folder))
+        if self.run_missing:
+            run_missing([c.experiment for c in cells], self.folder, device=self.device)
+        return _results.collect(cells, profile=self.profile, results_dir=self.folder,
+                                how=compute_with(self.profile, self.notebook), where=shown(self.folder))
 
     @property
     def paper_setting(self) -> bool:
@@ -132,11 +135,11 @@ class Context:
         self._announced = True
 
     def describe(self) -> str:
-        return (f"profile {self.profile!r}, seeds {self.seeds}, device {self.device!r}, results in "
-                f"{shown(self.folder)}"
-                + (" (missing results are computed)" if self.run_missing else
-                   " (results of the sweep only)" if self.reproduction is not None else " (committed results only)")
-                + (f"; fedlib reproduce: {self.reproduction.describe()}" if self.reproduction is not None else ""))
+        """Where a page's runs come from, as a reader reads it: profile, seeds, device (when chosen) and folder."""
+        device = "" if self.device == "auto" else f", device {self.device}"
+        return (f"profile `{self.profile}`, {seeds_text(self.seeds)}{device}, results read from {shown(self.folder)}"
+                + (f" (results of the sweep only); fedlib reproduce: {self.reproduction.describe()}"
+                   if self.reproduction is not None else ""))
 
 
 def compute_with(profile: str, notebook: str | None) -> str:

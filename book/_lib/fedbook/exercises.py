@@ -1,36 +1,42 @@
 r"""Checkers for the exercises of the Learn chapters: each runs a student's answer and compares it with fedlib.
 
 A checker ``check_<what>(answer, ...)`` calls the answer on seeded random inputs (or inspects the input the
-student built), compares the result with what fedlib computes, and either prints one line starting with ``✓``
-or raises :class:`ExerciseFailed` (an ``AssertionError``) saying on which input the answer went wrong, what
-fedlib expected and what the answer gave, with a hint when the mistake is a known one (e.g. the lower middle
-value where the textbook median averages the two middle values). Checkers never compare with a stored number:
-the reference is always a fedlib call made at check time, so they check the same thing the library tests.
+student built) and compares the result with what fedlib computes. A passing answer prints one line starting
+with ``✓``. A wrong one prints one line starting with ``✗ Not passed yet:`` that says on which input the answer
+went wrong, what fedlib expected and what the answer gave, and always ends with a hint (a specific one when
+the mistake is a known one, e.g. the lower middle value where the textbook median averages the two middle
+values). With ``strict=True`` a wrong answer raises :class:`ExerciseFailed` (an ``AssertionError``) with that
+message instead, which is how the solutions and the tests call the checkers. Checkers never compare with a
+stored number: the reference is always a fedlib call made at check time, so they check the same thing the
+library tests.
 
-Conventions for an exercise in a book notebook (Jupytext py:percent; other chapters follow them too):
+Layout of an exercise in a book notebook (Jupytext py:percent; the chapter *Test your own rule* follows it too):
 
 1. A markdown cell holding a MyST ``exercise`` directive: a title, ``:label: <chapter-stem>-<slug>`` (labels
    are unique across the book), the task stated precisely (the name and signature to define, what it returns)
-   and what the check verifies. Tell the reader to run the check cell after writing the answer, skipping the
-   solution cell (running it replaces their answer with ours).
-2. A code cell where the student writes the answer. As committed it must *run*: it holds a runnable but wrong
-   starting point (e.g. the mean where the median is asked for) that the checker rejects.
-3. A markdown cell ```` ```{solution-start} <label> ```` with ``:class: dropdown`` (sphinx-exercise's gated
-   syntax: the solution is hidden behind a toggle by sphinx-togglebutton), then the solution code cell, which
-   redefines the same name, then a markdown cell ```` ```{solution-end} ````. No heading may fall between
-   ``solution-start`` and ``solution-end`` (both must sit in the same section), and no label is reused.
-4. A code cell calling the checker on the answer. Executed in order (what the book does), it checks the
-   solution, so a wrong solution or a change in fedlib that breaks an exercise fails the notebook run.
+   and what the check verifies.
+2. A code cell where the student writes the answer. As committed it holds a runnable but wrong starting point
+   (e.g. the mean where the median is asked for).
+3. A code cell calling the checker on that answer, as the student will: on the page it shows that the start
+   does not pass yet, and the hint.
+4. A markdown cell opening the ``solution-start`` directive for the label, with ``:class: dropdown``
+   (sphinx-exercise's gated syntax: the solution is hidden behind a toggle by sphinx-togglebutton), the
+   solution code cell, which redefines the same name, a code cell calling the checker with ``strict=True``
+   (its ``✓`` line is the only success the page shows, inside the toggle; a wrong solution stops the
+   notebook), and a markdown cell closing it (``solution-end``). No heading may fall between
+   ``solution-start`` and ``solution-end``, and no label is reused.
 
 Checkers take plain callables or tensors, draw inputs from an explicit ``torch.Generator``, work in float64
-and are fast (well under a second each). ``tests/book/test_exercises.py`` proves that each one rejects a wrong
-answer and accepts the solution.
+and are fast (well under a second each). ``tests/book/test_exercises.py`` proves that each one rejects the
+notebook's starting answer and known wrong answers, with a hint, and accepts the solution.
 
 Example:
     >>> import torch
     >>> check_coordinate_median(lambda x: x.quantile(0.5, dim=0))
     ✓ your coordinate-wise median equals fedlib.aggregate("median", ...) on 24 random inputs (odd and even n)
     >>> check_coordinate_median(lambda x: x.mean(dim=0))  # doctest: +ELLIPSIS
+    ✗ Not passed yet: on an input of 5 rows × 1 coordinate... Hint: that is the mean; ...
+    >>> check_coordinate_median(lambda x: x.mean(dim=0), strict=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     fedbook.exercises.ExerciseFailed: ...
@@ -38,6 +44,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterator
@@ -47,35 +54,79 @@ import torch
 
 from fedlib import aggregators, attacks
 
+from .text import number_text, values_text, vector_text
+
 DTYPE = torch.float64
 
 
 class ExerciseFailed(AssertionError):
-    """The answer to an exercise is wrong; the message says on which input and how."""
+    """The answer to an exercise is wrong; the message says on which input and how, and gives a hint."""
 
 
-def _require(condition: bool, message: str) -> None:
+def checker(hint: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Turn a check that raises :class:`ExerciseFailed` into the form the notebooks call.
+
+    The decorated check takes ``strict`` (keyword, default False): on a wrong answer it prints
+    ``✗ Not passed yet: <what went wrong> Hint: <hint>`` and returns, or with ``strict=True`` raises
+    :class:`ExerciseFailed` with that message. ``hint`` is added to every failure whose message carries no
+    specific hint of its own. A passing check prints its own ``✓`` line.
+    """
+
+    def decorate(check: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(check)
+        def run(*args: Any, strict: bool = False, **kwargs: Any) -> None:
+            try:
+                check(*args, **kwargs)
+            except ExerciseFailed as exc:
+                message = str(exc) if "Hint:" in str(exc) else f"{exc} Hint: {hint}"
+                if strict:
+                    raise ExerciseFailed(message) from None
+                print(f"✗ Not passed yet: {message}")
+
+        return run
+
+    return decorate
+
+
+def _matrix_text(x: torch.Tensor) -> str:
+    return "; ".join(values_text(row) for row in x.tolist())
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`ExerciseFailed` with ``message`` unless ``condition`` holds."""
     # An explicit raise rather than `assert`: checks must not vanish under `python -O`.
     if not condition:
         raise ExerciseFailed(message)
 
 
+def _kind(value: Any) -> str:
+    """What a wrong-typed answer is, for a message: its type, and its shape when it has one."""
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else type(value).__name__
+
+
 def _call(answer: Callable[..., Any], *args: Any) -> Any:
     """Call the student's function, turning a placeholder or a crash into a readable failure."""
-    _require(callable(answer), f"expected a function; found {type(answer).__name__}")
+    require(callable(answer), f"expected a function; found a {_kind(answer)}.")
     try:
         result = answer(*args)
     except Exception as exc:  # the student's code may raise anything: report it as the exercise's failure
-        raise ExerciseFailed(f"your function raised {type(exc).__name__}: {exc}") from exc
-    _require(result is not NotImplemented and result is not None,
-             "your function returned nothing yet: write your answer in the cell above the solution")
+        raise ExerciseFailed(f"your function raised {type(exc).__name__}: {exc}.") from exc
+    require(result is not NotImplemented and result is not None,
+             "your function returned nothing yet: write your answer in the cell above the check.")
     return result
 
 
 def _as_vector(value: Any, d: int, what: str) -> torch.Tensor:
-    _require(isinstance(value, torch.Tensor), f"{what}: expected a torch.Tensor; found {type(value).__name__}")
-    _require(tuple(value.shape) == (d,), f"{what}: expected shape ({d},); found {tuple(value.shape)}")
+    require(isinstance(value, torch.Tensor), f"{what}: expected a torch.Tensor; found a {_kind(value)}.")
+    require(tuple(value.shape) == (d,), f"{what}: expected shape ({d},); found {tuple(value.shape)}.")
     return value.to(DTYPE)
+
+
+def _as_number(value: Any, what: str) -> float:
+    one = isinstance(value, numbers.Real) or (isinstance(value, torch.Tensor) and value.numel() == 1)
+    require(one, f"expected one number {what}; found a {_kind(value)}.")
+    return float(value)
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-9) -> bool:
@@ -100,6 +151,9 @@ def _grid_inputs(seed: int) -> list[torch.Tensor]:
 # ---------------------------------------------------------------------------------------------------------
 # Robust aggregation at a glance
 
+MEDIAN_HINT = ("sort each column (torch.sort along dimension 0) and take the middle value; for an even number of "
+               "rows, the mean of the two middle values.")
+
 
 def _check_median_variant(answer: Callable[[torch.Tensor], Any], variant: str, seed: int) -> int:
     other = "ndss21" if variant == "textbook" else "textbook"
@@ -114,11 +168,15 @@ def _check_median_variant(answer: Callable[[torch.Tensor], Any], variant: str, s
             hint = (" Hint: for an even number of rows the textbook median averages the two middle values."
                     if variant == "textbook" else
                     " Hint: the released code returns the lower of the two middle values (torch.median).")
-        raise ExerciseFailed(f"on an input of {x.shape[0]} rows × {x.shape[1]} coordinates:\n{x}\n"
-                             f"fedlib ({variant}) gives {expected.tolist()}, yours {got.tolist()}.{hint}")
+        elif _close(got, x.mean(dim=0)):
+            hint = " Hint: that is the mean; " + MEDIAN_HINT
+        rows = "coordinate" if x.shape[1] == 1 else "coordinates"
+        raise ExerciseFailed(f"on an input of {x.shape[0]} rows × {x.shape[1]} {rows} (rows: {_matrix_text(x)}) "
+                             f"fedlib ({variant}) gives {vector_text(expected)}, yours {vector_text(got)}.{hint}")
     return len(inputs)
 
 
+@checker(MEDIAN_HINT)
 def check_coordinate_median(answer: Callable[[torch.Tensor], Any], *, seed: int = 0) -> None:
     """``answer(updates) -> (d,)`` must equal ``fedlib.aggregate("median", updates, f)`` (textbook variant).
 
@@ -130,6 +188,8 @@ def check_coordinate_median(answer: Callable[[torch.Tensor], Any], *, seed: int 
           "(odd and even n)")
 
 
+@checker("score each row by the sum of its squared distances to its n − f − 2 nearest other rows "
+         "(torch.cdist, then sort each row) and return the row with the smallest score.")
 def check_krum_index(answer: Callable[[torch.Tensor, int], Any], *, seed: int = 0) -> None:
     """``answer(updates, f) -> int`` must be the row textbook Krum selects, ``aggregate("krum", ...).selected``.
 
@@ -146,8 +206,8 @@ def check_krum_index(answer: Callable[[torch.Tensor, int], Any], *, seed: int = 
                     x[:f] = 6.0 + 0.3 * torch.randn(f, 3, generator=g, dtype=DTYPE)
                 expected = int(aggregators.aggregate("krum", x, f).selected[0])
                 got = _call(answer, x.clone(), f)
-                _require(isinstance(got, numbers.Integral | torch.Tensor) and torch.as_tensor(got).numel() == 1,
-                         f"expected one row index (an int); found {got!r}")
+                require(isinstance(got, numbers.Integral | torch.Tensor) and torch.as_tensor(got).numel() == 1,
+                         f"expected one row index (an int); found a {_kind(got)}.")
                 got = int(got)
                 if got != expected:
                     released = int(aggregators.aggregate("krum", x, f, variant="ndss21").selected[0])
@@ -158,23 +218,25 @@ def check_krum_index(answer: Callable[[torch.Tensor, int], Any], *, seed: int = 
     print(f'✓ your Krum selects the same row as fedlib.aggregate("krum", ...) on {cases} random inputs')
 
 
+@checker("place the f malicious rows as identical copies next to the honest cloud, then move them outwards "
+         "while fedlib's Krum still selects one of them.")
 def check_fools_krum(malicious: torch.Tensor, honest: torch.Tensor, *, min_shift: float = 1.0) -> None:
     """Krum, run on ``malicious`` (first, f rows) stacked on ``honest`` with f = len(malicious), must select
     a malicious row, and its output must lie at least ``min_shift`` away from the honest mean (update units)."""
-    _require(isinstance(malicious, torch.Tensor) and malicious.dim() == 2,
-             f"expected an (f, d) tensor of malicious rows; found {getattr(malicious, 'shape', type(malicious))}")
-    _require(malicious.shape[1] == honest.shape[1],
-             f"malicious rows need {honest.shape[1]} coordinates; found {malicious.shape[1]}")
-    _require(bool(torch.isfinite(malicious).all()), "malicious rows must be finite")
+    require(isinstance(malicious, torch.Tensor) and malicious.dim() == 2,
+             f"expected an (f, d) tensor of malicious rows; found a {_kind(malicious)}.")
+    require(malicious.shape[1] == honest.shape[1],
+             f"malicious rows need {honest.shape[1]} coordinates; found {malicious.shape[1]}.")
+    require(bool(torch.isfinite(malicious).all()), "malicious rows must be finite.")
     f = malicious.shape[0]
     stacked = torch.cat([malicious.to(DTYPE), honest.to(DTYPE)])
     out = aggregators.aggregate("krum", stacked, f)
     picked = int(out.selected[0])
     shift = float(torch.linalg.vector_norm(out.vector - honest.to(DTYPE).mean(dim=0)))
-    _require(picked < f, f"Krum selected honest row {picked - f} (stacked row {picked}); it must select one of "
-                         f"your {f} malicious rows")
-    _require(shift >= min_shift, f"Krum selected malicious row {picked}, but it lies only {shift:.3f} from the "
-                                 f"honest mean; move it at least {min_shift}")
+    require(picked < f, f"Krum selected honest row {picked - f} (stacked row {picked}); it must select one of "
+                         f"your {f} malicious rows.")
+    require(shift >= min_shift, f"Krum selected malicious row {picked}, but it lies only {shift:.3f} from the "
+                                 f"honest mean; move it at least {min_shift}.")
     print(f"✓ Krum selects your malicious row {picked}, {shift:.3f} away from the honest mean (≥ {min_shift})")
 
 
@@ -193,6 +255,8 @@ def _exact_gamma(attack: str, benign: torch.Tensor) -> float:
     return float(attacks.craft(attack, benign, 1, search="exact").gamma)
 
 
+@checker("accept γ exactly when the largest squared distance from the malicious update to a benign row is at "
+         "most the largest squared distance between two benign rows (torch.cdist(benign, benign) ** 2).")
 def check_min_max_test(answer: Callable[[torch.Tensor, float], Any], *, seed: int = 0) -> None:
     r"""``answer(benign, gamma) -> bool`` must be the Min-Max acceptance test of ∇m = μ − γσ (σ the unbiased
     coordinate-wise std): True exactly when max_i ‖∇m − g_i‖² ≤ max_{i,j} ‖g_i − g_j‖².
@@ -207,8 +271,8 @@ def check_min_max_test(answer: Callable[[torch.Tensor, float], Any], *, seed: in
             if abs(gamma - star) < 1e-7 * star:
                 continue
             got = _call(answer, benign.clone(), float(gamma))
-            _require(isinstance(got, bool | torch.Tensor) and torch.as_tensor(got).numel() == 1,
-                     f"expected True or False; found {got!r}")
+            require(isinstance(got, bool | torch.Tensor) and torch.as_tensor(got).numel() == 1,
+                     f"expected True or False; found a {_kind(got)}.")
             expected = gamma <= star
             if bool(got) != expected:
                 word = "accept" if expected else "reject"
@@ -226,6 +290,13 @@ def _threshold_test(limit: float) -> Callable[[float], bool]:
     return lambda gamma: gamma <= limit
 
 
+def _probes_text(probes: list[float]) -> str:
+    shown = values_text(probes[:8]) + (", …" if len(probes) > 8 else "")
+    return f"{shown} ({len(probes)} probe{'s' if len(probes) != 1 else ''})"
+
+
+@checker("loop while |γ_succ − γ| > τ: probe γ, record it as γ_succ and move up by half the step on success, "
+         "move down by half the step otherwise, then halve the step.")
 def check_halving_search(answer: Callable[[Callable[[float], bool], float, float], Any]) -> None:
     """``answer(success, gamma_init, tau) -> float`` must be the paper's Algorithm 1: it must probe the same
     values of γ, in the same order, as :func:`fedlib.attacks.halving_search`, and return the same γ.
@@ -242,38 +313,36 @@ def check_halving_search(answer: Callable[[Callable[[float], bool], float, float
 
         def recorded(log: list[float], test: Callable[[float], bool] = test) -> Callable[[float], bool]:
             def success(gamma: float) -> bool:
-                _require(len(log) < 10_000, "your search probed 10,000 values of γ without stopping")
+                require(len(log) < 10_000, "your search probed 10,000 values of γ without stopping.")
                 log.append(float(gamma))
                 return bool(test(float(gamma)))
             return success
 
         expected = attacks.halving_search(recorded(theirs), gamma_init, tau).gamma
         got = _call(answer, recorded(mine), gamma_init, tau)
-        _require(isinstance(got, int | float), f"expected a float γ; found {got!r}")
+        require(isinstance(got, int | float), f"expected a float γ; found a {_kind(got)}.")
         first_diff = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b), None)
-        _require(first_diff is None and len(mine) == len(theirs),
-                 f"γ_init = {gamma_init}, τ = {tau}: Algorithm 1 probes {theirs[:8]}{'…' if len(theirs) > 8 else ''}"
-                 f" ({len(theirs)} probes); yours {mine[:8]}{'…' if len(mine) > 8 else ''} ({len(mine)} probes)")
-        _require(float(got) == expected,
-                 f"γ_init = {gamma_init}, τ = {tau}: same probes, but Algorithm 1 returns {expected} (the last "
-                 f"*successful* γ, 0 if none) and yours {got}")
+        case = f"γ_init = {number_text(gamma_init)}, τ = {number_text(tau)}"
+        require(first_diff is None and len(mine) == len(theirs),
+                f"{case}: Algorithm 1 probes {_probes_text(theirs)}; yours {_probes_text(mine)}.")
+        require(float(got) == expected,
+                f"{case}: same probes, but Algorithm 1 returns {number_text(expected, 10)} (the last *successful* γ, "
+                f"0 if none) and yours {number_text(got, 10)}.")
     print(f"✓ your halving search probes and returns exactly what fedlib.attacks.halving_search does "
           f"({len(cases)} tests)")
 
 
+@checker("write each constraint as a quadratic a_i + 2γ b_i + γ² c ≤ T and take the smallest of the larger roots.")
 def check_exact_min_max_gamma(answer: Callable[[torch.Tensor], Any], *, seed: int = 0, rtol: float = 1e-8) -> None:
     """``answer(benign) -> float`` must be the largest γ Min-Max accepts, as fedlib's closed form
     (``craft("min_max", benign, m, search="exact").gamma``), to a relative tolerance ``rtol``, on 4 rounds."""
     count = 0
     for benign in _synthetic_rounds(seed + 100):
         expected = _exact_gamma("min_max", benign)
-        got = _call(answer, benign.clone())
-        _require(isinstance(got, int | float) or (isinstance(got, torch.Tensor) and got.numel() == 1),
-                 f"expected one number γ; found {got!r}")
-        got = float(got)
+        got = _as_number(_call(answer, benign.clone()), "γ")
         if not math.isclose(got, expected, rel_tol=rtol):
             halving = float(attacks.craft("min_max", benign, 1, search="halving").gamma)
-            hint = (" Hint: that is the halving search's answer; solve the quadratic instead."
+            hint = (" Hint: that is the halving search's answer, accurate only to τ; solve the quadratic instead."
                     if math.isclose(got, halving, rel_tol=1e-12) else "")
             raise ExerciseFailed(f"on a round of {benign.shape[0]} benign rows in {benign.shape[1]} dimensions "
                                  f"the exact Min-Max γ is {expected:.10g}; yours {got:.10g}.{hint}")
@@ -285,6 +354,7 @@ def check_exact_min_max_gamma(answer: Callable[[torch.Tensor], Any], *, seed: in
 # Paper code against textbook
 
 
+@checker("torch.median returns the lower of the two middle values, which is what the released code calls.")
 def check_released_median(answer: Callable[[torch.Tensor], Any], *, seed: int = 0) -> None:
     """``answer(updates) -> (d,)`` must equal ``aggregate("median", updates, f, variant="ndss21")``: the lower
     middle value for even n (same 24 inputs as :func:`check_coordinate_median`)."""
@@ -292,6 +362,7 @@ def check_released_median(answer: Callable[[torch.Tensor], Any], *, seed: int = 
     print(f'✓ your median equals fedlib.aggregate("median", ..., variant="ndss21") on {count} random inputs')
 
 
+@checker("s = ⌊n/2 + 1⌋ − m and z = Φ⁻¹((n − s)/n), with Φ⁻¹ = statistics.NormalDist().inv_cdf.")
 def check_lie_z(answer: Callable[[int, int], Any]) -> None:
     r"""``answer(n_total, n_malicious) -> float`` must equal Baruch et al.'s z, :func:`fedlib.attacks.lie_z`
     (s = ⌊n/2 + 1⌋ − m, z = Φ⁻¹((n − s)/n)), to 10⁻⁹, for n from 10 to 100 and every m it is defined for."""
@@ -299,18 +370,18 @@ def check_lie_z(answer: Callable[[int, int], Any]) -> None:
     for n in (10, 25, 50, 51, 100):
         for m in range(1, n // 2 + 1):
             expected = attacks.lie_z(n, m)
-            got = _call(answer, n, m)
-            _require(isinstance(got, int | float) or (isinstance(got, torch.Tensor) and got.numel() == 1),
-                     f"expected one number z; found {got!r}")
+            got = _as_number(_call(answer, n, m), "z")
             table = attacks.Z_TABLE_NDSS21.get(m)
             hint = (" Hint: that is the released table's value, which ignores n."
-                    if table is not None and math.isclose(float(got), table, abs_tol=1e-9) else "")
-            _require(math.isclose(float(got), expected, abs_tol=1e-9),
-                     f"n = {n}, m = {m}: z = {expected:.6f}; yours {float(got):.6f}.{hint}")
+                    if table is not None and math.isclose(got, table, abs_tol=1e-9) else "")
+            require(math.isclose(got, expected, abs_tol=1e-9),
+                     f"n = {n}, m = {m}: z = {expected:.6f}; yours {got:.6f}.{hint}")
             count += 1
     print(f"✓ your z equals fedlib.attacks.lie_z on {count} (n, m) pairs")
 
 
+@checker("sort each row of the squared distances: textbook Krum sums columns 1 to n − f − 2 (skipping the zero "
+         "self-distance in column 0), the released code columns 0 to n − f − 3.")
 def check_krum_scores(answer: Callable[[torch.Tensor, int], Any], *, seed: int = 0) -> None:
     """``answer(updates, f) -> (textbook, ndss21)``: both Krum score vectors (n,), equal to
     ``krum_scores(pairwise_sq_distances(updates), f, variant=...)`` to 10⁻⁸ (relative), for n ≥ 2f + 3."""
@@ -321,29 +392,31 @@ def check_krum_scores(answer: Callable[[torch.Tensor, int], Any], *, seed: int =
             x = torch.randn(n, 5, generator=g, dtype=DTYPE)
             dist = aggregators.pairwise_sq_distances(x)
             got = _call(answer, x.clone(), f)
-            _require(isinstance(got, tuple | list) and len(got) == 2,
-                     f"expected a pair (textbook scores, ndss21 scores); found {type(got).__name__}")
+            require(isinstance(got, tuple | list) and len(got) == 2,
+                     f"expected a pair (textbook scores, ndss21 scores); found a {_kind(got)}.")
             for variant, scores in zip(("textbook", "ndss21"), got, strict=True):
                 expected = aggregators.krum_scores(dist, f, variant=variant)
                 scores = _as_vector(scores, n, f"your {variant} scores")
-                _require(bool(torch.allclose(scores, expected, rtol=1e-8, atol=1e-10)),
-                         f"n = {n}, f = {f}: {variant} Krum scores are {expected.tolist()}; yours "
-                         f"{scores.tolist()}")
+                require(bool(torch.allclose(scores, expected, rtol=1e-8, atol=1e-10)),
+                         f"n = {n}, f = {f}: the {variant} Krum scores are {vector_text(expected)}; yours "
+                         f"{vector_text(scores)}.")
             count += 1
     print(f"✓ your textbook and ndss21 Krum scores equal fedlib.aggregators.krum_scores on {count} random inputs")
 
 
+@checker("put a few identical values at one end and a tight group of four at the other: with one neighbour "
+         "fewer, the released score no longer has to reach across to the identical values.")
 def check_krum_variants_differ(updates: torch.Tensor, f: int, *, n: int = 7, max_abs: int = 20) -> None:
     """``updates`` must be an (n, 1) column of integers in [−max_abs, max_abs] on which textbook and ndss21
     Krum (f malicious rows assumed) select *different* rows."""
-    _require(isinstance(updates, torch.Tensor) and tuple(updates.shape) == (n, 1),
-             f"expected an ({n}, 1) tensor; found {getattr(updates, 'shape', type(updates))}")
+    require(isinstance(updates, torch.Tensor) and tuple(updates.shape) == (n, 1),
+             f"expected an ({n}, 1) tensor; found a {_kind(updates)}.")
     x = updates.to(DTYPE)
-    _require(bool((x == x.round()).all()) and float(x.abs().max()) <= max_abs,
-             f"use integers between −{max_abs} and {max_abs}; found {x.flatten().tolist()}")
+    require(bool((x == x.round()).all()) and float(x.abs().max()) <= max_abs,
+             f"use integers between −{max_abs} and {max_abs}; found {values_text(x.flatten())}.")
     picks = {v: int(aggregators.aggregate("krum", x, f, variant=v).selected[0]) for v in ("textbook", "ndss21")}
-    _require(picks["textbook"] != picks["ndss21"],
-             f"both variants select row {picks['textbook']} (value {x[picks['textbook'], 0]:g}) of "
-             f"{x.flatten().tolist()}")
-    print(f"✓ on {x.flatten().int().tolist()} (f = {f}) textbook Krum selects row {picks['textbook']} and the "
-          f"released code row {picks['ndss21']}")
+    require(picks["textbook"] != picks["ndss21"],
+             f"both variants select row {picks['textbook']} (value {number_text(x[picks['textbook'], 0])}) of "
+             f"{values_text(x.flatten())}.")
+    print(f"✓ on the values {values_text(x.flatten())} (f = {f}) textbook Krum selects row {picks['textbook']} "
+          f"and the released code row {picks['ndss21']}")

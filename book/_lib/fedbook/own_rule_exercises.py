@@ -1,8 +1,9 @@
 """Checkers of the exercises of the chapter "Test your own rule" (notebooks/your_own_rule.py).
 
-Each checker runs the student's answer against fedlib and raises AssertionError with a hint when it is wrong;
-it returns a one-line confirmation when it is right. The data are small synthetic clouds (:func:`cloud`),
-so every check takes well under a second.
+Same contract as :mod:`fedbook.exercises`: each checker runs the student's answer against fedlib and prints a
+``✓`` line when it is right, or a ``✗ Not passed yet:`` line that says what is wrong and ends with a hint;
+with ``strict=True`` a wrong answer raises :class:`fedbook.exercises.ExerciseFailed` instead. The data are
+small synthetic clouds (:func:`cloud`), so every check takes well under a second.
 
 Example:
     >>> import torch
@@ -10,18 +11,22 @@ Example:
     >>> def mean_rule(updates, f, *, variant="textbook"):
     ...     return Aggregate(updates.mean(dim=0))
     >>> check_rule_contract(mean_rule)
-    'ok: mean_rule is a valid rule (shape, dtype and registry checks passed)'
+    ✓ mean_rule is a valid rule (shape, dtype and registry checks passed)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 
 from fedlib import aggregators, attacks
 from fedlib.errors import ConfigError
+
+from .exercises import ExerciseFailed, checker, require
+from .text import number_text
 
 
 def cloud(seed: int = 0, k: int = 16, d: int = 30, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -41,79 +46,102 @@ def _quantile_clip_reference(updates: torch.Tensor, f: int) -> torch.Tensor:
     return (updates * (radius / norms).clamp(max=1.0)).mean(dim=0)
 
 
-def check_rule_contract(rule: Callable) -> str:
-    """The rule takes ``(updates, f, *, variant)``, returns an Aggregate whose vector has shape (d,) and the
-    input's dtype, and works through the registry (registered for the check only)."""
+def _contract(rule: Callable) -> None:
     name = f"exercise_{getattr(rule, '__name__', 'rule')}"
     try:
         with aggregators.registered(name, rule):
             for dtype in (torch.float32, torch.float64):
                 x = cloud(1, dtype=dtype)
-                out = aggregators.aggregate(name, x, 2)
-                assert isinstance(out, aggregators.Aggregate), "return fedlib.aggregators.Aggregate(vector)"
-                assert out.vector.shape == (x.shape[1],), f"the vector must have shape (d,) = ({x.shape[1]},)"
-                assert out.vector.dtype == dtype, f"keep the input's dtype ({dtype}); found {out.vector.dtype}"
+                try:
+                    out = aggregators.aggregate(name, x, 2)
+                except ConfigError:
+                    raise
+                except Exception as exc:  # the student's rule may raise anything: report it as the failure
+                    raise ExerciseFailed(f"your rule raised {type(exc).__name__}: {exc}.") from exc
+                require(tuple(out.vector.shape) == (x.shape[1],),
+                         f"the vector must have shape (d,) = ({x.shape[1]},); found {tuple(out.vector.shape)}.")
+                require(out.vector.dtype == dtype, f"keep the input's dtype ({dtype}); found {out.vector.dtype}.")
     except ConfigError as exc:  # the registry probes a rule and checks every output's shape, dtype and device
-        raise AssertionError(str(exc)) from None
-    return f"ok: {rule.__name__} is a valid rule (shape, dtype and registry checks passed)"
+        raise ExerciseFailed(str(exc)) from None
 
 
-def check_quantile_clip(rule: Callable) -> str:
+CONTRACT_HINT = ("a rule is rule(updates, f, **options) returning the aggregate, a tensor of shape (d,) (or "
+                 "Aggregate(vector) to also say which rows it selected).")
+
+
+@checker(CONTRACT_HINT)
+def check_rule_contract(rule: Callable) -> None:
+    """The rule takes ``(updates, f, **options)``, returns the aggregate (a tensor, or an Aggregate whose vector)
+    of shape (d,) and the input's dtype, and works through the registry (registered for the check only)."""
+    _contract(rule)
+    print(f"✓ {rule.__name__} is a valid rule (shape, dtype and registry checks passed)")
+
+
+@checker("the radius is the norm of rank n − f in ascending order (1-based): "
+         "norms.flatten().sort().values[n - f - 1], so that at most f rows are scaled down.")
+def check_quantile_clip(rule: Callable) -> None:
     """Exercise 1: every row scaled down to the (n − f)-th smallest row norm (so at most f rows are clipped),
     then averaged."""
-    check_rule_contract(rule)
+    _contract(rule)
     for seed, f in ((0, 1), (1, 3), (2, 5)):
         x = cloud(seed)
         x[:f] *= 10.0  # f long rows: exactly these must be clipped
         expected = _quantile_clip_reference(x, f)
-        found = rule(x, f, variant="textbook").vector
-        assert torch.allclose(found, expected, rtol=1e-10, atol=1e-12), (
-            f"f={f}: your aggregate differs from the expected one by {float((found - expected).norm()):.3g}; "
-            "the radius is the norm of rank n − f (1-based) in ascending order"
-        )
-    return "ok: the quantile-clipped mean matches on three inputs"
+        with aggregators.registered(f"exercise_{getattr(rule, '__name__', 'rule')}", rule) as name:
+            found = aggregators.aggregate(name, x, f).vector
+        require(bool(torch.allclose(found, expected, rtol=1e-10, atol=1e-12)),
+                 f"with f = {f} your aggregate differs from the expected one by "
+                 f"{number_text(float((found - expected).norm()))}.")
+    print("✓ the quantile-clipped mean matches on three inputs")
 
 
-def check_min_max_deviation(value: float, rule: str, seed: int = 0, n_malicious: int = 4) -> str:
+@checker("stack the copies first and the benign rows after, aggregate with f = n_malicious, subtract the "
+         "benign mean and take the norm (torch.linalg.vector_norm).")
+def check_min_max_deviation(value: float, rule: str, seed: int = 0, n_malicious: int = 4) -> None:
     """Exercise 2: the deviation ‖AGR(Min-Max copies ∪ benign) − μ‖ on ``cloud(seed)`` with f = n_malicious."""
     benign = cloud(seed)
     crafted = attacks.craft("min_max", benign, n_malicious).updates
     expected = _deviation(rule, crafted, benign, n_malicious)
-    assert abs(float(value) - expected) <= 1e-9 * max(1.0, expected), (
-        f"expected {expected:.6g}, found {float(value):.6g}: stack the copies first, then the benign rows, "
-        "aggregate with f = n_malicious, and subtract the benign mean"
-    )
-    return f"ok: Min-Max moves {rule}'s aggregate by {expected:.4g}"
+    require(abs(float(value) - expected) <= 1e-9 * max(1.0, expected),
+             f"the deviation is {number_text(expected)}; yours {number_text(float(value))}.")
+    print(f"✓ Min-Max moves {rule}'s aggregate by {number_text(expected)}")
 
 
-def check_tailored_beats_min_max(rule: str, seeds: Sequence[int] = (0, 1, 2), n_malicious: int = 4) -> pd.DataFrame:
-    """Exercise 3: on each seed's cloud, the tailored attack's deviation against ``rule`` is at least Min-Max's
-    (the generic search includes Min-Max's γ among its candidates). Returns the table it checked."""
-    rows = []
+@checker("register the rule with fedlib.aggregators.register(name)(rule), then read the form from "
+         'fedlib.attacks.craft("tailored", cloud(0), 4, aggregator=name).info.')
+def check_tailored_form(rule: str, form: Any, seeds: Sequence[int] = (0, 1, 2), n_malicious: int = 4) -> None:
+    """Exercise 3: ``rule`` is a registered name, ``form`` is the form of the AGR-tailored attack fedlib runs
+    against it (``craft("tailored", ...).info["form"]``), and on each seed's cloud the tailored attack moves
+    the rule at least as far as Min-Max (the generic search includes Min-Max's γ among its candidates)."""
+    require(rule in aggregators.names(), f"no rule named {rule} is registered yet.")
+    moved = []
     for seed in seeds:
         benign = cloud(seed)
         tailored = attacks.craft("tailored", benign, n_malicious, aggregator=rule)
+        actual = tailored.info["form"]
+        require(form == actual, f"the tailored attack against {rule} runs its {actual} form; your answer is {form}.")
         min_max = attacks.craft("min_max", benign, n_malicious)
-        rows.append(
-            {
-                "seed": seed,
-                "tailored": _deviation(rule, tailored.updates, benign, n_malicious),
-                "min_max": _deviation(rule, min_max.updates, benign, n_malicious),
-                "form": tailored.info["form"],
-            }
-        )
-    table = pd.DataFrame(rows)
-    assert (table.tailored >= table.min_max * (1 - 1e-12)).all(), "the tailored attack found less than Min-Max"
-    return table
+        moved.append((_deviation(rule, tailored.updates, benign, n_malicious),
+                      _deviation(rule, min_max.updates, benign, n_malicious)))
+        if moved[-1][0] < moved[-1][1] * (1 - 1e-12):
+            raise ExerciseFailed(f"on cloud {seed} the tailored attack moved {rule} less than Min-Max did. Hint: "
+                                 "this cannot happen for a rule without a dedicated attack; report it as a bug.")
+    pairs = "; ".join(f"{number_text(t)} against {number_text(m)}" for t, m in moved)
+    print(f"✓ the {form} tailored attack moves {rule} at least as far as Min-Max on {len(seeds)} clouds "
+          f"(deviation, tailored against Min-Max: {pairs})")
 
 
-def check_least_hurt(answer: str, cards: pd.DataFrame, rules: Sequence[str], value: str = "relative_deviation") -> str:
-    """Exercise 4: the rule among ``rules`` whose largest ``value`` over the attacks (no attack excluded) is the
-    smallest in ``cards`` (report cards stacked, one row per rule × attack)."""
+@checker("for each rule take its largest relative deviation over the attacks (leave out the rows without "
+         "attack), then the rule whose largest value is the smallest.")
+def check_least_hurt(answer: Any, cards: pd.DataFrame, rules: Sequence[str], value: str = "relative_deviation") -> None:
+    """Exercise 4: the rule among ``rules`` whose largest ``value`` over the attacks (rows without attack left
+    out) is the smallest in ``cards`` (report cards stacked, one row per rule × attack)."""
     attacked = cards[(cards.attack != "none") & cards.rule.isin(list(rules))]
     worst = attacked.groupby("rule")[value].max()
     expected = str(worst.idxmin())
-    assert answer == expected, (
-        f"{answer!r} is not it: the largest {value} per rule is {worst.round(3).to_dict()}; take the smallest"
-    )
-    return f"ok: {expected} (its worst {value} is {worst[expected]:.3g})"
+    require(answer is not None, f"no rule named yet; store one of {', '.join(rules)}.")
+    require(answer in list(rules), f"your answer, {answer}, is not one of the rules {', '.join(rules)}.")
+    require(answer == expected,
+             f"{answer} is not it: the largest {value} per rule is "
+             + ", ".join(f"{rule} {number_text(v)}" for rule, v in worst.items()) + ".")
+    print(f"✓ {expected}: its worst {value} is {number_text(worst[expected])}, the smallest of the {len(worst)}")

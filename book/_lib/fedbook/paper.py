@@ -3,10 +3,9 @@
 The display names of attacks, rules and datasets are general and live in :mod:`fedlib.report.labels`
 (re-exported here for the notebooks).
 
-Every entry cites the section of the project's transcription of the paper's results
-(``paper-results.md``: §A1 abstract, §A2 and §A3 introduction, §B7 the released code's setup). Only the
-abstract and the introduction of the paper were available, so these are all the paper numbers we have;
-the per-cell values of the results tables (§B1–§B6) are unknown and are never filled in here.
+Every entry cites where the paper states it (its abstract or its introduction, §I). Only the abstract, the
+introduction and the background section of the paper were available, so these are all the paper numbers we have;
+the per-cell values of its results tables are unknown and are never filled in here.
 
 Example:
     >>> from fedbook.paper import numbers
@@ -34,7 +33,7 @@ class PaperNumber:
 
     Attributes:
         key: a short unique identifier.
-        source: where it is transcribed (section of paper-results.md) and where the paper states it.
+        source: where the paper states it.
         quantity: what it measures, in words.
         kind: ``"impact"`` (accuracy reduction, percentage points), ``"max_impact"`` (largest impact over
             attacks, pp), ``"ratio"`` (one impact divided by another; ``value`` is the low end and
@@ -80,21 +79,21 @@ def _n(key, source, quantity, kind, value, high=None, **setting) -> PaperNumber:
                        **setting)
 
 
-_INTRO = "paper-results.md §A2 (paper: Introduction)"
-_DNC = "paper-results.md §A3 (paper: Introduction)"
-_ABSTRACT = "paper-results.md §A1 (paper: Abstract)"
+_INTRO = "paper, §I Introduction (evaluation of the attacks)"
+_DNC = "paper, §I Introduction (evaluation of DnC)"
+_ABSTRACT = "paper, Abstract"
 
-# paper-results.md §A2: CIFAR10 + Alexnet, adversary without the benign gradients (partial knowledge);
-# the sentence does not name the AGR.
+# Introduction: CIFAR10 + Alexnet, adversary without the benign gradients (partial knowledge); the sentence
+# does not name the AGR.
 _CIFAR_PARTIAL = dict(dataset="cifar10", model="alexnet_cifar", knowledge="partial")
 
 NUMBERS: tuple[PaperNumber, ...] = (
-    # §A1, abstract: headline ranges.
+    # Abstract: headline ranges.
     _n("abstract_attack_ratio", _ABSTRACT,
        "our attacks' accuracy reduction ÷ previous attacks' (Fang, LIE)", "ratio", 1.5, 60),
     _n("abstract_dnc_ratio", _ABSTRACT,
        "DnC's resilience ÷ existing robust AGRs' (max impact of existing ÷ max impact on DnC)", "ratio", 2.5, 12),
-    # §A2, introduction: CIFAR10-Alexnet, partial knowledge.
+    # Introduction: CIFAR10-Alexnet, partial knowledge.
     _n("cifar_alexnet_partial_fang", _INTRO, "accuracy reduction by Fang", "impact", 11.8,
        attack="fang", **_CIFAR_PARTIAL),
     _n("cifar_alexnet_partial_lie", _INTRO, "accuracy reduction by LIE", "impact", 30.0,
@@ -103,7 +102,7 @@ NUMBERS: tuple[PaperNumber, ...] = (
        attack="tailored", **_CIFAR_PARTIAL),
     _n("cifar_alexnet_partial_agnostic", _INTRO, "accuracy reduction by our AGR-agnostic attack", "impact", 44.5,
        attack="agnostic", **_CIFAR_PARTIAL),
-    # §A2: ratios of our reductions to the prior attacks'.
+    # Introduction: ratios of our reductions to the prior attacks'.
     _n("purchase_krum_tailored_ratio", _INTRO, "AGR-tailored reduction ÷ best prior attack's (Fang, LIE)",
        "ratio", 15, dataset="purchase100", model="purchase_fc", aggregator="krum", attack="tailored"),
     _n("purchase_krum_agnostic_ratio", _INTRO, "AGR-agnostic reduction ÷ best prior attack's (Fang, LIE)",
@@ -112,7 +111,7 @@ NUMBERS: tuple[PaperNumber, ...] = (
        dataset="femnist", model="femnist_cnn", aggregator="trimmed_mean"),
     _n("femnist_median_ratio", _INTRO, "our attacks' reduction ÷ Fang's and LIE's", "ratio", 4, 18,
        dataset="femnist", model="femnist_cnn", aggregator="median"),
-    # §A3, introduction: maximum impact over all attacks, best existing AGR vs DnC.
+    # Introduction: maximum impact over all attacks, best existing AGR vs DnC.
     _n("dnc_cifar_alexnet_existing", _DNC, "max impact over attacks, most robust existing AGR", "max_impact",
        36.8, dataset="cifar10", model="alexnet_cifar"),
     _n("dnc_cifar_alexnet_dnc", _DNC, "max impact over attacks on DnC (adaptive attack)", "max_impact", 6.1,
@@ -131,8 +130,8 @@ NUMBERS: tuple[PaperNumber, ...] = (
        dataset="mnist", model="mnist_fc", aggregator="dnc"),
 )
 
-# paper-results.md §B7 [CODE]: the FL setting of the authors' released notebooks (not the paper's own
-# table, which we do not have). Shown beside our `full` profile in the setup chapter.
+# The FL setting of the authors' released notebooks, read from their code (not the paper's own table, which we do
+# not have). Shown beside our `full` profile in the setup chapter.
 RELEASED_SETUP = {
     "cifar10": {"clients": "50 (all every round)", "samples per client": "1,000", "batch": "250",
                 "optimiser": "SGD, lr 0.5, ×0.5 at round 1000", "rounds": "1,201",

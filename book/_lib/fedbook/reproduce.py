@@ -39,10 +39,12 @@ NOTEBOOK_GRIDS: dict[str, tuple[str, ...]] = {
     "paper_vs_ours": ("main", "dnc"),
 }
 #: The notebooks that show each scale block (:func:`fedlib.experiments.grids.scale_grid`): the full grids' pages,
-#: the summary also with the cross-device block, and the newer rules' chapter. A page shows whatever part of its
-#: blocks is committed, so a scale reproduction re-executes every page that reads any of its blocks.
+#: the AFA page also with the main block (its Trimmed-mean comparison), the summary also with the cross-device
+#: block, and the newer rules' chapter. A page shows whatever part of its blocks is committed, so a scale
+#: reproduction re-executes every page that reads any of its blocks.
 SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
     **NOTEBOOK_GRIDS,
+    "afa_fang_defense": ("afa_fang", "main"),
     "paper_vs_ours": ("main", "dnc", "cross_device"),
     "your_own_rule": ("newer_rules",),
 }

@@ -16,19 +16,27 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fedlib.experiments import grids
+from fedlib.experiments import grids, seeds_text
 from fedlib.report import results as _results
 from fedlib.report import tables
 from fedlib.report.results import Cell
 
 from .context import results_dir_for, shown
+from .setup import stand_in
 
 #: The columns an attacked run shares with its no-attack run (plus the seed).
 BY = ("dataset", "model", "aggregator")
+_CASE_NAMES = {"aggregator": "AGR", "percent": "% malicious"}
+
+
+def _first_number(text: str) -> float:
+    """The mean of a ``mean_sd`` cell (``"12.3 ± 1.0"`` → 12.3)."""
+    return float(str(text).split(" ")[0])
 
 
 @dataclass
@@ -59,15 +67,36 @@ class ScaleBlock:
         return f"{len(self.runs)} of the {len(self.cells)} runs of this block are committed"
 
     def caption(self, extra: str = "") -> str:
-        """The provenance line of a scale table or figure: profile, dataset, the seeds committed of those the
-        block asks for, the metric, and how much of the block is committed."""
-        committed = ", ".join(map(str, self.seeds_present)) or "none yet"
+        """The provenance line of a scale table or figure: profile and what it stands in for, the seeds committed
+        of those the block asks for, the metric, and how much of the block is committed."""
         several = len(self.seeds) > 1
-        return (f"Profile `scale`, dataset Fashion-MNIST (full; the paper used MNIST), seed(s) {committed} committed "
-                f"of {', '.join(map(str, self.seeds))}; " + ("mean ± std over a cell's committed seeds, (n=k) where "
-                                                             "fewer; " if several else "")
-                + f"impact = no-attack − attacked test accuracy (best-validation round), pp; '{tables.NOT_YET}': "
-                f"no run yet. {self.status()} ({self.where}). {extra}").strip()
+        return (f"Profile `scale`: {stand_in(self.name, short=True)}; {seeds_text(self.seeds_present)} committed "
+                f"of {', '.join(map(str, self.seeds))}" + ("; mean ± std over a cell's committed seeds, (n=k): a cell "
+                                                          "with only k of them" if several else "")
+                + f". Impact = no-attack − attacked test accuracy at the best-validation round (the paper's metric), "
+                f"pp; '{tables.NOT_YET}': no run yet. {self.status()} ({self.where}). {extra}").strip()
+
+    def short_caption(self, extra: str = "") -> str:
+        """The provenance line of a page's later scale tables: profile, dataset, seeds, metric, in one short line
+        (the page's first caption, :meth:`caption`, says the rest)."""
+        dataset = "Fashion-MNIST (Dirichlet clients)" if self.name == "cross_device" else "Fashion-MNIST"
+        return (f"Profile `scale`, dataset {dataset}, {seeds_text(self.seeds_present)} committed of "
+                f"{', '.join(map(str, self.seeds))}; impact in pp at the best-validation round (the page's first "
+                f"caption says more). {extra}").strip()
+
+    def seeds_per_cell(self) -> str:
+        """How many seeds the block's cells (no-attack cells included) have committed: ``"every cell has seeds 0,
+        1, 2"`` or ``"3 seeds in 8 of 20 cells, 1 seed in 12"``."""
+        keys = [k for k in self.wanted.columns if k != "seed"]
+        have = (self.runs.groupby(keys).seed.nunique() if len(self.runs) else pd.Series(dtype=int))
+        cells = self.wanted[keys].drop_duplicates()
+        counts = cells.merge(have.rename("n").reset_index(), on=keys, how="left").n.fillna(0).astype(int) \
+            if len(have) else pd.Series(0, index=cells.index)
+        found = counts.value_counts().sort_index(ascending=False)
+        if len(found) == 1 and int(found.index[0]) == len(self.seeds):
+            return f"every cell has {seeds_text(self.seeds)}"
+        parts = [f"{int(k)} seed{'s' if k != 1 else ''} in {int(v)}" for k, v in found.items()]
+        return f"{parts[0]} of {len(cells)} cells" + "".join(f", {p}" for p in parts[1:])
 
     def table(self, *, index=("aggregator",), column: str = "attack", by=BY, clean_accuracy: bool = True,
               **where) -> pd.DataFrame:
@@ -79,6 +108,30 @@ class ScaleBlock:
             runs = runs[runs[key].isin([value, "-"])] if len(runs) else runs
         return tables.progress_table(runs, wanted, by=by, index=index, column=column, n_seeds=len(self.seeds),
                                      clean_accuracy=clean_accuracy)
+
+    def late_note(self, cases: Sequence[str], by: Sequence[str] = BY) -> tuple[str, pd.DataFrame]:
+        """What the paper's metric (test accuracy at the best-validation round) hides in this block: a sentence
+        counting the committed attacked runs that end more than :data:`~fedlib.report.tables.LATE_DROP_PP` pp below
+        their best round, and the cells that have such runs (:func:`fedlib.report.tables.best_and_final`, labelled)."""
+        attacked = int((self.runs.attack != "none").sum()) if len(self.runs) else 0
+        late = len(tables.late_collapses(self.runs)) if attacked else 0
+        cells = tables.best_and_final(self.runs, by, cases) if attacked else pd.DataFrame()
+        if not late:
+            return (f"None of the {attacked} committed attacked runs of this block ends more than "
+                    f"{tables.LATE_DROP_PP:g} pp below its best-validation round: the paper's metric hides no late "
+                    f"collapse here.", cells)
+        head = (f"The paper's metric reads each run at its best-validation round. {late} of the {attacked} committed "
+                f"attacked runs of this block end more than {tables.LATE_DROP_PP:g} pp below that round: they collapse "
+                f"later, which the metric hides. In these {len(cells)} cells the impact at the last round (no-attack − "
+                f"attacked accuracy of round {self.rounds}, same seed) is ")
+        larger = sum(_first_number(r["impact at the last round"]) > _first_number(r["impact (paper's metric)"])
+                     for _, r in cells.iterrows())
+        return head + (f"larger in all {len(cells)}." if larger == len(cells) else
+                       f"larger in {larger} of them."), tables.label(cells).rename(columns=_CASE_NAMES)
+
+    @property
+    def rounds(self) -> int:
+        return int(self.cells[0].experiment.rounds)
 
     def missing_note(self) -> str:
         """Markdown: every missing run, grouped by rule (and knowledge, percentage, direction), or that none is."""
@@ -94,7 +147,8 @@ def scale_block(name: str, *, results_dir: os.PathLike | str | None = None, devi
     """The committed part of scale block ``name`` (``grids.SCALE_BLOCKS``); reads, never runs."""
     folder = results_dir_for("scale", results_dir)
     cells = grids.scale_grid(name, device=device)
-    present = [c for c in cells if _results.is_cached(c.experiment, folder)]
-    missing = [c for c in cells if not _results.is_cached(c.experiment, folder)]
-    runs = _results.collect(present, profile="scale", results_dir=folder, run_missing=False)
+    missing = _results.absent(cells, folder)
+    absent = {c.experiment.config_hash for c in missing}
+    present = [c for c in cells if c.experiment.config_hash not in absent]
+    runs = _results.collect(present, profile="scale", results_dir=folder)
     return ScaleBlock(name, cells, runs, missing, where=shown(folder))

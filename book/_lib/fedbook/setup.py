@@ -1,9 +1,12 @@
-"""The FL-setup table (paper §V layout), generated from fedlib's profiles — nothing typed by hand.
+"""The FL-setup table (paper §V layout) and every sentence that describes a profile, generated from fedlib's
+profiles — nothing typed by hand.
 
 Example:
     >>> from fedbook.setup import setup_table
     >>> setup_table(["quick"]).loc[0, "clients"]
     '20 (all every round)'
+    >>> stand_in("main").startswith("the paper's MNIST client layout (100 clients × 600 samples")
+    True
 """
 
 from __future__ import annotations
@@ -88,6 +91,59 @@ def setup_table(profiles: Sequence[str] = PROFILE_ORDER) -> pd.DataFrame:
 
 
 def released_setup_table() -> pd.DataFrame:
-    """The setting of the authors' released notebooks (paper-results.md §B7, code, not the paper's table)."""
+    """The setting of the authors' released notebooks (read from their code; not the paper's own table)."""
     rows = [{"dataset": DATASET_LABELS[d], **v} for d, v in RELEASED_SETUP.items()]
     return pd.DataFrame(rows)
+
+
+#: Experiment fields that make up a client layout (who holds what, who is malicious, what a client sends).
+LAYOUT = ("n_clients", "samples_per_client", "n_malicious", "batch_size", "sampling", "clients_per_round", "partition")
+
+
+def _differences(ours, paper) -> list[str]:
+    from fedlib.experiments import setting_words
+
+    mine, theirs = setting_words(ours), setting_words(paper)
+    return [f"{mine[k]} instead of {theirs[k].removeprefix('server ')}" for k in ("network", "optimiser", "rounds")
+            if mine[k] != theirs[k]]
+
+
+def stand_in(block: str = "main", *, short: bool = False) -> str:
+    """What the scale profile's ``block`` stands in for, from the profiles themselves: the cross-silo blocks are
+    the paper's MNIST client layout (our ``full`` MNIST profile) on Fashion-MNIST with what differs (network,
+    optimiser, rounds); ``cross_device`` is a Fashion-MNIST Dirichlet analogue of the paper's FEMNIST experiment.
+    ``short``: the phrase a caption uses."""
+    from fedlib.experiments import experiment_for, grids, setting_words
+
+    if short:
+        words = setting_words(experiment_for("scale"))
+        if block == "cross_device":
+            return "a Fashion-MNIST Dirichlet analogue of the paper's FEMNIST experiment"
+        network = words["network"].removeprefix("a ").removesuffix(" network")
+        return (f"the paper's MNIST client layout on Fashion-MNIST with a smaller network ({network}, "
+                f"{words['optimiser'].removeprefix('server ')}, {words['rounds']})")
+    if block == "cross_device":
+        exp = grids.scale_grid("cross_device", [0])[0].experiment
+        femnist = experiment_for("full", "femnist")
+        words = setting_words(exp)
+        return (f"a Fashion-MNIST Dirichlet analogue of the paper's FEMNIST experiment: {words['clients']} (the "
+                f"paper: {femnist.n_clients:,} FEMNIST writers, {femnist.clients_per_round} per round), "
+                f"{words['batch']}; " + ", ".join(words[k] for k in ("network", "optimiser", "rounds")))
+    scale, mnist = experiment_for("scale"), experiment_for("full", "mnist")
+    if any(getattr(scale, k) != getattr(mnist, k) for k in LAYOUT):
+        raise ValueError("the scale profile no longer has the client layout of the paper's MNIST setting; "
+                         "update fedbook.setup.stand_in's wording")
+    words = setting_words(scale)
+    return (f"the paper's MNIST client layout ({words['clients']}, {words['batch']}) on Fashion-MNIST with a "
+            f"smaller network and shorter training: " + "; ".join(_differences(scale, mnist)))
+
+
+def profile_line(profile: str) -> str:
+    """One line per profile for a page that lists them: what it runs (:func:`fedlib.experiments.describe_profile`)."""
+    from fedlib.experiments import describe_profile
+    from fedlib.experiments.grids import DATASETS
+
+    if profile == "full":
+        return "the paper's settings: " + "; ".join(
+            describe_profile("full", d, model=m) for d, m in DATASETS["full"])
+    return describe_profile(profile)

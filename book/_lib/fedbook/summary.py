@@ -1,413 +1,354 @@
-"""Every known paper number beside ours, with a reproduced / not-reproduced verdict by a stated rule.
+"""Every number the paper states, beside ours: one comparison per claim, judged by :mod:`fedbook.judge`'s rule.
 
-**The rule.** A paper number is *reproduced* when we have a result in the paper's own setting (the
-``full`` profile, same dataset and model) and
+Each claim is judged at three levels, each on its own evidence, never on a comparison made for another claim:
 
-- an impact (pp) is within ±20 % of the paper's number, and at least ±1 pp (:func:`impact_tolerance`:
-  a tolerance that scales with the claim, so that a small number such as DnC's 1.9 pp is not matched by
-  any small result);
-- the DnC maxima ("the largest impact falls from 4.4 on the most robust existing rule to 1.9 on DnC") are
-  judged as the ratio they state, existing ÷ DnC, within ±20 % of the paper's ratio: an implementation in
-  which DnC protects nothing has a ratio near 1 however small both impacts are;
-- a ratio stated as a range (e.g. 1.5×–60×) has every one of our per-setting ratios inside the range,
-  and a ratio stated as one number is matched within ±20 %. A setting whose denominator (the prior
-  attacks', or DnC's, largest impact) is <= 0 has no ratio; the table says how many settings each ratio
-  verdict excluded for that reason.
+- **the paper's own setting** (the ``full`` profile: the claim's dataset and model). No such run exists here
+  (the paper's datasets and a GPU were not available), so every claim reads :data:`NOT_TESTED` with what it
+  needs;
+- **full size, on a stand-in** (the ``scale`` profile): the paper's MNIST client layout on Fashion-MNIST
+  with a smaller network (the cross-silo stand-in, ``"iid"``), and a Fashion-MNIST Dirichlet analogue of the
+  paper's FEMNIST experiment (``"cross_device"``). A claim about MNIST, or about every dataset (the abstract), is
+  judged on the cross-silo stand-in; a FEMNIST claim on the cross-device analogue; a claim about CIFAR10 or
+  Purchase has :data:`NO_ANALOGUE` (no stand-in mirrors those settings);
+- **the quick profile** (the embedded MNIST subset, 100 rounds): the same analogues on a small problem.
 
-Anything else is *not reproduced*, with the reason (most often: the paper's dataset is not available,
-so the setting was not run). Results of the ``quick`` and ``scale`` profiles are shown as an
-*analogue* — the same quantity on a different, smaller problem — with whether the analogue satisfies
-the same rule; an analogue never makes a verdict.
+What each claim compares (:func:`comparisons_for`):
 
-**A second, separate judgement** (:func:`ordering`, :data:`ORDERING_RULE`): whether each claim holds *as an
-ordering* at full size on Fashion-MNIST, from the committed scale campaign (our attacks' largest impact ÷
-the larger of Fang's and LIE's inside 1.5×–60×; DnC's worst case at least 2× below the most robust
-existing rule's; an attack's rank among the attacks). Where a case it needs is not committed yet, it says
-"not yet computed", never a verdict.
+- a ratio of our attacks to Fang's and LIE's: per rule and knowledge setting the claim covers, our strongest
+  attack (largest mean impact) against the stronger of Fang and LIE, seed by seed;
+- a DnC claim (the introduction's maxima, the abstract's 2.5×–12×): the most robust existing rule's worst case
+  (largest mean impact over attack × knowledge) against DnC's worst case, seed by seed, as the ratio it states;
+- the most robust existing rule's largest impact, or one attack's impact: that impact against zero (harm in every
+  seed), its size against the paper's number.
 
 Example:
-    >>> verdict_for_impact(45.6, 40.0)
-    True
-    >>> verdict_for_impact(1.9, 4.4)  # DnC's 1.9 is not matched by an impact of 4.4
-    False
+    >>> from fedbook.paper import get
+    >>> [analogue_of(get(k)) for k in ("dnc_mnist_dnc", "femnist_median_ratio", "dnc_purchase_dnc")]
+    ['iid', 'cross_device', None]
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-from fedlib.report.tables import attack_ratio, impact_ratio, largest_impacts, mean_sd, most_robust
+from fedlib.report.tables import largest_impacts, most_robust, paired_impacts
 
-from .paper import AGR_LABELS, ATTACK_LABELS, EXISTING_AGRS, NUMBERS, PaperNumber, numbers
+from .judge import MIN_SEEDS, OUTCOMES, WAITS, Comparison, Judgement, Target, judge
+from .paper import AGR_LABELS, ATTACK_LABELS, DATASET_LABELS, EXISTING_AGRS, MODEL_LABELS, NUMBERS, PaperNumber, numbers
 
-RELATIVE_TOLERANCE = 0.20
-IMPACT_FLOOR_PP = 1.0
 OURS = ("tailored", "min_max", "min_sum")
 PRIOR = ("fang", "lie")
-RULE = (f"Reproduced = a result in the paper's own setting (full profile, same dataset and model) that "
-        f"matches: impacts within ±{RELATIVE_TOLERANCE:.0%} of the paper's number (at least ±{IMPACT_FLOOR_PP:g} "
-        f"pp); the DnC maxima as the ratio they state (most robust existing rule ÷ DnC) within "
-        f"±{RELATIVE_TOLERANCE:.0%}; ratios stated as a range: every per-setting ratio inside it; single ratios "
-        f"within ±{RELATIVE_TOLERANCE:.0%}. Settings whose denominator impact is <= 0 have no ratio and are "
-        f"counted as excluded. Otherwise not reproduced. Quick/scale results are analogues on other data and "
-        f"never decide a verdict.")
+AGNOSTIC = ("min_max", "min_sum")
+CASE = ["aggregator", "attack", "knowledge"]
+
+NOT_TESTED = "not tested here"
+NO_ANALOGUE = "no full-size analogue"
+NO_QUICK_ANALOGUE = "no quick analogue"
+#: The Summary's columns: the claim, the paper's number, and one judgement per level.
+PAPER_SETTING = "in the paper's setting"
+STAND_IN = "full size, stand-in (scale)"
+QUICK = "quick profile (small problem)"
+#: The stand-ins' names, as the Summary calls them.
+ANALOGUES = {"iid": "cross-silo stand-in", "cross_device": "cross-device analogue"}
 
 
-def impact_tolerance(paper: float) -> float:
-    """How far (pp) an impact may be from the paper's: ``max(1 pp, 20 % of |paper|)``."""
-    return max(IMPACT_FLOOR_PP, RELATIVE_TOLERANCE * abs(paper))
+def analogue_of(number: PaperNumber) -> str | None:
+    """Which stand-in judges ``number``: ``"iid"`` (the paper's MNIST client layout on Fashion-MNIST) for a claim
+    about MNIST or every dataset, ``"cross_device"`` for FEMNIST, None for CIFAR10 and Purchase."""
+    if number.dataset in (None, "mnist"):
+        return "iid"
+    if number.dataset == "femnist":
+        return "cross_device"
+    return None
 
 
-def verdict_for_impact(paper: float, ours: float | None) -> bool:
-    """The impact rule: ``|ours - paper| <= impact_tolerance(paper)``."""
-    if ours is None or not math.isfinite(ours):
-        return False
-    return abs(ours - paper) <= impact_tolerance(paper)
+@dataclass
+class Evidence:
+    """Paired per-seed impacts of one kind of setting, and the attacked cells its grids ask for.
+
+    ``imp``: columns dataset, model, aggregator, attack, knowledge, seed, impact (:func:`paired_impacts`);
+    ``wanted``: the grids' attacked cells, one row per cell and seed (same label columns).
+    """
+
+    label: str
+    imp: pd.DataFrame
+    wanted: pd.DataFrame
+
+    @classmethod
+    def from_runs(cls, label: str, runs: pd.DataFrame, wanted: pd.DataFrame | None = None) -> Evidence:
+        """From a results frame (one row per run; no-attack rows give the baselines) and the grid's labels
+        (default: the runs' own)."""
+        wanted = runs if wanted is None else wanted
+        labels = ["dataset", "model", *CASE, "seed"]
+        imp = (paired_impacts(runs, ["dataset", "model", "aggregator"]) if len(runs) else
+               pd.DataFrame(columns=[*labels, "impact"]).astype({"seed": int, "impact": float}))
+        wanted = wanted[wanted.attack != "none"] if len(wanted) else pd.DataFrame(columns=labels)
+        return cls(label, imp, wanted.reset_index(drop=True))
+
+    def select(self, aggregators=None, attacks=None, knowledge=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(impacts, wanted cells) restricted to the given rules, attacks and knowledge settings."""
+        out = []
+        for frame in (self.imp, self.wanted):
+            for column, values in (("aggregator", aggregators), ("attack", attacks), ("knowledge", knowledge)):
+                if values is not None and len(frame):
+                    frame = frame[frame[column].isin(values)]
+            out.append(frame)
+        return out[0], out[1]
+
+    def fewest_seeds(self, **select) -> int:
+        """The fewest seeds with an impact among the selected cells the grids ask for (0: one has none)."""
+        imp, wanted = self.select(**select)
+        keys = ["dataset", "model", *CASE]
+        cases = wanted[keys].drop_duplicates()
+        if cases.empty:
+            return 0
+        counts = imp.groupby(keys).seed.nunique().rename("n").reset_index() if len(imp) else None
+        if counts is None:
+            return 0
+        return int(cases.merge(counts, on=keys, how="left").n.fillna(0).min())
 
 
-def verdict_for_ratio(low: float, high: float, ours: Sequence[float]) -> bool:
-    """The ratio rule: every ratio in [low, high] (a range) or within ±20 % of a single stated value
-    (``low == high``). No ratio at all is not a match."""
-    ours = [r for r in ours if r is not None and math.isfinite(r)]
-    if not ours:
-        return False
-    if high == low:
-        low, high = low * (1 - RELATIVE_TOLERANCE), high * (1 + RELATIVE_TOLERANCE)
-    return all(low <= r <= high for r in ours)
+# --------------------------------------------------------------------------- the comparisons of one claim
+def _seeds(frame: pd.DataFrame) -> pd.Series:
+    return frame.groupby("seed").impact.mean()
 
 
-def dnc_partner(number: PaperNumber) -> PaperNumber | None:
-    """For a DnC maximum (kind ``max_impact``, aggregator ``dnc``): the paper's maximum on the most robust
-    existing rule in the same setting, the numerator of the ratio the claim states. None otherwise."""
+def _setting_name(dataset: str, model: str, several: bool, *rest: str) -> str:
+    parts = [f"{DATASET_LABELS.get(dataset, dataset)} ({MODEL_LABELS.get(model, model)})"] if several else []
+    return ", ".join(parts + [r for r in rest if r])
+
+
+def attack_comparisons(ev: Evidence, ours: Sequence[str], aggregators=None) -> list[Comparison]:
+    """Per (dataset, rule, knowledge): our strongest attack (largest mean impact) against the stronger of Fang
+    and LIE, seed by seed."""
+    imp, wanted = ev.select(aggregators=aggregators, attacks=tuple(ours) + PRIOR)
+    several = wanted.dataset.nunique() > 1
+    out = []
+    for (ds, model, agr, know), _ in wanted.groupby(["dataset", "model", "aggregator", "knowledge"], sort=False):
+        g = imp[(imp.dataset == ds) & (imp.model == model) & (imp.aggregator == agr) & (imp.knowledge == know)]
+        means = g.groupby("attack").impact.mean()
+        mine, prior = means.reindex(list(ours)).dropna(), means.reindex(list(PRIOR)).dropna()
+        if mine.empty or prior.empty:
+            continue
+        a, b = mine.idxmax(), prior.idxmax()
+        name = _setting_name(ds, model, several, AGR_LABELS.get(agr, agr), f"{know} knowledge")
+        out.append(Comparison(name, ATTACK_LABELS[a], ATTACK_LABELS[b], _seeds(g[g.attack == a]),
+                              _seeds(g[g.attack == b])))
+    return out
+
+
+def _worst(imp: pd.DataFrame, aggregator: str, attack: str, knowledge: str) -> pd.Series:
+    return _seeds(imp[(imp.aggregator == aggregator) & (imp.attack == attack) & (imp.knowledge == knowledge)])
+
+
+def _case_name(row: pd.Series) -> str:
+    """``"Multi-krum under Min-Max (partial knowledge)"``; DnC's tailored attack is the adaptive attack."""
+    attack = ("the adaptive attack" if row.aggregator == "dnc" and row.worst_attack == "tailored"
+              else ATTACK_LABELS[row.worst_attack])
+    return f"{AGR_LABELS.get(row.aggregator, row.aggregator)} under {attack} ({row.worst_knowledge} knowledge)"
+
+
+def dnc_comparisons(ev: Evidence) -> list[Comparison]:
+    """Per (dataset, model): the most robust existing rule's worst case against DnC's worst case, seed by seed."""
+    out = []
+    several = ev.wanted.dataset.nunique() > 1
+    for (ds, model), g in ev.imp.groupby(["dataset", "model"], sort=False):
+        robust = most_robust(g[g.aggregator.isin(EXISTING_AGRS)])
+        dnc = g[g.aggregator == "dnc"]
+        if robust is None or dnc.empty:
+            continue
+        worst = largest_impacts(dnc, ["aggregator"]).iloc[0]
+        out.append(Comparison(_setting_name(ds, model, several),
+                              _case_name(robust), _case_name(worst),
+                              _worst(g, robust.aggregator, robust.worst_attack, robust.worst_knowledge),
+                              _worst(g, "dnc", worst.worst_attack, worst.worst_knowledge)))
+    return out
+
+
+def robust_comparisons(ev: Evidence) -> list[Comparison]:
+    """Per (dataset, model): the most robust existing rule's worst case, seed by seed (against zero)."""
+    out = []
+    several = ev.wanted.dataset.nunique() > 1
+    for (ds, model), g in ev.imp.groupby(["dataset", "model"], sort=False):
+        robust = most_robust(g[g.aggregator.isin(EXISTING_AGRS)])
+        if robust is not None:
+            out.append(Comparison(_setting_name(ds, model, several), _case_name(robust),
+                                  "", _worst(g, robust.aggregator, robust.worst_attack, robust.worst_knowledge)))
+    return out
+
+
+#: How a per-setting table names a comparison's direction (:meth:`fedbook.judge.Comparison.direction`).
+DIRECTION_WORDS = {"up": "ours above in every seed", "down": "ours below in every seed",
+                   "mixed": "the seeds disagree", "waits": f"fewer than {MIN_SEEDS} seeds"}
+
+
+def comparison_table(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """One row per comparison: the setting, the two attacks (mean ± std over the paired seeds), in how many seeds
+    ours is above, the ratio of the means ('–' when the compared attacks did no harm) and the direction."""
+    from fedlib.report.tables import mean_sd
+
+    rows = []
+    for c in comparisons:
+        pairs = pd.DataFrame({"a": c.a, "b": c.b}).dropna()
+        rows.append({"setting": c.setting, "strongest of ours": f"{c.a_name} {mean_sd(pairs.a)}",
+                     "stronger of Fang / LIE": f"{c.b_name} {mean_sd(pairs.b)}",
+                     "seeds with ours above": f"{c.above} of {len(pairs)}",
+                     "ratio": "–" if pd.isna(c.ratio) else f"{c.ratio:.1f}×",
+                     "direction": DIRECTION_WORDS[c.direction()]})
+    return pd.DataFrame(rows)
+
+
+def family(attack: str | None) -> tuple[str, ...]:
+    """The attacks a claim names: ``"agnostic"`` is Min-Max and Min-Sum; None is all of ours."""
+    return OURS if attack is None else AGNOSTIC if attack == "agnostic" else (attack,)
+
+
+def impact_comparisons(ev: Evidence, number: PaperNumber) -> list[Comparison]:
+    """One attack's impact (the sentence names no rule: its largest mean impact over the five rules), seed by seed."""
+    imp, _ = ev.select(aggregators=EXISTING_AGRS, attacks=family(number.attack), knowledge=[number.knowledge])
+    if imp.empty:
+        return []
+    means = imp.groupby(["aggregator", "attack"]).impact.mean()
+    agr, attack = means.idxmax()
+    name = f"{ATTACK_LABELS[attack]} on {AGR_LABELS.get(agr, agr)} ({number.knowledge})"
+    return [Comparison(name, name, "", _seeds(imp[(imp.aggregator == agr) & (imp.attack == attack)]))]
+
+
+def paper_ratio(number: PaperNumber) -> tuple[float, str] | None:
+    """The ratio a DnC maximum states (the existing rule's maximum ÷ DnC's) and how to show it; None otherwise."""
     if number.kind != "max_impact" or number.aggregator != "dnc":
         return None
-    found = numbers(kind="max_impact", dataset=number.dataset, model=number.model, aggregator=None)
-    return found[0] if found else None
+    partner = numbers(kind="max_impact", dataset=number.dataset, model=number.model, aggregator=None)[0]
+    ratio = partner.value / number.value
+    return ratio, f"{partner.value:g} ÷ {number.value:g} = {ratio:.1f}×"
 
 
-def paper_ratio(number: PaperNumber) -> float | None:
-    """The ratio a DnC maximum states (e.g. 4.4 ÷ 1.9 for MNIST); None for other numbers."""
-    partner = dnc_partner(number)
-    return None if partner is None else partner.value / number.value
-
-
-def shown(number: PaperNumber) -> str:
-    """The paper's number as the summary shows it (DnC maxima with the ratio they state)."""
-    partner = dnc_partner(number)
-    if partner is None:
-        return number.shown
-    return f"{number.shown} ({partner.value:g} ÷ {number.value:g} = {paper_ratio(number):.1f}×)"
-
-
-def _attack_impacts(imp: pd.DataFrame, attack: str) -> pd.DataFrame:
-    if attack == "agnostic":
-        return imp[imp.attack.isin(["min_max", "min_sum"])]
-    return imp[imp.attack == attack]
-
-
-def _ratio_text(ratios: list[float], settings: int, excluded: int, why: str) -> str:
-    if ratios:
-        lo, hi = min(ratios), max(ratios)
-        text = f"{lo:.1f}×" if math.isclose(lo, hi) else f"{lo:.1f}×–{hi:.1f}×"
-    else:
-        text = "no ratio"
-    text += f" ({len(ratios)} of {settings} setting{'s' if settings != 1 else ''}"
-    return text + (f"; {excluded} excluded: {why} <= 0)" if excluded else ")")
-
-
-def _ratio_result(ratios: list[float], settings: int, why: str) -> dict[str, object]:
-    kept = [r for r in ratios if math.isfinite(r)]
-    excluded = settings - len(kept)
-    return {"value": max(kept) if kept else math.nan, "ratios": kept, "excluded": excluded,
-            "text": _ratio_text(kept, settings, excluded, why)}
-
-
-def _per_setting_ratios(imp: pd.DataFrame, ours: Sequence[str]) -> tuple[list[float], int]:
-    """:func:`fedlib.report.tables.attack_ratio` per (dataset, model, aggregator, knowledge) setting
-    that has a run of ``ours``; returns (the ratios, NaN where undefined; the number of settings)."""
-    ratios = []
-    for _, g in imp.groupby(["dataset", "model", "aggregator", "knowledge"]):
-        if g.attack.isin(ours).any():
-            ratios.append(attack_ratio(g, ours, PRIOR))
-    return ratios, len(ratios)
-
-
-def max_impacts(imp: pd.DataFrame, dnc_imp: pd.DataFrame | None) -> tuple[float, float]:
-    """(the most robust existing rule's largest mean impact over attack × knowledge, DnC's largest);
-    both from :func:`~fedlib.report.tables.most_robust` / :func:`~fedlib.report.tables.largest_impacts`."""
-    robust = most_robust(imp[imp.aggregator.isin(EXISTING_AGRS)])
-    existing = math.nan if robust is None else float(robust.max_impact)
-    if dnc_imp is None or dnc_imp.empty:
-        return existing, math.nan
-    return existing, float(largest_impacts(dnc_imp, ["aggregator"]).max_impact.max())
-
-
-NAN = {"value": math.nan, "ratios": [], "excluded": 0, "text": "–"}
-
-
-def _measure_impact(number: PaperNumber, imp: pd.DataFrame) -> dict[str, object]:
-    sub = _attack_impacts(imp, number.attack)
-    if number.knowledge:
-        sub = sub[sub.knowledge == number.knowledge]
-    if number.aggregator:
-        sub = sub[sub.aggregator == number.aggregator]
-    if sub.empty:
-        return NAN
-    # The sentence does not name the rule: the largest mean impact over the rules (and, for
-    # "agnostic", over Min-Max and Min-Sum).
-    means = sub.groupby(["aggregator", "attack"]).impact.mean().dropna()
-    if means.empty:
-        return NAN
-    agr, attack = means.idxmax()
-    cell = sub[(sub.aggregator == agr) & (sub.attack == attack)].impact
-    return {"value": float(means.max()), "ratios": [], "excluded": 0,
-            "text": f"{mean_sd(cell)} ({agr}, {attack})"}
-
-
-def _measure_dnc_ratios(imp: pd.DataFrame, dnc_imp: pd.DataFrame | None) -> tuple[list[float], list[str]]:
-    """Per (dataset, model): existing ÷ DnC maximum, and the text 'existing → DnC' of each."""
-    ratios, texts = [], []
-    for (ds, model), group in imp.groupby(["dataset", "model"]):
-        d = None if dnc_imp is None else dnc_imp[(dnc_imp.dataset == ds) & (dnc_imp.model == model)]
-        existing, dnc = max_impacts(group, d)
-        if not math.isfinite(existing) or not math.isfinite(dnc):
-            continue  # no DnC runs for this setting: nothing to compare
-        ratios.append(impact_ratio(existing, dnc))
-        texts.append(f"{existing:.1f} → {dnc:.1f}")
-    return ratios, texts
-
-
-def measure(number: PaperNumber, imp: pd.DataFrame, dnc_imp: pd.DataFrame | None = None) -> dict[str, object]:
-    """Our value of the quantity ``number`` measures, from per-seed impacts ``imp`` of one or more
-    settings (columns dataset, model, aggregator, attack, knowledge, seed, impact) and, for DnC numbers,
-    DnC's impacts ``dnc_imp``.
-
-    Returns ``{"value", "ratios", "excluded", "text"}``: ``ratios`` are the per-setting ratios a ratio
-    verdict judges (NaN-free), ``excluded`` the settings left out because a denominator impact is <= 0.
-    """
-    if imp is None or imp.empty:
-        return NAN
-    if number.kind == "impact":
-        return _measure_impact(number, imp)
-    if number.kind == "ratio" and number.key == "abstract_dnc_ratio":  # one ratio per (dataset, model)
-        ratios, _ = _measure_dnc_ratios(imp, dnc_imp)
-        return NAN if not ratios else _ratio_result(ratios, len(ratios), "DnC's largest impact")
+def comparisons_for(number: PaperNumber, ev: Evidence) -> tuple[list[Comparison], Target, dict]:
+    """The comparisons that judge ``number`` on ``ev``, its target, and the cells they need (for the seed count)."""
+    if number.key == "abstract_dnc_ratio":
+        return dnc_comparisons(ev), Target.ratio(number.value, number.high), {}
     if number.kind == "ratio":
-        sub = imp if number.aggregator is None else imp[imp.aggregator == number.aggregator]
-        ours = OURS if number.attack is None else (("min_max", "min_sum") if number.attack == "agnostic"
-                                                   else (number.attack,))
-        ratios, settings = _per_setting_ratios(sub, ours)
-        return NAN if not settings else _ratio_result(ratios, settings, "Fang's and LIE's largest impact")
-    if number.kind == "max_impact" and number.aggregator == "dnc":  # judged as the ratio it states
-        ratios, texts = _measure_dnc_ratios(imp, dnc_imp)
-        if not ratios:
-            return NAN
-        result = _ratio_result(ratios, len(ratios), "DnC's largest impact")
-        result["text"] = f"{'; '.join(texts)}: {result['text']}"
-        return result
+        aggregators = EXISTING_AGRS if number.aggregator is None else (number.aggregator,)
+        ours = family(number.attack)
+        return (attack_comparisons(ev, ours, aggregators), Target.ratio(number.value, number.high, number.shown),
+                {"aggregators": aggregators, "attacks": tuple(ours) + PRIOR})
+    stated = paper_ratio(number)
+    if stated is not None:
+        return dnc_comparisons(ev), Target.ratio(stated[0], shown=stated[1]), {}
     if number.kind == "max_impact":
-        existing, _ = max_impacts(imp, None)
-        if not math.isfinite(existing):
-            return NAN
-        return {"value": existing, "ratios": [], "excluded": 0, "text": f"{existing:.1f}"}
-    raise ValueError(f"unknown kind {number.kind!r}")
+        return robust_comparisons(ev), Target.impact(number.value), {"aggregators": EXISTING_AGRS}
+    if number.kind == "impact":
+        return (impact_comparisons(ev, number), Target.impact(number.value),
+                {"aggregators": EXISTING_AGRS, "attacks": family(number.attack), "knowledge": [number.knowledge]})
+    raise ValueError(f"no comparison for paper number {number.key!r} (kind {number.kind!r})")
 
 
-def judge(number: PaperNumber, measured: dict[str, object]) -> bool:
-    """The verdict of the rule (module docstring) for ``number`` given :func:`measure`'s result."""
-    if number.kind == "ratio":
-        return verdict_for_ratio(number.value, number.high, measured["ratios"])
-    if paper_ratio(number) is not None:
-        return verdict_for_ratio(paper_ratio(number), paper_ratio(number), measured["ratios"])
-    return verdict_for_impact(number.value, measured["value"])
+def judge_claim(number: PaperNumber, ev: Evidence, *, min_seeds: int = MIN_SEEDS) -> Judgement:
+    """``number`` judged on ``ev``: waits while any cell it needs has fewer than ``min_seeds`` seeds."""
+    comparisons, target, select = comparisons_for(number, ev)
+    if number.kind in ("max_impact", "ratio") and not select:  # DnC claims need DnC's cells too
+        select = {"aggregators": (*EXISTING_AGRS, "dnc")}
+    if "dnc" in select.get("aggregators", ()) and not (ev.wanted.aggregator == "dnc").any():
+        return Judgement(NOT_TESTED, f"{ev.label} has no DnC run")
+    return judge(comparisons, target, min_seeds=min_seeds, fewest=ev.fewest_seeds(**select))
 
 
-def summary_table(
-    results: dict[tuple[str, str, str], tuple[pd.DataFrame, pd.DataFrame | None]],
-    numbers: Iterable[PaperNumber] = NUMBERS,
-) -> pd.DataFrame:
-    """One row per paper number: the paper's value, ours in its setting (full profile) if we have it, the
-    verdict and its reason, and the analogue from quick/scale results.
+# --------------------------------------------------------------------------- the Summary's table
+def needs(number: PaperNumber) -> str:
+    """What a test in the paper's own setting needs."""
+    if number.dataset is None:
+        return "the paper's five settings in the full profile (GPU)"
+    model = f" with {MODEL_LABELS[number.model]}" if number.model and number.dataset == "cifar10" else ""
+    return f"{DATASET_LABELS[number.dataset]}{model} in the full profile (GPU)"
 
-    ``results`` maps (profile, dataset, model) to (per-seed impacts of the existing rules, per-seed impacts
-    on DnC or None).
-    """
+
+def _no_analogue(number: PaperNumber, level: str) -> Judgement:
+    if level == QUICK:
+        return Judgement(NO_QUICK_ANALOGUE, f"the quick grids mirror MNIST and FEMNIST, not "
+                                            f"{DATASET_LABELS[number.dataset]}")
+    return Judgement(NO_ANALOGUE, f"the stand-ins mirror MNIST and FEMNIST, not {DATASET_LABELS[number.dataset]}")
+
+
+def _paper_setting(number: PaperNumber, full: Mapping[tuple[str, str], Evidence]) -> Judgement:
+    own = [ev for (ds, model), ev in full.items()
+           if number.dataset is None or (ds == number.dataset and number.model in (None, model))]
+    if not own:
+        return Judgement(NOT_TESTED, f"needs {needs(number)}")
+    if len(own) == 1:
+        return judge_claim(number, own[0])
+    merged = Evidence(own[0].label, pd.concat([e.imp for e in own]), pd.concat([e.wanted for e in own]))
+    return judge_claim(number, merged)
+
+
+def _analogue(number: PaperNumber, evidence: Mapping[str, Evidence], level: str) -> Judgement:
+    key = analogue_of(number)
+    if key is None:
+        return _no_analogue(number, level)
+    if key not in evidence:
+        return Judgement(WAITS, f"no run of the {ANALOGUES[key]} was read")
+    return judge_claim(number, evidence[key])
+
+
+def summary_table(full: Mapping[tuple[str, str], Evidence], scale: Mapping[str, Evidence],
+                  quick: Mapping[str, Evidence], numbers_: Iterable[PaperNumber] = NUMBERS) -> pd.DataFrame:
+    """One row per paper number: the claim, the paper's number, and its judgement in the paper's setting
+    (``full``: evidence per (dataset, model)), at full size on the stand-ins (``scale``: evidence per analogue,
+    :func:`analogue_of`) and in the quick profile (``quick``, likewise). The ``outcome: …`` columns hold the
+    outcome alone (for counting)."""
     rows = []
-    for p in numbers:
-        row = {"paper number": p.key, "setting": p.setting, "quantity": p.quantity, "paper": shown(p),
+    for p in numbers_:
+        levels = {PAPER_SETTING: _paper_setting(p, full), STAND_IN: _analogue(p, scale, STAND_IN),
+                  QUICK: _analogue(p, quick, QUICK)}
+        row = {"paper number": p.key, "claim": f"{p.setting}: {p.quantity}", "paper": shown(p),
                "source": p.source}
-        own = [(k, v) for k, v in results.items() if k[0] == "full" and _matches(p, k[1], k[2])]
-        if own:
-            # A claim about every setting (dataset None) is measured on all full-profile settings together.
-            imp = pd.concat([v[0] for _, v in own])
-            dncs = [v[1] for _, v in own if v[1] is not None]
-            dnc = pd.concat(dncs) if dncs else None
-            measured = measure(p, imp, dnc)
-            ok = judge(p, measured)
-            row.update({"ours (paper's setting)": measured["text"],
-                        "verdict": "reproduced" if ok else "not reproduced",
-                        "reason": "matches by the rule" if ok else (
-                            "measured, outside the tolerance" if measured["text"] != "–" else
-                            "no result for this quantity in the full-profile results")})
-        else:
-            needs = p.dataset or "every dataset of the paper"
-            row.update({"ours (paper's setting)": "not run", "verdict": "not reproduced",
-                        "reason": f"no full-profile result ({needs} not available here)"})
-        analogues = []
-        for (profile, ds, _model), (imp, dnc) in results.items():
-            if profile == "full":
-                continue
-            measured = measure(p, imp, dnc)
-            if measured["text"] == "–":
-                continue
-            agrees = "meets the rule" if judge(p, measured) else "does not meet the rule"
-            analogues.append(f"{profile}/{ds}: {measured['text']} ({agrees})")
-        row["analogue (other data, not a verdict)"] = "; ".join(analogues) or "–"
+        for column, judgement in levels.items():
+            row[column] = judgement.shown
+            row[f"outcome: {column}"] = judgement.outcome
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _matches(p: PaperNumber, dataset: str, model: str) -> bool:
-    if p.dataset is None:
-        return True
-    return p.dataset == dataset and (p.model is None or p.model == model)
+def shown(number: PaperNumber) -> str:
+    """The paper's number as the Summary shows it (a DnC maximum with the ratio it states)."""
+    stated = paper_ratio(number)
+    return number.shown if stated is None else f"{number.shown} ({stated[1]})"
 
 
-# --------------------------------------------------------------------------- orderings at full size
-#: The ordering rule of the summary's second column (the claims as orderings on the committed scale
-#: campaign: full Fashion-MNIST in the paper's MNIST setting).
-ORDER_RANGE = (1.5, 60.0)
-DNC_FACTOR = 2.0
-NOT_YET = "not yet computed"
-ORDERING_RULE = (
-    f"Holds as an ordering at full size = on the committed scale results (full Fashion-MNIST in the paper's MNIST "
-    f"setting; mean over the seeds committed per case): a claim that our attacks beat Fang and LIE holds when, "
-    f"for every rule and knowledge setting the claim covers, our attacks' largest impact ÷ the larger of Fang's "
-    f"and LIE's lies in {ORDER_RANGE[0]:g}×–{ORDER_RANGE[1]:g}× (the abstract's range; settings where Fang and "
-    f"LIE do no harm have no ratio and are counted as excluded); FEMNIST's claims are judged on the "
-    f"cross-device block (1,000 Dirichlet clients, 60 per round); a claim about DnC holds when the most robust "
-    f"existing rule's largest impact (over attack × knowledge) is at least {DNC_FACTOR:g}× DnC's largest "
-    f"(the paper's smallest stated ratio is 4.4 ÷ 1.9 = 2.3×, on MNIST); an impact of one attack holds when the "
-    f"attack's rank among Fang, LIE, AGR-agnostic and AGR-tailored (each its largest impact over the five rules, "
-    f"same knowledge setting) is the paper's. A claim whose cases are not all committed (at least one seed "
-    f"each, with its no-attack run) reads '{NOT_YET}', never a verdict; 'provisional' marks a judgement on "
-    f"fewer seeds than the block asks for. This column never decides the 'reproduced' verdict.")
-
-ORDERING_COLUMN = "ordering at full size (Fashion-MNIST, scale)"
-_CASE = ["aggregator", "attack", "knowledge"]
+def counts(table: pd.DataFrame, column: str, skip: Sequence[str] = ()) -> str:
+    """``"2 holds, 1 direction only, …"``: how many claims have each outcome in ``column`` (none left out but
+    those in ``skip``)."""
+    found = table[f"outcome: {column}"].value_counts()
+    order = [o for o in (*OUTCOMES, NO_ANALOGUE, NO_QUICK_ANALOGUE, NOT_TESTED) if o not in skip]
+    return ", ".join(f"{int(found[o])} {o}" for o in order if o in found)
 
 
-def _only(frame: pd.DataFrame, aggregators=None, attacks=None, knowledge=None) -> pd.DataFrame:
-    out = frame[frame.attack != "none"] if len(frame) else frame
-    for column, values in (("aggregator", aggregators), ("attack", attacks), ("knowledge", knowledge)):
-        if values is not None and len(out):
-            out = out[out[column].isin(values)]
-    return out
+def what_was_tested(table: pd.DataFrame) -> str:
+    """One sentence, from :func:`summary_table`'s outcomes: what was tested in the paper's own setting (and with
+    what result), at full size on the stand-ins, and in the quick profile."""
+    n = len(table)
+    own = table[f"outcome: {PAPER_SETTING}"] != NOT_TESTED
+    first = (f"Reproduced in the paper's own setting: nothing yet — none of the {n} claims has a run in that setting "
+             f"(the paper's datasets and a GPU were not available here)" if not own.any() else
+             f"In the paper's own setting, {int(own.sum())} of the {n} claims were tested "
+             f"({counts(table, PAPER_SETTING, skip=(NOT_TESTED,))})")
+    stand = table[f"outcome: {STAND_IN}"] != NO_ANALOGUE
+    second = (f"at full size on a stand-in (Fashion-MNIST, scale profile), {int(stand.sum())} were tested "
+              f"({counts(table, STAND_IN, skip=(NO_ANALOGUE,))}) and {int((~stand).sum())} have no full-size analogue")
+    text = f"{first}; {second}"
+    if f"outcome: {QUICK}" in table and (table[f"outcome: {QUICK}"] != WAITS).any():
+        quick = table[f"outcome: {QUICK}"] != NO_QUICK_ANALOGUE
+        text += (f"; in the quick profile (a small problem: orderings, not sizes), the same {int(quick.sum())} read "
+                 f"{counts(table, QUICK, skip=(NO_QUICK_ANALOGUE,))}")
+    return text + "."
 
 
-def _evidence(block, **select) -> tuple[pd.DataFrame | None, str]:
-    """Per-seed impacts of the cases ``select`` names in a scale block (an object with ``wanted`` and
-    ``runs`` frames), or (None, why not) when a case has no committed seed yet."""
-    from fedlib.report.tables import paired_impacts
-
-    if block is None:
-        return None, "block not read"
-    need = _only(block.wanted, **select)[_CASE].drop_duplicates()
-    imp = _only(paired_impacts(block.runs, ["dataset", "model", "aggregator"]), **select)
-    have = imp[_CASE].drop_duplicates() if len(imp) else need.iloc[0:0]
-    lacking = len(need.merge(have, on=_CASE, how="left", indicator=True).query("_merge == 'left_only'"))
-    if need.empty or lacking:
-        return None, f"{lacking} of {len(need)} cases missing"
-    asked = block.wanted.seed.nunique()
-    fewest = int(imp.groupby(_CASE).seed.nunique().min())
-    seeds = (f"; provisional: {fewest} of {asked} seeds in some case" if fewest < asked
-             else f"; {asked} seed{'s' if asked > 1 else ''}")
-    return imp, seeds
-
-
-def _ordering_ratio(number: PaperNumber, blocks) -> tuple[str, str]:
-    block = blocks.get("cross_device" if number.dataset == "femnist" else "main")
-    ours = OURS if number.attack is None else (("min_max", "min_sum") if number.attack == "agnostic"
-                                               else (number.attack,))
-    aggregators = None if number.aggregator is None else (number.aggregator,)
-    imp, seeds = _evidence(block, aggregators=aggregators, attacks=tuple(ours) + PRIOR)
-    if imp is None:
-        return NOT_YET, seeds
-    ratios, settings = _per_setting_ratios(imp, ours)
-    result = _ratio_result(ratios, settings, "Fang's and LIE's largest impact")
-    ok = verdict_for_ratio(*ORDER_RANGE, result["ratios"])
-    return ("holds" if ok else "does not hold"), f"{result['text']}{seeds}"
-
-
-def _coverage(why: str) -> str:
-    """``_evidence``'s note as a status of its own: "every case, 3 seeds" or "8 of 10 cases missing"."""
-    return f"every case, {why[2:]}" if why.startswith("; ") else why
-
-
-def _ordering_dnc(blocks) -> tuple[str, str]:
-    existing, why = _evidence(blocks.get("main"), aggregators=EXISTING_AGRS)
-    dnc, why_dnc = _evidence(blocks.get("dnc"))
-    if existing is None or dnc is None:
-        return NOT_YET, f"existing rules: {_coverage(why)}; DnC: {_coverage(why_dnc)}"
-    robust = most_robust(existing)
-    worst = largest_impacts(dnc, ["aggregator"]).iloc[0]
-    ok = robust.max_impact > 0 and robust.max_impact >= DNC_FACTOR * max(float(worst.max_impact), 0.0)
-    ratio = impact_ratio(float(robust.max_impact), float(worst.max_impact))
-    dnc_attack = "adaptive" if worst.worst_attack == "tailored" else worst.worst_attack
-    text = (f"{AGR_LABELS[robust.aggregator]} {robust.max_impact:.1f} ({ATTACK_LABELS[robust.worst_attack]}, "
-            f"{robust.worst_knowledge}) → DnC {worst.max_impact:.1f} ({ATTACK_LABELS[dnc_attack]}, "
-            f"{worst.worst_knowledge})" + ("" if math.isnan(ratio) else f": {ratio:.1f}×"))
-    return ("holds" if ok else "does not hold"), text + (why if why == why_dnc else f"{why} (existing){why_dnc} (DnC)")
-
-
-def _ordering_rank(number: PaperNumber, blocks) -> tuple[str, str]:
-    knowledge = (number.knowledge,) if number.knowledge else None
-    imp, seeds = _evidence(blocks.get("main"), aggregators=EXISTING_AGRS, knowledge=knowledge)
-    if imp is None:
-        return NOT_YET, seeds
-    family = {"fang": ("fang",), "lie": ("lie",), "tailored": ("tailored",), "agnostic": ("min_max", "min_sum")}
-    paper_values = {p.attack: p.value for p in numbers(kind="impact", dataset=number.dataset, model=number.model,
-                                                        knowledge=number.knowledge)}
-    means = imp.groupby(["aggregator", "attack"]).impact.mean()
-    ours = {a: float(means[means.index.get_level_values("attack").isin(family[a])].max()) for a in paper_values}
-    order = sorted(ours, key=ours.get)
-    paper_order = sorted(paper_values, key=paper_values.get)
-    ok = order.index(number.attack) == paper_order.index(number.attack)
-    text = " < ".join(f"{ATTACK_LABELS[a]} {ours[a]:.1f}" for a in order)
-    return ("holds" if ok else "does not hold"), (
-        f"{text}: rank {order.index(number.attack) + 1} of {len(order)} (paper: "
-        f"{paper_order.index(number.attack) + 1}){seeds}")
-
-
-def ordering(number: PaperNumber, blocks) -> dict[str, str]:
-    """Whether ``number``'s claim holds as an ordering on the committed scale results (:data:`ORDERING_RULE`).
-
-    ``blocks`` maps scale block names (``main``, ``dnc``, ``cross_device``) to objects with a ``wanted``
-    frame (the block grid's labels, one row per cell and seed) and a ``runs`` frame (the committed runs),
-    e.g. :class:`fedbook.scale.ScaleBlock`. Returns ``{"verdict": "holds" | "does not hold" |
-    "not yet computed", "text": the numbers behind it}``.
-    """
-    if number.kind == "ratio" and number.key != "abstract_dnc_ratio":
-        verdict, text = _ordering_ratio(number, blocks)
-    elif number.kind == "max_impact" or number.key == "abstract_dnc_ratio":
-        verdict, text = _ordering_dnc(blocks)
-    elif number.kind == "impact":
-        verdict, text = _ordering_rank(number, blocks)
-    else:
-        raise ValueError(f"no ordering rule for {number.key!r} ({number.kind})")
-    return {"verdict": verdict, "text": text}
-
-
-def ordering_column(table: pd.DataFrame, blocks, numbers_: Iterable[PaperNumber] = NUMBERS) -> pd.DataFrame:
-    """``table`` (:func:`summary_table`) with the columns :data:`ORDERING_COLUMN` (the verdict of the ordering
-    rule with its numbers) and ``ordering`` (the verdict alone)."""
-    by_key = {p.key: ordering(p, blocks) for p in numbers_}
-    out = table.copy()
-    out["ordering"] = [by_key[k]["verdict"] for k in out["paper number"]]
-    out[ORDERING_COLUMN] = [
-        f"{by_key[k]['verdict']} ({by_key[k]['text']})" if by_key[k]["verdict"] == NOT_YET
-        else f"{by_key[k]['verdict']}: {by_key[k]['text']}" for k in out["paper number"]]
-    return out
+#: What each kind of claim compares (the Summary page says it under the rule).
+COMPARED = (
+    "a ratio of our attacks to Fang's and LIE's compares, per rule and knowledge setting the claim covers, our "
+    "strongest attack (largest mean impact) with the stronger of Fang and LIE, seed by seed; a DnC claim compares "
+    "the most robust existing rule's worst case (largest mean impact over attack × knowledge) with DnC's worst case, "
+    "seed by seed, as the ratio it states; the most robust existing rule's largest impact, or one attack's impact, "
+    "is compared with zero (harm in every seed) and its size with the paper's number.")

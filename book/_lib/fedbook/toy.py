@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch
 
 from fedlib import aggregators
+from fedlib.experiments import grids
+from fedlib.report.labels import AGR_LABELS
+
+from .text import vector_text
 
 
 def point_cloud(
@@ -36,30 +40,143 @@ def point_cloud(
     return torch.cat([malicious, benign])
 
 
-def aggregate_all(
-    points: torch.Tensor, f: int, rules: Sequence[str] | None = None, *, variant: str = "textbook", seed: int = 0
-) -> pd.DataFrame:
-    """Run every rule on ``points`` (rows = clients) and tabulate each output and what it selected.
+#: The server's validation points are drawn from their own stream, never the clients' (seed + this offset).
+VALIDATION_SEED_OFFSET = 10_000
 
-    Rules that need a model to score updates (``fang``) are skipped by default because a point cloud has
-    no model; pass ``rules`` explicitly to choose.
+
+def validation_points(k: int = 20, *, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``k`` points from the honest distribution N((1, 1), I) that the server holds for Fang's defense (drawn
+    from the stream ``seed + VALIDATION_SEED_OFFSET``, independent of :func:`point_cloud`'s draws).
+
+    Example:
+        >>> tuple(validation_points(5).shape)
+        (5, 2)
     """
-    rules = [r for r in aggregators.names() if r != "fang_defense"] if rules is None else list(rules)
+    g = torch.Generator().manual_seed(seed + VALIDATION_SEED_OFFSET)
+    return torch.randn(k, 2, generator=g, dtype=dtype) + 1.0
+
+
+def validation_score(validation: torch.Tensor, radius: float = 1.5) -> Callable[[torch.Tensor], tuple[float, float]]:
+    """Fang's defense scores a candidate aggregate by the loss and error rate of the model it would give on the
+    server's validation data. A point cloud has no model, so here the candidate point plays the model: its
+    loss is the mean squared distance to the validation points, its error rate the fraction of them farther
+    than ``radius`` from it.
+
+    Example:
+        >>> score = validation_score(torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64), radius=1.5)
+        >>> score(torch.tensor([0.0, 0.0], dtype=torch.float64))
+        (2.0, 0.5)
+    """
+
+    def score(vector: torch.Tensor) -> tuple[float, float]:
+        sq = ((validation - vector) ** 2).sum(dim=1)
+        return float(sq.mean()), float((sq.sqrt() > radius).to(validation.dtype).mean())
+
+    return score
+
+
+def rule_family(rule: str) -> str:
+    """"in the paper" for the rules the NDSS'21 paper evaluates or proposes, "after the paper" for the defenses
+    fedlib adds that were published later (:data:`fedlib.experiments.grids.NEWER_RULES`)."""
+    return "after the paper" if rule in grids.NEWER_RULES else "in the paper"
+
+
+def aggregate_all(
+    points: torch.Tensor, f: int, rules: Sequence[str] | None = None, *, variant: str = "textbook", seed: int = 0,
+    validation: torch.Tensor | None = None,
+) -> pd.DataFrame:
+    """Run every rule on ``points`` (rows = clients, malicious first) and tabulate each output and what it kept.
+
+    Randomised rules (DnC, bucketing, Fang's defense) draw from a generator seeded with ``seed``; Fang's defense
+    scores candidates with :func:`validation_score` on ``validation`` (default: :func:`validation_points` with
+    ``seed``). Columns: ``rule``, ``family`` (:func:`rule_family`), ``x``, ``y``, ``distance`` (from the
+    mean of the honest rows, those from ``f`` on), and for the rules that select rows ``n_selected`` and
+    ``malicious_selected`` (rows below ``f``); missing (NA) for the others.
+
+    Example:
+        >>> table = aggregate_all(point_cloud(8, 2, seed=1), f=2, rules=["mean", "krum"])
+        >>> table.rule.tolist(), table.n_selected.tolist()
+        (['mean', 'krum'], [<NA>, 1])
+    """
+    rules = aggregators.names() if rules is None else list(rules)
+    validation = validation_points(seed=seed, dtype=points.dtype) if validation is None else validation
+    honest_mean = points[f:].mean(dim=0)
     rows = []
     for name in rules:
-        options = {"generator": torch.Generator().manual_seed(seed)} if name == "dnc" else {}
+        options: dict = {}
+        if "generator" in aggregators.needs(name):
+            options["generator"] = torch.Generator().manual_seed(seed)
+        if "score_fn" in aggregators.needs(name):
+            options["score_fn"] = validation_score(validation)
         out = aggregators.aggregate(name, points, f, variant=variant, **options)
-        selected = [] if out.selected is None else out.selected.tolist()
-        rows.append(
-            {
-                "rule": name,
-                "x": float(out.vector[0]),
-                "y": float(out.vector[1]),
-                "n_selected": len(selected) if out.selected is not None else None,
-                "malicious_selected": sum(i < f for i in selected) if out.selected is not None else None,
-            }
-        )
-    return pd.DataFrame(rows)
+        selected = None if out.selected is None else out.selected.tolist()
+        rows.append({"rule": name, "family": rule_family(name), "x": float(out.vector[0]), "y": float(out.vector[1]),
+                     "distance": float(torch.linalg.vector_norm(out.vector - honest_mean)),
+                     "n_selected": None if selected is None else len(selected),
+                     "malicious_selected": None if selected is None else sum(i < f for i in selected)})
+    table = pd.DataFrame(rows)
+    return table.astype({"n_selected": "Int64", "malicious_selected": "Int64"})
+
+
+def rules_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`aggregate_all`'s table as a page shows it: the rules' names, the aggregate's coordinates, and the
+    rows kept by the rules that select rows ("–" for the coordinate-wise ones, which select none)."""
+    return pd.DataFrame({
+        "rule": [AGR_LABELS.get(r, r) for r in table.rule],
+        "source": table.family.map({"in the paper": "paper", "after the paper": "later"}),
+        "x": table.x, "y": table.y, "distance from the honest mean": table["distance"],
+        "rows kept": table.n_selected,
+        "malicious rows kept": table.malicious_selected,
+    })
+
+
+#: One marker and one colour per rule, none shared (the paper's rules open, the later ones filled).
+RULE_STYLES = {
+    "mean": ("o", "#1f77b4"), "krum": ("s", "#ff7f0e"), "multi_krum": ("D", "#2ca02c"),
+    "bulyan": ("^", "#d62728"), "trimmed_mean": ("v", "#9467bd"), "median": ("<", "#8c564b"),
+    "afa": (">", "#e377c2"), "fang_defense": ("p", "#bcbd22"), "dnc": ("h", "#17becf"),
+    "centered_clipping": ("P", "#000075"), "geometric_median": ("X", "#e6ab02"), "nnm": ("*", "#1b9e77"),
+    "bucketing": ("d", "#800000"),
+}
+
+
+def plot_aggregates(ax, points: torch.Tensor, table: pd.DataFrame, f: int) -> None:
+    """Draw the honest rows (grey dots), their mean (black plus), the ``f`` malicious rows (black crosses) and
+    each rule's aggregate of :func:`aggregate_all`'s ``table`` with its :data:`RULE_STYLES` marker: large and
+    open for the rules in the paper, small and filled for the later ones (so that two rules with the same
+    output both stay visible)."""
+    xy = points.detach().cpu().numpy()
+    ax.scatter(xy[f:, 0], xy[f:, 1], c="#b0b0b0", s=25, label="honest updates", zorder=1)
+    ax.scatter(xy[:f, 0], xy[:f, 1], c="black", marker="x", s=45, label="malicious updates", zorder=2)
+    ax.scatter(*xy[f:].mean(axis=0), c="black", marker="+", s=220, linewidth=1.5, label="honest mean", zorder=4)
+    for row in table.itertuples():
+        marker, color = RULE_STYLES[row.rule]
+        later = row.family == "after the paper"
+        ax.scatter(row.x, row.y, s=45 if later else 150, marker=marker, linewidth=2, zorder=5 if later else 3,
+                   facecolor=color if later else "none", edgecolor=color,
+                   label=AGR_LABELS.get(row.rule, row.rule) + ("" if later else " (paper)"))
+    ax.set_xlabel("coordinate 1 (update units)")
+    ax.set_ylabel("coordinate 2 (update units)")
+
+
+def aggregates_figure(points: torch.Tensor, table: pd.DataFrame, f: int, title: str, *, zoom: float = 1.2):
+    """Two panels of :func:`plot_aggregates`: every update, and a zoom of ± ``zoom`` around the honest mean;
+    one legend below both. Returns the Matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (whole, near) = plt.subplots(1, 2, figsize=(11, 5.6))
+    for ax in (whole, near):
+        plot_aggregates(ax, points, table, f)
+    cx, cy = points[f:].mean(dim=0).tolist()
+    near.set_xlim(cx - zoom, cx + zoom)
+    near.set_ylim(cy - zoom, cy + zoom)
+    whole.set_title("every update")
+    near.set_title(f"zoom: ±{zoom:g} around the honest mean")
+    handles, labels = near.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=11, frameon=False)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -89,7 +206,7 @@ def agnostic_curves(benign: torch.Tensor, gammas: Sequence[float], *, perturbati
 
     Columns: ``gamma``, ``attack``, ``value`` (Min-Max: max_i ‖∇m − g_i‖²; Min-Sum: Σ_i ‖∇m − g_i‖²) and
     ``threshold`` (Min-Max: max_{i,j} ‖g_i − g_j‖²; Min-Sum: min_j Σ_i ‖g_j − g_i‖²). The attack's γ is
-    the largest γ with value ≤ threshold (spec §4.8).
+    the largest γ with value ≤ threshold (the paper's AGR-agnostic attacks, its §IV-C).
     """
     from fedlib.attacks import perturbation as make_perturbation
 
@@ -209,24 +326,51 @@ def rule_variant_difference(
                      f"{len(seeds)} seeds)")
 
 
+#: How the pages name the two variants.
+VARIANT_LABELS = {"textbook": "textbook", "ndss21": "released code (ndss21)"}
+
+
+def updates_table(updates: torch.Tensor, n_malicious: int = 0) -> pd.DataFrame:
+    """An (n, d) input as a page shows it: one row per update, labelled ``row i`` (and "malicious" for the
+    first ``n_malicious``), one column per coordinate.
+
+    Example:
+        >>> updates_table(torch.tensor([[1.0, -2.0], [0.5, 3.0]]), n_malicious=1).values.tolist()
+        [['row 0 (malicious)', 1.0, -2.0], ['row 1', 0.5, 3.0]]
+    """
+    frame = pd.DataFrame(updates.detach().cpu().numpy(), columns=[f"coordinate {j + 1}" for j in
+                                                                   range(updates.shape[1])])
+    frame.insert(0, "update", [f"row {i}" + (" (malicious)" if i < n_malicious else "") for i in range(len(frame))])
+    return frame
+
+
+def _rows_text(selected: torch.Tensor | None) -> str | None:
+    return None if selected is None else ", ".join(str(int(i)) for i in selected)
+
+
 def variant_table(example: dict) -> pd.DataFrame:
-    """Both variants' outputs of a :func:`rule_variant_difference` example, one row per variant."""
-    rows = []
-    for v in ("textbook", "ndss21"):
-        out = example[v]
-        rows.append({"variant": v, "output": [round(float(x), 4) for x in out.vector],
-                     "selected rows": None if out.selected is None else out.selected.tolist()})
-    return pd.DataFrame(rows).set_index("variant")
+    """Both variants' outputs of a :func:`rule_variant_difference` example, one row per variant: the output
+    vector and, for rules that select rows, the rows selected (in selection order)."""
+    rows = [{"variant": VARIANT_LABELS[v], "output": vector_text(example[v].vector),
+             "rows selected": _rows_text(example[v].selected)} for v in ("textbook", "ndss21")]
+    table = pd.DataFrame(rows)
+    return table.drop(columns="rows selected") if table["rows selected"].isna().all() else table
 
 
-def attack_variant_table(name: str, benign: torch.Tensor, n_malicious: int, *, seed: int = 0, **kwargs) -> pd.DataFrame:
-    """Craft ``name`` under both variants (same inputs, same seed) and show the first malicious update and γ."""
+def attack_variant_table(name: str, benign: torch.Tensor, n_malicious: int, *, seed: int = 0, shown: int = 4,
+                         **kwargs) -> pd.DataFrame:
+    """Craft ``name`` under both variants (same inputs, same seed) and show the first malicious update (its
+    first ``shown`` coordinates) and, for attacks that search one, γ."""
     from fedlib import attacks
 
+    d = benign.shape[1]
+    header = "first malicious update" + (f" (first {shown} of {d} coordinates)" if d > shown else "")
     rows = []
     for v in ("textbook", "ndss21"):
         out = attacks.craft(name, benign, n_malicious, variant=v,
                             generator=torch.Generator().manual_seed(seed), **kwargs)
-        rows.append({"variant": v, "first malicious update": [round(float(x), 4) for x in out.updates[0]],
-                     "gamma": None if out.gamma is None else round(float(out.gamma), 4)})
-    return pd.DataFrame(rows).set_index("variant")
+        update = vector_text(out.updates[0][:shown])
+        rows.append({"variant": VARIANT_LABELS[v], header: update[:-1] + ", …)" if d > shown else update,
+                     "γ": None if out.gamma is None else float(out.gamma)})
+    table = pd.DataFrame(rows)
+    return table.drop(columns="γ") if table["γ"].isna().all() else table

@@ -85,7 +85,16 @@ def leave_one_out(
 def _trimmed_mean(updates: torch.Tensor, f: int) -> LeaveOneOut:
     n = updates.shape[0]
     (low_rows, high_rows), window_sum = order.sorted_rows_and_window_sum(updates, [f, n - f - 1], f, n - f)
-    x, low, high, total = order.as_numpy(updates), low_rows.numpy(), high_rows.numpy(), window_sum.numpy()
+    return trimmed_leave_one_out(updates, f, low_rows.numpy(), high_rows.numpy(), window_sum.numpy())
+
+
+def trimmed_leave_one_out(
+    updates: torch.Tensor, f: int, low: np.ndarray, high: np.ndarray, total: np.ndarray
+) -> LeaveOneOut:
+    """The trimmed mean's :class:`LeaveOneOut` from the sorted columns' values at positions f and n − f − 1
+    (``low``, ``high``, in the rows' dtype) and their float64 window sums over [f, n − f) (``total``)."""
+    n = updates.shape[0]
+    x = order.as_numpy(updates)
 
     def without(i: int) -> torch.Tensor:
         out = np.empty(x.shape[1], dtype=x.dtype)

@@ -54,6 +54,37 @@ def agnostic_attack(attack, benign, n_malicious, *, perturbation, search, gamma_
     g0 = gamma_init_for(attack, None, gamma_init)
     # Min-Sum needs only the sums of distances, which follow from the row norms: no (k, k) Gram product.
     mean, direction, model = QuadraticDistances.one_pass(benign, perturbation, pairwise=attack == "min_max")
+    gamma, info = agnostic_gamma(attack, model, benign, mean, direction, search=search, gamma_init=g0, tau=tau,
+                                 reference=reference)  # fmt: skip
+    vector = malicious_vector(mean, gamma, direction)
+    return Crafted(repeat_rows(vector, n_malicious), gamma, {"perturbation": perturbation, **info})
+
+
+def agnostic_gamma(
+    attack: str,
+    model: QuadraticDistances,
+    benign: torch.Tensor,
+    mean: torch.Tensor,
+    direction: torch.Tensor,
+    *,
+    search: str,
+    gamma_init: float,
+    tau: float,
+    reference: str = "min",
+) -> tuple[float, dict]:
+    """(γ, info) of ``attack`` ("min_max" or "min_sum") from its model (:meth:`QuadraticDistances.one_pass` of the
+    rows: pairwise for Min-Max, row norms for Min-Sum), as :func:`agnostic_attack` finds it: other attacks that
+    need Min-Max's or Min-Sum's γ on the same rows share the pass.
+
+    Example:
+        >>> import torch
+        >>> from fedlib.attacks import craft
+        >>> x = torch.randn(12, 30, generator=torch.Generator().manual_seed(0))
+        >>> mean, direction, model = QuadraticDistances.one_pass(x, "std")
+        >>> gamma, _ = agnostic_gamma("min_max", model, x, mean, direction, search="exact", gamma_init=10.0, tau=1e-5)
+        >>> gamma == craft("min_max", x, 3, search="exact").gamma
+        True
+    """
     if attack == "min_max":
         assert model.benign_sq is not None  # one_pass built it: pairwise for min_max
         threshold = model.benign_sq.max()
@@ -71,17 +102,10 @@ def agnostic_attack(attack, benign, n_malicious, *, perturbation, search, gamma_
             gamma = float(largest_root(model.a.sum(), model.b.sum(), model.c * model.k, threshold))
     else:
         success = _ModelTest(attack, model, benign, mean, direction, float(threshold))
-        result = halving(success, g0, tau)
+        result = halving(success, gamma_init, tau)
         gamma, probes = result.gamma, result.n_probes
         matrix_probes = success.matrix_probes
-    vector = malicious_vector(mean, gamma, direction)
-    info = {
-        "perturbation": perturbation,
-        "search": search,
-        "gamma_init": g0,
-        "n_probes": probes,
-        "threshold": float(threshold),
-    }
+    info = {"search": search, "gamma_init": gamma_init, "n_probes": probes, "threshold": float(threshold)}
     if search == "halving":
         info["matrix_probes"] = matrix_probes
-    return Crafted(repeat_rows(vector, n_malicious), gamma, info)
+    return gamma, info

@@ -43,6 +43,7 @@ class QuadraticDistances:
     b: torch.Tensor  # (k,)
     c: float
     benign_sq: torch.Tensor | None  # (k, k), zero diagonal; None when built with pairwise=False
+    gram: torch.Tensor | None = None  # (k, k) ⟨u_i, u_j⟩ behind benign_sq (float64); None when not pairwise
 
     @classmethod
     def one_pass(
@@ -57,47 +58,32 @@ class QuadraticDistances:
         ``pairwise=False`` skips the (k, k) Gram product (the pass's largest cost) and leaves
         ``benign_sq`` as None, for callers that need only a, b, c and :meth:`sums_to_benign`.
         """
-        check_choice(kind, KINDS, "perturbation")
-        k, d = benign.shape
-        if kind == "std" and k < 2:
-            raise InputError(f"perturbation 'std' needs at least 2 benign rows for an unbiased std; found {k}.")
-        mean = torch.empty(d, dtype=benign.dtype, device=benign.device)
-        direction = torch.empty(d, dtype=benign.dtype, device=benign.device)
-        gram = torch.zeros(k, k, dtype=torch.float64, device=benign.device)
-        cross = torch.zeros(k, dtype=torch.float64, device=benign.device)
-        norms = torch.zeros(k, dtype=torch.float64, device=benign.device)
-        c = torch.zeros((), dtype=torch.float64, device=benign.device)
-        for cols in column_blocks(d):
-            block = benign[:, cols]
-            mu = block.mean(dim=0)
-            centred = block - mu
-            squares = centred * centred if (kind == "std" or not pairwise) else None
-            if kind == "std":  # the same operations as column_std: −σ, unbiased
-                assert squares is not None  # computed above for kind == "std"
-                step = -(squares.sum(dim=0) / (k - 1)).sqrt()
-            elif kind == "sign":
-                step = -torch.sign(mu)
-            else:  # unit_vec: −μ for now, divided by ‖μ‖ once the whole mean is known
-                step = -mu
-            mean[cols], direction[cols] = mu, step
-            if pairwise:
-                gram += (centred @ centred.T).to(torch.float64)
-            else:
-                assert squares is not None  # computed above when not pairwise
-                norms += squares.sum(dim=1).to(torch.float64)
-            cross += (centred @ step).to(torch.float64)
-            c += (step @ step).to(torch.float64)
-        if kind == "unit_vec":
-            norm = torch.linalg.vector_norm(mean)
-            if not norm > 0:
-                raise InputError("perturbation 'unit_vec' is undefined: the benign mean is the zero vector.")
-            direction /= norm
-            cross /= norm.double()
-            c /= norm.double() ** 2
-        if not pairwise:
-            return mean, direction, cls(norms, -cross, float(c), None)
-        a = gram.diagonal().clone()
-        return mean, direction, cls(a, -cross, float(c), distances_from_gram(gram))
+        mean, direction, gram, norms, cross, c = _one_pass(benign, kind, pairwise=pairwise, norms=not pairwise)
+        if gram is None:
+            assert norms is not None  # computed when not pairwise
+            return mean, direction, cls(norms, -cross, c, None)
+        return mean, direction, cls(gram.diagonal().clone(), -cross, c, distances_from_gram(gram), gram)
+
+    @classmethod
+    def one_pass_both(
+        cls, benign: torch.Tensor, kind: str
+    ) -> tuple[torch.Tensor, torch.Tensor, QuadraticDistances, QuadraticDistances]:
+        """μ, ∇p and both models of :meth:`one_pass` (``pairwise=True``, then ``pairwise=False``) from one pass:
+        the same floats as the two calls, for a caller that needs Min-Max's and Min-Sum's γ on the same rows.
+
+        Example:
+            >>> import torch
+            >>> x = torch.randn(6, 40, generator=torch.Generator().manual_seed(0))
+            >>> mean, direction, pairwise, sums = QuadraticDistances.one_pass_both(x, "std")
+            >>> torch.equal(pairwise.b, QuadraticDistances.one_pass(x, "std")[2].b)
+            True
+            >>> torch.equal(sums.a, QuadraticDistances.one_pass(x, "std", pairwise=False)[2].a)
+            True
+        """
+        mean, direction, gram, norms, cross, c = _one_pass(benign, kind, pairwise=True, norms=True)
+        assert gram is not None and norms is not None  # both asked for
+        pairwise = cls(gram.diagonal().clone(), -cross, c, distances_from_gram(gram), gram)
+        return mean, direction, pairwise, cls(norms, -cross, c, None)
 
     @classmethod
     def around(
@@ -122,7 +108,7 @@ class QuadraticDistances:
             c += (step @ step).to(torch.float64)
         if not pairwise:
             return cls(norms, -cross, float(c), None)
-        return cls(gram.diagonal().clone(), -cross, float(c), distances_from_gram(gram))
+        return cls(gram.diagonal().clone(), -cross, float(c), distances_from_gram(gram), gram)
 
     @property
     def k(self) -> int:
@@ -149,6 +135,49 @@ class QuadraticDistances:
         out[:n_copies, n_copies:] = q
         out[n_copies:, :n_copies] = q[:, None]
         return out
+
+
+def _one_pass(benign: torch.Tensor, kind: str, *, pairwise: bool, norms: bool):
+    """:meth:`QuadraticDistances.one_pass`'s blocked pass: (μ, ∇p, the centred Gram or None, the centred rows'
+    squared norms or None, ⟨u_i, ∇p⟩, ‖∇p‖²), all sums accumulated in float64."""
+    check_choice(kind, KINDS, "perturbation")
+    k, d = benign.shape
+    if kind == "std" and k < 2:
+        raise InputError(f"perturbation 'std' needs at least 2 benign rows for an unbiased std; found {k}.")
+    mean = torch.empty(d, dtype=benign.dtype, device=benign.device)
+    direction = torch.empty(d, dtype=benign.dtype, device=benign.device)
+    gram = torch.zeros(k, k, dtype=torch.float64, device=benign.device) if pairwise else None
+    sq_norms = torch.zeros(k, dtype=torch.float64, device=benign.device) if norms else None
+    cross = torch.zeros(k, dtype=torch.float64, device=benign.device)
+    c = torch.zeros((), dtype=torch.float64, device=benign.device)
+    for cols in column_blocks(d):
+        block = benign[:, cols]
+        mu = block.mean(dim=0)
+        centred = block - mu
+        squares = centred * centred if (kind == "std" or norms) else None
+        if kind == "std":  # the same operations as column_std: −σ, unbiased
+            assert squares is not None  # computed above for kind == "std"
+            step = -(squares.sum(dim=0) / (k - 1)).sqrt()
+        elif kind == "sign":
+            step = -torch.sign(mu)
+        else:  # unit_vec: −μ for now, divided by ‖μ‖ once the whole mean is known
+            step = -mu
+        mean[cols], direction[cols] = mu, step
+        if gram is not None:
+            gram += (centred @ centred.T).to(torch.float64)
+        if sq_norms is not None:
+            assert squares is not None  # computed above when norms are wanted
+            sq_norms += squares.sum(dim=1).to(torch.float64)
+        cross += (centred @ step).to(torch.float64)
+        c += (step @ step).to(torch.float64)
+    if kind == "unit_vec":
+        norm = torch.linalg.vector_norm(mean)
+        if not norm > 0:
+            raise InputError("perturbation 'unit_vec' is undefined: the benign mean is the zero vector.")
+        direction /= norm
+        cross /= norm.double()
+        c /= norm.double() ** 2
+    return mean, direction, gram, sq_norms, cross, float(c)
 
 
 def largest_root(a: torch.Tensor, b: torch.Tensor, c: float, threshold: torch.Tensor) -> torch.Tensor:

@@ -15,13 +15,15 @@ from torch import nn
 from ..._checks import check_int
 from ...data import Dataset
 from ...errors import ConfigError
+from ._nodes import NODE_RECORD, node_record
 
 ModelFn = Callable[[], nn.Module]
 
 
 def echo_client_app(shift: Callable[[int], float] | None = None, *, arrayrecord_key: str = "arrays") -> ClientApp:
     """A ClientApp that trains nothing: it sends back the arrays it received, every floating array plus
-    ``shift(partition_id)`` (default 0), with ``num-examples`` = 1. For tests and examples.
+    ``shift(partition_id)`` (default 0), with ``num-examples`` = 1 and its partition (:func:`node_record`).
+    For tests and examples.
 
     Example:
         >>> from fedlib.integrations.flower import InProcessGrid, echo_client_app
@@ -48,9 +50,10 @@ def echo_client_app(shift: Callable[[int], float] | None = None, *, arrayrecord_
                 for key, a in received.items()
             }
         )
-        return Message(
-            RecordDict({arrayrecord_key: arrays, "metrics": MetricRecord({"num-examples": 1})}), reply_to=message
+        content = RecordDict(
+            {arrayrecord_key: arrays, "metrics": MetricRecord({"num-examples": 1}), NODE_RECORD: node_record(context)}
         )
+        return Message(content, reply_to=message)
 
     return app
 
@@ -125,7 +128,8 @@ def sgd_client_app(
     ``train``: loads the received arrays, takes ``local_steps`` SGD steps of learning rate ``lr`` on
     minibatches of ``batch_size`` drawn without replacement from its client's samples
     (``dataset.clients[partition-id]``; the draw is seeded by ``seed``, the partition and the round, so a
-    run is reproducible), and replies with the new arrays and ``train-loss`` / ``num-examples``. With one
+    run is reproducible), and replies with the new arrays, ``train-loss`` / ``num-examples`` and its partition
+    (:func:`node_record`, so that :class:`AttackSimulation` can name clients by partition). With one
     local step this is FedSGD: the update is :math:`-\eta \nabla \ell`. ``evaluate``: loss and accuracy
     on the client's own samples.
 
@@ -172,9 +176,10 @@ def sgd_client_app(
         draws = torch.Generator().manual_seed((seed * 100_003 + partition) * 100_003 + server_round)
         loss = _local_sgd(model, x, y, draws, lr=lr, batch_size=batch_size, local_steps=local_steps)
         metrics = MetricRecord({"train-loss": loss.item(), "num-examples": int(min(batch_size, len(y)))})
-        return Message(
-            RecordDict({arrayrecord_key: ArrayRecord(model.state_dict()), "metrics": metrics}), reply_to=message
+        content = RecordDict(
+            {arrayrecord_key: ArrayRecord(model.state_dict()), "metrics": metrics, NODE_RECORD: node_record(context)}
         )
+        return Message(content, reply_to=message)
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
-import logging
 import random
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from logging import WARNING
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
@@ -19,22 +20,20 @@ from flwr.supercore.task_identity import TaskIdentity
 from ..._checks import check_int
 from ...errors import ConfigError
 
-logger = logging.getLogger(__name__)
-
 ClientHandler = Callable[[Message, Context], Message]
 
 
 class InProcessGrid(Grid):
     """A Flower ``Grid`` that delivers each message to a ClientApp called in this process.
 
-    Flower 1.42's simulation runtime (``flwr run`` / ``run_simulation``) runs ClientApps through its Ray
-    backend (``flwr[simulation]``, a heavy install). This grid is the light alternative for tests,
-    notebooks and attack simulations: ``num_nodes`` virtual SuperNodes, each with its own persistent
-    :class:`flwr.app.Context` whose ``node_config`` holds ``partition-id`` and ``num-partitions`` as in a
-    Flower simulation. Messages are delivered one after another, as deep copies (a ClientApp can never
-    change what the server or another node holds); a ClientApp that raises produces an error reply, as
-    in Flower's runtime. Node IDs are distinct random integers drawn from ``seed`` (Flower's are random
-    too); :meth:`node_id` maps a partition to its node.
+    Flower 1.42's simulation engine (``flwr run`` on a SuperLink started with ``--simulation``; see
+    :mod:`fedlib.integrations.flower.local`) runs ClientApps through Ray in other processes. This grid is the
+    light alternative for tests, notebooks and attack simulations: ``num_nodes`` virtual SuperNodes, each
+    with its own persistent :class:`flwr.app.Context` whose ``node_config`` holds ``partition-id`` and
+    ``num-partitions`` as in a Flower simulation. Messages are delivered one after another, as deep copies
+    (a ClientApp can never change what the server or another node holds); a ClientApp that raises produces
+    an error reply, as in Flower's runtime. Node IDs are distinct random integers drawn from ``seed``
+    (Flower's are random too); :meth:`node_id` maps a partition to its node.
 
     Creating the grid makes this process the run's ServerApp (Flower's ``TaskIdentity``), so that
     strategies can create messages, exactly as Flower's runtime does when it starts a ServerApp.
@@ -124,7 +123,7 @@ class InProcessGrid(Grid):
         try:
             return self.client_app(delivered, self.contexts[node])
         except Exception as exc:  # a failing client is a reply with an error, as in Flower's runtime
-            logger.warning("ClientApp of node %d raised:\n%s", node, traceback.format_exc())
+            log(WARNING, "ClientApp of node %d raised:\n%s", node, traceback.format_exc())
             reason = f"{type(exc).__name__}: {exc}"
             return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=delivered)
 
@@ -139,7 +138,8 @@ def simulate(
 ) -> InProcessGrid:
     """Run a Flower ``ServerApp`` against ``num_nodes`` in-process ClientApps (see :class:`InProcessGrid`).
 
-    The Ray-free counterpart of ``flwr.simulation.run_simulation``: the ServerApp's ``main(grid, context)``
+    The in-process counterpart of ``flwr run`` on the simulation engine (which replaces the deprecated
+    ``flwr.simulation.run_simulation``): the ServerApp's ``main(grid, context)``
     runs in this process with ``run_config`` in its context. Returns the grid (its contexts hold the
     nodes' state after the run).
 

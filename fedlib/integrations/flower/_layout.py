@@ -95,15 +95,18 @@ class ArrayLayout:
                     f"found shape {tuple(found.shape)}, dtype {found.dtype}."
                 )
 
-    def flatten(self, record: ArrayRecord, *, device=None, what: str = "record") -> torch.Tensor:
-        """The floating arrays of ``record`` concatenated in key order: a (d,) tensor of :attr:`dtype`."""
+    def flatten(
+        self, record: ArrayRecord, *, device=None, what: str = "record", dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """The floating arrays of ``record`` concatenated in key order: a (d,) tensor of ``dtype`` (default
+        :attr:`dtype`)."""
         self.check(record, what)
         parts = [
             torch.from_numpy(np.ascontiguousarray(record[k].numpy())).reshape(-1)
             for k, fl in zip(self.keys, self.floating, strict=True)
             if fl
         ]
-        return torch.cat([p.to(self.dtype) for p in parts]).to(device or "cpu")
+        return torch.cat([p.to(dtype or self.dtype) for p in parts]).to(device or "cpu")
 
     def unflatten(self, vector: torch.Tensor, *, like: ArrayRecord) -> ArrayRecord:
         """The ArrayRecord whose floating arrays are the pieces of ``vector`` (cast back to their dtypes);
@@ -120,13 +123,3 @@ class ArrayLayout:
                 kept = like[key]
                 arrays[key] = Array(kept.dtype, tuple(kept.shape), kept.stype, kept.data)
         return ArrayRecord(arrays)
-
-
-def single_array_record(content, what: str, key: str | None = None) -> ArrayRecord:
-    """The one ArrayRecord of a reply's RecordDict (``content[key]`` when ``key`` is given and present)."""
-    records = content.array_records
-    if key is not None and key in records:
-        return records[key]
-    if len(records) != 1:
-        raise InputError(f"{what} must carry exactly one ArrayRecord; found {len(records)} ({list(records)}).")
-    return next(iter(records.values()))

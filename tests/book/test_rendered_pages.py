@@ -1,0 +1,111 @@
+"""Every page of the built book, read as a reader reads it (run after `make book`: `pytest tests/book --book-html
+_build/html`; skipped without it).
+
+- No artefact in any page's words: no machine path or Path repr, no citation of documents outside the repository,
+  no Python repr (lists or tuples of strings, dicts, tensors, quoted 'ok'), no NaN/None for a missing value.
+- Exercises: the check shown under each starting answer says it does not pass yet, with a hint; the only successes
+  on an exercise page are inside the hidden solutions.
+- The Summary labels each judgement with an outcome, never "not reproduced".
+- Layout, in headless Chromium at a laptop's 1366 px and a phone's 390 px: the page body never scrolls sideways and
+  nothing sticks out of the text column; at 1366 px every table fits; at 390 px a table scrolls in its own box
+  rather than breaking a number such as "2.1 ± 1.0" over lines. A screenshot of each page at each width is kept
+  (in $BOOK_SCREENSHOTS when set) and must not be blank.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import rendered
+from PIL import Image
+
+PAGES = rendered.all_pages()
+EXERCISE_PAGES = rendered.exercise_pages()
+LAYOUT_PAGES = rendered.layout_pages()
+
+
+def page_file(html_dir: Path, page: str) -> Path:
+    path = html_dir / f"{page}.html"
+    assert path.exists(), f"page {path} was not built"
+    return path
+
+
+def main_of(html_dir: Path, page: str):
+    return rendered.main_of(page_file(html_dir, page).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_shows_no_artefact(html_dir, page):
+    found = rendered.artefacts(main_of(html_dir, page))
+    root = str(rendered.ROOT)
+    if root in page_file(html_dir, page).read_text(encoding="utf-8"):
+        found.append(f"the build machine's path {root} in the HTML")
+    assert not found, f"{page}: {len(found)} artefact(s):\n" + "\n".join(found[:15])
+
+
+@pytest.mark.parametrize("page", EXERCISE_PAGES)
+def test_exercise_checks_show_the_starting_answer_failing_and_successes_only_inside_solutions(html_dir, page):
+    main = main_of(html_dir, page)
+    exercises = main.select("div.exercise")
+    solutions = main.select("div.solution")
+    assert len(exercises) >= 3 and len(solutions) == len(exercises), (
+        f"{page}: {len(exercises)} exercises and {len(solutions)} solutions")
+    shown = [o.get_text(" ", strip=True) for o in main.select("div.cell_output")
+             if not o.find_parent("div", class_="solution")]
+    success = [t for t in shown if "✓" in t or re.search(r"(?<!Not )\bpassed\b", t)]
+    assert not success, f"{page}: a success outside a solution: {success[0][:200]}"
+    failing = [t for t in shown if t.startswith("✗ Not passed yet:")]
+    assert len(failing) == len(exercises), f"{page}: {len(failing)} failing checks shown for {len(exercises)} exercises"
+    assert all("Hint:" in t for t in failing), f"{page}: a failing check without a hint"
+    for solution in solutions:
+        outputs = " ".join(o.get_text(" ", strip=True) for o in solution.select("div.cell_output"))
+        assert "✓" in outputs and "✗" not in outputs, f"{page}: a solution whose check does not pass: {outputs[:200]}"
+
+
+def test_summary_labels_every_judgement_with_an_outcome_and_never_not_reproduced(html_dir):
+    main = main_of(html_dir, rendered.SUMMARY_PAGE)
+    text = rendered.reader_text(main).lower()
+    assert "not reproduced" not in text, "the Summary says 'not reproduced'; an untested claim is 'not tested here'"
+    assert any(label in text for label in rendered.OUTCOME_LABELS), "the Summary shows no outcome label"
+    for table in main.select("table"):
+        headers = [th.get_text(" ", strip=True).lower() for th in table.select("thead th")]
+        for column, header in enumerate(headers):
+            if not re.search(r"outcome|judgement|verdict", header):
+                continue
+            for row in table.select("tbody tr"):
+                cells = row.select("th, td")
+                if column < len(cells):
+                    value = cells[column].get_text(" ", strip=True).lower()
+                    assert value.startswith(rendered.OUTCOME_LABELS), f"Summary: outcome {value!r} is not a label"
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = os.environ.get("BOOK_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("page", LAYOUT_PAGES)
+def test_page_fits_a_laptop_and_a_phone(html_dir, chromium, screenshots, page):
+    problems = []
+    for measured in rendered.layout(chromium, page_file(html_dir, page)):
+        width = measured["width"]
+        if measured["page_overflow"] > 1:
+            problems.append(f"{width} px: the page scrolls sideways by {measured['page_overflow']} px")
+        problems += [f"{width} px: sticks out of the text column: {e}" for e in measured["sticking_out"][:5]]
+        problems += [f"{width} px: content cut off: {e}" for e in measured["cut_off"][:5]]
+        if width >= 1366:
+            problems += [f"{width} px: a table wider than the column: {e}" for e in measured["wide_tables"][:5]]
+        problems += [f"{width} px: a number broken over lines: {e}" for e in measured["broken_numbers"][:5]]
+    for width in rendered.WIDTHS:
+        shot = rendered.screenshot(chromium, page_file(html_dir, page), width,
+                                   screenshots / f"{page.replace('/', '_')}_{width}.png")
+        pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+        assert pixels.shape[1] == width and pixels.std() > 5.0, f"{page}: the {width} px screenshot looks blank"
+    assert not problems, f"{page}:\n" + "\n".join(problems)
