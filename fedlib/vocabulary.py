@@ -63,7 +63,28 @@ EXISTING_RULES = KRUM_FAMILY + COORDINATE_WISE
 #: The attacks the paper compares, in the column order of its tables (registry names).
 PAPER_ATTACKS = ("fang", "lie", "tailored", "min_max", "min_sum")
 
+# ------------------------------------------------------------------------------------- display names
+#: How tables and prose name each dataset and network (the config values are the keys).
+DATASET_LABELS = {
+    "cifar10": "CIFAR10",
+    "femnist": "FEMNIST",
+    "purchase100": "Purchase",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "mnist5k": "mnist5k",
+}
+MODEL_LABELS = {
+    "alexnet_cifar": "Alexnet",
+    "vgg11_cifar": "VGG11",
+    "femnist_cnn": "CNN",
+    "mnist_fc": "FC",
+    "purchase_fc": "FC",
+}
+
+
 __all__ = [
+    "DATASET_LABELS",
+    "MODEL_LABELS",
     "KNOWLEDGE",
     "VARIANTS",
     "NONFINITE_POLICIES",

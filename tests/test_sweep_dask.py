@@ -261,7 +261,7 @@ def test_cluster_errors_end_both_commands_with_exit_status_3_in_one_line(tmp_pat
     assert main(["sweep", str(grid), "--scheduler", "tcp://127.0.0.1:1"]) == EXIT_CLUSTER == 3
     assert capsys.readouterr().err == f"fedlib sweep: error: {lost}\n"
     code = main(["reproduce", "--profile", "scale", "--only", "dnc", "--scheduler", "tcp://127.0.0.1:1",
-                 "--no-measure", "--no-book", "--results-dir", str(tmp_path / "r"), "--no-progress"])
+                 "--no-measure", "--results-dir", str(tmp_path / "r"), "--no-progress"])
     assert code == 3 and capsys.readouterr().err == f"error: {lost}\n"
     # the Sweeps page documents the same status and the same hint
     page = (Path(__file__).resolve().parents[1] / "book" / "sweeps.md").read_text()

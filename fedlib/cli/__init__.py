@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         return int(args.func(args) or 0)
     except FedlibError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code  # 2 (invalid input), or the error's own (3: a Dask cluster unusable or lost)
 
 
 __all__: list[str] = [

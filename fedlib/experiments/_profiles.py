@@ -172,7 +172,7 @@ def _network(exp: Experiment) -> str:
     model's display name (``"the Alexnet model"``)."""
     from .. import models
     from ..data import input_shape
-    from ..report.labels import MODEL_LABELS
+    from ..vocabulary import MODEL_LABELS
 
     if exp.model not in ("mnist_fc", "purchase_fc"):
         return f"the {MODEL_LABELS.get(exp.model, exp.model)} model"
@@ -203,7 +203,7 @@ def setting_words(exp: Experiment) -> dict[str, str]:
         >>> setting_words(experiment_for("scale"))["network"]
         'a 784-100-10 fully-connected network'
     """
-    from ..report.labels import DATASET_LABELS
+    from ..vocabulary import DATASET_LABELS
 
     optimiser = f"server {'SGD' if exp.optimiser == 'sgd' else 'Adam'} with lr {exp.lr:g}"
     if exp.lr_decay_rounds:

@@ -67,7 +67,7 @@ class Result:
     """One finished run, exactly as stored in ``<results_dir>/<config_hash>.json``.
 
     Accuracies are percentages (0–100). ``best_val_accuracy`` / ``test_accuracy_at_best`` / ``best_round``
-    describe the FL output model (highest validation accuracy, spec §1); ``final_accuracy`` is the test accuracy
+    describe the FL output model (highest validation accuracy, paper §II-A); ``final_accuracy`` is the test accuracy
     at the last evaluation. ``history = {"evals": [...], "rounds": [...]}`` (see :class:`fedlib.fl.TrainLog`).
     """
 

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from ..vocabulary import DATASET_LABELS, MODEL_LABELS  # noqa: F401  (defined once, with the settings' names)
+
 #: Attacks compared by the paper, in its column order (our registry names); the existing robust rules of the main
 #: table, in the paper's row order (defined in :mod:`fedlib.vocabulary`).
 from ..vocabulary import EXISTING_RULES as EXISTING_AGRS  # noqa: F401
@@ -41,19 +43,4 @@ AGR_LABELS = {
     "geometric_median": "Geometric median",
     "nnm": "NNM",
     "bucketing": "Bucketing",
-}
-DATASET_LABELS = {
-    "cifar10": "CIFAR10",
-    "femnist": "FEMNIST",
-    "purchase100": "Purchase",
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "mnist5k": "mnist5k",
-}
-MODEL_LABELS = {
-    "alexnet_cifar": "Alexnet",
-    "vgg11_cifar": "VGG11",
-    "femnist_cnn": "CNN",
-    "mnist_fc": "FC",
-    "purchase_fc": "FC",
 }
