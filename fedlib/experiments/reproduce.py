@@ -75,6 +75,7 @@ SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
     **NOTEBOOK_GRIDS,
     "paper_vs_ours": ("main", "dnc", "cross_device"),
     "your_own_rule": ("newer_rules",),
+    "robustness_benchmark": ("benchmark",),
 }
 #: What ``reproduce`` runs: the paper's settings, or the scale campaign.
 PROFILES = ("full", "scale")

@@ -22,6 +22,8 @@ ATTACK_LABELS = {
     "min_sum": "Min-Sum",
     "agnostic": "AGR-agnostic (Min-Max / Min-Sum)",
     "adaptive": "adaptive (DnC-tailored)",
+    "ipm": "IPM",
+    "mimic": "Mimic",
 }
 AGR_LABELS = {
     "mean": "Mean (FedSGD)",
@@ -33,6 +35,10 @@ AGR_LABELS = {
     "afa": "AFA",
     "fang_defense": "Fang defense",
     "dnc": "DnC",
+    "centered_clipping": "Centered clipping",
+    "geometric_median": "Geometric median",
+    "nnm": "NNM",
+    "bucketing": "Bucketing",
 }
 DATASET_LABELS = {
     "cifar10": "CIFAR10",
