@@ -157,9 +157,9 @@ def heatmaps(matrices: dict[str, pd.DataFrame], *, title: str, labels: tuple[dic
     first = next(iter(matrices.values()))
     fig, axes = plt.subplots(1, len(matrices), figsize=(5.2 * len(matrices) + 1.2, 0.42 * len(first) + 2.2),
                              sharey=True, squeeze=False)  # fmt: skip
-    image = None
+    images = []
     for ax, (name, matrix), grid in zip(axes[0], matrices.items(), values, strict=True):
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
+        images.append(ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=top, aspect="auto"))
         for (i, j), value in np.ndenumerate(grid):
             text = "n/a" if not math.isfinite(value) else _one_decimal(value)
             dark = math.isfinite(value) and value > 0.6 * top
@@ -168,7 +168,7 @@ def heatmaps(matrices: dict[str, pd.DataFrame], *, title: str, labels: tuple[dic
                       ha="right", fontsize=9)  # fmt: skip
         ax.set_yticks(range(matrix.shape[0]), [rule_names.get(r, r) for r in matrix.index], fontsize=9)
         ax.set_title(name, fontsize=11)
-    fig.colorbar(image, ax=axes[0].tolist(), label="impact (accuracy drop, percentage points)", shrink=0.85)
+    fig.colorbar(images[0], ax=axes[0].tolist(), label="impact (accuracy drop, percentage points)", shrink=0.85)
     fig.suptitle(title, fontsize=11)
     return fig
 
