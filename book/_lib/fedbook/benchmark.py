@@ -1,0 +1,205 @@
+"""The *Robustness benchmark* chapter's tables, figure and sentences, computed from the committed benchmark block.
+
+The block (``fedlib.experiments.grids.benchmark_grid``) is read through :func:`fedbook.scale.scale_block`, never
+computed here; :func:`board` turns whatever part of it is committed into the page's leaderboard (worst case,
+rank, honest cost per rule and partition: :mod:`fedlib.report.benchmark`), its heat maps, and sentences whose
+every number comes from those tables.
+
+Example:
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> runs = pd.DataFrame({"aggregator": ["median"] * 4 + ["mean"] * 4, "partition": "iid",
+    ...                      "attack": ["none", "lie"] * 4, "seed": [0, 0, 1, 1] * 2,
+    ...                      "test_accuracy": [80.0, 75.0, 82.0, 76.0, 85.0, 40.0, 86.0, 30.0], "seconds": 60.0})
+    >>> view = board(SimpleNamespace(runs=runs, cells=[], seeds=[0, 1]), rules=("median", "mean"), attacks=("lie",),
+    ...              partitions=("iid",))
+    >>> view.leaderboard().iloc[0][[("", "rule"), ("iid", "worst case (pp)"), ("iid", "by")]].tolist()
+    ['Median', '5.5 ± 0.7', 'LIE']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from fedlib.experiments import experiment_for, grids
+from fedlib.report import benchmark as bench
+from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
+
+#: How the page names each partition.
+PARTITION_LABELS = {"iid": "iid", "dirichlet": "non-iid (Dirichlet α = 0.5)"}
+#: The rules whose AGR-tailored attack is the generic black-box search (no dedicated form in the paper).
+GENERIC_TAILORED = ("mean", *grids.NEWER_RULES)
+
+
+def setting_text(block) -> str:
+    """What the block runs, generated from the grid's constants and the scale profile's own settings."""
+    exp = experiment_for("scale")
+    optimiser = f"server {exp.optimiser.upper() if exp.optimiser == 'sgd' else exp.optimiser} with lr {exp.lr:g}"
+    hidden = exp.model_options.get("hidden", 100)
+    seeds = ", ".join(map(str, block.seeds)) if block.seeds else "none"
+    return (
+        f"**What ran.** Profile `scale`: the full Fashion-MNIST (60,000 training images; 5,000 validation and 5,000 "
+        f"test images held by the server) among {exp.n_clients} clients, {exp.n_malicious} of them malicious "
+        f"({exp.n_malicious / exp.n_clients:.0%}), FedSGD with one minibatch of {exp.batch_size} per client and "
+        f"round, {optimiser}, {exp.rounds} rounds, a fully-connected 784-{hidden}-10 network — the paper's MNIST "
+        f"client layout with a smaller network; seeds {seeds}; every attack with **full knowledge** of the benign "
+        f"updates. {len(grids.BENCHMARK_RULES)} rules × (no attack + {len(grids.BENCHMARK_ATTACKS)} attacks) × "
+        f"{len(grids.BENCHMARK_PARTITIONS)} partitions of the same clients: **iid** ({exp.samples_per_client} "
+        f"images each, as in the paper) and **non-iid**, a Dirichlet label skew with α = "
+        f"{grids.BENCHMARK_PARTITIONS['dirichlet']['partition_alpha']:g} over the whole pool (client sizes vary; "
+        f"most clients hold a few classes). Fang's attack, designed for the Krum family and Trimmed-mean / Median, "
+        f"is aimed at Trimmed-mean against the other rules. {block.status()}."
+    )
+
+
+def _rule(name: str) -> str:
+    return AGR_LABELS.get(name, name)
+
+
+def _attack(name: str) -> str:
+    return ATTACK_LABELS.get(name, name)
+
+
+@dataclass
+class Board:
+    """The chapter's numbers for the committed part of the block (see :func:`board`)."""
+
+    runs: pd.DataFrame
+    rules: Sequence[str]
+    attacks: Sequence[str]
+    partitions: Sequence[str]
+    seeds: Sequence[int]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def __post_init__(self) -> None:
+        have = self.runs[self.runs.partition.isin(self.partitions)] if len(self.runs) else self.runs
+        self.worst = bench.ranks(bench.worst_cases(have)) if len(have) else pd.DataFrame()
+        self.costs = bench.honest_costs(have) if len(have) else pd.DataFrame()
+
+    def _row(self, frame: pd.DataFrame, partition: str, rule: str) -> pd.Series | None:
+        if frame.empty:
+            return None
+        hit = frame[(frame.partition == partition) & (frame.aggregator == rule)]
+        return None if hit.empty else hit.iloc[0]
+
+    def _flags(self, w: pd.Series) -> str:
+        """Footnote marks of a worst case resting on fewer attacks (*) or seeds (†) than the block has."""
+        return ("*" if w.attacks < len(self.attacks) else "") + ("†" if w.seeds < self.n_seeds else "")
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per rule; for each partition (a column group) its rank, worst case (pp), the attack behind it
+        and the honest cost. Rows in the order of the first partition's ranks (unranked
+        rules last)."""
+        first = self.partitions[0]
+        ranked = [] if self.worst.empty else self.worst[self.worst.partition == first].aggregator.tolist()
+        order = ranked + [r for r in self.rules if r not in ranked]
+        rows = []
+        for rule in order:
+            row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
+            for part in self.partitions:
+                w, c = self._row(self.worst, part, rule), self._row(self.costs, part, rule)
+                head = PARTITION_LABELS[part]
+                ranked_here = w is not None and math.isfinite(w["rank"])
+                row[(head, "rank")] = str(int(w["rank"])) if ranked_here else "–"
+                row[(head, "worst case (pp)")] = "–" if w is None else w.text + self._flags(w)
+                row[(head, "by")] = "–" if w is None else _attack(w.attack)
+                row[(head, "honest cost (pp)")] = "–" if c is None or not math.isfinite(c.cost) else c.cost_text
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        table.columns = pd.MultiIndex.from_tuples(table.columns)
+        return table
+
+    def leaderboard_caption(self) -> str:
+        parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
+        return (
+            f"**Table 1.** Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
+            f"(impact in pp, mean ± sd over the seeds committed; *by*: the attack behind it). Rows in the order of "
+            f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
+            f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds) or no paired "
+            f"run committed yet; \\* the worst case of fewer than the {len(self.attacks)} attacks (the others are not "
+            f"committed yet); † fewer than {self.n_seeds} seeds. Honest cost: the plain mean's (FedSGD averaging) "
+            f"no-attack accuracy minus the rule's, same seed{self._reference_text()}."
+        )
+
+    def _reference_text(self) -> str:
+        if self.costs.empty:
+            return ""
+        ref = self.costs[self.costs.aggregator == bench.REFERENCE]
+        texts = [f"{PARTITION_LABELS[r.partition]} {r.accuracy_text} %" for r in ref.itertuples()]
+        return f" (the mean's own no-attack accuracy: {'; '.join(texts)})" if texts else ""
+
+    def findings(self) -> str:
+        """Sentences computed from Table 1: per partition, the rules ranked first and last, and how often the
+        AGR-tailored attack is a rule's worst case."""
+        if self.worst.empty:
+            return "*No benchmark run is committed yet.*"
+        lines = []
+        for part in self.partitions:
+            w = self.worst[(self.worst.partition == part) & self.worst["rank"].notna()]
+            if w.empty:
+                lines.append(f"- {PARTITION_LABELS[part]}: no rule has two seeds committed yet; nothing is ranked.")
+                continue
+            best = w[w["rank"] == w["rank"].min()]
+            worst = w[w["rank"] == w["rank"].max()]
+            tailored = int((w.attack == "tailored").sum())
+            names = ", ".join(f"{_rule(r.aggregator)} ({r.text} pp, {_attack(r.attack)})" for r in best.itertuples())
+            last = ", ".join(f"{_rule(r.aggregator)} ({r.text} pp, {_attack(r.attack)})" for r in worst.itertuples())
+            lines.append(
+                f"- **{PARTITION_LABELS[part]}** ({len(w)} rules ranked): rank 1 — {names}; last — {last}. The "
+                f"AGR-tailored attack is the worst case of {tailored} of these {len(w)} rules."
+            )
+        return "\n".join(lines)
+
+    def figure(self):
+        matrices = {
+            PARTITION_LABELS[p]: bench.impact_matrix(self.runs, p, self.rules, self.attacks) for p in self.partitions
+        }
+        return bench.heatmaps(matrices, title="Mean impact of each attack on each rule (pp)",
+                              labels=(AGR_LABELS, ATTACK_LABELS))  # fmt: skip
+
+    def figure_caption(self) -> str:
+        return (
+            "**Figure 1.** Mean impact (pp) over the seeds committed, rules × attacks, one panel per partition, one "
+            "colour scale for both (0 = no harm). Profile `scale`, Fashion-MNIST, full knowledge."
+        )
+
+    def cost_text(self) -> str:
+        """What putting one new rule on the board costs, from the committed runs' own clocks."""
+        runs = self.runs
+        if runs.empty or "seconds" not in runs:
+            return "*No committed run to price a new rule from yet.*"
+        per: dict[str, float] = {}
+        for attack in ("none", *self.attacks):
+            pool = runs[runs.attack == attack]
+            if attack == "tailored":  # a new rule gets the generic search: price it from the generic cells
+                pool = pool[pool.aggregator.isin(GENERIC_TAILORED)]
+            if len(pool):
+                per[attack] = float(pool.seconds.median())
+        if len(per) < 1 + len(self.attacks):
+            return "*Not every attack has a committed run yet: the cost of a new rule cannot be priced.*"
+        cells = len(self.partitions) * self.n_seeds
+        hours = sum(per.values()) * cells / 3600
+        return (
+            f"**Cost, stated up front.** One rule on the whole board is {(1 + len(self.attacks)) * cells} training "
+            f"runs of {experiment_for('scale').rounds} rounds ({len(self.partitions)} partitions × {self.n_seeds} "
+            f"seeds × no attack + {len(self.attacks)} attacks). Priced at the median run time of each attack in the "
+            f"committed block (one CPU thread; the AGR-tailored attack at its generic search's runs): about "
+            f"**{hours:.1f} CPU-hours**, of which the generic AGR-tailored attack takes "
+            f"{per['tailored'] * cells / 3600:.1f}. "
+            f"A single partition and seed is {1 + len(self.attacks)} runs, about "
+            f"{sum(per.values()) / 60:.0f} minutes."
+        )
+
+
+def board(block, *, rules: Sequence[str] = grids.BENCHMARK_RULES, attacks: Sequence[str] = grids.BENCHMARK_ATTACKS,
+          partitions: Sequence[str] = tuple(grids.BENCHMARK_PARTITIONS)) -> Board:  # fmt: skip
+    """The :class:`Board` of a benchmark block (a :class:`fedbook.scale.ScaleBlock` or anything with ``runs``,
+    ``cells`` and ``seeds``)."""
+    return Board(block.runs, tuple(rules), tuple(attacks), tuple(partitions), tuple(block.seeds))
