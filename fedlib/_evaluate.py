@@ -12,17 +12,25 @@ attack (no attack, Fang, LIE, AGR-tailored, Min-Max, Min-Sum, IPM, Mimic by defa
 
     with μ the mean of the benign rows (no attack: the attackers' honest rows instead of crafted ones),
     averaged over the captured rounds and the seeds;
-(b) **FL impact**: the profile's experiment with the rule as the server's AGR, for no attack and each attack,
-    over ``seeds`` (through :func:`fedlib.experiments.run` and its results cache); impact = no-attack accuracy −
-    attacked accuracy, per seed (:func:`fedlib.report.tables.impacts`), mean ± sd over seeds
-    (:func:`fedlib.report.tables.mean_and_sd`).
+(b) **FL impact**: the profile's experiment with the rule as the server's AGR, for no attack and each attack, over
+    ``seeds``, through :func:`fedlib.experiments.run` and its results cache (Fang's attack, which has forms for the
+    Krum family and Trimmed-mean / Median only, is aimed at Trimmed-mean against any other rule, as in the grids:
+    :func:`fedlib.experiments.grids.attack_changes`); impact = no-attack accuracy − attacked accuracy, per seed
+    (:func:`fedlib.report.tables.impacts`), mean ± sd over seeds (:func:`fedlib.report.tables.mean_and_sd`).
 
-Columns (:data:`COLUMNS`): ``rule``, ``attack``, ``reason`` (empty when the attack ran; else why it is not
-defined for the rule or could not be crafted — such attacks are rows, never dropped), ``deviation``,
-``relative_deviation``, ``gamma`` (mean γ of the crafted rows; NaN for attacks without one), ``accuracy`` and
-``accuracy_sd`` (test accuracy at the best-validation round, %, mean and sd over seeds), ``impact`` and
-``impact_sd`` (percentage points; NaN for no attack), ``impact_text`` (``"mean ± sd"``), ``profile``,
+Columns (:data:`COLUMNS`): ``rule``, ``attack``, ``target`` (the rule a rule-specific attack was aimed at: the rule
+itself, or Trimmed-mean for Fang's attack on a rule it has no form for; empty for the others), ``reason`` (empty
+when the attack ran; else why it is not defined for the rule or could not be crafted — such attacks are rows, never
+dropped), ``deviation``, ``relative_deviation``, ``gamma`` (mean γ of the crafted rows; NaN for attacks without
+one), ``accuracy`` and ``accuracy_sd`` (test accuracy at the best-validation round, %, mean and sd over seeds),
+``impact`` and ``impact_sd`` (percentage points; NaN for no attack), ``impact_text`` (``"mean ± sd"``), ``profile``,
 ``knowledge``, ``rounds``, ``seeds`` (how many).
+
+``partition`` puts the rule on the robustness benchmark's board: ``"iid"`` or ``"dirichlet"``
+(:data:`fedlib.experiments.grids.BENCHMARK_PARTITIONS`) with ``profile="scale"`` and the default attacks, seeds 0–2
+and full knowledge gives exactly the benchmark block's cells (:func:`fedlib.experiments.grids.benchmark_grid`, same
+config hashes), so a registered rule's committed cells are read, not trained. One partition and three seeds at the
+scale size is 24 training runs of 300 rounds: hours on a CPU.
 
 A callable (one that returns a tensor (d,), the form a PyTorch user writes first, or an Aggregate) is registered
 for the call only (:func:`fedlib.aggregators.registered`, which wraps and probes it) under
@@ -57,6 +65,7 @@ DEFAULT_ATTACKS = ("none", "fang", "lie", "tailored", "min_max", "min_sum", "ipm
 COLUMNS = (
     "rule",
     "attack",
+    "target",
     "reason",
     "deviation",
     "relative_deviation",
@@ -188,7 +197,7 @@ def _crafted(
         benign=benign,
         own=grads[:m],
         n_crafted=inject,
-        target=rule,
+        target=exp.attack_target or rule,
         f=f,
         variant=exp.variant,
         knowledge=exp.knowledge,
@@ -257,7 +266,10 @@ def deviation(attack: str, rule: str, exp, captured: Sequence[dict], scores: dic
 
 # ---------------------------------------------------------------------------------------------- the card
 def _not_defined(attack: str, rule: str) -> str:
-    if attacks.can_target(attack, rule):
+    from .experiments.grids import attack_changes
+
+    target = attack_changes(rule, attack).get("attack_target", rule)
+    if attacks.can_target(attack, target):
         return ""
     forms = ", ".join(attacks.targets(attack) or ())
     return f"not defined for {rule}: attack {attack!r} has forms for {forms} only"
@@ -274,11 +286,36 @@ def _check_arguments(attack_list: Sequence[str], seeds: Sequence[int], options: 
         raise ConfigError(f"evaluate(**options) sets Experiment fields; {clash} are set by evaluate itself.")
 
 
+def _target(attack: str, rule: str) -> str:
+    """The rule ``attack`` is aimed at when it has a form per rule (:func:`fedlib.attacks.targets`), else ""."""
+    from .experiments.grids import attack_changes
+
+    if attack == "none" or attacks.targets(attack) is None:
+        return ""
+    return attack_changes(rule, attack).get("attack_target", rule)
+
+
+def _partition_fields(partition: str | None, options: dict) -> dict:
+    """The Experiment fields of a benchmark partition (none for ``None``); refuses options that set them too."""
+    from .experiments.grids import BENCHMARK_PARTITIONS
+
+    if partition is None:
+        return {}
+    if partition not in BENCHMARK_PARTITIONS:
+        raise ConfigError(f"partition: expected None or one of {list(BENCHMARK_PARTITIONS)}; found {partition!r}.")
+    fields = BENCHMARK_PARTITIONS[partition]
+    clash = sorted(set(options) & set(fields))
+    if clash:
+        raise ConfigError(f"partition={partition!r} sets {clash}; pass them as options or the partition, not both.")
+    return dict(fields)
+
+
 def _experiment(profile, dataset, rule, attack, seed, rounds, knowledge, options, attack_options):
     from .experiments import experiment_for
     from .experiments._config import seed_fields
+    from .experiments.grids import attack_changes
 
-    fields = {**options, **seed_fields(seed), "aggregator": rule, "attack": attack}
+    fields = {**options, **seed_fields(seed), **attack_changes(rule, attack)}
     if attack != "none":
         fields["knowledge"] = knowledge
         fields["attack_options"] = dict(attack_options.get(attack, {}))
@@ -330,6 +367,7 @@ def evaluate(
     rounds: int | None = None,
     dataset: str | None = None,
     knowledge: str = "full",
+    partition: str | None = None,
     attack_options: dict[str, dict] | None = None,
     capture_rounds: Sequence[int] = (0, 10, 20),
     train: bool = True,
@@ -349,6 +387,8 @@ def evaluate(
         rounds: FL rounds (default: the profile's).
         dataset: the profile's dataset (default: its own).
         knowledge: the attacks' knowledge setting, ``"full"`` or ``"partial"``.
+        partition: None (the profile's own client split), or a split of the robustness benchmark,
+            ``"iid"`` or ``"dirichlet"`` (module docstring).
         attack_options: per attack, its options (``Experiment.attack_options``), e.g.
             ``{"tailored": {"generic_grid": 9, "generic_iters": 4}}`` for a cheaper generic search.
         capture_rounds: the honest rounds whose gradients the deviation is measured on.
@@ -369,6 +409,7 @@ def evaluate(
     attack_list = list(dict.fromkeys(["none", *(DEFAULT_ATTACKS[1:] if attacks is None else attacks)]))
     seeds = [0] if seeds is None else list(seeds)
     _check_arguments(attack_list, seeds, options)
+    options = {**options, **_partition_fields(partition, options)}
     attack_options = dict(attack_options or {})
     unknown = sorted(set(attack_options) - set(attack_list))
     if unknown:
@@ -424,7 +465,8 @@ def _card(name, attack_list, seeds, profile, dataset, rounds, knowledge, capture
     runs = _train(experiments, folder, progress) if train else None
     rows = []
     for attack in attack_list:
-        row: dict[str, Any] = {"rule": name, "attack": attack, "reason": reasons[attack] or notes[attack]}
+        row: dict[str, Any] = {"rule": name, "attack": attack, "target": _target(attack, name),
+                               "reason": reasons[attack] or notes[attack]}  # fmt: skip
         for key in ("deviation", "relative_deviation", "gamma"):
             values = [d[key] for d in devs[attack]]
             row[key] = sum(values) / len(values) if values and not notes[attack] else math.nan

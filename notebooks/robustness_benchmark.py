@@ -84,7 +84,10 @@ display(Markdown(block.missing_note()))
 # skewed = fedlib.evaluate(my_rule, profile="scale", partition="dirichlet", seeds=[0, 1, 2])
 # ```
 #
-# With a registered rule's name the same call reads the committed cells instead of training (pass
+# The same from a shell: `python -m fedlib evaluate mymodule:my_rule --profile scale --partition iid --seeds 0 1 2`.
+# The card's `target` column says which rule a rule-specific attack was aimed at (Fang's attack, which has forms
+# for the Krum family and Trimmed-mean / Median only, is aimed at Trimmed-mean, as on the board). With a
+# registered rule's name the same call reads the committed cells instead of training (pass
 # `results_dir="results/scale"` in a clone of this repository).
 
 # %% tags=["hide-input"]

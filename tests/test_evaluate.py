@@ -12,7 +12,7 @@ import torch
 
 import fedlib
 import fedlib.aggregators as agg
-from fedlib._evaluate import COLUMNS
+from fedlib._evaluate import COLUMNS, DEFAULT_ATTACKS
 from fedlib.cli import main
 from fedlib.errors import ConfigError, UnknownNameError
 
@@ -53,8 +53,10 @@ def test_report_card_of_a_callable(tmp_path):
     assert agg.names() == before  # the callable was registered for the call only
     assert card.rule.iloc[0].startswith("clipped_mean_")
     by = card.set_index("attack")
-    assert "not defined" in by.loc["fang", "reason"] and math.isnan(by.loc["fang", "impact"])
-    for attack in ("none", "lie", "tailored", "min_max"):
+    # Fang's attack has no form for this rule: it is aimed at Trimmed-mean, as in the grids and the benchmark
+    assert by.loc["fang", "target"] == "trimmed_mean" and by.loc["tailored", "target"] == card.rule.iloc[0]
+    assert by.loc["lie", "target"] == "" and by.loc["none", "target"] == ""
+    for attack in ("none", "fang", "lie", "tailored", "min_max"):
         assert by.loc[attack, "reason"] == ""
         assert 0 <= by.loc[attack, "accuracy"] <= 100 and by.loc[attack, "deviation"] >= 0
     # the same captured rounds, the same rule: the generic tailored attack deviates at least as much as Min-Max
@@ -106,7 +108,7 @@ def test_cli_prints_the_card_and_writes_csv(rule_module, tmp_path, capsys):
                  "--results-dir", str(tmp_path), "--output", str(out)])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "report card of clipped_mean_" in printed and "min_max" in printed and "not defined" in printed
+    assert "report card of clipped_mean_" in printed and "min_max" in printed and "trimmed_mean" in printed
     card = pd.read_csv(out)
     assert list(card.columns) == list(COLUMNS) and card.attack.tolist() == ["none", "fang", "min_max"]
 
@@ -134,3 +136,27 @@ def test_the_deviation_on_a_rule_that_scores_candidate_models():
     for attack in ("none", "lie", "min_max"):
         assert by.loc[attack, "reason"] == "" and math.isfinite(by.loc[attack, "deviation"])
     assert by.loc["min_max", "deviation"] > by.loc["none", "deviation"]
+
+
+@pytest.mark.parametrize("partition", ["iid", "dirichlet"])
+def test_a_partition_of_the_scale_profile_is_exactly_the_benchmark_s_cells(partition):
+    """evaluate(rule, profile="scale", partition=..., seeds 0-2) plans the benchmark block's own cells (same config
+    hashes) for every rule of the board, so a registered rule's committed cells are read, not trained."""
+    from fedlib._evaluate import _partition_fields, _plan
+    from fedlib.experiments.grids import BENCHMARK_RULES, benchmark_grid
+
+    cells = benchmark_grid([0, 1, 2], partitions=(partition,))
+    for rule in BENCHMARK_RULES:
+        planned, reasons = _plan(rule, list(DEFAULT_ATTACKS), [0, 1, 2], "scale", None, None, "full",
+                                 _partition_fields(partition, {}), {})  # fmt: skip
+        assert not any(reasons.values()), reasons
+        ours = sorted(e.config_hash for e in planned.values())
+        theirs = sorted(c.experiment.config_hash for c in cells if c.experiment.aggregator == rule)
+        assert ours == theirs, rule
+
+
+def test_a_partition_is_checked_before_anything_runs():
+    with pytest.raises(ConfigError, match=r"partition: expected None or one of \['iid', 'dirichlet'\]; found 'skewed'"):
+        fedlib.evaluate("median", partition="skewed", results_dir=None)
+    with pytest.raises(ConfigError, match=r"partition='dirichlet' sets \['partition_alpha'\]"):
+        fedlib.evaluate("median", partition="dirichlet", partition_alpha=0.1, results_dir=None)

@@ -12,6 +12,7 @@ from ._options import _add_key_value_option, pd_options
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """``evaluate``: the report card of one rule (:func:`fedlib.evaluate`)."""
     from .._evaluate import DEFAULT_ATTACKS
+    from ..experiments.grids import BENCHMARK_PARTITIONS
 
     p = subparsers.add_parser(
         "evaluate",
@@ -26,6 +27,9 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=None, metavar="SEED", help="default: 0")
     p.add_argument("--rounds", type=int, default=None, help="FL rounds (default: the profile's)")
     p.add_argument("--knowledge", default="full", choices=KNOWLEDGE)
+    p.add_argument("--partition", default=None, choices=tuple(BENCHMARK_PARTITIONS),
+                   help="a split of the robustness benchmark (default: the profile's own); with --profile scale and "
+                   "--seeds 0 1 2, exactly the benchmark's cells")  # fmt: skip
     p.add_argument("--capture-rounds", nargs="+", type=int, default=[0, 10, 20], metavar="ROUND")
     p.add_argument("--no-train", action="store_true", help="deviation only (seconds): no FL runs")
     _add_key_value_option(p, "--aggregator-option", "aggregator_options", "rule option")
@@ -50,6 +54,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         dataset=args.dataset,
         knowledge=args.knowledge,
+        partition=args.partition,
         capture_rounds=args.capture_rounds,
         train=not args.no_train,
         results_dir=None if args.no_cache else (args.results_dir or "default"),
@@ -61,7 +66,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         shown = shown.drop(columns=["accuracy", "accuracy_sd", "impact", "impact_sd", "impact_text"])
         fl = "deviation only, no training"
     with pd_options():
-        print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({args.knowledge} knowledge, {fl}, "
+        split = "" if args.partition is None else f"{args.partition} partition, "
+        print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({split}{args.knowledge} knowledge, {fl}, "
               f"{card.seeds.iloc[0]} seed(s))")  # fmt: skip
         print(shown.drop(columns="rule").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.output:

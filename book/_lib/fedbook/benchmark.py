@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from fedlib.experiments import experiment_for, grids
+from fedlib.experiments import describe_profile, experiment_for, grids, seeds_text, setting_words
 from fedlib.report import benchmark as bench
 from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
 
@@ -36,23 +36,19 @@ GENERIC_TAILORED = ("mean", *grids.NEWER_RULES)
 
 
 def setting_text(block) -> str:
-    """What the block runs, generated from the grid's constants and the scale profile's own settings."""
-    exp = experiment_for("scale")
-    optimiser = f"server {exp.optimiser.upper() if exp.optimiser == 'sgd' else exp.optimiser} with lr {exp.lr:g}"
-    hidden = exp.model_options.get("hidden", 100)
-    seeds = ", ".join(map(str, block.seeds)) if block.seeds else "none"
+    """What the block runs, generated from the grid's constants and the scale profile's own settings
+    (:func:`fedlib.experiments.describe_profile`): nothing here is typed by hand."""
+    iid = experiment_for("scale")
+    skew = grids.BENCHMARK_PARTITIONS["dirichlet"]
+    non_iid = setting_words(experiment_for("scale", **skew))["clients"].split(", ")[1]
     return (
-        f"**What ran.** Profile `scale`: the full Fashion-MNIST (60,000 training images; 5,000 validation and 5,000 "
-        f"test images held by the server) among {exp.n_clients} clients, {exp.n_malicious} of them malicious "
-        f"({exp.n_malicious / exp.n_clients:.0%}), FedSGD with one minibatch of {exp.batch_size} per client and "
-        f"round, {optimiser}, {exp.rounds} rounds, a fully-connected 784-{hidden}-10 network — the paper's MNIST "
-        f"client layout with a smaller network; seeds {seeds}; every attack with **full knowledge** of the benign "
-        f"updates. {len(grids.BENCHMARK_RULES)} rules × (no attack + {len(grids.BENCHMARK_ATTACKS)} attacks) × "
-        f"{len(grids.BENCHMARK_PARTITIONS)} partitions of the same clients: **iid** ({exp.samples_per_client} "
-        f"images each, as in the paper) and **non-iid**, a Dirichlet label skew with α = "
-        f"{grids.BENCHMARK_PARTITIONS['dirichlet']['partition_alpha']:g} over the whole pool (client sizes vary; "
-        f"most clients hold a few classes). Fang's attack, designed for the Krum family and Trimmed-mean / Median, "
-        f"is aimed at Trimmed-mean against the other rules. {block.status()}."
+        f"**What ran.** Profile `scale` ({describe_profile('scale')}): the paper's MNIST client layout on the full "
+        f"Fashion-MNIST with a smaller network; {seeds_text(block.seeds)}; every attack with **full knowledge** of "
+        f"the benign updates. {len(grids.BENCHMARK_RULES)} rules × (no attack + {len(grids.BENCHMARK_ATTACKS)} "
+        f"attacks) × {len(grids.BENCHMARK_PARTITIONS)} partitions of the same {iid.n_clients} clients: **iid** "
+        f"({iid.samples_per_client} samples each, as in the paper) and **non-iid**, a {non_iid} over the whole "
+        f"training pool (client sizes vary; most clients hold a few classes). Fang's attack, designed for the Krum "
+        f"family and Trimmed-mean / Median, is aimed at Trimmed-mean against the other rules. {block.status()}."
     )
 
 
