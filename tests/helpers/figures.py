@@ -17,4 +17,4 @@ FIGURES = {
 #: The Results and Summary pages (_toc.yml): written for readers, so their code is behind a toggle, their
 #: parameters cell is removed and the first screen shows a table or a figure.
 READER_PAGES = ("fl_setup", "main_table", "afa_fang_defense", "cross_device", "perturbations",
-                "malicious_fraction", "dnc_table", "paper_vs_ours")
+                "malicious_fraction", "dnc_table", "paper_vs_ours", "robustness_benchmark")

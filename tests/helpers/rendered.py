@@ -45,15 +45,15 @@ def all_pages() -> list[str]:
 
 def exercise_pages() -> list[str]:
     """The pages with exercises: the Learn chapters and "Test your own rule"."""
-    parts = toc_pages()
-    return [*parts["Learn"], *parts["Bring your own rule"]]
+    return [*toc_pages()["Learn"], "executed/your_own_rule"]
 
 
 def layout_pages() -> list[str]:
     """The pages laid out in Chromium: the Summary, every Results page, one Learn page, and the pages whose wide
-    tables or figures are this book's own (Test your own rule, Performance)."""
+    tables or figures are this book's own (Beyond the paper: the robustness benchmark and Test your own rule;
+    Performance)."""
     parts = toc_pages()
-    return [*parts["Summary"], *parts["Results"], parts["Learn"][0], *parts["Bring your own rule"],
+    return [*parts["Summary"], *parts["Results"], parts["Learn"][0], *parts["Beyond the paper"],
             *parts["Performance"]]
 
 
