@@ -42,7 +42,7 @@ DEVICE = torch.device(os.environ.get("FEDLIB_TEST_DEVICE", "cpu"))
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
-    parser.addoption("--book-html", default=None, help="built book folder (_build/html) for tests/book")
+    parser.addoption("--book-html", default=None, help="built book folder (_build/html) for tests/book/rendered")
     parser.addoption("--dtype-tests-only", action="store_true", default=False,
                      help="run only the tests that take the dtype fixture (CI's second pass in the other dtype)")
 

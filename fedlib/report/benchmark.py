@@ -65,18 +65,20 @@ def worst_cases(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
         means = group.groupby("attack", sort=False).impact.mean()
         attack = means.idxmax()
         values = group.loc[group.attack == attack, "impact"].astype("float64")
-        rows.append({
-            "partition": partition,
-            "aggregator": rule,
-            "attack": attack,
-            "impact": float(values.mean()),
-            "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "low": float(values.min()),
-            "high": float(values.max()),
-            "seeds": int(values.size),
-            "text": mean_sd(values),
-            "attacks": int(means.size),
-        })
+        rows.append(
+            {
+                "partition": partition,
+                "aggregator": rule,
+                "attack": attack,
+                "impact": float(values.mean()),
+                "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "low": float(values.min()),
+                "high": float(values.max()),
+                "seeds": int(values.size),
+                "text": mean_sd(values),
+                "attacks": int(means.size),
+            }
+        )
     return pd.DataFrame(rows, columns=["partition", "aggregator", "attack", "impact", "sd", "low", "high", "seeds",
                                        "text", "attacks"])  # fmt: skip
 
@@ -120,16 +122,18 @@ def honest_costs(runs: pd.DataFrame, reference: str = REFERENCE, metric: str = M
     rows = []
     for (partition, rule), group in paired.groupby(["partition", "aggregator"], sort=False):
         cost = group.cost.dropna()
-        rows.append({
-            "partition": partition,
-            "aggregator": rule,
-            "accuracy": float(group[metric].mean()),
-            "accuracy_text": mean_sd(group[metric]),
-            "cost": float(cost.mean()) if len(cost) else math.nan,
-            "cost_sd": float(cost.std(ddof=1)) if len(cost) > 1 else (0.0 if len(cost) else math.nan),
-            "cost_text": mean_sd(cost),
-            "seeds": int(group[metric].notna().sum()),
-        })
+        rows.append(
+            {
+                "partition": partition,
+                "aggregator": rule,
+                "accuracy": float(group[metric].mean()),
+                "accuracy_text": mean_sd(group[metric]),
+                "cost": float(cost.mean()) if len(cost) else math.nan,
+                "cost_sd": float(cost.std(ddof=1)) if len(cost) > 1 else (0.0 if len(cost) else math.nan),
+                "cost_text": mean_sd(cost),
+                "seeds": int(group[metric].notna().sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -4,7 +4,7 @@ implemented them at commit acfa636, before the probes were computed from one-pas
 Every probe here rebuilds the (n, d) matrix [copies; benign] and runs the rule (tailored) or recomputes the
 d-dimensional distances (Min-Max / Min-Sum), as today's code did. The new implementation must take the same
 accept/reject decision at every probe (and, for the coordinate-wise objectives, compute the same objective
-value), so ``tests/test_attacks_probes.py`` runs both on the same inputs and compares probe by probe.
+value), so ``tests/attacks/test_attacks_probes.py`` runs both on the same inputs and compares probe by probe.
 
 Copied, not imported, so that later refactors of fedlib.attacks cannot change the oracle: the halving /
 hill-climb / grid + golden-section searches, the malicious-vector arithmetic and the success tests.

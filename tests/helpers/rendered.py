@@ -1,7 +1,7 @@
 """Reading the built HTML book as a reader sees it: the pages of the table of contents, the text a page shows
 (prose and cell outputs, not code), and a layout probe that loads a page in headless Chromium at a given width.
 
-Used by the rendered-page checks in tests/book (run after `make book` with `--book-html _build/html`).
+Used by the rendered-page checks in tests/book/rendered (run after `make book` with `--book-html _build/html`).
 """
 
 from __future__ import annotations

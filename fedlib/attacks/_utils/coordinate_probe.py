@@ -376,7 +376,7 @@ class _Objective:
     """J(γ) = ‖window means of (copies ∪ benign) − μ‖₂ on the CPU, probe by probe (``__call__``), for a batch
     of probes in one pass over the sorted columns (:meth:`many`), and faster inside a bracket (:meth:`narrow`):
     every probe records its ranks, and the columns whose rank agrees at both ends of the bracket are settled.
-    Every value is the float that ``__call__`` alone returns (tests/test_attacks_probes.py)."""
+    Every value is the float that ``__call__`` alone returns (tests/attacks/test_attacks_probes.py)."""
 
     def __init__(self, window: _CpuWindow | _ClampWindow, mean, direction, on_matrix):
         self.window, self.mean, self.direction, self.on_matrix = window, mean, direction, on_matrix

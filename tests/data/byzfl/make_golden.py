@@ -1,7 +1,7 @@
 """Generate the ByzFL 0.0.11 golden vectors in this folder (never run by the test suite).
 
-The tests (tests/test_newer_rules.py, tests/test_newer_attacks.py) compare fedlib's rules and attacks
-with these recorded outputs, so they need no ByzFL installed. To regenerate, in a separate environment:
+The tests (tests/aggregators/test_newer_rules.py, tests/attacks/test_newer_attacks.py) compare fedlib's rules and
+attacks with these recorded outputs, so they need no ByzFL installed. To regenerate, in a separate environment:
 
     python3 -m venv /tmp/byzfl-venv && /tmp/byzfl-venv/bin/pip install byzfl==0.0.11
     /tmp/byzfl-venv/bin/python tests/data/byzfl/make_golden.py

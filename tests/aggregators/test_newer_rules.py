@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 import fedlib.aggregators as agg
 from fedlib.errors import ConfigError, InputError, InputTypeError, NonFiniteError, UnknownNameError
 
-BYZFL = Path(__file__).resolve().parent / "data" / "byzfl"
+BYZFL = Path(__file__).resolve().parents[1] / "data" / "byzfl"
 NEWER = ["centered_clipping", "geometric_median", "nnm", "bucketing"]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PARITY = {"rtol": 1e-6, "atol": 1e-9}

@@ -15,7 +15,7 @@ from fedlib.experiments import experiment_for, grids
 from fedlib.report import labels, tables
 from fedlib.report.results import Cell, MissingResultsError, collect, committed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCALE = ROOT / "results" / "scale"
 
 

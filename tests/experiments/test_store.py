@@ -18,7 +18,7 @@ from fedlib.errors import ResultFileError
 from fedlib.experiments import Experiment, ResultsStore, experiment_for, load_result, run
 from fedlib.report.results import Cell, collect
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ FAMILIES = {
 }
 
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "ndss21"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ndss21"
 
 
 def _cases():

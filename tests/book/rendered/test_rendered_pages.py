@@ -1,4 +1,4 @@
-"""Every page of the built book, read as a reader reads it (run after `make book`: `pytest tests/book --book-html
+"""Every page of the built book, read as a reader reads it (after `make book`: `pytest tests/book/rendered --book-html
 _build/html`; skipped without it).
 
 - No artefact in any page's words: no machine path or Path repr, no citation of documents outside the repository,

@@ -63,7 +63,7 @@ def gaussian(n: int, d: int, dtype, device, seed: int = 0) -> torch.Tensor:
 
 
 def test_names_in_registry_order():
-    # the last four are tested in tests/test_newer_rules.py
+    # the last four are tested in tests/aggregators/test_newer_rules.py
     assert agg.names() == NAMES + ["centered_clipping", "geometric_median", "nnm", "bucketing"]
 
 

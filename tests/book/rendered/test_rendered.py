@@ -1,6 +1,6 @@
 """Checks on the built HTML book, in headless Chromium: pages render and figures are real images.
 
-Run after `make book`: `pytest tests/book --book-html _build/html` (skipped when no book was built).
+Run after `make book`: `pytest tests/book/rendered --book-html _build/html` (skipped when no book was built).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_reader_page_first_screen_shows_results_not_code(html_dir, chromium, tmp
 @pytest.mark.parametrize("stem", READER_PAGES)
 def test_reader_page_has_no_machine_path_and_no_parameters(html_dir, stem):
     html = (html_dir / "executed" / f"{stem}.html").read_text(encoding="utf-8")
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[3])
     assert root not in html, f"{stem}.html shows the build machine's path {root}"
     assert "injected-parameters" not in html and 'run_missing = None' not in html, f"{stem}.html shows parameters"
 
@@ -118,7 +118,7 @@ def test_reader_page_has_no_machine_path_and_no_parameters(html_dir, stem):
 def _learn_pages() -> list[str]:
     import yaml
 
-    toc = yaml.safe_load((Path(__file__).resolve().parents[2] / "_toc.yml").read_text(encoding="utf-8"))
+    toc = yaml.safe_load((Path(__file__).resolve().parents[3] / "_toc.yml").read_text(encoding="utf-8"))
     learn = next(p for p in toc["parts"] if p["caption"] == "Learn")
     return [Path(c["file"]).name for c in learn["chapters"]]
 

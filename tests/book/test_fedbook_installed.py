@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "book" / "_lib"))  # this checkout's fedbook, whatever the environment installed
 from fedbook import repository  # noqa: E402
 from fedbook.repository import ROOT_VARIABLE, find_root, is_book  # noqa: E402

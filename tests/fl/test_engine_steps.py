@@ -77,7 +77,7 @@ def test_same_history_as_the_engine_before_the_split(name):
     """Bit-identical on the CPU that recorded EXPECTED (a 2-core AMD EPYC); another CPU's kernels round the
     evaluation's reductions differently (an Intel Sapphire Rapids: losses apart by up to 1.5e-7, relative,
     every accuracy, count and γ equal), and torch.optim.Adam rounds its bias corrections in another order than
-    the old hand-written Adam (θ agrees to ~2 ulps, tests/test_fl.py). So: counts and accuracies exactly, γ and
+    the old hand-written Adam (θ agrees to ~2 ulps, tests/fl/test_fl.py). So: counts and accuracies exactly, γ and
     losses to ``rel_tol`` 1e-6 — a change of a rule, an attack or a step moves them by orders of magnitude more."""
     log = train(Experiment(**{**BASE, **CASES[name]}))
     rounds = [[r["n_malicious"], r["f"], r["n_rows"], r["gamma"], r["malicious_selected"]] for r in log.rounds]
@@ -195,7 +195,7 @@ def test_old_server_f_spelling_loads_with_the_same_hash():
     assert '"server_f":"true"' in old.canonical_json()
     from fedlib.experiments import load_result
 
-    files = glob.glob(str(pathlib.Path(__file__).parents[1] / "results" / "scale" / "*.json"))
+    files = glob.glob(str(pathlib.Path(__file__).parents[2] / "results" / "scale" / "*.json"))
     spelled = {path: json.loads(pathlib.Path(path).read_text())["config"]["server_f"] for path in files}
     # The cross-silo runs carry server_f = "true" or "actual"; the cross-device block's "capped" is another value.
     old_or_new = [path for path, value in spelled.items() if value in ("true", "actual")]

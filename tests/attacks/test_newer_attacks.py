@@ -20,7 +20,7 @@ import fedlib.aggregators as agg
 import fedlib.attacks as atk
 from fedlib.errors import ConfigError, InputTypeError
 
-BYZFL = Path(__file__).resolve().parent / "data" / "byzfl"
+BYZFL = Path(__file__).resolve().parents[1] / "data" / "byzfl"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

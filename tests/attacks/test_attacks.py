@@ -19,7 +19,7 @@ import fedlib.attacks as atk
 from fedlib.aggregators import aggregate
 from fedlib.errors import AttackInfeasible, ConfigError, InputError, UnknownNameError
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "ndss21"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "ndss21"
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_lib"))  # this checkout's fedbook
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "book" / "_lib"))  # this checkout's fedbook
 from fedbook.notebooks import EXECUTED, ROOT, _kernel_environment, execute, execute_one, is_fresh, notebook_sources  # noqa: E402
 from helpers.figures import FIGURES, READER_PAGES  # noqa: E402
 
@@ -127,6 +127,6 @@ def test_kernel_gets_the_inline_backend_whatever_the_caller_has(monkeypatch, out
 def test_every_notebook_is_in_the_toc():
     from pathlib import Path
 
-    toc = (Path(__file__).resolve().parents[1] / "_toc.yml").read_text()
+    toc = (Path(__file__).resolve().parents[2] / "_toc.yml").read_text()
     missing = [p.stem for p in SOURCES if f"executed/{p.stem}" not in toc]
     assert not missing, f"notebooks missing from _toc.yml: {missing}"

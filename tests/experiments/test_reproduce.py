@@ -27,7 +27,7 @@ from fedlib.experiments import grids, load_result
 from fedlib.experiments.reproduce import MANIFEST, Reproduction, format_plan, make_plan
 from fedlib.sweep import gpu_worker_env, gpu_workers, run_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHECK = {"grids": ("main",), "datasets": ("mnist",), "seeds": (0,), "rounds": 2, "stand_in_model": True}
 
 

@@ -22,7 +22,7 @@ lr-0.5 training). So the checks that must hold on any CI machine are those:
 They run on one torch thread whatever the test worker count, so that each run's rounding does not depend on
 how many workers share the machine; the tolerances hold for one thread and for two (both measured).
 What they cannot see is an attack without a γ (LIE, Fang's) changed only in how it moves a coordinate-wise
-rule; tests/test_attacks.py and the golden vectors check those attacks directly.
+rule; tests/attacks/test_attacks.py and the golden vectors check those attacks directly.
 A change of the code that alters results (a step size, a rule, an attack, the data split, the γ search) fails
 one of them: recompute the folder (see results/README.md) in the same commit.
 """
@@ -39,7 +39,7 @@ import torch
 from fedlib import aggregators
 from fedlib.experiments import Experiment, load_result, run
 
-QUICK = Path(__file__).resolve().parents[1] / "results" / "quick"
+QUICK = Path(__file__).resolve().parents[2] / "results" / "quick"
 TOLERANCE_PP = 1.0
 #: Five times the largest first-round γ difference measured between two CPUs (1.8e-4, tailored AFA); a change
 #: of an attack or of its search moves γ by far more.

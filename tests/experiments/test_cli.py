@@ -13,7 +13,7 @@ import pytest
 from fedlib import cli
 from fedlib.experiments import load_result
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fedlib(*args, cwd):

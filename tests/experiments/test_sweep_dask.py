@@ -264,7 +264,7 @@ def test_cluster_errors_end_both_commands_with_exit_status_3_in_one_line(tmp_pat
                  "--no-measure", "--results-dir", str(tmp_path / "r"), "--no-progress"])
     assert code == 3 and capsys.readouterr().err == f"error: {lost}\n"
     # the Sweeps page documents the same status and the same hint
-    page = (Path(__file__).resolve().parents[1] / "book" / "sweeps.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "book" / "sweeps.md").read_text()
     assert "3 the Dask cluster cannot run the sweep or was lost during it" in page
     assert f"mid-sweep (5 of 12 runs finished); {dask_path.RUN_AGAIN}." in page
 
