@@ -154,13 +154,15 @@ def capture(exp, rounds: Sequence[int], results_dir: Path | None = None, dataset
 
     exp = exp.replace(aggregator="mean", aggregator_options={}, attack="none", rounds=max(rounds) + 1)
     key = (exp.config_hash, tuple(rounds))
-    if key in _MEMORY:
-        return _MEMORY[key]
     store = None if results_dir is None else ResultsStore(results_dir)
     stored = None if store is None else store.get_tensors(CAPTURES, _capture_name(exp, rounds))
     if stored is not None:
         _MEMORY[key] = stored
         return stored
+    if key in _MEMORY:  # captured in this process for another folder (or none): the store gets its copy too
+        if store is not None:
+            store.put_tensors(CAPTURES, _capture_name(exp, rounds), _MEMORY[key])
+        return _MEMORY[key]
     engine = FedSGD(exp, dataset=dataset)
     captured = []
     for t in range(exp.rounds):

@@ -160,3 +160,16 @@ def test_a_partition_is_checked_before_anything_runs():
         fedlib.evaluate("median", partition="skewed", results_dir=None)
     with pytest.raises(ConfigError, match=r"partition='dirichlet' sets \['partition_alpha'\]"):
         fedlib.evaluate("median", partition="dirichlet", partition_alpha=0.1, results_dir=None)
+
+
+def test_a_capture_made_for_one_folder_is_stored_in_the_next_one_too(tmp_path):
+    """The in-memory cache of captures does not keep a second results folder from getting its file."""
+    from fedlib._evaluate import CAPTURES, capture
+    from fedlib.experiments import experiment_for
+
+    exp = experiment_for("quick", rounds=2)
+    first = capture(exp, (0,), tmp_path / "a")
+    second = capture(exp, (0,), tmp_path / "b")
+    assert second is first
+    names = [sorted(p.name for p in (tmp_path / f / CAPTURES).iterdir()) for f in ("a", "b")]
+    assert names[0] == names[1] and len(names[0]) == 1
