@@ -165,17 +165,19 @@ class Reproduction:
 
     def describe(self) -> str:
         """One line for a page or the plan: what was run and whether it is the paper's setting."""
-        from ._profiles import profile_table
+        from ..vocabulary import DATASET_LABELS
+        from ._profiles import profile_table, seeds_text
 
         datasets = list(self.datasets or self.known_datasets)
-        seeds = "each block's own (grids.SCALE_SEEDS)" if self.seeds is None else list(self.seeds)
-        what = f"profile {self.profile!r}, datasets {datasets}, seeds {seeds}"
+        names = ", ".join(DATASET_LABELS.get(d, d) for d in datasets)
+        seeds = "each block's own seeds" if self.seeds is None else seeds_text(self.seeds)
+        what = f"profile `{self.profile}`, {names}, {seeds}"
         if self.paper_setting:
             return f"{what}, the profile's rounds and networks"
         changes = []
         if self.rounds is not None:
             table = profile_table()[self.profile]
-            usual = ", ".join(f"{d} {table[d]['rounds']}" for d in datasets)
+            usual = ", ".join(f"{DATASET_LABELS.get(d, d)} {table[d]['rounds']}" for d in datasets)
             changes.append(f"{self.rounds} round(s) instead of the profile's ({usual})")
         if self.stand_in_model:
             changes.append(f"a stand-in network (fully connected, one hidden layer of {STAND_IN_HIDDEN} units)")

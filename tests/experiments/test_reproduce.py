@@ -47,7 +47,7 @@ def test_a_pipeline_check_changes_rounds_and_network_and_keeps_the_grid_and_labe
         kept = {k: v for k, v in before.experiment.to_dict().items() if k not in changed}
         assert kept == {k: after.experiment.to_dict()[k] for k in kept}
     assert not rep.paper_setting and "not the paper's setting" in rep.describe()
-    assert "2 round(s) instead of the profile's (mnist 500)" in rep.describe()
+    assert "2 round(s) instead of the profile's (MNIST 500)" in rep.describe()
 
 
 def test_the_paper_setting_keeps_every_cell_and_filters_datasets_only():
@@ -122,7 +122,7 @@ def test_a_scale_reproduction_is_the_campaigns_blocks_with_their_own_seeds():
     assert readers(dnc, "dnc") == ["dnc_table", "paper_vs_ours"]
     one_seed = Reproduction(profile="scale", grids=("dnc", "cross_device"), seeds=(1,))
     assert {c.experiment.attack_seed for g in one_seed.grids for c in one_seed.cells(g)} == {1}
-    assert "seeds [1]" in one_seed.describe() and "each block's own" in dnc.describe()
+    assert "seed 1," in one_seed.describe() and "each block's own" in dnc.describe()
     assert Reproduction().seeds == (0, 1, 2) and Reproduction().grids == grids.FULL_GRIDS
 
 
@@ -285,7 +285,7 @@ def test_cli_plan_only_prints_the_plan(capsys, tmp_path, monkeypatch):
     argv = ["reproduce", "--datasets", "mnist", "--only", "dnc", "--seeds", "0", "--no-measure", "--plan-only"]
     code = cli.main(argv)
     out = capsys.readouterr().out
-    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+0\s+500\s", out, re.M) and "datasets ['mnist']" in out
+    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+0\s+500\s", out, re.M) and "profile `full`, MNIST, seed 0" in out
 
 
 def test_cli_dry_run_runs_the_full_profile_dry_run_instead_of_the_sweep(tmp_path, capsys, monkeypatch):
@@ -375,7 +375,7 @@ def test_cli_plans_a_scale_block_and_refuses_its_dry_run(capsys, tmp_path, monke
     monkeypatch.setenv("FEDLIB_RESULTS_DIR", str(tmp_path))
     code = book.main(["--profile", "scale", "--only", "dnc", "--no-measure", "--plan-only"])
     out = capsys.readouterr().out
-    assert code == 0 and re.search(r"^dnc\s+33\s+33\s+0\s+300\s", out, re.M) and "profile 'scale'" in out
+    assert code == 0 and re.search(r"^dnc\s+33\s+33\s+0\s+300\s", out, re.M) and "profile `scale`" in out
     assert "dnc_table, paper_vs_ours" in out
     assert cli.main(["reproduce", "--profile", "scale", "--dry-run", "--no-measure"]) == 2
     assert "--dry-run runs the full profile's grids" in capsys.readouterr().err
@@ -396,7 +396,7 @@ def test_a_notebooks_context_applies_the_manifest_of_its_profile_and_labels_a_ch
     ctx = Context("full", results_dir=tmp_path, seeds=[0])
     assert ctx.reproduction == Reproduction(**CHECK) and not ctx.paper_setting
     assert ctx.setting == "full-profile pipeline check"
-    assert "(results of the sweep only); fedlib reproduce: profile 'full', datasets ['mnist']" in ctx.describe()
+    assert "(results of the sweep only); fedlib reproduce: profile `full`, MNIST" in ctx.describe()
     assert "not the paper's setting" in ctx.describe()
     assert Context("quick", results_dir=tmp_path).reproduction is None  # another profile's manifest is ignored
     Reproduction(datasets=("mnist",), seeds=(0,)).save(tmp_path)
@@ -482,7 +482,7 @@ def test_data_fetch_then_reproduce_builds_a_book_that_shows_the_labelled_results
     for text in (page, html):
         text = re.sub("&#39;|[‘’]", "'", text)  # Sphinx's smart quotes
         assert "Pipeline check, not the paper's numbers" in text
-        assert "2 round(s) instead of the profile's (mnist 500)" in text and "stand-in network" in text
+        assert "2 round(s) instead of the profile's (MNIST 500)" in text and "stand-in network" in text
         assert "55 runs (profile" in text and re.search(r"seed 0(, device \w+)?, results read from", text)
         assert "a pipeline check, not the paper's setting" in text
     # A pipeline check is not the paper's setting: the paper's numbers read "not tested here", never a verdict.
