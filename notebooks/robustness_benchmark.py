@@ -33,10 +33,13 @@ from fedlib.report import tables
 
 block = scale_block("benchmark", device=device)
 view = board(block)
+display(Markdown(view.leaderboard_caption()))
+display(tables.page_table(view.leaderboard()))
+display(Markdown(view.findings()))
 display(Markdown(setting_text(block)))
 
 # %% [markdown]
-# ## The leaderboard
+# ## How the leaderboard is read
 #
 # For each rule, its **worst case**: the attack with the largest mean impact over the seeds (impact = no-attack
 # accuracy − attacked accuracy, same seed, percentage points; test accuracy at the best-validation round, the
@@ -45,11 +48,6 @@ display(Markdown(setting_text(block)))
 # overlap are not separated by the seeds, and may share a rank. A rule with fewer than two seeds committed is
 # listed but not ranked. **Honest cost** = the plain mean's no-attack accuracy − the rule's (same seed): what the
 # rule gives up when nobody attacks.
-
-# %% tags=["hide-input"]
-display(Markdown(view.leaderboard_caption()))
-display(tables.page_table(view.leaderboard()))
-display(Markdown(view.findings()))
 
 # %% [markdown]
 # ## Every rule against every attack

@@ -79,7 +79,7 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict
     return {k: v for k, v in out.items() if v}
 
 
-#: How missing results are computed when the caller names no better way (``how``).
+#: The command a missing-results message suggests when its caller names none (``how``).
 COMPUTE_MISSING = "fedlib.sweep.run_experiments([cell.experiment for cell in cells], results_dir)"
 
 

@@ -41,7 +41,7 @@ from .repository import find_root
 #: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
 ROOT = find_root()
 #: This package's own code (part of every executed notebook's fingerprint).
-PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "executed"
 KERNEL = "python3"
@@ -99,7 +99,7 @@ def fingerprint(source: Path, parameters: dict) -> str:
     digest = hashlib.sha256()
     digest.update(Path(source).read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    for folder, pattern in ((Path(fedlib.__file__).parent, "*.py"), (PACKAGE, "*.py"), (ROOT / "results", "*.json")):
+    for folder, pattern in ((Path(fedlib.__file__).parent, "*.py"), (_PACKAGE, "*.py"), (ROOT / "results", "*.json")):
         for path in _files(folder, pattern):
             digest.update(path.relative_to(folder).as_posix().encode())
             digest.update(path.read_bytes())
