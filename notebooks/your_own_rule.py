@@ -38,14 +38,14 @@ run_missing = None
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from fedbook.context import Context, committed
+from fedbook.context import Context
 from IPython.display import Markdown, display
 
 import fedlib
 from fedlib.experiments import grids, seeds_text
 from fedlib.report import tables
 from fedlib.report.figures import report_card, report_cards
-from fedlib.report.labels import ATTACK_LABELS
+from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
 
 quick = profile == "quick"
 ctx = Context(profile, device=device, seeds=[0] if seeds is None and quick else seeds, results_dir=results_dir,
@@ -191,31 +191,27 @@ else:
     display(Markdown("Training is off in this profile (run with `run_missing=True` to train): no FL finding."))
 
 # %% [markdown]
-# **Scale profile.** The newer defenses' rows of the main table (no attack, Fang-TrMean, LIE, tailored,
-# Min-Max, Min-Sum; full knowledge) in the scale profile:
+# **At full size.** The newer defenses' rows of the main table (no attack, Fang aimed at Trimmed-mean, LIE,
+# AGR-tailored in its generic form, Min-Max, Min-Sum; full knowledge), read from the scale campaign's committed
+# runs (`grids.scale_grid("newer_rules")`; the robustness benchmark's iid cells of these rules are the same runs):
 
 # %%
-def scale_cells(seeds):
-    return grids.scale_grid("newer_rules", seeds, device=device)
+from fedbook.scale import scale_block
 
-
-if profile == "scale" and ctx.run_missing:  # computes the missing rows (the note's command)
-    ctx.collect(scale_cells(ctx.seeds))
-scale_runs, scale_note = committed("scale", scale_cells, notebook="notebooks/your_own_rule.py")
-if scale_runs is None:
-    display(Markdown(f"*Not yet computed.* {scale_note}"))
-else:
-    scale_caption = tables.caption("scale", scale_runs.dataset.unique(), sorted(scale_runs.seed.unique()))
-    display(Markdown("**Table.** Impact (pp) on the full Fashion-MNIST, full knowledge. " + scale_caption))
-    display(tables.page_table(tables.knowledge_table(scale_runs, grids.ATTACKS, NEWER, "full")))
-    scale_impacts = tables.impacts(scale_runs, ["aggregator"])
-    scale_seeds = sorted(int(x) for x in scale_runs.seed.unique())
+if profile == "scale" and ctx.run_missing:  # computes the block's missing runs first
+    ctx.collect(grids.scale_grid("newer_rules", device=device))
+newer = scale_block("newer_rules", device=device)  # the committed runs: this cell never trains
+display(Markdown("**Table.** Impact (pp) of each attack on the newer defenses, full knowledge. " + newer.caption()))
+display(tables.page_table(newer.table(knowledge="full")))
+display(Markdown(newer.missing_note()))
+if len(newer.runs):
+    worst = tables.largest_impacts(tables.impacts(newer.runs, ["aggregator"]), ["aggregator"])
     display(Markdown(
-        f"Worst attack per rule at full size ({seeds_text(scale_seeds)}"
-        + ("; fewer than three seeds: a difference of a few points between two rules is not a ranking"
-           if len(scale_seeds) < 3 else "") + "): "
-        + "; ".join(f"{r.aggregator}: {r.worst_attack} {r.max_impact:.1f} pp"
-                    for r in tables.largest_impacts(scale_impacts, ["aggregator"]).itertuples()) + "."))
+        f"Worst committed attack per rule at full size ({newer.seeds_per_cell()}"
+        + ("; fewer than three seeds in some cells: a difference of a few points between two rules is not a "
+           "ranking" if "every cell" not in newer.seeds_per_cell() else "") + "): "
+        + "; ".join(f"{AGR_LABELS[r.aggregator]}: {ATTACK_LABELS[r.worst_attack]} {r.max_impact:.1f} pp"
+                    for r in worst.itertuples()) + "."))
 
 # %% [markdown]
 # ## Exercises
