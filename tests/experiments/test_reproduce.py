@@ -285,7 +285,8 @@ def test_cli_plan_only_prints_the_plan(capsys, tmp_path, monkeypatch):
     argv = ["reproduce", "--datasets", "mnist", "--only", "dnc", "--seeds", "0", "--no-measure", "--plan-only"]
     code = cli.main(argv)
     out = capsys.readouterr().out
-    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+0\s+500\s", out, re.M) and "profile `full`, MNIST, seed 0" in out
+    assert code == 0 and re.search(r"^dnc\s+\d+\s+\d+\s+0\s+500\s", out, re.M)
+    assert "profile `full`, MNIST, seed 0" in out
 
 
 def test_cli_dry_run_runs_the_full_profile_dry_run_instead_of_the_sweep(tmp_path, capsys, monkeypatch):
