@@ -20,7 +20,8 @@ Example:
 
 from ._gpus import gpu_cluster, gpu_worker_env, gpu_workers, run_sweep
 from ._grid import allowed_keys, expand, load_grid
-from ._run import Failure, SweepFailedError, SweepReport, run_experiments, run_missing
+from ._report import Failure, SweepFailedError, SweepReport
+from ._run import run_experiments, run_missing
 
 __all__ = [
     "expand",

@@ -29,7 +29,7 @@ from . import _cluster
 
 if TYPE_CHECKING:
     from ..experiments import Result, ResultsStore
-    from ._run import Progress, SweepReport
+    from ._report import Progress, SweepReport
 
 #: config hash -> (result or None, attempts made, (error, traceback) or None)
 Outcomes = dict[str, "tuple[Result | None, int, tuple[str, str] | None]"]

@@ -1,21 +1,49 @@
-"""The MetricRecord of a FedlibStrategy round: the clients' training metrics over the replies the rule selected,
-and fedlib's bookkeeping (replies received, aggregated, set aside with node IDs by reason)."""
+"""The MetricRecord of a FedlibStrategy round (its :class:`RoundReport`): the clients' training metrics over the
+replies the rule selected, and fedlib's bookkeeping (replies received, aggregated, set aside with node IDs by reason)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from flwr.app import Message, MetricRecord, RecordDict
 
-from ._replies import REASONS
-
-if TYPE_CHECKING:
-    from ._strategy import RoundReport
+from ._replies import REASONS, SetAside
 
 MetricsAggregator = Callable[[list[RecordDict], str], MetricRecord]
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What :class:`FedlibStrategy` did in one training round.
+
+    ``received``: replies that arrived; ``node_ids``: the aggregated replies' source nodes in row order
+    (ascending node ID); ``selected``: the nodes the rule kept (None for rules that select nothing: mean,
+    median, trimmed mean); ``set_aside``: the replies left out, each with its node, reason and details;
+    ``converted``: exact dtype conversions made, ``(node, what)``; ``f``: what the rule assumed; ``info``: the
+    rule's diagnostics.
+    """
+
+    server_round: int
+    received: int
+    node_ids: tuple[int, ...]
+    f: int
+    selected: tuple[int, ...] | None
+    set_aside: tuple[SetAside, ...] = ()
+    converted: tuple[tuple[int, str], ...] = ()
+    info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> tuple[int, ...]:
+        """Nodes whose reply carried an error."""
+        return tuple(s.node_id for s in self.set_aside if s.reason == "failed")
+
+    @property
+    def nonfinite(self) -> tuple[int, ...]:
+        """Nodes whose reply held NaN/Inf."""
+        return tuple(s.node_id for s in self.set_aside if s.reason == "nonfinite")
 
 
 def _finite_number(value: object) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from logging import INFO, WARNING
 from typing import Any
 
@@ -19,44 +19,13 @@ from ..._checks import check_int
 from ..._seeds import derived_seed
 from ...errors import ConfigError, NonFiniteError
 from ._layout import ArrayLayout
-from ._metrics import fedlib_metrics, selected_metrics
+from ._metrics import RoundReport, fedlib_metrics, selected_metrics
 from ._options import FPolicy, flower_options_in, resolve_f, rule_options_for
-from ._replies import REASONS, ROW_DTYPE, Screened, SetAside, TooFewRepliesError, reply_record, reply_vector, screen
+from ._replies import REASONS, ROW_DTYPE, Screened, TooFewRepliesError, reply_record, reply_vector, screen
 from ._replies import strict_error as _strict_error
 
 #: Fang's defense scores a candidate global model: ``score_fn(arrays) -> (loss, error rate in [0, 1])``.
 ArrayScoreFn = Callable[[ArrayRecord], tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class RoundReport:
-    """What :class:`FedlibStrategy` did in one training round.
-
-    ``received``: replies that arrived; ``node_ids``: the aggregated replies' source nodes in row order
-    (ascending node ID); ``selected``: the nodes the rule kept (None for rules that select nothing: mean,
-    median, trimmed mean); ``set_aside``: the replies left out, each with its node, reason and details;
-    ``converted``: exact dtype conversions made, ``(node, what)``; ``f``: what the rule assumed; ``info``: the
-    rule's diagnostics.
-    """
-
-    server_round: int
-    received: int
-    node_ids: tuple[int, ...]
-    f: int
-    selected: tuple[int, ...] | None
-    set_aside: tuple[SetAside, ...] = ()
-    converted: tuple[tuple[int, str], ...] = ()
-    info: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> tuple[int, ...]:
-        """Nodes whose reply carried an error."""
-        return tuple(s.node_id for s in self.set_aside if s.reason == "failed")
-
-    @property
-    def nonfinite(self) -> tuple[int, ...]:
-        """Nodes whose reply held NaN/Inf."""
-        return tuple(s.node_id for s in self.set_aside if s.reason == "nonfinite")
 
 
 @dataclass(frozen=True)
