@@ -1,35 +1,17 @@
-"""The Aggregate result type, the rule registry and the shared dispatch of `aggregate`."""
+"""The rule registry and the shared dispatch of `aggregate` (the result type, :class:`Aggregate`, is
+:mod:`._aggregate`'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import torch
 
 from .._checks import check_choice, check_finite, check_int, check_matrix, nonfinite_rows
 from ..errors import ConfigError
 from ..vocabulary import NONFINITE_POLICIES, VARIANTS
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """What an aggregation rule returns.
-
-    Attributes:
-        vector: the aggregate, shape (d,), same dtype and device as the input.
-        selected: LongTensor of input row indices in selection order (Krum, Multi-krum, Bulyan), the
-            surviving rows in ascending order (DnC, AFA, Fang), or None for rules that select nothing.
-        dropped: rows removed because they held NaN/Inf (only with ``nonfinite="drop"``), else None.
-        info: rule-specific diagnostics (e.g. Krum scores), never needed to use the result.
-    """
-
-    vector: torch.Tensor
-    selected: torch.Tensor | None = None
-    dropped: torch.Tensor | None = None
-    info: dict[str, object] = field(default_factory=dict)
-
+from ._aggregate import Aggregate
 
 RuleFn = Callable[..., Aggregate]
 #: ``min_inputs(f, variant, options) -> n``: the smallest number of input rows the rule accepts.

@@ -49,7 +49,7 @@ import torch
 
 from .._checks import all_finite
 from ..errors import ConfigError
-from ._base import Aggregate
+from ._aggregate import Aggregate
 
 #: The probe's input: rows, columns and the f it passes (rows grow to the rule's ``min_inputs`` if it needs more).
 PROBE_ROWS, PROBE_COLUMNS, PROBE_F = 9, 5, 1

@@ -1,5 +1,6 @@
 """The MetricRecord of a FedlibStrategy round (its :class:`RoundReport`): the clients' training metrics over the
-replies the rule selected, and fedlib's bookkeeping (replies received, aggregated, set aside with node IDs by reason)."""
+replies the rule selected, and fedlib's bookkeeping (replies received, aggregated, set aside with node IDs by
+reason)."""
 
 from __future__ import annotations
 
