@@ -172,6 +172,8 @@ class Board:
         if runs.empty or "seconds" not in runs:
             return "*No committed run to price a new rule from yet.*"
         per: dict[str, float] = {}
+        if "diverged" in runs:  # a run stopped early by a destroyed model says nothing about a run's cost
+            runs = runs[~runs.diverged.astype(bool)]
         for attack in ("none", *self.attacks):
             pool = runs[runs.attack == attack]
             if attack == "tailored":  # a new rule gets the generic search: price it from the generic cells
@@ -186,7 +188,8 @@ class Board:
             f"**Cost, stated up front.** One rule on the whole board is {(1 + len(self.attacks)) * cells} training "
             f"runs of {experiment_for('scale').rounds} rounds ({len(self.partitions)} partitions × {self.n_seeds} "
             f"seeds × no attack + {len(self.attacks)} attacks). Priced at the median run time of each attack in the "
-            f"committed block (one CPU thread; the AGR-tailored attack at its generic search's runs): about "
+            f"committed block (one CPU thread; the AGR-tailored attack at its generic search's runs; runs that "
+            f"diverged and stopped early left out): about "
             f"**{hours:.1f} CPU-hours**, of which the generic AGR-tailored attack takes "
             f"{per['tailored'] * cells / 3600:.1f}. "
             f"A single partition and seed is {1 + len(self.attacks)} runs, about "
