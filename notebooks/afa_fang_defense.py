@@ -95,12 +95,7 @@ if len(scale_imp) and len(main_imp):
     display(Markdown(f"**Reading** (full size, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
 else:
     display(Markdown("*No reading at full size yet: the blocks it needs have no committed run.*"))
-late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
-display(Markdown(late_text))
-if len(late_cells):
-    display(Markdown("**Table 3.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
-    display(tables.page_table(late_cells))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], table=3))
 
 # %% tags=["hide-input"]
 display(Markdown(

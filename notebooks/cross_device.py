@@ -52,12 +52,7 @@ display(Markdown("**Table 2.** The paper's FEMNIST ratios judged on this analogu
                  "strongest attack against the stronger of Fang and LIE, seed by seed; the ratio of their means "
                  "against the paper's range). " + scale.short_caption()))
 display(tables.page_table(pd.DataFrame(rows)))
-late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
-display(Markdown(late_text))
-if len(late_cells):
-    display(Markdown("**Table 3.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
-    display(tables.page_table(late_cells))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], table=3))
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -82,13 +77,15 @@ for dataset, model in datasets if profile != "scale" else []:
     cells += grids.attack_grid(profile, ctx.seeds, datasets=[(dataset, model)], device=device, aggregators=rules,
                                knowledge=("full",) if profile == "quick" else grids.KNOWLEDGE, **overrides)
 runs = ctx.collect(cells)
+table_number = 4  # numbered as shown: the quick grid has no partial-knowledge table, the full one has
 for know in grids.KNOWLEDGE:
     table = tables.knowledge_table(runs, paper.ATTACKS, rules, know)
     if table is not None:
-        display(Markdown(f"**Table {4 if know == 'full' else 5}.** Cross-device impacts (pp), **{know} knowledge**. "
+        display(Markdown(f"**Table {table_number}.** Cross-device impacts (pp), **{know} knowledge**. "
                          + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
                                           f"Setting: {describe_experiment(cells[0].experiment)}.")))
         display(tables.page_table(table))
+        table_number += 1
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
 # %% tags=["hide-input"]
@@ -113,6 +110,6 @@ for number in paper.numbers(kind="ratio", dataset="femnist"):
     rows.append({"rule": paper.AGR_LABELS[number.aggregator], "paper (FEMNIST)": number.shown,
                  f"ours, {profile} profile": verdict.shown,
                  "same setting as the paper": "yes" if same else "no (analogue only)"})
-display(Markdown("**Table 6.** Our attacks' impact against the stronger of Fang's and LIE's. "
+display(Markdown(f"**Table {table_number}.** Our attacks' impact against the stronger of Fang's and LIE's. "
                  + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 tables.page_table(pd.DataFrame(rows))

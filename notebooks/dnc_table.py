@@ -87,10 +87,9 @@ display(Markdown(
     f"The `scale` profile is {stand_in('dnc')}. The block (`fedlib.experiments.grids.scale_grid(\"dnc\")`: DnC × "
     f"every attack × both knowledge settings × {seeds_text(scale.seeds)}; {scale.seeds_per_cell()}) is committed "
     "under `results/scale/` as the scale campaign computes it; this page never computes one."))
-late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
-display(Markdown(late_text))
-if len(late_cells):
-    display(tables.page_table(late_cells))
+late = scale.late_section(["aggregator", "attack", "knowledge"], table=4)
+display(*late)
+next_table = 5 if len(late) > 1 else 4  # the page numbers only the tables it shows
 
 # %% [markdown]
 # ## Quick profile (what CI re-executes)
@@ -100,7 +99,7 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/dnc_table.py")
 dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
 existing_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-for number, know in enumerate(("full", "partial"), start=4):
+for number, know in enumerate(("full", "partial"), start=next_table):
     table = tables.knowledge_table(dnc_runs, paper.ATTACKS, ("dnc",), know).rename(columns=adaptive)
     display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, " + dnc_caption(table, know)
                      + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
@@ -160,8 +159,8 @@ for (dataset, model), group in imp.groupby(["dataset", "model"], sort=False):
     })
 maxima = "; ".join(f"{p.setting.split(',')[0]} {summary.shown(p)}" for p in paper.numbers(kind="max_impact",
                                                                                           aggregator="dnc"))
-display(Markdown("**Table 6.** Largest mean impact (pp) over every attack × knowledge setting (each pair one "
-                 "case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
+display(Markdown(f"**Table {next_table + 2}.** Largest mean impact (pp) over every attack × knowledge setting "
+                 "(each pair one case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
                  "smallest; its number and attack are that rule's. " + tables.caption(profile, imp.dataset.unique(),
                                                                                       ctx.seeds)
                  + f" ¹ The paper's maxima (its introduction), on DnC: {maxima}; '–': the paper states none for "
@@ -171,8 +170,9 @@ tables.page_table(pd.DataFrame(rows))
 # %% tags=["hide-input"]
 per_rule = tables.label(pd.concat([imp, dnc_imp]))
 per_rule = per_rule.groupby(["aggregator", "knowledge", "attack"], sort=False).impact.mean().unstack("attack")
-display(Markdown("**Table 7.** Mean impact per rule, knowledge setting and attack (pp), DnC last; on DnC the "
-                 "AGR-tailored column is the adaptive attack; n/a: a run that does not exist in this profile. "
+display(Markdown(f"**Table {next_table + 3}.** Mean impact per rule, knowledge setting and attack (pp), DnC "
+                 "last; on DnC the AGR-tailored column is the adaptive attack; n/a: a run that does not exist in "
+                 "this profile. "
                  + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
 per_rule = per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")
 tables.page_table(per_rule.reset_index().rename(columns={"aggregator": "rule"}))

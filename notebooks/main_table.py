@@ -78,12 +78,7 @@ display(Markdown(f"**At full size** the abstract's claim ({claim.shown}) reads *
 # impact at the last round beside the paper's metric.
 
 # %% tags=["hide-input"]
-late_text, late_cells = scale.late_note(["aggregator", "attack", "knowledge"])
-display(Markdown(late_text))
-if len(late_cells):
-    display(Markdown("**Table 4.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
-    display(tables.page_table(late_cells))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], table=4))
 
 # %% [markdown]
 # ## Quick profile (what CI re-executes)

@@ -62,12 +62,7 @@ table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, cle
 display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
 display(tables.page_table(percent_columns(table)))
 display(Markdown(scale.missing_note()))
-late_text, late_cells = scale.late_note(["aggregator", "attack", "percent"], by=BY)
-display(Markdown(late_text))
-if len(late_cells):
-    display(Markdown("**Table 2.** Cells with a run that ends more than "
-                     f"{tables.LATE_DROP_PP:g} pp below its best-validation round. " + scale.short_caption()))
-    display(tables.page_table(late_cells))
+display(*scale.late_section(["aggregator", "attack", "percent"], table=2, by=BY))
 
 # %% tags=["hide-input"]
 fraction = grids.SCALE_FRACTION

@@ -292,7 +292,7 @@ def fang_defense(
     generator: torch.Generator | int | None = None,
     **options,
 ) -> Aggregate:
-    r"""Fang defense around a base rule A: drop the f updates whose removal helps a validation model most.
+    r"""Fang's defense around a base rule A: drop the f updates whose removal helps a validation model most.
 
     Registered as ``"fang_defense"`` (the attack of the same paper is ``fedlib.attacks`` ``"fang"``). For
     every row i, with :math:`A` = ``base`` applied to all rows and :math:`A_{-i}` to all rows but i:

@@ -36,7 +36,7 @@ AGR_LABELS = {
     "trimmed_mean": "Trimmed-mean",
     "median": "Median",
     "afa": "AFA",
-    "fang_defense": "Fang defense",
+    "fang_defense": "Fang's defense",
     "dnc": "DnC",
     # Defenses published after the paper (fedlib.experiments.grids.NEWER_RULES).
     "centered_clipping": "Centered clipping",

@@ -155,6 +155,21 @@ def test_scale_block_reads_a_partial_folder_and_computes_nothing(tmp_path, nothi
     assert (table.drop(columns="AGR") == tables.NOT_YET).sum().sum() >= table.drop(columns="AGR").size - len(present)
 
 
+def test_late_section_counts_what_the_papers_metric_hides(nothing_runs):
+    # The main block has late collapses: the sentence, a numbered caption and one row per cell that has them,
+    # each cell's last-round impact beside the paper's metric.
+    block = scale_block("main")
+    late = tables.late_collapses(block.runs)
+    parts = block.late_section(["aggregator", "attack", "knowledge"], table=4)
+    if not len(late):
+        assert len(parts) == 1 and "None of the" in parts[0].data
+        return
+    text, caption, cells = parts
+    assert f"{len(late)} of the {int((block.runs.attack != 'none').sum())} committed attacked runs" in text.data
+    assert caption.data.startswith("**Table 4.** Cells with a run that ends more than")
+    assert len(cells.data) == len(late[["aggregator", "attack", "knowledge"]].drop_duplicates())
+
+
 def test_quick_notebooks_cannot_recompute_a_scale_cell(tmp_path, nothing_runs):
     # A quick-profile Context computes what is missing; handed scale cells it would recompute full-size runs
     # (into the quick cache): it refuses them before anything runs.

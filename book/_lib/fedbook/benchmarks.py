@@ -20,7 +20,7 @@ from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
 IMPLEMENTATIONS = {"fedlib_s": "fedlib (s)", "byzfl_s": "ByzFL (s)", "naive_s": "naive loop (s)"}
 CASES = {"cifar10_alexnet": "CIFAR10, Alexnet", "femnist_cnn": "FEMNIST, CNN", "mnist_fc": "MNIST, FC",
          "purchase100_fc": "Purchase100, FC"}
-RULE_LABELS = {**AGR_LABELS, "fang": "Fang defense"}  # the benchmark names Fang's defense "fang"
+RULE_LABELS = {**AGR_LABELS, "fang": "Fang's defense"}  # the benchmark names Fang's defense "fang"
 OPS = {">=": "≥", "<=": "≤"}
 
 
@@ -71,7 +71,7 @@ def floors_table(bench: dict) -> pd.DataFrame:
 
 def missing_note(table: pd.DataFrame, columns: dict[str, str], key: str = "rule") -> str:
     """For each column of ``table`` named in ``columns`` (column -> what its "–" means), the values of ``key``
-    whose cell is empty: "ByzFL (s): no Bulyan, AFA, Fang defense or DnC in that library"."""
+    whose cell is empty: "ByzFL (s): no Bulyan, AFA, Fang's defense or DnC in that library"."""
     parts = []
     for column, meaning in columns.items():
         missing = list(dict.fromkeys(table.loc[table[column].isna(), key]))

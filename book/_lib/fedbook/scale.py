@@ -126,8 +126,28 @@ class ScaleBlock:
                 f"attacked accuracy of round {self.rounds}, same seed) is ")
         larger = sum(_first_number(r["impact at the last round"]) > _first_number(r["impact (paper's metric)"])
                      for _, r in cells.iterrows())
+        if "percent" in cells:  # 10.0 → "10", as the block's own tables write a percentage
+            cells = cells.assign(percent=[f"{v:g}" for v in cells.percent])
         return head + (f"larger in all {len(cells)}." if larger == len(cells) else
                        f"larger in {larger} of them."), tables.label(cells).rename(columns=_CASE_NAMES)
+
+    def late_section(self, cases: Sequence[str], *, table: int, by: Sequence[str] = BY) -> list:
+        """The outputs of a Results page's "best and final" part, in order: :meth:`late_note`'s sentence, and
+        where some run collapses late, the numbered caption and the table of those cells.
+
+        Example:
+            >>> block = scale_block("dnc", results_dir="/nonexistent")
+            >>> [type(part).__name__ for part in block.late_section(["aggregator", "attack"], table=3)]
+            ['Markdown']
+        """
+        from IPython.display import Markdown
+
+        text, cells = self.late_note(cases, by=by)
+        if not len(cells):
+            return [Markdown(text)]
+        caption = (f"**Table {table}.** Cells with a run that ends more than {tables.LATE_DROP_PP:g} pp below its "
+                   f"best-validation round. " + self.short_caption())
+        return [Markdown(text), Markdown(caption), tables.page_table(cells)]
 
     @property
     def rounds(self) -> int:

@@ -5,6 +5,7 @@ _build/html`; skipped without it).
   no Python repr (lists or tuples of strings, dicts, tensors, quoted 'ok'), no NaN/None for a missing value.
 - Exercises: the check shown under each starting answer says it does not pass yet, with a hint; the only successes
   on an exercise page are inside the hidden solutions.
+- Tables and figures are numbered 1, 2, … in reading order, without gaps.
 - The Summary labels each judgement with an outcome, never "not reproduced".
 - Layout, in headless Chromium at a laptop's 1366 px and a phone's 390 px: the page body never scrolls sideways and
   nothing sticks out of the text column; at 1366 px every table fits; at 390 px a table scrolls in its own box
@@ -45,6 +46,16 @@ def test_page_shows_no_artefact(html_dir, page):
     if root in page_file(html_dir, page).read_text(encoding="utf-8"):
         found.append(f"the build machine's path {root} in the HTML")
     assert not found, f"{page}: {len(found)} artefact(s):\n" + "\n".join(found[:15])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_tables_and_figures_are_numbered_in_reading_order_without_gaps(html_dir, page):
+    # A page numbers only what it shows: a table a profile leaves out must not leave a hole ("Table 4, Table 6").
+    main = main_of(html_dir, page)
+    for kind in ("Table", "Figure"):
+        numbers = [int(m.group(1)) for strong in main.select("strong")
+                   if (m := re.fullmatch(rf"{kind} (\d+)\.", strong.get_text(strip=True)))]
+        assert numbers == list(range(1, len(numbers) + 1)), f"{page}: {kind.lower()}s numbered {numbers}"
 
 
 @pytest.mark.parametrize("page", EXERCISE_PAGES)
