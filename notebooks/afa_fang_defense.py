@@ -51,7 +51,7 @@ def reading(imp: pd.DataFrame, rules=RULES) -> str:
     """Which attack does the damage on each filter, from per-seed impacts: the strongest attack (by mean), the
     agnostic attacks' impacts, AGR-tailored against the stronger agnostic attack seed by seed, and the conclusion
     those comparisons support."""
-    parts, tailored_wins = [], []
+    parts, tailored_wins, untested = [], [], []
     for rule in rules:
         g = imp[(imp.aggregator == rule) & (imp.knowledge == "full")]
         if g.empty:
@@ -71,10 +71,16 @@ def reading(imp: pd.DataFrame, rules=RULES) -> str:
             text += (f"; AGR-tailored is above {paper.ATTACK_LABELS[rival]} in {c.above} of {len(c.seeds)} "
                      "paired seeds")
             tailored_wins.append(c.direction() == "up")
+        else:
+            untested.append(paper.AGR_LABELS[rule])
         parts.append(text)
     if tailored_wins and all(tailored_wins) and len(tailored_wins) == len(rules):
         conclusion = (" On both filters the attack that simulates the filter (AGR-tailored), not the agnostic "
                       "attacks, does the damage: it is above the stronger agnostic attack in every seed.")
+    elif untested:
+        conclusion = (f" No AGR-tailored run on {' or '.join(untested)} here, so whether the attack that simulates "
+                      "the filter beats the agnostic ones is not tested on " + ("it" if len(untested) == 1 else
+                                                                                 "them") + ".")
     else:
         conclusion = (" The seeds do not show that the tailored attack beats the agnostic ones on every filter "
                       "here (it needs three paired seeds per filter, above in each).")
@@ -137,7 +143,7 @@ display(Markdown(f"Quick profile ({seeds_text(ctx.seeds)}; a small problem: orde
 #   similarity to the mean is an outlier, then averages the rest. The original AFA also keeps a
 #   **reputation**: a Beta-distributed "good" probability per client, learned over rounds, that weights
 #   each update and blocks a client for good once it is likely bad. `fedlib.aggregators.afa` accepts one
-#   (`reputation=`), but the engine's runs below use AFA **without reputation**: every round starts afresh
+#   (`reputation=`), but the runs on this page use AFA **without reputation**: every round starts afresh
 #   with equal weights, so a malicious client is filtered round by round and never blocked.
 # - **Fang's defense** (Fang et al.): scores each update by how much removing it improves the loss
 #   (LFR) and the error rate (ERR) of the updated model on a server-held validation set. fedlib's default
@@ -148,8 +154,8 @@ display(Markdown(f"Quick profile ({seeds_text(ctx.seeds)}; a small problem: orde
 # The tailored attack
 # on AFA keeps every malicious copy among AFA's survivors; on Fang's defense it must simulate the
 # validation-based scoring for every probe of the γ search. Fang's own attacks were designed for the
-# Krum family and Trimmed-mean/Median; against these filters we send its Trimmed-mean attack, the one Fang
-# et al. propose when the rule is unknown (our choice).
+# Krum family and Trimmed-mean/Median, not for a filter; against these filters we send its Trimmed-mean
+# attack (our choice).
 
 # %% tags=["hide-input"]
 display(Markdown(

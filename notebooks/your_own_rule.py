@@ -97,10 +97,13 @@ if "clipped_mean" not in names():  # registering twice is an error (re-running t
 
 # %%
 card = fedlib.evaluate("clipped_mean", train=TRAIN, **SETTINGS)
-shown = pd.DataFrame({"attack": [ATTACK_LABELS.get(a, a) for a in card.attack], "deviation": card.deviation,
+shown = pd.DataFrame({"attack": [ATTACK_LABELS.get(a, a) for a in card.attack],
+                      "aimed at": [AGR_LABELS.get(t, t) or "–" for t in card.target], "deviation": card.deviation,
                       "relative deviation": card.relative_deviation, "γ": card.gamma,
                       "accuracy (%)": card.accuracy, "impact (pp)": card.impact})
-display(tables.page_table(shown, precision=3).format({"accuracy (%)": "{:.1f}", "impact (pp)": "{:.1f}"}, na_rep="–"))
+# one format call for every number column: a second Styler.format resets the columns it does not name
+display(tables.page_table(shown).format({"deviation": "{:.3f}", "relative deviation": "{:.3f}", "γ": "{:.3f}",
+                                         "accuracy (%)": "{:.1f}", "impact (pp)": "{:.1f}"}, na_rep="–"))
 undefined = [f"{ATTACK_LABELS.get(r.attack, r.attack)} ({r.reason.split(':')[0]})"
              for r in card.itertuples() if r.reason]
 display(Markdown("–: no γ for attacks that do not search one; no impact for the run without attack"
@@ -111,7 +114,8 @@ display(Markdown("–: no γ for attacks that do not search one; no impact for t
 # the captured rounds; $\gamma$ is the attack's mean $\gamma$; *accuracy* is the test accuracy of the
 # best-validation round (%); *impact* = no-attack accuracy − attacked accuracy (percentage points). Fang's
 # attack has forms for the Krum family, Trimmed-mean and Median only: against any other rule it is aimed at
-# Trimmed-mean (the card's `target` column), as on the robustness benchmark.
+# Trimmed-mean (the *aimed at* column, the card's `target`), as on the robustness benchmark; "–" in that column:
+# the attack has no per-rule form.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
@@ -126,18 +130,19 @@ by = card.set_index("attack")
 worst = by.drop(index="none").relative_deviation.idxmax()
 display(Markdown(
     f"**Figure.** Left: relative deviation per attack; right: FL impact ({ctx.describe()}). "
-    f"Against this rule the largest deviation comes from **{worst}** "
+    f"Against this rule the largest deviation comes from **{ATTACK_LABELS.get(worst, worst)}** "
     f"({by.loc[worst, 'relative_deviation']:.3f} of ‖μ‖, versus {by.loc['none', 'relative_deviation']:.3f} "
     f"without attack: clipping biases the aggregate even with no attacker). The generic tailored attack moves "
-    f"the aggregate {by.loc['tailored', 'deviation'] / by.loc['min_max', 'deviation']:.2f}× as far as Min-Max."
+    f"the aggregate {by.loc['tailored', 'deviation'] / by.loc['min_max', 'deviation']:.2f}× as far as Min-Max "
+    "(the table's deviation column)."
     + (f" In training, the tailored attack costs {by.loc['tailored', 'impact']:.1f} pp "
        f"(Min-Max {by.loc['min_max', 'impact']:.1f} pp)." if TRAIN else "")))
 
 # %% [markdown]
-# **Why the tailored attack moves it so far.** Clipping bounds each update's *length*, not its *direction*.
-# The attack's copies point along $-\sigma$ (the negative coordinate-wise standard deviation), and the search
-# keeps increasing $\gamma$ while the clipped copies pull harder: a clipped copy still contributes a full
-# median-length vector in the adversary's direction, $m$ times. The attack maximises the deviation of *one
+# **Why attacks move a clipped mean so far.** Clipping bounds each update's *length*, not its *direction*:
+# a clipped copy still contributes a full median-length vector in the adversary's direction, $m$ times. The
+# tailored attack's copies point along $-\sigma$ (the negative coordinate-wise standard deviation), and its
+# search keeps increasing $\gamma$ while the clipped copies pull harder. The attack maximises the deviation of *one
 # round* on its simulation of the rule; the accuracy drop after training compounds many rounds, so the
 # attack with the largest deviation is not always the one with the largest impact — the numbers above say
 # which was worse here.
@@ -185,7 +190,8 @@ if TRAIN:
         f"**Figure.** FL impact (pp) per rule and attack ({ctx.describe()}). Worst attack per newer rule"
         + (f" (quick profile, {seeds_text(ctx.seeds)}, {ROUNDS} rounds: a smoke test of the workflow, not a ranking "
            "of the rules): " if quick else ": ")
-        + "; ".join(f"{r.aggregator}: {r.worst_attack} {r.max_impact:.1f} pp" for r in worst_per_rule.itertuples())
+        + "; ".join(f"{AGR_LABELS[r.aggregator]}: {ATTACK_LABELS[r.worst_attack]} {r.max_impact:.1f} pp"
+                    for r in worst_per_rule.itertuples())
         + "."))
 else:
     display(Markdown("Training is off in this profile (run with `run_missing=True` to train): no FL finding."))
@@ -201,17 +207,33 @@ from fedbook.scale import scale_block
 if profile == "scale" and ctx.run_missing:  # computes the block's missing runs first
     ctx.collect(grids.scale_grid("newer_rules", device=device))
 newer = scale_block("newer_rules", device=device)  # the committed runs: this cell never trains
+
+
+def beyond_the_table(worst: pd.DataFrame) -> str:
+    """Where the robustness benchmark's iid runs (IPM and Mimic added) find a worse attack than the table's."""
+    bench = scale_block("benchmark", device=device).runs
+    bench = bench[(bench.partition == "iid") & bench.aggregator.isin(NEWER)] if len(bench) else bench
+    if not len(bench):
+        return ""
+    everything = tables.largest_impacts(tables.impacts(bench, ["aggregator"]), ["aggregator"]).set_index("aggregator")
+    worse = [f"{AGR_LABELS[r.aggregator]}: {ATTACK_LABELS[everything.worst_attack[r.aggregator]]} "
+             f"{everything.max_impact[r.aggregator]:.1f} pp" for r in worst.itertuples()
+             if r.aggregator in everything.index and everything.max_impact[r.aggregator] > r.max_impact]
+    head = " The [robustness benchmark](robustness_benchmark.ipynb) adds IPM and Mimic (iid, same seeds); "
+    return head + ("a worse attack than the table's for " + "; ".join(worse) + "." if worse else
+                   "neither is worse than the table's worst attack for any of these rules.")
 display(Markdown("**Table.** Impact (pp) of each attack on the newer defenses, full knowledge. " + newer.caption()))
 display(tables.page_table(newer.table(knowledge="full")))
 display(Markdown(newer.missing_note()))
 if len(newer.runs):
     worst = tables.largest_impacts(tables.impacts(newer.runs, ["aggregator"]), ["aggregator"])
     display(Markdown(
-        f"Worst committed attack per rule at full size ({newer.seeds_per_cell()}"
+        f"The worst of the table's five attacks per rule at full size ({newer.seeds_per_cell()}"
         + ("; fewer than three seeds in some cells: a difference of a few points between two rules is not a "
            "ranking" if "every cell" not in newer.seeds_per_cell() else "") + "): "
         + "; ".join(f"{AGR_LABELS[r.aggregator]}: {ATTACK_LABELS[r.worst_attack]} {r.max_impact:.1f} pp"
-                    for r in worst.itertuples()) + "."))
+                    for r in worst.itertuples())
+        + "." + beyond_the_table(worst)))
 
 # %% [markdown]
 # ## Exercises

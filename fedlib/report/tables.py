@@ -353,6 +353,8 @@ def _group_name(labels: dict) -> str:
             bits.append(f"{value:g} % malicious")
         elif key == "perturbation":
             bits.append(f"{value} direction")
+        elif key == "partition":
+            bits.append("iid clients" if value == "iid" else f"non-iid ({value.capitalize()}) clients")
         else:
             bits.append(f"{key} {value}")
     return ", ".join(bits)

@@ -203,6 +203,12 @@ def test_progress_table_shows_only_what_is_committed():
     lines = tables.describe_missing(
         {"aggregator": "median", "attack": "fang", "knowledge": "full", "seed": s} for s in (1, 2))
     assert lines == ["Median, full knowledge: Fang (seeds 1, 2)"]
+    # The benchmark's partitions read as the chapter names them, not as the config's "dirichlet".
+    lines = tables.describe_missing(
+        {"aggregator": "nnm", "attack": a, "knowledge": "full", "partition": part, "seed": 0}
+        for part in ("iid", "dirichlet") for a in ("lie", "ipm"))
+    assert lines == ["NNM, full knowledge, iid clients: LIE, IPM (seed 0)",
+                     "NNM, full knowledge, non-iid (Dirichlet) clients: LIE, IPM (seed 0)"]
 
 
 def test_collect_reads_cached_results(tmp_path):

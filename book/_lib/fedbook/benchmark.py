@@ -163,7 +163,8 @@ class Board:
     def figure_caption(self) -> str:
         return (
             "**Figure 1.** Mean impact (pp) over the seeds committed, rules × attacks, one panel per partition, one "
-            "colour scale for both (0 = no harm). Profile `scale`, Fashion-MNIST, full knowledge."
+            f"colour scale for both (0 = no harm). Profile `scale`, Fashion-MNIST, full knowledge, "
+            f"{seeds_text(self.seeds)} (a cell: the mean of those committed)."
         )
 
     def cost_text(self) -> str:

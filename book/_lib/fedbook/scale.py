@@ -76,13 +76,12 @@ class ScaleBlock:
                 + f". Impact = no-attack − attacked test accuracy at the best-validation round (the paper's metric), "
                 f"pp; '{tables.NOT_YET}': no run yet. {self.status()} ({self.where}). {extra}").strip()
 
-    def short_caption(self, extra: str = "") -> str:
+    def short_caption(self, extra: str = "", *, metric: str = "impact in pp at the best-validation round") -> str:
         """The provenance line of a page's later scale tables: profile, dataset, seeds, metric, in one short line
         (the page's first caption, :meth:`caption`, says the rest)."""
         dataset = "Fashion-MNIST (Dirichlet clients)" if self.name == "cross_device" else "Fashion-MNIST"
         return (f"Profile `scale`, dataset {dataset}, {seeds_text(self.seeds_present)} committed of "
-                f"{', '.join(map(str, self.seeds))}; impact in pp at the best-validation round (the page's first "
-                f"caption says more). {extra}").strip()
+                f"{', '.join(map(str, self.seeds))}; {metric} (the page's first caption says more). {extra}").strip()
 
     def seeds_per_cell(self) -> str:
         """How many seeds the block's cells (no-attack cells included) have committed: ``"every cell has seeds 0,
@@ -146,7 +145,8 @@ class ScaleBlock:
         if not len(cells):
             return [Markdown(text)]
         caption = (f"**Table {table}.** Cells with a run that ends more than {tables.LATE_DROP_PP:g} pp below its "
-                   f"best-validation round. " + self.short_caption())
+                   f"best-validation round. " + self.short_caption(
+                       metric="impact in pp at the best-validation round (the paper's metric) and at the last round"))
         return [Markdown(text), Markdown(caption), tables.page_table(cells)]
 
     @property
