@@ -46,7 +46,7 @@ SCALE_NOTEBOOK_BLOCKS: dict[str, tuple[str, ...]] = {
     **NOTEBOOK_GRIDS,
     "afa_fang_defense": ("afa_fang", "main"),
     "paper_vs_ours": ("main", "dnc", "cross_device"),
-    "your_own_rule": ("newer_rules",),
+    "your_own_rule": ("newer_rules", "benchmark"),
     "robustness_benchmark": ("benchmark",),
 }
 #: The notebooks that judge our numbers against the paper's (reproduced / not reproduced).
