@@ -53,6 +53,7 @@ class ServerOptimiser:
         if not decay_factor > 0:
             raise ConfigError(f"lr_decay_factor must be > 0; found {decay_factor}.")
         self.param = torch.nn.Parameter(theta.detach().clone())
+        self._twin: tuple[torch.optim.Optimizer, torch.nn.Parameter] | None = None  # see candidate()
         self.betas, self.eps = tuple(betas), float(eps)
         self.optimizer = self._make([self.param], float(lr))
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
@@ -100,12 +101,28 @@ class ServerOptimiser:
 
     @torch.no_grad()
     def candidate(self, aggregate: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
-        """θ after a step along ``aggregate``, computed on copies: the optimiser's state is not changed."""
-        copy = torch.nn.Parameter(self.theta.clone() if theta is None else theta.clone())
-        twin = self._make([copy], self.lr)
+        """θ after a step along ``aggregate``, computed on copies: the optimiser's state is not changed.
+
+        The step is the optimiser's own (``torch.optim``'s step on a twin parameter, so the floats are the next
+        :meth:`step`'s). Fang's defense scores hundreds of candidates a round: the twin optimiser is built once
+        and reset (θ, learning rate, a fresh copy of the state) at each call instead of being rebuilt."""
+        start = self.theta if theta is None else theta
+        twin, copy = self._twin_for(start)
+        copy.copy_(start)
+        twin.param_groups[0]["lr"] = self.lr
+        twin.state.clear()
         state = self.optimizer.state.get(self.param)
         if state:
             twin.state[copy] = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()}
         copy.grad = aggregate.detach().to(copy.dtype)
         twin.step()
-        return copy.detach()
+        copy.grad = None
+        return copy.detach().clone()  # the twin's parameter is reused by the next call
+
+    def _twin_for(self, theta: torch.Tensor) -> tuple[torch.optim.Optimizer, torch.nn.Parameter]:
+        """The twin optimiser and its parameter, shaped like ``theta`` (built again only when that changes)."""
+        twin = self._twin
+        if twin is None or (twin[1].shape, twin[1].dtype, twin[1].device) != (theta.shape, theta.dtype, theta.device):
+            copy = torch.nn.Parameter(theta.detach().clone())
+            twin = self._twin = (self._make([copy], self.lr), copy)
+        return twin

@@ -130,6 +130,41 @@ def test_candidate_step_is_the_next_step_and_changes_nothing(name):
         assert torch.equal(opt.step(g), expect)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_candidate_is_bit_for_bit_a_step_of_a_freshly_built_twin(name, dtype):
+    # candidate() reuses one twin optimiser across calls (Fang's defense scores hundreds a round); every value
+    # must be the float a twin built afresh for the call gives (the earlier implementation), and a returned θ
+    # must not change when the next candidate is computed.
+    def fresh_twin(opt, aggregate, theta=None):
+        copy = torch.nn.Parameter(opt.theta.clone() if theta is None else theta.clone())
+        twin = opt._make([copy], opt.lr)
+        state = opt.optimizer.state.get(opt.param)
+        if state:
+            twin.state[copy] = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()}
+        copy.grad = aggregate.to(copy.dtype)
+        twin.step()
+        return copy.detach()
+
+    gen = torch.Generator().manual_seed(7)
+    opt = ServerOptimiser(name, torch.randn(1000, generator=gen, dtype=dtype), lr=0.5, decay_rounds=[2],
+                          decay_factor=0.5)
+    for _ in range(4):
+        held = []
+        for scale in (1e-3, 1.0, 1e3):
+            aggregate = scale * torch.randn(1000, generator=gen, dtype=dtype)
+            got = opt.candidate(aggregate)
+            assert got.dtype == dtype and torch.equal(got, fresh_twin(opt, aggregate))
+            held.append((got, got.clone()))
+        other = torch.randn(1000, generator=gen, dtype=dtype)
+        assert torch.equal(opt.candidate(aggregate, theta=other), fresh_twin(opt, aggregate, theta=other))
+        if name == "sgd":  # another dtype gets a twin of its own (Adam's state has θ's dtype: none other fits)
+            wider = torch.randn(1000, generator=gen, dtype=torch.float64)
+            assert torch.equal(opt.candidate(aggregate, theta=wider), fresh_twin(opt, aggregate, theta=wider))
+        assert all(torch.equal(a, b) for a, b in held)
+        opt.step(torch.randn(1000, generator=gen, dtype=dtype))
+
+
 # ------------------------------------------------------------------ f policies
 def test_round_f_policies():
     assert round_f("actual", "median", 3) == round_f("true", "median", 3) == (3, 3)
