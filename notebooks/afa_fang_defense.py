@@ -30,6 +30,7 @@ run_missing = None
 # %% tags=["hide-input"]
 import pandas as pd
 from fedbook import paper
+from fedbook.captions import Captions
 from fedbook.context import Context
 from fedbook.judge import Comparison
 from fedbook.scale import scale_block
@@ -39,10 +40,12 @@ from IPython.display import Markdown, display
 from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 
+page = Captions()  # this page's table and figure numbers, in the order it shows them
+
 RULES = ("afa", "fang_defense")
 scale = scale_block("afa_fang", device=device)
-display(Markdown("**Table 1.** Impacts (pp) on AFA and Fang's defense (Fang-TrMean), **full knowledge**; Fang's "
-                 "attack uses its Trimmed-mean variant. " + scale.caption()))
+display(page.table("Impacts (pp) on AFA and Fang's defense (Fang-TrMean), **full knowledge**; Fang's "
+                   "attack uses its Trimmed-mean variant. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 display(Markdown(scale.missing_note()))
 
@@ -93,15 +96,15 @@ main_imp = tables.paired_impacts(main.runs, ["dataset", "model", "aggregator"])
 if len(scale_imp) and len(main_imp):
     side = pd.concat([scale_imp, main_imp[(main_imp.aggregator == "trimmed_mean") & (main_imp.knowledge == "full")]])
     side_table = tables.summarise(tables.label(side), ["aggregator"], ["attack"], "impact")
-    display(Markdown("**Table 2.** The same attacks on AFA, Fang's defense and plain Trimmed-mean (the base rule of "
-                     "Fang's defense here; the [main table](main_table.ipynb)'s runs), full knowledge, impact (pp). "
-                     + scale.short_caption()))
+    display(page.table("The same attacks on AFA, Fang's defense and plain Trimmed-mean (the base rule of "
+                       "Fang's defense here; the [main table](main_table.ipynb)'s runs), full knowledge, impact (pp). "
+                       + scale.short_caption()))
     display(tables.page_table(side_table.reindex(columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
                               .reset_index().rename(columns={"aggregator": "AGR"})))
     display(Markdown(f"**Reading** (full size, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
 else:
     display(Markdown("*No reading at full size yet: the blocks it needs have no committed run.*"))
-display(*scale.late_section(["aggregator", "attack", "knowledge"], table=3))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -128,9 +131,9 @@ for know in grids.KNOWLEDGE:
     note = "Fang's attack uses its Trimmed-mean variant here." + (
         " Quick profile: full knowledge only; n/a: no tailored attack on Fang's defense (too slow for CI)."
         if quick else "")
-    display(Markdown(f"**Table {4 if know == 'full' else 5}.** Impacts (pp) on AFA and Fang's defense "
-                     f"(Fang-TrMean), **{know} knowledge**. "
-                     + tables.caption(profile, runs.dataset.unique(), ctx.seeds, note)))
+    display(page.table(f"Impacts (pp) on AFA and Fang's defense "
+                       f"(Fang-TrMean), **{know} knowledge**. "
+                       + tables.caption(profile, runs.dataset.unique(), ctx.seeds, note)))
     display(tables.page_table(table))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 display(Markdown(f"Quick profile ({seeds_text(ctx.seeds)}; a small problem: orderings, not sizes): "

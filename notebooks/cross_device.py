@@ -30,6 +30,7 @@ run_missing = None
 # %% tags=["hide-input"]
 import pandas as pd
 from fedbook import paper, summary
+from fedbook.captions import Captions
 from fedbook.context import Context
 from fedbook.scale import scale_block
 from fedbook.setup import stand_in
@@ -38,8 +39,10 @@ from IPython.display import Markdown, display
 from fedlib.experiments import describe_experiment, describe_profile, grids, seeds_text
 from fedlib.report import tables
 
+page = Captions()  # this page's table and figure numbers, in the order it shows them
+
 scale = scale_block("cross_device", device=device)
-display(Markdown("**Table 1.** Cross-device impacts (pp), **full knowledge**. " + scale.caption()))
+display(page.table("Cross-device impacts (pp), **full knowledge**. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 display(Markdown(scale.missing_note()))
 scale_ev = summary.Evidence.from_runs("the cross-device analogue", scale.runs, scale.wanted)
@@ -48,11 +51,11 @@ for number in paper.numbers(kind="ratio", dataset="femnist"):
     verdict = summary.judge_claim(number, scale_ev)
     rows.append({"claim": f"{paper.AGR_LABELS[number.aggregator]}: {number.quantity}", "paper (FEMNIST)": number.shown,
                  "full size, this analogue": verdict.shown})
-display(Markdown("**Table 2.** The paper's FEMNIST ratios judged on this analogue (the Summary page's rule: our "
-                 "strongest attack against the stronger of Fang and LIE, seed by seed; the ratio of their means "
-                 "against the paper's range). " + scale.short_caption()))
+display(page.table("The paper's FEMNIST ratios judged on this analogue (the Summary page's rule: our "
+                   "strongest attack against the stronger of Fang and LIE, seed by seed; the ratio of their means "
+                   "against the paper's range). " + scale.short_caption()))
 display(tables.page_table(pd.DataFrame(rows)))
-display(*scale.late_section(["aggregator", "attack", "knowledge"], table=3))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -77,15 +80,13 @@ for dataset, model in datasets if profile != "scale" else []:
     cells += grids.attack_grid(profile, ctx.seeds, datasets=[(dataset, model)], device=device, aggregators=rules,
                                knowledge=("full",) if profile == "quick" else grids.KNOWLEDGE, **overrides)
 runs = ctx.collect(cells)
-table_number = 4  # numbered as shown: the quick grid has no partial-knowledge table, the full one has
 for know in grids.KNOWLEDGE:
     table = tables.knowledge_table(runs, paper.ATTACKS, rules, know)
     if table is not None:
-        display(Markdown(f"**Table {table_number}.** Cross-device impacts (pp), **{know} knowledge**. "
-                         + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
-                                          f"Setting: {describe_experiment(cells[0].experiment)}.")))
+        display(page.table(f"Cross-device impacts (pp), **{know} knowledge**. "
+                           + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
+                                            f"Setting: {describe_experiment(cells[0].experiment)}.")))
         display(tables.page_table(table))
-        table_number += 1
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
 # %% tags=["hide-input"]
@@ -98,8 +99,8 @@ display(Markdown(
 # %% [markdown]
 # ## The paper's ratios beside ours, quick profile
 #
-# The same judgement as Table 2 on the quick grid: an analogue on a small problem, never a verdict on the
-# paper.
+# The judgement of the paper's FEMNIST ratios above, on the quick grid: an analogue on a small problem, never a
+# verdict on the paper.
 
 # %% tags=["hide-input"]
 quick_ev = summary.Evidence.from_runs(f"the {profile} profile", runs)
@@ -110,6 +111,6 @@ for number in paper.numbers(kind="ratio", dataset="femnist"):
     rows.append({"rule": paper.AGR_LABELS[number.aggregator], "paper (FEMNIST)": number.shown,
                  f"ours, {profile} profile": verdict.shown,
                  "same setting as the paper": "yes" if same else "no (analogue only)"})
-display(Markdown(f"**Table {table_number}.** Our attacks' impact against the stronger of Fang's and LIE's. "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(page.table("Our attacks' impact against the stronger of Fang's and LIE's. "
+                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 tables.page_table(pd.DataFrame(rows))

@@ -29,6 +29,7 @@ run_missing = None
 # %% tags=["hide-input"]
 import pandas as pd
 from fedbook import paper, summary
+from fedbook.captions import Captions
 from fedbook.context import Context
 from fedbook.scale import scale_block
 from fedbook.setup import stand_in
@@ -36,6 +37,8 @@ from IPython.display import Markdown, display
 
 from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
+
+page = Captions()  # this page's table and figure numbers, in the order it shows them
 
 ADAPTIVE = paper.ATTACK_LABELS["adaptive"]
 adaptive = {paper.ATTACK_LABELS["tailored"]: ADAPTIVE}
@@ -50,10 +53,10 @@ def dnc_caption(table, know: str) -> str:
 
 
 scale = scale_block("dnc", device=device)
-for number, know in enumerate(("full", "partial"), start=1):
+for know in ("full", "partial"):
     table = scale.table(knowledge=know).rename(columns=adaptive)
-    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, " + dnc_caption(table, know)
-                     + "Fang's attack is its Trimmed-mean variant. " + scale.caption()))
+    display(page.table("Impacts (pp) on DnC, " + dnc_caption(table, know)
+                       + "Fang's attack is its Trimmed-mean variant. " + scale.caption()))
     display(tables.page_table(table))
 display(Markdown(scale.missing_note()))
 
@@ -73,7 +76,7 @@ if pair:
     c = pair[0]
     seeds_frame = pd.DataFrame({"seed": c.a.index, f"{c.a_name} (pp)": c.a.values})
     seeds_frame = seeds_frame.merge(pd.DataFrame({"seed": c.b.index, f"{c.b_name} (pp)": c.b.values}), how="outer")
-    display(Markdown("**Table 3.** The two worst cases, seed by seed (impact, pp). " + scale.short_caption()))
+    display(page.table("The two worst cases, seed by seed (impact, pp). " + scale.short_caption()))
     display(tables.page_table(seeds_frame))
 mnist = paper.get("dnc_mnist_dnc")
 verdict = summary.judge_claim(mnist, scale_ev)
@@ -87,9 +90,7 @@ display(Markdown(
     f"The `scale` profile is {stand_in('dnc')}. The block (`fedlib.experiments.grids.scale_grid(\"dnc\")`: DnC × "
     f"every attack × both knowledge settings × {seeds_text(scale.seeds)}; {scale.seeds_per_cell()}) is committed "
     "under `results/scale/` as the scale campaign computes it; this page never computes one."))
-late = scale.late_section(["aggregator", "attack", "knowledge"], table=4)
-display(*late)
-next_table = 5 if len(late) > 1 else 4  # the page numbers only the tables it shows
+display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% [markdown]
 # ## Quick profile (what CI re-executes)
@@ -99,10 +100,10 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/dnc_table.py")
 dnc_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device, aggregators=("dnc",)))
 existing_runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
-for number, know in enumerate(("full", "partial"), start=next_table):
+for know in ("full", "partial"):
     table = tables.knowledge_table(dnc_runs, paper.ATTACKS, ("dnc",), know).rename(columns=adaptive)
-    display(Markdown(f"**Table {number}.** Impacts (pp) on DnC, " + dnc_caption(table, know)
-                     + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
+    display(page.table("Impacts (pp) on DnC, " + dnc_caption(table, know)
+                       + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
     display(tables.page_table(table))
 display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the existing rules ({ctx.describe()}).*"))
 
@@ -159,20 +160,20 @@ for (dataset, model), group in imp.groupby(["dataset", "model"], sort=False):
     })
 maxima = "; ".join(f"{p.setting.split(',')[0]} {summary.shown(p)}" for p in paper.numbers(kind="max_impact",
                                                                                           aggregator="dnc"))
-display(Markdown(f"**Table {next_table + 2}.** Largest mean impact (pp) over every attack × knowledge setting "
-                 "(each pair one case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
-                 "smallest; its number and attack are that rule's. " + tables.caption(profile, imp.dataset.unique(),
-                                                                                      ctx.seeds)
-                 + f" ¹ The paper's maxima (its introduction), on DnC: {maxima}; '–': the paper states none for "
-                 "this row's setting. ² Its max impact ÷ DnC's; '–' when DnC's is <= 0."))
+display(page.table("Largest mean impact (pp) over every attack × knowledge setting "
+                   "(each pair one case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
+                   "smallest; its number and attack are that rule's. " + tables.caption(profile, imp.dataset.unique(),
+                                                                                        ctx.seeds)
+                   + f" ¹ The paper's maxima (its introduction), on DnC: {maxima}; '–': the paper states none for "
+                   "this row's setting. ² Its max impact ÷ DnC's; '–' when DnC's is <= 0."))
 tables.page_table(pd.DataFrame(rows))
 
 # %% tags=["hide-input"]
 per_rule = tables.label(pd.concat([imp, dnc_imp]))
 per_rule = per_rule.groupby(["aggregator", "knowledge", "attack"], sort=False).impact.mean().unstack("attack")
-display(Markdown(f"**Table {next_table + 3}.** Mean impact per rule, knowledge setting and attack (pp), DnC "
-                 "last; on DnC the AGR-tailored column is the adaptive attack; n/a: a run that does not exist in "
-                 "this profile. "
-                 + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
+display(page.table("Mean impact per rule, knowledge setting and attack (pp), DnC "
+                   "last; on DnC the AGR-tailored column is the adaptive attack; n/a: a run that does not exist in "
+                   "this profile. "
+                   + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
 per_rule = per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")
 tables.page_table(per_rule.reset_index().rename(columns={"aggregator": "rule"}))

@@ -25,17 +25,20 @@ seeds = [0]
 results_dir = None
 
 # %% tags=["hide-input"]
+from fedbook.captions import Captions
 from fedbook.setup import PROFILE_ORDER, released_setup_table, setup_table
 from IPython.display import Markdown, display
 
 from fedlib.experiments import profile_table
 from fedlib.report.tables import page_table
 
+page = Captions()  # this page's table and figure numbers, in the order it shows them
+
 setup = setup_table()
-display(Markdown("**Table 1.** Clients and data of the three profiles, generated from `fedlib.experiments`."))
+display(page.table("Clients and data of the three profiles, generated from `fedlib.experiments`."))
 display(page_table(setup[["profile", "dataset", "clients", "malicious", "samples per client", "partition"]]))
-display(Markdown("**Table 2.** Model and training of the three profiles (parameter counts from the models "
-                 "themselves)."))
+display(page.table("Model and training of the three profiles (parameter counts from the models "
+                   "themselves)."))
 display(page_table(setup[["profile", "dataset", "model", "parameters", "batch", "server optimiser", "rounds"]]))
 
 # %% tags=["hide-input"]
@@ -63,5 +66,5 @@ display(Markdown(
 # FEMNIST.
 
 # %% tags=["hide-input"]
-display(Markdown("**Table 3.** FL setting of the authors' released code (read from their notebooks)."))
+display(page.table("FL setting of the authors' released code (read from their notebooks)."))
 page_table(released_setup_table())

@@ -30,6 +30,7 @@ run_missing = None  # None: compute missing results only in the quick profile
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from fedbook import paper, summary
+from fedbook.captions import Captions
 from fedbook.context import DEFAULT_SEEDS, Context
 from fedbook.scale import scale_block
 from fedbook.setup import stand_in
@@ -39,9 +40,11 @@ from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 from fedlib.report.figures import impact_heatmaps
 
+page = Captions()  # this page's table and figure numbers, in the order it shows them
+
 scale = scale_block("main", device=device)
-for number, know in enumerate(("full", "partial"), start=1):
-    display(Markdown(f"**Table {number}.** Impact (pp) of each attack, **{know} knowledge**. " + scale.caption()))
+for know in ("full", "partial"):
+    display(page.table(f"Impact (pp) of each attack, **{know} knowledge**. " + scale.caption()))
     display(tables.page_table(scale.table(knowledge=know)))
 display(Markdown(scale.missing_note()))
 
@@ -63,8 +66,8 @@ display(Markdown(
 # %% tags=["hide-input"]
 claim = paper.get("abstract_attack_ratio")
 scale_ev = summary.Evidence.from_runs("the scale profile", scale.runs, scale.wanted)
-display(Markdown("**Table 3.** Our strongest attack against the stronger of Fang and LIE, per rule and knowledge "
-                 "setting (mean ± std over the paired seeds). " + scale.short_caption()))
+display(page.table("Our strongest attack against the stronger of Fang and LIE, per rule and knowledge "
+                   "setting (mean ± std over the paired seeds). " + scale.short_caption(), label="ordering"))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(scale_ev, summary.OURS))))
 verdict = summary.judge_claim(claim, scale_ev)
 display(Markdown(f"**At full size** the abstract's claim ({claim.shown}) reads *{verdict.outcome}*: "
@@ -78,7 +81,7 @@ display(Markdown(f"**At full size** the abstract's claim ({claim.shown}) reads *
 # impact at the last round beside the paper's metric.
 
 # %% tags=["hide-input"]
-display(*scale.late_section(["aggregator", "attack", "knowledge"], table=4))
+display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% [markdown]
 # ## Quick profile (what CI re-executes)
@@ -88,11 +91,11 @@ ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_
               notebook="notebooks/main_table.py")
 runs = ctx.collect(grids.attack_grid(profile, ctx.seeds, device=device))
 NA = "n/a: a run that cannot exist in this profile (see below)."
-for number, know in enumerate(("full", "partial"), start=5):
-    display(Markdown(f"**Table {number}.** Impact (pp) of each attack, **{know} knowledge** "
-                     + ("(the adversary knows every benign gradient of the round)" if know == "full" else
-                        "(the adversary knows only its own clients' honest gradients)") + ". "
-                     + tables.caption(profile, runs.dataset.unique(), ctx.seeds, NA)))
+for know in ("full", "partial"):
+    display(page.table(f"Impact (pp) of each attack, **{know} knowledge** "
+                       + ("(the adversary knows every benign gradient of the round)" if know == "full" else
+                          "(the adversary knows only its own clients' honest gradients)") + ". "
+                       + tables.caption(profile, runs.dataset.unique(), ctx.seeds, NA), label=f"quick {know}"))
     display(tables.page_table(tables.knowledge_table(runs, paper.ATTACKS, paper.EXISTING_AGRS, know)))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
@@ -107,14 +110,14 @@ for know in ("full", "partial"):
 fig = impact_heatmaps(grids_by_knowledge,
                       title=f"Attack impact (pp), {profile} profile, mean over {seeds_text(ctx.seeds)}")
 plt.show()
-display(Markdown("**Figure.** Tables 5 and 6 as heat maps on one colour scale (darker = larger accuracy drop; "
-                 "hatched n/a: a run that cannot exist in this profile). "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(page.figure(f"{page.ref('quick full', 'quick partial')} as heat maps on one colour scale (darker = "
+                    "larger accuracy drop; hatched n/a: a run that cannot exist in this profile). "
+                    + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 
 # %% tags=["hide-input"]
 quick_ev = summary.Evidence.from_runs("the quick profile", runs)
-display(Markdown("**Table 7.** The ordering of Table 3 in the quick profile (a small problem: orderings, not sizes). "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(page.table(f"The ordering of {page.ref('ordering')} in the quick profile (a small problem: orderings, "
+                   "not sizes). " + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(quick_ev, summary.OURS))))
 quick_verdict = summary.judge_claim(claim, quick_ev)
 display(Markdown(f"In the quick profile the abstract's claim reads *{quick_verdict.outcome}*: {quick_verdict.text}. "
@@ -147,6 +150,6 @@ if profile == "full" and ctx.paper_setting:
     for (dataset, model), group in runs.groupby(["dataset", "model"], sort=False):
         full[(dataset, model)] = summary.Evidence.from_runs("the full profile", group)
 rows = summary.summary_table(full, {}, {}, paper.numbers(kind="impact"))
-display(Markdown("**Table 8.** The paper's CIFAR10-Alexnet impacts (partial knowledge) and their judgement in "
-                 "the paper's own setting (rule: the Summary page)."))
+display(page.table("The paper's CIFAR10-Alexnet impacts (partial knowledge) and their judgement in "
+                   "the paper's own setting (rule: the Summary page)."))
 tables.page_table(rows[["claim", "paper", summary.PAPER_SETTING]])

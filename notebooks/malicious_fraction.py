@@ -30,6 +30,7 @@ run_missing = None
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from fedbook import paper
+from fedbook.captions import Captions
 from fedbook.context import Context
 from fedbook.scale import scale_block
 from fedbook.setup import stand_in
@@ -38,6 +39,8 @@ from IPython.display import Markdown, display
 from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
+
+page = Captions()  # this page's table and figure numbers, in the order it shows them
 
 BY = ["dataset", "model", "aggregator", "percent"]
 
@@ -52,17 +55,17 @@ if len(scale_imp):
     fig = malicious_fraction_figure(scale_imp, profile="scale", seeds=scale.seeds_present, attacks=paper.ATTACKS)
     display(fig)
     plt.close(fig)
-    display(Markdown("**Figure 1.** Attack impact against the share of malicious clients, one panel per rule, one line "
-                     "per attack (mean over the committed seeds of each point; a band of ± 1 std where a point has "
-                     f"several: {scale.seeds_per_cell()}). "
-                     + scale.caption("Full knowledge; f = number of attackers.")))
+    display(page.figure("Attack impact against the share of malicious clients, one panel per rule, one line "
+                        "per attack (mean over the committed seeds of each point; a band of ± 1 std where a point has "
+                        f"several: {scale.seeds_per_cell()}). "
+                        + scale.caption("Full knowledge; f = number of attackers.")))
 else:
     display(Markdown("*No run of this block is committed yet: no figure.*"))
 table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, clean_accuracy=False)
-display(Markdown("**Table 1.** The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
+display(page.table("The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
 display(tables.page_table(percent_columns(table)))
 display(Markdown(scale.missing_note()))
-display(*scale.late_section(["aggregator", "attack", "percent"], table=2, by=BY))
+display(*scale.late_section(["aggregator", "attack", "percent"], captions=page, by=BY))
 
 # %% tags=["hide-input"]
 fraction = grids.SCALE_FRACTION
@@ -96,10 +99,10 @@ imp = tables.impacts(runs, by=BY)
 fig = malicious_fraction_figure(imp, profile=profile, seeds=ctx.seeds, attacks=paper.ATTACKS)
 display(fig)
 plt.close(fig)
-display(Markdown("**Figure 2.** Attack impact (no-attack accuracy − attacked accuracy, percentage points) "
-                 "against the share of malicious clients, one line per attack (mean over seeds), band ± 1 "
-                 "standard deviation over seeds. " + tables.caption(
-                     profile, runs.dataset.unique(), ctx.seeds, "Full knowledge; f = number of attackers.")))
+display(page.figure("Attack impact (no-attack accuracy − attacked accuracy, percentage points) "
+                    "against the share of malicious clients, one line per attack (mean over seeds), band ± 1 "
+                    "standard deviation over seeds. " + tables.caption(
+                        profile, runs.dataset.unique(), ctx.seeds, "Full knowledge; f = number of attackers.")))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 
 # %% [markdown]
@@ -117,8 +120,8 @@ display(Markdown(
     "figure at the top."))
 
 # %% tags=["hide-input"]
-display(Markdown("**Table 3.** The quick figure's numbers (mean ± std over seeds, pp). "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(page.table("The quick figure's numbers (mean ± std over seeds, pp). "
+                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 numbers = tables.summarise(tables.label(imp), ["dataset", "aggregator", "attack"], ["percent"], "impact")
 numbers.columns = [f"{p:g} %" for p in numbers.columns]
 tables.page_table(numbers.reset_index().rename(columns={"aggregator": "AGR"}).drop(columns="dataset"))

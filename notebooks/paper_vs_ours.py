@@ -16,6 +16,7 @@ run_missing = None
 # %% tags=["hide-input"]
 import pandas as pd
 from fedbook import judge, summary
+from fedbook.captions import Captions
 from fedbook.context import Context, committed
 from fedbook.scale import scale_block
 from fedbook.setup import profile_line, stand_in
@@ -23,6 +24,8 @@ from IPython.display import Markdown, display
 
 from fedlib.experiments import grids, seeds_text
 from fedlib.report import tables
+
+page = Captions()  # this page's table and figure numbers, in the order it shows them
 
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
               notebook="notebooks/paper_vs_ours.py")
@@ -63,16 +66,14 @@ display(Markdown(summary.what_was_tested(table)))
 # ## The claims
 
 # %% tags=["hide-input"]
-display(Markdown(
-    f"**Table 1.** Every paper number we know, judged on its own comparison. *{summary.PAPER_SETTING}* (the "
+display(page.table(f"Every paper number we know, judged on its own comparison. *{summary.PAPER_SETTING}* (the "
     f"full profile): {summary.counts(table, summary.PAPER_SETTING)}. *{summary.STAND_IN}*: "
     f"{summary.counts(table, summary.STAND_IN)}. Stand-ins, seeds and the rule: below the table."))
 columns = ["claim", "paper", summary.PAPER_SETTING, summary.STAND_IN]
 LEFT = {"text-align": "left", "vertical-align": "top"}
 display(tables.page_table(table[columns]).set_properties(**LEFT))
 if quick:
-    display(Markdown(
-        f"**Table 2.** The same claims in the quick profile ({profile_line('quick')}; {seeds_text(ctx.seeds)}): "
+    display(page.table(f"The same claims in the quick profile ({profile_line('quick')}; {seeds_text(ctx.seeds)}): "
         f"{summary.counts(table, summary.QUICK)}. " + tables.quick_note(profile)))
     display(tables.page_table(table[["claim", "paper", summary.QUICK]]).set_properties(**LEFT))
 

@@ -29,6 +29,7 @@ run_missing = None
 
 # %% tags=["hide-input"]
 from fedbook import paper
+from fedbook.captions import Captions
 from fedbook.context import Context
 from fedbook.judge import MIN_SEEDS
 from fedbook.scale import scale_block
@@ -37,6 +38,8 @@ from IPython.display import Markdown, display
 
 from fedlib.experiments import describe_profile, grids, seeds_text
 from fedlib.report import tables
+
+page = Captions()  # this page's table and figure numbers, in the order it shows them
 
 DIRECTIONS = {"unit_vec": "inverse unit vector", "std": "inverse std", "sign": "inverse sign"}
 BY = ["dataset", "model", "aggregator"]
@@ -73,15 +76,15 @@ def reading(table) -> str:
 
 
 scale = scale_block("perturbations", device=device)
-display(Markdown("**Table 1.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
-                 + scale.caption()))
+display(page.table("Impact (pp) of each attack with each perturbation direction, full knowledge. "
+                   + scale.caption()))
 display(tables.page_table(scale.table(index=("aggregator", "attack"), column="perturbation",
                                       clean_accuracy=False).rename(columns=DIRECTIONS)))
 display(Markdown(scale.missing_note()))
 scale_imp = tables.paired_impacts(scale.runs, BY)
 scale_harm = harm_table(scale_imp)
-display(Markdown("**Table 2.** The most harmful direction per rule and attack at full size, over the seeds that have "
-                 "a run of every direction. " + scale.short_caption()))
+display(page.table("The most harmful direction per rule and attack at full size, over the seeds that have "
+                   "a run of every direction. " + scale.short_caption()))
 display(tables.page_table(scale_harm))
 display(Markdown(f"**Reading** (full size, {scale.seeds_per_cell()}): " + reading(scale_harm)))
 
@@ -107,14 +110,14 @@ table = tables.summarise(labelled, ["dataset", "aggregator", "attack"], ["pertur
 table = table[list(DIRECTIONS.values())].reset_index().rename(columns={"aggregator": "AGR"})
 if table.dataset.nunique() == 1:
     table = table.drop(columns="dataset")
-display(Markdown("**Table 3.** Impact (pp) of each attack with each perturbation direction, full knowledge. "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
-                                  "Quick profile: Multi-krum only." if profile == "quick" else "")))
+display(page.table("Impact (pp) of each attack with each perturbation direction, full knowledge. "
+                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
+                                    "Quick profile: Multi-krum only." if profile == "quick" else "")))
 display(tables.page_table(table))
 quick_harm = harm_table(imp)
-display(Markdown("**Table 4.** The most harmful direction in the quick profile, over the seeds that have a run of "
-                 "every direction. "
-                 + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+display(page.table("The most harmful direction in the quick profile, over the seeds that have a run of "
+                   "every direction. "
+                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 display(tables.page_table(quick_harm))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.* Quick profile "
                  f"({seeds_text(ctx.seeds)}; a small problem: orderings, not sizes): "

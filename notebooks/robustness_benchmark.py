@@ -26,14 +26,17 @@ device = "auto"
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from fedbook.benchmark import board, setting_text
+from fedbook.captions import Captions
 from fedbook.scale import scale_block
 from IPython.display import Markdown, display
 
 from fedlib.report import tables
 
+page = Captions()  # this page's table and figure numbers, in the order it shows them
+
 block = scale_block("benchmark", device=device)
 view = board(block)
-display(Markdown(view.leaderboard_caption()))
+display(page.table(view.leaderboard_caption()))
 display(tables.page_table(view.leaderboard()))
 display(Markdown(view.findings()))
 display(Markdown(setting_text(block)))
@@ -57,7 +60,7 @@ display(Markdown(setting_text(block)))
 
 # %% tags=["hide-input"]
 fig = view.figure()
-display(Markdown(view.figure_caption()))
+display(page.figure(view.figure_caption()))
 display(fig)
 plt.close(fig)
 

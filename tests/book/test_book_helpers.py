@@ -1,6 +1,7 @@
-"""The book's presentation helpers (fedbook.text, fedbook.toy, fedbook.benchmarks) and the rendered-page scanner
-(helpers.rendered): numbers and tables without Python reprs or NaN, one style per rule in the 2-D figure, and a
-scanner that finds each artefact it is meant to find (and none in code)."""
+"""The book's presentation helpers (fedbook.text, fedbook.toy, fedbook.benchmarks, fedbook.captions) and the
+rendered-page scanner (helpers.rendered): numbers and tables without Python reprs or NaN, one style per rule in the
+2-D figure, captions numbered as shown, and a scanner that finds each artefact it is meant to find (and none in
+code)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fedbook import benchmarks, text, toy
+from fedbook import benchmarks, captions, text, toy
 from helpers import rendered
 
 from fedlib import aggregators
@@ -19,10 +20,27 @@ from fedlib.report.tables import page_table
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "full.json"
 
 
-@pytest.mark.parametrize("module", [text, toy, benchmarks], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [text, toy, benchmarks, captions], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_captions_number_each_kind_in_the_order_shown_and_refuse_what_is_not_shown():
+    page = captions.Captions()
+    assert page.figure("f").data == "**Figure 1.** f"
+    assert [page.table(t, label=t).data for t in "ab"] == ["**Table 1.** a", "**Table 2.** b"]
+    assert page.figure("g", label="g").data == "**Figure 2.** g"
+    assert (page.ref("b"), page.ref("a", "b"), page.ref("g")) == ("Table 2", "Tables 1 and 2", "Figure 2")
+    page.table("c", label="c")
+    assert page.ref("a", "b", "c") == "Tables 1, 2 and 3"
+    with pytest.raises(KeyError, match=r"no caption labelled \['later'\].*shown: \['a', 'b', 'c', 'g'\]"):
+        page.ref("later")
+    with pytest.raises(ValueError, match="one kind at a time"):
+        page.ref("a", "g")
+    with pytest.raises(ValueError, match="'a' is already Table 1"):
+        page.table("again", label="a")
+    assert page.table("d").data == "**Table 4.** d", "a refused caption took a number"
 
 
 def test_numbers_read_as_written_by_hand():

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 from fedbook import paper, toy
+from fedbook.captions import Captions
 from fedbook.context import ROOT, Context, results_dir_for
 from fedbook.scale import scale_block
 
@@ -160,13 +161,17 @@ def test_late_section_counts_what_the_papers_metric_hides(nothing_runs):
     # each cell's last-round impact beside the paper's metric.
     block = scale_block("main")
     late = tables.late_collapses(block.runs)
-    parts = block.late_section(["aggregator", "attack", "knowledge"], table=4)
+    page = Captions()
+    page.table("the page's first", label="first")
+    parts = block.late_section(["aggregator", "attack", "knowledge"], captions=page)
     if not len(late):
         assert len(parts) == 1 and "None of the" in parts[0].data
+        assert page.table("the next").data.startswith("**Table 2.**"), "a table not shown took a number"
         return
     text, caption, cells = parts
     assert f"{len(late)} of the {int((block.runs.attack != 'none').sum())} committed attacked runs" in text.data
-    assert caption.data.startswith("**Table 4.** Cells with a run that ends more than")
+    assert caption.data.startswith("**Table 2.** Cells with a run that ends more than")
+    assert page.table("the next").data.startswith("**Table 3.**")
     assert len(cells.data) == len(late[["aggregator", "attack", "knowledge"]].drop_duplicates())
 
 

@@ -6,7 +6,8 @@ a claim on paired per-seed runs), :mod:`fedbook.summary` (each paper number on i
 (the committed scale campaign, block by block), :mod:`fedbook.setup` (the FL-setup table and every sentence that
 describes a profile), :mod:`fedbook.toy` (tiny examples for the teaching chapters), :mod:`fedbook.exercises`
 (checkers of the Learn chapters' exercises, and how an exercise is laid out in a notebook), :mod:`fedbook.text`
-(numbers and lists as a reader reads them), :mod:`fedbook.benchmarks` (the Performance page's tables),
+(numbers and lists as a reader reads them), :mod:`fedbook.captions` (a page's table and figure numbers),
+:mod:`fedbook.benchmarks` (the Performance page's tables),
 :mod:`fedbook.notebooks` (papermill execution and the book build) and :mod:`fedbook.repository` (where the book's
 repository is).
 

@@ -115,7 +115,7 @@ class Board:
     def leaderboard_caption(self) -> str:
         parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
         return (
-            f"**Table 1.** Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
+            f"Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
             f"(impact in pp, mean ± sd over the seeds committed; *by*: the attack behind it). Rows in the order of "
             f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
             f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds) or no paired "
@@ -132,7 +132,7 @@ class Board:
         return f" (the mean's own no-attack accuracy: {'; '.join(texts)})" if texts else ""
 
     def findings(self) -> str:
-        """Sentences computed from Table 1: per partition, the rules ranked first and last, and how often the
+        """Sentences computed from the leaderboard: per partition, the rules ranked first and last, and how often the
         AGR-tailored attack is a rule's worst case."""
         if self.worst.empty:
             return "*No benchmark run is committed yet.*"
@@ -162,7 +162,7 @@ class Board:
 
     def figure_caption(self) -> str:
         return (
-            "**Figure 1.** Mean impact (pp) over the seeds committed, rules × attacks, one panel per partition, one "
+            "Mean impact (pp) over the seeds committed, rules × attacks, one panel per partition, one "
             f"colour scale for both (0 = no harm). Profile `scale`, Fashion-MNIST, full knowledge, "
             f"{seeds_text(self.seeds)} (a cell: the mean of those committed)."
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,6 +29,9 @@ from fedlib.report.results import Cell
 
 from .context import results_dir_for, shown
 from .setup import stand_in
+
+if TYPE_CHECKING:
+    from .captions import Captions
 
 #: The columns an attacked run shares with its no-attack run (plus the seed).
 BY = ("dataset", "model", "aggregator")
@@ -130,13 +134,15 @@ class ScaleBlock:
         return head + (f"larger in all {len(cells)}." if larger == len(cells) else
                        f"larger in {larger} of them."), tables.label(cells).rename(columns=_CASE_NAMES)
 
-    def late_section(self, cases: Sequence[str], *, table: int, by: Sequence[str] = BY) -> list:
+    def late_section(self, cases: Sequence[str], *, captions: Captions, by: Sequence[str] = BY) -> list:
         """The outputs of a Results page's "best and final" part, in order: :meth:`late_note`'s sentence, and
-        where some run collapses late, the numbered caption and the table of those cells.
+        where some run collapses late, the table of those cells with the page's next caption (none is taken
+        when nothing collapses, so the page's numbering has no hole).
 
         Example:
+            >>> from fedbook.captions import Captions
             >>> block = scale_block("dnc", results_dir="/nonexistent")
-            >>> [type(part).__name__ for part in block.late_section(["aggregator", "attack"], table=3)]
+            >>> [type(part).__name__ for part in block.late_section(["aggregator", "attack"], captions=Captions())]
             ['Markdown']
         """
         from IPython.display import Markdown
@@ -144,10 +150,11 @@ class ScaleBlock:
         text, cells = self.late_note(cases, by=by)
         if not len(cells):
             return [Markdown(text)]
-        caption = (f"**Table {table}.** Cells with a run that ends more than {tables.LATE_DROP_PP:g} pp below its "
-                   f"best-validation round. " + self.short_caption(
-                       metric="impact in pp at the best-validation round (the paper's metric) and at the last round"))
-        return [Markdown(text), Markdown(caption), tables.page_table(cells)]
+        caption = captions.table(
+            f"Cells with a run that ends more than {tables.LATE_DROP_PP:g} pp below its best-validation round. "
+            + self.short_caption(
+                metric="impact in pp at the best-validation round (the paper's metric) and at the last round"))
+        return [Markdown(text), caption, tables.page_table(cells)]
 
     @property
     def rounds(self) -> int:

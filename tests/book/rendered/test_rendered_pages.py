@@ -58,6 +58,34 @@ def test_tables_and_figures_are_numbered_in_reading_order_without_gaps(html_dir,
         assert numbers == list(range(1, len(numbers) + 1)), f"{page}: {kind.lower()}s numbered {numbers}"
 
 
+def captions_of(main, kind: str) -> list[str]:
+    """The page's captions of ``kind`` as a reader sees them: "Table 3." or an unnumbered "Table."."""
+    return [text for strong in main.select("strong")
+            if re.fullmatch(rf"{kind}(?: \d+)?\.", text := strong.get_text(strip=True))]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_page_numbers_all_its_captions_or_none(html_dir, page):
+    # "Table 1 … Table 2 … Figure. … Table 3": a reader cannot cite the unnumbered one.
+    main = main_of(html_dir, page)
+    shown = captions_of(main, "Table") + captions_of(main, "Figure")
+    unnumbered = [c for c in shown if c in ("Table.", "Figure.")]
+    assert not unnumbered or len(unnumbered) == len(shown), f"{page}: captions {shown}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_prose_names_only_tables_and_figures_the_page_shows(html_dir, page):
+    # A number written into prose drifts when a profile leaves a table out; the pages name captions through
+    # fedbook.captions, and this reads what the reader gets.
+    main = main_of(html_dir, page)
+    text = rendered.reader_text(main)
+    for kind in ("Table", "Figure"):
+        shown = {int(c.split()[1].rstrip(".")) for c in captions_of(main, kind) if c != f"{kind}."}
+        for mention in re.finditer(rf"\b{kind}s? (\d+(?:(?:, | and )\d+)*)\b(?!\.\s*[A-Z(])", text):
+            named = {int(n) for n in re.findall(r"\d+", mention.group(1))}
+            assert named <= shown, f"{page}: the prose names {mention.group(0)!r}; the page shows {sorted(shown)}"
+
+
 @pytest.mark.parametrize("page", EXERCISE_PAGES)
 def test_exercise_checks_show_the_starting_answer_failing_and_successes_only_inside_solutions(html_dir, page):
     main = main_of(html_dir, page)
