@@ -48,6 +48,7 @@ display(page.table("Impacts (pp) on AFA and Fang's defense (Fang-TrMean), **full
                    "attack uses its Trimmed-mean variant. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 display(Markdown(scale.missing_note()))
+display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
 
 
 def reading(imp: pd.DataFrame, rules=RULES) -> str:

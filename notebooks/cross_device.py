@@ -45,6 +45,7 @@ scale = scale_block("cross_device", device=device)
 display(page.table("Cross-device impacts (pp), **full knowledge**. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
 display(Markdown(scale.missing_note()))
+display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
 scale_ev = summary.Evidence.from_runs("the cross-device analogue", scale.runs, scale.wanted)
 rows = []
 for number in paper.numbers(kind="ratio", dataset="femnist"):

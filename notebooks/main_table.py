@@ -47,6 +47,7 @@ for know in ("full", "partial"):
     display(page.table(f"Impact (pp) of each attack, **{know} knowledge**. " + scale.caption()))
     display(tables.page_table(scale.table(knowledge=know)))
 display(Markdown(scale.missing_note()))
+display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -70,7 +71,7 @@ display(page.table("Our strongest attack against the stronger of Fang and LIE, p
                    "setting (mean ± std over the paired seeds). " + scale.short_caption(), label="ordering"))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(scale_ev, summary.OURS))))
 verdict = summary.judge_claim(claim, scale_ev)
-display(Markdown(f"**At full size** the abstract's claim ({claim.shown}) reads *{verdict.outcome}*: "
+display(Markdown(f"**At full size**, the abstract's claim ({claim.shown}): *{verdict.outcome}* — "
                  f"{verdict.text}. The rule is the Summary page's."))
 
 # %% [markdown]
@@ -120,7 +121,7 @@ display(page.table(f"The ordering of {page.ref('ordering')} in the quick profile
                    "not sizes). " + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(quick_ev, summary.OURS))))
 quick_verdict = summary.judge_claim(claim, quick_ev)
-display(Markdown(f"In the quick profile the abstract's claim reads *{quick_verdict.outcome}*: {quick_verdict.text}. "
+display(Markdown(f"In the quick profile, the abstract's claim: *{quick_verdict.outcome}* — {quick_verdict.text}. "
                  "A quick-profile reading is about a small problem, not a verdict on the paper."))
 
 # %% tags=["hide-input"]

@@ -36,7 +36,7 @@ from fedbook.scale import scale_block
 from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import describe_profile, grids, seeds_text
+from fedlib.experiments import describe_profile, experiment_for, grids, seeds_text
 from fedlib.report import tables
 from fedlib.report.figures import malicious_fraction_figure
 
@@ -65,6 +65,7 @@ table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, cle
 display(page.table("The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
 display(tables.page_table(percent_columns(table)))
 display(Markdown(scale.missing_note()))
+display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
 display(*scale.late_section(["aggregator", "attack", "percent"], captions=page, by=BY))
 
 # %% tags=["hide-input"]
@@ -112,12 +113,17 @@ display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.div
 
 # %% tags=["hide-input"]
 full_rules = ", ".join(paper.AGR_LABELS[a] for a in grids.FULL_FRACTION["aggregators"])
+quick_setting = experiment_for("quick")
+beyond = [p for p in grids.SCALE_FRACTION["percents"] if p > max(grids.FULL_FRACTION["percents"])]
 display(Markdown(
     f"**Grid.** Full profile: every dataset, {full_rules}, every attack, "
     + ", ".join(f"{p:g}" for p in grids.FULL_FRACTION["percents"]) + f" %, {seeds_text([0, 1, 2])}. "
     "Quick profile: Multi-krum only, " + ", ".join(f"{p:g}" for p in QUICK_PERCENTS) + " % malicious clients, "
-    f"{seeds_text(ctx.seeds)} (for the band), full knowledge, on {describe_profile('quick')}. Scale profile: the "
-    "figure at the top."))
+    f"{seeds_text(ctx.seeds)} (for the band), full knowledge, on {describe_profile('quick')}: the profile's "
+    f"{quick_setting.n_malicious} malicious of {quick_setting.n_clients} are its "
+    f"{100 * quick_setting.n_malicious / quick_setting.n_clients:g} % point. Scale profile: the figure at the top ("
+    + ", ".join(f"{p:g}" for p in grids.SCALE_FRACTION["percents"]) + " %" + (
+        f"; beyond the full profile's range: {', '.join(f'{p:g}' for p in beyond)} %" if beyond else "") + ")."))
 
 # %% tags=["hide-input"]
 display(page.table("The quick figure's numbers (mean ± std over seeds, pp). "

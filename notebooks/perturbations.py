@@ -81,6 +81,7 @@ display(page.table("Impact (pp) of each attack with each perturbation direction,
 display(tables.page_table(scale.table(index=("aggregator", "attack"), column="perturbation",
                                       clean_accuracy=False).rename(columns=DIRECTIONS)))
 display(Markdown(scale.missing_note()))
+display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
 scale_imp = tables.paired_impacts(scale.runs, BY)
 scale_harm = harm_table(scale_imp)
 display(page.table("The most harmful direction per rule and attack at full size, over the seeds that have "

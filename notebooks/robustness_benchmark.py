@@ -52,6 +52,9 @@ display(Markdown(setting_text(block)))
 # listed but not ranked. **Honest cost** = the plain mean's no-attack accuracy − the rule's (same seed): what the
 # rule gives up when nobody attacks.
 
+# %% tags=["hide-input"]
+display(*(Markdown(text) for part in view.partitions if (text := view.rank_example(part))))
+
 # %% [markdown]
 # ## Every rule against every attack
 #

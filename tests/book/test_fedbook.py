@@ -6,12 +6,13 @@ import doctest
 import importlib
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 from fedbook import paper, toy
 from fedbook.captions import Captions
 from fedbook.context import ROOT, Context, results_dir_for
-from fedbook.scale import scale_block
+from fedbook.scale import ScaleBlock, scale_block
 
 from fedlib.errors import ConfigError, UnknownNameError
 from fedlib.experiments import grids
@@ -173,6 +174,38 @@ def test_late_section_counts_what_the_papers_metric_hides(nothing_runs):
     assert caption.data.startswith("**Table 2.** Cells with a run that ends more than")
     assert page.table("the next").data.startswith("**Table 3.**")
     assert len(cells.data) == len(late[["aggregator", "attack", "knowledge"]].drop_duplicates())
+
+
+def _runs_of(cells, accuracy, final=None):
+    rows = [{**c.labels, "seed": c.seed, "test_accuracy": accuracy(c), "best_round": 40,
+             "final_accuracy": (final or accuracy)(c)} for c in cells]
+    return pd.DataFrame(rows)
+
+
+def test_twin_cells_name_attacks_that_agree_in_every_seed_and_only_those():
+    # Median under AGR-tailored and Min-Max: the same best-round accuracy per seed, different last rounds; every
+    # other pair differs in some seed, or has a single seed.
+    cells = [c for c in grids.scale_grid("cross_device") if c.labels["knowledge"] == "full"]
+
+    def accuracy(c):
+        attack = "min_max" if (c.labels["aggregator"], c.labels["attack"]) == ("median", "tailored") else \
+            c.labels["attack"]
+        return 50.0 + ATTACKS.index(attack) + c.seed
+
+    def final(c):
+        return 30.0 + ATTACKS.index(c.labels["attack"])
+
+    ATTACKS = sorted({c.labels["attack"] for c in cells})
+    block = ScaleBlock("cross_device", cells, _runs_of(cells, accuracy, final), [])
+    twins = block.twin_cells()
+    assert len(twins) == 1, twins
+    assert twins[0].startswith("**Twin cells — Median, full knowledge: AGR-tailored and Min-Max**")
+    assert "(52.0, 53.0, 54.0 %; round 40 in all)" in twins[0] and "differ (34.0, 34.0, 34.0 % against 32.0" in twins[0]
+    assert "reads only the middle values of each coordinate" in twins[0]
+    same_end = ScaleBlock("cross_device", cells, _runs_of(cells, accuracy), []).twin_cells()
+    assert "Not a copy" not in same_end[0] and "Their last rounds agree as well (52.0, 53.0, 54.0 %)." in same_end[0]
+    one_seed = [c for c in cells if c.seed == 0]
+    assert ScaleBlock("cross_device", one_seed, _runs_of(one_seed, accuracy), []).twin_cells() == []
 
 
 def test_quick_notebooks_cannot_recompute_a_scale_cell(tmp_path, nothing_runs):

@@ -193,6 +193,8 @@ def test_profile_descriptions_come_from_the_profiles():
     assert f"{experiment_for('quick').rounds} rounds" in profile_line("quick")
     assert stand_in("main").startswith("the paper's MNIST client layout") and "784-512-10" in stand_in("main")
     assert stand_in("cross_device").startswith("a Fashion-MNIST Dirichlet analogue of the paper's FEMNIST")
+    assert "20 malicious" in stand_in("main") and "malicious" in stand_in("malicious_fraction")
+    assert "20 malicious" not in stand_in("malicious_fraction"), "the block that varies the share names one"
     assert seeds_text([0, 1, 2]) == "seeds 0, 1, 2" and seeds_text([1]) == "seed 1"
 
 

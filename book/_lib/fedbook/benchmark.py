@@ -60,6 +60,24 @@ def _attack(name: str) -> str:
     return ATTACK_LABELS.get(name, name)
 
 
+def _alone_unranked(worst: pd.DataFrame) -> pd.DataFrame:
+    """``worst`` with the rank of a partition's only ranked rule removed: first of one is no ranking."""
+    if worst.empty:
+        return worst
+    ranked = worst[worst["rank"].notna()].groupby("partition").aggregator.transform("size")
+    alone = ranked[ranked < 2].index
+    return worst.assign(rank=worst["rank"].where(~worst.index.isin(alone)))
+
+
+def _span(w: pd.Series) -> str:
+    return f"{w.low:.1f}–{w.high:.1f}"
+
+
+def _names(rules) -> str:
+    names = [_rule(r) for r in rules]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 @dataclass
 class Board:
     """The chapter's numbers for the committed part of the block (see :func:`board`)."""
@@ -76,7 +94,7 @@ class Board:
 
     def __post_init__(self) -> None:
         have = self.runs[self.runs.partition.isin(self.partitions)] if len(self.runs) else self.runs
-        self.worst = bench.ranks(bench.worst_cases(have)) if len(have) else pd.DataFrame()
+        self.worst = _alone_unranked(bench.ranks(bench.worst_cases(have))) if len(have) else pd.DataFrame()
         self.costs = bench.honest_costs(have) if len(have) else pd.DataFrame()
 
     def _row(self, frame: pd.DataFrame, partition: str, rule: str) -> pd.Series | None:
@@ -89,15 +107,36 @@ class Board:
         """Footnote marks of a worst case resting on fewer attacks (*) or seeds (†) than the block has."""
         return ("*" if w.attacks < len(self.attacks) else "") + ("†" if w.seeds < self.n_seeds else "")
 
+    def order(self) -> list[str]:
+        """The rules in the order of the first partition's ranks, unranked rules last (the leaderboard's rows, and
+        the heat maps' rows, so that both read top to bottom alike)."""
+        first = self.partitions[0]
+        ranked = [] if self.worst.empty else self.worst[self.worst.partition == first].aggregator.tolist()
+        return ranked + [r for r in self.rules if r not in ranked]
+
+    def seed_coverage(self, partition: str) -> str:
+        """How many seeds stand under the partition's heat-map cells (rule × attack), e.g. "seeds 0, 1, 2 in every
+        cell" or "seed 0 in 96 cells, seeds 0, 1 in 7, none yet in 1"; a cell counts a seed when that seed's attacked
+        run and its no-attack run are both committed."""
+        total = len(self.rules) * len(self.attacks)
+        imp = bench.benchmark_impacts(self.runs[self.runs.partition == partition]) if len(self.runs) else None
+        counts = pd.Series(dtype="int64")
+        if imp is not None and not imp.empty:
+            imp = imp[imp.aggregator.isin(self.rules) & imp.attack.isin(self.attacks)]
+            counts = imp.groupby(["aggregator", "attack"]).seed.apply(lambda s: tuple(sorted(s))).value_counts()
+        if len(counts) == 1 and counts.iloc[0] == total:
+            return f"{seeds_text(list(counts.index[0]))} in every cell"
+        parts = [f"{seeds_text(list(seeds))} in {n}" for seeds, n in counts.items()]
+        if total > counts.sum():
+            parts.append(f"none yet in {total - counts.sum()}")
+        return ", ".join(parts) + f" of the {total} cells"
+
     def leaderboard(self) -> pd.DataFrame:
         """One row per rule; for each partition (a column group) its rank, worst case (pp), the attack behind it
         and the honest cost. Rows in the order of the first partition's ranks (unranked
         rules last)."""
-        first = self.partitions[0]
-        ranked = [] if self.worst.empty else self.worst[self.worst.partition == first].aggregator.tolist()
-        order = ranked + [r for r in self.rules if r not in ranked]
         rows = []
-        for rule in order:
+        for rule in self.order():
             row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
             for part in self.partitions:
                 w, c = self._row(self.worst, part, rule), self._row(self.costs, part, rule)
@@ -118,10 +157,11 @@ class Board:
             f"Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
             f"(impact in pp, mean ± sd over the seeds committed; *by*: the attack behind it). Rows in the order of "
             f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
-            f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds) or no paired "
-            f"run committed yet; \\* the worst case of fewer than the {len(self.attacks)} attacks (the others are not "
-            f"committed yet); † fewer than {self.n_seeds} seeds. Honest cost: the plain mean's (FedSGD averaging) "
-            f"no-attack accuracy minus the rule's, same seed{self._reference_text()}."
+            f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only "
+            f"rule of its partition with them) or no paired run committed yet; \\* the worst case of fewer than the "
+            f"{len(self.attacks)} attacks (the others are not committed yet); † fewer than {self.n_seeds} seeds. "
+            f"Honest cost: the plain mean's (FedSGD averaging) no-attack accuracy minus the rule's, same "
+            f"seed{self._reference_text()}."
         )
 
     def _reference_text(self) -> str:
@@ -138,24 +178,52 @@ class Board:
             return "*No benchmark run is committed yet.*"
         lines = []
         for part in self.partitions:
-            w = self.worst[(self.worst.partition == part) & self.worst["rank"].notna()]
+            listed = self.worst[self.worst.partition == part]
+            w = listed[listed["rank"].notna()]
             if w.empty:
-                lines.append(f"- {PARTITION_LABELS[part]}: no rule has two seeds committed yet; nothing is ranked.")
+                alone = listed[listed.seeds >= bench.MIN_SEEDS]
+                who = "no rule has" if alone.empty else f"only {_names(alone.aggregator)} has"
+                lines.append(f"- **{PARTITION_LABELS[part]}**: {who} {bench.MIN_SEEDS} seeds committed so far; "
+                             "nothing is ranked yet (a rank needs another rule to be ranked against).")
                 continue
             best = w[w["rank"] == w["rank"].min()]
             worst = w[w["rank"] == w["rank"].max()]
             tailored = int((w.attack == "tailored").sum())
             names = ", ".join(f"{_rule(r.aggregator)} ({r.text} pp, {_attack(r.attack)})" for r in best.itertuples())
             last = ", ".join(f"{_rule(r.aggregator)} ({r.text} pp, {_attack(r.attack)})" for r in worst.itertuples())
+            so_far = "" if len(w) == len(listed) else f" so far, of the {len(listed)} listed: ranks among them only"
             lines.append(
-                f"- **{PARTITION_LABELS[part]}** ({len(w)} rules ranked): rank 1 — {names}; last — {last}. The "
-                f"AGR-tailored attack is the worst case of {tailored} of these {len(w)} rules."
+                f"- **{PARTITION_LABELS[part]}** ({len(w)} rules ranked{so_far}): rank 1 — {names}; last — {last}. "
+                f"The AGR-tailored attack is the worst case of {tailored} of these {len(w)} rules."
             )
         return "\n".join(lines)
 
+    def rank_example(self, partition: str) -> str:
+        """One worked reading of the rank rule on the partition's own numbers: a rule that shares the top rank
+        although its mean is larger (its per-seed interval overlaps the leader's), and the first rule ranked below
+        them (its smallest per-seed worst case lies above every seed of the rules counted against it). Empty when
+        the board has no such pair."""
+        if self.worst.empty:
+            return ""
+        w = self.worst[(self.worst.partition == partition) & self.worst["rank"].notna()]
+        top = w[w["rank"] == 1]
+        below = w[w["rank"] > 1]
+        if len(top) < 2 or below.empty:
+            return ""
+        leader, tied, nxt = top.iloc[0], top.iloc[1], below.iloc[0]
+        above = w[w.high < nxt.low]
+        return (
+            f"**Reading a rank ({PARTITION_LABELS[partition]}).** {_rule(tied.aggregator)} shares rank 1 with "
+            f"{_rule(leader.aggregator)} although its mean worst case is larger ({tied.text} against {leader.text} "
+            f"pp): its per-seed worst cases ({_span(tied)} pp) overlap {_rule(leader.aggregator)}'s ({_span(leader)} "
+            f"pp), so the seeds do not separate them. {_rule(nxt.aggregator)} ({nxt.text} pp) ranks "
+            f"{int(nxt['rank'])}: its smallest per-seed worst case ({nxt.low:.1f} pp) is larger than every "
+            f"per-seed worst case of {_names(above.aggregator)}."
+        )
+
     def figure(self):
         matrices = {
-            PARTITION_LABELS[p]: bench.impact_matrix(self.runs, p, self.rules, self.attacks) for p in self.partitions
+            PARTITION_LABELS[p]: bench.impact_matrix(self.runs, p, self.order(), self.attacks) for p in self.partitions
         }
         return bench.heatmaps(matrices, title="Mean impact of each attack on each rule (pp)",
                               labels=(AGR_LABELS, ATTACK_LABELS))  # fmt: skip
@@ -163,8 +231,9 @@ class Board:
     def figure_caption(self) -> str:
         return (
             "Mean impact (pp) over the seeds committed, rules × attacks, one panel per partition, one "
-            f"colour scale for both (0 = no harm). Profile `scale`, Fashion-MNIST, full knowledge, "
-            f"{seeds_text(self.seeds)} (a cell: the mean of those committed)."
+            "colour scale for both (0 = no harm); rules in the leaderboard's order. Profile `scale`, Fashion-MNIST, "
+            "full knowledge; a cell is the mean over its committed seeds: "
+            + "; ".join(f"{PARTITION_LABELS[p]}, {self.seed_coverage(p)}" for p in self.partitions) + "."
         )
 
     def cost_text(self) -> str:

@@ -204,7 +204,7 @@ def judge(comparisons: Sequence[Comparison], target: Target, *, min_seeds: int =
     down = [c for c, d in zip(comparisons, directions, strict=True) if d == "down"]
     if down:
         what = "no harm in any seed" if against == "zero" else "ours below in every seed"
-        return Judgement(FAILS, f"{what}: " + "; ".join(c.numbers() for c in down) + f"; {size}", comparisons)
+        return Judgement(FAILS, f"{what} in " + "; ".join(c.numbers() for c in down) + f"; {size}", comparisons)
     mixed = [c for c, d in zip(comparisons, directions, strict=True) if d == "mixed"]
     if mixed:
         return Judgement(SPREAD, "the seeds disagree: " + "; ".join(

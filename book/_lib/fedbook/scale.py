@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import pandas as pd
 from fedlib.experiments import grids, seeds_text
 from fedlib.report import results as _results
 from fedlib.report import tables
+from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
 from fedlib.report.results import Cell
 
 from .context import results_dir_for, shown
@@ -67,6 +69,13 @@ class ScaleBlock:
         """The seeds of which at least one run is committed."""
         return sorted(int(s) for s in self.runs.seed.unique()) if len(self.runs) else []
 
+    def seeds_line(self) -> str:
+        """The seeds behind the block's tables: ``"seeds 0, 1, 2"`` when each has a committed run, else
+        ``"seeds 0, 1 committed of 0, 1, 2"``."""
+        if self.seeds_present == self.seeds:
+            return seeds_text(self.seeds)
+        return f"{seeds_text(self.seeds_present)} committed of {', '.join(map(str, self.seeds))}"
+
     def status(self) -> str:
         return f"{len(self.runs)} of the {len(self.cells)} runs of this block are committed"
 
@@ -74,9 +83,8 @@ class ScaleBlock:
         """The provenance line of a scale table or figure: profile and what it stands in for, the seeds committed
         of those the block asks for, the metric, and how much of the block is committed."""
         several = len(self.seeds) > 1
-        return (f"Profile `scale`: {stand_in(self.name, short=True)}; {seeds_text(self.seeds_present)} committed "
-                f"of {', '.join(map(str, self.seeds))}" + ("; mean ± std over a cell's committed seeds, (n=k): a cell "
-                                                          "with only k of them" if several else "")
+        spread = "; mean ± std over a cell's committed seeds, (n=k): a cell with only k of them" if several else ""
+        return (f"Profile `scale`: {stand_in(self.name, short=True)}; {self.seeds_line()}{spread}"
                 + f". Impact = no-attack − attacked test accuracy at the best-validation round (the paper's metric), "
                 f"pp; '{tables.NOT_YET}': no run yet. {self.status()} ({self.where}). {extra}").strip()
 
@@ -84,8 +92,8 @@ class ScaleBlock:
         """The provenance line of a page's later scale tables: profile, dataset, seeds, metric, in one short line
         (the page's first caption, :meth:`caption`, says the rest)."""
         dataset = "Fashion-MNIST (Dirichlet clients)" if self.name == "cross_device" else "Fashion-MNIST"
-        return (f"Profile `scale`, dataset {dataset}, {seeds_text(self.seeds_present)} committed of "
-                f"{', '.join(map(str, self.seeds))}; {metric} (the page's first caption says more). {extra}").strip()
+        return (f"Profile `scale`, dataset {dataset}, {self.seeds_line()}; {metric} (the page's first caption says "
+                f"more). {extra}").strip()
 
     def seeds_per_cell(self) -> str:
         """How many seeds the block's cells (no-attack cells included) have committed: ``"every cell has seeds 0,
@@ -156,6 +164,27 @@ class ScaleBlock:
                 metric="impact in pp at the best-validation round (the paper's metric) and at the last round"))
         return [Markdown(text), caption, tables.page_table(cells)]
 
+    def twin_cells(self) -> list[str]:
+        """Markdown, one item per pair of attacks that gave the same test accuracy at the same best-validation
+        round in every committed seed (at least two) of one case: two table cells a reader would take for a copy
+        error. Each item says what differs (the last-round accuracies) and, on a coordinate-wise rule, why the two
+        runs agree. Empty when no pair does."""
+        runs = self.runs[self.runs.attack != "none"] if len(self.runs) else self.runs
+        if not len(runs):
+            return []
+        case = [k for k in runs.columns if k in self.wanted.columns and k not in ("attack", "seed")]
+        items = []
+        for key, group in runs.groupby(case, sort=False):
+            by_attack = {a: g.set_index("seed").sort_index() for a, g in group.groupby("attack", sort=False)}
+            for a, b in itertools.combinations(by_attack, 2):
+                x, y = by_attack[a], by_attack[b]
+                seeds = x.index.intersection(y.index)
+                same = ["test_accuracy", "best_round"]
+                if len(seeds) < 2 or not (x.loc[seeds, same] == y.loc[seeds, same]).all().all():
+                    continue
+                items.append(_twin_text(dict(zip(case, key, strict=True)), (a, x.loc[seeds]), (b, y.loc[seeds])))
+        return items
+
     @property
     def rounds(self) -> int:
         return int(self.cells[0].experiment.rounds)
@@ -168,6 +197,46 @@ class ScaleBlock:
         head = (f"**Not yet computed** ({len(self.missing)} of {len(self.cells)} runs of this block; the scale "
                 f"campaign commits them to {self.where} as they finish):")
         return head + "\n\n" + "\n".join(f"- {line}" for line in lines)
+
+
+#: Rules that aggregate each coordinate from its middle order statistics alone.
+COORDINATE_WISE = ("median", "trimmed_mean")
+
+
+def _twin_text(case: dict, first: tuple[str, pd.DataFrame], second: tuple[str, pd.DataFrame]) -> str:
+    (a, x), (b, y) = first, second
+    rule = case.get("aggregator", "")
+    where = ", ".join([AGR_LABELS.get(rule, rule)] + [_case_words(k, v) for k, v in case.items()
+                                                       if k not in ("dataset", "model", "aggregator")])
+    text = (f"**Twin cells — {where}: {ATTACK_LABELS.get(a, a)} and {ATTACK_LABELS.get(b, b)}** reach the same test "
+            f"accuracy at the same best-validation round in each of {seeds_text(list(x.index))} "
+            f"({_percents(x.test_accuracy)}; round {_listed(x.best_round)}). "
+            + (f"Not a copy: their last rounds differ ({_percents(x.final_accuracy)} against "
+               f"{_percents(y.final_accuracy)})." if (x.final_accuracy != y.final_accuracy).any() else
+               f"Their last rounds agree as well ({_percents(x.final_accuracy)})."))
+    if rule in COORDINATE_WISE:
+        text += (f" Both attacks send copies of the benign mean moved along one perturbation, by different γ; "
+                 f"{AGR_LABELS.get(rule, rule)} reads only the middle values of each coordinate, and while every copy "
+                 f"lies beyond them on the same side, how far it lies does not change the aggregate, so the two "
+                 f"attacks train the same model until some copy falls inside that middle.")
+    return text
+
+
+def _case_words(key: str, value) -> str:
+    if key == "knowledge":
+        return f"{value} knowledge"
+    if key == "percent":
+        return f"{float(value):g} % malicious"
+    return f"{key} {value}"
+
+
+def _percents(values: pd.Series) -> str:
+    return ", ".join(f"{float(v):.1f}" for v in values) + " %"
+
+
+def _listed(values: pd.Series) -> str:
+    unique = sorted({int(v) for v in values})
+    return f"{unique[0]} in all" if len(unique) == 1 else ", ".join(str(int(v)) for v in values)
 
 
 def scale_block(name: str, *, results_dir: os.PathLike | str | None = None, device: str = "auto") -> ScaleBlock:

@@ -134,7 +134,10 @@ def stand_in(block: str = "main", *, short: bool = False) -> str:
         raise ValueError("the scale profile no longer has the client layout of the paper's MNIST setting; "
                          "update fedbook.setup.stand_in's wording")
     words = setting_words(scale)
-    return (f"the paper's MNIST client layout ({words['clients']}, {words['batch']}) on Fashion-MNIST with a "
+    clients = words["clients"]
+    if block == "malicious_fraction":  # the block varies the share that the layout fixes
+        clients = clients.replace(f", {scale.n_malicious:,} malicious", ", a varied share of them malicious")
+    return (f"the paper's MNIST client layout ({clients}, {words['batch']}) on Fashion-MNIST with a "
             f"smaller network and shorter training: " + "; ".join(_differences(scale, mnist)))
 
 
