@@ -36,7 +36,7 @@ page = Captions()  # this page's table and figure numbers, in the order it shows
 
 setup = setup_table()
 display(page.table("Clients and data of the three profiles, generated from `fedlib.experiments`."))
-display(page_table(setup[["profile", "dataset", "clients", "malicious", "samples per client", "partition"]]))
+display(page_table(setup[["profile", "dataset", "model", "clients", "malicious", "samples per client", "partition"]]))
 display(page.table("Model and training of the three profiles (parameter counts from the models "
                    "themselves)."))
 display(page_table(setup[["profile", "dataset", "model", "parameters", "batch", "server optimiser", "rounds"]]))
@@ -44,8 +44,12 @@ display(page_table(setup[["profile", "dataset", "model", "parameters", "batch", 
 # %% tags=["hide-input"]
 from fedbook.setup import profile_line, stand_in
 
-from fedlib.experiments import experiment_for
+from fedlib.experiments import experiment_for, grids
+from fedlib.report.labels import DATASET_LABELS
 
+changed = ", ".join(f"{k} to {v}" for k, v in grids.QUICK_OVERRIDES.items())
+quick_changes = f"; the book's quick grids change {changed}" if changed else ", as it is: its grids change none of it"
+beyond_paper = [d for d in profile_table()["full"] if d not in {d for d, _ in grids.DATASETS["full"]}]
 shares = sorted({round(100 * e.n_malicious / e.n_clients) for e in
                  [experiment_for(p, d) for p in PROFILE_ORDER for d in profile_table()[p]]})
 display(Markdown(
@@ -53,12 +57,13 @@ display(Markdown(
     + " or ".join(f"{s} %" for s in shares) + " of the clients are malicious; the FL output model is the round "
     "with the best validation accuracy (the paper's metric; the Results pages also show where a run collapses "
     "after that round).\n\n"
-    f"- `quick`: {profile_line('quick')}; what the book is built with. The book's quick grids run the profile's own "
-    "rounds (`fedlib.experiments.grids.QUICK_OVERRIDES` changes nothing).\n"
+    f"- `quick`: {profile_line('quick')}; what the book is built with{quick_changes}.\n"
     f"- `scale`: {stand_in('main')}. Its cross-device block is {stand_in('cross_device')}.\n"
-    "- `full`: the paper's settings, one line per dataset in the tables above. CIFAR10 and FEMNIST follow the "
-    "authors' released code; MNIST and Purchase follow our reading of the paper, whose setup section was not "
-    "available to us."))
+    "- `full`: the paper's settings, one line per dataset and model in the tables above. CIFAR10 and FEMNIST follow "
+    "the authors' released code; MNIST and Purchase follow our reading of the paper, whose setup section was not "
+    "available to us." + (f" The profile also has {', '.join(DATASET_LABELS[d] for d in beyond_paper)} (not in the "
+                          "paper) at the paper's MNIST settings: the full-size counterpart of the scale profile's data."
+                          if beyond_paper else "")))
 
 # %% [markdown]
 # For comparison, the setting of the authors' **released notebooks** (read from their code; this is

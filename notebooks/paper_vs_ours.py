@@ -22,7 +22,7 @@ from fedbook.scale import scale_block
 from fedbook.setup import profile_line, stand_in
 from IPython.display import Markdown, display
 
-from fedlib.experiments import grids, seeds_text
+from fedlib.experiments import describe_experiment, grids, seeds_text
 from fedlib.report import tables
 
 page = Captions()  # this page's table and figure numbers, in the order it shows them
@@ -67,14 +67,18 @@ display(Markdown(summary.what_was_tested(table)))
 
 # %% tags=["hide-input"]
 display(page.table(f"Every paper number we know, judged on its own comparison. *{summary.PAPER_SETTING}* (the "
-    f"full profile): {summary.counts(table, summary.PAPER_SETTING)}. *{summary.STAND_IN}*: "
-    f"{summary.counts(table, summary.STAND_IN)}. Stand-ins, seeds and the rule: below the table."))
+                   f"full profile): {summary.counts(table, summary.PAPER_SETTING)}. *{summary.STAND_IN}*: "
+                   f"{summary.counts(table, summary.STAND_IN)}. Stand-ins, seeds and the rule: below the table."))
 columns = ["claim", "paper", summary.PAPER_SETTING, summary.STAND_IN]
 LEFT = {"text-align": "left", "vertical-align": "top"}
 display(tables.page_table(table[columns]).set_properties(**LEFT))
 if quick:
-    display(page.table(f"The same claims in the quick profile ({profile_line('quick')}; {seeds_text(ctx.seeds)}): "
-        f"{summary.counts(table, summary.QUICK)}. " + tables.quick_note(profile)))
+    cross_setting = describe_experiment(grids.attack_grid("quick", [0], aggregators=("median",), knowledge=("full",),
+                                                          **grids.cross_device_overrides("quick", "mnist5k"))[0]
+                                        .experiment)
+    display(page.table(f"The same claims in the quick profile ({profile_line('quick')}; the FEMNIST rows on its "
+                       f"cross-device grid: {cross_setting}; {seeds_text(ctx.seeds)}): "
+                       f"{summary.counts(table, summary.QUICK)}. " + tables.quick_note(profile)))
     display(tables.page_table(table[["claim", "paper", summary.QUICK]]).set_properties(**LEFT))
 
 # %% [markdown]

@@ -113,16 +113,16 @@ if table.dataset.nunique() == 1:
     table = table.drop(columns="dataset")
 display(page.table("Impact (pp) of each attack with each perturbation direction, full knowledge. "
                    + tables.caption(profile, runs.dataset.unique(), ctx.seeds,
-                                    "Quick profile: Multi-krum only." if profile == "quick" else "")))
+                                    "Multi-krum only." if profile == "quick" else "")))
 display(tables.page_table(table))
 quick_harm = harm_table(imp)
 display(page.table("The most harmful direction in the quick profile, over the seeds that have a run of "
                    "every direction. "
                    + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
 display(tables.page_table(quick_harm))
-display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.* Quick profile "
-                 f"({seeds_text(ctx.seeds)}; a small problem: orderings, not sizes): "
-                 + reading(quick_harm)))
+display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
+small = "; a small problem: orderings, not sizes" if profile == "quick" else ""
+display(Markdown(f"**Reading** ({profile} profile, {seeds_text(ctx.seeds)}{small}): " + reading(quick_harm)))
 
 # %% [markdown]
 # **The directions**, computed from the benign updates the adversary knows (mean $\mu$, coordinate

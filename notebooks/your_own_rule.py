@@ -59,8 +59,9 @@ TRAIN = quick or bool(ctx.run_missing)
 SETTINGS = dict(profile=profile, seeds=ctx.seeds, rounds=ROUNDS, results_dir=ctx.folder, device=device,
                 capture_rounds=(0, 6, 12) if quick else (0, 10, 20),
                 attack_options={"tailored": {"generic_grid": 9, "generic_iters": 4}} if quick else None)
-display(Markdown(f"*Setting: {ctx.describe()}; FL rounds: {ROUNDS or 'the profile’s'}; "
-                 f"training {'on' if TRAIN else 'off (deviation only)'}.*"))
+display(Markdown(f"*Setting: {ctx.describe()}; {f'{ROUNDS} FL rounds' if ROUNDS else 'the profile’s FL rounds'}; "
+                 + ("the report cards train the model (impact) and measure the deviation.*" if TRAIN else
+                    "deviation only, no training.*")))
 
 # %% [markdown]
 # ## A ten-line rule
@@ -102,7 +103,7 @@ shown = pd.DataFrame({"attack": [ATTACK_LABELS.get(a, a) for a in card.attack],
                       "relative deviation": card.relative_deviation, "γ": card.gamma,
                       "accuracy (%)": card.accuracy, "impact (pp)": card.impact})
 # one format call for every number column: a second Styler.format resets the columns it does not name
-display(tables.page_table(shown).format({"deviation": "{:.3f}", "relative deviation": "{:.3f}", "γ": "{:.3f}",
+display(tables.page_table(shown).format({"deviation": "{:.3f}", "relative deviation": "{:.3f}", "γ": "{:.4g}",
                                          "accuracy (%)": "{:.1f}", "impact (pp)": "{:.1f}"}, na_rep="–"))
 undefined = [f"{ATTACK_LABELS.get(r.attack, r.attack)} ({r.reason.split(':')[0]})"
              for r in card.itertuples() if r.reason]

@@ -67,8 +67,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         fl = "deviation only, no training"
     with pd_options():
         split = "" if args.partition is None else f"{args.partition} partition, "
+        n_seeds = int(card.seeds.iloc[0])
         print(f"[{args.profile}] report card of {card.rule.iloc[0]} ({split}{args.knowledge} knowledge, {fl}, "
-              f"{card.seeds.iloc[0]} seed(s))")  # fmt: skip
+              f"{n_seeds} seed{'' if n_seeds == 1 else 's'})")  # fmt: skip
         print(shown.drop(columns="rule").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.output:
         card.to_csv(args.output, index=False)

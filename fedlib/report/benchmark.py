@@ -11,7 +11,9 @@ rule in seed s is
 
 * **Worst case** of rule r (:func:`worst_cases`): the attack a* with the largest mean impact over the seeds,
   :math:`a^* = \arg\max_a \overline{I}_{r,a}`; reported as the mean ± sample sd of :math:`I_{r,a^*,s}` over the
-  seeds, with a* named. The per-seed interval of the rule is :math:`[\min_s I_{r,a^*,s}, \max_s I_{r,a^*,s}]`.
+  seeds, with a* named. The means are taken over the seeds S_r that every attack of r has, so that no attack wins
+  by being averaged over fewer seeds (while a block is being computed). The per-seed interval of the rule is
+  :math:`[\min_{s \in S_r} I_{r,a^*,s}, \max_{s \in S_r} I_{r,a^*,s}]`.
 * **Rank** (:func:`ranks`): rule r's rank is 1 + the number of rules whose per-seed interval lies entirely below
   r's (their largest per-seed worst case is smaller than r's smallest). Rules whose intervals overlap are not
   ordered against each other, so they can share a rank: the rank states only the separations the seeds support.
@@ -56,12 +58,16 @@ def worst_cases(runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
 
     Columns: ``partition``, ``aggregator``, ``attack`` (a*), ``impact`` (mean over seeds), ``sd`` (sample sd; 0 for
     one seed), ``low`` / ``high`` (smallest / largest per-seed impact of a*), ``seeds`` (how many), ``text``
-    (``"mean ± sd"``), ``attacks`` (how many attacks have a paired impact for the rule). Ties in the mean go to
-    the attack named first in the runs. Rules are kept in the order they first appear.
+    (``"mean ± sd"``), ``attacks`` (how many attacks have a paired impact for the rule). The attacks are compared
+    on the seeds they all have (when they share none, each on its own). Ties in the mean go to the attack named
+    first in the runs. Rules are kept in the order they first appear.
     """
     imp = benchmark_impacts(runs, metric)
     rows = []
     for (partition, rule), group in imp.groupby(["partition", "aggregator"], sort=False):
+        shared = set.intersection(*(set(s) for _, s in group.groupby("attack", sort=False).seed))
+        if shared:  # an attack averaged over fewer seeds must not win (or lose) by it
+            group = group[group.seed.isin(shared)]
         means = group.groupby("attack", sort=False).impact.mean()
         attack = means.idxmax()
         values = group.loc[group.attack == attack, "impact"].astype("float64")

@@ -120,8 +120,7 @@ def report_card(card: pd.DataFrame, ax=None, *, value: str = "impact"):
     ax.set_xlabel(label)
     ax.set_ylabel("attack")
     rule = AGR_LABELS.get(card.rule.iloc[0], card.rule.iloc[0])
-    seeds = int(card.seeds.iloc[0])
-    ax.set_title(f"{rule}: {card.profile.iloc[0]} profile, {card.rounds.iloc[0]} rounds, {seeds} seed(s)")
+    ax.set_title(f"{rule}: {card.profile.iloc[0]} profile, {card.rounds.iloc[0]} rounds, {_seeds(card.seeds.iloc[0])}")
     return ax
 
 
@@ -139,9 +138,31 @@ def report_cards(cards: Sequence[pd.DataFrame] | pd.DataFrame, ax=None, *, value
     if ax is None:
         _, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3.0, 0.5 * table.shape[0] + 1.5))
     fmt = ".2f" if "deviation" in value else ".1f"
-    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="Reds", ax=ax, cbar_kws={"label": label})
+    norm = _outlier_norm(table.to_numpy(dtype=float)) if "deviation" in value else None
+    colour = f"{label} (log colour scale)" if norm is not None else label
+    sns.heatmap(table.astype(float), annot=True, fmt=fmt, cmap="Reds", ax=ax, norm=norm, cbar_kws={"label": colour})
     ax.set_xlabel("attack")
     ax.set_ylabel("aggregation rule")
     first = frame.iloc[0]
-    ax.set_title(f"{label}\n({first.profile} profile, {first.rounds} rounds, {int(first.seeds)} seed(s))", fontsize=10)
+    ax.set_title(f"{colour}\n({first.profile} profile, {first.rounds} rounds, {_seeds(first.seeds)})", fontsize=10)
     return ax
+
+
+def _seeds(n) -> str:
+    return f"{int(n)} seed" + ("" if int(n) == 1 else "s")
+
+
+#: A deviation heat map switches to a log colour scale when its largest cell exceeds this many times its median:
+#: on a linear scale one outlier would paint every other cell the same pale colour.
+OUTLIER_SPAN = 20.0
+
+
+def _outlier_norm(values):
+    """A LogNorm over the positive cells when one cell dwarfs the rest (see :data:`OUTLIER_SPAN`), else None."""
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size < 2 or positive.max() <= OUTLIER_SPAN * np.median(positive):
+        return None
+    return LogNorm(vmin=float(positive.min()), vmax=float(positive.max()))

@@ -103,7 +103,7 @@ def test_a_rule_alone_with_two_seeds_is_not_ranked_and_a_partial_ranking_says_so
     non_iid = view.worst[view.worst.partition == "dirichlet"]
     assert non_iid["rank"].isna().all(), "first of one is no ranking"
     assert view.leaderboard()[(benchmark.PARTITION_LABELS["dirichlet"], "rank")].tolist() == ["–"] * 3
-    assert "only Mean (FedSGD) has 2 seeds committed so far; nothing is ranked yet" in view.findings()
+    assert "only Mean (FedSGD) has 2 seeds under every attack so far; nothing is ranked yet" in view.findings()
     seeds[("dirichlet", "krum")] = [0, 1]
     findings = board_of(runs_for(seeds)).findings()
     assert "(2 rules ranked so far, of the 3 listed: ranks among them only): rank 1 — Krum" in findings

@@ -204,6 +204,10 @@ def test_twin_cells_name_attacks_that_agree_in_every_seed_and_only_those():
     assert "reads only the middle values of each coordinate" in twins[0]
     same_end = ScaleBlock("cross_device", cells, _runs_of(cells, accuracy), []).twin_cells()
     assert "Not a copy" not in same_end[0] and "Their last rounds agree as well (52.0, 53.0, 54.0 %)." in same_end[0]
+    lie_fang = ScaleBlock("cross_device", cells, _runs_of(cells, lambda c: 50.0 + c.seed * (
+        c.labels["attack"] not in ("lie", "fang") or c.labels["aggregator"] != "median")), []).twin_cells()
+    median_pair = [t for t in lie_fang if t.startswith("**Twin cells — Median, full knowledge: Fang and LIE")]
+    assert median_pair and "middle values" not in median_pair[0], "the γ explanation is for γ searches only"
     one_seed = [c for c in cells if c.seed == 0]
     assert ScaleBlock("cross_device", one_seed, _runs_of(one_seed, accuracy), []).twin_cells() == []
 

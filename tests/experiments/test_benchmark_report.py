@@ -124,6 +124,21 @@ def test_an_attacked_run_without_its_baseline_is_left_out_not_guessed():
     assert worst.seeds == 1 and worst.impact == 10.0
 
 
+def test_attacks_are_compared_on_the_seeds_they_all_have():
+    # LIE has seeds 0 and 1 (impacts 30, 40: mean 35), IPM only seed 0 (34). Over their own seeds LIE would win
+    # on its seed 1; on the shared seed 0, IPM (34) beats LIE (30).
+    runs = _runs({("median", "none", 0): 90.0, ("median", "none", 1): 90.0, ("median", "lie", 0): 60.0,
+                  ("median", "lie", 1): 50.0, ("median", "ipm", 0): 56.0})  # fmt: skip
+    worst = bench.worst_cases(runs).iloc[0]
+    assert (worst.attack, worst.seeds, worst.impact, worst.attacks) == ("ipm", 1, 34.0, 2)
+    both = pd.concat([runs, _runs({("median", "ipm", 1): 45.0})])
+    worst = bench.worst_cases(both).iloc[0]
+    assert (worst.attack, worst.seeds, worst.impact) == ("ipm", 2, 39.5)
+    disjoint = _runs({("median", "none", 0): 90.0, ("median", "none", 1): 90.0, ("median", "lie", 1): 50.0,
+                      ("median", "ipm", 0): 56.0})  # fmt: skip
+    assert bench.worst_cases(disjoint).iloc[0].attack == "lie"  # no shared seed: each on its own
+
+
 def test_heat_maps_share_one_colour_scale_and_label_missing_cells():
     import matplotlib
 

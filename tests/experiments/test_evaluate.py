@@ -127,6 +127,30 @@ def test_figure_helpers_draw_one_card_and_several(tmp_path):
         report_card(cards[0], value="nonsense")
 
 
+def test_a_deviation_heat_map_with_one_outlier_switches_to_a_log_colour_scale():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.colors import LogNorm
+
+    from fedlib.report.figures import OUTLIER_SPAN, report_cards
+
+    def card(rule, values):
+        return pd.DataFrame({"rule": rule, "attack": ["none", "lie", "min_max"], "relative_deviation": values,
+                             "profile": "quick", "rounds": 12, "seeds": 1})
+
+    even = report_cards([card("median", [0.02, 0.3, 0.4]), card("nnm", [0.03, 0.2, 0.5])], value="relative_deviation")
+    outlier = report_cards([card("median", [0.02, 0.3, 0.4]), card("nnm", [0.03, 0.2, 0.5 * OUTLIER_SPAN * 2])],
+                           value="relative_deviation")
+    try:
+        assert not isinstance(even.collections[0].norm, LogNorm) and "log" not in even.get_title()
+        assert isinstance(outlier.collections[0].norm, LogNorm) and "(log colour scale)" in outlier.get_title()
+        assert "1 seed)" in even.get_title() and "seed(s)" not in even.get_title()
+        cells = [t.get_text() for t in outlier.texts]
+        assert "20.00" in cells, "the annotations keep the true values"
+    finally:
+        plt.close("all")
+
+
 def test_the_deviation_on_a_rule_that_scores_candidate_models():
     """Fang's defense scores candidate models on the server's validation samples: the card gives it the server's
     scoring at each captured round, as the engine does, and measures the deviation."""

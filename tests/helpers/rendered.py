@@ -51,10 +51,10 @@ def exercise_pages() -> list[str]:
 def layout_pages() -> list[str]:
     """The pages laid out in Chromium: the Summary, every Results page, one Learn page, and the pages whose wide
     tables or figures are this book's own (Beyond the paper: the robustness benchmark and Test your own rule;
-    Performance)."""
+    Speed: Performance)."""
     parts = toc_pages()
     return [*parts["Summary"], *parts["Results"], parts["Learn"][0], *parts["Beyond the paper"],
-            *parts["Performance"]]
+            *parts["Speed"]]
 
 
 def main_of(page_html: str):

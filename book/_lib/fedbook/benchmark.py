@@ -155,7 +155,9 @@ class Board:
         parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
         return (
             f"Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
-            f"(impact in pp, mean ± sd over the seeds committed; *by*: the attack behind it). Rows in the order of "
+            f"(impact in pp, mean ± sd over the seeds committed for every attack of the rule, so that no attack wins "
+            f"by having fewer seeds: a worst case marked † can differ from its heat-map cell below, which averages "
+            f"all of that cell's seeds; *by*: the attack behind it). Rows in the order of "
             f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
             f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only "
             f"rule of its partition with them) or no paired run committed yet; \\* the worst case of fewer than the "
@@ -183,8 +185,8 @@ class Board:
             if w.empty:
                 alone = listed[listed.seeds >= bench.MIN_SEEDS]
                 who = "no rule has" if alone.empty else f"only {_names(alone.aggregator)} has"
-                lines.append(f"- **{PARTITION_LABELS[part]}**: {who} {bench.MIN_SEEDS} seeds committed so far; "
-                             "nothing is ranked yet (a rank needs another rule to be ranked against).")
+                lines.append(f"- **{PARTITION_LABELS[part]}**: {who} {bench.MIN_SEEDS} seeds under every attack so "
+                             "far; nothing is ranked yet (a rank needs two rules with them).")
                 continue
             best = w[w["rank"] == w["rank"].min()]
             worst = w[w["rank"] == w["rank"].max()]
@@ -257,7 +259,7 @@ class Board:
         return (
             f"**Cost, stated up front.** One rule on the whole board is {(1 + len(self.attacks)) * cells} training "
             f"runs of {experiment_for('scale').rounds} rounds ({len(self.partitions)} partitions × {self.n_seeds} "
-            f"seeds × no attack + {len(self.attacks)} attacks). Priced at the median run time of each attack in the "
+            f"seeds × (no attack + {len(self.attacks)} attacks)). Priced at the median run time of each attack in the "
             f"committed block (one CPU thread; the AGR-tailored attack at its generic search's runs; runs that "
             f"diverged and stopped early left out): about "
             f"**{hours:.1f} CPU-hours**, of which the generic AGR-tailored attack takes "

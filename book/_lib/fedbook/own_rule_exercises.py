@@ -141,7 +141,8 @@ def check_least_hurt(answer: Any, cards: pd.DataFrame, rules: Sequence[str], val
     expected = str(worst.idxmin())
     require(answer is not None, f"no rule named yet; store one of {', '.join(rules)}.")
     require(answer in list(rules), f"your answer, {answer}, is not one of the rules {', '.join(rules)}.")
+    words = value.replace("_", " ")
     require(answer == expected,
-             f"{answer} is not it: the largest {value} per rule is "
+             f"{answer} is not it: the largest {words} per rule is "
              + ", ".join(f"{rule} {number_text(v)}" for rule, v in worst.items()) + ".")
-    print(f"✓ {expected}: its worst {value} is {number_text(worst[expected])}, the smallest of the {len(worst)}")
+    print(f"✓ {expected}: its worst {words} is {number_text(worst[expected])}, the smallest of the {len(worst)}")

@@ -136,8 +136,8 @@ RELEASED_SETUP = {
     "cifar10": {"clients": "50 (all every round)", "samples per client": "1,000", "batch": "250",
                 "optimiser": "SGD, lr 0.5, ×0.5 at round 1000", "rounds": "1,201",
                 "models": "Alexnet 2,472,266; VGG11 9,225,610"},
-    "femnist": {"clients": "3,400 (60 per round)", "samples per client": "writer's data", "batch": "full local data",
-                "optimiser": "Adam, lr 1e-3", "rounds": "1,501", "models": "CNN 848,382"},
+    "femnist": {"clients": "3,400 (60 per round)", "samples per client": "writer's data", "batch": "whole local data",
+                "optimiser": "Adam, lr 0.001", "rounds": "1,501", "models": "CNN 848,382"},
 }
 
 

@@ -54,7 +54,8 @@ def _samples_per_client(exp) -> str:
 def _optimiser(exp) -> str:
     text = f"{'SGD' if exp.optimiser == 'sgd' else 'Adam'}, lr {exp.lr:g}"
     if exp.lr_decay_rounds:
-        text += f", ×{exp.lr_decay_factor:g} at round(s) {', '.join(map(str, exp.lr_decay_rounds))}"
+        rounds = exp.lr_decay_rounds
+        text += f", ×{exp.lr_decay_factor:g} at round{'s' if len(rounds) > 1 else ''} {', '.join(map(str, rounds))}"
     return text
 
 
@@ -81,7 +82,7 @@ def setup_table(profiles: Sequence[str] = PROFILE_ORDER) -> pd.DataFrame:
                 "malicious": f"{exp.n_malicious:,} ({100 * exp.n_malicious / exp.n_clients:.0f} %)",
                 "samples per client": _samples_per_client(exp),
                 "partition": exp.partition,
-                "model": f"{MODEL_LABELS.get(exp.model, exp.model)} (`{exp.model}`)",
+                "model": f"{MODEL_LABELS.get(exp.model, exp.model)} ({exp.model})",
                 "parameters": f"{_parameters(exp.model, exp.model_options, dataset):,}",
                 "batch": "whole local data" if exp.batch_size is None else str(exp.batch_size),
                 "server optimiser": _optimiser(exp),

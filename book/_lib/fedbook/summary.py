@@ -340,8 +340,8 @@ def what_was_tested(table: pd.DataFrame) -> str:
     text = f"{first}; {second}"
     if f"outcome: {QUICK}" in table and (table[f"outcome: {QUICK}"] != WAITS).any():
         quick = table[f"outcome: {QUICK}"] != NO_QUICK_ANALOGUE
-        text += (f"; in the quick profile (a small problem: orderings, not sizes), the same {int(quick.sum())} read "
-                 f"{counts(table, QUICK, skip=(NO_QUICK_ANALOGUE,))}")
+        text += (f"; in the quick profile (a small problem: orderings, not sizes), the same {int(quick.sum())} claims "
+                 f"come out as {counts(table, QUICK, skip=(NO_QUICK_ANALOGUE,))}")
     return text + "."
 
 
