@@ -70,7 +70,7 @@ for attack in ("min_max", "min_sum"):
         out = craft(attack, benign, n_malicious, search=search)
         found[(attack, search)] = out
 page_table(pd.DataFrame(
-    [{"attack": ATTACK_LABELS[a], "search": s, "γ": o.gamma, "probes (passes over the d coords)": o.info["n_probes"]}
+    [{"attack": ATTACK_LABELS[a], "search": s, "γ": o.gamma, "probes": o.info["n_probes"]}
      for (a, s), o in found.items()]
 ), precision=7)
 
@@ -101,10 +101,11 @@ plt.show()
 # ## The halving search, probe by probe
 #
 # Algorithm 1 starts at $\gamma_{\text{init}}$ and moves by half of the previous step: up after a success,
-# down after a failure, until two successive answers differ by less than $\tau = 10^{-5}$. It can only
+# down after a failure, until the probe lies within $\tau = 10^{-5}$ of the last accepted $\gamma$. It can only
 # reach $(0, 2\gamma_{\text{init}})$, and it answers $\gamma = 0$ when no probe succeeds. Each probe
 # recomputes distances on the full $d$-dimensional updates, which is what makes it expensive for
-# $d$ in the millions; the exact search needs one pass.
+# $d$ in the millions. The exact search reads the updates once (mean, perturbation and distances, as every
+# search must) and then probes nothing: the table's 0.
 
 # %%
 trace = halving_trace(agnostic_success(benign, "min_max"), gamma_init=10.0)
@@ -167,9 +168,10 @@ page_table(pd.DataFrame({"rule": [AGR_LABELS[r] for r in tailored_found],
 
 # %% [markdown]
 # **Figure.** The tailored attacker's objective against $\gamma$ for four rules (solid) and the $\gamma$
-# its search returns (dotted, same colour). For Krum and Multi-krum the search is the halving search:
-# the curve collapses once the copies stop being selected, and the search stops at the edge of the
-# cliff. For Median and Trimmed-mean there is nothing to accept or reject, so the textbook attack does
+# its search returns (dotted, same colour). For Krum and Multi-krum the search is the halving search. Krum's
+# curve collapses once the copies stop being selected, and the search stops at the edge of that cliff;
+# Multi-krum's curve is a sawtooth, and halving stops at the edge it reaches first, which need not be the
+# highest tooth. For Median and Trimmed-mean there is nothing to accept or reject, so the textbook attack does
 # not halve: it evaluates the deviation on a grid of γ up to the saturation point and refines the best
 # grid point by golden-section search. The deviation saturates once every copy coordinate leaves the
 # benign range (the rule then uses benign values only), and the search returns a point of the plateau.
@@ -250,8 +252,9 @@ check_min_max_test(min_max_accepts, strict=True)  # strict: stops the notebook i
 # $\gamma_{\text{succ}} = \gamma$ and move up by half the step, otherwise move down by half the step; then
 # halve the step. Return $\gamma_{\text{succ}}$.
 #
-# *The check* runs your search and `fedlib.attacks.halving_search` on five acceptance tests (an optimum
-# inside the reach, one above $2\gamma_{\text{init}}$, one that nothing passes, a band) and requires the
+# *The check* runs your search and `fedlib.attacks.halving_search` on five acceptance tests (two optima
+# inside the reach, one of them with a coarser $\tau$; one above $2\gamma_{\text{init}}$; one that nothing
+# passes; a band) and requires the
 # same probes in the same order and the same answer.
 # ```
 

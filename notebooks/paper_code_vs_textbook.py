@@ -92,6 +92,8 @@ show(rule_variant_difference("multi_krum", n=7, f=1),
 # then, per coordinate, averages the $\beta = \theta - 2f$ values closest to the median. The released code
 # stops selecting as soon as the remaining set is too small for a Krum score ($n_{\text{rem}} - 2 - f \le 0$),
 # so it may select fewer than $\theta$ rows, and it measures closeness to the **lower** median (next section).
+# Two values equally close to the median are ordered by when their rows were selected (the earlier pick
+# first), so working the example by hand needs the selection order, not only the values.
 
 # %%
 show(rule_variant_difference("bulyan", n=7, f=1), "the released loop stops after fewer selections.")
@@ -383,7 +385,8 @@ check_krum_variants_differ(updates, f=1)
 # ```
 #
 # Three identical values at 0 and a tight group 5, 6, 7, 8. The released score of 6 sums its 3 nearest
-# others, $1 + 1 + 4 = 6$, the lowest. Textbook adds a fourth neighbour, and every row of the group must now
+# others, $1 + 1 + 4 = 6$, the lowest (7 ties with it, and Krum keeps the first of tied rows: 6). Textbook adds a
+# fourth neighbour, and every row of the group must now
 # reach across to the zeros: 5 pays the least for it ($14 + 25 = 39$ against $6 + 36 = 42$ for 6), so
 # textbook Krum selects 5.
 

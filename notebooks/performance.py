@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from fedbook import benchmarks
 from IPython.display import Markdown, display
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from fedlib.report.tables import page_table
 
@@ -77,11 +78,6 @@ display(Markdown("–: " + benchmarks.missing_note(agr, {
 page_table(benchmarks.floors_table(bench), precision=4).set_caption(
     "hardware floor: one read of the matrix (column sum) and one GEMM X Xᵀ, seconds")
 
-# %% [markdown]
-# **Figure.** For each rule, every implementation's time divided by the fastest implementation of that
-# rule at that size (log scale; the black line at 1 is the fastest). A bar at 3 means three times slower
-# than the best implementation of the same rule, measured back to back on the same input.
-
 # %%
 long = agr.melt(id_vars=["size", "rule"], value_vars=list(benchmarks.IMPLEMENTATIONS.values()),
                 var_name="implementation", value_name="seconds").dropna(subset=["seconds"])
@@ -92,10 +88,19 @@ grid = sns.catplot(data=long, kind="bar", x="rule", y="ratio to fastest", hue="i
                    col_wrap=1, height=3.2, aspect=3.0, palette="colorblind",
                    hue_order=["fedlib", "ByzFL", "naive loop"])
 grid.set(yscale="log")
-grid.set_axis_labels("aggregation rule", "time / fastest implementation (log)")
+grid.set_axis_labels("aggregation rule", "time ÷ fastest")
+grid.set_titles("{col_name}")
 for ax in grid.axes.flat:
     ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, 50: ratios read off directly
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 plt.show()
+
+# %% [markdown]
+# **Figure.** For each rule, every implementation's time divided by the fastest implementation of that
+# rule at that size (log scale; the black line at 1 is the fastest). A bar at 3 means three times slower
+# than the best implementation of the same rule, measured back to back on the same input.
 
 # %% [markdown]
 # ## Peak memory at d = 9,225,610 (VGG11 size)
@@ -112,11 +117,13 @@ page_table(benchmarks.memory_table(bench), precision=3)
 # 40 benign updates known to the adversary, 10 malicious, f = 10. `halving` is the paper's Algorithm 1
 # (it calls the aggregation rule at every probe); `exact` works on the n×n distances as quadratics in γ
 # instead of the (n, d) updates. For Min-Max and Min-Sum it solves for the largest feasible γ in closed
-# form. For the Krum family the feasible set can be several disjoint intervals (seed 64, Multi-krum,
-# m = 1, `unit_vec`: exact returns γ = 5.4866 while 6.90 is also accepted), so exact returns the top of
-# the highest interval its scan of 200 points below an upper bound finds, refined by bisection: feasible,
-# with γ·(1 + 10⁻⁹) infeasible, but not the largest feasible γ when a narrower interval lies higher.
-# Attacks without a γ search have one time, in the `halving (s)` column.
+# form. For the Krum family the feasible set can be several disjoint intervals (the test suite keeps one such
+# input: Multi-krum with one malicious copy along a unit vector, where exact returns γ = 5.4866 while 6.90 is
+# also accepted), so exact returns the top of the highest interval its scan of 200 points below an upper bound
+# finds, refined by bisection: feasible, with γ·(1 + 10⁻⁹) infeasible, but not the largest feasible γ when a
+# narrower interval lies higher. Attacks without an exact form have one time, in the `halving (s)` column:
+# their own search (grid and golden section for Trimmed-mean and Median, halving for the others) or, for LIE
+# and Fang's attack, no γ search at all.
 
 # %%
 attacks = benchmarks.attack_table(bench)
@@ -128,11 +135,11 @@ display(Markdown("–: " + benchmarks.attack_missing_note(attacks)))
 #
 # A round is every client's gradient at the current model, their mean and one server step, on seeded
 # random inputs of the dataset's shape. *auto runs* is what `method="auto"` (the engine's default) runs for that
-# model on this device: the faster of the two in these measurements (vmap for the fully connected nets, the
-# loop for the CNNs on CPU, whose batched per-client convolution weight gradients cost more under vmap than
-# one backward pass per client).
+# model on this device: vmap for the fully connected nets, the loop for the CNNs on CPU, whose batched
+# per-client convolution weight gradients cost more under vmap than one backward pass per client.
 
 # %%
+display(Markdown(benchmarks.auto_choice_text(bench)))
 page_table(benchmarks.fedsgd_table(bench), precision=3)
 
 # %% [markdown]
@@ -152,7 +159,8 @@ page_table(targets)
 # %% [markdown]
 # A target marked *no* was missed in this run. For each missed speed target the benchmark JSON holds a
 # torch.profiler breakdown (`profiles`, top operators by self time) that shows what bounds the call;
-# `benchmarks/README.md` summarises them. Three of the targets are bounded by the references themselves:
+# `benchmarks/README.md` summarises them. The missed targets fall into three groups, each bounded by the
+# references themselves:
 #
 # - **mean against ByzFL**: both compute one column mean, a single read of the matrix (the floor above);
 #   no implementation of the mean can be 3× faster than another that already runs at the floor.

@@ -125,3 +125,22 @@ def test_the_pages_checked_in_a_browser_are_the_summary_results_and_a_learn_page
     assert set(parts["Summary"]) | set(parts["Results"]) <= set(checked)
     assert any(page in checked for page in parts["Learn"])
     assert pd.Series(checked).is_unique
+
+
+@pytest.mark.parametrize("offset,widened", [(1.3, True), (9.0, False)])
+def test_the_zoom_panel_shows_malicious_updates_just_outside_it_and_leaves_far_ones_out(offset, widened):
+    import matplotlib.pyplot as plt
+    import torch
+
+    honest = torch.tensor([[0.0, 0.0], [0.2, -0.1], [-0.2, 0.1], [0.1, 0.2], [-0.1, -0.2], [0.0, 0.1]],
+                          dtype=torch.float64)
+    points = torch.cat([torch.full((2, 2), -offset, dtype=torch.float64), honest])
+    table = toy.aggregate_all(points, f=2, rules=["mean", "median"])
+    fig = toy.aggregates_figure(points, table, 2, "t", zoom=1.2)
+    try:
+        near = fig.axes[1]
+        inside = near.get_xlim()[0] < -offset and near.get_ylim()[0] < -offset
+        assert inside == widened
+        assert ("±1.2" in near.get_title()) == (not widened)
+    finally:
+        plt.close(fig)

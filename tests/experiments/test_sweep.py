@@ -342,3 +342,21 @@ def test_fedlib_cli_registers_the_sweep_subcommand(tmp_path, capsys):
 
 def test_library_errors_are_fedlib_errors():
     assert issubclass(SweepFailedError, FedlibError)
+
+
+def test_the_sweeps_pages_example_grids_expand(tmp_path):
+    # A reader copies these blocks: each must be a grid fedlib accepts (the page's counts included), not one that
+    # stops at the first experiment it builds.
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "book" / "sweeps.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", page, flags=re.S) if "grid:" in b]
+    assert len(blocks) >= 2
+    sizes = []
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"grid{i}.yaml"
+        path.write_text(block if "base:" in block else "base: {profile: quick}\n" + block)
+        sizes.append(len(expand(path)))
+    assert sizes[0] == 72 and "6 × 4 × 3 = 72 runs" in page
+    assert sizes[1] == 2 * 2 * 3 + 2 * 3

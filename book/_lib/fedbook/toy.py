@@ -167,11 +167,21 @@ def aggregates_figure(points: torch.Tensor, table: pd.DataFrame, f: int, title: 
     fig, (whole, near) = plt.subplots(1, 2, figsize=(11, 5.6))
     for ax in (whole, near):
         plot_aggregates(ax, points, table, f)
-    cx, cy = points[f:].mean(dim=0).tolist()
-    near.set_xlim(cx - zoom, cx + zoom)
-    near.set_ylim(cy - zoom, cy + zoom)
+    centre = points[f:].mean(dim=0)
+    low, high = centre - zoom, centre + zoom
+    # malicious updates just outside the window are widened into it (a cross cut in half reads as nothing);
+    # far ones stay out: the left panel shows them
+    bad = points[:f]
+    close = bad[(bad - centre).abs().amax(dim=1) <= 3 * zoom] if f else bad
+    if len(close):
+        margin = 0.08 * zoom
+        low, high = torch.minimum(low, close.amin(dim=0) - margin), torch.maximum(high, close.amax(dim=0) + margin)
+    near.set_xlim(float(low[0]), float(high[0]))
+    near.set_ylim(float(low[1]), float(high[1]))
     whole.set_title("every update")
-    near.set_title(f"zoom: ±{zoom:g} around the honest mean")
+    widened = bool(((low < centre - zoom) | (high > centre + zoom)).any())
+    near.set_title("zoom: the honest mean and the malicious updates near it" if widened else
+                   f"zoom: ±{zoom:g} around the honest mean")
     handles, labels = near.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=11, frameon=False)
     fig.suptitle(title, fontsize=13)
