@@ -209,6 +209,12 @@ print(f"The run finished all {len(aside)} rounds.\n"
       f"Set aside in {'every round' if same_every_round else 'some rounds only'}: {aside['set aside'].iloc[0]}.\n"
       f"Final test accuracy {robust_garbage:.1f} % (without the two clients: "
       f"{final['fedlib trimmed mean, Fang attack']:.1f} %).")
+replies = int(aside["replies aggregated"].min())
+lower = robust_garbage < final["fedlib trimmed mean, Fang attack"]
+print(f"{'Lower' if lower else 'Not lower'}, {'as' if lower else 'although'} the {n_malicious} attackers are now "
+      f"{n_malicious} of the {replies} replies aggregated instead of {n_malicious} of {n_clients}, and the trimmed "
+      f"mean still trims {n_malicious} values from each side: it averages {replies - 2 * n_malicious} values per "
+      f"coordinate instead of {n_clients - 2 * n_malicious}.")
 
 # %% [markdown]
 # ## On Flower's own engines
@@ -230,6 +236,9 @@ print(f"The run finished all {len(aside)} rounds.\n"
 # flwr run fedlib-app local-deployment --stream --run-config \
 #     "rule='trimmed_mean' f=1 attack='fang' malicious=2 faults='0:wrong-shape 1:crash'"
 # ```
+#
+# `malicious=2` draws two of the six partitions with the run's seed, so the attackers may include a faulty
+# client; name them (`malicious='2 3'`) to keep attackers and faulty clients apart.
 #
 # The simulation engine needs Ray (`pip install 'flwr[simulation]'`, part of fedlib's `flower` extra): start
 # the SuperLink with `--simulation` and add `--federation-config "num-supernodes=6"` to `flwr run`. The

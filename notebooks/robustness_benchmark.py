@@ -46,14 +46,23 @@ display(Markdown(setting_text(block)))
 #
 # For each rule, its **worst case**: the attack with the largest mean impact over the seeds (impact = no-attack
 # accuracy − attacked accuracy, same seed, percentage points; test accuracy at the best-validation round, the
-# paper's metric), as mean ± standard deviation over the seeds, and which attack it is. **Rank** = 1 + the
-# number of rules whose per-seed worst cases all lie below this rule's smallest: rules whose per-seed intervals
-# overlap are not separated by the seeds, and may share a rank. A rule with fewer than two seeds committed is
-# listed but not ranked. **Honest cost** = the plain mean's no-attack accuracy − the rule's (same seed): what the
-# rule gives up when nobody attacks.
+# paper's metric), as mean ± standard deviation over the seeds that every attack of the rule has, and which
+# attack it is. **Rank** = 1 + the number of rules whose per-seed worst cases all lie below this rule's
+# smallest: rules whose per-seed intervals overlap are not separated by the seeds, and may share a rank. A rule
+# with fewer than two such seeds is listed but not ranked.
 
 # %% tags=["hide-input"]
 display(*(Markdown(text) for part in view.partitions if (text := view.rank_example(part))))
+
+# %% [markdown]
+# ## What a rule costs when nobody attacks
+#
+# A robust rule discards or reweights honest updates too. Its **honest cost** is the plain mean's no-attack
+# accuracy minus the rule's, seed by seed: what the rule gives up when nobody attacks.
+
+# %% tags=["hide-input"]
+display(page.table(view.cost_caption()))
+display(tables.page_table(view.cost_table()))
 
 # %% [markdown]
 # ## Every rule against every attack

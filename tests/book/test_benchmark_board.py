@@ -108,3 +108,17 @@ def test_a_rule_alone_with_two_seeds_is_not_ranked_and_a_partial_ranking_says_so
     findings = board_of(runs_for(seeds)).findings()
     assert "(2 rules ranked so far, of the 3 listed: ranks among them only): rank 1 — Krum" in findings
     assert "**iid** (3 rules ranked): rank 1 — Krum" in findings
+
+
+def test_cost_table_pairs_each_rule_with_the_mean_by_seed_in_the_leaderboards_order():
+    runs = runs_for({("iid", r): [0, 1, 2] for r in RULES})
+    clean = runs.attack == "none"
+    runs.loc[clean & (runs.aggregator == "krum"), "test_accuracy"] -= [4.0, 5.0, 6.0]  # Krum costs 5 ± 1 pp
+    view = benchmark.board(SimpleNamespace(runs=runs, cells=[], seeds=[0, 1, 2]), rules=RULES, attacks=ATTACKS,
+                           partitions=("iid",))
+    costs = view.cost_table().set_index(("", "rule"))
+    assert list(costs.index) == view.leaderboard()[("", "rule")].tolist()
+    assert costs.loc["Krum", ("iid", "honest cost (pp)")] == "5.0 ± 1.0"
+    assert costs.loc[AGR_LABELS["mean"], ("iid", "honest cost (pp)")] == "0.0 ± 0.0"
+    assert costs.loc["Median", ("iid", "no-attack accuracy (%)")] == "85.0 ± 0.0"
+    assert "(worst case (pp)" not in str(list(view.leaderboard().columns)) and len(view.leaderboard().columns) == 4

@@ -31,6 +31,9 @@ from fedlib.report.labels import AGR_LABELS, ATTACK_LABELS
 
 #: How the page names each partition.
 PARTITION_LABELS = {"iid": "iid", "dirichlet": "non-iid (Dirichlet α = 0.5)"}
+#: The leaderboard's *by* column, narrower than the attack's full label (its caption says so): two partitions
+#: of four columns must fit a laptop's text column.
+SHORT_ATTACK = {"tailored": "tailored"}
 #: The rules whose AGR-tailored attack is the generic black-box search (no dedicated form in the paper).
 GENERIC_TAILORED = ("mean", *grids.NEWER_RULES)
 
@@ -67,6 +70,12 @@ def _alone_unranked(worst: pd.DataFrame) -> pd.DataFrame:
     ranked = worst[worst["rank"].notna()].groupby("partition").aggregator.transform("size")
     alone = ranked[ranked < 2].index
     return worst.assign(rank=worst["rank"].where(~worst.index.isin(alone)))
+
+
+def _grouped(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
 
 
 def _span(w: pd.Series) -> str:
@@ -132,24 +141,42 @@ class Board:
         return ", ".join(parts) + f" of the {total} cells"
 
     def leaderboard(self) -> pd.DataFrame:
-        """One row per rule; for each partition (a column group) its rank, worst case (pp), the attack behind it
-        and the honest cost. Rows in the order of the first partition's ranks (unranked
-        rules last)."""
+        """One row per rule; for each partition (a column group) its rank, worst case (pp) and the attack behind
+        it. Rows in the order of the first partition's ranks (unranked rules last)."""
         rows = []
         for rule in self.order():
             row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
             for part in self.partitions:
-                w, c = self._row(self.worst, part, rule), self._row(self.costs, part, rule)
+                w = self._row(self.worst, part, rule)
                 head = PARTITION_LABELS[part]
                 ranked_here = w is not None and math.isfinite(w["rank"])
                 row[(head, "rank")] = str(int(w["rank"])) if ranked_here else "–"
                 row[(head, "worst case (pp)")] = "–" if w is None else w.text + self._flags(w)
-                row[(head, "by")] = "–" if w is None else _attack(w.attack)
+                row[(head, "by")] = "–" if w is None else SHORT_ATTACK.get(w.attack, _attack(w.attack))
+            rows.append(row)
+        return _grouped(rows)
+
+    def cost_table(self) -> pd.DataFrame:
+        """One row per rule, in the leaderboard's order; for each partition the rule's no-attack accuracy (%) and
+        its honest cost against the plain mean (pp), mean ± sd over the paired seeds."""
+        rows = []
+        for rule in self.order():
+            row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
+            for part in self.partitions:
+                c = self._row(self.costs, part, rule)
+                head = PARTITION_LABELS[part]
+                row[(head, "no-attack accuracy (%)")] = "–" if c is None else c.accuracy_text
                 row[(head, "honest cost (pp)")] = "–" if c is None or not math.isfinite(c.cost) else c.cost_text
             rows.append(row)
-        table = pd.DataFrame(rows)
-        table.columns = pd.MultiIndex.from_tuples(table.columns)
-        return table
+        return _grouped(rows)
+
+    def cost_caption(self) -> str:
+        return (
+            "What each rule gives up when nobody attacks: its no-attack accuracy, and the honest cost, the plain "
+            "mean's (FedSGD averaging) no-attack accuracy minus the rule's, same seed (mean ± sd over the seeds "
+            f"with both runs; negative: the rule does better than the mean). Profile `scale`, Fashion-MNIST, "
+            f"{seeds_text(self.seeds)}; rows in the leaderboard's order; \"–\": no run committed yet."
+        )
 
     def leaderboard_caption(self) -> str:
         parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
@@ -157,21 +184,12 @@ class Board:
             f"Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
             f"(impact in pp, mean ± sd over the seeds committed for every attack of the rule, so that no attack wins "
             f"by having fewer seeds: a worst case marked † can differ from its heat-map cell below, which averages "
-            f"all of that cell's seeds; *by*: the attack behind it). Rows in the order of "
+            f"all of that cell's seeds; *by*: the attack behind it, *tailored* for AGR-tailored). Rows in the order of "
             f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
             f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only "
             f"rule of its partition with them) or no paired run committed yet; \\* the worst case of fewer than the "
-            f"{len(self.attacks)} attacks (the others are not committed yet); † fewer than {self.n_seeds} seeds. "
-            f"Honest cost: the plain mean's (FedSGD averaging) no-attack accuracy minus the rule's, same "
-            f"seed{self._reference_text()}."
+            f"{len(self.attacks)} attacks (the others are not committed yet); † fewer than {self.n_seeds} seeds."
         )
-
-    def _reference_text(self) -> str:
-        if self.costs.empty:
-            return ""
-        ref = self.costs[self.costs.aggregator == bench.REFERENCE]
-        texts = [f"{PARTITION_LABELS[r.partition]} {r.accuracy_text} %" for r in ref.itertuples()]
-        return f" (the mean's own no-attack accuracy: {'; '.join(texts)})" if texts else ""
 
     def findings(self) -> str:
         """Sentences computed from the leaderboard: per partition, the rules ranked first and last, and how often the
