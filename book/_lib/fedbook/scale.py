@@ -216,7 +216,7 @@ def _twin_text(case: dict, first: tuple[str, pd.DataFrame], second: tuple[str, p
             + (f"Not a copy: their last rounds differ ({_percents(x.final_accuracy)} against "
                f"{_percents(y.final_accuracy)})." if (x.final_accuracy != y.final_accuracy).any() else
                f"Their last rounds agree as well ({_percents(x.final_accuracy)})."))
-    if rule in COORDINATE_WISE and {a, b} <= set(GAMMA_SEARCHES):
+    if rule in COORDINATE_WISE and {a, b} <= set(GAMMA_SEARCHES) and (x.best_round > 0).all():
         text += (f" Both attacks send copies of the benign mean moved along one perturbation, by different γ; "
                  f"{AGR_LABELS.get(rule, rule)} reads only the middle values of each coordinate, and while every copy "
                  f"lies beyond them on the same side, how far it lies does not change the aggregate, so the two "
