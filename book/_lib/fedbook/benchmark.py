@@ -72,12 +72,6 @@ def _alone_unranked(worst: pd.DataFrame) -> pd.DataFrame:
     return worst.assign(rank=worst["rank"].where(~worst.index.isin(alone)))
 
 
-def _grouped(rows: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame(rows)
-    table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return table
-
-
 def _span(w: pd.Series) -> str:
     return f"{w.low:.1f}–{w.high:.1f}"
 
@@ -143,32 +137,37 @@ class Board:
     def leaderboard(self) -> pd.DataFrame:
         """One row per rule; for each partition (a column group) its rank, worst case (pp) and the attack behind
         it. Rows in the order of the first partition's ranks (unranked rules last)."""
-        rows = []
-        for rule in self.order():
-            row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
-            for part in self.partitions:
-                w = self._row(self.worst, part, rule)
-                head = PARTITION_LABELS[part]
-                ranked_here = w is not None and math.isfinite(w["rank"])
-                row[(head, "rank")] = str(int(w["rank"])) if ranked_here else "–"
-                row[(head, "worst case (pp)")] = "–" if w is None else w.text + self._flags(w)
-                row[(head, "by")] = "–" if w is None else SHORT_ATTACK.get(w.attack, _attack(w.attack))
-            rows.append(row)
-        return _grouped(rows)
+        def cells(part: str, rule: str) -> dict[str, str]:
+            w = self._row(self.worst, part, rule)
+            ranked_here = w is not None and math.isfinite(w["rank"])
+            return {"rank": str(int(w["rank"])) if ranked_here else "–",
+                    "worst case (pp)": "–" if w is None else w.text + self._flags(w),
+                    "by": "–" if w is None else SHORT_ATTACK.get(w.attack, _attack(w.attack))}  # fmt: skip
+
+        return self._per_rule(cells)
 
     def cost_table(self) -> pd.DataFrame:
         """One row per rule, in the leaderboard's order; for each partition the rule's no-attack accuracy (%) and
         its honest cost against the plain mean (pp), mean ± sd over the paired seeds."""
+        def cells(part: str, rule: str) -> dict[str, str]:
+            c = self._row(self.costs, part, rule)
+            return {"no-attack accuracy (%)": "–" if c is None else c.accuracy_text,
+                    "honest cost (pp)": "–" if c is None or not math.isfinite(c.cost) else c.cost_text}  # fmt: skip
+
+        return self._per_rule(cells)
+
+    def _per_rule(self, cells) -> pd.DataFrame:
+        """One row per rule in the leaderboard's order, a column group per partition: ``cells(partition, rule)``
+        gives the group's columns."""
         rows = []
         for rule in self.order():
             row: dict[tuple[str, str], object] = {("", "rule"): _rule(rule)}
             for part in self.partitions:
-                c = self._row(self.costs, part, rule)
-                head = PARTITION_LABELS[part]
-                row[(head, "no-attack accuracy (%)")] = "–" if c is None else c.accuracy_text
-                row[(head, "honest cost (pp)")] = "–" if c is None or not math.isfinite(c.cost) else c.cost_text
+                row |= {(PARTITION_LABELS[part], name): value for name, value in cells(part, rule).items()}
             rows.append(row)
-        return _grouped(rows)
+        table = pd.DataFrame(rows)
+        table.columns = pd.MultiIndex.from_tuples(table.columns)
+        return table
 
     def cost_caption(self) -> str:
         return (
