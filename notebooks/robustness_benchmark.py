@@ -81,7 +81,11 @@ display(Markdown(block.missing_note()))
 
 # %% [markdown]
 # ## Putting your own rule on the board
-#
+
+# %% tags=["hide-input"]
+display(Markdown(view.cost_text()))
+
+# %% [markdown]
 # `fedlib.evaluate` runs exactly the benchmark's cells for any rule — a registered name, `"module:function"`, or a
 # plain function `rule(updates, f, **options)` that returns the aggregated vector — and returns one row per attack
 # (its impact as mean ± sd over the seeds, plus the deviation it causes on captured gradients):
@@ -102,6 +106,3 @@ display(Markdown(block.missing_note()))
 # for the Krum family and Trimmed-mean / Median only, is aimed at Trimmed-mean, as on the board). With a
 # registered rule's name the same call reads the committed cells instead of training (pass
 # `results_dir="results/scale"` in a clone of this repository).
-
-# %% tags=["hide-input"]
-display(Markdown(view.cost_text()))

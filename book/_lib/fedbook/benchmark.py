@@ -232,7 +232,7 @@ class Board:
         leader, tied, nxt = top.iloc[0], top.iloc[1], below.iloc[0]
         above = w[w.high < nxt.low]
         return (
-            f"**Reading a rank ({PARTITION_LABELS[partition]}).** {_rule(tied.aggregator)} shares rank 1 with "
+            f"**Reading a rank, {PARTITION_LABELS[partition]}.** {_rule(tied.aggregator)} shares rank 1 with "
             f"{_rule(leader.aggregator)} although its mean worst case is larger ({tied.text} against {leader.text} "
             f"pp): its per-seed worst cases ({_span(tied)} pp) overlap {_rule(leader.aggregator)}'s ({_span(leader)} "
             f"pp), so the seeds do not separate them. {_rule(nxt.aggregator)} ({nxt.text} pp) ranks "
