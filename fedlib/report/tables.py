@@ -340,7 +340,13 @@ def progress_table(
 _OMITTED = ("dataset", "model", "n_malicious", "attack", "seed")
 
 
-def _group_name(labels: dict) -> str:
+def case_name(labels: dict) -> str:
+    """How a page names one case of a grid from its labels (dataset, model, attack and seed left out).
+
+    Example:
+        >>> case_name({"aggregator": "median", "attack": "lie", "knowledge": "full", "percent": 10.0})
+        'Median, full knowledge, 10 % malicious'
+    """
     bits = []
     for key, value in labels.items():
         if key in _OMITTED or value == "-":
@@ -378,7 +384,7 @@ def describe_missing(missing: Iterable[dict]) -> list[str]:
     """
     groups: dict[str, dict[str, list[int]]] = {}
     for labels in missing:
-        name = _group_name(labels)
+        name = case_name(labels)
         attack = labels.get("attack", "none")
         groups.setdefault(name, {}).setdefault(attack, []).append(int(labels["seed"]))
     lines = []

@@ -208,8 +208,7 @@ GAMMA_SEARCHES = ("tailored", "min_max", "min_sum")
 def _twin_text(case: dict, first: tuple[str, pd.DataFrame], second: tuple[str, pd.DataFrame]) -> str:
     (a, x), (b, y) = first, second
     rule = case.get("aggregator", "")
-    where = ", ".join([AGR_LABELS.get(rule, rule)] + [_case_words(k, v) for k, v in case.items()
-                                                       if k not in ("dataset", "model", "aggregator")])
+    where = tables.case_name(case)
     text = (f"**Twin cells — {where}: {ATTACK_LABELS.get(a, a)} and {ATTACK_LABELS.get(b, b)}** reach the same test "
             f"accuracy at the same best-validation round in each of {seeds_text(list(x.index))} "
             f"({_percents(x.test_accuracy)}; round {_listed(x.best_round)}). "
@@ -222,14 +221,6 @@ def _twin_text(case: dict, first: tuple[str, pd.DataFrame], second: tuple[str, p
                  f"lies beyond them on the same side, how far it lies does not change the aggregate, so the two "
                  f"attacks train the same model until some copy falls inside that middle.")
     return text
-
-
-def _case_words(key: str, value) -> str:
-    if key == "knowledge":
-        return f"{value} knowledge"
-    if key == "percent":
-        return f"{float(value):g} % malicious"
-    return f"{key} {value}"
 
 
 def _percents(values: pd.Series) -> str:
