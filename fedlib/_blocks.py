@@ -41,6 +41,7 @@ def row_checksums(block: torch.Tensor) -> torch.Tensor:
 
     Example:
         >>> import torch
+        >>> from fedlib._blocks import row_checksums
         >>> x = torch.tensor([[1.0, 2.0], [2.0, 1.0], [1.0, 2.5]])
         >>> c = row_checksums(x)
         >>> bool(c[0] == c[1]), bool(c[0] == c[2])  # equal sums are candidates, not proof
@@ -61,6 +62,7 @@ class DuplicateRows:
 
     Example:
         >>> import torch
+        >>> from fedlib._blocks import DuplicateRows
         >>> x = torch.tensor([[1.0, 2.0], [2.0, 1.0], [1.0, 2.0], [2.0, 1.0]])
         >>> found = DuplicateRows(x, slice(0, 2))
         >>> found.update(x[:, 0:2])

@@ -19,6 +19,7 @@ def did_you_mean(value: object, allowed: Iterable[object]) -> str:
     suggestion every error message about an unknown name uses. A renamed name points to its new name.
 
     Example:
+        >>> from fedlib._checks import did_you_mean
         >>> did_you_mean("krumm", ["krum", "median"])
         " Did you mean 'krum'?"
         >>> did_you_mean("fang", ["krum", "fang_defense"])
@@ -72,6 +73,8 @@ def all_finite(x: torch.Tensor) -> bool:
     round's gradients. Other devices and dtypes use torch's.
 
     Example:
+        >>> import torch
+        >>> from fedlib._checks import all_finite
         >>> all_finite(torch.tensor([1.0, -2.0])), all_finite(torch.tensor([1.0, float("nan")]))
         (True, False)
     """

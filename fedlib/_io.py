@@ -19,6 +19,7 @@ def atomic_write(
 
     Example:
         >>> import tempfile, pathlib
+        >>> from fedlib._io import atomic_write
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
         >>> atomic_write(target, lambda fh: fh.write(b"\\x00\\x01"))
         >>> target.read_bytes()
@@ -45,6 +46,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, validate: Callable[
 
     Example:
         >>> import tempfile, pathlib
+        >>> from fedlib._io import atomic_write_text
         >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.json"
         >>> atomic_write_text(target, '{"ok": true}')
         >>> target.read_text()

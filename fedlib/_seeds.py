@@ -1,6 +1,7 @@
 """The one formula that derives a random stream's seed from a run's seed.
 
 Example:
+    >>> from fedlib._seeds import derived_seed
     >>> derived_seed(0, 17), derived_seed(2, 5)
     (17, 2000011)
 """

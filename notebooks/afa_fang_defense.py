@@ -15,10 +15,10 @@
 #
 # Besides the five classic rules, the paper attacks two defenses that *filter* updates: **AFA** (adaptive
 # federated averaging) and **Fang's defense** (validation-based rejection). Cells are impacts (no-attack
-# accuracy minus attacked accuracy, percentage points): first at full size, then the quick version that
-# CI re-executes. How the two rules work: below the tables.
+# accuracy minus attacked accuracy, percentage points): first at full size on a stand-in, then in the
+# quick profile, small enough for a laptop CPU. How the two rules work: below the tables.
 #
-# ## Full size: Fashion-MNIST (scale profile)
+# ## Full size, on a stand-in: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -47,8 +47,7 @@ scale = scale_block("afa_fang", device=device)
 display(page.table("Impacts (pp) on AFA and Fang's defense (Fang-TrMean), **full knowledge**; Fang's "
                    "attack uses its Trimmed-mean variant. " + scale.caption()))
 display(tables.page_table(scale.table(knowledge="full")))
-display(Markdown(scale.missing_note()))
-display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
+display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 
 
 def reading(imp: pd.DataFrame, rules=RULES) -> str:
@@ -98,7 +97,7 @@ if len(scale_imp) and len(main_imp):
     side = pd.concat([scale_imp, main_imp[(main_imp.aggregator == "trimmed_mean") & (main_imp.knowledge == "full")]])
     side_table = tables.summarise(tables.label(side), ["aggregator"], ["attack"], "impact")
     display(page.table("The same attacks on AFA, Fang's defense and plain Trimmed-mean (the base rule of "
-                       "Fang's defense here; the [main table](main_table.ipynb)'s runs), full knowledge, impact (pp). "
+                       "Fang's defense here; the *Main table* chapter's runs), full knowledge, impact (pp). "
                        + scale.short_caption()))
     display(tables.page_table(side_table.reindex(columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
                               .reset_index().rename(columns={"aggregator": "AGR"})))
@@ -114,7 +113,7 @@ display(Markdown(
     "under `results/scale/` as the scale campaign computes it; this page never computes one."))
 
 # %% [markdown]
-# ## Quick profile (what CI re-executes)
+# ## Quick profile (small enough for a laptop CPU)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,

@@ -13,11 +13,12 @@
 # %% [markdown]
 # # DnC against the existing rules
 #
-# **DnC** (divide and conquer), the paper's defense, under every attack, including the **adaptive
-# attack** built against it, and its largest impact beside the most robust existing rule's: first at full
-# size, then the quick version that CI re-executes. How DnC works: below the tables.
+# This page runs **DnC** (divide and conquer), the paper's defense, under every attack, including the
+# **adaptive attack** built against it, and compares its largest impact with the most robust existing rule's:
+# first at full size on a stand-in, then in the quick profile, small enough for a laptop CPU. How DnC works:
+# below the tables.
 #
-# ## Full size: Fashion-MNIST (scale profile)
+# ## Full size, on a stand-in: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -28,10 +29,10 @@ run_missing = None
 
 # %% tags=["hide-input"]
 import pandas as pd
-from fedbook import paper, summary
+from fedbook import judge, paper, summary
 from fedbook.captions import Captions
 from fedbook.context import Context
-from fedbook.scale import scale_block
+from fedbook.scale import knowledge_twins, scale_block
 from fedbook.setup import stand_in
 from IPython.display import Markdown, display
 
@@ -58,11 +59,10 @@ for know in ("full", "partial"):
     display(page.table("Impacts (pp) on DnC, " + dnc_caption(table, know)
                        + "Fang's attack is its Trimmed-mean variant. " + scale.caption()))
     display(tables.page_table(table))
-display(Markdown(scale.missing_note()))
-display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
+display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 
 # %% [markdown]
-# ## The largest impact: most robust existing rule against DnC, at full size
+# ## The largest impact: most robust existing rule against DnC, at full size on the stand-in
 #
 # The paper's headline compares the *largest* impact over all attacks on the most robust existing rule
 # with the largest impact on DnC. Both worst cases are picked by their means; they are then compared
@@ -88,6 +88,15 @@ display(Markdown(
     f"is that comparison's stand-in: *{verdict.outcome}* — {verdict.text}. Each side is its rule's largest mean "
     "impact over every attack and both knowledge settings, so the two may come from different settings (the "
     "columns of the table above name them). The CIFAR10 and Purchase maxima have no stand-in here (Summary page)."))
+alone = summary.judge_claim(partner, scale_ev)
+if pair:
+    display(Markdown(
+        f"The verdict is on the ratio. The sizes themselves: {c.mean_a:.1f} pp on {c.a_name.split(' under ')[0]} "
+        f"against the paper's {partner.value:g} pp ({c.mean_a / partner.value:.1f}×), {c.mean_b:.1f} pp on DnC "
+        f"against its {mnist.value:g} pp ({c.mean_b / mnist.value:.1f}×); judged alone, the existing rule's maximum "
+        f"is *{alone.outcome}* (Summary page). The stand-in trains a smaller network on Fashion-MNIST, so the book "
+        "compares the paper's sizes through their ratio."))
+display(Markdown(judge.legend([verdict.outcome, alone.outcome] if pair else [verdict.outcome])))
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -97,7 +106,7 @@ display(Markdown(
 display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% [markdown]
-# ## Quick profile (what CI re-executes)
+# ## Quick profile (small enough for a laptop CPU)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
@@ -109,12 +118,14 @@ for know in ("full", "partial"):
     display(page.table("Impacts (pp) on DnC, " + dnc_caption(table, know)
                        + tables.caption(profile, dnc_runs.dataset.unique(), ctx.seeds)))
     display(tables.page_table(table))
+display(*map(Markdown, knowledge_twins(dnc_runs)))  # two tables' equal cells, said before a reader suspects a copy
 display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the existing rules ({ctx.describe()}).*"))
 
 # %% [markdown]
 # **How DnC works.** In each of a few iterations, DnC draws a random subset of the coordinates, centres the
 # updates on that subset, computes the top right singular vector, scores each update by its squared
-# projection on it, and drops the $\lfloor c\,f\rfloor$ highest scores; the aggregate is the mean of the
+# projection on it, and drops the $\lfloor c\,f\rfloor$ highest scores ($f$: the number of malicious updates the
+# server assumes; $c$: the filtering fraction, 1 in the paper and here); the aggregate is the mean of the
 # updates that survive every iteration. A harmful malicious update must deviate from the benign ones in
 # some direction, and that direction shows up as the top principal component. The **adaptive attack** is
 # the AGR-tailored attack whose γ search keeps every malicious copy among the survivors of the
@@ -124,7 +135,7 @@ display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the e
 display(Markdown(
     f"**Grid.** Full profile: every dataset × every attack × both knowledge settings, {seeds_text([0, 1, 2])}. "
     f"Quick profile: the same attacks and both knowledge settings on {describe_profile('quick')}, "
-    f"{seeds_text(ctx.seeds)}; the existing rules' maxima come from the [main table](main_table.ipynb)'s runs (same "
+    f"{seeds_text(ctx.seeds)}; the existing rules' maxima come from the *Main table* chapter's runs (same "
     "settings, cached). Fang's attack against DnC is its Trimmed-mean variant (our choice; Fang et al. had no "
     "attack on DnC). In the quick profile the adaptive attack with *partial* knowledge does not exist: the "
     "adversary simulates DnC on its own gradients plus one copy, and DnC's filtering iterations can remove all "
@@ -165,11 +176,11 @@ for (dataset, model), group in imp.groupby(["dataset", "model"], sort=False):
 maxima = "; ".join(f"{p.setting.split(',')[0]} {summary.shown(p)}" for p in paper.numbers(kind="max_impact",
                                                                                           aggregator="dnc"))
 display(page.table("Largest mean impact (pp) over every attack × knowledge setting "
-                   "(each pair one case, never pooled). 'Most robust existing rule' is the one whose largest impact is "
-                   "smallest; its number and attack are that rule's. " + tables.caption(profile, imp.dataset.unique(),
-                                                                                        ctx.seeds)
+                   "(each number is one attack in one knowledge setting; settings are never pooled). 'Most robust "
+                   "existing rule' is the one whose largest impact is smallest; its number and attack are that rule's. "
+                   + tables.caption(profile, imp.dataset.unique(), ctx.seeds, over_seeds="mean")
                    + f" ¹ The paper's maxima (its introduction), on DnC: {maxima}; '–': the paper states none for "
-                   "this row's setting. ² Its max impact ÷ DnC's; '–' when DnC's is <= 0."))
+                   "this row's setting. ² Its max impact ÷ DnC's; '–' when DnC's is ≤ 0."))
 tables.page_table(pd.DataFrame(rows))
 
 # %% tags=["hide-input"]
@@ -178,6 +189,6 @@ per_rule = per_rule.groupby(["aggregator", "knowledge", "attack"], sort=False).i
 display(page.table("Mean impact per rule, knowledge setting and attack (pp), DnC "
                    "last; on DnC the AGR-tailored column is the adaptive attack; n/a: a run that does not exist in "
                    "this profile. "
-                   + tables.caption(profile, imp.dataset.unique(), ctx.seeds)))
+                   + tables.caption(profile, imp.dataset.unique(), ctx.seeds, over_seeds="mean")))
 per_rule = per_rule.round(1).astype(object).where(per_rule.notna(), "n/a")
 tables.page_table(per_rule.reset_index().rename(columns={"aggregator": "rule"}))

@@ -16,9 +16,10 @@
 # The paper's central table compares the earlier attacks (Fang, LIE) with its own (AGR-tailored, Min-Max,
 # Min-Sum) against five Byzantine-robust aggregation rules, with 20 % malicious clients. Each cell is an
 # **impact**: the accuracy without attack minus with the attack, in percentage points (higher = stronger
-# attack). First at full size, then the quick version that CI re-executes.
+# attack). First at full size on a stand-in, then in the quick profile, small
+# enough for a laptop CPU.
 #
-# ## Full size: Fashion-MNIST (scale profile)
+# ## Full size, on a stand-in: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -29,7 +30,7 @@ run_missing = None  # None: compute missing results only in the quick profile
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-from fedbook import paper, summary
+from fedbook import judge, paper, summary
 from fedbook.captions import Captions
 from fedbook.context import DEFAULT_SEEDS, Context
 from fedbook.scale import scale_block
@@ -46,8 +47,7 @@ scale = scale_block("main", device=device)
 for know in ("full", "partial"):
     display(page.table(f"Impact (pp) of each attack, **{know} knowledge**. " + scale.caption()))
     display(tables.page_table(scale.table(knowledge=know)))
-display(Markdown(scale.missing_note()))
-display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
+display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -57,7 +57,7 @@ display(Markdown(
     "`results/scale/`; this page reads whatever part is committed and never computes one."))
 
 # %% [markdown]
-# ## Does the paper's ordering hold at full size?
+# ## Does the paper's ordering hold at full size on the stand-in?
 #
 # The abstract claims that the paper's attacks reduce accuracy 1.5× to 60× more than Fang and LIE. Per rule
 # and knowledge setting, the table compares our strongest attack (tailored, Min-Max or Min-Sum: the largest
@@ -71,8 +71,9 @@ display(page.table("Our strongest attack against the stronger of Fang and LIE, p
                    "setting (mean ± std over the paired seeds). " + scale.short_caption(), label="ordering"))
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(scale_ev, summary.OURS))))
 verdict = summary.judge_claim(claim, scale_ev)
-display(Markdown(f"**At full size**, the abstract's claim ({claim.shown}): *{verdict.outcome}* — "
-                 f"{verdict.text}. The rule is the Summary page's."))
+display(Markdown(f"**At full size, on the Fashion-MNIST stand-in**, the abstract's claim ({claim.shown}): "
+                 f"*{verdict.outcome}* — {verdict.text}. {judge.legend([verdict.outcome])} The rule is the Summary "
+                 "page's."))
 
 # %% [markdown]
 # ## What the paper's metric hides
@@ -85,7 +86,7 @@ display(Markdown(f"**At full size**, the abstract's claim ({claim.shown}): *{ver
 display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% [markdown]
-# ## Quick profile (what CI re-executes)
+# ## Quick profile (small enough for a laptop CPU)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
@@ -113,7 +114,7 @@ fig = impact_heatmaps(grids_by_knowledge,
 plt.show()
 display(page.figure(f"{page.ref('quick full', 'quick partial')} as heat maps on one colour scale (darker = "
                     "larger accuracy drop; hatched n/a: a run that cannot exist in this profile). "
-                    + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+                    + tables.caption(profile, runs.dataset.unique(), ctx.seeds, over_seeds="mean")))
 
 # %% tags=["hide-input"]
 quick_ev = summary.Evidence.from_runs("the quick profile", runs)
@@ -122,7 +123,8 @@ display(page.table(f"The ordering of {page.ref('ordering')} in the quick profile
 display(tables.page_table(summary.comparison_table(summary.attack_comparisons(quick_ev, summary.OURS))))
 quick_verdict = summary.judge_claim(claim, quick_ev)
 display(Markdown(f"In the quick profile, the abstract's claim: *{quick_verdict.outcome}* — {quick_verdict.text}. "
-                 "A quick-profile reading is about a small problem, not a verdict on the paper."))
+                 f"{judge.legend([quick_verdict.outcome])} A quick-profile reading is about a small problem, not a "
+                 "verdict on the paper."))
 
 # %% tags=["hide-input"]
 settings = ", ".join(f"{paper.DATASET_LABELS[d]} ({paper.MODEL_LABELS[m]})" for d, m in grids.DATASETS["full"])
@@ -136,14 +138,16 @@ display(Markdown(
 # %% [markdown]
 # *n/a* in the quick profile: with partial knowledge the tailored attacker simulates the rule on its own
 # $m = 4$ honest gradients plus $m' = \max(1, \lfloor m^2/n\rfloor) = 1$ copy (the released code's rule);
-# Bulyan needs at least $4f + 3 = 7$ rows, so the adversary cannot simulate it and the run does not exist.
+# Bulyan, told that $f = m' = 1$ of its rows are malicious, needs at least $4f + 3 = 7$ rows, so the adversary cannot
+# simulate it and the run does not exist.
 # In the scale and full profiles ($m = 20$ of 100, $m = 10$ of 50) the simulation is possible.
 #
 # ## The paper's numbers beside ours
 #
-# The only cells of this table that the available paper text states are the CIFAR10-Alexnet impacts
-# under partial knowledge (the sentence does not name the rule). They can only be judged with a
-# full-profile run on CIFAR10; the Summary page says why no stand-in judges them.
+# The book shows only the numbers the paper states in its abstract and introduction (the Summary page says
+# why). Of this table's cells, those are the CIFAR10-Alexnet impacts under partial knowledge (the sentence does
+# not name the rule). They can only be judged with a full-profile run on CIFAR10; the Summary page says why no
+# stand-in judges them.
 
 # %% tags=["hide-input"]
 full = {}

@@ -15,9 +15,9 @@
 #
 # The paper's default is 20 % malicious clients; its figure varies the share. The server is told the true
 # number of attackers ($f = m$), as in the released code, so every percentage has its own no-attack run.
-# First at full size, then the quick version that CI re-executes.
+# First at full size on a stand-in, then in the quick profile, small enough for a laptop CPU.
 #
-# ## Full size: Fashion-MNIST (scale profile)
+# ## Full size, on a stand-in: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -64,8 +64,7 @@ else:
 table = scale.table(index=("aggregator", "attack"), column="percent", by=BY, clean_accuracy=False)
 display(page.table("The figure's numbers (impact, pp), every cell of the block. " + scale.short_caption()))
 display(tables.page_table(percent_columns(table)))
-display(Markdown(scale.missing_note()))
-display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
+display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 display(*scale.late_section(["aggregator", "attack", "percent"], captions=page, by=BY))
 
 # %% tags=["hide-input"]
@@ -79,7 +78,7 @@ display(Markdown(
     "20 % cells are the main table's), and this page never computes one."))
 
 # %% [markdown]
-# ## Quick profile (what CI re-executes)
+# ## Quick profile (small enough for a laptop CPU)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,

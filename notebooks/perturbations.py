@@ -15,10 +15,11 @@
 #
 # The optimisation attacks send $\nabla^b + \gamma\nabla^p$: the benign reference plus a scaled perturbation
 # direction $\nabla^p$. fedlib has three directions — inverse unit vector, inverse standard deviation and
-# inverse sign (defined below the tables) — and this page runs each attack with each of them. Cells are
-# impacts (percentage points): first at full size, then the quick version that CI re-executes.
+# inverse sign (defined below the tables) — and this page compares the optimisation attacks under each of them
+# on Multi-krum and Median. Cells are impacts (percentage points): first at full size on a stand-in, then in the
+# quick profile (Multi-krum only), small enough for a laptop CPU.
 #
-# ## Full size: Fashion-MNIST (scale profile)
+# ## Full size, on a stand-in: Fashion-MNIST (scale profile)
 
 # %% tags=["parameters", "remove-cell"]
 profile = "quick"
@@ -76,12 +77,12 @@ def reading(table) -> str:
 
 
 scale = scale_block("perturbations", device=device)
-display(page.table("Impact (pp) of each attack with each perturbation direction, full knowledge. "
+display(page.table("Impact (pp) of each attack with each perturbation direction, full knowledge, on "
+                   + " and ".join(paper.AGR_LABELS[a] for a in grids.SCALE_PERTURBATION_RULES) + ". "
                    + scale.caption()))
 display(tables.page_table(scale.table(index=("aggregator", "attack"), column="perturbation",
                                       clean_accuracy=False).rename(columns=DIRECTIONS)))
-display(Markdown(scale.missing_note()))
-display(*map(Markdown, scale.twin_cells()))  # attacks whose runs agree, said before a reader suspects a copy
+display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 scale_imp = tables.paired_impacts(scale.runs, BY)
 scale_harm = harm_table(scale_imp)
 display(page.table("The most harmful direction per rule and attack at full size, over the seeds that have "
@@ -97,7 +98,7 @@ display(Markdown(
     "as the scale campaign computes it; this page never computes one."))
 
 # %% [markdown]
-# ## Quick profile (what CI re-executes)
+# ## Quick profile (small enough for a laptop CPU)
 
 # %% tags=["hide-input"]
 ctx = Context(profile, device=device, seeds=seeds, results_dir=results_dir, run_missing=run_missing,
@@ -118,7 +119,7 @@ display(tables.page_table(table))
 quick_harm = harm_table(imp)
 display(page.table("The most harmful direction in the quick profile, over the seeds that have a run of "
                    "every direction. "
-                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds)))
+                   + tables.caption(profile, runs.dataset.unique(), ctx.seeds, over_seeds="")))
 display(tables.page_table(quick_harm))
 display(Markdown(f"*{len(runs)} runs ({ctx.describe()}); diverged: {int(runs.diverged.sum())}.*"))
 small = "; a small problem: orderings, not sizes" if profile == "quick" else ""
@@ -136,10 +137,10 @@ display(Markdown(f"**Reading** ({profile} profile, {seeds_text(ctx.seeds)}{small
 #
 # **What the paper says.** Its introduction states that selecting the appropriate malicious perturbation
 # can significantly boost the impact of model poisoning, and that the paper proposes a simple way to select
-# the most effective perturbation for a given FL setting (its §VI-C, which is not in the text available to
-# us, nor are its per-cell numbers: no paper column). fedlib's `pick_perturbation` crafts with each direction
-# on the round's data and keeps the one that moves the aggregate furthest; the tables above fix one
-# direction per run.
+# the most effective perturbation for a given FL setting (its §VI-C). The book shows only the numbers of the
+# paper's abstract and introduction (the Summary page says why), which state none for this page: no paper
+# column. fedlib's `pick_perturbation` crafts with each direction on the round's data and keeps the one that
+# moves the aggregate furthest; the tables above fix one direction per run.
 
 # %% tags=["hide-input"]
 display(Markdown(

@@ -37,7 +37,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from fedbook.text import vector_text
-from fedbook.toy import aggregate_all, aggregates_figure, point_cloud, rules_table
+from fedbook.toy import aggregate_all, aggregates_figure, coinciding_text, point_cloud, rules_table
 from IPython.display import Markdown, display
 
 from fedlib.report.labels import AGR_LABELS
@@ -79,7 +79,7 @@ display(Markdown(
     "**Figure.** Honest updates (grey dots), their mean (black plus), malicious updates (black crosses) and "
     "the output of each rule (large open markers: the paper's rules; small filled markers: later ones); the "
     f"right panel zooms on the honest mean. Farthest from the honest mean: {farthest_text(table)}. Rules that "
-    f"kept malicious rows: {kept_text(table) or 'none'}."))
+    f"kept malicious rows: {kept_text(table) or 'none'}. {coinciding_text(table)}".strip()))
 
 # %% [markdown]
 # ## What each rule keeps, and why
@@ -148,7 +148,8 @@ display(Markdown(
     f"of each other). Rules that now keep malicious copies: {kept_text(hidden_table) or 'none'}. Farthest from "
     f"the honest mean: {farthest_text(hidden_table)}. In two dimensions the shift is small because the honest "
     "spread is small; in a model with millions of coordinates the same construction moves the aggregate by the "
-    "honest spread in *every* coordinate at once, which is what the paper exploits."))
+    f"honest spread in *every* coordinate at once, which is what the paper exploits. {coinciding_text(hidden_table)}"
+    .strip()))
 
 # %% [markdown]
 # ## Exercises

@@ -220,12 +220,12 @@ def beyond_the_table(worst: pd.DataFrame) -> str:
     worse = [f"{AGR_LABELS[r.aggregator]}: {ATTACK_LABELS[everything.worst_attack[r.aggregator]]} "
              f"{everything.max_impact[r.aggregator]:.1f} pp" for r in worst.itertuples()
              if r.aggregator in everything.index and everything.max_impact[r.aggregator] > r.max_impact]
-    head = " The [robustness benchmark](robustness_benchmark.ipynb) adds IPM and Mimic (iid, same seeds); "
+    head = " The *Robustness benchmark* chapter adds IPM and Mimic (iid, same seeds); "
     return head + ("a worse attack than the table's for " + "; ".join(worse) + "." if worse else
                    "neither is worse than the table's worst attack for any of these rules.")
 display(Markdown("**Table.** Impact (pp) of each attack on the newer defenses, full knowledge. " + newer.caption()))
 display(tables.page_table(newer.table(knowledge="full")))
-display(Markdown(newer.missing_note()))
+display(*map(Markdown, newer.notes(twins=False)))
 if len(newer.runs):
     worst = tables.largest_impacts(tables.impacts(newer.runs, ["aggregator"]), ["aggregator"])
     display(Markdown(

@@ -172,6 +172,7 @@ def afa_keeps(
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators._afa import afa_keeps
         >>> x = torch.tensor([[1.0, 0.1], [1.0, -0.1], [1.0, 0.0], [0.9, 0.05], [1.1, 0.0],
         ...                   [1.0, 0.02], [1.0, -0.05], [-1.0, 0.0]])
         >>> afa_keeps(x, 1, 7), afa_keeps(x, 1, 8)

@@ -234,7 +234,7 @@ def aggregate(
     """Aggregate the rows of ``updates`` with the rule ``name``, assuming ``f`` malicious rows.
 
     Args:
-        name: one of :func:`names` (``mean, krum, multi_krum, bulyan, trimmed_mean, median, afa, fang_defense, dnc``).
+        name: a registered rule, one of :func:`names` (e.g. ``"median"``, ``"krum"``, ``"dnc"``; plugins add theirs).
         updates: floating tensor (n, d) on any device; one row per client.
         f: number of malicious inputs the server assumes.
         variant: ``"textbook"`` (original definitions) or ``"ndss21"`` (the authors' released code).

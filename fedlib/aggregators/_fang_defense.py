@@ -192,6 +192,7 @@ def fang_survivors(
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators import fang_survivors
         >>> x = torch.tensor([[1.0], [1.1], [0.9], [1.0], [1.05], [9.0]])
         >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
         >>> fang_survivors(x, f=1, score_fn=loss, base="mean", rule="lrr")
@@ -233,6 +234,7 @@ def fang_keeps(
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators._fang_defense import fang_keeps
         >>> x = torch.tensor([[9.0], [9.0], [1.0], [1.1], [0.9], [1.0], [1.05], [0.95], [1.02]])
         >>> loss = lambda v: (float((v - 1.0).abs()), float((v - 1.0).abs() > 0.5))
         >>> fang_keeps(x, 2, 2, score_fn=loss, base="mean")[0]

@@ -49,6 +49,7 @@ def neighbour_weights(distances: torch.Tensor, k: int) -> torch.Tensor:
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators._nnm import neighbour_weights
         >>> neighbour_weights(torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 4.0], [1.0, 4.0, 0.0]]), 2)
         tensor([[1.0000, 0.5000, 0.5000],
                 [1.0000, 1.0000, 0.0000],

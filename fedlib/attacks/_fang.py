@@ -66,6 +66,8 @@ def exact_pairwise_distances(rows: torch.Tensor) -> torch.Tensor:
     (a − b)² = (b − a)², so every pair above the diagonal is computed once and mirrored; the diagonal is 0.
 
     Example:
+        >>> import torch
+        >>> from fedlib.attacks._fang import exact_pairwise_distances
         >>> x = torch.randn(6, 50, generator=torch.Generator().manual_seed(0))
         >>> torch.equal(exact_pairwise_distances(x), torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist"))
         True
@@ -84,6 +86,7 @@ def fang_lambda0(benign: torch.Tensor, f: int, *, variant: str = "textbook") -> 
 
     Example:
         >>> import torch
+        >>> from fedlib.attacks import fang_lambda0
         >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
         >>> round(fang_lambda0(x, 1), 4)
         0.8333

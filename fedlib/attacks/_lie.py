@@ -33,6 +33,7 @@ def lie_z(n_total: int, n_malicious: int) -> float:
     r"""Baruch et al.'s z: s = ⌊n/2 + 1⌋ − m, z = Φ⁻¹((n − s)/n) (torch.special.ndtri, float64).
 
     Example:
+        >>> from fedlib.attacks import lie_z
         >>> round(lie_z(50, 10), 4)
         0.4677
     """

@@ -35,7 +35,7 @@ from .sweep import add_parser as add_sweep_parser
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; ``prog`` defaults to the name the program was started as (``fedlib``)."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0].replace("``", ""))
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="{run,list,dry-run,data,evaluate,reproduce,sweep}"
     )

@@ -7,6 +7,7 @@ prints them and exits with 2.
 
 Example:
     >>> import argparse
+    >>> from fedlib.cli.data import add_data_parser
     >>> parser = argparse.ArgumentParser(prog="fedlib")
     >>> _ = add_data_parser(parser.add_subparsers(dest="command"))
     >>> args = parser.parse_args(["data", "fetch", "cifar10", "mnist", "--root", "/tmp/d", "--no-progress"])

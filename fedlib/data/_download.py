@@ -33,6 +33,7 @@ _RETRYABLE_NAMES = ("ConnectionError", "ChunkedEncodingError", "Timeout", "Conte
 def _content_range_start(header: str | None) -> int | None:
     """Start offset of a ``Content-Range: bytes START-END/TOTAL`` header (None if absent or malformed).
 
+    >>> from fedlib.data._download import _content_range_start
     >>> _content_range_start("bytes 100-199/200"), _content_range_start(None)
     (100, None)
     """
@@ -229,6 +230,7 @@ def _try_source(file, downloads: Path, url: str, *, progress: bool, timeout: flo
 def _split_hash(known_hash: str) -> tuple[str, str]:
     """``"md5:ab12"`` → ("md5", "ab12"); a bare digest is SHA-256 (pooch's convention).
 
+    >>> from fedlib.data._download import _split_hash
     >>> _split_hash("md5:AB12"), _split_hash("ab12")
     (('md5', 'ab12'), ('sha256', 'ab12'))
     """
@@ -246,6 +248,7 @@ def file_digest(path: Path, algorithm: str) -> str:
     """The ``algorithm`` digest of ``path`` (a hashlib name, or ``git-blob-sha1``).
 
     >>> import tempfile, pathlib
+    >>> from fedlib.data._download import file_digest
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello"
     >>> _ = path.write_bytes(b"hello\\n")
     >>> file_digest(path, "git-blob-sha1")  # `git hash-object hello` says the same

@@ -252,6 +252,7 @@ def default_data_root() -> Path:
     folder for fedlib (where ``fedlib data fetch`` installs).
 
     >>> import os
+    >>> from fedlib.data import default_data_root
     >>> saved = os.environ.get("FEDLIB_DATA")
     >>> os.environ["FEDLIB_DATA"] = "/tmp/fedlib-data"
     >>> str(default_data_root())

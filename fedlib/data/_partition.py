@@ -20,6 +20,7 @@ def iid_partition(n_samples: int, n_clients: int, samples_per_client: int | None
     ``split_seed``, so contiguous blocks are iid (the released CIFAR10 code: 50 clients × 1,000).
 
     Example:
+        >>> from fedlib.data import iid_partition
         >>> [b.tolist() for b in iid_partition(7, 3, 2)]
         [[0, 1], [2, 3], [4, 5]]
     """
@@ -48,6 +49,8 @@ def dirichlet_partition(
     ``seed`` (a numpy Generator; torch has no seeded Dirichlet sampler).
 
     Example:
+        >>> import torch
+        >>> from fedlib.data import dirichlet_partition
         >>> parts = dirichlet_partition(torch.arange(100) % 10, 4, 0.5, seed=0)
         >>> sum(len(p) for p in parts)
         100

@@ -49,6 +49,7 @@ def synthetic(
     hold ``n_eval`` samples each. Everything is drawn from one CPU generator seeded with ``seed``.
 
     Example:
+        >>> from fedlib.data import synthetic
         >>> ds = synthetic("femnist", n_clients=3400, client_sizes=[4, 6] * 1700)
         >>> ds.n_clients, ds.input_shape, ds.n_classes, ds.train_x.shape
         (3400, (1, 28, 28), 62, torch.Size([17000, 1, 28, 28]))

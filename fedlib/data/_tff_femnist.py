@@ -36,6 +36,9 @@ _TOKENS = np.array([repr(float(v)) for v in _GRID], dtype=object)
 def pixels_json(x: np.ndarray) -> str:
     """``json.dumps(x.tolist(), separators=(",", ":"))`` for a float32 (n, 784) array, fast on the k/255 grid.
 
+    >>> import json
+    >>> import numpy as np
+    >>> from fedlib.data._tff_femnist import pixels_json
     >>> x = np.array([[1.0, 0.5, 2 / 255]], dtype=np.float32)
     >>> pixels_json(x) == json.dumps(x.tolist(), separators=(",", ":"))
     True
@@ -92,6 +95,7 @@ def tff_to_leaf(train_h5: Path, test_h5: Path, dest: Path, writers_per_shard: in
     Example (a one-writer file pair):
         >>> import tempfile, h5py, numpy as np
         >>> from pathlib import Path
+        >>> from fedlib.data._tff_femnist import tff_to_leaf
         >>> tmp = Path(tempfile.mkdtemp())
         >>> for split, n in (("train", 3), ("test", 1)):
         ...     with h5py.File(tmp / f"{split}.h5", "w") as f:

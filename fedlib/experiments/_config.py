@@ -88,6 +88,7 @@ class Experiment:
     and surplus attackers honest; other rules f = m_t; capped like "capped").
 
     Example:
+        >>> from fedlib.experiments import Experiment
         >>> e = Experiment(dataset="mnist5k", model="mnist_fc", n_clients=20, n_malicious=4, rounds=5)
         >>> Experiment.from_dict(e.to_dict()) == e, len(e.config_hash)
         (True, 64)
@@ -343,6 +344,7 @@ class Experiment:
         but ``profile`` belongs to exactly one part (the seeds without their ``_seed`` suffix).
 
         Example:
+            >>> from fedlib.experiments import Experiment
             >>> s = Experiment(aggregator="median", attack="lie", n_malicious=4).setting
             >>> s.defense.aggregator, s.threat.attack, s.threat.n_malicious, s.seeds.sample
             ('median', 'lie', 4, 0)
@@ -364,6 +366,7 @@ def seed_fields(seed: int) -> dict[str, int]:
     """The one place a single seed fans out to the four seeds of a run (:data:`SEED_FIELDS`).
 
     Example:
+        >>> from fedlib.experiments._config import seed_fields
         >>> seed_fields(3)
         {'split_seed': 3, 'init_seed': 3, 'sample_seed': 3, 'attack_seed': 3}
     """

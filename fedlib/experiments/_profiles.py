@@ -123,6 +123,7 @@ def check_profile(profile: str) -> str:
     UnknownNameError.
 
     Example:
+        >>> from fedlib.experiments._profiles import check_profile
         >>> check_profile("scale")
         'scale'
     """
@@ -142,6 +143,7 @@ def experiment_for(profile: str, dataset: str | None = None, **overrides: Any) -
     the result is labelled with ``profile``.
 
     Example:
+        >>> from fedlib.experiments import experiment_for
         >>> e = experiment_for("quick", aggregator="median", rounds=10)
         >>> e.dataset, e.n_clients, e.n_malicious, e.rounds, e.profile
         ('mnist5k', 20, 4, 10, 'quick')
@@ -200,6 +202,7 @@ def setting_words(exp: Experiment) -> dict[str, str]:
     ``optimiser``, ``batch`` and ``rounds`` (:func:`describe_experiment` joins them).
 
     Example:
+        >>> from fedlib.experiments import experiment_for, setting_words
         >>> setting_words(experiment_for("scale"))["network"]
         'a 784-100-10 fully-connected network'
     """
@@ -223,6 +226,7 @@ def describe_experiment(exp: Experiment) -> str:
     types a setting by hand): dataset, clients, network, server optimiser, batch and rounds.
 
     Example:
+        >>> from fedlib.experiments import describe_experiment, experiment_for
         >>> describe_experiment(experiment_for("scale"))
         'Fashion-MNIST, 100 clients × 600 samples, 20 malicious, every client every round, a 784-100-10 \
 fully-connected network, server SGD with lr 0.5, batch 100, 300 rounds'
@@ -234,6 +238,7 @@ def describe_profile(profile: str, dataset: str | None = None, **overrides: Any)
     """:func:`describe_experiment` of :func:`experiment_for` ``(profile, dataset, **overrides)``.
 
     Example:
+        >>> from fedlib.experiments import describe_profile
         >>> describe_profile("quick")
         'the embedded 5,000-image MNIST subset (mnist5k), 20 clients, 4 malicious, every client every round, \
 a 784-100-10 fully-connected network, server SGD with lr 0.5, batch 50, 100 rounds'
@@ -245,6 +250,7 @@ def seeds_text(seeds: Any) -> str:
     """``"seed 0"``, ``"seeds 0, 1, 2"`` (or ``"no seed yet"``): how a caption names seeds, never a list repr.
 
     Example:
+        >>> from fedlib.experiments import seeds_text
         >>> seeds_text([0, 1, 2]), seeds_text((3,)), seeds_text([])
         ('seeds 0, 1, 2', 'seed 3', 'no seed yet')
     """

@@ -9,6 +9,7 @@ own seeds unless ``seeds`` says otherwise). A full reproduction leaves its manif
 say whether they are the paper's setting.
 
 Example:
+    >>> from fedlib.experiments.reproduce import Reproduction
     >>> rep = Reproduction(grids=("main",), datasets=("mnist",), seeds=(0,), rounds=2, stand_in_model=True)
     >>> len(rep.experiments()), rep.paper_setting
     (55, False)

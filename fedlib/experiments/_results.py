@@ -50,6 +50,7 @@ def versions(device: str = "cpu") -> dict[str, str]:
     that a reader comparing numbers knows whether to expect equality.
 
     Example:
+        >>> from fedlib.experiments import versions
         >>> sorted(versions())
         ['cpu', 'cpu_capability', 'fedlib', 'python', 'torch']
     """

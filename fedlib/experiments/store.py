@@ -17,7 +17,7 @@ a file of another schema, or one whose config does not hash to its name, is corr
 
 Example:
     >>> import tempfile
-    >>> from fedlib.experiments import experiment_for
+    >>> from fedlib.experiments import ResultsStore, experiment_for
     >>> store = ResultsStore(tempfile.mkdtemp())
     >>> exp = experiment_for("quick", rounds=2)
     >>> store.get(exp) is None, store.missing([exp]) == [exp]
@@ -111,6 +111,7 @@ def default_results_dir() -> Path:
 
     Example:
         >>> import os
+        >>> from fedlib.experiments import default_results_dir
         >>> os.environ["FEDLIB_RESULTS_DIR"] = "/tmp/my-results"
         >>> str(default_results_dir())
         '/tmp/my-results'
@@ -216,7 +217,7 @@ class ResultsStore:
 
     Example:
         >>> import tempfile
-        >>> from fedlib.experiments import experiment_for, run
+        >>> from fedlib.experiments import ResultsStore, experiment_for, run
         >>> store = ResultsStore(tempfile.mkdtemp())
         >>> result = run(experiment_for("quick", rounds=2), store.folder)  # doctest: +SKIP
         >>> store.get(result.experiment) == result  # doctest: +SKIP

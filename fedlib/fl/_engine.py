@@ -377,7 +377,7 @@ def train(
 
     Example:
         >>> import torch
-        >>> from fedlib.fl import DataSetup, Defense, RunOptions, Setting, ThreatModel, TrainingSetup
+        >>> from fedlib.fl import DataSetup, Defense, RunOptions, Setting, ThreatModel, TrainingSetup, train
         >>> setting = Setting(DataSetup(n_clients=10, samples_per_client=20), TrainingSetup(batch_size=10, rounds=2),
         ...                   Defense(aggregator="median"), ThreatModel(n_malicious=2, attack="min_max"),
         ...                   RunOptions(device="cpu"))

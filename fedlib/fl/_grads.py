@@ -25,6 +25,7 @@ class FlatModel:
     Example:
         >>> import torch
         >>> from fedlib.models import build
+        >>> from fedlib.fl import FlatModel
         >>> fm = FlatModel(build("mnist_fc", seed=0))
         >>> fm.theta.shape
         torch.Size([79510])

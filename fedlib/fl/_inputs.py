@@ -215,6 +215,7 @@ def setting_of(source: Setting | HasSetting) -> Setting:
     """``source`` itself when it is a :class:`Setting`, else its ``setting`` attribute.
 
     Example:
+        >>> from fedlib.fl import Setting, setting_of
         >>> setting_of(Setting()).training.rounds
         120
     """

@@ -29,6 +29,7 @@ class ServerOptimiser:
 
     Example:
         >>> import torch
+        >>> from fedlib.fl import ServerOptimiser
         >>> opt = ServerOptimiser("sgd", torch.zeros(2), lr=0.5, decay_rounds=[2], decay_factor=0.5)
         >>> for t in range(3):
         ...     theta = opt.step(torch.ones(2))

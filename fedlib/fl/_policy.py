@@ -32,6 +32,7 @@ def largest_f(rule: str, n_rows: int, *, variant: str = "textbook", options: Map
     """The largest f for which ``rule`` accepts ``n_rows`` rows (``min_inputs(rule, f) <= n_rows``); -1 if none.
 
     Example:
+        >>> from fedlib.fl import largest_f
         >>> largest_f("bulyan", 60), largest_f("krum", 60), largest_f("median", 60)
         (14, 28, 59)
     """
@@ -61,6 +62,7 @@ def round_f(
     ``n_rows`` (the clients of the round) is needed by the capped policies.
 
     Example:
+        >>> from fedlib.fl import round_f
         >>> round_f("actual", "krum", 3), round_f(1, "krum", 3)
         ((3, 3), (1, 3))
         >>> round_f("ndss21_femnist", "bulyan", 20, 60), round_f("ndss21_femnist", "krum", 1, 60)
@@ -173,7 +175,7 @@ def check_feasible(source: Setting | HasSetting, n_total: int | None = None) -> 
 
     Example:
         >>> from dataclasses import replace
-        >>> from fedlib.fl import DataSetup, Defense, Setting, ThreatModel, TrainingSetup
+        >>> from fedlib.fl import DataSetup, Defense, Setting, ThreatModel, TrainingSetup, check_feasible
         >>> s = Setting(DataSetup(n_clients=100), TrainingSetup(sampling="without_replacement", clients_per_round=20),
         ...             Defense(aggregator="median"), ThreatModel(n_malicious=20))
         >>> check_feasible(s)  # doctest: +ELLIPSIS

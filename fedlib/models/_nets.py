@@ -65,8 +65,8 @@ _VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 class VGG11Cifar(nn.Module):
     """VGG11 (configuration "A", no batch norm) for 32×32 inputs (paper §V), d = 9,225,610.
 
-    3×3 convolutions (padding 1) with channels 64,M,128,M,256,256,M,512,512,M,512,512,M (M = MaxPool 2×2), ReLU
-    after each, then Linear(512→10). Init: conv weights N(0, √(2/(k·k·out_channels))), conv biases 0, linear
+    3×3 convolutions (padding 1) with channels 64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M (M = MaxPool
+    2×2), ReLU after each, then Linear(512→10). Init: conv weights N(0, √(2/(k·k·out_channels))), conv biases 0, linear
     weights N(0, 0.01), linear bias 0 (the initialisation of the `models/cifar` package the released code uses).
     """
 
@@ -209,6 +209,7 @@ def sized_by_data(name: str) -> bool:
     values of the dataset's input: the engine sets it from the dataset, so an experiment never does.
 
     Example:
+        >>> from fedlib.models import sized_by_data
         >>> sized_by_data("mnist_fc"), sized_by_data("femnist_cnn")
         (True, False)
     """

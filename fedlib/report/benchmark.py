@@ -22,6 +22,7 @@ rule in seed s is
 
 Example:
     >>> import pandas as pd
+    >>> from fedlib.report.benchmark import ranks, worst_cases
     >>> runs = pd.DataFrame({
     ...     "aggregator": ["median"] * 4 + ["mean"] * 4, "partition": "iid",
     ...     "attack": ["none", "lie"] * 4, "seed": [0, 0, 1, 1] * 2,

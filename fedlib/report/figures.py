@@ -53,6 +53,9 @@ def impact_heatmaps(panels: dict[str, pd.DataFrame], *, title: str, label: str =
     a missing cell (NaN: a run that does not exist) is hatched and labelled "n/a". Returns the Figure.
 
     Example:
+        >>> import matplotlib.pyplot as plt
+        >>> import pandas as pd
+        >>> from fedlib.report.figures import impact_heatmaps
         >>> grid = pd.DataFrame({"LIE": [1.0, float("nan")]}, index=["Krum", "Median"])
         >>> fig = impact_heatmaps({"full": grid, "partial": grid * 2}, title="t")
         >>> [t.get_text() for t in fig.axes[0].texts]

@@ -16,9 +16,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ def absent(cells: Sequence[Cell], results_dir: os.PathLike | str) -> list[Cell]:
     """The cells (in order) whose result is not in ``results_dir`` (:meth:`ResultsStore.missing`).
 
     Example:
+        >>> from fedlib.report.results import absent
         >>> absent([], "/nonexistent")
         []
     """
@@ -61,6 +64,7 @@ def absent_labels(cells: Sequence[Cell], results_dir: os.PathLike | str) -> dict
     has at least one cached cell are left out.
 
     Example:
+        >>> from fedlib.report.results import absent_labels
         >>> absent_labels([], "/nonexistent")
         {}
     """
@@ -129,7 +133,9 @@ def collect(
 
 def metrics(result) -> dict[str, Any]:
     """The numbers the book reports from one Result (accuracies in percent): ``test_accuracy`` is the paper's
-    metric (test accuracy of the best-validation round), ``final_accuracy`` the test accuracy of the last round."""
+    metric (test accuracy of the best-validation round), ``final_accuracy`` the test accuracy of the last round,
+    ``malicious_kept_rounds`` the rounds in which the rule kept a crafted update (:func:`malicious_kept_rounds`),
+    ``evaluations`` a fingerprint of every evaluation (:func:`evaluations_digest`)."""
     return {
         "test_accuracy": float(result.test_accuracy_at_best),
         "final_accuracy": float(result.final_accuracy),
@@ -137,7 +143,43 @@ def metrics(result) -> dict[str, Any]:
         "best_round": int(result.best_round),
         "diverged": bool(result.diverged),
         "seconds": float(result.timings.get("wall_s", math.nan)),
+        "malicious_kept_rounds": malicious_kept_rounds(result.history.get("rounds", [])),
+        "evaluations": evaluations_digest(result.history.get("evals", [])),
     }
+
+
+def evaluations_digest(evals: Sequence[Mapping[str, Any]]) -> str:
+    """A short fingerprint of a run's evaluation records (round, accuracies and losses): two runs with the same
+    fingerprint agree at every evaluation, which a page can say of two cells that look copied.
+
+    Example:
+        >>> from fedlib.report.results import evaluations_digest
+        >>> a = [{"round": 0, "test_acc": 7.0, "test_loss": 2.3}]
+        >>> evaluations_digest(a) == evaluations_digest([dict(a[0])]) != evaluations_digest([{**a[0], "test_acc": 7.1}])
+        True
+    """
+    text = json.dumps(list(evals), sort_keys=True, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def malicious_kept_rounds(rounds: Sequence[Mapping[str, Any]]) -> float:
+    """In how many of a run's rounds (the engine's per-round records) the rule kept at least one crafted update;
+    NaN when some round with crafted updates does not say (a rule that selects no rows, e.g. Median) or when no
+    round had any.
+
+    Example:
+        >>> from fedlib.report.results import malicious_kept_rounds
+        >>> malicious_kept_rounds([{"n_malicious": 4, "malicious_selected": 0}, {"n_malicious": 4,
+        ...                        "malicious_selected": 2}, {"n_malicious": 0, "malicious_selected": None}])
+        1.0
+        >>> malicious_kept_rounds([{"n_malicious": 4, "malicious_selected": None}])
+        nan
+    """
+    attacked = [r.get("malicious_selected") for r in rounds if r.get("n_malicious")]
+    kept = [int(k) for k in attacked if k is not None]
+    if not attacked or len(kept) < len(attacked):
+        return math.nan
+    return float(sum(k > 0 for k in kept))
 
 
 def committed(

@@ -6,6 +6,7 @@ seeds, ± the standard deviation when there are several seeds.
 
 Example:
     >>> import pandas as pd
+    >>> from fedlib.report.tables import impacts
     >>> runs = pd.DataFrame({"aggregator": ["median"] * 4, "attack": ["none", "lie"] * 2,
     ...                      "seed": [0, 0, 1, 1], "test_accuracy": [90.0, 85.0, 92.0, 86.0]})
     >>> impacts(runs, by=["aggregator"]).impact.tolist()
@@ -130,6 +131,8 @@ def knowledge_table(
     None when no run has this knowledge setting.
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import knowledge_table
         >>> runs = pd.DataFrame({"dataset": "mnist5k", "model": "mnist_fc", "aggregator": "median",
         ...                      "attack": ["none", "lie"], "knowledge": ["-", "full"], "seed": 0,
         ...                      "test_accuracy": [90.0, 85.0]})
@@ -155,6 +158,8 @@ def page_table(frame: pd.DataFrame, precision: int = 1):
     sideways instead of breaking a number over lines (a pandas Styler; its HTML is what the page renders).
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import page_table
         >>> html = page_table(pd.DataFrame({"rule": ["Krum"], "impact": ["2.1 ± 1.0"]})).to_html()
         >>> html.count("white-space: nowrap"), html.count("text-align: left")
         (1, 1)
@@ -168,8 +173,19 @@ def page_table(frame: pd.DataFrame, precision: int = 1):
     return frame.style.hide(axis="index").format(precision=precision, na_rep="–").map(cell_style)
 
 
-def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "") -> str:
-    """The provenance line every table and figure carries: profile, dataset(s), seeds, metric."""
+def caption(
+    profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: str = "", *, over_seeds: str = "mean ± std"
+) -> str:
+    """The provenance line every table and figure carries: profile, dataset(s), seeds, metric.
+
+    ``over_seeds`` says what the cells show of several seeds (``"mean ± std"``, ``"mean"``; ``""``: the
+    caption says nothing of it, for cells that are not a statistic over seeds).
+
+    Example:
+        >>> from fedlib.report.tables import caption
+        >>> caption("quick", ["mnist5k"], [0, 1], over_seeds="mean").split(". ")[0]
+        'Profile `quick`, dataset mnist5k (the embedded 5,000-image MNIST subset), seeds 0, 1 (mean over seeds)'
+    """
     from ..experiments import seeds_text
 
     datasets = list(datasets)
@@ -186,7 +202,7 @@ def caption(profile: str, datasets: Iterable[str], seeds: Sequence[int], extra: 
         if profile == "scale"
         else ""
     )
-    several = " (mean ± std over seeds)" if len(seeds) > 1 else ""
+    several = f" ({over_seeds} over seeds)" if len(seeds) > 1 and over_seeds else ""
     return (
         f"Profile `{profile}`, dataset {names}, {seeds_text(seeds)}{several}. Accuracy = test accuracy of the "
         f"best-validation round; impact = no-attack accuracy − attacked accuracy, in percentage points.{quick}{scale} "
@@ -201,6 +217,8 @@ def largest_impacts(imp: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     pair is one case, as in the paper's "largest impact over all attacks".
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import largest_impacts
         >>> imp = pd.DataFrame({"aggregator": ["krum"] * 2, "attack": ["lie"] * 2,
         ...                     "knowledge": ["full", "partial"], "seed": [0, 0], "impact": [7.0, 1.0]})
         >>> row = largest_impacts(imp, ["aggregator"]).iloc[0]
@@ -222,6 +240,8 @@ def most_robust(imp: pd.DataFrame) -> pd.Series | None:
     come from this one row. None when ``imp`` holds no impact.
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import most_robust
         >>> imp = pd.DataFrame({"aggregator": ["krum", "krum", "median", "median"],
         ...                     "attack": ["lie", "lie", "fang", "fang"],
         ...                     "knowledge": ["full", "partial"] * 2, "seed": [0] * 4,
@@ -244,13 +264,6 @@ def impact_ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
-def attack_ratio(imp: pd.DataFrame, ours: Sequence[str], prior: Sequence[str] = ("fang", "lie")) -> float:
-    """Largest mean impact among ``ours`` ÷ largest mean impact among ``prior`` (:func:`impact_ratio`: NaN
-    if the latter is <= 0); attacks without a run are ignored."""
-    means = imp.groupby("attack").impact.mean()
-    return impact_ratio(means.reindex(list(ours)).max(), means.reindex(list(prior)).max())
-
-
 def quick_note(profile: str) -> str | None:
     if profile == "quick":
         return (
@@ -270,6 +283,8 @@ def paired_impacts(runs: pd.DataFrame, by: Sequence[str], metric: str = METRIC) 
     the others are left out (in a partly computed grid their baseline may not be computed yet).
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import paired_impacts
         >>> runs = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie", "lie"], "seed": [0, 0, 1],
         ...                      "test_accuracy": [90.0, 85.0, 80.0]})
         >>> paired_impacts(runs, ["aggregator"])[["seed", "impact"]].values.tolist()
@@ -308,6 +323,8 @@ def progress_table(
     ``index`` to hold no attack-only label). Rows and columns follow ``wanted``'s order.
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import progress_table
         >>> wanted = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie", "fang"] * 2,
         ...                        "seed": [0, 0, 0, 1, 1, 1]})
         >>> runs = wanted.iloc[:2].assign(test_accuracy=[90.0, 85.0])
@@ -344,6 +361,7 @@ def case_name(labels: dict) -> str:
     """How a page names one case of a grid from its labels (dataset, model, attack and seed left out).
 
     Example:
+        >>> from fedlib.report.tables import case_name
         >>> case_name({"aggregator": "median", "attack": "lie", "knowledge": "full", "percent": 10.0})
         'Median, full knowledge, 10 % malicious'
     """
@@ -376,6 +394,7 @@ def describe_missing(missing: Iterable[dict]) -> list[str]:
     ``missing`` holds each missing cell's labels plus its ``seed``.
 
     Example:
+        >>> from fedlib.report.tables import describe_missing
         >>> describe_missing([{"aggregator": "krum", "attack": "none", "knowledge": "-", "seed": 1},
         ...                   {"aggregator": "krum", "attack": "lie", "knowledge": "full", "seed": 1},
         ...                   {"aggregator": "krum", "attack": "fang", "knowledge": "full", "seed": 1},
@@ -407,6 +426,8 @@ def late_collapses(runs: pd.DataFrame, threshold: float = LATE_DROP_PP) -> pd.Da
     their best-validation round (the paper's metric hides such a collapse), with their ``late_drop`` (pp).
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import late_collapses
         >>> runs = pd.DataFrame({"attack": ["none", "lie", "lie"], "test_accuracy": [90.0, 80.0, 85.0],
         ...                      "final_accuracy": [89.0, 60.0, 84.0]})
         >>> late_collapses(runs).late_drop.tolist()
@@ -426,6 +447,8 @@ def best_and_final(
     attacked run shares with its no-attack run (:func:`paired_impacts`).
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import best_and_final
         >>> runs = pd.DataFrame({"aggregator": "median", "attack": ["none", "lie"], "seed": 0,
         ...                      "test_accuracy": [90.0, 80.0], "final_accuracy": [89.0, 60.0]})
         >>> best_and_final(runs, ["aggregator"], ["aggregator", "attack"]).iloc[0].tolist()
@@ -455,6 +478,8 @@ def most_harmful(imp: pd.DataFrame, cases: Sequence[str], choice: str) -> pd.Dat
     left out.
 
     Example:
+        >>> import pandas as pd
+        >>> from fedlib.report.tables import most_harmful
         >>> imp = pd.DataFrame({"attack": "lie", "perturbation": ["std", "sign"] * 2 + ["std"], "seed": [0, 0, 1, 1, 2],
         ...                     "impact": [5.0, 3.0, 6.0, 7.0, 90.0]})
         >>> row = most_harmful(imp, ["attack"], "perturbation").iloc[0]

@@ -83,6 +83,7 @@ def scheduler_address(text: Any) -> str:
     of an in-process cluster pass unchanged), or :class:`~fedlib.errors.ConfigError` saying what is wrong.
 
     Example:
+        >>> from fedlib.sweep._cluster import scheduler_address
         >>> scheduler_address("10.0.0.5:8786")
         'tcp://10.0.0.5:8786'
         >>> scheduler_address("http://10.0.0.5:8787/status")
@@ -226,6 +227,7 @@ def worker_problems(answers: dict[str, Any], here: dict[str, str] | None = None)
     (:func:`code_fingerprint`); a worker with another torch version is usable but noted.
 
     Example:
+        >>> from fedlib.sweep._cluster import worker_problems
         >>> here = {"fedlib": "0.1.0", "fedlib_code": "ab", "torch": "2.14.1", "fedlib_path": "/x"}
         >>> problems, notes = worker_problems({"tcp://w1:1": {**here, "torch": "2.13.0"},
         ...                                    "tcp://w2:1": {"fedlib_error": "No module"}}, here)

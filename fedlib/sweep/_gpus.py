@@ -16,6 +16,7 @@ def gpu_workers(device: str, scheduler: str | None, count: Callable[[], int] | N
     ``torch.cuda.device_count``); else 0 (one GPU or a CPU: the runs go one after the other in this process).
 
     Example:
+        >>> from fedlib.sweep import gpu_workers
         >>> gpu_workers("cuda", None, count=lambda: 4), gpu_workers("cuda", None, count=lambda: 1)
         (4, 0)
         >>> gpu_workers("cuda", "tcp://host:8786", count=lambda: 4), gpu_workers("cpu", None, count=lambda: 4)

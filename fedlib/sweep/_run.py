@@ -153,6 +153,7 @@ def run_missing(
 
     Example:
         >>> import tempfile
+        >>> from fedlib.sweep import run_missing
         >>> run_missing([], tempfile.mkdtemp()).summary()
         '0/0 results (0 cached, 0 run, 0 failed) in 0.0 s'
     """

@@ -106,6 +106,8 @@ PAGE = """<html><body><article class="bd-article">{}</article></body></html>"""
     ('<div class="cell_output"><pre>gamma None</pre></div>', "printed as None"),
     ('<div class="cell_output"><p>the attack: None; γ NaN</p></div>', "printed as None"),
     ("<p>results in results/quick (missing results are computed)</p>", "missing results are computed"),
+    ('<div class="cell_output"><pre>&lt;IPython.core.display.Markdown object&gt;</pre></div>', "object repr"),
+    ('<div class="cell_output"><pre>&lt;fedlib.Aggregate object at 0x7f3a&gt;</pre></div>', "object repr"),
 ])
 def test_the_scanner_finds_each_artefact(body, what):
     found = rendered.artefacts(rendered.main_of(PAGE.format(body)))

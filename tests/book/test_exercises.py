@@ -48,6 +48,22 @@ def test_a_failing_check_prints_not_passed_with_a_hint_and_raises_only_when_stri
     rejects(ex.check_lie_z, lambda n, m: 0.0, match="Φ⁻¹")  # no known mistake: the checker's default hint
 
 
+def test_in_a_notebook_the_hint_sits_behind_a_click_and_the_failure_stays_on_its_line(monkeypatch, capsys):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(ex, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    ex.check_coordinate_median(lambda x: x.mean(dim=0))
+    out = capsys.readouterr().out
+    assert out.startswith("✗ Not passed yet: on an input of") and "Hint" not in out
+    [hint] = shown
+    assert hint.data.startswith('<details class="exercise-hint"><summary>Hint:</summary><p>that is the mean')
+    assert " open" not in hint.data.split(">")[0]  # closed until the reader opens it
+    ex.show_failure("no hint here.")  # a failure without a hint is one line, as in a terminal
+    assert capsys.readouterr().out == "✗ Not passed yet: no hint here.\n" and len(shown) == 1
+
+
 # Right answers, written independently of the notebooks' solutions where there is a second way.
 
 

@@ -12,7 +12,7 @@ import torch
 from fedbook import paper, toy
 from fedbook.captions import Captions
 from fedbook.context import ROOT, Context, results_dir_for
-from fedbook.scale import ScaleBlock, scale_block
+from fedbook.scale import ScaleBlock, knowledge_twins, scale_block
 
 from fedlib.errors import ConfigError, UnknownNameError
 from fedlib.experiments import grids
@@ -63,12 +63,12 @@ def test_results_dirs():
 
 def test_pages_never_name_a_machine_path():
     assert str(ROOT) not in Context("quick").describe()
-    assert Context("scale").describe() == "profile `scale`, seed 0, results read from results/scale"
+    assert Context("scale").describe() == "profile `scale`, seeds 0, 1, 2, results read from results/scale"
     assert "computed" not in Context("quick").describe() and "[" not in Context("quick").describe()
 
 
 def test_context_defaults_and_errors():
-    assert Context("scale").seeds == [0] and Context("scale").run_missing is False
+    assert Context("scale").seeds == [0, 1, 2] and Context("scale").run_missing is False
     assert Context("full").seeds == [0, 1, 2]
     with pytest.raises(ConfigError):
         Context("quick", seeds=[])
@@ -139,8 +139,10 @@ def test_scale_block_shows_every_committed_run_and_lists_exactly_the_rest(name, 
                 names, seeds = part.rsplit(" (", 1)
                 listed += len(names.split(", ")) * len(seeds.split(","))
         assert listed == len(block.missing)
-    else:
-        assert "Every one" in note
+        assert block.notes(twins=False) == [note]
+    else:  # a complete block's caption says so; the notes under its table do not say it again
+        assert "Every one" in note and block.notes(twins=False) == []
+        assert f"{len(block.cells)} of the {len(block.cells)} runs" in block.caption()
 
 
 def test_scale_block_reads_a_partial_folder_and_computes_nothing(tmp_path, nothing_runs):
@@ -180,6 +182,24 @@ def _runs_of(cells, accuracy, final=None):
     rows = [{**c.labels, "seed": c.seed, "test_accuracy": accuracy(c), "best_round": 40,
              "final_accuracy": (final or accuracy)(c)} for c in cells]
     return pd.DataFrame(rows)
+
+
+def test_knowledge_twins_need_every_evaluation_equal_in_two_seeds_and_explain_only_what_the_records_show():
+    def runs(evaluations, kept=0.0, seeds=(0, 0, 1, 1)):
+        knowledge = ["full", "partial"] * (len(seeds) // 2)
+        return pd.DataFrame({"aggregator": "dnc", "attack": "fang", "knowledge": knowledge,
+                             "seed": list(seeds), "test_accuracy": 93.0, "best_round": 90, "final_accuracy": 93.0,
+                             "evaluations": evaluations, "malicious_kept_rounds": kept})
+
+    [twin] = knowledge_twins(runs(["a", "a", "b", "b"]))
+    assert "DnC under Fang: full and partial knowledge" in twin and "kept none of the crafted updates" in twin
+    # Equal accuracies are not enough: one evaluation apart, and the cells are not twins.
+    assert knowledge_twins(runs(["a", "a", "b", "c"])) == []
+    assert knowledge_twins(runs(["a", "a"], seeds=(0, 0))) == []  # one seed: a coincidence is too likely
+    [kept] = knowledge_twins(runs(["a", "a", "b", "b"], kept=[0.0, 0.0, 3.0, 0.0]))
+    assert "kept none" not in kept  # the explanation only where every round of every run records it
+    [unknown] = knowledge_twins(runs(["a", "a", "b", "b"], kept=float("nan")))
+    assert "kept none" not in unknown
 
 
 def test_twin_cells_name_attacks_that_agree_in_every_seed_and_only_those():

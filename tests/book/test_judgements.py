@@ -40,6 +40,12 @@ def test_outcomes_follow_the_stated_value():
     assert direction.outcome == judge.DIRECTION and "ours 2.5×" in direction.text and "paper 60×" in direction.text
     assert judge.judge([up], Target.ratio(2.3)).outcome == judge.HOLDS       # ±20 %: 1.84–2.76
     assert judge.judge([up], Target.ratio(2.0)).outcome == judge.DIRECTION   # 1.6–2.4
+    # "direction only" says on which side of the paper's value ours lies: opposite misses must not read alike.
+    assert "(larger than the paper's)" in judge.judge([up], Target.ratio(2.0)).text
+    assert "(smaller than the paper's)" in direction.text
+    low = Comparison("Trimmed-mean", "Min-Max", "LIE", _series(3, 3, 3), _series(1, 1, 1))  # 3×
+    both = judge.judge([up, low], Target.ratio(2.6, 2.9))
+    assert both.outcome == judge.DIRECTION and "(some larger, some smaller than the paper's)" in both.text
     down = Comparison("Krum", "Min-Max", "Fang", _series(1, 2, 3), _series(5, 6, 7))
     mixed = Comparison("Bulyan", "AGR-tailored", "Min-Sum", _series(20, 15, 25), _series(19, 18, 20))
     assert judge.judge([up, down, mixed], Target.ratio(1.5, 60)).outcome == judge.FAILS
@@ -48,6 +54,13 @@ def test_outcomes_follow_the_stated_value():
     waits = judge.judge([up], Target.ratio(1.5, 60), fewest=1)
     assert waits.outcome == judge.WAITS and "1 of 3 seeds" in waits.text
     assert judge.judge([], Target.ratio(1.5, 60)).outcome == judge.WAITS
+
+
+def test_the_legend_explains_only_the_outcomes_shown_in_the_rules_order():
+    text = judge.legend([judge.DIRECTION, "no full-size analogue", judge.HOLDS])
+    assert text.index("*holds*") < text.index("*direction only*") and "analogue" not in text
+    assert judge.legend([]) == "" and set(judge.MEANINGS) == set(judge.OUTCOMES)
+    assert judge.legend(o for o in [judge.DIRECTION, judge.HOLDS]) == text  # a generator, read once
 
 
 def test_impact_claims_compare_with_zero_and_the_papers_number():
@@ -200,8 +213,8 @@ def test_profile_descriptions_come_from_the_profiles():
 
 def test_front_page_and_readme_say_what_was_tested_where():
     sentence = ("Nothing has been reproduced in the paper's own setting yet (its datasets and a GPU were not "
-                "available here); the paper's claims about every dataset, MNIST and FEMNIST were tested at full size "
-                "on Fashion-MNIST stand-ins")
+                "available here); the paper's general claims (the abstract's, about every dataset) and its claims "
+                "about MNIST and FEMNIST were tested at full size on Fashion-MNIST stand-ins")
     intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert sentence in intro and sentence in readme

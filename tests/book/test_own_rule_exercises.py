@@ -14,6 +14,7 @@ import pytest
 import torch
 from fedbook import own_rule_exercises as ex
 from fedbook.exercises import ExerciseFailed
+from fedbook.text import number_text
 from helpers import exercise_cells as cells_of
 
 from fedlib import aggregators
@@ -68,8 +69,13 @@ def test_exercise_2_and_3_recompute_with_fedlib():
         dev = float(torch.linalg.vector_norm(aggregators.aggregate("ex_clip", rows, 4).vector - benign.mean(dim=0)))
         assert printed(ex.check_min_max_deviation, dev, "ex_clip", strict=True).startswith("✓")
         rejects(ex.check_min_max_deviation, dev * 1.01, "ex_clip", match="yours")
+        # A wrong value is never told the right one (the page shows the check of the starting answer).
+        assert number_text(dev) not in printed(ex.check_min_max_deviation, dev * 1.01, "ex_clip")
+        length = float(torch.linalg.vector_norm(aggregators.aggregate("ex_clip", rows, 4).vector))
+        rejects(ex.check_min_max_deviation, length, "ex_clip", match="length of the aggregate itself")
         assert printed(ex.check_tailored_form, "ex_clip", "generic", strict=True).startswith("✓ the generic")
-        rejects(ex.check_tailored_form, "ex_clip", "dedicated", match="runs its generic form")
+        rejects(ex.check_tailored_form, "ex_clip", "dedicated", match="'dedicated', is not the one")
+        assert "generic" not in printed(ex.check_tailored_form, "ex_clip", "dedicated").split("Hint:")[0]
     rejects(ex.check_tailored_form, "ex_clip", "generic", match="no rule named ex_clip")
 
 
@@ -78,6 +84,7 @@ def test_exercise_4_takes_the_smallest_worst_case():
                           "relative_deviation": [9.0, 0.5, 0.0, 0.7]})  # fmt: skip
     assert printed(ex.check_least_hurt, "a", cards, ["a", "b"], strict=True).startswith("✓ a")
     rejects(ex.check_least_hurt, "b", cards, ["a", "b"], match="not it")
+    assert "0.5" not in printed(ex.check_least_hurt, "b", cards, ["a", "b"])  # rule a's worst case: the answer
     rejects(ex.check_least_hurt, None, cards, ["a", "b"], match="no rule named yet")
 
 

@@ -101,8 +101,9 @@ def test_console_script_uses_its_own_name_and_offers_every_subcommand(capsys):
 
     parser = build_parser("fedlib")
     assert parser.format_usage().startswith("usage: fedlib ")
-    for command in ("run", "list", "dry-run", "data", "sweep"):
+    assert "``" not in parser.format_help(), "the help shows the docstring's reStructuredText markup"
+    for command in ("run", "list", "dry-run", "data", "evaluate", "reproduce", "sweep"):
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
         assert exit_info.value.code == 0
-    capsys.readouterr()
+        assert "``" not in capsys.readouterr().out, command

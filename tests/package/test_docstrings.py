@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 
 import pytest
+from helpers.doctests import fresh_namespace_failures
 
 import fedlib
 
@@ -26,3 +27,10 @@ def test_the_examples_exist():
     finder = doctest.DocTestFinder()
     examples = sum(len(t.examples) for name in MODULES for t in finder.find(importlib.import_module(name)))
     assert examples >= 100, f"expected the public API to carry its runnable examples; found {examples}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run_in_a_fresh_namespace(name):
+    # The API page shows these examples to be pasted: each must import what it uses, not rely on module globals.
+    failures = fresh_namespace_failures(importlib.import_module(name))
+    assert not failures, "example(s) that fail when pasted into a fresh session:\n" + "\n".join(failures)

@@ -5,6 +5,7 @@ missing value printed as NaN or None. A cell without a number is "–", and :fun
 (a reference without that rule, a search that does not exist for that attack, a cell the harness skipped).
 
 Example:
+    >>> from fedbook.benchmarks import targets_table
     >>> bench = {"targets": [{"target": "at least 3x faster than ByzFL", "rule": "krum", "d": 2472266,
     ...                       "value": 4.2, "op": ">=", "threshold": 3.0, "met": True}]}
     >>> targets_table(bench).values.tolist()
@@ -153,6 +154,7 @@ def auto_choice_text(bench: dict) -> str:
     where it did not, from the benchmark file.
 
     Example:
+        >>> from fedbook.benchmarks import auto_choice_text
         >>> print(auto_choice_text({"fedsgd_summary": [{"case": "purchase100_fc", "d": 1, "clients": 80,
         ...     "batch": 500, "loop_s": 0.754, "vmap_s": 0.823, "auto_picks": "vmap"}]}))
         That is the faster of the two in these measurements except for Purchase100, FC at batch 500, where vmap

@@ -15,6 +15,7 @@ manifest's datasets, applies its changes (rounds, stand-in network) to every cel
 the results the sweep stored, and says so on the page; a pipeline check is labelled as not the paper's setting.
 
 Example:
+    >>> from fedbook.context import ROOT, Context, results_dir_for
     >>> results_dir_for("scale").relative_to(ROOT).as_posix()
     'results/scale'
     >>> Context("quick").describe()
@@ -42,11 +43,11 @@ from .repository import find_root
 #: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
 ROOT = find_root()
 
-#: Seeds a notebook uses when its ``seeds`` parameter is None: in the quick profile the seeds whose results
-#: are committed for every quick grid, so the book build only reads them; full results use three. (The
-#: Results pages read the committed scale campaign with each block's own seeds, ``grids.SCALE_SEEDS``,
-#: through :mod:`fedbook.scale`.)
-DEFAULT_SEEDS = {"quick": [0, 1, 2], "scale": [0], "full": [0, 1, 2]}
+#: Seeds a notebook uses when its ``seeds`` parameter is None: the three seeds whose results are committed for
+#: every quick grid and every block of the scale campaign (so a page run with ``profile="scale"`` reads them
+#: all), and that the full profile runs. (The Results pages read the committed scale campaign with each block's
+#: own seeds, ``grids.SCALE_SEEDS``, through :mod:`fedbook.scale`.)
+DEFAULT_SEEDS = {"quick": [0, 1, 2], "scale": [0, 1, 2], "full": [0, 1, 2]}
 
 
 def results_dir_for(profile: str, results_dir: os.PathLike | str | None = None) -> Path:
@@ -70,6 +71,7 @@ class Context:
     """What a results notebook needs from its ``parameters`` cell, resolved once.
 
     Example:
+        >>> from fedbook.context import Context
         >>> ctx = Context("quick", seeds=None)
         >>> ctx.seeds, ctx.run_missing
         ([0, 1, 2], True)
@@ -146,6 +148,7 @@ def compute_with(profile: str, notebook: str | None) -> str:
     """The command that computes a notebook's missing results of ``profile`` (the book's ``make notebook``).
 
     Example:
+        >>> from fedbook.context import compute_with
         >>> compute_with("scale", "notebooks/main_table.py")
         'make notebook NB=notebooks/main_table.py PARAMS="-p profile scale -p run_missing true -p device cuda"'
     """

@@ -5,8 +5,11 @@ student built) and compares the result with what fedlib computes. A passing answ
 with ``✓``. A wrong one prints one line starting with ``✗ Not passed yet:`` that says on which input the answer
 went wrong, what fedlib expected and what the answer gave, and always ends with a hint (a specific one when
 the mistake is a known one, e.g. the lower middle value where the textbook median averages the two middle
-values). With ``strict=True`` a wrong answer raises :class:`ExerciseFailed` (an ``AssertionError``) with that
-message instead, which is how the solutions and the tests call the checkers. Checkers never compare with a
+values). In a notebook the hint sits behind a click (an HTML ``<details>`` element), like the solutions, so
+that a page whose check runs on the starting answer shows what does not pass yet without giving the answer
+away; elsewhere (a terminal, a test) it stays on the line. With ``strict=True`` a wrong answer raises
+:class:`ExerciseFailed` (an ``AssertionError``) with that message instead, which is how the solutions and the
+tests call the checkers. Checkers never compare with a
 stored number: the reference is always a fedlib call made at check time, so they check the same thing the
 library tests.
 
@@ -31,6 +34,7 @@ and are fast (well under a second each). ``tests/book/test_exercises.py`` proves
 notebook's starting answer and known wrong answers, with a hint, and accepts the solution.
 
 Example:
+    >>> from fedbook.exercises import check_coordinate_median
     >>> import torch
     >>> check_coordinate_median(lambda x: x.quantile(0.5, dim=0))
     ✓ your coordinate-wise median equals fedlib.aggregate("median", ...) on 24 random inputs (odd and even n)
@@ -45,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import html
 import math
 import numbers
 from collections.abc import Callable, Iterator
@@ -81,11 +86,38 @@ def checker(hint: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
                 message = str(exc) if "Hint:" in str(exc) else f"{exc} Hint: {hint}"
                 if strict:
                     raise ExerciseFailed(message) from None
-                print(f"✗ Not passed yet: {message}")
+                show_failure(message)
 
         return run
 
     return decorate
+
+
+def show_failure(message: str) -> None:
+    """Print ``✗ Not passed yet: <message>``; in a notebook the part from ``Hint:`` on is shown behind a click.
+
+    Example:
+        >>> from fedbook.exercises import show_failure
+        >>> show_failure("yours is 3. Hint: sort first.")
+        ✗ Not passed yet: yours is 3. Hint: sort first.
+    """
+    found, _, hint = message.partition(" Hint: ")
+    if not hint or not _in_notebook():
+        print(f"✗ Not passed yet: {message}")
+        return
+    from IPython.display import HTML, display
+
+    print(f"✗ Not passed yet: {found}")
+    display(HTML(f'<details class="exercise-hint"><summary>Hint:</summary><p>{html.escape(hint)}</p></details>'))
+
+
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel, whose front ends (and the book) render HTML outputs."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def _matrix_text(x: torch.Tensor) -> str:

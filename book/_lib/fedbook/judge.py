@@ -49,6 +49,29 @@ WAITS = "waits for seeds"
 #: Every outcome a judgement can have, in the order a page counts them.
 OUTCOMES = (HOLDS, DIRECTION, FAILS, SPREAD, WAITS)
 
+#: What each outcome says, in one clause (the pages that show verdicts print it as a legend).
+MEANINGS = {
+    HOLDS: "the direction holds in every seed and the size lies inside the paper's value",
+    DIRECTION: "the direction holds in every seed, but the size lies outside the paper's value (larger or smaller: "
+               "the verdict says which, and shows both numbers)",
+    FAILS: "ours is below in every seed in some setting the claim covers",
+    SPREAD: "the seeds disagree on the direction in some setting",
+    WAITS: f"fewer than {MIN_SEEDS} paired seeds are committed in some case the claim needs",
+}
+
+
+def legend(outcomes) -> str:
+    """Markdown: the meaning of each outcome in ``outcomes`` that has one, in :data:`OUTCOMES` order.
+
+    Example:
+        >>> legend(["holds"])
+        "*holds*: the direction holds in every seed and the size lies inside the paper's value."
+    """
+    found = set(outcomes)  # any iterable, a generator included
+    shown = [o for o in OUTCOMES if o in found]
+    return "; ".join(f"*{o}*: {MEANINGS[o]}" for o in shown) + ("." if shown else "")
+
+
 RULE = (
     f"Each claim is checked on paired runs (same seed: same data split, initial model, client sampling and attack "
     f"randomness). Direction: our number above the one it is compared with in every one of {MIN_SEEDS} seeds "
@@ -214,4 +237,15 @@ def judge(comparisons: Sequence[Comparison], target: Target, *, min_seeds: int =
     sizes = [c.size(target.kind) for c in comparisons]
     kept = [s for s in sizes if math.isfinite(s)]
     ok = bool(kept) and all(target.within(s) for s in kept)
-    return Judgement(HOLDS if ok else DIRECTION, f"{size}; {seeds}", comparisons)
+    if ok:
+        return Judgement(HOLDS, f"{size}; {seeds}", comparisons)
+    return Judgement(DIRECTION, f"{size} ({_outside(kept, target)}); {seeds}", comparisons)
+
+
+def _outside(sizes: Sequence[float], target: Target) -> str:
+    """On which side of the paper's value the sizes outside it lie."""
+    larger = any(s > target.high for s in sizes)
+    smaller = any(s < target.low for s in sizes) or not sizes
+    if larger and smaller:
+        return "some larger, some smaller than the paper's"
+    return "larger than the paper's" if larger else "smaller than the paper's"

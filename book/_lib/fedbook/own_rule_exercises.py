@@ -2,10 +2,13 @@
 
 Same contract as :mod:`fedbook.exercises`: each checker runs the student's answer against fedlib and prints a
 ``✓`` line when it is right, or a ``✗ Not passed yet:`` line that says what is wrong and ends with a hint;
-with ``strict=True`` a wrong answer raises :class:`fedbook.exercises.ExerciseFailed` instead. The data are
-small synthetic clouds (:func:`cloud`), so every check takes well under a second.
+with ``strict=True`` a wrong answer raises :class:`fedbook.exercises.ExerciseFailed` instead. Where the answer
+is a value (a deviation, a form, a rule's name), a wrong answer is never told the value: the page runs each
+check on its starting answer, and that output must not give the exercise away. The data are small synthetic
+clouds (:func:`cloud`), so every check takes well under a second.
 
 Example:
+    >>> from fedbook.own_rule_exercises import check_rule_contract
     >>> import torch
     >>> from fedlib.aggregators import Aggregate
     >>> def mean_rule(updates, f, *, variant="textbook"):
@@ -16,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,8 +81,8 @@ def check_rule_contract(rule: Callable) -> None:
     print(f"✓ {rule.__name__} is a valid rule (shape, dtype and registry checks passed)")
 
 
-@checker("the radius is the norm of rank n − f in ascending order (1-based): "
-         "norms.flatten().sort().values[n - f - 1], so that at most f rows are scaled down.")
+@checker("the radius is the norm of rank n − f in ascending order (1-based), so that at most f rows are scaled "
+         "down; sorting the n norms finds it.")
 def check_quantile_clip(rule: Callable) -> None:
     """Exercise 1: every row scaled down to the (n − f)-th smallest row norm (so at most f rows are clipped),
     then averaged."""
@@ -102,9 +106,15 @@ def check_min_max_deviation(value: float, rule: str, seed: int = 0, n_malicious:
     benign = cloud(seed)
     crafted = attacks.craft("min_max", benign, n_malicious).updates
     expected = _deviation(rule, crafted, benign, n_malicious)
-    require(abs(float(value) - expected) <= 1e-9 * max(1.0, expected),
-             f"the deviation is {number_text(expected)}; yours {number_text(float(value))}.")
-    print(f"✓ Min-Max moves {rule}'s aggregate by {number_text(expected)}")
+    if abs(float(value) - expected) <= 1e-9 * max(1.0, expected):
+        print(f"✓ Min-Max moves {rule}'s aggregate by {number_text(expected)}")
+        return
+    length = float(torch.linalg.vector_norm(aggregators.aggregate(rule, torch.cat([crafted, benign]),
+                                                                  n_malicious).vector))
+    hint = (" Hint: that is the length of the aggregate itself; the deviation is its distance from the benign mean."
+            if math.isclose(float(value), length, rel_tol=1e-9) else "")
+    raise ExerciseFailed(f"yours, {number_text(float(value))}, is not the deviation fedlib computes (to a relative "
+                         f"10⁻⁹).{hint}")
 
 
 @checker("register the rule with fedlib.aggregators.register(name)(rule), then read the form from "
@@ -119,7 +129,7 @@ def check_tailored_form(rule: str, form: Any, seeds: Sequence[int] = (0, 1, 2), 
         benign = cloud(seed)
         tailored = attacks.craft("tailored", benign, n_malicious, aggregator=rule)
         actual = tailored.info["form"]
-        require(form == actual, f"the tailored attack against {rule} runs its {actual} form; your answer is {form}.")
+        require(form == actual, f"your form, {form!r}, is not the one fedlib runs against {rule}.")
         min_max = attacks.craft("min_max", benign, n_malicious)
         moved.append((_deviation(rule, tailored.updates, benign, n_malicious),
                       _deviation(rule, min_max.updates, benign, n_malicious)))
@@ -143,6 +153,6 @@ def check_least_hurt(answer: Any, cards: pd.DataFrame, rules: Sequence[str], val
     require(answer in list(rules), f"your answer, {answer}, is not one of the rules {', '.join(rules)}.")
     words = value.replace("_", " ")
     require(answer == expected,
-             f"{answer} is not it: the largest {words} per rule is "
-             + ", ".join(f"{rule} {number_text(v)}" for rule, v in worst.items()) + ".")
+             f"{answer} is not it: its largest {words} over the attacks is {number_text(worst[answer])}, and another "
+             "rule's largest is smaller.")
     print(f"✓ {expected}: its worst {words} is {number_text(worst[expected])}, the smallest of the {len(worst)}")

@@ -14,6 +14,7 @@ sources are a folder holding ``_toc.yml`` and ``notebooks/``: the repository roo
 and otherwise raises :class:`~fedlib.errors.ConfigError` naming what it looked for and where.
 
 Example:
+    >>> from fedbook.repository import find_root, is_book
     >>> root = find_root()
     >>> is_book(root) and (root / "notebooks" / "fl_setup.py").is_file()
     True

@@ -175,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fedlib.cli.reproduce import add_arguments, reproduce
     from fedlib.errors import FedlibError
 
-    parser = argparse.ArgumentParser(prog="python -m fedbook.reproduce", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fedbook.reproduce",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()).replace("``", ""))
     add_arguments(parser)
     parser.add_argument("--book", default=None, metavar="DIR", help="the book's sources (default: this folder if "
                         "it is one)")  # fmt: skip

@@ -133,8 +133,8 @@ class ScaleBlock:
                     f"collapse here.", cells)
         head = (f"The paper's metric reads each run at its best-validation round. {late} of the {attacked} committed "
                 f"attacked runs of this block end more than {tables.LATE_DROP_PP:g} pp below that round: they collapse "
-                f"later, which the metric hides. In these {len(cells)} cells the impact at the last round (no-attack − "
-                f"attacked accuracy of round {self.rounds}, same seed) is ")
+                f"later, which the metric hides. In these {len(cells)} cells the impact at the last round (the "
+                f"no-attack run's round-{self.rounds} test accuracy minus the attacked run's, same seed) is ")
         larger = sum(_first_number(r["impact at the last round"]) > _first_number(r["impact (paper's metric)"])
                      for _, r in cells.iterrows())
         if "percent" in cells:  # 10.0 → "10", as the block's own tables write a percentage
@@ -189,6 +189,12 @@ class ScaleBlock:
     def rounds(self) -> int:
         return int(self.cells[0].experiment.rounds)
 
+    def notes(self, *, twins: bool = True) -> list[str]:
+        """Markdown to show under a block's first table: the runs not yet committed (none once the block is complete:
+        its caption already says so) and, with ``twins``, the :meth:`twin_cells` and :func:`knowledge_twins`."""
+        twin_items = self.twin_cells() + knowledge_twins(self.runs) if twins else []
+        return ([self.missing_note()] if self.missing else []) + twin_items
+
     def missing_note(self) -> str:
         """Markdown: every missing run, grouped by rule (and knowledge, percentage, direction), or that none is."""
         if not self.missing:
@@ -221,6 +227,44 @@ def _twin_text(case: dict, first: tuple[str, pd.DataFrame], second: tuple[str, p
                  f"lies beyond them on the same side, how far it lies does not change the aggregate, so the two "
                  f"attacks train the same model until some copy falls inside that middle.")
     return text
+
+
+def knowledge_twins(runs: pd.DataFrame) -> list[str]:
+    """Markdown, one item per attacked case (rule, attack, …) whose full- and partial-knowledge runs agree at every
+    evaluation in every paired seed (at least two): two cells a reader would take for a copy. Each item says so,
+    and, when the rule recorded it, in how many rounds it kept a crafted update. Empty when no case does.
+
+    Example:
+        >>> runs = pd.DataFrame({"aggregator": "dnc", "attack": "fang", "knowledge": ["full", "partial"] * 2,
+        ...                      "seed": [0, 0, 1, 1], "test_accuracy": [93.2, 93.2, 92.8, 92.8], "best_round": 90,
+        ...                      "final_accuracy": 93.0, "evaluations": ["a", "a", "b", "b"],
+        ...                      "malicious_kept_rounds": 0.0})
+        >>> print(knowledge_twins(runs)[0])  # doctest: +ELLIPSIS
+        **Twin cells — DnC under Fang: full and partial knowledge** ... (93.2, 92.8 %): separate runs, not a copy. ...
+    """
+    needed = {"knowledge", "evaluations", "attack", "seed"}
+    if not len(runs) or not needed <= set(runs.columns):
+        return []
+    attacked = runs[(runs.attack != "none") & runs.knowledge.isin(["full", "partial"])]
+    case = [k for k in ("dataset", "model", "aggregator", "attack") if k in attacked.columns]
+    items = []
+    for key, group in attacked.groupby(case, sort=False):
+        full, partial = (group[group.knowledge == k].set_index("seed").sort_index() for k in ("full", "partial"))
+        seeds = full.index.intersection(partial.index)
+        if len(seeds) < 2 or not (full.loc[seeds, "evaluations"] == partial.loc[seeds, "evaluations"]).all():
+            continue
+        labels = dict(zip(case, key if isinstance(key, tuple) else (key,), strict=True))
+        rule = AGR_LABELS.get(labels.get("aggregator", ""), labels.get("aggregator", ""))
+        attack = ATTACK_LABELS.get(labels["attack"], labels["attack"])
+        text = (f"**Twin cells — {rule} under {attack}: full and partial knowledge** give runs that agree at every "
+                f"evaluation in each of {seeds_text(list(seeds))} ({_percents(full.loc[seeds, 'test_accuracy'])}): "
+                "separate runs, not a copy.")
+        kept = pd.concat([full.loc[seeds], partial.loc[seeds]]).malicious_kept_rounds
+        if kept.notna().all() and (kept == 0).all():
+            text += (f" In every round of all of them {rule} kept none of the crafted updates, so the model saw only "
+                     "benign updates, and the identical evaluations show they were the same ones in both settings.")
+        items.append(text)
+    return items
 
 
 def _percents(values: pd.Series) -> str:

@@ -2,7 +2,7 @@
 profiles — nothing typed by hand.
 
 Example:
-    >>> from fedbook.setup import setup_table
+    >>> from fedbook.setup import setup_table, stand_in
     >>> setup_table(["quick"]).loc[0, "clients"]
     '20 (all every round)'
     >>> stand_in("main").startswith("the paper's MNIST client layout (100 clients × 600 samples")

@@ -22,6 +22,7 @@ What each claim compares (:func:`comparisons_for`):
   seed), its size against the paper's number.
 
 Example:
+    >>> from fedbook.summary import analogue_of
     >>> from fedbook.paper import get
     >>> [analogue_of(get(k)) for k in ("dnc_mnist_dnc", "femnist_median_ratio", "dnc_purchase_dnc")]
     ['iid', 'cross_device', None]
@@ -352,3 +353,24 @@ COMPARED = (
     "the most robust existing rule's worst case (largest mean impact over attack × knowledge) with DnC's worst case, "
     "seed by seed, as the ratio it states; the most robust existing rule's largest impact, or one attack's impact, "
     "is compared with zero (harm in every seed) and its size with the paper's number.")
+
+
+def profiles_disagree(scale: Mapping[str, Judgement], quick: Mapping[str, Judgement],
+                      labels: Mapping[str, str]) -> str:
+    """A sentence for each claim whose outcome differs between the stand-in (``scale``) and the quick profile
+    (both keyed alike, e.g. by rule), or ``""``: a reader comparing two tables must not find the difference alone.
+
+    Example:
+        >>> from fedbook.judge import Judgement
+        >>> from fedbook.summary import profiles_disagree
+        >>> a, b = Judgement("direction only", ""), Judgement("holds", "")
+        >>> profiles_disagree({"median": a}, {"median": b}, {"median": "Median"})[:61]
+        'The two profiles disagree on Median: *direction only* at full'
+    """
+    differ = [key for key in scale if key in quick and scale[key].outcome != quick[key].outcome]
+    if not differ:
+        return ""
+    said = "; ".join(f"{labels.get(k, k)}: *{scale[k].outcome}* at full size on the stand-in, *{quick[k].outcome}* "
+                     f"in the quick profile" for k in differ)
+    return (f"The two profiles disagree on {said}. The quick profile is a small problem (orderings, not sizes), "
+            "so the full-size judgement is this page's.")

@@ -1,6 +1,7 @@
 """Numbers and vectors as the book's pages write them: no Python reprs (brackets, quotes, ``tensor(...)``).
 
 Example:
+    >>> from fedbook.text import values_text, vector_text
     >>> vector_text([3.0, -1.5])
     '(3, −1.5)'
     >>> values_text([0.25, 12.0, -0.000123, 1.857e-05])

@@ -29,6 +29,7 @@ def point_cloud(
     a tight cluster that pulls the mean away from the honest points.
 
     Example:
+        >>> from fedbook.toy import point_cloud
         >>> x = point_cloud(8, 2, seed=1)
         >>> tuple(x.shape)
         (10, 2)
@@ -49,6 +50,7 @@ def validation_points(k: int = 20, *, seed: int = 0, dtype: torch.dtype = torch.
     from the stream ``seed + VALIDATION_SEED_OFFSET``, independent of :func:`point_cloud`'s draws).
 
     Example:
+        >>> from fedbook.toy import validation_points
         >>> tuple(validation_points(5).shape)
         (5, 2)
     """
@@ -63,6 +65,8 @@ def validation_score(validation: torch.Tensor, radius: float = 1.5) -> Callable[
     than ``radius`` from it.
 
     Example:
+        >>> import torch
+        >>> from fedbook.toy import validation_score
         >>> score = validation_score(torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64), radius=1.5)
         >>> score(torch.tensor([0.0, 0.0], dtype=torch.float64))
         (2.0, 0.5)
@@ -94,6 +98,7 @@ def aggregate_all(
     ``malicious_selected`` (rows below ``f``); missing (NA) for the others.
 
     Example:
+        >>> from fedbook.toy import aggregate_all, point_cloud
         >>> table = aggregate_all(point_cloud(8, 2, seed=1), f=2, rules=["mean", "krum"])
         >>> table.rule.tolist(), table.n_selected.tolist()
         (['mean', 'krum'], [<NA>, 1])
@@ -128,6 +133,32 @@ def rules_table(table: pd.DataFrame) -> pd.DataFrame:
         "rows kept": table.n_selected,
         "malicious rows kept": table.malicious_selected,
     })
+
+
+def coinciding_text(table: pd.DataFrame, decimals: int = 3) -> str:
+    """A sentence naming the rules of :func:`aggregate_all`'s ``table`` whose outputs are the same point (to
+    ``decimals`` places), whose markers the figure draws on top of each other; ``""`` when no two coincide.
+
+    Example:
+        >>> import pandas as pd
+        >>> from fedbook.toy import coinciding_text
+        >>> table = pd.DataFrame({"rule": ["krum", "geometric_median", "mean"], "x": [0.98, 0.98, 1.5],
+        ...                       "y": [1.21, 1.21, 2.0]})
+        >>> coinciding_text(table)
+        'Krum and Geometric median give the same point (0.980, 1.210): their markers overlap.'
+    """
+    keyed = table.assign(point=[(round(float(x), decimals), round(float(y), decimals))
+                                for x, y in zip(table.x, table.y, strict=True)])
+    groups = [g for _, g in keyed.groupby("point", sort=False) if len(g) > 1]
+    if not groups:
+        return ""
+    def names(rules) -> str:
+        labels = [AGR_LABELS.get(r, r) for r in rules]
+        return ", ".join(labels[:-1]) + " and " + labels[-1]
+
+    said = "; ".join(f"{names(g.rule)} give the same point ({g.point.iloc[0][0]:.{decimals}f}, "
+                     f"{g.point.iloc[0][1]:.{decimals}f})" for g in groups)
+    return f"{said[0].upper()}{said[1:]}: their markers overlap."
 
 
 #: One marker and one colour per rule, none shared (the paper's rules open, the later ones filled).
@@ -200,6 +231,7 @@ def gaussian_updates(n: int = 20, d: int = 50, *, seed: int = 0, dtype: torch.dt
     on a direction and disagree by noise).
 
     Example:
+        >>> from fedbook.toy import gaussian_updates
         >>> tuple(gaussian_updates(5, 3).shape)
         (5, 3)
     """
@@ -345,6 +377,8 @@ def updates_table(updates: torch.Tensor, n_malicious: int = 0) -> pd.DataFrame:
     first ``n_malicious``), one column per coordinate.
 
     Example:
+        >>> import torch
+        >>> from fedbook.toy import updates_table
         >>> updates_table(torch.tensor([[1.0, -2.0], [0.5, 3.0]]), n_malicious=1).values.tolist()
         [['row 0 (malicious)', 1.0, -2.0], ['row 1', 0.5, 3.0]]
     """

@@ -66,6 +66,7 @@ def leave_one_out(
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators._utils.leave_one_out import leave_one_out
         >>> x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [100.0]])
         >>> loo = leave_one_out(x, 1, "trimmed_mean", "textbook", {})
         >>> loo(4), loo(0)

@@ -14,6 +14,7 @@ def as_generator(generator: torch.Generator | int | None, default_seed: int | No
 
     Example:
         >>> import torch
+        >>> from fedlib.aggregators._utils.random import as_generator
         >>> as_generator(5).device, as_generator(None, default_seed=0).initial_seed()
         (device(type='cpu'), 0)
     """

@@ -79,6 +79,8 @@ def agnostic_gamma(
     Example:
         >>> import torch
         >>> from fedlib.attacks import craft
+        >>> from fedlib.attacks._utils.agnostic import agnostic_gamma
+        >>> from fedlib.attacks._utils.quadratic import QuadraticDistances
         >>> x = torch.randn(12, 30, generator=torch.Generator().manual_seed(0))
         >>> mean, direction, model = QuadraticDistances.one_pass(x, "std")
         >>> gamma, _ = agnostic_gamma("min_max", model, x, mean, direction, search="exact", gamma_init=10.0, tau=1e-5)

@@ -462,6 +462,7 @@ def coordinate_objective(
     Example:
         >>> import torch
         >>> from fedlib.aggregators import aggregate
+        >>> from fedlib.attacks._utils.coordinate_probe import coordinate_objective
         >>> g = torch.randn(9, 5, generator=torch.Generator().manual_seed(0))
         >>> mu, p = g.mean(0), -g.std(0)
         >>> def on_matrix(gamma):

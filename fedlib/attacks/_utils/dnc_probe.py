@@ -70,6 +70,7 @@ def certified_projections(centred: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
     Example:
         >>> import torch
+        >>> from fedlib.attacks._utils.dnc_probe import certified_projections
         >>> x = torch.tensor([[3.0, 0.0], [-3.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
         >>> p, delta = certified_projections(x)
         >>> [round(v, 6) for v in p.tolist()], bool((delta < 1e-3).all())

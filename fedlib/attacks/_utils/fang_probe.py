@@ -68,6 +68,7 @@ class CopiesTrimmedLeaveOneOut:
     Example:
         >>> import torch
         >>> from fedlib.aggregators._utils.leave_one_out import leave_one_out
+        >>> from fedlib.attacks._utils.fang_probe import CopiesTrimmedLeaveOneOut
         >>> benign = torch.randn(9, 6, generator=torch.Generator().manual_seed(0))
         >>> x = benign.mean(0) + 0.8 * benign.std(0)
         >>> rows = torch.cat([x.expand(3, -1), benign])

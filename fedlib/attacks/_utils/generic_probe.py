@@ -49,6 +49,7 @@ def sketch_columns(d: int) -> torch.Tensor | None:
     """Every ⌈d / SKETCH_COLUMNS⌉-th column (deterministic: no draw), or None when d is too small to sketch.
 
     Example:
+        >>> from fedlib.attacks._utils.generic_probe import sketch_columns
         >>> sketch_columns(79_510).numel(), sketch_columns(79_510)[:3].tolist(), sketch_columns(10_000)
         (2039, [0, 39, 78], None)
     """
@@ -63,6 +64,7 @@ def equivariant(rule: str, options: Mapping[str, object]) -> bool:
     weighted means of the rows, starting from a point that moves with them.
 
     Example:
+        >>> from fedlib.attacks._utils.generic_probe import equivariant
         >>> equivariant("geometric_median", {}), equivariant("centered_clipping", {}), equivariant("nnm", {})
         (True, False, False)
         >>> equivariant("nnm", {"base": "geometric_median"})

@@ -75,6 +75,7 @@ def certified_selection(
         >>> import torch
         >>> from fedlib.aggregators import pairwise_sq_distances
         >>> from fedlib.aggregators import krum_selection
+        >>> from fedlib.attacks._utils.krum_probe import certified_selection
         >>> x = torch.tensor([[0.5], [0.5], [0.1], [1.3], [1.9], [2.9], [40.0]], dtype=torch.float64)
         >>> krum_selection(pairwise_sq_distances(x), 1, 3)  # both copies (rows 0, 1) among 3 picks
         tensor([0, 3, 1])

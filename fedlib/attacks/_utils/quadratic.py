@@ -73,6 +73,7 @@ class QuadraticDistances:
 
         Example:
             >>> import torch
+            >>> from fedlib.attacks._utils.quadratic import QuadraticDistances
             >>> x = torch.randn(6, 40, generator=torch.Generator().manual_seed(0))
             >>> mean, direction, pairwise, sums = QuadraticDistances.one_pass_both(x, "std")
             >>> torch.equal(pairwise.b, QuadraticDistances.one_pass(x, "std")[2].b)

@@ -34,7 +34,8 @@ def halving(success: Callable[[float], bool], gamma_init: float, tau: float) -> 
     The reachable range is (0, 2·γ_init); when no probe succeeds the result is γ = 0.
 
     Example:
-        >>> halving(lambda g: g <= 4.0, gamma_init=10.0, tau=1e-5).gamma <= 4.0
+        >>> from fedlib.attacks import halving_search
+        >>> halving_search(lambda g: g <= 4.0, gamma_init=10.0, tau=1e-5).gamma <= 4.0
         True
     """
     if not tau > 0:
@@ -143,6 +144,7 @@ def maximize(objective: Callable[[float], float], upper: float, *, grid: int, it
     every later probe).
 
     Example:
+        >>> from fedlib.attacks._utils.search import maximize
         >>> gamma, evals = maximize(lambda g: -(g - 2.3) ** 2, 10.0, grid=16, iters=40)
         >>> round(gamma, 6), evals
         (2.3, 59)

@@ -169,6 +169,7 @@ def cross_device_overrides(profile: str, dataset: str) -> dict:
     :func:`fedlib.fl.check_feasible` refuses ``"actual"`` there before round 1).
 
     Example:
+        >>> from fedlib.experiments.grids import cross_device_overrides
         >>> o = cross_device_overrides("scale", "fashion_mnist")
         >>> o["n_clients"], o["clients_per_round"], o["sampling"], o["partition_alpha"]
         (1000, 60, 'with_replacement', 0.5)

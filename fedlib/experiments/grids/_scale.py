@@ -59,6 +59,7 @@ def benchmark_grid(
     own runs (same config hashes).
 
     Example:
+        >>> from fedlib.experiments.grids import benchmark_grid
         >>> len(benchmark_grid([0], partitions=("iid",)))
         104
     """
@@ -87,6 +88,7 @@ def scale_grid(block: str, seeds: Sequence[int] | None = None, *, device: str = 
     comes with its no-attack run.
 
     Example:
+        >>> from fedlib.experiments.grids import scale_grid
         >>> len(scale_grid("main")), len(scale_grid("cross_device")), len(scale_grid("newer_rules"))
         (165, 90, 72)
     """

@@ -64,6 +64,7 @@ def malformed_content(content: RecordDict, fault: str, arrayrecord_key: str = "a
     Example:
         >>> import numpy as np
         >>> from flwr.app import ArrayRecord, MetricRecord, RecordDict
+        >>> from fedlib.integrations.flower import malformed_content
         >>> honest = RecordDict({"arrays": ArrayRecord([np.ones(3, np.float32)]),
         ...                      "metrics": MetricRecord({"num-examples": 1})})
         >>> malformed_content(honest, "wrong-shape")["arrays"]["0"].shape
@@ -111,6 +112,7 @@ def parse_faults(text: str) -> dict[int, str]:
     holds strings, not mappings).
 
     Example:
+        >>> from fedlib.integrations.flower import parse_faults
         >>> parse_faults("4:wrong-shape 5:crash")
         {4: 'wrong-shape', 5: 'crash'}
     """
@@ -132,7 +134,7 @@ def faulty_client_app(
     Example:
         >>> import numpy as np
         >>> from flwr.app import ArrayRecord, ConfigRecord
-        >>> from fedlib.integrations.flower import FedlibStrategy, InProcessGrid, echo_client_app
+        >>> from fedlib.integrations.flower import FedlibStrategy, InProcessGrid, echo_client_app, faulty_client_app
         >>> app = faulty_client_app(echo_client_app(), {3: "nan", 4: "crash"})
         >>> strategy = FedlibStrategy("median", f=1, min_train_nodes=5)
         >>> grid = InProcessGrid(app, num_nodes=5)

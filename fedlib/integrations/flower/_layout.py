@@ -35,6 +35,7 @@ class ArrayLayout:
     Example:
         >>> import numpy as np
         >>> from flwr.app import Array, ArrayRecord
+        >>> from fedlib.integrations.flower import ArrayLayout
         >>> rec = ArrayRecord({"w": Array(np.ones((2, 2), np.float32)), "steps": Array(np.array([3]))})
         >>> layout = ArrayLayout.of(rec)
         >>> layout.d, layout.flatten(rec)

@@ -23,6 +23,7 @@ def node_record(context: Context) -> ConfigRecord:
 
     Example:
         >>> from flwr.app import Context, RecordDict
+        >>> from fedlib.integrations.flower import node_record
         >>> context = Context(1, 7, {"partition-id": 2, "num-partitions": 6}, RecordDict(), {})
         >>> dict(node_record(context))
         {'partition-id': 2, 'num-partitions': 6}

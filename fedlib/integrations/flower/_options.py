@@ -19,6 +19,7 @@ class TrimFraction:
     """The f policy of Flower's ``beta``: trim ``int(beta * n)`` replies from each end (FedTrimmedAvg's cut).
 
     Example:
+        >>> from fedlib.integrations.flower._options import TrimFraction
         >>> TrimFraction(0.2)(10), TrimFraction(0.2)(9)
         (2, 1)
     """

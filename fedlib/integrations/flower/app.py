@@ -73,6 +73,7 @@ def settings(run_config: dict[str, Any]) -> dict[str, Any]:
     otherwise be ignored).
 
     Example:
+        >>> from fedlib.integrations.flower.app import settings
         >>> settings({"rule": "median"})["rule"], settings({})["num-nodes"]
         ('median', 6)
     """

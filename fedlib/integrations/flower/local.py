@@ -56,6 +56,7 @@ def write_app(directory: str | os.PathLike, name: str = "fedlib-flower-app") -> 
 
     Example:
         >>> import tempfile
+        >>> from fedlib.integrations.flower.local import write_app
         >>> folder = write_app(tempfile.mkdtemp())
         >>> 'serverapp = "fedlib.integrations.flower.app:server_app"' in (folder / "pyproject.toml").read_text()
         True
