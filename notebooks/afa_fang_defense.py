@@ -78,8 +78,8 @@ def reading(imp: pd.DataFrame, rules=RULES) -> str:
             untested.append(paper.AGR_LABELS[rule])
         parts.append(text)
     if tailored_wins and all(tailored_wins) and len(tailored_wins) == len(rules):
-        conclusion = (" On both filters the attack that simulates the filter (AGR-tailored), not the agnostic "
-                      "attacks, does the damage: it is above the stronger agnostic attack in every seed.")
+        conclusion = (" On both filters the attack that simulates the filter (AGR-tailored) does the most damage: "
+                      "it is above the stronger agnostic attack in every seed.")
     elif untested:
         conclusion = (f" No AGR-tailored run on {' or '.join(untested)} here, so whether the attack that simulates "
                       "the filter beats the agnostic ones is not tested on " + ("it" if len(untested) == 1 else
@@ -101,9 +101,9 @@ if len(scale_imp) and len(main_imp):
                        + scale.short_caption()))
     display(tables.page_table(side_table.reindex(columns=[paper.ATTACK_LABELS[a] for a in paper.ATTACKS])
                               .reset_index().rename(columns={"aggregator": "AGR"})))
-    display(Markdown(f"**Reading** (full size, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
+    display(Markdown(f"**Reading** (scale profile, {seeds_text(scale.seeds_present)}): " + reading(scale_imp)))
 else:
-    display(Markdown("*No reading at full size yet: the blocks it needs have no committed run.*"))
+    display(Markdown("*No reading in the scale profile yet: the blocks it needs have no committed run.*"))
 display(*scale.late_section(["aggregator", "attack", "knowledge"], captions=page))
 
 # %% tags=["hide-input"]
@@ -166,4 +166,5 @@ display(Markdown(
     f"dataset. Scale profile: the table at the top. Quick profile: {describe_profile('quick')}, full knowledge "
     f"only, {seeds_text(ctx.seeds)}, and no tailored attack on Fang's defense (it simulates the defense, with its "
     "validation evaluations, at every probe of the γ search: minutes per run even on the small problem). The "
-    "paper's numbers for these rules are not in the text available to us, so no paper column appears."))
+    "book shows only the numbers of the paper's abstract and introduction (the Summary page says why), which state "
+    "none for these rules, so no paper column appears."))

@@ -79,7 +79,7 @@ display(Markdown(f"**At full size, on the Fashion-MNIST stand-in**, the abstract
 # ## What the paper's metric hides
 #
 # The paper's metric is the test accuracy of the round with the best validation accuracy. A run can
-# collapse after that round; the table below shows, for the full-size cells where some run does, the
+# collapse after that round; the table below shows, for the scale profile's cells where some run does, the
 # impact at the last round beside the paper's metric.
 
 # %% tags=["hide-input"]

@@ -85,10 +85,10 @@ display(tables.page_table(scale.table(index=("aggregator", "attack"), column="pe
 display(*map(Markdown, scale.notes()))  # runs not yet committed; twin cells, said before a reader suspects a copy
 scale_imp = tables.paired_impacts(scale.runs, BY)
 scale_harm = harm_table(scale_imp)
-display(page.table("The most harmful direction per rule and attack at full size, over the seeds that have "
+display(page.table("The most harmful direction per rule and attack on the stand-in, over the seeds that have "
                    "a run of every direction. " + scale.short_caption()))
 display(tables.page_table(scale_harm))
-display(Markdown(f"**Reading** (full size, {scale.seeds_per_cell()}): " + reading(scale_harm)))
+display(Markdown(f"**Reading** (scale profile, {scale.seeds_per_cell()}): " + reading(scale_harm)))
 
 # %% tags=["hide-input"]
 display(Markdown(
@@ -147,5 +147,5 @@ display(Markdown(
     f"**Grid.** Full profile: every dataset × {len(paper.EXISTING_AGRS)} rules × (tailored, Min-Max, Min-Sum) × 3 "
     f"directions, full knowledge, {seeds_text([0, 1, 2])}. Scale profile: the tables at the top. Quick profile: "
     f"Multi-krum only, on {describe_profile('quick')}, {seeds_text(ctx.seeds)} (the inverse-std column re-uses "
-    "the main table's runs); the tailored attack on Median and Trimmed-mean costs too much CPU for the book's CI "
-    "budget."))
+    "the main table's runs). The quick grid leaves out the coordinate-wise rules (Median, Trimmed-mean), on which "
+    "the tailored attack costs minutes per run even on the small problem."))

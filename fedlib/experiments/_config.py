@@ -340,7 +340,7 @@ class Experiment:
     # ------------------------------------------------------------------ the engine's inputs
     @property
     def setting(self) -> Setting:
-        """The engine's inputs (:class:`fedlib.fl.Setting`), composed from this experiment's fields: every field
+        """The engine's inputs (:class:`fedlib.fl.Setting`), composed from this experiment's fields; every field
         but ``profile`` belongs to exactly one part (the seeds without their ``_seed`` suffix).
 
         Example:

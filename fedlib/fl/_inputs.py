@@ -189,7 +189,7 @@ class Setting:
 
     @property
     def target(self) -> str:
-        """The rule the attack aims at: ``threat.attack_target``, else the server's own."""
+        """The rule the attack aims at, ``threat.attack_target`` or else the server's own."""
         return self.threat.attack_target or self.defense.aggregator
 
 

@@ -85,7 +85,7 @@ def impact_heatmaps(panels: dict[str, pd.DataFrame], *, title: str, label: str =
     return fig
 
 
-#: What a report-card figure can show: the column of :func:`fedlib.evaluate`'s table and its axis label.
+#: What a report-card figure can show, the column of :func:`fedlib.evaluate`'s table and its axis label.
 CARD_VALUES = {
     "impact": "FL impact (accuracy drop, percentage points)",
     "relative_deviation": "deviation ‖AGR − μ‖ / ‖μ‖ on captured benign gradients",

@@ -5,7 +5,7 @@ here knows a repository's layout. This module only reads, through the results st
 (:class:`fedlib.experiments.ResultsStore`): it never runs, writes or moves a file. A grid with results missing
 raises :class:`MissingResultsError` naming them; computing them is the sweep's job
 (:func:`fedlib.sweep.run_missing`; the book's notebooks do it in the ``quick`` profile, whose runs take
-seconds, and never silently for full-size runs, which take hours).
+seconds, and never silently for the scale and full profiles' runs, which take minutes to hours each).
 
 Example:
     >>> import tempfile

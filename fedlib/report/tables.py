@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -164,10 +165,10 @@ def page_table(frame: pd.DataFrame, precision: int = 1):
         >>> html.count("white-space: nowrap"), html.count("text-align: left")
         (1, 1)
     """
-    import re
 
     def cell_style(value: object) -> str:
-        words = re.sub(r"\(n ?= ?\d+\)|\bpp\b|\bnan\b|<NA>", "", str(value))
+        numeric = isinstance(value, int | float | np.number)  # 1e-17 is a number, not the word "e"
+        words = "" if numeric else re.sub(r"\(n ?= ?\d+\)|\bpp\b|\bnan\b|<NA>", "", str(value))
         return "text-align: left" if re.search(r"[A-Za-z]", words) else "white-space: nowrap; text-align: right"
 
     return frame.style.hide(axis="index").format(precision=precision, na_rep="–").map(cell_style)
@@ -384,10 +385,6 @@ def case_name(labels: dict) -> str:
     return ", ".join(bits)
 
 
-def _seeds_text(seeds: Sequence[int]) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
-
-
 def describe_missing(missing: Iterable[dict]) -> list[str]:
     """What a partly computed grid lacks, in its own terms and compactly: one line per group of cells that
     share every label but the attack (and the seed), the attacks that miss the same seeds named together.
@@ -401,6 +398,8 @@ def describe_missing(missing: Iterable[dict]) -> list[str]:
         ...                   {"aggregator": "krum", "attack": "fang", "knowledge": "full", "seed": 2}])
         ['Krum: no attack (seed 1)', 'Krum, full knowledge: LIE (seed 1); Fang (seeds 1, 2)']
     """
+    from ..experiments import seeds_text
+
     groups: dict[str, dict[str, list[int]]] = {}
     for labels in missing:
         name = case_name(labels)
@@ -411,7 +410,7 @@ def describe_missing(missing: Iterable[dict]) -> list[str]:
         by_seeds: dict[tuple[int, ...], list[str]] = {}
         for attack, seeds in attacks.items():
             by_seeds.setdefault(tuple(sorted(set(seeds))), []).append(ATTACK_LABELS.get(attack, attack))
-        parts = [f"{', '.join(names)} ({_seeds_text(seeds)})" for seeds, names in by_seeds.items()]
+        parts = [f"{', '.join(names)} ({seeds_text(seeds)})" for seeds, names in by_seeds.items()]
         lines.append(f"{name}: {'; '.join(parts)}")
     return lines
 

@@ -76,6 +76,10 @@ def test_exercise_2_and_3_recompute_with_fedlib():
         assert printed(ex.check_tailored_form, "ex_clip", "generic", strict=True).startswith("✓ the generic")
         rejects(ex.check_tailored_form, "ex_clip", "dedicated", match="'dedicated', is not the one")
         assert "generic" not in printed(ex.check_tailored_form, "ex_clip", "dedicated").split("Hint:")[0]
+        probes = craft("tailored", ex.cloud(0), 4, aggregator="ex_clip").info["n_probes"]
+        assert printed(ex.check_tailored_form, "ex_clip", "generic", probes, strict=True).startswith("✓")
+        rejects(ex.check_tailored_form, "ex_clip", "generic", probes + 1, match="not how many γ")
+        assert str(probes) not in printed(ex.check_tailored_form, "ex_clip", "generic", probes + 1).split("Hint:")[0]
     rejects(ex.check_tailored_form, "ex_clip", "generic", match="no rule named ex_clip")
 
 

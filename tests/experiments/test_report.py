@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -238,6 +239,14 @@ def test_mean_and_sd():
     assert tables.mean_and_sd(pd.Series([1.0, 3.0])) == pytest.approx((2.0, math.sqrt(2.0)))
     assert tables.mean_and_sd(pd.Series([4.0])) == (4.0, 0.0)
     assert all(math.isnan(v) for v in tables.mean_and_sd(pd.Series([math.nan])))
+
+
+def test_page_table_aligns_every_number_right_even_in_exponent_notation():
+    html = tables.page_table(pd.DataFrame({"rule": ["DnC", "NNM"], "distance": [1.2e-17, 0.5]}), precision=3).to_html()
+    rules = dict((style, set(re.findall(r"row(\d)_col(\d)", cells))) for cells, style in
+                 re.findall(r"((?:#T_\w+,?\s*)+)\{\s*([^}]*)\}", html))
+    right = next(cells for style, cells in rules.items() if "text-align: right" in style)
+    assert right == {("0", "1"), ("1", "1")}, rules  # both distances, the tiny one too
 
 
 def test_impact_ratio_says_nothing_of_an_attack_that_did_no_harm():

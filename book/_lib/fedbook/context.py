@@ -43,7 +43,7 @@ from .repository import find_root
 #: The book's repository root (:func:`fedbook.repository.find_root`: found, not assumed from where fedbook is).
 ROOT = find_root()
 
-#: Seeds a notebook uses when its ``seeds`` parameter is None: the three seeds whose results are committed for
+#: Seeds a notebook uses when its ``seeds`` parameter is None, the three seeds whose results are committed for
 #: every quick grid and every block of the scale campaign (so a page run with ``profile="scale"`` reads them
 #: all), and that the full profile runs. (The Results pages read the committed scale campaign with each block's
 #: own seeds, ``grids.SCALE_SEEDS``, through :mod:`fedbook.scale`.)
@@ -120,7 +120,7 @@ class Context:
 
     @property
     def setting(self) -> str:
-        """How a column of our numbers names where they come from: ``"full profile"``, or, for a pipeline
+        """How a column of our numbers names where they come from, ``"full profile"`` or, for a pipeline
         check, ``"full-profile pipeline check"``."""
         return f"{self.profile} profile" if self.paper_setting else f"{self.profile}-profile pipeline check"
 

@@ -50,10 +50,12 @@ WAITS = "waits for seeds"
 OUTCOMES = (HOLDS, DIRECTION, FAILS, SPREAD, WAITS)
 
 #: What each outcome says, in one clause (the pages that show verdicts print it as a legend).
+_WITHIN = (f"the paper's value (its stated range, or ±{RELATIVE_TOLERANCE:.0%} of a single number; impacts at least "
+           f"±{IMPACT_FLOOR_PP:g} pp)")
 MEANINGS = {
-    HOLDS: "the direction holds in every seed and the size lies inside the paper's value",
-    DIRECTION: "the direction holds in every seed, but the size lies outside the paper's value (larger or smaller: "
-               "the verdict says which, and shows both numbers)",
+    HOLDS: f"the direction holds in every seed and the size lies inside {_WITHIN}",
+    DIRECTION: f"the direction holds in every seed, but the size lies outside {_WITHIN}: larger or smaller, the "
+               "verdict says which and shows both numbers",
     FAILS: "ours is below in every seed in some setting the claim covers",
     SPREAD: "the seeds disagree on the direction in some setting",
     WAITS: f"fewer than {MIN_SEEDS} paired seeds are committed in some case the claim needs",
@@ -64,8 +66,9 @@ def legend(outcomes) -> str:
     """Markdown: the meaning of each outcome in ``outcomes`` that has one, in :data:`OUTCOMES` order.
 
     Example:
-        >>> legend(["holds"])
-        "*holds*: the direction holds in every seed and the size lies inside the paper's value."
+        >>> legend(["holds"])  # doctest: +NORMALIZE_WHITESPACE
+        "*holds*: the direction holds in every seed and the size lies inside the paper's value (its stated range,
+        or ±20% of a single number; impacts at least ±1 pp)."
     """
     found = set(outcomes)  # any iterable, a generator included
     shown = [o for o in OUTCOMES if o in found]

@@ -49,7 +49,7 @@ KERNEL = "python3"
 # in the caller's environment (common on headless CI machines) would be inherited by the kernel, and
 # plt.show() / display(fig) would then emit no image at all: the kernel always gets the inline backend.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
-#: Tags added to papermill's injected cell: the reader never sees it.
+#: Tags added to papermill's injected cell, so that the reader never sees it.
 INJECTED_TAGS = ("remove-cell",)
 
 

@@ -117,12 +117,14 @@ def check_min_max_deviation(value: float, rule: str, seed: int = 0, n_malicious:
                          f"10⁻⁹).{hint}")
 
 
-@checker("register the rule with fedlib.aggregators.register(name)(rule), then read the form from "
-         'fedlib.attacks.craft("tailored", cloud(0), 4, aggregator=name).info.')
-def check_tailored_form(rule: str, form: Any, seeds: Sequence[int] = (0, 1, 2), n_malicious: int = 4) -> None:
+@checker("register the rule with fedlib.aggregators.register(name)(rule), then read both answers from the info of "
+         'fedlib.attacks.craft("tailored", cloud(0), 4, aggregator=name).')
+def check_tailored_form(rule: str, form: Any, probes: Any = None, seeds: Sequence[int] = (0, 1, 2),
+                        n_malicious: int = 4) -> None:
     """Exercise 3: ``rule`` is a registered name, ``form`` is the form of the AGR-tailored attack fedlib runs
-    against it (``craft("tailored", ...).info["form"]``), and on each seed's cloud the tailored attack moves
-    the rule at least as far as Min-Max (the generic search includes Min-Max's γ among its candidates)."""
+    against it (``craft("tailored", ...).info["form"]``), ``probes`` (unless None) how many γ its search tried on
+    ``cloud(seeds[0])`` (``info["n_probes"]``), and on each seed's cloud the tailored attack moves the rule at least
+    as far as Min-Max (the generic search includes Min-Max's γ among its candidates)."""
     require(rule in aggregators.names(), f"no rule named {rule} is registered yet.")
     moved = []
     for seed in seeds:
@@ -130,6 +132,9 @@ def check_tailored_form(rule: str, form: Any, seeds: Sequence[int] = (0, 1, 2), 
         tailored = attacks.craft("tailored", benign, n_malicious, aggregator=rule)
         actual = tailored.info["form"]
         require(form == actual, f"your form, {form!r}, is not the one fedlib runs against {rule}.")
+        if probes is not None and seed == seeds[0]:
+            require(probes == tailored.info.get("n_probes"), f"your probes, {probes!r}, is not how many γ the "
+                    f"search tried against {rule} on cloud {seed}.")
         min_max = attacks.craft("min_max", benign, n_malicious)
         moved.append((_deviation(rule, tailored.updates, benign, n_malicious),
                       _deviation(rule, min_max.updates, benign, n_malicious)))

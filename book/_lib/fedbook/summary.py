@@ -48,7 +48,8 @@ CASE = ["aggregator", "attack", "knowledge"]
 NOT_TESTED = "not tested here"
 NO_ANALOGUE = "no full-size analogue"
 NO_QUICK_ANALOGUE = "no quick analogue"
-#: The Summary's columns: the claim, the paper's number, and one judgement per level.
+#: The Summary's columns are the claim, the paper's number and one judgement per level (in the paper's setting, on
+#: a stand-in at full size, in the quick profile), named by these three labels.
 PAPER_SETTING = "in the paper's setting"
 STAND_IN = "full size, stand-in (scale)"
 QUICK = "quick profile (small problem)"
@@ -373,4 +374,4 @@ def profiles_disagree(scale: Mapping[str, Judgement], quick: Mapping[str, Judgem
     said = "; ".join(f"{labels.get(k, k)}: *{scale[k].outcome}* at full size on the stand-in, *{quick[k].outcome}* "
                      f"in the quick profile" for k in differ)
     return (f"The two profiles disagree on {said}. The quick profile is a small problem (orderings, not sizes), "
-            "so the full-size judgement is this page's.")
+            "so the stand-in's judgement is this page's.")
