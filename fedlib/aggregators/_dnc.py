@@ -124,7 +124,8 @@ def dnc(
     :math:`s_i = ((x_i-\mu)\cdot v)^2`, keep the :math:`n - \lfloor c f\rfloor` lowest scores
     (c = ``filter_frac``). The kept sets are combined by ``combine="intersection"`` (default: a row
     survives only if never filtered; the paper's pseudocode read with :math:`I_{good}` initialised to all
-    rows) or ``"union"`` (the Blades port). Output: mean of the surviving rows (full dimension);
+    rows) or ``"union"`` (as the Blades library's DnC combines them). Defaults: ``n_iters`` = 5 and
+    ``subsample_dim`` = 10,000, the paper's niters and b. Output: mean of the surviving rows (full dimension);
     ``selected`` = survivors, ascending.
 
     Randomness comes only from ``generator`` (a ``torch.Generator`` or int seed); the draws happen on the
@@ -133,7 +134,8 @@ def dnc(
     training loop must pass its own generator. The authors never
     released DnC, so ``variant`` is checked but both variants run this algorithm.
 
-    Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` (see :func:`dnc_min_n`) or if the
+    Raises ConfigError if :math:`\lfloor c f\rfloor \ge n` (the rule's minimum input count,
+    ``fedlib.aggregators.min_inputs("dnc", f)``) or if the
     intersection leaves no row (data-dependent: each iteration may filter different rows).
 
     Example:
