@@ -49,9 +49,9 @@ WAITS = "waits for seeds"
 #: Every outcome a judgement can have, in the order a page counts them.
 OUTCOMES = (HOLDS, DIRECTION, FAILS, SPREAD, WAITS)
 
-#: What each outcome says, in one clause (the pages that show verdicts print it as a legend).
 _WITHIN = (f"the paper's value (its stated range, or ±{RELATIVE_TOLERANCE:.0%} of a single number; impacts at least "
            f"±{IMPACT_FLOOR_PP:g} pp)")
+#: What each outcome says, in one clause (the pages that show verdicts print it as a legend).
 MEANINGS = {
     HOLDS: f"the direction holds in every seed and the size lies inside {_WITHIN}",
     DIRECTION: f"the direction holds in every seed, but the size lies outside {_WITHIN}: larger or smaller, the "
