@@ -15,7 +15,8 @@
 #
 # *Which aggregation rule survives the strongest attacks — including an attack optimised against that very rule —
 # when clients are not identically distributed?* This chapter goes beyond the paper: every rule of the library
-# against every attack of the library, at full size, on two client partitions, three seeds each. The AGR-tailored
+# against every attack of the library, at full size on the Fashion-MNIST stand-in (the scale profile), on two
+# client partitions, three seeds each. The AGR-tailored
 # attack is the paper's dedicated form where the paper has one (Krum, Multi-krum, Bulyan, Trimmed-mean, Median,
 # AFA, Fang's defense, DnC) and fedlib's generic black-box search of the same objective for every other rule.
 

@@ -173,8 +173,8 @@ display(Markdown(f"**Figure.** Relative deviation ‖AGR − μ‖/‖μ‖ per 
 # Deviation is a proxy; what matters is the model. The FL report cards of the newer defenses against the
 # paper's attacks that are built for any rule (LIE, AGR-tailored, Min-Max, Min-Sum; Fang's attack has no form
 # for them, and the robustness benchmark aims it at Trimmed-mean), trained in the same setting as the clipped
-# mean above. On this page's quick setting that run only tests the workflow; the answer at full size is the
-# table after it, and the *Robustness benchmark* chapter ranks the rules.
+# mean above. On this page's quick setting that run only tests the workflow; the answer at full size on the
+# stand-in is the table after it, and the *Robustness benchmark* chapter ranks the rules.
 
 # %%
 if TRAIN:

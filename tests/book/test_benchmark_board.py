@@ -122,3 +122,16 @@ def test_cost_table_pairs_each_rule_with_the_mean_by_seed_in_the_leaderboards_or
     assert costs.loc[AGR_LABELS["mean"], ("iid", "honest cost (pp)")] == "0.0 ± 0.0"
     assert costs.loc["Median", ("iid", "no-attack accuracy (%)")] == "85.0 ± 0.0"
     assert "(worst case (pp)" not in str(list(view.leaderboard().columns)) and len(view.leaderboard().columns) == 4
+
+
+def test_the_leaderboard_caption_explains_only_the_marks_the_table_shows():
+    complete = board_of(runs_for({(p, r): [0, 1, 2] for p in ("iid", "dirichlet") for r in RULES}))
+    text = complete.leaderboard_caption()
+    cells = " ".join(complete.leaderboard().astype(str).to_numpy().ravel())
+    assert "†" not in cells + text and "not committed yet" not in text and "not ranked" not in text
+    partial = board_of(runs_for({**{("iid", r): [0, 1, 2] for r in RULES},
+                                 ("dirichlet", "mean"): [0], ("dirichlet", "median"): [0, 1],
+                                 ("dirichlet", "krum"): [0, 1]}))
+    text, cells = partial.leaderboard_caption(), " ".join(partial.leaderboard().astype(str).to_numpy().ravel())
+    assert "†" in cells and "† fewer than 3 seeds" in text
+    assert "–" in cells and '"–": not ranked' in text  # the mean, with one seed, is not ranked

@@ -178,16 +178,26 @@ class Board:
         )
 
     def leaderboard_caption(self) -> str:
+        """The leaderboard's caption; it explains only the marks the table shows ("–", \\*, †)."""
         parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
+        rows = [self._row(self.worst, p, r) for p in self.partitions for r in self.rules]
+        marks = []
+        if any(w is None or not math.isfinite(w["rank"]) for w in rows):
+            marks.append(f"\"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only rule of its partition "
+                         "with them) or no paired run committed yet")
+        if any(w is not None and w.attacks < len(self.attacks) for w in rows):
+            marks.append(f"\\* the worst case of fewer than the {len(self.attacks)} attacks (the others are not "
+                         "committed yet)")
+        dagger = any(w is not None and w.seeds < self.n_seeds for w in rows)
+        if dagger:
+            marks.append(f"† fewer than {self.n_seeds} seeds: such a worst case can differ from its heat-map cell "
+                         "below, which averages all of that cell's seeds")
         return (
             f"Each rule's worst case over the {len(self.attacks)} attacks, {parts} side by side "
             f"(impact in pp, mean ± sd over the seeds committed for every attack of the rule, so that no attack wins "
-            f"by having fewer seeds: a worst case marked † can differ from its heat-map cell below, which averages "
-            f"all of that cell's seeds; *by*: the attack behind it, *tailored* for AGR-tailored). Rows in the order of "
+            f"by having fewer seeds; *by*: the attack behind it, *tailored* for AGR-tailored). Rows in the order of "
             f"the {PARTITION_LABELS[self.partitions[0]]} ranks. Profile `scale`, Fashion-MNIST, seeds "
-            f"{', '.join(map(str, self.seeds))}. \"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only "
-            f"rule of its partition with them) or no paired run committed yet; \\* the worst case of fewer than the "
-            f"{len(self.attacks)} attacks (the others are not committed yet); † fewer than {self.n_seeds} seeds."
+            f"{', '.join(map(str, self.seeds))}." + "".join(f" {m}." for m in marks)
         )
 
     def findings(self) -> str:
