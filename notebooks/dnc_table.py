@@ -125,7 +125,7 @@ display(Markdown(f"*{len(dnc_runs)} DnC runs, {len(existing_runs)} runs on the e
 # **How DnC works.** In each of a few iterations, DnC draws a random subset of the coordinates, centres the
 # updates on that subset, computes the top right singular vector, scores each update by its squared
 # projection on it, and drops the $\lfloor c\,f\rfloor$ highest scores ($f$: the number of malicious updates the
-# server assumes; $c$: the filtering fraction, 1 in the paper and here); the aggregate is the mean of the
+# server assumes; $c$: the filtering fraction, 1 here); the aggregate is the mean of the
 # updates that survive every iteration. A harmful malicious update must deviate from the benign ones in
 # some direction, and that direction shows up as the top principal component. The **adaptive attack** is
 # the AGR-tailored attack whose γ search keeps every malicious copy among the survivors of the
