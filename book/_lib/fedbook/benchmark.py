@@ -59,6 +59,11 @@ def _rule(name: str) -> str:
     return AGR_LABELS.get(name, name)
 
 
+def _ranked(worst: pd.Series | None) -> bool:
+    """Whether a rule's worst-case row in one partition carries a rank (the leaderboard shows "–" otherwise)."""
+    return worst is not None and math.isfinite(worst["rank"])
+
+
 def _attack(name: str) -> str:
     return ATTACK_LABELS.get(name, name)
 
@@ -139,8 +144,7 @@ class Board:
         it. Rows in the order of the first partition's ranks (unranked rules last)."""
         def cells(part: str, rule: str) -> dict[str, str]:
             w = self._row(self.worst, part, rule)
-            ranked_here = w is not None and math.isfinite(w["rank"])
-            return {"rank": str(int(w["rank"])) if ranked_here else "–",
+            return {"rank": str(int(w["rank"])) if _ranked(w) else "–",
                     "worst case (pp)": "–" if w is None else w.text + self._flags(w),
                     "by": "–" if w is None else SHORT_ATTACK.get(w.attack, _attack(w.attack))}  # fmt: skip
 
@@ -181,15 +185,15 @@ class Board:
         """The leaderboard's caption; it explains only the marks the table shows ("–", \\*, †)."""
         parts = " and ".join(f"**{PARTITION_LABELS[p]}**" for p in self.partitions)
         rows = [self._row(self.worst, p, r) for p in self.partitions for r in self.rules]
+        flags = "".join(self._flags(w) for w in rows if w is not None)  # the marks the table's cells carry
         marks = []
-        if any(w is None or not math.isfinite(w["rank"]) for w in rows):
+        if not all(_ranked(w) for w in rows):
             marks.append(f"\"–\": not ranked (fewer than {bench.MIN_SEEDS} seeds, or the only rule of its partition "
                          "with them) or no paired run committed yet")
-        if any(w is not None and w.attacks < len(self.attacks) for w in rows):
+        if "*" in flags:
             marks.append(f"\\* the worst case of fewer than the {len(self.attacks)} attacks (the others are not "
                          "committed yet)")
-        dagger = any(w is not None and w.seeds < self.n_seeds for w in rows)
-        if dagger:
+        if "†" in flags:
             marks.append(f"† fewer than {self.n_seeds} seeds: such a worst case can differ from its heat-map cell "
                          "below, which averages all of that cell's seeds")
         return (
