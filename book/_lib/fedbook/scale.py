@@ -254,7 +254,7 @@ def knowledge_twins(runs: pd.DataFrame) -> list[str]:
         if len(seeds) < 2 or not (full.loc[seeds, "evaluations"] == partial.loc[seeds, "evaluations"]).all():
             continue
         labels = dict(zip(case, key if isinstance(key, tuple) else (key,), strict=True))
-        rule = AGR_LABELS.get(labels.get("aggregator", ""), labels.get("aggregator", ""))
+        rule = tables.case_name(labels)  # the rule, as every twin note names its case
         attack = ATTACK_LABELS.get(labels["attack"], labels["attack"])
         text = (f"**Twin cells — {rule} under {attack}: full and partial knowledge** give runs that agree at every "
                 f"evaluation in each of {seeds_text(list(seeds))} ({_percents(full.loc[seeds, 'test_accuracy'])}): "
